@@ -1,0 +1,162 @@
+"""The table of API resources k8py serves.
+
+Pure data shared by the API server (routing, discovery, storage keys) and the
+client (URL building). One `Resource` per (group, version, plural). Invariant:
+`(group, plural)` is unique, and `kind` is unique within a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str  # "" for the core group
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()  # e.g. ("status", "scale")
+    categories: tuple[str, ...] = ()
+    singular: str = ""
+    verbs: tuple[str, ...] = (
+        "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+    )
+    list_kind: str = field(default="")
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def api_version(self) -> str:
+        return self.group_version
+
+    @property
+    def name_singular(self) -> str:
+        return self.singular or self.kind.lower()
+
+    @property
+    def list_kind_name(self) -> str:
+        return self.list_kind or f"{self.kind}List"
+
+    @property
+    def prefix(self) -> str:
+        """URL prefix of the group version: /api/v1 or /apis/apps/v1."""
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+    def path(self, namespace: str | None = None, name: str | None = None,
+             subresource: str | None = None) -> str:
+        """URL of a collection, an object, or an object's subresource."""
+        p = self.prefix
+        if self.namespaced and namespace:
+            p += f"/namespaces/{namespace}"
+        p += f"/{self.plural}"
+        if name:
+            p += f"/{name}"
+            if subresource:
+                p += f"/{subresource}"
+        return p
+
+    def storage_prefix(self, namespace: str | None = None) -> str:
+        """Store key prefix: /registry/<group>/<plural>/[<ns>/]  (group "core" for "")."""
+        g = self.group or "core"
+        p = f"/registry/{g}/{self.plural}/"
+        if self.namespaced and namespace:
+            p += f"{namespace}/"
+        return p
+
+    def storage_key(self, namespace: str | None, name: str) -> str:
+        return self.storage_prefix(namespace if self.namespaced else None) + name
+
+
+_ALL = "all"
+
+RESOURCES: tuple[Resource, ...] = (
+    # core/v1
+    Resource("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize")),
+    Resource("", "v1", "Pod", "pods", True, ("po",),
+             ("status", "binding", "log", "eviction", "exec", "attach", "portforward", "ephemeralcontainers"),
+             (_ALL,)),
+    Resource("", "v1", "Service", "services", True, ("svc",), ("status", "proxy"), (_ALL,)),
+    Resource("", "v1", "Endpoints", "endpoints", True, ("ep",), singular="endpoints"),
+    Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    Resource("", "v1", "Secret", "secrets", True),
+    Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",)),
+    Resource("", "v1", "Node", "nodes", False, ("no",), ("status", "proxy")),
+    Resource("", "v1", "Event", "events", True, ("ev",)),
+    Resource("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
+    Resource("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)),
+    Resource("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
+             ("status", "scale"), (_ALL,)),
+    Resource("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",)),
+    Resource("", "v1", "LimitRange", "limitranges", True, ("limits",)),
+    # apps/v1
+    Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), (_ALL,)),
+    Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"), (_ALL,)),
+    Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), (_ALL,)),
+    Resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), (_ALL,)),
+    Resource("apps", "v1", "ControllerRevision", "controllerrevisions", True),
+    # batch/v1
+    Resource("batch", "v1", "Job", "jobs", True, (), ("status",), (_ALL,)),
+    Resource("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), (_ALL,)),
+    # autoscaling/v2
+    Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
+             ("hpa",), ("status",), (_ALL,)),
+    # coordination.k8s.io/v1
+    Resource("coordination.k8s.io", "v1", "Lease", "leases", True),
+    # discovery.k8s.io/v1
+    Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    # events.k8s.io/v1 (same storage as core events)
+    Resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # storage.k8s.io/v1
+    Resource("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+)
+
+
+def _index() -> dict[tuple[str, str], Resource]:
+    return {(r.group, r.plural): r for r in RESOURCES}
+
+
+_BY_GROUP_PLURAL = _index()
+
+
+def lookup(group: str, plural: str) -> Resource | None:
+    """The resource served at /apis/<group>/<version>/<plural> (group "" = core)."""
+    return _BY_GROUP_PLURAL.get((group, plural))
+
+
+def by_kind(api_version: str, kind: str) -> Resource | None:
+    """The resource of an object, from its apiVersion and kind."""
+    group, _, version = api_version.rpartition("/")
+    for r in RESOURCES:
+        if r.group == group and r.version == version and r.kind == kind:
+            return r
+    return None
+
+
+def get(name: str) -> Resource:
+    """A resource by plural, short name, kind or `plural.group` (as kubectl accepts).
+
+    Raises KeyError if unknown. Core-group resources win over same-named others.
+    """
+    n = name.lower()
+    plural, _, group = n.partition(".")
+    for r in RESOURCES:
+        if group and r.group != group:
+            continue
+        if plural in (r.plural, r.name_singular, r.kind.lower()) or plural in r.short_names:
+            return r
+    raise KeyError(name)
+
+
+def group_versions() -> list[tuple[str, str]]:
+    """(group, version) pairs served, core first, in a stable order."""
+    seen: list[tuple[str, str]] = []
+    for r in RESOURCES:
+        gv = (r.group, r.version)
+        if gv not in seen:
+            seen.append(gv)
+    return seen

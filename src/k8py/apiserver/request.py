@@ -1,0 +1,33 @@
+"""Transport-neutral request and response of the API server.
+
+The HTTP front (aiohttp) and the in-process client transport both turn their
+input into an `ApiRequest` and call `ApiServer.handle(req)`; so components in
+the server process talk to the API exactly as remote clients do, minus sockets.
+Invariant: `handle` never raises for bad input; it answers a Kubernetes Status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+
+@dataclass
+class ApiRequest:
+    method: str  # GET, POST, PUT, PATCH, DELETE
+    path: str  # e.g. /api/v1/namespaces/default/pods
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    user: str = "system:admin"
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any = None  # a JSON-able dict, or bytes when content_type is not JSON
+    content_type: str = "application/json"
+    # For watch and streaming (logs): an async iterator of chunks. For watch, each
+    # chunk is an event dict {"type": ..., "object": ...}; for logs, bytes.
+    stream: AsyncIterator[Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)

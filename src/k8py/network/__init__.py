@@ -1,0 +1,1 @@
+"""k8py.network."""
