@@ -1,4 +1,8 @@
-"""`k8py` command line: server, agent, image, reset, version."""
+"""`k8py` command line: server, reset, version (agent and image come later).
+
+Subcommand modules are imported only when chosen, so `k8py version` and the
+server's startup do not pay for what they do not use.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,28 @@ import sys
 from k8py import KUBERNETES_VERSION, __version__
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from k8py.cli import reset, server
+
     parser = argparse.ArgumentParser(prog="k8py", description="A small Kubernetes in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("version", help="print versions")
-    args, rest = parser.parse_known_args(argv)
+    server.add_arguments(sub.add_parser("server", help="run the control plane (and the embedded node agent)"))
+    reset.add_arguments(sub.add_parser("reset", help="remove everything k8py created on this machine"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.cmd == "version":
         print(f"k8py {__version__} (Kubernetes API {KUBERNETES_VERSION})")
         return 0
+    if args.cmd == "server":
+        from k8py.cli import server
+        return server.main(args)
+    if args.cmd == "reset":
+        from k8py.cli import reset
+        return reset.main(args)
     return 2
 
 

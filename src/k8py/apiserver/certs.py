@@ -1,0 +1,186 @@
+"""The cluster's PKI: a CA, the API server's serving cert, the admin client cert, an agent token.
+
+Generated once into DATA_DIR/pki on first start and reused on every restart, so
+that a kubeconfig written before a restart stays valid. Invariants: the serving
+cert names 127.0.0.1, ::1, localhost, the advertise address and the
+`kubernetes.default.svc...` names; the admin cert is CN=admin, O=system:masters;
+private keys are written mode 0600. `cryptography` is imported only when a
+file must be generated (startup on an existing data dir stays fast).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+CA_CERT = "ca.crt"
+CA_KEY = "ca.key"
+SERVING_CERT = "apiserver.crt"
+SERVING_KEY = "apiserver.key"
+ADMIN_CERT = "admin.crt"
+ADMIN_KEY = "admin.key"
+AGENT_TOKEN = "agent-token"
+SANS_FILE = "apiserver.sans"  # the names the current serving cert was made for
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the cluster's PKI files and the agent bearer token."""
+
+    dir: Path
+    agent_token: str
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.dir / CA_CERT
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / CA_KEY
+
+    @property
+    def serving_cert(self) -> Path:
+        return self.dir / SERVING_CERT
+
+    @property
+    def serving_key(self) -> Path:
+        return self.dir / SERVING_KEY
+
+    @property
+    def admin_cert(self) -> Path:
+        return self.dir / ADMIN_CERT
+
+    @property
+    def admin_key(self) -> Path:
+        return self.dir / ADMIN_KEY
+
+    def server_ssl_context(self) -> ssl.SSLContext:
+        """TLS for the API server: serving cert, client certs optional, verified against the CA."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca_cert))
+        ctx.load_cert_chain(str(self.serving_cert), str(self.serving_key))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def default_sans(advertise_address: str | None = None, cluster_domain: str = "cluster.local",
+                 service_ip: str | None = None) -> list[str]:
+    """Names and addresses the serving certificate is valid for."""
+    names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             f"kubernetes.default.svc.{cluster_domain}", "127.0.0.1", "::1"]
+    for extra in (advertise_address, service_ip):
+        if extra and extra not in names and extra not in ("0.0.0.0", "::"):
+            names.append(extra)
+    return names
+
+
+def ensure_pki(data_dir: str | Path, sans: list[str] | None = None) -> Pki:
+    """Load the PKI under data_dir/pki, generating whatever is missing.
+
+    The serving cert is regenerated (with the same CA) when the wanted names change.
+    """
+    d = Path(data_dir) / "pki"
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    sans = sans or default_sans()
+    want_sans = "\n".join(sans)
+    ca_ok = (d / CA_CERT).exists() and (d / CA_KEY).exists()
+    if not ca_ok:
+        _gen_ca(d)
+    sans_path = d / SANS_FILE
+    if (not ca_ok or not (d / SERVING_CERT).exists() or not (d / SERVING_KEY).exists()
+            or not sans_path.exists() or sans_path.read_text() != want_sans):
+        _gen_leaf(d, SERVING_CERT, SERVING_KEY, cn="kube-apiserver", org=None, sans=sans, server=True)
+        _write(sans_path, want_sans.encode())
+    if not ca_ok or not (d / ADMIN_CERT).exists() or not (d / ADMIN_KEY).exists():
+        _gen_leaf(d, ADMIN_CERT, ADMIN_KEY, cn="admin", org="system:masters", sans=[], server=False)
+    tok = d / AGENT_TOKEN
+    if not tok.exists():
+        _write(tok, secrets.token_urlsafe(32).encode(), private=True)
+    return Pki(dir=d, agent_token=tok.read_text().strip())
+
+
+def _new_key():  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def _gen_ca(d: Path) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = _new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "k8py-ca")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    _write(d / CA_KEY, _key_pem(key), private=True)
+    _write(d / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | None,
+              sans: list[str], server: bool) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key = serialization.load_pem_private_key((d / CA_KEY).read_bytes(), None)
+    ca_cert = x509.load_pem_x509_certificate((d / CA_CERT).read_bytes())
+    key = _new_key()
+    attrs = []
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    now = dt.datetime.now(dt.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca_cert.subject)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage(
+             [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]),
+             critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+                        critical=False))
+    if sans:
+        alt: list[x509.GeneralName] = []
+        for s in sans:
+            try:
+                alt.append(x509.IPAddress(ipaddress.ip_address(s)))
+            except ValueError:
+                alt.append(x509.DNSName(s))
+        b = b.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+    cert = b.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    _write(d / key_file, _key_pem(key), private=True)
+    _write(d / cert_file, cert.public_bytes(serialization.Encoding.PEM))

@@ -1,0 +1,182 @@
+"""The API server's HTTPS front door (aiohttp): TLS, authentication, and ApiRequest <-> HTTP.
+
+Each HTTP request becomes an `ApiRequest` handed to a handler (normally
+`ApiServer.handle`); the `ApiResponse` is written back as JSON, raw bytes, or a
+stream (watch events as newline-delimited JSON, one flushed chunk per event;
+logs as bytes). Invariants:
+- every request except /healthz, /livez, /readyz and /version must present the
+  admin client certificate (verified by TLS against the cluster CA) or a known
+  bearer token, else 401 with a Kubernetes Status;
+- a handler's non-streaming work is shielded from client disconnects (a create
+  whose client went away still completes); a stream is closed (`aclose`) as soon
+  as its client disconnects;
+- protocol upgrades (exec/attach/port-forward over WebSocket or SPDY) go to
+  `upgrade_handler` when one is set, else answer 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from k8py.apiserver import discovery
+from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
+from k8py.apiserver.request import ApiRequest, ApiResponse
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ApiRequest], Awaitable[ApiResponse]]
+# An upgrade handler gets the raw aiohttp request (to take over the connection),
+# the ApiRequest made from it, and the authenticated user.
+UpgradeHandler = Callable[[web.Request, ApiRequest, User], Awaitable[web.StreamResponse]]
+# Admin-only debug endpoints under /debug/k8py/<name> (e.g. "compact").
+DebugHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
+
+MAX_BODY = 3 * 1024 * 1024 + 64 * 1024  # Kubernetes' request size limit plus headroom
+MASTERS = "system:masters"
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class HttpFront:
+    """Serves `handler` over HTTPS. `start()` returns the bound port."""
+
+    def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None,
+                 authenticator: Authenticator | None,
+                 upgrade_handler: UpgradeHandler | None = None) -> None:
+        self.handler = handler
+        self.ssl_context = ssl_context
+        self.authenticator = authenticator
+        self.upgrade_handler = upgrade_handler
+        self.debug_handlers: dict[str, DebugHandler] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        # handler_cancellation: a disconnect cancels the handler task, which is how a
+        # watch stream with no events to write learns that its client went away.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
+                           reuse_address=True)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp keeps the listening sockets here
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.port
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- one request -----------------------------------------------------------
+    def _user(self, request: web.Request) -> User | None:
+        if self.authenticator is None:
+            return User("system:admin", (MASTERS,))
+        peercert = None
+        if request.transport is not None:
+            peercert = request.transport.get_extra_info("peercert")
+        return self.authenticator.authenticate(peercert, request.headers.get("Authorization"))
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return web.Response(text="ok", content_type="text/plain")
+        user = self._user(request)
+        if path.rstrip("/") == "/version":
+            return web.Response(body=_dumps(discovery.version_info()), content_type="application/json")
+        if user is None and not is_anonymous_path(path):
+            return web.Response(status=401, body=_dumps(unauthorized_status()),
+                                content_type="application/json")
+        assert user is not None
+        body = await request.read() if request.body_exists else b""
+        req = ApiRequest(
+            method=request.method.upper(), path=path, query={k: v for k, v in request.query.items()},
+            body=body, headers={k.lower(): v for k, v in request.headers.items()}, user=user.name)
+        if request.headers.get("Upgrade") or request.headers.get("Connection", "").lower() == "upgrade":
+            if self.upgrade_handler is None:
+                return web.Response(status=400, content_type="application/json", body=_dumps(
+                    _status(400, "BadRequest", "protocol upgrades (exec, attach, port-forward) are not supported yet")))
+            return await self.upgrade_handler(request, req, user)
+        if path.startswith("/debug/k8py/"):
+            return await self._debug(req, user)
+        try:
+            # Shield: a client that disconnects must not abort a write half-way.
+            resp = await asyncio.shield(self.handler(req))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the handler must not raise; answer 500 if it does
+            log.exception("handler failed for %s %s", req.method, req.path)
+            resp = ApiResponse(500, _status(500, "InternalError", f"internal error: {e}"))
+        return await self._write(request, resp)
+
+    async def _debug(self, req: ApiRequest, user: User) -> web.StreamResponse:
+        if MASTERS not in user.groups:
+            return web.Response(status=403, content_type="application/json",
+                                body=_dumps(_status(403, "Forbidden", "debug endpoints are admin-only")))
+        h = self.debug_handlers.get(req.path.removeprefix("/debug/k8py/").strip("/"))
+        if h is None:
+            return web.Response(status=404, content_type="application/json",
+                                body=_dumps(_status(404, "NotFound", f"no debug endpoint {req.path}")))
+        resp = await h(req)
+        return web.Response(status=resp.status, body=_dumps(resp.body), content_type="application/json")
+
+    async def _write(self, request: web.Request, resp: ApiResponse) -> web.StreamResponse:
+        if resp.stream is None:
+            if isinstance(resp.body, (bytes, bytearray, memoryview)):
+                data = bytes(resp.body)
+            elif isinstance(resp.body, str):
+                data = resp.body.encode()
+            elif resp.body is None:
+                data = b""
+            else:
+                data = _dumps(resp.body)
+            out = web.Response(status=resp.status, body=data, headers=resp.headers)
+            out.headers["Content-Type"] = resp.content_type
+            return out
+        return await self._stream(request, resp)
+
+    async def _stream(self, request: web.Request, resp: ApiResponse) -> web.StreamResponse:
+        out = web.StreamResponse(status=resp.status, headers=resp.headers)
+        out.headers["Content-Type"] = resp.content_type
+        out.headers.setdefault("Cache-Control", "no-cache, private")
+        out.enable_chunked_encoding()
+        it = resp.stream
+        assert it is not None
+        try:
+            await out.prepare(request)
+            async for chunk in it:
+                if isinstance(chunk, (bytes, bytearray)):
+                    data = bytes(chunk)
+                elif isinstance(chunk, str):
+                    data = chunk.encode()
+                else:
+                    data = _dumps(chunk) + b"\n"
+                if data:
+                    await out.write(data)  # write() drains: each event is flushed
+            await out.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass  # the client went away
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: BLE001
+                    log.debug("closing stream failed", exc_info=True)
+        return out

@@ -1,0 +1,234 @@
+"""`k8py server`: the control plane in one process (store, API server, HTTPS front, components).
+
+Start order: data dir -> store -> ApiServer -> PKI -> HTTPS front -> kubeconfig ->
+components (`run_components`) -> one "ready" line on stdout. SIGINT/SIGTERM stop
+everything in reverse order and exit 0. Invariants: exactly one line is printed
+when ready (tests and scripts wait for it); heavy modules (schemas, cryptography)
+are loaded lazily so startup stays well under a second on an existing data dir.
+
+Components (scheduler, controllers, node agent) plug in through `COMPONENTS`:
+a list of `(name, factory)` where `factory(ctx)` returns a coroutine that runs
+until cancelled. Add yours in `_builtin_components` (imported lazily there).
+
+Debug-only: `K8PY_COMPACT_INTERVAL=<seconds>` compacts the store's history to its
+current revision every so often, and the admin-only `POST /debug/k8py/compact`
+does it once (so tests can make a watch hit 410 Gone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger("k8py.server")
+
+T0 = time.monotonic()
+
+
+@dataclass
+class ServerArgs:
+    data_dir: str = "~/.k8py"
+    port: int = 6443
+    bind: str = "127.0.0.1"
+    store: str | None = None
+    no_agent: bool = False
+    simulated_nodes: int = 0
+    node_capacity: dict[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi", "pods": "110"})
+    pod_eviction_timeout: float = 300.0
+
+    @property
+    def data_path(self) -> Path:
+        return Path(os.path.expanduser(self.data_dir)).resolve()
+
+
+@dataclass
+class ClusterContext:
+    """What a component gets: the API server (for in-process clients), the clock, the args."""
+
+    api: Any  # k8py.apiserver.server.ApiServer
+    clock: Any  # k8py.clock.Clock
+    args: ServerArgs
+    pki: Any = None  # k8py.apiserver.certs.Pki (agent token, CA) for components that dial HTTPS
+    server_url: str = ""
+
+    def client(self) -> Any:
+        """A k8py Client over the in-process transport (no sockets)."""
+        from k8py.client.client import Client
+        from k8py.client.inprocess import InProcessTransport  # type: ignore[import-not-found]
+        return Client(InProcessTransport(self.api))
+
+
+ComponentFactory = Callable[[ClusterContext], Awaitable[None]]
+# Extra components registered at run time (e.g. by tests or plugins): (name, factory).
+COMPONENTS: list[tuple[str, ComponentFactory]] = []
+
+
+def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
+    """The cluster's own components. Owners of scheduler/controllers/agent: add yours here,
+    importing lazily inside this function, e.g.:
+
+        from k8py.scheduler.run import run as run_scheduler
+        comps.append(("scheduler", run_scheduler))
+        if not args.no_agent:
+            from k8py.kubelet.agent import run_embedded
+            comps.append(("agent", run_embedded))
+    """
+    comps: list[tuple[str, ComponentFactory]] = []
+    return comps
+
+
+def run_components(ctx: ClusterContext) -> list[asyncio.Task[None]]:
+    """Start every component as a task. A component that crashes is logged; the others go on."""
+    tasks = []
+    for name, factory in _builtin_components(ctx.args) + COMPONENTS:
+        async def _run(name: str = name, factory: ComponentFactory = factory) -> None:
+            try:
+                await factory(ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("component %s failed", name)
+        tasks.append(asyncio.create_task(_run(), name=f"k8py-{name}"))
+    return tasks
+
+
+def parse_capacity(s: str) -> dict[str, str]:
+    out = {}
+    for part in s.split(","):
+        if not part.strip():
+            continue
+        k, sep, v = part.partition("=")
+        if not sep or not k.strip() or not v.strip():
+            raise argparse.ArgumentTypeError(f"bad capacity {part!r}: want name=quantity")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default="~/.k8py", help="state: store, PKI, kubeconfig (default ~/.k8py)")
+    p.add_argument("--port", type=int, default=6443, help="HTTPS port (default 6443; 0 = any free port)")
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--store", default=None, help="store URL: sqlite (default, in the data dir) or etcd://host:port")
+    p.add_argument("--no-agent", action="store_true", help="do not run the embedded node agent")
+    p.add_argument("--simulated-nodes", type=int, default=0, help="run N simulated nodes (no containers)")
+    p.add_argument("--node-capacity", type=parse_capacity, default="cpu=4,memory=8Gi,pods=110",
+                   help="capacity of simulated nodes (default cpu=4,memory=8Gi,pods=110)")
+    p.add_argument("--pod-eviction-timeout", type=float, default=300.0,
+                   help="seconds a node may be NotReady before its pods are evicted")
+
+
+def args_from(ns: argparse.Namespace) -> ServerArgs:
+    cap = ns.node_capacity if isinstance(ns.node_capacity, dict) else parse_capacity(ns.node_capacity)
+    return ServerArgs(data_dir=ns.data_dir, port=ns.port, bind=ns.bind, store=ns.store, no_agent=ns.no_agent,
+                      simulated_nodes=ns.simulated_nodes, node_capacity=cap,
+                      pod_eviction_timeout=ns.pod_eviction_timeout)
+
+
+def _store_kind(url: str | None) -> str:
+    if not url:
+        return "sqlite"
+    return url.split(":", 1)[0].split("+", 1)[0]
+
+
+async def _maybe_await(x: Any) -> Any:
+    return await x if inspect.isawaitable(x) else x
+
+
+async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
+    from k8py.apiserver import certs, kubeconfig
+    from k8py.apiserver.auth import Authenticator, User
+    from k8py.apiserver.config import ApiServerConfig
+    from k8py.apiserver.http import HttpFront
+    from k8py.apiserver.request import ApiResponse
+    from k8py.apiserver.server import ApiServer  # type: ignore[import-not-found]
+    from k8py.clock import RealClock
+    from k8py.store import open_store  # type: ignore[attr-defined]
+
+    data = args.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    advertise = args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    clock = RealClock()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+    store = open_store(args.store, str(data))
+    await _maybe_await(store.start())
+    cfg_fields = {f.name for f in fields(ApiServerConfig)}
+    cfg_kwargs: dict[str, Any] = {"advertise_address": advertise, "port": args.port}
+    config = ApiServerConfig(**{k: v for k, v in cfg_kwargs.items() if k in cfg_fields})
+    api = ApiServer(store, config, clock)
+    await _maybe_await(api.start())
+
+    service_ip = None
+    try:
+        import ipaddress
+        service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))
+    except Exception:  # noqa: BLE001 - a config without service_cidr
+        pass
+    pki = certs.ensure_pki(data, certs.default_sans(advertise, getattr(config, "cluster_domain", "cluster.local"),
+                                                     service_ip))
+    auth = Authenticator()
+    auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
+                                                                   "system:authenticated")))
+    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
+
+    async def compact_once(_req: Any) -> Any:
+        rev = await store.current_revision()
+        await store.compact(rev)
+        return ApiResponse(200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                                 "message": f"compacted at revision {rev}", "code": 200})
+
+    front.debug_handlers["compact"] = compact_once
+    port = await front.start(args.bind, args.port)
+    url = kubeconfig.server_url(args.bind, port)
+    kc = kubeconfig.write(data / "kubeconfig", pki, url)
+
+    ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url)
+    tasks = run_components(ctx)
+    interval = float(os.environ.get("K8PY_COMPACT_INTERVAL", "0") or 0)
+    if interval > 0:
+        async def compactor() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await compact_once(None)
+                except Exception:  # noqa: BLE001
+                    log.exception("compaction failed")
+        tasks.append(asyncio.create_task(compactor(), name="k8py-compactor"))
+
+    print(f"k8py: ready at {url} (store {_store_kind(args.store)}, data {data}); export KUBECONFIG={kc}",
+          flush=True)
+    log.info("ready in %.3fs", time.monotonic() - T0)
+    await stop.wait()
+
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await front.close()
+    await _maybe_await(api.close())
+    await _maybe_await(store.close())
+    return 0
+
+
+def main(ns: argparse.Namespace) -> int:
+    logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(serve(args_from(ns)))
+    except OSError as e:
+        print(f"k8py: cannot start: {e}", file=sys.stderr)
+        return 1
