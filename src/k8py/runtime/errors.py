@@ -1,0 +1,70 @@
+"""Errors of the container runtime and image service.
+
+Invariant: every error carries a Kubernetes-style `reason` (what the kubelet puts in a
+container's `waiting.reason`) and a human message like the kubelet's events.
+"""
+from __future__ import annotations
+
+
+class RuntimeError_(Exception):
+    """Base class of k8py.runtime errors."""
+
+    reason = "RuntimeError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ImageRefError(RuntimeError_):
+    """An image reference that cannot be parsed (kubelet: InvalidImageName)."""
+
+    reason = "InvalidImageName"
+
+
+class ImagePullError(RuntimeError_):
+    """Pulling an image failed (kubelet: ErrImagePull).
+
+    `cause` is a short machine-friendly classification: "not found", "unauthorized",
+    "connection", "digest mismatch", "no matching platform", "bad manifest".
+    """
+
+    reason = "ErrImagePull"
+
+    def __init__(self, image: str, detail: str, cause: str = "") -> None:
+        super().__init__(f'failed to pull and unpack image "{image}": {detail}')
+        self.image = image
+        self.detail = detail
+        self.cause = cause
+
+
+class ImageNotFound(RuntimeError_):
+    """The image is not present locally (kubelet with pullPolicy Never: ErrImageNeverPull)."""
+
+    reason = "ErrImageNeverPull"
+
+
+class ContainerNotFound(RuntimeError_):
+    reason = "NotFound"
+
+
+class SandboxNotFound(RuntimeError_):
+    reason = "NotFound"
+
+
+class CreateContainerError(RuntimeError_):
+    """The container could not be created (kubelet: CreateContainerError)."""
+
+    reason = "CreateContainerError"
+
+
+class StartContainerError(RuntimeError_):
+    """runc refused to start the process (kubelet: RunContainerError / StartError)."""
+
+    reason = "RunContainerError"
+
+
+class SandboxError(RuntimeError_):
+    """The pod sandbox could not be created (kubelet: FailedCreatePodSandBox)."""
+
+    reason = "FailedCreatePodSandBox"
