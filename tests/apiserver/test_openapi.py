@@ -1,0 +1,130 @@
+"""OpenAPI v3 documents: index, per-group-version documents, schema conversion, caching."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from k8py.api import resources
+from k8py.apiserver import openapi
+from k8py.apiserver.request import ApiRequest
+
+
+def get(path: str, **kw: Any) -> Any:
+    r = openapi.respond(ApiRequest("GET", path, **kw))
+    assert r is not None
+    return r
+
+
+def doc(key: str) -> dict[str, Any]:
+    r = get(f"/openapi/v3/{key}")
+    assert r.status == 200
+    return json.loads(r.body)  # type: ignore[no-any-return]
+
+
+def test_not_openapi_paths() -> None:
+    assert openapi.respond(ApiRequest("GET", "/api/v1")) is None
+
+
+def test_index_lists_every_group_version_with_a_hash() -> None:
+    idx = json.loads(get("/openapi/v3").body)
+    want = {f"apis/{g}/{v}" if g else f"api/{v}" for g, v in resources.group_versions()}
+    assert set(idx["paths"]) == want
+    for key, entry in idx["paths"].items():
+        url = entry["serverRelativeURL"]
+        assert url.startswith(f"/openapi/v3/{key}?hash=") and len(url.split("hash=")[1]) >= 32
+
+
+def test_document_served_with_etag_and_immutable_when_hash_matches() -> None:
+    idx = json.loads(get("/openapi/v3").body)
+    url = idx["paths"]["apis/apps/v1"]["serverRelativeURL"]
+    path, _, h = url.partition("?hash=")
+    r = get(path, query={"hash": h})
+    assert r.status == 200 and r.headers["ETag"] == f'"{h}"'
+    assert "immutable" in r.headers["Cache-Control"]
+    again = get(path, headers={"if-none-match": f'"{h}"'})
+    assert again.status == 304
+    assert get(path).headers["Cache-Control"] == "no-cache, private"
+
+
+@pytest.mark.parametrize("path", ["/openapi/v2", "/openapi/v3/apis/nope/v1"])
+def test_unknown_is_404(path: str) -> None:
+    assert get(path).status == 404
+
+
+def _all_refs(x: Any, acc: set[str]) -> None:
+    if isinstance(x, dict):
+        if "$ref" in x:
+            acc.add(x["$ref"])
+        for v in x.values():
+            _all_refs(v, acc)
+    elif isinstance(x, list):
+        for v in x:
+            _all_refs(v, acc)
+
+
+@pytest.mark.parametrize("g,v", resources.group_versions())
+def test_documents_are_closed_and_cover_their_kinds(g: str, v: str) -> None:
+    d = doc(f"apis/{g}/{v}" if g else f"api/{v}")
+    assert d["openapi"].startswith("3.")
+    schemas = d["components"]["schemas"]
+    refs: set[str] = set()
+    _all_refs(d, refs)
+    missing = {r for r in refs if r.removeprefix(openapi.REF) not in schemas}
+    assert not missing
+    assert all(r.startswith(openapi.REF) for r in refs)
+    gvks = {(x["group"], x["version"], x["kind"]) for s in schemas.values()
+            for x in s.get("x-kubernetes-group-version-kind", [])}
+    for r in resources.RESOURCES:
+        if (r.group, r.version) == (g, v):
+            assert (g, v, r.kind) in gvks
+
+
+def test_patch_operations_advertise_field_validation_for_their_kind() -> None:
+    d = doc("apis/apps/v1")
+    item = d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]
+    patch = item["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
+    names = {p["name"] for p in patch["parameters"] if p["in"] == "query"}
+    assert {"fieldValidation", "fieldManager", "dryRun", "force"} <= names
+    assert "application/strategic-merge-patch+json" in patch["requestBody"]["content"]
+    scale = d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]
+    assert scale["get"]["x-kubernetes-group-version-kind"]["kind"] == "Scale"
+    assert "io.k8s.api.autoscaling.v1.Scale" in d["components"]["schemas"]
+
+
+def test_cluster_scoped_paths_have_no_namespace() -> None:
+    d = doc("api/v1")
+    assert "/api/v1/nodes/{name}" in d["paths"]
+    assert "/api/v1/namespaces/{namespace}/pods/{name}/log" in d["paths"]
+    assert "/api/v1/pods" in d["paths"]  # list across namespaces
+
+
+def test_schema_conversion_keeps_what_kubectl_needs() -> None:
+    s = doc("apis/apps/v1")["components"]["schemas"]
+    spec = s["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
+    assert spec["x-kubernetes-patch-merge-key"] == "name" and spec["x-kubernetes-patch-strategy"] == "merge"
+    assert spec["x-kubernetes-list-type"] == "map" and spec["x-kubernetes-list-map-keys"] == ["name"]
+    assert spec["items"] == {"$ref": openapi.REF + "io.k8s.api.core.v1.Container"}
+    sel = s["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["selector"]
+    assert sel["allOf"] == [{"$ref": openapi.REF + "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"}]
+    assert sel["description"]
+    assert s["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["replicas"]["type"] == "integer"
+    assert s["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"] == "int-or-string"
+    assert s["io.k8s.apimachinery.pkg.api.resource.Quantity"]["type"] == "string"
+    assert "enum" not in s["io.k8s.api.apps.v1.Deployment"]["properties"]["apiVersion"]
+
+
+@pytest.mark.parametrize("src,want", [
+    ({"type": ["string", "null"]}, {"type": "string"}),
+    ({"type": "array", "items": {"$ref": "#/$defs/X"}}, {"type": "array", "items": {"$ref": openapi.REF + "X"}}),
+    ({"$ref": "#/$defs/X", "description": "d"}, {"allOf": [{"$ref": openapi.REF + "X"}], "description": "d"}),
+    ({"oneOf": [{"type": ["string", "null"]}, {"type": ["integer", "null"]}]}, {"x-kubernetes-int-or-string": True}),
+    ({"type": ["object", "null"], "additionalProperties": {"type": ["string", "null"]}},
+     {"type": "object", "additionalProperties": {"type": "string"}}),
+    ({"type": ["string", "number"]}, {}),
+])
+def test_convert(src: dict[str, Any], want: dict[str, Any]) -> None:
+    assert openapi.convert(src) == want
