@@ -1,0 +1,260 @@
+"""Helpers shared by the controllers: owner references, pod template hashing,
+pod readiness/availability, taints vs tolerations, IntOrString scaling.
+
+Pure functions over plain dicts (objects as the API returns them); nothing here
+does I/O. Invariants: functions never mutate their arguments (they copy).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any, Iterable
+
+from k8py.clock import parse_rfc3339
+
+Obj = dict[str, Any]
+
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
+
+# rand.SafeEncodeString's alphabet: no vowels (no words), no confusable characters.
+_SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+# ------------------------------------------------------------------ metadata
+
+
+def meta(obj: Obj) -> Obj:
+    return obj.get("metadata") or {}
+
+
+def key_of(obj: Obj) -> str:
+    """The work-queue key of an object: "namespace/name" or "name"."""
+    md = meta(obj)
+    ns = md.get("namespace")
+    return f"{ns}/{md.get('name')}" if ns else str(md.get("name"))
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    if "/" in key:
+        ns, name = key.split("/", 1)
+        return ns, name
+    return None, key
+
+
+def is_deleting(obj: Obj) -> bool:
+    return bool(meta(obj).get("deletionTimestamp"))
+
+
+def controller_ref(obj: Obj) -> Obj | None:
+    """The ownerReference with controller: true, if any."""
+    for ref in meta(obj).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref  # type: ignore[no-any-return]
+    return None
+
+
+def new_controller_ref(owner: Obj, api_version: str, kind: str) -> Obj:
+    md = meta(owner)
+    return {"apiVersion": api_version, "kind": kind, "name": md["name"], "uid": md["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def semantic_normalize(v: Any) -> Any:
+    """Drop None values and empty maps/lists recursively: Kubernetes' semantic
+    equality treats nil and empty alike."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            nx = semantic_normalize(x)
+            if nx is None or nx == {} or nx == []:
+                continue
+            out[k] = nx
+        return out
+    if isinstance(v, list):
+        return [semantic_normalize(x) for x in v]
+    return v
+
+
+def semantic_equal(a: Any, b: Any) -> bool:
+    return bool(semantic_normalize(a) == semantic_normalize(b))
+
+
+# ------------------------------------------------------------------ hashing
+
+
+def fnv32a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(s: str) -> str:
+    return "".join(_SAFE_ALPHANUMS[ord(c) % len(_SAFE_ALPHANUMS)] for c in s)
+
+
+def compute_hash(template: Obj, collision_count: int | None = None) -> str:
+    """The pod-template-hash of a pod template (as Kubernetes' ComputeHash: FNV-32a of
+    the template, plus the collision count, rendered with SafeEncodeString)."""
+    data = json.dumps(semantic_normalize(template), sort_keys=True, separators=(",", ":")).encode()
+    h = fnv32a(data)
+    if collision_count:
+        h = fnv32a(data + str(collision_count).encode())
+    return safe_encode(str(h))
+
+
+def template_without_hash(template: Obj) -> Obj:
+    t = copy.deepcopy(template or {})
+    labels = (t.get("metadata") or {}).get("labels")
+    if labels:
+        labels.pop(POD_TEMPLATE_HASH_LABEL, None)
+    return t
+
+
+def equal_ignore_hash(a: Obj, b: Obj) -> bool:
+    """Whether two pod templates are equal apart from the pod-template-hash label."""
+    return semantic_equal(template_without_hash(a), template_without_hash(b))
+
+
+# ------------------------------------------------------------------ pods
+
+
+def pod_condition(pod: Obj, ctype: str) -> Obj | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return c  # type: ignore[no-any-return]
+    return None
+
+
+def is_pod_ready(pod: Obj) -> bool:
+    c = pod_condition(pod, "Ready")
+    return c is not None and c.get("status") == "True"
+
+
+def is_pod_active(pod: Obj) -> bool:
+    """Counted by controllers: not terminal and not being deleted."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed") and not is_deleting(pod)
+
+
+def ready_since(pod: Obj) -> float | None:
+    c = pod_condition(pod, "Ready")
+    if c is None or c.get("status") != "True":
+        return None
+    t = c.get("lastTransitionTime")
+    if not t:
+        return 0.0
+    try:
+        return parse_rfc3339(t)
+    except ValueError:
+        return 0.0
+
+
+def is_pod_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
+    """Ready for at least min_ready_seconds."""
+    since = ready_since(pod)
+    if since is None:
+        return False
+    if not min_ready_seconds:
+        return True
+    return since + min_ready_seconds <= now
+
+
+def restart_count(pod: Obj) -> int:
+    return max((int(cs.get("restartCount") or 0)
+                for cs in (pod.get("status") or {}).get("containerStatuses") or []), default=0)
+
+
+def creation_time(obj: Obj) -> float:
+    t = meta(obj).get("creationTimestamp")
+    if not t:
+        return 0.0
+    try:
+        return parse_rfc3339(t)
+    except ValueError:
+        return 0.0
+
+
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def deletion_rank(pod: Obj, related_on_node: dict[str, int] | None = None) -> tuple[Any, ...]:
+    """Sort key: pods that sort first are deleted first (Kubernetes' ActivePodsWithRanks):
+    unscheduled < scheduled; Pending < Unknown < Running; not ready < ready; more pods of
+    the owner on the same node first; ready for less time first; more restarts first;
+    newer first."""
+    node = (pod.get("spec") or {}).get("nodeName") or ""
+    phase = (pod.get("status") or {}).get("phase") or "Pending"
+    ready = is_pod_ready(pod)
+    colocated = (related_on_node or {}).get(node, 0) if node else 0
+    since = ready_since(pod) if ready else 0.0
+    return (
+        1 if node else 0,
+        _PHASE_RANK.get(phase, 0),
+        1 if ready else 0,
+        -colocated,
+        -(since or 0.0),
+        -restart_count(pod),
+        -creation_time(pod),
+    )
+
+
+# ------------------------------------------------------------------ conditions
+
+
+def get_condition(status: Obj, ctype: str) -> Obj | None:
+    for c in status.get("conditions") or []:
+        if c.get("type") == ctype:
+            return c  # type: ignore[no-any-return]
+    return None
+
+
+def remove_condition(status: Obj, ctype: str) -> None:
+    status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != ctype]
+    if not status["conditions"]:
+        del status["conditions"]
+
+
+# ------------------------------------------------------------------ int-or-string
+
+
+def scaled_value(v: Any, total: int, round_up: bool) -> int:
+    """intstr.GetScaledValueFromIntOrPercent: "25%" of total (rounded), or an int."""
+    if v is None:
+        return 0
+    if isinstance(v, int):
+        return v
+    s = str(v).strip()
+    if s.endswith("%"):
+        pct = float(s[:-1])
+        x = pct * total / 100.0
+        return int(math.ceil(x)) if round_up else int(math.floor(x))
+    return int(s)
+
+
+# ------------------------------------------------------------------ taints
+
+
+def toleration_tolerates(tol: Obj, taint: Obj) -> bool:
+    """v1.Toleration.ToleratesTaint."""
+    if tol.get("effect") and tol.get("effect") != taint.get("effect"):
+        return False
+    if tol.get("key") and tol.get("key") != taint.get("key"):
+        return False
+    op = tol.get("operator") or "Equal"
+    if op == "Exists":
+        return True
+    if op == "Equal":
+        return (tol.get("value") or "") == (taint.get("value") or "")
+    return False
+
+
+def untolerated_taints(taints: Iterable[Obj], tolerations: Iterable[Obj],
+                       effects: tuple[str, ...]) -> list[Obj]:
+    tols = list(tolerations)
+    return [t for t in taints if t.get("effect") in effects
+            and not any(toleration_tolerates(tol, t) for tol in tols)]

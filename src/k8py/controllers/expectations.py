@@ -1,0 +1,70 @@
+"""Controller expectations, as Kubernetes' ControllerExpectations and
+UIDTrackingControllerExpectations.
+
+A controller that creates or deletes N pods records that it expects to see N
+adds/deletes through its informer; until it does (or the record expires) it does
+not manage that owner's pods again, so it never creates the same pods twice
+before its watch catches up. Invariants: counts never go below zero in effect
+(satisfied means <= 0); a record older than `ttl` seconds is treated as satisfied
+(so a lost event cannot wedge an owner forever); deletions are tracked by pod key
+so that one pod's delete is counted once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from k8py.clock import Clock
+
+EXPECTATIONS_TTL = 5 * 60.0
+
+
+@dataclass
+class _Record:
+    add: int
+    delete: int
+    timestamp: float
+    deleting_keys: set[str] = field(default_factory=set)
+
+
+class Expectations:
+    def __init__(self, clock: Clock, ttl: float = EXPECTATIONS_TTL) -> None:
+        self.clock = clock
+        self.ttl = ttl
+        self._records: dict[str, _Record] = {}
+
+    def satisfied(self, key: str) -> bool:
+        r = self._records.get(key)
+        if r is None:
+            return True  # a new owner, or one whose record was deleted: sync it
+        if r.add <= 0 and r.delete <= 0:
+            return True
+        return self.clock.monotonic() - r.timestamp > self.ttl
+
+    def expect_creations(self, key: str, n: int) -> None:
+        self._set(key, n, 0, set())
+
+    def expect_deletions(self, key: str, pod_keys: list[str]) -> None:
+        self._set(key, 0, len(pod_keys), set(pod_keys))
+
+    def _set(self, key: str, add: int, delete: int, keys: set[str]) -> None:
+        self._records[key] = _Record(add, delete, self.clock.monotonic(), keys)
+
+    def creation_observed(self, key: str) -> None:
+        r = self._records.get(key)
+        if r is not None:
+            r.add -= 1
+
+    def deletion_observed(self, key: str, pod_key: str) -> None:
+        r = self._records.get(key)
+        if r is not None and pod_key in r.deleting_keys:
+            r.deleting_keys.discard(pod_key)
+            r.delete -= 1
+
+    def delete(self, key: str) -> None:
+        self._records.pop(key, None)
+
+    def pending(self, key: str) -> tuple[int, int]:
+        """(adds, deletes) still expected (for tests and logs)."""
+        r = self._records.get(key)
+        return (0, 0) if r is None else (max(r.add, 0), max(r.delete, 0))

@@ -1,0 +1,382 @@
+"""ReplicaSet (and ReplicationController) controller: keeps `spec.replicas` pods.
+
+sync(key): claim the namespace's active pods (adopt orphans the selector matches,
+release owned pods it no longer matches), then, when the expectations for the
+owner are satisfied, create the missing pods in slow-start batches (1, 2, 4, ...)
+or delete the surplus in Kubernetes' order (unscheduled, pending, not ready,
+doubled-up, recently ready, restarted, newest first), and write the status
+subresource. Invariants: a pod is never created twice for one missing replica
+(expectations hold the owner until the informer has seen the writes or they expire);
+only pods whose controllerRef carries the owner's uid are counted; writes to pods are
+compare-and-swap (PUT with resourceVersion) or plain create/delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any, Awaitable, Callable
+
+from k8py.api.selectors import LabelSelector, label_selector_from_dict
+from k8py.client.client import Client, retry_on_conflict
+from k8py.client.errors import ApiError
+from k8py.client.informer import Informer, SharedInformerFactory
+from k8py.clock import Clock
+from k8py.controllers.base import Controller
+from k8py.controllers.controllerutil import (controller_ref, deletion_rank, is_deleting,
+                                             is_pod_active, is_pod_available, is_pod_ready,
+                                             key_of, meta, new_controller_ref, split_key)
+from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.controllers.expectations import Expectations
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+BURST_REPLICAS = 500
+BY_NAMESPACE = "controllers.namespace"
+BY_CONTROLLER = "controllers.controller-uid"
+
+
+def namespace_index(obj: Obj) -> list[str]:
+    return [meta(obj).get("namespace") or ""]
+
+
+def controller_uid_index(obj: Obj) -> list[str]:
+    ref = controller_ref(obj)
+    return [ref["uid"]] if ref and ref.get("uid") else []
+
+
+def ensure_indexes(inf: Informer) -> None:
+    """The indexes controllers read pods (and replica sets) by."""
+    inf.add_index(BY_NAMESPACE, namespace_index)
+    inf.add_index(BY_CONTROLLER, controller_uid_index)
+
+
+async def slow_start_batch(count: int, initial: int,
+                           fn: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
+    """Call fn `count` times in batches of 1, 2, 4, ... (from `initial`); stop at the
+    first batch with a failure. Returns (successes, first error)."""
+    remaining = count
+    batch = min(remaining, initial)
+    successes = 0
+    while batch > 0:
+        results = await asyncio.gather(*(fn() for _ in range(batch)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        successes += batch - len(errors)
+        if errors:
+            return successes, errors[0]
+        remaining -= batch
+        batch = min(2 * batch, remaining)
+    return successes, None
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset-controller"
+    resource = "replicasets"
+    kind = "ReplicaSet"
+    api_version = "apps/v1"
+
+    def __init__(self, client: Client, factory: SharedInformerFactory, clock: Clock,
+                 recorder: EventRecorder | None = None, workers: int = 2,
+                 burst_replicas: int = BURST_REPLICAS) -> None:
+        super().__init__(client, factory, clock, recorder, workers)
+        self.burst_replicas = burst_replicas
+        self.expectations = Expectations(clock)
+        self.owners = self.informer(self.resource)
+        self.pods = self.informer("pods")
+        ensure_indexes(self.pods)
+        ensure_indexes(self.owners)
+        self.owners.add_event_handler(self.enqueue, self._owner_updated, self._owner_deleted)
+        self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    # -- selectors ------------------------------------------------------------
+    def selector(self, owner: Obj) -> LabelSelector:
+        return label_selector_from_dict((owner.get("spec") or {}).get("selector"))
+
+    # -- handlers -------------------------------------------------------------
+    def _owner_updated(self, old: Obj, new: Obj) -> None:
+        self.enqueue(new)
+
+    def _owner_deleted(self, obj: Obj) -> None:
+        self.expectations.delete(key_of(obj))
+        self.enqueue(obj)
+
+    def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
+        if ref.get("kind") != self.kind:
+            return None
+        owner = self.owners.get(namespace, ref.get("name", ""))
+        if owner is None or meta(owner).get("uid") != ref.get("uid"):
+            return None
+        return owner
+
+    def _matching_owners(self, pod: Obj) -> list[Obj]:
+        labels = meta(pod).get("labels") or {}
+        out = []
+        for o in self.owners.by_index(BY_NAMESPACE, meta(pod).get("namespace") or ""):
+            try:
+                sel = self.selector(o)
+            except Exception:
+                continue
+            if not sel.empty and sel.matches(labels):
+                out.append(o)
+        return out
+
+    def _pod_added(self, pod: Obj) -> None:
+        if is_deleting(pod):
+            self._pod_deleted(pod)
+            return
+        ref = controller_ref(pod)
+        if ref is not None:
+            owner = self._resolve(meta(pod).get("namespace", ""), ref)
+            if owner is not None:
+                self.expectations.creation_observed(key_of(owner))
+                self.enqueue(owner)
+            return
+        for o in self._matching_owners(pod):
+            self.enqueue(o)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
+            return
+        ns = meta(new).get("namespace", "")
+        labels_changed = meta(old).get("labels") != meta(new).get("labels")
+        if is_deleting(new):
+            self._pod_deleted(new)
+            if labels_changed:
+                self._pod_deleted(old)
+            return
+        old_ref, cur_ref = controller_ref(old), controller_ref(new)
+        if old_ref is not None and old_ref != cur_ref:
+            o = self._resolve(ns, old_ref)
+            if o is not None:
+                self.enqueue(o)
+        if cur_ref is not None:
+            o = self._resolve(ns, cur_ref)
+            if o is not None:
+                self.enqueue(o)
+                mrs = int((o.get("spec") or {}).get("minReadySeconds") or 0)
+                if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
+                    self.enqueue_after(o, mrs + 1)
+            return
+        if labels_changed or old_ref != cur_ref:
+            for o in self._matching_owners(new):
+                self.enqueue(o)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        ref = controller_ref(pod)
+        if ref is None:
+            return
+        owner = self._resolve(meta(pod).get("namespace", ""), ref)
+        if owner is None:
+            return
+        self.expectations.deletion_observed(key_of(owner), key_of(pod))
+        self.enqueue(owner)
+
+    # -- sync -----------------------------------------------------------------
+    async def sync(self, key: str) -> None:
+        ns, name = split_key(key)
+        owner = self.owners.get(ns, name)
+        if owner is None:
+            self.expectations.delete(key)
+            return
+        needs_sync = self.expectations.satisfied(key)
+        selector = self.selector(owner)
+        candidates = [p for p in self.pods.by_index(BY_NAMESPACE, ns or "") if is_pod_active(p)]
+        pods = await self.claim_pods(owner, selector, candidates)
+        err: BaseException | None = None
+        if needs_sync and not is_deleting(owner):
+            err = await self.manage_replicas(owner, pods)
+        await self.update_status(owner, pods, err)
+        if err is not None:
+            raise err
+
+    async def claim_pods(self, owner: Obj, selector: LabelSelector, pods: list[Obj]) -> list[Obj]:
+        """The pods this owner controls after adopting matching orphans and releasing
+        owned pods that no longer match (ControllerRefManager.ClaimPods)."""
+        uid = meta(owner).get("uid")
+        owned: list[Obj] = []
+        for p in pods:
+            labels = meta(p).get("labels") or {}
+            ref = controller_ref(p)
+            if ref is not None:
+                if ref.get("uid") != uid:
+                    continue
+                if not selector.empty and selector.matches(labels):
+                    owned.append(p)
+                elif not is_deleting(owner):
+                    await self._set_owner(p, None, uid)
+                continue
+            if selector.empty or not selector.matches(labels) or is_deleting(owner) or is_deleting(p):
+                continue
+            adopted = await self._set_owner(p, new_controller_ref(owner, self.api_version, self.kind), uid)
+            if adopted is not None:
+                owned.append(adopted)
+        return owned
+
+    async def _set_owner(self, pod: Obj, ref: Obj | None, uid: str | None) -> Obj | None:
+        """Adopt (ref given) or release (ref None) a pod with a compare-and-swap PUT."""
+        p = copy.deepcopy(pod)
+        refs = [r for r in meta(p).get("ownerReferences") or [] if r.get("uid") != uid]
+        if ref is not None:
+            refs.append(ref)
+        p["metadata"]["ownerReferences"] = refs
+        if not refs:
+            del p["metadata"]["ownerReferences"]
+        try:
+            return await self.client.update("pods", p)
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
+    def pod_from_template(self, owner: Obj) -> Obj:
+        template = copy.deepcopy((owner.get("spec") or {}).get("template") or {})
+        tmd = template.get("metadata") or {}
+        md: Obj = {
+            "generateName": f"{meta(owner)['name']}-",
+            "namespace": meta(owner).get("namespace"),
+            "labels": tmd.get("labels") or {},
+            "ownerReferences": [new_controller_ref(owner, self.api_version, self.kind)],
+        }
+        if tmd.get("annotations"):
+            md["annotations"] = tmd["annotations"]
+        if tmd.get("finalizers"):
+            md["finalizers"] = tmd["finalizers"]
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": template.get("spec") or {}}
+
+    async def manage_replicas(self, owner: Obj, pods: list[Obj]) -> BaseException | None:
+        key = key_of(owner)
+        want = int((owner.get("spec") or {}).get("replicas", 1) or 0)
+        diff = len(pods) - want
+        if diff < 0:
+            n = min(-diff, self.burst_replicas)
+            self.expectations.expect_creations(key, n)
+
+            async def create() -> None:
+                try:
+                    pod = await self.client.create("pods", self.pod_from_template(owner))
+                except ApiError as e:
+                    await self.recorder.event(owner, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                    raise
+                await self.recorder.event(owner, NORMAL, "SuccessfulCreate",
+                                          f"Created pod: {meta(pod).get('name')}")
+
+            created, err = await slow_start_batch(n, 1, create)
+            for _ in range(n - created):
+                self.expectations.creation_observed(key)
+            return err
+        if diff > 0:
+            n = min(diff, self.burst_replicas)
+            on_node: dict[str, int] = {}
+            for p in pods:
+                node = (p.get("spec") or {}).get("nodeName")
+                if node:
+                    on_node[node] = on_node.get(node, 0) + 1
+            victims = sorted(pods, key=lambda p: deletion_rank(p, on_node))[:n]
+            self.expectations.expect_deletions(key, [key_of(p) for p in victims])
+
+            async def delete(p: Obj) -> None:
+                md = meta(p)
+                try:
+                    await self.client.delete("pods", md["name"], md["namespace"],
+                                             preconditions={"uid": md["uid"]} if md.get("uid") else None)
+                except ApiError as e:
+                    self.expectations.deletion_observed(key, key_of(p))
+                    if not e.not_found:
+                        await self.recorder.event(owner, WARNING, "FailedDelete",
+                                                  f"Error deleting: {e.body.get('message', e)}")
+                        raise
+                    return
+                await self.recorder.event(owner, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
+
+            results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException):
+                    return r
+        return None
+
+    def calculate_status(self, owner: Obj, pods: list[Obj], err: BaseException | None) -> Obj:
+        spec = owner.get("spec") or {}
+        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        mrs = int(spec.get("minReadySeconds") or 0)
+        now = self.clock.now()
+        fully = sum(1 for p in pods
+                    if all((meta(p).get("labels") or {}).get(k) == v for k, v in template_labels.items()))
+        ready = sum(1 for p in pods if is_pod_ready(p))
+        available = sum(1 for p in pods if is_pod_available(p, mrs, now))
+        old = owner.get("status") or {}
+        status: Obj = {"replicas": len(pods)}
+        for k, v in (("fullyLabeledReplicas", fully), ("readyReplicas", ready),
+                     ("availableReplicas", available),
+                     ("observedGeneration", int(meta(owner).get("generation") or 0))):
+            if v:
+                status[k] = v
+        conds = [c for c in old.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
+        old_failure = next((c for c in old.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
+        if err is not None and isinstance(err, ApiError) and not err.conflict:
+            conds.append(old_failure or {
+                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                "message": str(err.body.get("message", err)),
+                "lastTransitionTime": _rfc(now)})
+        if conds:
+            status["conditions"] = conds
+        return status
+
+    async def update_status(self, owner: Obj, pods: list[Obj], err: BaseException | None) -> None:
+        status = self.calculate_status(owner, pods, err)
+        if status != _normalized_status(owner.get("status") or {}):
+            current = owner
+
+            async def write() -> Obj:
+                nonlocal current
+                o = copy.deepcopy(current)
+                o["status"] = status
+                try:
+                    return await self.client.update_status(self.resource, o)
+                except ApiError as e:
+                    if e.conflict:
+                        ns = meta(current).get("namespace")
+                        fresh = await self.client.get(self.resource, meta(current)["name"], ns)
+                        if meta(fresh).get("uid") != meta(owner).get("uid"):
+                            return fresh
+                        current = fresh
+                    raise
+
+            try:
+                await retry_on_conflict(write, attempts=3)
+            except ApiError as e:
+                if not e.not_found:
+                    raise
+        spec = owner.get("spec") or {}
+        mrs = int(spec.get("minReadySeconds") or 0)
+        want = int(spec.get("replicas", 1) or 0)
+        if mrs > 0 and status.get("readyReplicas", 0) == want and status.get("availableReplicas", 0) != want:
+            self.enqueue_after(owner, mrs)
+
+
+def _normalized_status(s: Obj) -> Obj:
+    out = {k: v for k, v in s.items() if v not in (0, None, [], {}) or k == "replicas"}
+    out.setdefault("replicas", 0)
+    return out
+
+
+def _rfc(t: float) -> str:
+    from k8py.clock import rfc3339
+    return rfc3339(t)
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """The same logic for core/v1 ReplicationControllers (map selectors)."""
+
+    name = "replicationcontroller-controller"
+    resource = "replicationcontrollers"
+    kind = "ReplicationController"
+    api_version = "v1"
+
+    def selector(self, owner: Obj) -> LabelSelector:
+        spec = owner.get("spec") or {}
+        sel = spec.get("selector") or ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+        if not sel:
+            return label_selector_from_dict(None)
+        return label_selector_from_dict({"matchLabels": sel})
