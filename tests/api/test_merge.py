@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
@@ -132,7 +132,7 @@ def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return obj["spec"]["template"]["spec"]["containers"]  # type: ignore[no-any-return]
 
 
-def _with(path: list[str | int], value: Any) -> dict[str, Any]:
+def _with(path: Sequence[str | int], value: Any) -> dict[str, Any]:
     """A copy of LIVE_DEPLOY with the value at path replaced (or deleted for ...)."""
     obj = copy.deepcopy(LIVE_DEPLOY)
     cur: Any = obj

@@ -54,7 +54,7 @@ def test_parse_numbers(number: int | float, value: Fraction) -> None:
 @pytest.mark.parametrize("text", ["12XB", "", "abc", "1 Gi", "Mi", "1GB", "--1", "1Mi ", True])
 def test_bad_shape_uses_kubernetes_message(text: str) -> None:
     with pytest.raises(QuantityError) as e:
-        parse_quantity(text)  # type: ignore[arg-type]
+        parse_quantity(text)
     assert str(e.value) == FORMAT_ERROR
     assert isinstance(e.value, ValueError)
 

@@ -97,7 +97,7 @@ def _child(node: Node, name: str) -> Node:
     prop = (s.get("properties") or {}).get(name)
     if prop is None and isinstance(s.get("additionalProperties"), dict):
         prop = s["additionalProperties"]
-    return prop  # type: ignore[no-any-return]
+    return prop
 
 
 def _map_atomic(node: Node) -> bool:

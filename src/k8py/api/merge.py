@@ -28,8 +28,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
-import jsonpatch  # type: ignore[import-untyped]
-import jsonpointer  # type: ignore[import-untyped]
+import jsonpatch
+import jsonpointer
 
 from k8py.api import schema as schemas
 from k8py.api.errors import PatchError
