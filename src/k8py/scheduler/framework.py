@@ -1,0 +1,217 @@
+"""The scheduling framework: filter and score plugins run over a snapshot of NodeInfos.
+
+A plugin is an object with a `NAME` and any of these hooks:
+- `pre_filter(state, pod) -> bool | Status`: False skips the plugin's filter for this
+  pod (nothing to check); a Status fails the pod on every node at once.
+- `filter(state, pod, node) -> Status | None`: None when the node passes.
+- `pre_score(state, pod, nodes) -> bool`: False skips the plugin's score.
+- `score(state, pod, node) -> int` in 0..100 (MAX_SCORE), and optionally
+  `normalize(state, pod, scores)` rewriting the list in place to 0..100.
+Each score is multiplied by the plugin's `weight`.
+
+Invariants: filters and scores only read the snapshot; `find_feasible` visits nodes
+round-robin from where the previous pod stopped and stops after
+`num_feasible_nodes_to_find` feasible nodes (Kubernetes' percentageOfNodesToScore), so
+per-pod work is bounded and spread across the cluster.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from k8py.scheduler.types import NodeInfo, PodInfo
+
+MAX_SCORE = 100
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+
+UNSCHEDULABLE = "Unschedulable"
+UNSCHEDULABLE_AND_UNRESOLVABLE = "UnschedulableAndUnresolvable"
+
+PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
+NO_PREEMPTION_VICTIMS = "No preemption victims found for incoming pod"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A filter failure: its reasons and whether preemption could ever help."""
+    reasons: tuple[str, ...]
+    code: str = UNSCHEDULABLE
+    plugin: str = ""
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, plugin: str = "") -> "Status":
+        return cls(tuple(reasons), UNSCHEDULABLE, plugin)
+
+    @classmethod
+    def unresolvable(cls, *reasons: str, plugin: str = "") -> "Status":
+        return cls(tuple(reasons), UNSCHEDULABLE_AND_UNRESOLVABLE, plugin)
+
+
+@dataclass(slots=True)
+class CycleState:
+    """Per-pod scratch space shared by the plugins of one scheduling cycle."""
+    snapshot: "Snapshot"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Snapshot(Protocol):
+    """What plugins may read beyond the node under test (the scheduler cache)."""
+
+    def node_infos(self) -> Sequence[NodeInfo]: ...
+
+    def node_info(self, name: str) -> NodeInfo | None: ...
+
+    def pods_with_affinity(self) -> int: ...
+
+    def pvc(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def pv(self, name: str) -> dict[str, Any] | None: ...
+
+    def storage_class(self, name: str) -> dict[str, Any] | None: ...
+
+
+class Plugin(Protocol):
+    NAME: str
+
+
+def num_feasible_nodes_to_find(num_all: int, percentage: int | None = None) -> int:
+    """Kubernetes' adaptive sample size: all nodes below 100; else 50% - n/125 (at
+    least 5%) of the nodes, but never fewer than 100."""
+    if num_all < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all
+    pct = percentage if percentage is not None and percentage > 0 else 0
+    if pct >= 100:
+        return num_all
+    if pct == 0:
+        pct = max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND, 50 - num_all // 125)
+    n = num_all * pct // 100
+    return max(n, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+class FitError(Exception):
+    """No node fits: carries the per-node statuses to word the event as Kubernetes does."""
+
+    def __init__(self, num_all_nodes: int, statuses: dict[str, Status], pre_filter_msg: str = "",
+                 preemption_allowed: bool = True) -> None:
+        self.num_all_nodes = num_all_nodes
+        self.statuses = statuses
+        self.pre_filter_msg = pre_filter_msg
+        self.preemption_allowed = preemption_allowed
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        """`0/N nodes are available: <counted reasons, sorted>. preemption: ...`"""
+        msg = f"0/{self.num_all_nodes} nodes are available:"
+        if self.pre_filter_msg:
+            msg += f" {self.pre_filter_msg}."
+        else:
+            counts: dict[str, int] = {}
+            for st in self.statuses.values():
+                for r in st.reasons:
+                    counts[r] = counts.get(r, 0) + 1
+            hist = sorted(f"{v} {k}" for k, v in counts.items())
+            if hist:
+                msg += f" {', '.join(hist)}."
+        post = self.post_filter_message()
+        if post:
+            msg += f" {post}"
+        return msg
+
+    def post_filter_message(self) -> str:
+        """What default preemption says. k8py does not preempt (no victims are ever
+        chosen), so nodes that preemption could help count as 'no victims found'."""
+        if not self.preemption_allowed:
+            return ""
+        counts: dict[str, int] = {}
+        if self.pre_filter_msg:
+            counts[PREEMPTION_NOT_HELPFUL] = self.num_all_nodes
+        else:
+            for st in self.statuses.values():
+                r = PREEMPTION_NOT_HELPFUL if st.code == UNSCHEDULABLE_AND_UNRESOLVABLE else NO_PREEMPTION_VICTIMS
+                counts[r] = counts.get(r, 0) + 1
+        if not counts:
+            return ""
+        hist = sorted(f"{v} {k}" for k, v in counts.items())
+        return f"preemption: 0/{self.num_all_nodes} nodes are available: {', '.join(hist)}."
+
+
+class Framework:
+    def __init__(self, plugins: Sequence[Any], percentage_of_nodes_to_score: int | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.plugins = list(plugins)
+        self.filter_plugins = [p for p in self.plugins if hasattr(p, "filter")]
+        self.score_plugins = [p for p in self.plugins if hasattr(p, "score")]
+        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self.rng = rng or random.Random()
+        self._next_start = 0
+
+    def find_feasible(self, state: CycleState, pod: PodInfo,
+                      nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
+        """Feasible nodes (a bounded sample); raises FitError when none."""
+        n = len(nodes)
+        filters = []
+        for p in self.filter_plugins:
+            pre = getattr(p, "pre_filter", None)
+            if pre is not None:
+                r = pre(state, pod)
+                if isinstance(r, Status):
+                    raise FitError(n, {}, "; ".join(r.reasons),
+                                   preemption_allowed=_preemption_allowed(pod))
+                if r is False:
+                    continue
+            filters.append(p.filter)
+        if n == 0:
+            raise FitError(0, {}, preemption_allowed=_preemption_allowed(pod))
+        want = num_feasible_nodes_to_find(n, self.percentage_of_nodes_to_score)
+        feasible: list[NodeInfo] = []
+        statuses: dict[str, Status] = {}
+        start = self._next_start % n
+        visited = 0
+        for i in range(n):
+            ni = nodes[(start + i) % n]
+            visited += 1
+            for f in filters:
+                st = f(state, pod, ni)
+                if st is not None:
+                    statuses[ni.name] = st
+                    break
+            else:
+                feasible.append(ni)
+                if len(feasible) >= want:
+                    break
+        self._next_start = (start + visited) % n
+        if not feasible:
+            raise FitError(n, statuses, preemption_allowed=_preemption_allowed(pod))
+        return feasible
+
+    def score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        totals = [0] * len(nodes)
+        for p in self.score_plugins:
+            pre = getattr(p, "pre_score", None)
+            if pre is not None and pre(state, pod, nodes) is False:
+                continue
+            sc = p.score
+            scores = [sc(state, pod, ni) for ni in nodes]
+            norm = getattr(p, "normalize", None)
+            if norm is not None:
+                norm(state, pod, scores)
+            w = getattr(p, "weight", 1)
+            for i, s in enumerate(scores):
+                totals[i] += s * w
+        return totals
+
+    def select_host(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> NodeInfo:
+        feasible = self.find_feasible(state, pod, nodes)
+        if len(feasible) == 1:
+            return feasible[0]
+        totals = self.score(state, pod, feasible)
+        best = max(totals)
+        ties = [i for i, t in enumerate(totals) if t == best]
+        return feasible[ties[0] if len(ties) == 1 else self.rng.choice(ties)]
+
+
+def _preemption_allowed(pod: PodInfo) -> bool:
+    return (pod.pod.get("spec") or {}).get("preemptionPolicy") != "Never"

@@ -1,0 +1,29 @@
+"""NodeResourcesBalancedAllocation: prefer nodes whose cpu and memory would be used in
+equal fractions after placing the pod: score = (1 - std(fractions)) * 100; with two
+resources std = |cpu_fraction - memory_fraction| / 2."""
+
+from __future__ import annotations
+
+from k8py.scheduler.framework import MAX_SCORE, CycleState
+from k8py.scheduler.types import NodeInfo, PodInfo
+
+NAME = "NodeResourcesBalancedAllocation"
+WEIGHT = 1
+
+
+class BalancedAllocation:
+    NAME = NAME
+    weight = WEIGHT
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        a = node.allocatable
+        if a.milli_cpu <= 0 or a.memory <= 0:
+            return 0
+        cpu = min(1.0, (node.nonzero_cpu + pod.nonzero_cpu) / a.milli_cpu)
+        mem = min(1.0, (node.nonzero_memory + pod.nonzero_memory) / a.memory)
+        std = abs(cpu - mem) / 2
+        return int((1 - std) * MAX_SCORE)
+
+
+def new() -> BalancedAllocation:
+    return BalancedAllocation()
