@@ -278,3 +278,11 @@ def test_fields_v1_round_trip() -> None:
 )
 def test_path_string(path: tuple[tuple[str, str], ...], text: str) -> None:
     assert path_string(path) == text
+
+
+def test_epoch_seconds_are_accepted_as_time() -> None:
+    obj = server_side_apply(None, deployment(), "kubectl", DEPLOY, False, 1767225600.5)
+    assert entry(obj, "kubectl")["time"] == "2026-01-01T00:00:00Z"
+    edited = copy.deepcopy(obj)
+    edited["spec"]["replicas"] = 3
+    assert entry(record_update(obj, edited, "x", 1767225660), "x", "Update")["time"] == "2026-01-01T00:01:00Z"

@@ -25,6 +25,7 @@ Both functions are pure: they return a new object and never modify their argumen
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -63,6 +64,14 @@ _META_IGNORED = (
 # Defaults that Kubernetes' OpenAPI declares for list map keys (ContainerPort.protocol,
 # ServicePort.protocol, ...): an item that omits them still has that key.
 _KEY_DEFAULTS: dict[str, Any] = {"protocol": "TCP"}
+
+
+def _rfc3339(now: str | float | int) -> str:
+    """Entry times are RFC 3339 strings in UTC; epoch seconds are accepted too."""
+    if isinstance(now, (int, float)) and not isinstance(now, bool):
+        t = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(now)
 
 
 class _Missing:
@@ -432,9 +441,12 @@ def server_side_apply(
     manager: str,
     schema_name: str | None,
     force: bool,
-    now: str,
+    now: str | float,
 ) -> dict[str, Any]:
-    """The object after `manager` applies `applied` to `live` (None: create)."""
+    """The object after `manager` applies `applied` to `live` (None: create).
+
+    `now` is the entry time, RFC 3339 ("2026-01-01T00:00:00Z") or epoch seconds."""
+    now = _rfc3339(now)
     if not manager:
         raise ValueError("server-side apply requires a field manager")
     root = _root_node(schema_name)
@@ -517,7 +529,7 @@ def record_update(
     old: dict[str, Any] | None,
     new: dict[str, Any],
     manager: str,
-    now: str,
+    now: str | float,
     subresource: str | None = None,
 ) -> dict[str, Any]:
     """`new` with managedFields recording that `manager` wrote it over `old` (None: create).
@@ -525,8 +537,9 @@ def record_update(
     The manager's "Update" entry gains every field the write changed or added and loses
     removed ones; every other manager loses ownership of fields the write changed.
     managedFields sent in `new` are kept when present (an empty list resets them);
-    otherwise those of `old` carry over.
+    otherwise those of `old` carry over. `now` is RFC 3339 or epoch seconds.
     """
+    now = _rfc3339(now)
     root = _root_node(_schema_name_for(new))
     meta = new.get("metadata") or {}
     if "managedFields" in meta and meta["managedFields"] is not None:
