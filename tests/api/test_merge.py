@@ -401,3 +401,26 @@ def test_strategic_merge_patch_errors(patch: Any, fragment: str) -> None:
     with pytest.raises(PatchError) as e:
         strategic_merge_patch(live, patch, DEPLOY if "strategy" in str(patch) else POD)
     assert fragment in str(e.value)
+
+
+def _random_json(rng: "random.Random", depth: int) -> Any:
+    kind = rng.randrange(6 if depth > 0 else 3)
+    if kind == 0:
+        return rng.randrange(5)
+    if kind == 1:
+        return rng.choice(["a", "b", "c"])
+    if kind == 2:
+        return None if rng.random() < 0.5 else True
+    if kind == 3:
+        return [_random_json(rng, depth - 1) for _ in range(rng.randrange(3))]
+    return {rng.choice("pqrst"): _random_json(rng, depth - 1) for _ in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_strategic_merge_without_schema_equals_json_merge_patch(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    original = {k: _random_json(rng, 3) for k in "pqrst" if rng.random() < 0.7}
+    patch = {k: _random_json(rng, 3) for k in "pqrst" if rng.random() < 0.6}
+    assert strategic_merge_patch(original, patch, None) == json_merge_patch(original, patch)

@@ -202,15 +202,6 @@ def _merge_map(orig: dict[str, Json], patch: dict[str, Json], s: Schema, path: s
     return orig
 
 
-def _clean(v: Json, s: Schema, path: str) -> Json:
-    """A patch value taken as is: directives and nulls inside maps are resolved."""
-    if isinstance(v, dict):
-        return _merge_map({}, v, s, path)
-    if isinstance(v, list):
-        return [_clean(x, s, path) for x in v]
-    return v
-
-
 def _key_fn(merge_key: str | None) -> Callable[[Json], Json]:
     if merge_key:
         return lambda item: item.get(merge_key) if isinstance(item, dict) else None
@@ -235,12 +226,12 @@ def _merge_list(
     path: str,
 ) -> list[Json]:
     if strategy != "merge":
-        return [_clean(x, item_s, path) for x in patch]
+        return copy.deepcopy(patch)  # replaced verbatim, as Kubernetes and RFC 7386 do
     if merge_key:
         return _merge_keyed_list(orig, patch, merge_key, item_s, path)
     if any(isinstance(x, (dict, list)) for x in patch):
         # Kubernetes refuses to merge lists of objects without a merge key; replace them.
-        return [_clean(x, item_s, path) for x in patch]
+        return copy.deepcopy(patch)  # replaced verbatim, as Kubernetes and RFC 7386 do
     merged = list(orig)
     for x in patch:
         if x not in merged:
