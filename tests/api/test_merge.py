@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any, Sequence
 
 import pytest
@@ -403,7 +404,7 @@ def test_strategic_merge_patch_errors(patch: Any, fragment: str) -> None:
     assert fragment in str(e.value)
 
 
-def _random_json(rng: "random.Random", depth: int) -> Any:
+def _random_json(rng: random.Random, depth: int) -> Any:
     kind = rng.randrange(6 if depth > 0 else 3)
     if kind == 0:
         return rng.randrange(5)
@@ -418,8 +419,6 @@ def _random_json(rng: "random.Random", depth: int) -> Any:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_strategic_merge_without_schema_equals_json_merge_patch(seed: int) -> None:
-    import random
-
     rng = random.Random(seed)
     original = {k: _random_json(rng, 3) for k in "pqrst" if rng.random() < 0.7}
     patch = {k: _random_json(rng, 3) for k in "pqrst" if rng.random() < 0.6}
