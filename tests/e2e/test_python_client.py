@@ -3,8 +3,6 @@ and a watch that survives 410 Gone by relisting."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -79,7 +77,7 @@ def test_watch_survives_410_by_relisting(small_history_cluster: K8pyServer) -> N
         seen: list[str] = []
         gone = 0
         rv = old_rv
-        created_late = threading.Event()
+        created_late = False
         for _attempt in range(4):
             w = watch.Watch()
             try:
@@ -95,12 +93,9 @@ def test_watch_survives_410_by_relisting(small_history_cluster: K8pyServer) -> N
                 assert e.status == 410, e
                 gone += 1
                 rv = core.list_namespaced_config_map("default").metadata.resource_version  # fresh list
-                if not created_late.is_set():
-                    threading.Timer(0.5, lambda: core.create_namespaced_config_map(
-                        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="late")))).start()
-                    created_late.set()
+                if not created_late:
+                    # Created after the fresh list: the next watch (from that list's rv) must deliver it.
+                    core.create_namespaced_config_map(
+                        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="late")))
+                    created_late = True
         assert gone >= 1 and "late" in seen
-
-
-def _unused(_: Path) -> None:  # keep Path imported for type hints of fixtures
-    pass

@@ -12,7 +12,9 @@ until cancelled. Add yours in `_builtin_components` (imported lazily there).
 
 Debug-only: `K8PY_COMPACT_INTERVAL=<seconds>` compacts the store's history to its
 current revision every so often, and the admin-only `POST /debug/k8py/compact`
-does it once (so tests can make a watch hit 410 Gone).
+does it once (so tests can make a watch hit 410 Gone); `K8PY_WATCH_HISTORY=<n>`
+shortens the API server's watch cache history, so an old resourceVersion falls
+through to the (compacted) store instead of being served from memory.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     await _maybe_await(store.start())
     cfg_fields = {f.name for f in fields(ApiServerConfig)}
     cfg_kwargs: dict[str, Any] = {"advertise_address": advertise, "port": args.port}
+    if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
+        cfg_kwargs["watch_history"] = int(os.environ["K8PY_WATCH_HISTORY"])
     config = ApiServerConfig(**{k: v for k, v in cfg_kwargs.items() if k in cfg_fields})
     api = ApiServer(store, config, clock)
     await _maybe_await(api.start())
