@@ -1,0 +1,113 @@
+"""`k8py server` lifecycle in-process, with a fake ApiServer and store: start order, the ready
+line, the kubeconfig, components, the debug compaction endpoint, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import k8py.store
+from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.cli import server
+from k8py.client.client import Client
+from k8py.client.rest import RestTransport
+
+
+class FakeStore:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.rev = 41
+        self.compacted = 0
+
+    async def start(self) -> None:
+        self.log.append("store.start")
+
+    async def close(self) -> None:
+        self.log.append("store.close")
+
+    async def current_revision(self) -> int:
+        return self.rev
+
+    async def compact(self, rev: int) -> None:
+        self.compacted = rev
+
+
+class FakeApi:
+    def __init__(self, store: FakeStore, config: Any, clock: Any) -> None:
+        self.store, self.config = store, config
+        store.log.append("api.init")
+
+    def start(self) -> None:  # sync or async: both are accepted
+        self.store.log.append("api.start")
+
+    async def close(self) -> None:
+        self.store.log.append("api.close")
+
+    async def handle(self, req: ApiRequest) -> ApiResponse:
+        return ApiResponse(200, {"kind": "NamespaceList", "items": [], "user": req.user})
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], dict[str, FakeStore]]:
+    log: list[str] = []
+    made: dict[str, FakeStore] = {}
+
+    def open_store(url: str | None, data_dir: str) -> FakeStore:
+        log.append(f"open_store {url} {Path(data_dir).name}")
+        made["store"] = FakeStore(log)
+        return made["store"]
+
+    mod = types.ModuleType("k8py.apiserver.server")
+    mod.ApiServer = FakeApi  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "k8py.apiserver.server", mod)
+    monkeypatch.setattr(k8py.store, "open_store", open_store, raising=False)
+    return log, made
+
+
+async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    log, made = fakes
+    ran: list[Any] = []
+
+    async def component(ctx: server.ClusterContext) -> None:
+        ran.append(ctx.args.simulated_nodes)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            log.append("component.stopped")
+
+    async def broken(ctx: server.ClusterContext) -> None:
+        raise RuntimeError("crash")
+
+    monkeypatch.setattr(server, "COMPONENTS", [("test", component), ("broken", broken)])
+    stop = asyncio.Event()
+    args = server.ServerArgs(data_dir=str(tmp_path / "data"), port=0, simulated_nodes=2)
+    task = asyncio.create_task(server.serve(args, stop=stop))
+    while "k8py: ready" not in (out := capsys.readouterr().out):
+        assert not task.done(), task
+        await asyncio.sleep(0.01)
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    kc = tmp_path / "data" / "kubeconfig"
+    assert lines[0].startswith("k8py: ready at https://127.0.0.1:") and lines[0].endswith(f"export KUBECONFIG={kc}")
+    assert "(store sqlite, data " in lines[0]
+    cfg = yaml.safe_load(kc.read_text())
+    assert lines[0].split()[3] == cfg["clusters"][0]["cluster"]["server"]
+    c = Client(RestTransport.from_kubeconfig(kc))
+    try:
+        assert (await c.raw("GET", "/api/v1/namespaces"))["user"] == "admin"
+        res = await c.raw("POST", "/debug/k8py/compact")
+        assert "41" in res["message"] and made["store"].compacted == 41
+    finally:
+        await c.close()
+    assert ran == [2]
+    stop.set()
+    assert await asyncio.wait_for(task, 30) == 0
+    assert log == ["open_store None data", "store.start", "api.init", "api.start", "component.stopped",
+                   "api.close", "store.close"]
