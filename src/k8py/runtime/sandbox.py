@@ -1,0 +1,161 @@
+"""Pod sandboxes: a named network namespace plus the pod's hosts/hostname/resolv.conf.
+
+A sandbox is a directory `<state>/sandboxes/<id>/` holding `sandbox.json` (the
+PodSandboxConfig, netns name, IP, state, times) and the three files bind-mounted into
+every container of the pod. The network namespace is `<prefix><pod-uid[:8]>-<id[:6]>`
+(prefix `k8py-` by default) under /run/netns, created with `ip netns add` and with
+loopback brought up; wiring beyond loopback is the PodNetwork seam's job.
+
+Invariants: a sandbox directory exists iff the sandbox exists; `stop` deletes the netns
+(after PodNetwork.teardown) and is idempotent; `remove` also deletes the directory.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from k8py.runtime.errors import SandboxError, SandboxNotFound
+from k8py.runtime.protocol import (DNSConfig, PodNetwork, PodSandboxConfig, PodSandboxStatus,
+                                   SandboxState)
+
+NETNS_DIR = Path("/run/netns")
+
+
+async def run(*args: str, check: bool = True) -> tuple[int, str]:
+    p = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                             stderr=asyncio.subprocess.STDOUT)
+    out, _ = await p.communicate()
+    text = out.decode(errors="replace").strip()
+    if check and p.returncode != 0:
+        raise SandboxError(f"{' '.join(args)}: {text}")
+    return p.returncode or 0, text
+
+
+async def create_netns(name: str) -> str:
+    await run("ip", "netns", "add", name)
+    try:
+        await run("ip", "-n", name, "link", "set", "lo", "up")
+    except SandboxError:
+        await delete_netns(name)
+        raise
+    return str(NETNS_DIR / name)
+
+
+async def delete_netns(name: str) -> None:
+    if (NETNS_DIR / name).exists():
+        await run("ip", "netns", "delete", name, check=False)
+
+
+def config_from_dict(d: dict[str, Any]) -> PodSandboxConfig:
+    d = dict(d)
+    if d.get("dns") is not None:
+        d["dns"] = DNSConfig(**d["dns"])
+    d["extra_hosts"] = [tuple(x) for x in d.get("extra_hosts", [])]
+    return PodSandboxConfig(**d)
+
+
+def resolv_conf(dns: DNSConfig | None) -> str:
+    if dns is None:
+        try:
+            return Path("/etc/resolv.conf").read_text()
+        except OSError:
+            return ""
+    lines = [f"nameserver {s}" for s in dns.servers]
+    if dns.searches:
+        lines.append("search " + " ".join(dns.searches))
+    if dns.options:
+        lines.append("options " + " ".join(dns.options))
+    return "\n".join(lines) + "\n"
+
+
+def hosts_file(hostname: str, ip: str, extra: list[tuple[str, str]]) -> str:
+    lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
+    if ip:
+        lines.append(f"{ip}\t{hostname}")
+    lines += [f"{a}\t{b}" for a, b in extra]
+    return "\n".join(lines) + "\n"
+
+
+class Sandboxes:
+    """Sandbox records on disk and their network namespaces."""
+
+    def __init__(self, state_dir: Path, network: PodNetwork, netns_prefix: str = "k8py-") -> None:
+        self.dir = state_dir / "sandboxes"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.network = network
+        self.netns_prefix = netns_prefix
+
+    def path(self, sid: str) -> Path:
+        return self.dir / sid
+
+    def load(self, sid: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.path(sid) / "sandbox.json").read_text())
+        except (OSError, ValueError):
+            raise SandboxNotFound(f"pod sandbox {sid} not found") from None
+
+    def save(self, sid: str, rec: dict[str, Any]) -> None:
+        p = self.path(sid) / "sandbox.json"
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec))
+        os.replace(tmp, p)
+
+    def ids(self) -> list[str]:
+        return sorted(p.name for p in self.dir.iterdir() if (p / "sandbox.json").exists())
+
+    async def create(self, sid: str, config: PodSandboxConfig) -> dict[str, Any]:
+        d = self.path(sid)
+        d.mkdir(parents=True)
+        hostname = (config.hostname or config.name)[:63]
+        rec: dict[str, Any] = {"id": sid, "config": asdict(config), "netns": "", "netns_path": "", "ip": "",
+                               "state": SandboxState.READY.value, "created_at": time.time(), "hostname": hostname}
+        self.save(sid, rec)
+        try:
+            if not config.host_network:
+                name = f"{self.netns_prefix}{config.uid.replace('-', '')[:8]}-{sid[:6]}"
+                rec["netns"] = name
+                self.save(sid, rec)
+                rec["netns_path"] = await create_netns(name)
+                self.save(sid, rec)
+                rec["ip"] = await self.network.setup(rec["netns_path"], config) or ""
+            else:
+                hostname = os.uname().nodename
+                rec["hostname"] = hostname
+            (d / "hostname").write_text(hostname + "\n")
+            (d / "hosts").write_text(hosts_file(hostname, rec["ip"], config.extra_hosts))
+            (d / "resolv.conf").write_text(resolv_conf(config.dns))
+            self.save(sid, rec)
+        except BaseException:
+            await self.stop(sid)
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+        return rec
+
+    async def stop(self, sid: str) -> None:
+        rec = self.load(sid)
+        if rec.get("netns"):
+            config = config_from_dict(rec["config"])
+            try:
+                await self.network.teardown(rec["netns_path"] or str(NETNS_DIR / rec["netns"]), config)
+            finally:
+                await delete_netns(rec["netns"])
+        rec["state"] = SandboxState.NOTREADY.value
+        self.save(sid, rec)
+
+    def remove(self, sid: str) -> None:
+        shutil.rmtree(self.path(sid), ignore_errors=True)
+
+    def status(self, sid: str) -> PodSandboxStatus:
+        rec = self.load(sid)
+        c = rec["config"]
+        return PodSandboxStatus(id=sid, name=c["name"], namespace=c["namespace"], uid=c["uid"],
+                                state=SandboxState(rec["state"]), created_at=rec["created_at"],
+                                netns_path=rec["netns_path"], ip=rec["ip"], labels=c.get("labels", {}),
+                                annotations=c.get("annotations", {}))
