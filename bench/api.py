@@ -227,11 +227,16 @@ def main() -> None:
 
     row("cold start to ready (fresh data dir)", lambda r: f"{r['cold'] * 1000:.0f} ms")
     row("restart to ready", lambda r: f"{r['warm'] * 1000:.0f} ms")
+    def p50_p99(op: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: f"{pct(r['lat'][op], 50):.1f} / {pct(r['lat'][op], 99):.1f} ms"
+
+    def mean(op: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: f"{statistics.fmean(r['lat'][op]) * 1000:.1f} ms" if r["lat"][op] else "n/a"
+
     for op in results[stores[0]]["lat"]:
-        row(f"{op} p50 / p99", lambda r, op=op: f"{pct(r['lat'][op], 50):.1f} / {pct(r['lat'][op], 99):.1f} ms")
+        row(f"{op} p50 / p99", p50_p99(op))
     for op in results[stores[0]]["lat"]:
-        row(f"{op} mean", lambda r, op=op: f"{statistics.fmean(r['lat'][op]) * 1000:.1f} ms"
-            if r["lat"][op] else "n/a")
+        row(f"{op} mean", mean(op))
     row("RSS idle after start", lambda r: f"{r['idle']:.0f} MiB")
     row("RSS after the load", lambda r: f"{r['loaded']:.0f} MiB")
 

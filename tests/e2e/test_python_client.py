@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr,index,arg-type"
 """The official `kubernetes` Python client, used as a user would: typed CRUD, patch, selectors,
 and a watch that survives 410 Gone by relisting."""
 

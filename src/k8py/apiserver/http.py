@@ -76,7 +76,7 @@ class HttpFront:
         await site.start()
         server = site._server  # noqa: SLF001 - aiohttp keeps the listening sockets here
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self.port
 
     async def close(self) -> None:
