@@ -144,8 +144,8 @@ def _merge_map(orig: dict[str, Json], patch: dict[str, Json], s: Schema, path: s
             return _merge_map({}, rest, s, path)
         if directive == "delete":
             return {}
-        if directive != "merge":
-            raise PatchError(f"unknown patch type {directive!r} in map at {_where(path)}")
+        # Kubernetes accepts only replace and delete here ("$patch: merge" is refused too).
+        raise PatchError(f"unknown patch type: {directive} in map at {_where(path)}")
 
     retain = patch.get(RETAIN_KEYS)
     if retain is not None:
@@ -175,12 +175,12 @@ def _merge_map(orig: dict[str, Json], patch: dict[str, Json], s: Schema, path: s
             continue
         if k.startswith(DELETE_PRIMITIVE):
             name = k[len(DELETE_PRIMITIVE) :]
-            if not isinstance(v, list):
-                raise PatchError(f"{k} at {_where(path)} must be a list")
             current = orig.get(name)
             if isinstance(current, list):
+                if not isinstance(v, list):
+                    raise PatchError(f"{k} at {_where(path)} must be a list")
                 orig[name] = [x for x in current if x not in v]
-            continue
+            continue  # nothing to delete from (Kubernetes ignores it too)
         if k.startswith("$"):
             raise PatchError(f"unknown directive {k!r} at {_where(path)}")
         if v is None:
@@ -321,6 +321,19 @@ def _normalize_order(
     return out
 
 
+def _check_order(
+    patch_list: list[Json], order: list[Json], key: Callable[[Json], Json], merge_key: str | None, path: str
+) -> None:
+    """The patch list's items (deletions aside) must appear in $setElementOrder, in its order."""
+    items = [x for x in patch_list if not (isinstance(x, dict) and DIRECTIVE in x)] if merge_key else patch_list
+    i = 0
+    for o in order:
+        if i < len(items) and key(items[i]) == key(o):
+            i += 1
+    if i < len(items):
+        raise PatchError(f"the order in patch list {path} {patch_list} doesn't match its $setElementOrder list {order}")
+
+
 def _apply_set_order(
     orig: dict[str, Json], patch: dict[str, Json], name: str, order: list[Json], s: Schema, path: str
 ) -> bool:
@@ -334,17 +347,19 @@ def _apply_set_order(
     has_patch = isinstance(pv, list)
     if not has_orig and not has_patch:
         return True
+    key = _key_fn(merge_key)
     if merge_key:
         for o in order:
             if not isinstance(o, dict) or merge_key not in o:
                 raise PatchError(f"{SET_ORDER}{name} entries must be objects with the merge key {merge_key!r}")
+    if has_patch:
+        _check_order(pv, order, key, merge_key, path)  # type: ignore[arg-type]
     if has_orig and has_patch:
         merged = _merge_list(cur, pv, fs, strategy, merge_key, item_s, path)  # type: ignore[arg-type]
     elif has_orig:
         merged = list(cur)  # type: ignore[arg-type]
     else:
         merged = _merge_list([], pv, fs, strategy, merge_key, item_s, path)  # type: ignore[arg-type]
-    key = _key_fn(merge_key)
     patch_items = [x for x in merged if _index(order, x, key) >= 0]
     server_only = [x for x in merged if _index(order, x, key) < 0]
     orig[name] = _normalize_order(patch_items, server_only, order, cur if has_orig else [], key)  # type: ignore[arg-type]
