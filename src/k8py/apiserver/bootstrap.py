@@ -1,0 +1,98 @@
+"""What a fresh cluster has before anyone writes: system namespaces, the `kubernetes`
+Service (first address of the service CIDR, port 443 -> the API server) with its
+Endpoints and EndpointSlice, and a `default` ServiceAccount in each namespace.
+
+Idempotent: run at every start; existing objects are kept, the `kubernetes`
+endpoints are corrected to the current advertise address and port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from k8py.api import resources
+from k8py.api.resources import Resource
+from k8py.apiserver import storage
+from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.errors import StatusError
+from k8py.apiserver.registry import Registry, WriteOptions
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+MANAGER = "kube-apiserver"
+
+
+def _res(group: str, plural: str) -> Resource:
+    r = resources.lookup(group, plural)
+    assert r is not None, plural
+    return r
+
+
+def kubernetes_service_ip(config: ApiServerConfig) -> str:
+    return str(ipaddress.ip_network(config.service_cidr, strict=False).network_address + 1)
+
+
+async def _ensure(reg: Registry, r: Resource, obj: Obj) -> None:
+    try:
+        await reg.create(r, obj["metadata"].get("namespace"), obj, WriteOptions(field_manager=MANAGER))
+    except StatusError as e:
+        if e.reason != "AlreadyExists":
+            raise
+
+
+async def _upsert(reg: Registry, r: Resource, obj: Obj, fields: tuple[str, ...]) -> None:
+    md = obj["metadata"]
+    kv = await reg.store.get(storage.key(r, md.get("namespace"), md["name"]))
+    if kv is None:
+        await _ensure(reg, r, obj)
+        return
+    cur = storage.from_kv(r, kv)
+    if all(cur.get(f) == obj.get(f) for f in fields):
+        return
+    for f in fields:
+        cur[f] = obj[f]
+    await reg.update(r, md.get("namespace"), md["name"], cur, WriteOptions(field_manager=MANAGER))
+
+
+async def ensure_service_account(reg: Registry, namespace: str) -> None:
+    await _ensure(reg, _res("", "serviceaccounts"), {
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "default", "namespace": namespace}})
+
+
+async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
+    ns = _res("", "namespaces")
+    for name in SYSTEM_NAMESPACES:
+        await _ensure(reg, ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    # Namespaces created before a crash may lack their ServiceAccount.
+    for kv in (await reg.store.list(storage.prefix(ns))).items:
+        obj = storage.from_kv(ns, kv)
+        if not obj["metadata"].get("deletionTimestamp"):
+            await ensure_service_account(reg, obj["metadata"]["name"])
+    ip = kubernetes_service_ip(config)
+    await _ensure(reg, _res("", "services"), {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.port}]},
+    })
+    await _upsert(reg, _res("", "endpoints"), {
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": config.advertise_address}],
+                     "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}]}],
+    }, ("subsets",))
+    await _upsert(reg, _res("discovery.k8s.io", "endpointslices"), {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes",
+                                "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [config.advertise_address], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
+    }, ("endpoints", "ports"))

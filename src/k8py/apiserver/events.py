@@ -1,0 +1,55 @@
+"""core/v1 Event <-> events.k8s.io/v1 Event conversion.
+
+Both resources share one storage (core shape, under /registry/core/events/), as in
+Kubernetes: an event written through either API is read through both.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+Obj = dict[str, Any]
+
+# (events.k8s.io/v1 field, core/v1 field)
+_RENAMES = (
+    ("regarding", "involvedObject"),
+    ("note", "message"),
+    ("reportingController", "reportingComponent"),
+    ("deprecatedSource", "source"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedCount", "count"),
+)
+_SAME = ("metadata", "eventTime", "series", "reportingInstance", "action", "reason", "related", "type")
+
+
+def to_core(ev: Obj) -> Obj:
+    """events.k8s.io/v1 -> core/v1."""
+    out: Obj = {"apiVersion": "v1", "kind": "Event"}
+    for f in _SAME:
+        if f in ev:
+            out[f] = copy.deepcopy(ev[f])
+    for new, old in _RENAMES:
+        if new in ev:
+            out[old] = copy.deepcopy(ev[new])
+    if "series" in out and isinstance(out["series"], dict):
+        out["count"] = out["series"].get("count", out.get("count"))
+    if "source" not in out and ev.get("reportingController"):
+        out["source"] = {"component": ev["reportingController"]}
+    return out
+
+
+def from_core(ev: Obj) -> Obj:
+    """core/v1 -> events.k8s.io/v1."""
+    out: Obj = {"apiVersion": "events.k8s.io/v1", "kind": "Event"}
+    for f in _SAME:
+        if f in ev:
+            out[f] = copy.deepcopy(ev[f])
+    for new, old in _RENAMES:
+        if old in ev:
+            out[new] = copy.deepcopy(ev[old])
+    if "reportingController" not in out and isinstance(ev.get("source"), dict) \
+            and ev["source"].get("component"):
+        out["reportingController"] = ev["source"]["component"]
+    return out

@@ -1,0 +1,465 @@
+"""ApiServer: the Kubernetes REST semantics of k8py, transport-neutral.
+
+`handle(ApiRequest) -> ApiResponse` routes a request to the registry (CRUD, patch,
+delete), listing, watch, or a subresource; discovery and OpenAPI are delegated to
+`discovery.respond` / `openapi.respond`. Invariant: `handle` never raises; bad
+input is answered with a Kubernetes Status (4xx) and anything unexpected is logged
+and answered 500 InternalError. The server owns one watch cache per storage
+prefix (shared by all watchers) and the namespace finalizer tasks; `close()`
+stops and awaits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import importlib
+import logging
+from typing import Any, AsyncIterator, Callable
+
+from k8py.api import resources
+from k8py.api.resources import Resource
+from k8py.apiserver import bootstrap, codec, listing, machinery, patch, routing, storage, subresources
+from k8py.apiserver import watch as watching
+from k8py.apiserver.allocator import ServiceAllocator
+from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.deletion import Deleter, DeleteOptions, NamespaceFinalizer, parse_options
+from k8py.apiserver.errors import (StatusError, bad_request, conflict, internal, method_not_allowed,
+                                   not_found, resource_not_found)
+from k8py.apiserver.registry import Registry, WriteOptions, check_metadata, check_type, parse_rv
+from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.apiserver.selection import compile_selection
+from k8py.apiserver.subresources import NodeProxy
+from k8py.apiserver.watchcache import WatchCache
+from k8py.clock import Clock, RealClock
+from k8py.store import errors as store_errors
+from k8py.store.protocol import Store
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+SCALE = Resource("autoscaling", "v1", "Scale", "scale", True)
+STATUS_SUCCESS_CREATED: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                               "code": 201}
+
+
+class ApiServer:
+    def __init__(self, store: Store, config: ApiServerConfig | None = None, clock: Clock | None = None) -> None:
+        self.store = store
+        self.config = config or ApiServerConfig()
+        self.clock: Clock = clock or RealClock()
+        self.allocator = ServiceAllocator(store, self.config)
+        self.registry = Registry(store, self.config, self.clock, self.allocator)
+        self.registry.after_create.append(self._after_create)
+        self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
+        self.deleter = self.namespaces.deleter
+        self.caches: dict[str, WatchCache] = {}
+        self.node_proxy: NodeProxy | None = None
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------
+    async def start(self) -> None:
+        """Start the watch caches, bootstrap the cluster, resume namespace deletions."""
+        for r in resources.RESOURCES:
+            prefix = storage.prefix(r)
+            if prefix in self.caches:
+                continue
+            cache = WatchCache(self.store, prefix, self.config.watch_history, self.config.watcher_queue)
+            if r.namespaced:
+                cache.listeners.append(lambda e: self.namespaces.notify_key(e.key))
+            await cache.start()
+            self.caches[prefix] = cache
+        self._started = True
+        await bootstrap.bootstrap(self.registry, self.config)
+        ns = resources.lookup("", "namespaces")
+        assert ns is not None
+        for kv in (await self.store.list(storage.prefix(ns))).items:
+            obj = storage.from_kv(ns, kv)
+            if obj["metadata"].get("deletionTimestamp"):
+                self.namespaces.start(obj["metadata"]["name"])
+
+    async def close(self) -> None:
+        await self.namespaces.close()
+        for c in self.caches.values():
+            await c.close()
+        self.caches.clear()
+
+    def set_node_proxy(self, proxy: NodeProxy | None) -> None:
+        """Forward pods/log, exec, attach and portforward to a node agent:
+        `await proxy(request, pod, subresource) -> ApiResponse`."""
+        self.node_proxy = proxy
+
+    def _namespace_terminating(self, name: str) -> None:
+        self.namespaces.start(name)
+
+    async def _after_create(self, r: Resource, obj: Obj) -> None:
+        if r.group == "" and r.plural == "namespaces":
+            await bootstrap.ensure_service_account(self.registry, obj["metadata"]["name"])
+
+    # -- entry point -------------------------------------------------------
+    async def handle(self, req: ApiRequest) -> ApiResponse:
+        try:
+            return await self._handle(req)
+        except StatusError as e:
+            return ApiResponse(e.code, e.status())
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - never raise; log and answer 500
+            log.exception("internal error handling %s %s", req.method, req.path)
+            err = internal(f"{type(e).__name__}: {e}")
+            return ApiResponse(500, err.status())
+
+    async def _handle(self, req: ApiRequest) -> ApiResponse:
+        route = routing.parse(req.path, req.method)
+        if route is None:
+            raise resource_not_found()
+        if route.kind in ("discovery", "openapi"):
+            return self._delegate(route.kind, req)
+        r = route.resource
+        assert r is not None
+        q = req.query
+        method = req.method.upper()
+        if route.legacy_watch or (method == "GET" and route.subresource is None and codec.query_bool(q, "watch")):
+            if method != "GET":
+                raise method_not_allowed()
+            return await self._watch(req, r, route.namespace, route.name)
+        if route.name is None:
+            if r.namespaced and route.namespace is None and method in ("POST", "DELETE"):
+                raise method_not_allowed()
+            if method == "GET":
+                return await self._list(req, r, route.namespace)
+            if method == "POST":
+                return await self._create(req, r, route.namespace)
+            if method == "DELETE":
+                return await self._delete_collection(req, r, route.namespace)
+            raise method_not_allowed()
+        if r.namespaced and route.namespace is None:
+            raise resource_not_found()
+        sub = route.subresource
+        ns, name = route.namespace, route.name
+        if sub is None or sub == "status":
+            if method == "GET":
+                return self._render_one(req, r, await self.registry.get(r, ns, name))
+            if method == "PUT":
+                return await self._update(req, r, ns, name, sub)
+            if method == "PATCH":
+                return await self._patch(req, r, ns, name, sub)
+            if method == "DELETE" and sub is None:
+                return await self._delete(req, r, ns, name)
+            raise method_not_allowed()
+        if sub == "scale":
+            return await self._scale(req, r, ns, name, method)
+        if r.plural == "pods" and r.group == "":
+            if sub == "binding" and method == "POST":
+                return await self._bind(req, r, ns, name)
+            if sub == "eviction" and method == "POST":
+                return await self._evict(req, r, ns, name)
+            if sub in subresources.NODE_SUBRESOURCES:
+                return await self._node(req, r, ns, name, sub)
+        if r.plural == "namespaces" and r.group == "" and sub == "finalize" and method == "PUT":
+            return await self._finalize(req, r, name)
+        raise method_not_allowed()
+
+    def _delegate(self, which: str, req: ApiRequest) -> ApiResponse:
+        try:
+            mod = importlib.import_module(f"k8py.apiserver.{which}")
+        except ImportError:
+            raise resource_not_found() from None
+        resp = mod.respond(req)
+        if resp is None:
+            raise resource_not_found()
+        return resp  # type: ignore[no-any-return]
+
+    # -- helpers -----------------------------------------------------------
+    def _write_options(self, req: ApiRequest) -> WriteOptions:
+        q = req.query
+        dry = q.get("dryRun", "")
+        if dry not in ("", "All"):
+            raise bad_request(f'Invalid dryRun value: "{dry}": supported values: "All"')
+        fv = q.get("fieldValidation", "") or "Warn"
+        if fv not in ("Ignore", "Warn", "Strict"):
+            raise bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: '
+                              '"Ignore", "Strict", "Warn"')
+        manager = q.get("fieldManager", "")
+        if len(manager) > 128:
+            raise bad_request("fieldManager: Too long: may not be more than 128 bytes")
+        if not manager:
+            ua = req.headers.get("user-agent", "")
+            manager = ua.split("/", 1)[0].strip() or "unknown"
+        return WriteOptions(dry_run=dry == "All", field_validation=fv, field_manager=manager[:128])
+
+    @staticmethod
+    def _respond(code: int, body: Obj, opts: WriteOptions | None = None) -> ApiResponse:
+        headers: dict[str, str] = {}
+        if opts is not None and opts.warnings:
+            headers["Warning"] = ", ".join(
+                '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in opts.warnings)
+        return ApiResponse(code, body, headers=headers)
+
+    def _renderer(self, req: ApiRequest, r: Resource) -> tuple[codec.Accept, Callable[[Obj], Obj]]:
+        acc = codec.negotiate(req.headers.get("accept", ""))
+        include = req.query.get("includeObject", "Metadata") or "Metadata"
+        if include not in ("None", "Metadata", "Object"):
+            raise bad_request(f'includeObject: Unsupported value: "{include}"')
+        if acc.as_kind == "Table":
+            def table(obj: Obj) -> Obj:
+                t = machinery.to_table(r, [obj], self.clock.now(), include_object=include)
+                t["apiVersion"] = f"meta.k8s.io/{acc.version}"
+                return t
+            return acc, table
+        if acc.as_kind.startswith("PartialObjectMetadata"):
+            return acc, lambda obj: {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{acc.version}",
+                                     "metadata": obj.get("metadata", {})}
+        return acc, lambda obj: obj
+
+    def _render_one(self, req: ApiRequest, r: Resource, obj: Obj) -> ApiResponse:
+        _, render = self._renderer(req, r)
+        return ApiResponse(200, render(obj))
+
+    async def _body(self, req: ApiRequest, opts: WriteOptions | None = None) -> Obj:
+        d = codec.decode_object(req.body, req.headers.get("content-type", "application/json"))
+        if opts is not None:
+            opts.duplicates = d.duplicates
+        return d.value  # type: ignore[no-any-return]
+
+    # -- collection verbs --------------------------------------------------
+    async def _list(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
+        q = req.query
+        sel = compile_selection(r, q.get("labelSelector"), q.get("fieldSelector"), ns)
+        items, rev, cont = await listing.list_objects(self.store, r, ns, sel, codec.query_int(q, "limit"),
+                                                      q.get("continue") or None)
+        acc, render = self._renderer(req, r)
+        if acc.as_kind == "Table":
+            include = q.get("includeObject", "Metadata") or "Metadata"
+            t = machinery.to_table(r, items, self.clock.now(), include_object=include)
+            t["apiVersion"] = f"meta.k8s.io/{acc.version}"
+            md = t.setdefault("metadata", {})
+            md["resourceVersion"] = str(rev)
+            if cont:
+                md["continue"] = cont
+            return ApiResponse(200, t)
+        if acc.as_kind.startswith("PartialObjectMetadata"):
+            body = listing.list_body(r, [render(i) for i in items], rev, cont)
+            body["kind"], body["apiVersion"] = "PartialObjectMetadataList", f"meta.k8s.io/{acc.version}"
+            return ApiResponse(200, body)
+        return ApiResponse(200, listing.list_body(r, items, rev, cont))
+
+    async def _watch(self, req: ApiRequest, r: Resource, ns: str | None, name: str | None) -> ApiResponse:
+        q = req.query
+        sel = compile_selection(r, q.get("labelSelector"), q.get("fieldSelector"), ns, name)
+        rv = q.get("resourceVersion", "")
+        initial = codec.query_bool(q, "sendInitialEvents")
+        start = None if rv in ("", "0") or initial else parse_rv(rv)
+        timeout = codec.query_int(q, "timeoutSeconds")
+        _, render = self._renderer(req, r)
+        params = watching.WatchParams(
+            resource=r, namespace=ns, selection=sel, start=start,
+            bookmarks=codec.query_bool(q, "allowWatchBookmarks"),
+            initial_events_end=initial, timeout=float(timeout) if timeout and timeout > 0 else None,
+            render=render)
+        cache = self.caches.get(storage.prefix(r))
+        events = await watching.stream(self.store, cache, self.clock, self.config.bookmark_interval,
+                                       self.config.watcher_queue, params)
+        return ApiResponse(200, None, stream=events)
+
+    async def _create(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
+        opts = self._write_options(req)
+        obj = await self._body(req, opts)
+        out = await self.registry.create(r, ns, obj, opts)
+        return self._respond(201, out, opts)
+
+    async def _delete_collection(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
+        q = req.query
+        opts = self._write_options(req)
+        body = codec.decode(req.body, req.headers.get("content-type", "application/json")).value
+        dopts = parse_options(body, q)
+        dopts.dry_run = dopts.dry_run or opts.dry_run
+        sel = compile_selection(r, q.get("labelSelector"), q.get("fieldSelector"), ns)
+        items, rev, _ = await listing.list_objects(self.store, r, ns, sel, None, None)
+        out = []
+        for obj in items:
+            md = obj["metadata"]
+            try:
+                body_obj, _ = await self.deleter.delete(r, md.get("namespace"), md["name"], dopts,
+                                                        WriteOptions(dry_run=dopts.dry_run))
+            except StatusError as e:
+                if e.code == 404:
+                    continue
+                raise
+            out.append(obj if body_obj.get("kind") == "Status" else body_obj)
+        return ApiResponse(200, listing.list_body(r, out, rev, None))
+
+    # -- object verbs ------------------------------------------------------
+    async def _update(self, req: ApiRequest, r: Resource, ns: str | None, name: str,
+                      sub: str | None) -> ApiResponse:
+        opts = self._write_options(req)
+        obj = await self._body(req, opts)
+        out, code = await self.registry.update(r, ns, name, obj, opts, sub)
+        return self._respond(code, out, opts)
+
+    async def _delete(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
+        body = codec.decode(req.body, req.headers.get("content-type", "application/json")).value
+        dopts = parse_options(body, req.query)
+        out, code = await self.deleter.delete(r, ns, name, dopts)
+        return ApiResponse(code, out)
+
+    async def _patch(self, req: ApiRequest, r: Resource, ns: str | None, name: str,
+                     sub: str | None) -> ApiResponse:
+        mt = patch.patch_type(req.headers.get("content-type", ""))
+        opts = self._write_options(req)
+        decoded = patch.decode_patch(req.body, mt)
+        opts.duplicates = decoded.duplicates
+        apply = mt == patch.APPLY
+        manager = req.query.get("fieldManager") or (None if apply else opts.field_manager)
+        force = codec.query_bool(req.query, "force")
+        if force and not apply:
+            raise bad_request("force: Forbidden: may not be specified for non-apply patch")
+        if apply:
+            opts.record_managed = False
+        key = storage.key(r, ns, name)
+        for _ in range(self.config.patch_retries):
+            kv = await self.store.get(key)
+            if kv is None:
+                if apply and sub is None:
+                    return await self._apply_create(r, ns, name, decoded.value, manager, force, opts)
+                raise not_found(r.plural, name, r.group)
+            current = storage.from_kv(r, kv)
+            pinned_rv = _patch_rv(decoded.value, mt)
+            pinned = pinned_rv is not None
+            if pinned and pinned_rv != current["metadata"]["resourceVersion"]:
+                raise conflict(r.plural, name, r.group)
+            patched = patch.apply_patch(r, current, decoded.value, mt, manager=manager, force=force,
+                                        now=self.clock.now())
+            check_type(r, patched)
+            check_metadata(r, patched, ns, name)
+            self.registry.field_check(r, patched, opts)
+            new = self.registry.prepare_update(r, patched, current, sub, opts)
+            try:
+                out = await self.registry.commit_update(r, kv, current, new, opts)
+                return self._respond(200, out, opts)
+            except (store_errors.Conflict, store_errors.NotFound):
+                if pinned:
+                    raise conflict(r.plural, name, r.group) from None
+        raise conflict(r.plural, name, r.group)
+
+    async def _apply_create(self, r: Resource, ns: str | None, name: str, applied: Obj,
+                            manager: str | None, force: bool, opts: WriteOptions) -> ApiResponse:
+        if (applied.get("metadata") or {}).get("name") not in (None, "", name):
+            raise bad_request(f"the name of the object ({applied['metadata']['name']}) does not match "
+                              f"the name on the URL ({name})")
+        obj = patch.apply_patch(r, {}, applied, patch.APPLY, manager=manager, force=force, now=self.clock.now())
+        md = obj.setdefault("metadata", {})
+        md["name"] = name
+        md.pop("resourceVersion", None)
+        out = await self.registry.create(r, ns, obj, opts)
+        return self._respond(201, out, opts)
+
+    # -- subresources ------------------------------------------------------
+    async def _scale(self, req: ApiRequest, r: Resource, ns: str | None, name: str, method: str) -> ApiResponse:
+        if method == "GET":
+            return ApiResponse(200, subresources.to_scale(r, await self.registry.get(r, ns, name)))
+        if method not in ("PUT", "PATCH"):
+            raise method_not_allowed()
+        opts = self._write_options(req)
+        if method == "PUT":
+            body = await self._body(req, opts)
+            mt = ""
+        else:
+            mt = patch.patch_type(req.headers.get("content-type", ""))
+            body = patch.decode_patch(req.body, mt).value
+        for _ in range(self.config.patch_retries):
+            kv = await self.registry.get_kv(r, ns, name)
+            current = storage.from_kv(r, kv)
+            view = subresources.to_scale(r, current)
+            if method == "PATCH":
+                desired = patch.apply_patch(SCALE, view, body, mt, manager=req.query.get("fieldManager")
+                                            or opts.field_manager, force=codec.query_bool(req.query, "force"),
+                                            now=self.clock.now())
+            else:
+                desired = body
+            want_rv = (desired.get("metadata") or {}).get("resourceVersion") if isinstance(desired, dict) else None
+            pinned = want_rv not in (None, "") and (method == "PUT" or want_rv != view["metadata"].get("resourceVersion"))
+            if want_rv not in (None, "") and parse_rv(want_rv) != kv.mod_revision:
+                raise conflict(r.plural, name, r.group)
+            new = subresources.apply_scale(r, current, desired)
+            new = self.registry.prepare_update(r, new, current, None, opts)
+            try:
+                out = await self.registry.commit_update(r, kv, current, new, opts)
+                return self._respond(200, subresources.to_scale(r, out), opts)
+            except (store_errors.Conflict, store_errors.NotFound):
+                if pinned:
+                    raise conflict(r.plural, name, r.group) from None
+        raise conflict(r.plural, name, r.group)
+
+    async def _bind(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
+        body = await self._body(req)
+        opts = self._write_options(req)
+        for _ in range(self.config.patch_retries):
+            kv = await self.registry.get_kv(r, ns, name)
+            pod = storage.from_kv(r, kv)
+            bound = subresources.bind(pod, body, self.clock.now())
+            if opts.dry_run:
+                return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
+            try:
+                await self.store.update(kv.key, storage.encode(r, bound), kv.mod_revision)
+                return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
+            except (store_errors.Conflict, store_errors.NotFound):
+                continue
+        raise conflict("pods/binding", name)
+
+    async def _evict(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
+        body = await self._body(req)
+        if body.get("kind") not in (None, "", "Eviction"):
+            raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected kind (Eviction)")
+        bname = (body.get("metadata") or {}).get("name")
+        if bname not in (None, "", name):
+            raise bad_request(f"name in URL does not match name in Eviction object")
+        dopts = parse_options(body.get("deleteOptions"), req.query)
+        await self.deleter.delete(r, ns, name, dopts)
+        return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
+
+    async def _node(self, req: ApiRequest, r: Resource, ns: str | None, name: str, sub: str) -> ApiResponse:
+        pod = await self.registry.get(r, ns, name)
+        subresources.pod_needs_node(pod, sub)
+        if self.node_proxy is None:
+            raise subresources.no_node_proxy(pod, sub)
+        return await self.node_proxy(req, pod, sub)
+
+    async def _finalize(self, req: ApiRequest, r: Resource, name: str) -> ApiResponse:
+        body = await self._body(req)
+        check_type(r, body)
+        check_metadata(r, body, None, name)
+        fins = (body.get("spec") or {}).get("finalizers") or []
+        if not isinstance(fins, list) or not all(isinstance(f, str) for f in fins):
+            raise bad_request("spec.finalizers must be a list of strings")
+        for _ in range(self.config.patch_retries):
+            kv = await self.registry.get_kv(r, None, name)
+            cur = storage.from_kv(r, kv)
+            new = copy.deepcopy(cur)
+            new.setdefault("spec", {})["finalizers"] = fins
+            try:
+                if cur["metadata"].get("deletionTimestamp") and not fins and not cur["metadata"].get("finalizers"):
+                    dkv = await self.store.delete(kv.key, kv.mod_revision)
+                    return ApiResponse(200, storage.decode(r, storage.encode(r, new), dkv.mod_revision))
+                nkv = await self.store.update(kv.key, storage.encode(r, new), kv.mod_revision)
+                return ApiResponse(200, storage.from_kv(r, nkv))
+            except (store_errors.Conflict, store_errors.NotFound):
+                continue
+        raise conflict(r.plural, name)
+
+
+def _patch_rv(body: Any, mt: str) -> str | None:
+    """The resourceVersion a patch pins (a precondition), if it sets one."""
+    if mt == patch.JSON:
+        for op in body if isinstance(body, list) else []:
+            if isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" \
+                    and op.get("op") in ("add", "replace", "test"):
+                v = op.get("value")
+                return None if v is None else str(v)
+        return None
+    md = body.get("metadata") if isinstance(body, dict) else None
+    v = md.get("resourceVersion") if isinstance(md, dict) else None
+    return None if v in (None, "") else str(v)
+
+
+__all__ = ["ApiServer", "ApiServerConfig", "DeleteOptions"]

@@ -1,0 +1,60 @@
+"""How API objects map onto the Store: keys, encoding, and per-version conversion.
+
+Invariants: values are compact JSON of the object WITHOUT metadata.resourceVersion;
+every object read gets metadata.resourceVersion = str(kv.mod_revision). Resources
+that share storage (core and events.k8s.io events) are stored in the shape of the
+storage resource and converted on the way in and out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from k8py.api import resources
+from k8py.api.resources import Resource
+from k8py.apiserver import events
+from k8py.store.protocol import KeyValue
+
+Obj = dict[str, Any]
+
+_CORE_EVENTS = resources.lookup("", "events")
+
+
+def storage_resource(r: Resource) -> Resource:
+    """The resource whose storage `r` uses (itself, except events.k8s.io events)."""
+    if r.group == "events.k8s.io" and r.plural == "events" and _CORE_EVENTS is not None:
+        return _CORE_EVENTS
+    return r
+
+
+def key(r: Resource, namespace: str | None, name: str) -> str:
+    return storage_resource(r).storage_key(namespace, name)
+
+
+def prefix(r: Resource, namespace: str | None = None) -> str:
+    return storage_resource(r).storage_prefix(namespace)
+
+
+def encode(r: Resource, obj: Obj) -> bytes:
+    """Bytes to store: converted to the storage shape, resourceVersion dropped."""
+    if storage_resource(r) is not r:
+        obj = events.to_core(obj)
+    md = obj.get("metadata")
+    if isinstance(md, dict) and "resourceVersion" in md:
+        obj = dict(obj)
+        obj["metadata"] = {k: v for k, v in md.items() if k != "resourceVersion"}
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def decode(r: Resource, value: bytes, revision: int) -> Obj:
+    """The object as resource `r` serves it, with resourceVersion = revision."""
+    obj: Obj = json.loads(value)
+    if storage_resource(r) is not r:
+        obj = events.from_core(obj)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return obj
+
+
+def from_kv(r: Resource, kv: KeyValue) -> Obj:
+    return decode(r, kv.value, kv.mod_revision)

@@ -1,0 +1,106 @@
+"""Per-kind rules applied on create and update (Kubernetes' registry strategies).
+
+Generic rules: server-owned metadata (uid, creationTimestamp, generation, deletion
+fields) is set by the server and immutable; kinds with a `status` subresource
+ignore status in main-resource writes, and status writes change only status;
+`metadata.generation` starts at 1 and bumps when spec changes, for kinds that
+carry it. Kind rules: namespaces get the `kubernetes` finalizer, phase Active and
+the `kubernetes.io/metadata.name` label; pods start Pending.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from typing import Any
+
+from k8py.api.resources import Resource
+from k8py.apiserver import machinery
+
+Obj = dict[str, Any]
+
+# Kinds with a spec that Kubernetes does not give a generation.
+_NO_GENERATION = {("", "Pod"), ("", "Node"), ("", "Namespace"), ("", "Service"),
+                  ("", "PersistentVolume"), ("", "PersistentVolumeClaim"), ("", "Endpoints")}
+# Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).
+_KEEP_STATUS_ON_CREATE = {("", "Node")}
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
+
+
+def generated_name(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+
+
+def has_status_subresource(r: Resource) -> bool:
+    return "status" in r.subresources
+
+
+def uses_generation(r: Resource) -> bool:
+    return (r.group, r.kind) not in _NO_GENERATION and machinery.has_spec(r)
+
+
+def prepare_create(r: Resource, obj: Obj) -> None:
+    """Reset what a create may not set; the server then defaults and validates."""
+    md = obj["metadata"]
+    if has_status_subresource(r) and (r.group, r.kind) not in _KEEP_STATUS_ON_CREATE:
+        obj.pop("status", None)
+        if r.kind in ("Pod", "Namespace", "PersistentVolume", "PersistentVolumeClaim", "Service"):
+            obj["status"] = {}
+    if uses_generation(r):
+        md["generation"] = 1
+    else:
+        md.pop("generation", None)
+    if r.group == "" and r.kind == "Namespace":
+        md.setdefault("labels", {})
+        if isinstance(md["labels"], dict) and isinstance(md.get("name"), str):
+            md["labels"]["kubernetes.io/metadata.name"] = md["name"]
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict) and spec.get("finalizers") is None:
+            spec["finalizers"] = ["kubernetes"]
+        obj["status"] = {"phase": "Active"}
+    if r.group == "" and r.kind == "PersistentVolume":
+        obj["status"] = {"phase": "Pending"}
+    if r.group == "" and r.kind == "PersistentVolumeClaim":
+        obj["status"] = {"phase": "Pending"}
+
+
+_SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                "generation", "namespace", "name")
+
+
+def prepare_update(r: Resource, new: Obj, old: Obj, subresource: str | None) -> Obj:
+    """The object to store for a PUT (or a PATCH result) of `new` over `old`."""
+    if subresource == "status":
+        out = copy.deepcopy(old)
+        if "status" in new:
+            out["status"] = new["status"]
+        else:
+            out.pop("status", None)
+        return out
+    md, omd = new.setdefault("metadata", {}), old.get("metadata") or {}
+    for f in _SERVER_META:
+        if f in omd:
+            md[f] = omd[f]
+        else:
+            md.pop(f, None)
+    if has_status_subresource(r):
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    if r.group == "" and r.kind == "Namespace":
+        spec = new.setdefault("spec", {})
+        if isinstance(spec, dict):  # spec.finalizers change only through /finalize
+            spec["finalizers"] = copy.deepcopy((old.get("spec") or {}).get("finalizers", []))
+        labels = md.setdefault("labels", {})
+        if isinstance(labels, dict):
+            labels["kubernetes.io/metadata.name"] = omd.get("name", md.get("name"))
+    return new
+
+
+def bump_generation(r: Resource, new: Obj, old: Obj) -> None:
+    if not uses_generation(r):
+        return
+    md = new["metadata"]
+    gen = (old.get("metadata") or {}).get("generation") or 1
+    md["generation"] = gen + 1 if new.get("spec") != old.get("spec") else gen

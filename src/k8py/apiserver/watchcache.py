@@ -1,0 +1,224 @@
+"""Watch fan-out: ONE store watch per storage prefix, shared by all watchers.
+
+A `WatchCache` follows `store.watch(prefix)` from the revision it started at and
+keeps a bounded history of recent events. A watcher subscribes from a revision R:
+if every event after R is still in the history (R >= `oldest`), it gets them
+replayed and then live events, without gap or duplicate (replay and registration
+happen without an await in between). Otherwise the caller falls back to a direct
+store watch (`DirectSubscription`), which raises Compacted -> 410 when the store
+no longer has R. Each event is decoded once, for every watcher's filters.
+Invariant: `oldest` <= every revision in the history - 1; all events under the
+prefix with revision in (oldest, last] are in the history, in order.
+A watcher that falls more than `queue_size` events behind is dropped (its stream
+ends; clients re-watch from their last resourceVersion), as Kubernetes does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from k8py.store.errors import Compacted
+from k8py.store.protocol import Store, WatchEvent
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+@dataclass
+class CacheEvent:
+    type: str  # "PUT" | "DELETE"
+    key: str
+    revision: int
+    value: bytes  # new value (PUT) or deleted value (DELETE)
+    prev_value: bytes | None
+    created: bool
+    _obj: Obj | None = field(default=None, repr=False)
+    _prev: Obj | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_store(cls, ev: WatchEvent) -> "CacheEvent":
+        return cls(ev.type, ev.kv.key, ev.kv.mod_revision, ev.kv.value,
+                   ev.prev.value if ev.prev is not None else None, ev.created)
+
+    @property
+    def obj(self) -> Obj:
+        """The decoded value, shared by all watchers: read it, never mutate it."""
+        if self._obj is None:
+            self._obj = json.loads(self.value)
+        return self._obj
+
+    @property
+    def prev(self) -> Obj | None:
+        if self._prev is None and self.prev_value is not None:
+            self._prev = json.loads(self.prev_value)
+        return self._prev
+
+
+class Subscription:
+    """A watcher's queue of CacheEvents. `get()` returns None once closed and drained."""
+
+    def __init__(self, after: int, max_size: int, on_close: Callable[["Subscription"], None] | None = None) -> None:
+        self.after = after  # deliver only events with revision > after
+        self.max_size = max_size
+        self._buf: collections.deque[CacheEvent] = collections.deque()
+        self._wake = asyncio.Event()
+        self.closed = False
+        self.error: Compacted | None = None
+        self._on_close = on_close
+
+    def push(self, e: CacheEvent) -> None:
+        if self.closed or e.revision <= self.after:
+            return
+        if len(self._buf) >= self.max_size:
+            log.info("dropping a watcher that fell %d events behind", len(self._buf))
+            self.close()
+            return
+        self._buf.append(e)
+        self._wake.set()
+
+    def fail(self, err: Compacted) -> None:
+        self.error = err
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._wake.set()
+            if self._on_close is not None:
+                self._on_close(self)
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    async def get(self) -> CacheEvent | None:
+        while not self._buf:
+            if self.closed:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        return self._buf.popleft()
+
+
+class WatchCache:
+    def __init__(self, store: Store, prefix: str, history: int = 10_000, queue_size: int = 10_000) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.history_size = history
+        self.queue_size = queue_size
+        self._history: collections.deque[CacheEvent] = collections.deque()
+        self._revs: collections.deque[int] = collections.deque()
+        self.oldest = 0  # every event with revision > oldest is in the history
+        self.last = 0  # revision of the newest event seen (or the start revision)
+        self._subs: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.listeners: list[Callable[[CacheEvent], None]] = []
+        self._started = asyncio.Event()
+
+    async def start(self) -> None:
+        rev = await self.store.current_revision()
+        self.oldest = self.last = rev
+        self._task = asyncio.create_task(self._run(rev), name=f"watchcache {self.prefix}")
+        self._started.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        for s in list(self._subs):
+            s.close()
+
+    async def _run(self, rev: int) -> None:
+        while True:
+            try:
+                async for ev in self.store.watch(self.prefix, rev):
+                    self._append(CacheEvent.from_store(ev))
+                    rev = ev.kv.mod_revision
+                return  # the store closed
+            except asyncio.CancelledError:
+                raise
+            except Compacted:
+                # We fell behind a compaction: restart empty; watchers re-watch.
+                rev = await self.store.current_revision()
+                log.warning("watch cache %s restarted at %d after a compaction", self.prefix, rev)
+                self._history.clear()
+                self._revs.clear()
+                self.oldest = self.last = rev
+                for s in list(self._subs):
+                    s.close()
+            except Exception:
+                log.exception("watch cache %s: store watch failed; restarting", self.prefix)
+                await asyncio.sleep(0.5)
+            finally:
+                pass
+
+    def _append(self, e: CacheEvent) -> None:
+        self._history.append(e)
+        self._revs.append(e.revision)
+        while len(self._history) > self.history_size:
+            old = self._history.popleft()
+            self._revs.popleft()
+            self.oldest = old.revision
+        self.last = e.revision
+        for s in list(self._subs):
+            if e.key.startswith(self.prefix):
+                s.push(e)
+        for fn in self.listeners:
+            try:
+                fn(e)
+            except Exception:
+                log.exception("watch cache listener failed")
+
+    def subscribe(self, after: int) -> Subscription | None:
+        """A subscription to events with revision > after; None if the history no
+        longer reaches back to `after` (use a direct store watch then)."""
+        if after < self.oldest or self._task is None:
+            return None
+        sub = Subscription(after, self.queue_size, self._subs.discard)
+        start = bisect.bisect_right(self._revs, after)
+        for i in range(start, len(self._history)):
+            sub.push(self._history[i])
+        self._subs.add(sub)
+        return sub
+
+    @property
+    def watchers(self) -> int:
+        return len(self._subs)
+
+
+class DirectSubscription(Subscription):
+    """A Subscription fed by its own store watch (resuming from before the cache)."""
+
+    def __init__(self, store: Store, prefix: str, after: int, max_size: int) -> None:
+        super().__init__(after, max_size)
+        self._task = asyncio.create_task(self._pump(store, prefix, after))
+
+    async def _pump(self, store: Store, prefix: str, after: int) -> None:
+        try:
+            async for ev in store.watch(prefix, after):
+                self.push(CacheEvent.from_store(ev))
+                if self.closed:
+                    return
+        except Compacted as e:
+            self.fail(e)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("direct watch of %s failed", prefix)
+        self.close()
+
+    def close(self) -> None:
+        super().close()
+        if not self._task.done() and asyncio.current_task() is not self._task:
+            self._task.cancel()

@@ -1,0 +1,98 @@
+"""The in-process transport: the client calls `ApiServer.handle` directly.
+
+Same contract as the HTTPS transport (`client.transport.Transport`): (status,
+decoded body) for requests, decoded events for watch streams, ApiError when a
+stream cannot start. Bodies are JSON-encoded on the way in, exactly as over HTTP,
+so the server sees the same bytes; responses are fresh objects per request, so
+components never share Python objects through it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.client.errors import ApiError
+
+if TYPE_CHECKING:
+    from k8py.apiserver.server import ApiServer
+
+
+class InProcessTransport:
+    def __init__(self, api: "ApiServer", *, user: str = "system:admin", user_agent: str = "k8py",
+                 accept: str = "application/json") -> None:
+        self.api = api
+        self.user = user
+        self.user_agent = user_agent
+        self.accept = accept
+
+    def _request(self, method: str, path: str, query: dict[str, str] | None, body: Any,
+                 content_type: str) -> ApiRequest:
+        if body is None:
+            data = b""
+        elif isinstance(body, (bytes, bytearray)):
+            data = bytes(body)
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = json.dumps(body).encode()
+        path, _, qs = path.partition("?")
+        q = dict(query or {})
+        if qs:
+            from urllib.parse import parse_qsl
+            for k, v in parse_qsl(qs, keep_blank_values=True):
+                q.setdefault(k, v)
+        headers = {"accept": self.accept, "user-agent": self.user_agent}
+        if data:
+            headers["content-type"] = content_type
+        return ApiRequest(method=method.upper(), path=path, query=q, body=data, headers=headers, user=self.user)
+
+    async def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
+                      body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
+        resp = await self.api.handle(self._request(method, path, query, body, content_type))
+        if resp.stream is not None:
+            chunks = [c async for c in resp.stream]
+            if chunks and all(isinstance(c, (bytes, bytearray)) for c in chunks):
+                return resp.status, b"".join(chunks)
+            return resp.status, chunks
+        return resp.status, _body(resp)
+
+    async def stream(self, path: str, *, query: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        resp = await self.api.handle(self._request("GET", path, query, None, "application/json"))
+        if resp.status >= 300:
+            raise ApiError(resp.status, _body(resp))
+        if resp.stream is None:
+            return
+        it = resp.stream
+        try:
+            async for ev in it:
+                yield ev
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def stream_bytes(self, path: str, *, query: dict[str, str] | None = None) -> AsyncIterator[bytes]:
+        resp = await self.api.handle(self._request("GET", path, query, None, "application/json"))
+        if resp.status >= 300:
+            raise ApiError(resp.status, _body(resp))
+        if resp.stream is None:
+            if isinstance(resp.body, (bytes, bytearray)):
+                yield bytes(resp.body)
+            return
+        async for chunk in resp.stream:
+            yield chunk if isinstance(chunk, bytes) else json.dumps(chunk).encode()
+
+    async def close(self) -> None:
+        return None
+
+
+def _body(resp: ApiResponse) -> Any:
+    b = resp.body
+    if isinstance(b, (bytes, bytearray)) and "json" in resp.content_type:
+        try:
+            return json.loads(b)
+        except ValueError:
+            return bytes(b)
+    return b
