@@ -175,13 +175,16 @@ def unknown_fields(obj: dict[str, Any], resource: Resource) -> list[str]:
 
 
 def _dedupe(errs: list[FieldError]) -> list[FieldError]:
-    seen: set[tuple[str, str]] = set()
-    out = []
+    """Drop repeats; of several Required errors for one field keep the most detailed."""
+    seen: dict[tuple[str, str], int] = {}
+    out: list[FieldError] = []
     for e in errs:
         key = (e.field, e.type) if e.type == REQUIRED else (e.field, e.message)
         if key not in seen:
-            seen.add(key)
+            seen[key] = len(out)
             out.append(e)
+        elif len(e.message) > len(out[seen[key]].message):
+            out[seen[key]] = e
     return out
 
 
