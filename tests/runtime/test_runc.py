@@ -1,0 +1,275 @@
+"""The runc runtime with real containers (root, runc, the local registry's images)."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+
+from k8py.runtime import cgroups
+from k8py.runtime.errors import CreateContainerError
+from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, DNSConfig, Mount,
+                                   PodSandboxConfig)
+from k8py.runtime.runc import RuncRuntime
+
+pytestmark = pytest.mark.root
+
+CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) [FP] (.*)$")
+
+
+async def wait_for(pred: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def sandbox(rt: RuncRuntime, name: str = "pod", **kw: object) -> str:
+    return await rt.run_pod_sandbox(PodSandboxConfig(name=name, namespace="default", uid=str(uuid.uuid4()),
+                                                     **kw))  # type: ignore[arg-type]
+
+
+async def run(rt: RuncRuntime, sid: str, config: ContainerConfig) -> str:
+    cid = await rt.create_container(sid, config)
+    await rt.start_container(cid)
+    return cid
+
+
+async def wait_exit(rt: RuncRuntime, cid: str, timeout: float = 30.0) -> ContainerStatus:
+    async def exited() -> bool:
+        return (await rt.container_status(cid)).state == ContainerState.EXITED
+
+    await wait_for(exited, timeout, f"container {cid} to exit")
+    return await rt.container_status(cid)
+
+
+def log_lines(rt: RuncRuntime, cid: str, stream: str | None = None) -> list[str]:
+    out = []
+    for line in Path(rt.log_path(cid)).read_text().splitlines():
+        m = CRI_LINE.match(line)
+        assert m, f"not a CRI log line: {line!r}"
+        if stream is None or m.group(1) == stream:
+            out.append(m.group(2))
+    return out
+
+
+async def test_echo_hi_logs_in_cri_format(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="hello", image="busybox",
+                                                  command=["sh", "-c", "echo hi; echo oops >&2"]))
+    st = await wait_exit(runtime, cid)
+    assert (st.state, st.exit_code, st.reason) == (ContainerState.EXITED, 0, "Completed")
+    assert st.started_at and st.finished_at and st.finished_at >= st.started_at
+    assert log_lines(runtime, cid, "stdout") == ["hi"]
+    assert log_lines(runtime, cid, "stderr") == ["oops"]
+
+
+@pytest.mark.parametrize("config, expected", [
+    (dict(command=["sh", "-c", 'echo "$GREETING $0 $1"', "a"], args=["b"], env=[("GREETING", "hello")]),
+     "hello a b"),
+    (dict(command=["/bin/echo"], args=["only", "args"]), "only args"),
+    (dict(args=["-c", "pwd"], command=["sh"], working_dir="/tmp"), "/tmp"),
+    (dict(command=["sh", "-c", "id -u; id -g"], run_as_user=33, run_as_group=34), "33\n34"),
+    (dict(command=["sh", "-c", "echo $PATH"]), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (dict(command=["hostname"]), "web-0"),
+    (dict(command=["cat", "/etc/resolv.conf"]), "nameserver 10.43.0.10\nsearch default.svc.cluster.local"),
+])
+async def test_process_spec(runtime: RuncRuntime, config: dict, expected: str) -> None:
+    sid = await sandbox(runtime, "web-0", dns=DNSConfig(servers=["10.43.0.10"],
+                                                        searches=["default.svc.cluster.local"]))
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", **config))
+    st = await wait_exit(runtime, cid)
+    assert st.exit_code == 0, log_lines(runtime, cid)
+    assert "\n".join(log_lines(runtime, cid, "stdout")) == expected
+
+
+async def test_image_entrypoint_and_cmd(runtime: RuncRuntime) -> None:
+    """stress has ENTRYPOINT [stress]: args alone keep it, as Kubernetes does."""
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="s", image="stress", args=["--cpu", "1", "--timeout", "1"]))
+    st = await wait_exit(runtime, cid)
+    assert st.exit_code == 0
+    assert "dispatching hogs: 1 cpu" in " ".join(log_lines(runtime, cid))
+
+
+async def test_volume_mounts_and_read_only(runtime: RuncRuntime, tmp_path: Path) -> None:
+    (tmp_path / "rw").mkdir()
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "f").write_text("data\n")
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(
+        name="v", image="busybox",
+        command=["sh", "-c", "cat /in/f; echo out > /out/g; echo x > /in/h || echo denied"],
+        mounts=[Mount("/in", str(tmp_path / "ro"), read_only=True), Mount("/out", str(tmp_path / "rw"))]))
+    await wait_exit(runtime, cid)
+    assert log_lines(runtime, cid, "stdout") == ["data", "denied"]
+    assert (tmp_path / "rw" / "g").read_text() == "out\n"
+    assert not (tmp_path / "ro" / "h").exists()
+
+
+async def test_missing_command_is_create_error(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    with pytest.raises(CreateContainerError, match="no-such-binary"):
+        await runtime.create_container(sid, ContainerConfig(name="x", image="busybox", command=["no-such-binary"]))
+    assert await runtime.list_containers(sid) == []
+
+
+async def test_containers_in_a_pod_share_localhost(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    server = await run(runtime, sid, ContainerConfig(
+        name="server", image="busybox",
+        command=["sh", "-c", "mkdir /www && echo pod-local > /www/index.html && exec httpd -f -p 8080 -h /www"]))
+
+    async def served() -> bool:
+        r = await runtime.exec_sync(server, ["wget", "-qO-", "http://127.0.0.1:8080/"], timeout=5)
+        return r.exit_code == 0
+
+    await wait_for(served, what="httpd in the server container")
+    client = await run(runtime, sid, ContainerConfig(
+        name="client", image="busybox", command=["wget", "-qO-", "http://localhost:8080/"]))
+    st = await wait_exit(runtime, client)
+    assert st.exit_code == 0
+    assert log_lines(runtime, client, "stdout") == ["pod-local"]
+    # another pod has its own network namespace: nothing listens on its 8080
+    other = await sandbox(runtime, "other")
+    cid = await run(runtime, other, ContainerConfig(name="c", image="busybox",
+                                                    command=["wget", "-T", "2", "-qO-", "http://127.0.0.1:8080/"]))
+    assert (await wait_exit(runtime, cid)).exit_code != 0
+
+
+async def test_memory_limit_oom_killed(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(
+        name="hog", image="stress", args=["--vm", "1", "--vm-bytes", "64M", "--vm-hang", "1"],
+        memory_limit_bytes=24 << 20))
+    st = await wait_exit(runtime, cid)
+    assert (st.exit_code, st.reason) == (137, "OOMKilled")
+
+
+async def test_under_the_memory_limit_runs(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(
+        name="hog", image="stress", args=["--vm", "1", "--vm-bytes", "8M", "--vm-hang", "1"],
+        memory_limit_bytes=32 << 20))
+
+    async def allocated() -> bool:
+        return any("allocated" in line for line in log_lines(runtime, cid))
+
+    await wait_for(allocated, what="the allocation")
+    assert (await runtime.container_status(cid)).state == ContainerState.RUNNING
+    await runtime.stop_container(cid, 0)
+    st = await runtime.container_status(cid)
+    assert (st.exit_code, st.reason) == (137, "Error")
+
+
+async def test_cpu_and_memory_cgroup_files(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"],
+                                                  cpu_limit_millis=250, cpu_request_millis=100,
+                                                  memory_limit_bytes=64 << 20, pids_limit=50))
+    cg = runtime._load(cid)["cgroups_path"]
+    cpu = Path(cgroups.cpu_dir(cg))
+    mem = Path(cgroups.memory_dir(cg))
+    assert int((cpu / "cpu.cfs_quota_us").read_text()) == 25000
+    assert int((cpu / "cpu.cfs_period_us").read_text()) == 100000
+    assert int((cpu / "cpu.shares").read_text()) == 102
+    assert int((mem / "memory.limit_in_bytes").read_text()) == 64 << 20
+    pids = Path("/sys/fs/cgroup/pids") / cg.strip("/")
+    if pids.exists():
+        assert (pids / "pids.max").read_text().strip() == "50"
+    await runtime.stop_container(cid, 0)
+
+
+async def test_stop_sigterm_then_sigkill(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    polite = await run(runtime, sid, ContainerConfig(
+        name="polite", image="busybox",
+        command=["sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done"]))
+    stubborn = await run(runtime, sid, ContainerConfig(
+        name="stubborn", image="busybox",
+        command=["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]))
+    for cid in (polite, stubborn):
+        async def ready(cid: str = cid) -> bool:
+            return "ready" in log_lines(runtime, cid)
+        await wait_for(ready, what="the trap to be installed")
+    await runtime.stop_container(polite, 30)
+    st = await runtime.container_status(polite)
+    assert (st.exit_code, st.reason) == (3, "Error")
+    assert "got TERM" in log_lines(runtime, polite)
+    await runtime.stop_container(stubborn, 0.3)
+    st = await runtime.container_status(stubborn)
+    assert st.exit_code == 137
+
+
+async def test_exec_sync(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"],
+                                                  env=[("FOO", "bar")]))
+    for cmd, code, out in [(["sh", "-c", "echo $FOO"], 0, b"bar\n"), (["sh", "-c", "exit 7"], 7, b""),
+                           (["true"], 0, b""), (["false"], 1, b"")]:
+        r = await runtime.exec_sync(cid, cmd, timeout=10)
+        assert (r.exit_code, r.stdout) == (code, out), cmd
+    r = await runtime.exec_sync(cid, ["sleep", "100"], timeout=0.3)
+    assert r.timed_out
+    r = await runtime.exec_sync(cid, ["sh", "-c", "echo err >&2; exit 2"], timeout=10)
+    assert (r.exit_code, r.stderr) == (2, b"err\n")
+
+
+async def test_streaming_exec_with_stdin(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"]))
+    p = await runtime.exec(cid, ["tr", "a-z", "A-Z"], stdin=True)
+    out, _ = await p.communicate(b"shout\n")
+    assert (p.returncode, out) == (0, b"SHOUT\n")
+
+
+async def test_status_survives_a_new_runtime_instance(runtime: RuncRuntime) -> None:
+    """Restarting the agent: a new RuncRuntime over the same dirs sees the running container."""
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox",
+                                                  command=["sh", "-c", "read x; echo got $x"]))
+    again = RuncRuntime(runtime.state_dir, runtime.data_dir, images=runtime.images,
+                        cgroup_parent=runtime.cgroup_parent, netns_prefix=runtime.sandboxes.netns_prefix)
+    assert [c.id for c in await again.list_containers()] == [cid]
+    assert (await again.container_status(cid)).state == ContainerState.RUNNING
+    await again.stop_container(cid, 5)
+    assert (await runtime.container_status(cid)).state == ContainerState.EXITED
+
+
+async def test_nginx_serves_welcome_page_and_logs_requests(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    web = await run(runtime, sid, ContainerConfig(name="nginx", image="nginx:1.14.2"))
+
+    async def up() -> bool:
+        if (await runtime.container_status(web)).state != ContainerState.RUNNING:
+            raise AssertionError(f"nginx exited: {log_lines(runtime, web)}")
+        client = await run(runtime, sid, ContainerConfig(name="probe", image="busybox",
+                                                         command=["wget", "-qO-", "http://127.0.0.1/"]))
+        st = await wait_exit(runtime, client)
+        ok = st.exit_code == 0 and any("Welcome to nginx!" in line for line in log_lines(runtime, client))
+        await runtime.remove_container(client)
+        return ok
+
+    await wait_for(up, what="nginx to serve")
+    assert any('"GET / HTTP/1.1" 200' in line for line in log_lines(runtime, web, "stdout"))
+    await runtime.stop_container(web, 10)  # SIGQUIT (the image's StopSignal): graceful exit
+    assert (await runtime.container_status(web)).exit_code == 0
+
+
+async def test_remove_sandbox_removes_everything(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    st = await runtime.pod_sandbox_status(sid)
+    assert Path(st.netns_path).exists() and st.netns_path.startswith("/run/netns/k8py-")
+    await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"]))
+    await runtime.stop_pod_sandbox(sid)
+    assert not Path(st.netns_path).exists()
+    assert all(c.state == ContainerState.EXITED for c in await runtime.list_containers(sid))
+    await runtime.remove_pod_sandbox(sid)
+    assert await runtime.list_containers() == []
+    assert await runtime.list_pod_sandboxes() == []
+    assert cgroups.existing(f"{runtime.cgroup_parent}/{st.uid}") == []
