@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
@@ -97,7 +102,8 @@ def test_to_int_rounds_up(value: str | int, n: int) -> None:
         ("2000m", None, "2"),
         ("0", None, "0"),
         ("1e3", None, "1e3"),
-        ("1500e0", None, "1500"),
+        ("1500e0", None, "1500e0"),  # already canonical: kept as written
+        ("12e2", None, "1200"),
         ("5e-3", None, "5e-3"),
         ("-250m", None, "-250m"),
         (Fraction(1, 3), None, "333333334n"),
@@ -113,3 +119,24 @@ def test_format_canonical(value: str | int | Fraction, fmt: str | None, text: st
 @pytest.mark.parametrize("text,fmt", [("1Ki", "BinarySI"), ("1k", "DecimalSI"), ("1", "DecimalSI"), ("1e3", "DecimalExponent")])
 def test_quantity_format(text: str, fmt: str) -> None:
     assert quantity_format(text) == fmt
+
+
+# kubectl parses and re-serializes quantities with Kubernetes' own code, offline:
+# `kubectl set resources --local` prints the canonical form we must produce.
+KUBECTL = shutil.which("kubectl")
+ORACLE_CASES = ["1e0", "1200e0", "12e2", "1.2e3", "1e+3", "0e3", "1e-10", "100e-3", "1000e-3", "+5", "-5", "5000",
+                "1000k", "1.0", "-0", "3Gi", "1025Ki", "1.5Gi", "1024Ki", "1.5", "250m", "0.1m", "1.0001m", "0.333333333333"]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+def test_format_matches_kubectl(tmp_path: Any) -> None:
+    pod = tmp_path / "pod.json"
+    pod.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                               "spec": {"containers": [{"name": "c", "image": "x"}]}}))
+    limits = ",".join(f"example.com/r{i}={q}" for i, q in enumerate(ORACLE_CASES))
+    r = subprocess.run(
+        [str(KUBECTL), "set", "resources", "-f", str(pod), "--local", f"--limits={limits}", "-o", "json"],
+        capture_output=True, text=True, env={**os.environ, "KUBECONFIG": os.devnull}, timeout=60, check=True,
+    )
+    got = json.loads(r.stdout)["spec"]["containers"][0]["resources"]["limits"]
+    assert {k: format_quantity(q) for k, q in zip((f"example.com/r{i}" for i in range(len(ORACLE_CASES))), ORACLE_CASES)} == got

@@ -110,6 +110,21 @@ def _decimal(value: Fraction, exponent_form: bool) -> str:
     return f"{sign}{mantissa}{_DECIMAL_BY_EXP[exp]}"
 
 
+def _already_canonical(v: str) -> bool:
+    """Kubernetes keeps a decimal quantity's own string when it is already canonical:
+    whole digits not starting with 0 nor ending in 000, and a power of ten multiple of 3
+    no smaller than nano ("1500e0" and "1e+3" stay as written)."""
+    m = _SHAPE.match(v)
+    if m is None:
+        return False
+    digits, suffix = m.group(1).lstrip("+-"), m.group(2)
+    if "." in digits or digits.startswith("0") or digits.endswith("000"):
+        return False
+    em = _EXPONENT.match(suffix)
+    exp = int(em.group(1)) if em else _DECIMAL.get(suffix)
+    return exp is not None and exp % 3 == 0 and exp >= -9
+
+
 def format_quantity(v: str | int | float | Fraction, fmt: str | None = None) -> str:
     """Canonical form of a quantity, as Kubernetes serializes it.
 
@@ -121,6 +136,8 @@ def format_quantity(v: str | int | float | Fraction, fmt: str | None = None) -> 
     value = parse_quantity(v)
     if fmt is None:
         fmt = quantity_format(v) if isinstance(v, str) else DECIMAL_SI
+        if isinstance(v, str) and fmt != BINARY_SI and _already_canonical(v):
+            return v
     if fmt == BINARY_SI:
         if value.denominator == 1 and abs(value) >= 1024:
             n, power = abs(value.numerator), 0
