@@ -1,0 +1,464 @@
+"""Simulated nodes (as KWOK does): Nodes that register, heartbeat and "run" pods
+without processes, so k8py can be taught and load-tested with many nodes.
+
+A SimulatedNode registers a Node that says it is simulated (label
+`k8py.io/simulated=true` and annotation `k8py.io/simulated`), reports capacity,
+conditions and nodeInfo, renews its Lease in kube-node-lease every 10 s, marks pods
+bound to it Running (pod IP from the node's podCIDR, the usual conditions and
+container statuses) and finishes the deletion of pods that are terminating.
+
+Heartbeats can be stopped and restarted from the API, which is how students and
+tests make a node go NotReady:
+
+    kubectl annotate node sim-1 k8py.io/simulated-heartbeat=paused --overwrite
+    kubectl annotate node sim-1 k8py.io/simulated-heartbeat=running --overwrite
+
+(or `pause()` / `resume()` in Python). A paused node neither renews its Lease nor
+posts status nor touches its pods, like a kubelet that lost the network.
+
+Addresses: a Hostname address always; an InternalIP only from the documentation
+ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24: TEST-NET, never routed) when
+the cluster hands one out. Nothing ever sends traffic to them.
+
+SimulatedCluster runs N nodes on one shared pod informer, one node informer, one
+work queue with a few workers and one lease loop, so 1,000 nodes stay cheap.
+Invariant: all waiting is on the injected Clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+from typing import Any, Iterable
+
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.client.informer import Informer, object_key
+from k8py.client.workqueue import QueueShutDown, WorkQueue
+from k8py.clock import Clock, RealClock, rfc3339
+from k8py.kubelet.lease import LEASE_DURATION_SECONDS, RENEW_INTERVAL_SECONDS, NodeLease
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+SIMULATED_LABEL = "k8py.io/simulated"
+SIMULATED_ANNOTATION = "k8py.io/simulated"
+SIMULATED_NOTE = ("This node is simulated by k8py: it runs no containers; its pods are marked "
+                  "Running without processes and their IPs route nowhere.")
+HEARTBEAT_ANNOTATION = "k8py.io/simulated-heartbeat"
+HEARTBEAT_PAUSED = "paused"
+HEARTBEAT_RUNNING = "running"
+KUBELET_VERSION = "v1.32.0-k8py-sim"
+RUNTIME_VERSION = "k8py-sim://0.1.0"
+STATUS_REPORT_INTERVAL = 60.0
+DEFAULT_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+DOC_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+
+
+def documentation_address(index: int) -> str | None:
+    """The index-th host address of the TEST-NET ranges (762 of them), else None."""
+    for net in DOC_NETWORKS:
+        n = ipaddress.ip_network(net)
+        if index < 254:
+            return str(n.network_address + 1 + index)
+        index -= 254
+    return None
+
+
+def _condition(type_: str, status: str, reason: str, message: str, now: str, transition: str) -> Obj:
+    return {"type": type_, "status": status, "lastHeartbeatTime": now, "lastTransitionTime": transition,
+            "reason": reason, "message": message}
+
+
+class PodIPs:
+    """Host addresses of a podCIDR handed out to pods (.1 is left for a gateway)."""
+
+    def __init__(self, cidr: str) -> None:
+        self.network = ipaddress.ip_network(cidr, strict=False)
+        self._by_uid: dict[str, str] = {}
+        self._used: set[str] = set()
+        self._next = 2
+
+    def reserve(self, uid: str, ip: str) -> None:
+        self._by_uid[uid] = ip
+        self._used.add(ip)
+
+    def allocate(self, uid: str) -> str | None:
+        if uid in self._by_uid:
+            return self._by_uid[uid]
+        size = self.network.num_addresses
+        for _ in range(size):
+            if self._next >= size - 1:
+                self._next = 2
+            ip = str(self.network.network_address + self._next)
+            self._next += 1
+            if ip not in self._used:
+                self.reserve(uid, ip)
+                return ip
+        return None
+
+    def release(self, uid: str) -> None:
+        ip = self._by_uid.pop(uid, None)
+        if ip is not None:
+            self._used.discard(ip)
+
+
+class SimulatedNode:
+    def __init__(self, client: Client, name: str, capacity: dict[str, str] | None = None,
+                 clock: Clock | None = None, pod_cidr: str | None = None, *,
+                 internal_ip: str | None = None, labels: dict[str, str] | None = None,
+                 taints: list[Obj] | None = None, arch: str = "amd64",
+                 lease_duration: int = LEASE_DURATION_SECONDS,
+                 renew_interval: float = RENEW_INTERVAL_SECONDS,
+                 status_report_interval: float = STATUS_REPORT_INTERVAL) -> None:
+        self.client = client
+        self.name = name
+        self.capacity = {**DEFAULT_CAPACITY, **(capacity or {})}
+        self.clock: Clock = clock or RealClock()
+        self.pod_cidr = pod_cidr
+        self.internal_ip = internal_ip
+        self.extra_labels = labels or {}
+        self.taints = taints or []
+        self.arch = arch
+        self.renew_interval = renew_interval
+        self.status_report_interval = status_report_interval
+        self.lease = NodeLease(client, name, self.clock, lease_duration)
+        self.paused = False
+        self.ips: PodIPs | None = PodIPs(pod_cidr) if pod_cidr else None
+        self.uid: str | None = None
+        self._last_status_post = 0.0
+        self._ready_since: str | None = None
+        self._engine: _Engine | None = None
+
+    # -- control ----------------------------------------------------------------
+    def pause(self) -> None:
+        """Stop heartbeats (lease, status) and pod handling, as a kubelet cut off."""
+        self.paused = True
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        if self._engine is not None:
+            self._engine.on_resume(self)
+
+    # -- the Node object ----------------------------------------------------------
+    def node_object(self) -> Obj:
+        now = rfc3339(self.clock.now())
+        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": self.arch, "beta.kubernetes.io/os": "linux",
+                  "beta.kubernetes.io/arch": self.arch, SIMULATED_LABEL: "true", **self.extra_labels}
+        spec: Obj = {}
+        if self.pod_cidr:
+            spec["podCIDR"] = self.pod_cidr
+            spec["podCIDRs"] = [self.pod_cidr]
+        if self.taints:
+            spec["taints"] = self.taints
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.name, "labels": labels,
+                         "annotations": {SIMULATED_ANNOTATION: SIMULATED_NOTE,
+                                         HEARTBEAT_ANNOTATION: HEARTBEAT_RUNNING,
+                                         "node.alpha.kubernetes.io/ttl": "0"}},
+            "spec": spec,
+            "status": self.status(now, None),
+        }
+
+    def status(self, now: str, current: Obj | None) -> Obj:
+        """The node status to post; keeps transition times of unchanged conditions."""
+        old = {c.get("type"): c for c in ((current or {}).get("status") or {}).get("conditions") or []}
+
+        def cond(type_: str, status: str, reason: str, message: str) -> Obj:
+            prev = old.get(type_)
+            trans = prev.get("lastTransitionTime", now) if prev and prev.get("status") == status else now
+            return _condition(type_, status, reason, message, now, trans)
+
+        h = hashlib.sha256(self.name.encode()).hexdigest()
+        addresses = []
+        if self.internal_ip:
+            addresses.append({"type": "InternalIP", "address": self.internal_ip})
+        addresses.append({"type": "Hostname", "address": self.name})
+        return {
+            "capacity": dict(self.capacity),
+            "allocatable": dict(self.capacity),
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "addresses": addresses,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": h[:32], "systemUUID": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+                "bootID": h[32:64], "kernelVersion": "k8py-simulated", "osImage": "k8py simulated node",
+                "containerRuntimeVersion": RUNTIME_VERSION, "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux", "architecture": self.arch,
+            },
+        }
+
+    async def register(self) -> None:
+        try:
+            created = await self.client.create("nodes", self.node_object())
+            self.uid = created["metadata"].get("uid")
+            if not (created.get("status") or {}).get("allocatable"):
+                await self.post_status(created)  # the server dropped status on create
+        except ApiError as e:
+            if not e.already_exists:
+                raise
+            current = await self.client.get("nodes", self.name)
+            self.uid = current["metadata"].get("uid")
+            md = current["metadata"]
+            want = self.node_object()["metadata"]
+            await self.client.patch("nodes", self.name, {"metadata": {
+                "labels": want["labels"],
+                "annotations": {SIMULATED_ANNOTATION: SIMULATED_NOTE}}})
+            if (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION) == HEARTBEAT_PAUSED:
+                self.paused = True
+            if self.pod_cidr is None and (current.get("spec") or {}).get("podCIDR"):
+                self.set_pod_cidr(current["spec"]["podCIDR"])
+            await self.post_status(current)
+        self.lease.node_uid = self.uid
+        self._last_status_post = self.clock.monotonic()
+
+    def set_pod_cidr(self, cidr: str) -> None:
+        if self.ips is None or str(self.ips.network) != str(ipaddress.ip_network(cidr, strict=False)):
+            self.pod_cidr = cidr
+            self.ips = PodIPs(cidr)
+
+    async def post_status(self, current: Obj | None) -> None:
+        st = self.status(rfc3339(self.clock.now()), current)
+        await self.client.patch("nodes", self.name, {"status": st}, subresource="status")
+        self._last_status_post = self.clock.monotonic()
+
+    async def run(self) -> None:
+        """Run this one node until cancelled (its own informers, filtered to it)."""
+        await _Engine(self.client, self.clock, [self], single=True).run()
+
+
+class SimulatedCluster:
+    """N simulated nodes `<prefix><i>` sharing informers, a work queue and a lease loop."""
+
+    def __init__(self, client: Client, n: int, capacity: dict[str, str] | None = None,
+                 clock: Clock | None = None, *, name_prefix: str = "sim-", start_index: int = 1,
+                 workers: int = 8, **node_kwargs: Any) -> None:
+        self.client = client
+        self.clock: Clock = clock or RealClock()
+        self.nodes = [SimulatedNode(client, f"{name_prefix}{i}", capacity, self.clock,
+                                    internal_ip=documentation_address(i - start_index), **node_kwargs)
+                      for i in range(start_index, start_index + n)]
+        self.workers = workers
+        self.engine: _Engine | None = None
+
+    def node(self, name: str) -> SimulatedNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    async def run(self) -> None:
+        self.engine = _Engine(self.client, self.clock, self.nodes, workers=self.workers)
+        await self.engine.run()
+
+
+class _Engine:
+    """Drives a set of SimulatedNodes: registration, leases, status, pods."""
+
+    def __init__(self, client: Client, clock: Clock, nodes: Iterable[SimulatedNode], *,
+                 single: bool = False, workers: int = 4, max_in_flight: int = 64) -> None:
+        self.client = client
+        self.clock = clock
+        self.nodes = {n.name: n for n in nodes}
+        for n in self.nodes.values():
+            n._engine = self
+        self.single = single
+        self.workers = workers
+        self._sem = asyncio.Semaphore(max_in_flight)
+        only = next(iter(self.nodes)) if single else None
+        self.pods = Informer(client, "pods", clock=clock,
+                             field_selector=f"spec.nodeName={only}" if only else None)
+        self.node_informer = Informer(client, "nodes", clock=clock,
+                                      field_selector=f"metadata.name={only}" if only else None)
+        self.queue: WorkQueue[str] = WorkQueue(clock, name="simulated-pods")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- handlers ---------------------------------------------------------------
+    def _pod_event(self, pod: Obj) -> None:
+        if (pod.get("spec") or {}).get("nodeName") in self.nodes:
+            self.queue.add(object_key(pod))
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        node = self.nodes.get((pod.get("spec") or {}).get("nodeName") or "")
+        if node is not None and node.ips is not None:
+            node.ips.release(str(pod["metadata"].get("uid")))
+
+    def _node_event(self, node_obj: Obj) -> None:
+        sim = self.nodes.get(node_obj["metadata"]["name"])
+        if sim is None:
+            return
+        md = node_obj["metadata"]
+        flag = (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION)
+        if flag == HEARTBEAT_PAUSED and not sim.paused:
+            sim.pause()
+        elif flag == HEARTBEAT_RUNNING and sim.paused:
+            sim.resume()
+        cidr = (node_obj.get("spec") or {}).get("podCIDR")
+        if cidr and (sim.ips is None or str(sim.ips.network) != cidr):
+            sim.set_pod_cidr(cidr)
+            self._resync(sim)
+        if not sim.paused:
+            ready = next((c for c in (node_obj.get("status") or {}).get("conditions") or []
+                          if c.get("type") == "Ready"), None)
+            if ready is not None and ready.get("status") != "True":
+                # someone (the node lifecycle controller) thinks we are gone: say we are back
+                self._spawn(self._post_status(sim))
+
+    def on_resume(self, sim: SimulatedNode) -> None:
+        self._spawn(self._heartbeat(sim, status=True))
+        self._resync(sim)
+
+    def _resync(self, sim: SimulatedNode) -> None:
+        for pod in self.pods.list():
+            if (pod.get("spec") or {}).get("nodeName") == sim.name:
+                self.queue.add(object_key(pod))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- heartbeats -------------------------------------------------------------
+    async def _post_status(self, sim: SimulatedNode) -> None:
+        async with self._sem:
+            try:
+                await sim.post_status(self.node_informer.get(None, sim.name))
+            except ApiError as e:
+                log.info("node %s: status not posted: %s", sim.name, e)
+
+    async def _heartbeat(self, sim: SimulatedNode, status: bool = False) -> None:
+        if sim.paused:
+            return
+        async with self._sem:
+            try:
+                await sim.lease.renew()
+                if status or self.clock.monotonic() - sim._last_status_post >= sim.status_report_interval:
+                    await sim.post_status(self.node_informer.get(None, sim.name))
+            except ApiError as e:
+                log.info("node %s: heartbeat failed: %s", sim.name, e)
+
+    async def _lease_loop(self) -> None:
+        interval = min(n.renew_interval for n in self.nodes.values())
+        while True:
+            await asyncio.gather(*(self._heartbeat(n) for n in self.nodes.values() if not n.paused))
+            await self.clock.sleep(interval)
+
+    # -- pods -------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDown:
+                return
+            try:
+                await self._sync_pod(key)
+                self.queue.forget(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.info("simulated pod %s: %s; retrying", key, e)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    async def _sync_pod(self, key: str) -> None:
+        pod = self.pods.get_by_key(key)
+        if pod is None:
+            return
+        spec = pod.get("spec") or {}
+        sim = self.nodes.get(spec.get("nodeName") or "")
+        if sim is None or sim.paused:
+            return  # a paused node's pods are picked up again on resume
+        md = pod["metadata"]
+        uid = str(md.get("uid"))
+        if md.get("deletionTimestamp"):
+            # the containers "stop" at once; finish the deletion
+            try:
+                await self.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0,
+                                         preconditions={"uid": uid})
+            except ApiError as e:
+                if not (e.not_found or e.conflict or e.status == 409):
+                    raise
+            if sim.ips is not None:
+                sim.ips.release(uid)
+            return
+        status = pod.get("status") or {}
+        if status.get("phase") in ("Running", "Succeeded", "Failed"):
+            if sim.ips is not None and status.get("podIP"):
+                sim.ips.reserve(uid, status["podIP"])
+            return
+        if sim.ips is None:
+            return  # no podCIDR yet (node IPAM assigns one); retried when it arrives
+        ip = sim.ips.allocate(uid)
+        if ip is None:
+            raise RuntimeError(f"node {sim.name}: pod CIDR {sim.ips.network} is full")
+        await self.client.patch("pods", md["name"], {"status": self._running_status(pod, sim, ip)},
+                                md.get("namespace"), subresource="status")
+
+    def _running_status(self, pod: Obj, sim: SimulatedNode, ip: str) -> Obj:
+        now = rfc3339(self.clock.now())
+        spec = pod.get("spec") or {}
+        old = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
+        scheduled = old.get("PodScheduled") or {}
+        conds = [
+            {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
+            {"type": "Ready", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
+            {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+             "lastTransitionTime": scheduled.get("lastTransitionTime", now) if scheduled.get("status") == "True" else now},
+        ]
+
+        def cid(name: str) -> str:
+            return "k8py-sim://" + hashlib.sha256(f"{pod['metadata'].get('uid')}/{name}".encode()).hexdigest()[:32]
+
+        containers = [{
+            "name": c["name"], "image": c.get("image", ""), "imageID": "", "containerID": cid(c["name"]),
+            "ready": True, "started": True, "restartCount": 0,
+            "state": {"running": {"startedAt": now}}, "lastState": {},
+        } for c in spec.get("containers") or []]
+        inits = [{
+            "name": c["name"], "image": c.get("image", ""), "imageID": "", "containerID": cid(c["name"]),
+            "ready": True, "restartCount": 0, "lastState": {},
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now,
+                                     "containerID": cid(c["name"])}},
+        } for c in spec.get("initContainers") or []]
+        st: Obj = {"phase": "Running", "conditions": conds, "podIP": ip, "podIPs": [{"ip": ip}],
+                   "startTime": (pod.get("status") or {}).get("startTime") or now,
+                   "containerStatuses": containers}
+        if inits:
+            st["initContainerStatuses"] = inits
+        if sim.internal_ip:
+            st["hostIP"] = sim.internal_ip
+            st["hostIPs"] = [{"ip": sim.internal_ip}]
+        return st
+
+    # -- run --------------------------------------------------------------------
+    async def run(self) -> None:
+        sem = asyncio.Semaphore(32)
+
+        async def register(n: SimulatedNode) -> None:
+            async with sem:
+                await n.register()
+
+        await asyncio.gather(*(register(n) for n in self.nodes.values()))
+        self.pods.add_event_handler(self._pod_event, lambda old, new: self._pod_event(new), self._pod_deleted)
+        self.node_informer.add_event_handler(self._node_event, lambda old, new: self._node_event(new), None)
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self.pods.run()), loop.create_task(self.node_informer.run()),
+                 loop.create_task(self._lease_loop())]
+        tasks += [loop.create_task(self._worker()) for _ in range(self.workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            self.queue.shutdown()
+            for t in tasks + list(self._tasks):
+                t.cancel()
