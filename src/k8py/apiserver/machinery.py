@@ -86,7 +86,7 @@ def unknown_fields(obj: Obj, r: Resource) -> list[str]:
     m = _module("k8py.api.validation")
     if m is None or not hasattr(m, "unknown_fields"):
         return []
-    return list(m.unknown_fields(obj, r))
+    return [str(f).lstrip(".") for f in m.unknown_fields(obj, r)]
 
 
 def apply_defaults(obj: Obj, r: Resource) -> None:

@@ -1,0 +1,47 @@
+"""Fixtures: an ApiServer on a MemoryStore with a FakeClock, and a Client on it."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import pytest
+
+from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.server import ApiServer
+from k8py.client.client import Client
+from k8py.client.inprocess import InProcessTransport
+from k8py.clock import FakeClock
+from k8py.store.memory import MemoryStore
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config() -> ApiServerConfig:
+    return ApiServerConfig(bookmark_interval=5.0)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[MemoryStore]:
+    s = MemoryStore()
+    await s.start()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def api(store: MemoryStore, config: ApiServerConfig, clock: FakeClock) -> AsyncIterator[ApiServer]:
+    a = ApiServer(store, config, clock)
+    await a.start()
+    yield a
+    await a.close()
+
+
+@pytest.fixture
+def client(api: ApiServer) -> Client:
+    return Client(InProcessTransport(api))
+
+
