@@ -1,0 +1,468 @@
+"""DaemonSet controller: one pod of the set on every eligible node.
+
+A node is eligible (shouldRun) when the pod template's nodeSelector and required
+node affinity match it and the pod (with the DaemonSet's automatic tolerations)
+tolerates its NoSchedule and NoExecute taints; a running pod may stay
+(shouldContinueRunning) as long as its NoExecute taints are tolerated. Pods are
+created pinned to their node by a required node affinity term `matchFields
+metadata.name In [node]` (the scheduler binds them), labelled with
+`controller-revision-hash`; pods on nodes that vanished or became ineligible, failed
+pods and duplicates are deleted. RollingUpdate replaces old-hash pods while at most
+maxUnavailable nodes lack an available up-to-date pod; OnDelete waits for the user.
+A ControllerRevision `<ds>-<hash>` records each template. Invariants: expectations
+hold the set until the informer has seen its creations/deletions; only pods whose
+controllerRef carries the set's uid are counted; status is written via the status
+subresource only when it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+from k8py.api.selectors import label_selector_from_dict, node_selector_matches
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.client.informer import SharedInformerFactory
+from k8py.clock import Clock
+from k8py.controllers.base import Controller
+from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, compute_hash,
+                                             controller_ref, creation_time, is_deleting,
+                                             is_pod_available, is_pod_ready, key_of, meta,
+                                             new_controller_ref, scaled_value, split_key,
+                                             untolerated_taints)
+from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.controllers.expectations import Expectations
+from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, ensure_indexes, slow_start_batch
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+DAEMON_TOLERATIONS: tuple[Obj, ...] = (
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+)
+NETWORK_UNAVAILABLE = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
+                       "effect": "NoSchedule"}
+
+
+def add_daemon_tolerations(pod_spec: Obj) -> None:
+    tols = pod_spec.setdefault("tolerations", [])
+    extra = list(DAEMON_TOLERATIONS) + ([NETWORK_UNAVAILABLE] if pod_spec.get("hostNetwork") else [])
+    for t in extra:
+        if not any(x.get("key") == t["key"] and x.get("effect") == t["effect"]
+                   and (x.get("operator") or "Equal") == "Exists" for x in tols):
+            tols.append(dict(t))
+
+
+def pin_to_node(pod_spec: Obj, node_name: str) -> None:
+    """ReplaceDaemonSetPodNodeNameNodeAffinity: one required term matching the node by name."""
+    aff = pod_spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
+    aff["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [{
+        "matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}]}
+
+
+def target_node(pod: Obj) -> str | None:
+    """The node a daemon pod is for: spec.nodeName, or its matchFields affinity."""
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName"):
+        return str(spec["nodeName"])
+    req = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+           .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    for term in req.get("nodeSelectorTerms") or []:
+        for f in term.get("matchFields") or []:
+            if f.get("key") == "metadata.name" and f.get("operator") == "In" and len(f.get("values") or []) == 1:
+                return str(f["values"][0])
+    return None
+
+
+def node_should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
+    """(shouldRun, shouldContinueRunning) of the set's pod on a node."""
+    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    labels = meta(node).get("labels") or {}
+    if spec.get("nodeName") and spec["nodeName"] != meta(node).get("name"):
+        return False, False
+    for k, v in (spec.get("nodeSelector") or {}).items():
+        if labels.get(k) != v:
+            return False, False
+    req = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if req is not None and not node_selector_matches(req, node):
+        return False, False
+    pod_spec = copy.deepcopy(spec)
+    add_daemon_tolerations(pod_spec)
+    taints = (node.get("spec") or {}).get("taints") or []
+    tols = pod_spec.get("tolerations") or []
+    if untolerated_taints(taints, tols, ("NoExecute",)):
+        return False, False
+    if untolerated_taints(taints, tols, ("NoSchedule",)):
+        return False, True
+    return True, True
+
+
+class DaemonSetController(Controller):
+    name = "daemonset-controller"
+
+    def __init__(self, client: Client, factory: SharedInformerFactory, clock: Clock,
+                 recorder: EventRecorder | None = None, workers: int = 2,
+                 burst_replicas: int = 250) -> None:
+        super().__init__(client, factory, clock, recorder, workers)
+        self.burst_replicas = burst_replicas
+        self.expectations = Expectations(clock)
+        self.dss = self.informer("daemonsets")
+        self.nodes = self.informer("nodes")
+        self.pods = self.informer("pods")
+        self.revisions = self.informer("controllerrevisions")
+        ensure_indexes(self.dss)
+        ensure_indexes(self.pods)
+        ensure_indexes(self.revisions)
+        self.dss.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self._ds_deleted)
+        self.nodes.add_event_handler(self._node_changed, self._node_updated, self._node_changed)
+        self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    # -- handlers -------------------------------------------------------------
+    def _ds_deleted(self, ds: Obj) -> None:
+        self.expectations.delete(key_of(ds))
+        self.enqueue(ds)
+
+    def _node_changed(self, node: Obj) -> None:
+        for ds in self.dss.list():
+            self.enqueue(ds)
+
+    def _node_updated(self, old: Obj, new: Obj) -> None:
+        if (meta(old).get("labels") != meta(new).get("labels")
+                or (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints")):
+            self._node_changed(new)
+
+    def _owner(self, pod: Obj) -> Obj | None:
+        ref = controller_ref(pod)
+        if ref is None or ref.get("kind") != "DaemonSet":
+            return None
+        ds = self.dss.get(meta(pod).get("namespace"), ref.get("name", ""))
+        if ds is None or meta(ds).get("uid") != ref.get("uid"):
+            return None
+        return ds
+
+    def _pod_added(self, pod: Obj) -> None:
+        if is_deleting(pod):
+            self._pod_deleted(pod)
+            return
+        ds = self._owner(pod)
+        if ds is not None:
+            self.expectations.creation_observed(key_of(ds))
+            self.enqueue(ds)
+        elif controller_ref(pod) is None:
+            self._enqueue_matching(pod)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if is_deleting(new):
+            self._pod_deleted(new)
+            return
+        ds = self._owner(new)
+        if ds is not None:
+            self.enqueue(ds)
+            mrs = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
+            if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
+                self.enqueue_after(ds, mrs + 1)
+        old_ds = self._owner(old)
+        if old_ds is not None and (ds is None or key_of(old_ds) != key_of(ds)):
+            self.enqueue(old_ds)
+        if controller_ref(new) is None and meta(old).get("labels") != meta(new).get("labels"):
+            self._enqueue_matching(new)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        ds = self._owner(pod)
+        if ds is not None:
+            self.expectations.deletion_observed(key_of(ds), key_of(pod))
+            self.enqueue(ds)
+
+    def _enqueue_matching(self, pod: Obj) -> None:
+        labels = meta(pod).get("labels") or {}
+        for ds in self.dss.by_index(BY_NAMESPACE, meta(pod).get("namespace") or ""):
+            try:
+                sel = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
+            except Exception:
+                continue
+            if not sel.empty and sel.matches(labels):
+                self.enqueue(ds)
+
+    # -- sync -----------------------------------------------------------------
+    def template_hash(self, ds: Obj) -> str:
+        return compute_hash((ds.get("spec") or {}).get("template") or {},
+                            (ds.get("status") or {}).get("collisionCount"))
+
+    async def claim_pods(self, ds: Obj) -> list[Obj]:
+        uid = meta(ds).get("uid")
+        selector = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
+        out: list[Obj] = []
+        for p in self.pods.by_index(BY_NAMESPACE, meta(ds).get("namespace") or ""):
+            ref = controller_ref(p)
+            labels = meta(p).get("labels") or {}
+            if ref is not None:
+                if ref.get("uid") == uid:
+                    if selector.matches(labels) or is_deleting(ds):
+                        out.append(p)
+                    else:
+                        await self._set_owner(p, None, uid)
+                continue
+            if selector.empty or not selector.matches(labels) or is_deleting(ds) or is_deleting(p):
+                continue
+            adopted = await self._set_owner(p, new_controller_ref(ds, "apps/v1", "DaemonSet"), uid)
+            if adopted is not None:
+                out.append(adopted)
+        return out
+
+    async def _set_owner(self, pod: Obj, ref: Obj | None, uid: str | None) -> Obj | None:
+        p = copy.deepcopy(pod)
+        refs = [r for r in meta(p).get("ownerReferences") or [] if r.get("uid") != uid]
+        if ref is not None:
+            refs.append(ref)
+        p["metadata"]["ownerReferences"] = refs
+        try:
+            return await self.client.update("pods", p)
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
+    async def ensure_revision(self, ds: Obj, h: str) -> None:
+        name = f"{meta(ds)['name']}-{h}"
+        ns = meta(ds).get("namespace")
+        if self.revisions.get(ns, name) is not None:
+            return
+        revs = self.revisions.by_index(BY_CONTROLLER, meta(ds)["uid"])
+        number = max((int(r.get("revision") or 0) for r in revs), default=0) + 1
+        template = copy.deepcopy((ds.get("spec") or {}).get("template") or {})
+        template["$patch"] = "replace"
+        cr = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+              "metadata": {"name": name, "namespace": ns,
+                           "labels": {**((template.get("metadata") or {}).get("labels") or {}),
+                                      CONTROLLER_REVISION_HASH_LABEL: h},
+                           "ownerReferences": [new_controller_ref(ds, "apps/v1", "DaemonSet")]},
+              "data": {"spec": {"template": template}}, "revision": number}
+        try:
+            await self.client.create("controllerrevisions", cr, ns)
+        except ApiError as e:
+            if not e.already_exists:
+                raise
+
+    async def sync(self, key: str) -> None:
+        ns, name = split_key(key)
+        ds = self.dss.get(ns, name)
+        if ds is None:
+            self.expectations.delete(key)
+            return
+        pods = await self.claim_pods(ds)
+        h = self.template_hash(ds)
+        err: BaseException | None = None
+        if not is_deleting(ds):
+            try:
+                await self.ensure_revision(ds, h)
+            except ApiError as e:
+                log.debug("daemonset %s: controller revision: %s", key, e)
+            if self.expectations.satisfied(key):
+                err = await self.manage(ds, pods, h)
+        await self.update_status(ds, pods, h)
+        if err is not None:
+            raise err
+
+    def _node_pods(self, pods: list[Obj]) -> tuple[dict[str, list[Obj]], list[Obj]]:
+        by_node: dict[str, list[Obj]] = {}
+        orphans: list[Obj] = []
+        for p in pods:
+            n = target_node(p)
+            if n is None:
+                orphans.append(p)
+            else:
+                by_node.setdefault(n, []).append(p)
+        return by_node, orphans
+
+    async def manage(self, ds: Obj, pods: list[Obj], h: str) -> BaseException | None:
+        key = key_of(ds)
+        by_node, orphans = self._node_pods(pods)
+        to_create: list[str] = []
+        to_delete: list[Obj] = list(orphans)
+        node_names = set()
+        for node in self.nodes.list():
+            nn = meta(node)["name"]
+            node_names.add(nn)
+            should_run, should_continue = node_should_run(ds, node)
+            existing = [p for p in by_node.get(nn, []) if not is_deleting(p)]
+            if should_run and not existing:
+                if not any(is_deleting(p) for p in by_node.get(nn, [])):
+                    to_create.append(nn)
+            elif should_continue:
+                failed = [p for p in existing if (p.get("status") or {}).get("phase") == "Failed"]
+                if failed:
+                    to_delete.extend(failed)
+                    await self.recorder.event(ds, WARNING, "FailedDaemonPod",
+                                              f"Found failed daemon pod {ns_name(failed[0])} on node {nn}, "
+                                              "will try to kill it")
+                running = [p for p in existing if p not in failed]
+                if len(running) > 1:
+                    running.sort(key=lambda p: (0 if p.get("spec", {}).get("nodeName") else 1,
+                                                creation_time(p)))
+                    to_delete.extend(running[1:])
+            elif not should_continue:
+                to_delete.extend(existing)
+        for nn, ps in by_node.items():
+            if nn not in node_names:
+                to_delete.extend(p for p in ps if not is_deleting(p))
+        strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            to_delete.extend(self._rolling_update_victims(ds, by_node, h, to_delete))
+        seen: set[str] = set()
+        victims = []
+        for p in to_delete:
+            if meta(p)["uid"] not in seen:
+                seen.add(meta(p)["uid"])
+                victims.append(p)
+        to_create = to_create[:self.burst_replicas]
+        victims = victims[:self.burst_replicas]
+        if not to_create and not victims:
+            return None
+        self.expectations._set(key, len(to_create), len(victims), {key_of(p) for p in victims})
+
+        err: BaseException | None = None
+        if to_create:
+            nodes_iter = iter(to_create)
+
+            async def create() -> None:
+                nn = next(nodes_iter)
+                try:
+                    pod = await self.client.create("pods", self.new_pod(ds, nn, h))
+                except ApiError as e:
+                    self.expectations.creation_observed(key)
+                    await self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                    raise
+                await self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
+
+            created, err = await slow_start_batch(len(to_create), 1, create)
+            for _ in nodes_iter:  # skipped after a failed batch
+                self.expectations.creation_observed(key)
+
+        async def delete(p: Obj) -> None:
+            md = meta(p)
+            try:
+                await self.client.delete("pods", md["name"], md["namespace"], preconditions={"uid": md["uid"]})
+            except ApiError as e:
+                self.expectations.deletion_observed(key, key_of(p))
+                if not e.not_found:
+                    raise
+                return
+            await self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
+
+        results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and err is None:
+                err = r
+        return err
+
+    def _rolling_update_victims(self, ds: Obj, by_node: dict[str, list[Obj]], h: str,
+                                already: list[Obj]) -> list[Obj]:
+        now = self.clock.now()
+        mrs = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
+        ru = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+        desired = 0
+        unavailable = 0
+        old_available: list[Obj] = []
+        victims: list[Obj] = []
+        gone = {meta(p)["uid"] for p in already}
+        for node in self.nodes.list():
+            nn = meta(node)["name"]
+            should_run, _ = node_should_run(ds, node)
+            if not should_run:
+                continue
+            desired += 1
+            pods = [p for p in by_node.get(nn, []) if not is_deleting(p) and meta(p)["uid"] not in gone]
+            if not pods:
+                unavailable += 1
+                continue
+            new = [p for p in pods if (meta(p).get("labels") or {}).get(CONTROLLER_REVISION_HASH_LABEL) == h]
+            old = [p for p in pods if p not in new]
+            if new:
+                if not any(is_pod_available(p, mrs, now) for p in new):
+                    unavailable += 1
+                continue
+            for p in old:
+                if is_pod_available(p, mrs, now):
+                    old_available.append(p)
+                else:
+                    victims.append(p)  # an unavailable old pod may go at once
+                    unavailable += 1
+        max_unavail = scaled_value(ru.get("maxUnavailable", 1), desired, True)
+        budget = max_unavail - unavailable
+        old_available.sort(key=lambda p: meta(p).get("name", ""))
+        victims.extend(old_available[:max(0, budget)])
+        return victims
+
+    def new_pod(self, ds: Obj, node_name: str, h: str) -> Obj:
+        template = copy.deepcopy((ds.get("spec") or {}).get("template") or {})
+        tmd = template.get("metadata") or {}
+        spec = template.get("spec") or {}
+        add_daemon_tolerations(spec)
+        pin_to_node(spec, node_name)
+        md: Obj = {"generateName": f"{meta(ds)['name']}-", "namespace": meta(ds).get("namespace"),
+                   "labels": {**(tmd.get("labels") or {}), CONTROLLER_REVISION_HASH_LABEL: h,
+                              "pod-template-generation": str(meta(ds).get("generation") or 1)},
+                   "ownerReferences": [new_controller_ref(ds, "apps/v1", "DaemonSet")]}
+        if tmd.get("annotations"):
+            md["annotations"] = tmd["annotations"]
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec}
+
+    async def update_status(self, ds: Obj, pods: list[Obj], h: str) -> None:
+        now = self.clock.now()
+        mrs = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
+        by_node, _ = self._node_pods([p for p in pods if not is_deleting(p)])
+        desired = current = misscheduled = ready = available = updated = 0
+        for node in self.nodes.list():
+            nn = meta(node)["name"]
+            should_run, _ = node_should_run(ds, node)
+            on_node = by_node.get(nn, [])
+            if should_run:
+                desired += 1
+                if on_node:
+                    current += 1
+                    p = sorted(on_node, key=creation_time)[0]
+                    if is_pod_ready(p):
+                        ready += 1
+                        if is_pod_available(p, mrs, now):
+                            available += 1
+                    if any((meta(x).get("labels") or {}).get(CONTROLLER_REVISION_HASH_LABEL) == h for x in on_node):
+                        updated += 1
+            elif on_node:
+                misscheduled += 1
+        old = ds.get("status") or {}
+        status: Obj = {"currentNumberScheduled": current, "numberMisscheduled": misscheduled,
+                       "desiredNumberScheduled": desired, "numberReady": ready,
+                       "observedGeneration": int(meta(ds).get("generation") or 0),
+                       "updatedNumberScheduled": updated, "numberAvailable": available,
+                       "numberUnavailable": desired - available}
+        if old.get("collisionCount") is not None:
+            status["collisionCount"] = old["collisionCount"]
+        if old.get("conditions"):
+            status["conditions"] = old["conditions"]
+
+        def norm(s: Obj) -> Obj:
+            return {k: v for k, v in s.items() if v not in (0, None, [], {})}
+
+        if norm(old) != norm(status):
+            o = copy.deepcopy(ds)
+            o["status"] = status
+            try:
+                await self.client.update_status("daemonsets", o)
+            except ApiError as e:
+                if not e.not_found:
+                    raise
+        if mrs > 0 and ready != available:
+            self.enqueue_after(ds, mrs)
+
+
+def ns_name(obj: Obj) -> str:
+    return str(meta(obj).get("name"))

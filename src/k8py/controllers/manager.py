@@ -1,0 +1,158 @@
+"""ControllerManager: runs every controller of the cluster on one shared set of
+informers (as kube-controller-manager does).
+
+`ControllerManager(client, clock, options).run()` builds the enabled controllers
+(each registers its informers and handlers on one SharedInformerFactory), starts the
+informers, then awaits every controller's `run()` until cancelled; the node
+lifecycle and node IPAM controllers (another package's) are wired in when their
+modules exist. Invariants: a controller that crashes is logged and restarted after
+a back-off on the clock, the others go on; cancelling `run()` stops the controllers
+and the informers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from k8py.client.client import Client
+from k8py.client.informer import SharedInformerFactory
+from k8py.clock import Clock, RealClock
+from k8py.controllers.base import Controller
+from k8py.controllers.daemonset import DaemonSetController
+from k8py.controllers.deployment import DeploymentController
+from k8py.controllers.endpoints import EndpointsController
+from k8py.controllers.endpointslice import EndpointSliceController
+from k8py.controllers.events import EventRecorder
+from k8py.controllers.garbagecollector import GarbageCollector
+from k8py.controllers.localpath import DEFAULT_BASE_DIR
+from k8py.controllers.pvbinder import PersistentVolumeBinder
+from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+
+log = logging.getLogger(__name__)
+
+ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "garbagecollector",
+                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
+
+# Controllers of other packages: (name, module, class names tried in order).
+_EXTERNAL: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("nodelifecycle", "k8py.controllers.nodelifecycle", ("NodeLifecycleController",)),
+    ("nodeipam", "k8py.controllers.nodeipam", ("NodeIpamController", "NodeIPAMController")),
+)
+
+
+@dataclass
+class ControllerManagerOptions:
+    enabled: tuple[str, ...] = ALL_CONTROLLERS
+    workers: int = 2
+    storage_base_dir: str = DEFAULT_BASE_DIR
+    create_default_storage_class: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # passed to external controllers by keyword
+
+
+class ControllerManager:
+    def __init__(self, client: Client, clock: Clock | None = None,
+                 options: ControllerManagerOptions | None = None) -> None:
+        self.client = client
+        self.clock: Clock = clock or RealClock()
+        self.options = options or ControllerManagerOptions()
+        self.factory = SharedInformerFactory(client, self.clock)
+        self.controllers: dict[str, Any] = {}
+        self._build()
+
+    def _recorder(self, component: str) -> EventRecorder:
+        return EventRecorder(self.client, component, self.clock)
+
+    def _build(self) -> None:
+        o = self.options
+        c, f, clk, w = self.client, self.factory, self.clock, o.workers
+        builders: dict[str, Callable[[], Controller]] = {
+            "replicaset": lambda: ReplicaSetController(c, f, clk, self._recorder("replicaset-controller"), w),
+            "replicationcontroller": lambda: ReplicationControllerController(
+                c, f, clk, self._recorder("replication-controller"), w),
+            "deployment": lambda: DeploymentController(c, f, clk, self._recorder("deployment-controller"), w),
+            "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
+            "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
+            "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
+            "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),
+            "persistentvolume-binder": lambda: PersistentVolumeBinder(
+                c, f, clk, self._recorder("persistentvolume-controller"), w,
+                base_dir=o.storage_base_dir, create_default_class=o.create_default_storage_class),
+        }
+        for name, build in builders.items():
+            if name in o.enabled:
+                self.controllers[name] = build()
+        for name, module, classes in _EXTERNAL:
+            if name not in o.enabled:
+                continue
+            ctrl = self._build_external(module, classes)
+            if ctrl is not None:
+                self.controllers[name] = ctrl
+
+    def _build_external(self, module: str, classes: tuple[str, ...]) -> Any:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            return None
+        for cname in classes:
+            cls = getattr(mod, cname, None)
+            if cls is None:
+                continue
+            params = inspect.signature(cls).parameters
+            kwargs: dict[str, Any] = {}
+            for pname, value in (("client", self.client), ("factory", self.factory),
+                                 ("informers", self.factory), ("clock", self.clock)):
+                if pname in params:
+                    kwargs[pname] = value
+            for k, v in self.options.extra.items():
+                if k in params:
+                    kwargs[k] = v
+            try:
+                return cls(**kwargs)
+            except TypeError as e:
+                log.warning("controller manager: cannot build %s.%s: %s", module, cname, e)
+                return None
+        return None
+
+    async def _run_one(self, name: str, ctrl: Any) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await ctrl.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("controller %s crashed; restarting in %.0fs", name, delay)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def run(self) -> None:
+        """Run every controller and the informers until cancelled."""
+        self.factory.start()
+        tasks = [asyncio.ensure_future(self._run_one(n, c)) for n, c in self.controllers.items()]
+        for _ in range(3):  # informers that controllers register as they start
+            await asyncio.sleep(0)
+        self.factory.start()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            self.factory.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_in_server(ctx: Any) -> None:
+    """The `k8py server` component: `ctx` is cli.server.ClusterContext."""
+    args = getattr(ctx, "args", None)
+    base_dir = getattr(args, "storage_dir", None) or DEFAULT_BASE_DIR
+    extra: dict[str, Any] = {}
+    if args is not None and getattr(args, "pod_eviction_timeout", None) is not None:
+        extra["pod_eviction_timeout"] = args.pod_eviction_timeout
+    opts = ControllerManagerOptions(storage_base_dir=base_dir, extra=extra)
+    await ControllerManager(ctx.client(), ctx.clock, opts).run()

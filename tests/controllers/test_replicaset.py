@@ -1,0 +1,225 @@
+"""ReplicaSet controller against the real API server (MemoryStore, in-process, FakeClock)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from k8py.clock import rfc3339
+from k8py.controllers.controllerutil import deletion_rank
+from k8py.controllers.replicaset import (ReplicaSetController, ReplicationControllerController,
+                                         slow_start_batch)
+
+from ctrl_helpers import Cluster, pod_template, set_pod_state
+
+Obj = dict[str, Any]
+
+
+def rs(name: str, replicas: int, labels: dict[str, str] | None = None, **spec: Any) -> Obj:
+    labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": pod_template(labels), **spec}}
+
+
+async def pods_of(c: Cluster, uid: str) -> list[Obj]:
+    return [p for p in await c.list("pods")
+            if any(r.get("uid") == uid and r.get("controller") for r in p["metadata"].get("ownerReferences") or [])
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+async def start_rs(c: Cluster) -> ReplicaSetController:
+    ctrl = ReplicaSetController(c.client, c.factory, c.clock, c.recorder("replicaset-controller"))
+    await c.start(ctrl)
+    return ctrl
+
+
+async def test_creates_named_owned_pods_and_reports_status(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = await start_rs(c)
+    created = await c.client.create("replicasets", rs("web", 3))
+    uid = created["metadata"]["uid"]
+    pods = await c.until(lambda: _n_pods(c, uid, 3), "3 pods")
+    for p in pods:
+        assert re.fullmatch(r"web-[a-z0-9]{5}", p["metadata"]["name"])
+        (ref,) = p["metadata"]["ownerReferences"]
+        assert ref == {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": uid,
+                       "controller": True, "blockOwnerDeletion": True}
+        assert p["metadata"]["labels"] == {"app": "web"}
+    got = await c.until(lambda: _status(c, "web", replicas=3, observedGeneration=1), "status")
+    assert got["status"].get("readyReplicas", 0) == 0
+    assert got["status"]["fullyLabeledReplicas"] == 3
+    assert len(ctrl.recorder.for_reason("SuccessfulCreate")) == 3
+    msgs = await c.events("SuccessfulCreate")
+    assert sorted(msgs) == sorted(f"Created pod: {p['metadata']['name']}" for p in pods)
+
+
+async def _n_pods(c: Cluster, uid: str, n: int) -> list[Obj] | None:
+    pods = await pods_of(c, uid)
+    return pods if len(pods) == n else None
+
+
+async def _status(c: Cluster, name: str, **want: int) -> Obj | None:
+    o = await c.client.get("replicasets", name, "default")
+    st = o.get("status") or {}
+    return o if all(st.get(k, 0) == v for k, v in want.items()) else None
+
+
+async def test_scale_up_down_and_replace_deleted_pod(cluster: Cluster) -> None:
+    c = cluster
+    await start_rs(c)
+    uid = (await c.client.create("replicasets", rs("web", 2)))["metadata"]["uid"]
+    await c.until(lambda: _n_pods(c, uid, 2), "2 pods")
+    await c.client.patch("replicasets", "web", {"spec": {"replicas": 5}}, "default")
+    pods = await c.until(lambda: _n_pods(c, uid, 5), "5 pods")
+    victim = pods[0]["metadata"]["name"]
+    await c.client.delete("pods", victim, "default")
+    pods = await c.until(lambda: _n_pods(c, uid, 5), "replacement")
+    assert victim not in {p["metadata"]["name"] for p in pods}
+    await c.client.patch("replicasets", "web", {"spec": {"replicas": 1}}, "default")
+    await c.until(lambda: _n_pods(c, uid, 1), "1 pod")
+    await c.until(lambda: _status(c, "web", replicas=1, observedGeneration=3), "status after scale down")
+
+
+async def test_scale_down_removes_least_valuable_pods_first(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = await start_rs(c)
+    for n in ("n1", "n2"):
+        await c.client.create("nodes", {"metadata": {"name": n}})
+    uid = (await c.client.create("replicasets", rs("web", 5)))["metadata"]["uid"]
+    pods = sorted(await c.until(lambda: _n_pods(c, uid, 5), "5 pods"), key=lambda p: p["metadata"]["name"])
+    # pods[0]: unscheduled; [1]: scheduled, not ready; [2]: ready with restarts; [3], [4]: ready
+    # ([2] and [3] share n1: doubled-up pods go before the lone one on n2)
+    await c.client.bind(pods[1], "n1")
+    await set_pod_state(c.client, pods[2], ready=True, node_name="n1", restarts=3, when=c.clock.now() - 100)
+    await set_pod_state(c.client, pods[3], ready=True, node_name="n1", when=c.clock.now() - 100)
+    await set_pod_state(c.client, pods[4], ready=True, node_name="n2", when=c.clock.now() - 100)
+    await c.until(lambda: _status(c, "web", readyReplicas=3), "3 ready")
+    await c.client.patch("replicasets", "web", {"spec": {"replicas": 3}}, "default")
+    left = await c.until(lambda: _n_pods(c, uid, 3), "3 pods")
+    assert {p["metadata"]["name"] for p in left} == {p["metadata"]["name"] for p in pods[2:]}
+    await c.client.patch("replicasets", "web", {"spec": {"replicas": 2}}, "default")
+    left = await c.until(lambda: _n_pods(c, uid, 2), "2 pods")
+    assert pods[2]["metadata"]["name"] not in {p["metadata"]["name"] for p in left}  # restarted first
+    assert len(ctrl.recorder.for_reason("SuccessfulDelete")) == 3
+
+
+def _pod(name: str, node: str = "", phase: str = "Pending", ready: bool | None = None, restarts: int = 0,
+         created: float = 0.0, ready_at: float = 0.0) -> Obj:
+    st: Obj = {"phase": phase}
+    if ready is not None:
+        st["conditions"] = [{"type": "Ready", "status": "True" if ready else "False",
+                             "lastTransitionTime": rfc3339(ready_at)}]
+    st["containerStatuses"] = [{"name": "c", "restartCount": restarts}]
+    return {"metadata": {"name": name, "creationTimestamp": rfc3339(created)},
+            "spec": {"nodeName": node} if node else {}, "status": st}
+
+
+@pytest.mark.parametrize("first,second", [
+    (_pod("unscheduled"), _pod("scheduled", node="n")),
+    (_pod("pending", node="n"), _pod("running", node="n", phase="Running")),
+    (_pod("unknown", node="n", phase="Unknown"), _pod("running", node="n", phase="Running")),
+    (_pod("notready", node="n", phase="Running", ready=False), _pod("ready", node="n", phase="Running", ready=True)),
+    (_pod("recently-ready", node="n", phase="Running", ready=True, ready_at=2000),
+     _pod("long-ready", node="n", phase="Running", ready=True, ready_at=1000)),
+    (_pod("restarts", node="n", phase="Running", ready=True, restarts=5),
+     _pod("stable", node="n", phase="Running", ready=True)),
+    (_pod("newer", node="n", phase="Running", ready=True, created=2000),
+     _pod("older", node="n", phase="Running", ready=True, created=1000)),
+])
+def test_deletion_order(first: Obj, second: Obj) -> None:
+    assert deletion_rank(first) < deletion_rank(second)
+    assert sorted([second, first], key=deletion_rank)[0] is first
+
+
+@pytest.mark.parametrize("count,fail_at,calls,successes", [
+    (10, None, 10, 10),   # batches 1, 2, 4, 3
+    (10, 1, 1, 0),        # first call fails: nothing more is tried
+    (10, 3, 3, 2),        # batch 2 (calls 2-3) fails: batch 3 never starts
+    (10, 5, 7, 6),        # batch 3 (calls 4-7) has one failure
+    (0, None, 0, 0),
+])
+async def test_slow_start_batch(count: int, fail_at: int | None, calls: int, successes: int) -> None:
+    n = 0
+
+    async def fn() -> None:
+        nonlocal n
+        n += 1
+        if n == fail_at:
+            raise RuntimeError("boom")
+
+    ok, err = await slow_start_batch(count, 1, fn)
+    assert (n, ok, err is not None) == (calls, successes, fail_at is not None)
+
+
+async def test_expectations_prevent_double_creation_before_watch_catches_up(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = ReplicaSetController(c.client, c.factory, c.clock, c.recorder("rs"))
+    c.factory.start()
+    await c.factory.wait_synced()
+    created = await c.client.create("replicasets", rs("web", 3))
+    await c.until(lambda: ctrl.owners.get("default", "web") is not None, "rs in cache")
+    c.factory.stop()  # the informers stop: the cache will not see the pods we create
+    await ctrl.sync("default/web")
+    assert len(await pods_of(c, created["metadata"]["uid"])) == 3
+    assert ctrl.expectations.pending("default/web") == (3, 0)
+    await ctrl.sync("default/web")  # the cache still shows no pods
+    assert len(await pods_of(c, created["metadata"]["uid"])) == 3
+    c.factory.start()  # the watch catches up: the adds are observed
+    await c.until(lambda: ctrl.expectations.pending("default/web") == (0, 0), "creations observed")
+    await ctrl.sync("default/web")
+    assert len(await pods_of(c, created["metadata"]["uid"])) == 3
+
+
+async def test_adopts_matching_orphans_and_releases_relabelled_pods(cluster: Cluster) -> None:
+    c = cluster
+    orphan = {"metadata": {"name": "orphan", "namespace": "default", "labels": {"app": "web"}},
+              "spec": pod_template({})["spec"]}
+    await c.client.create("pods", orphan)
+    await start_rs(c)
+    uid = (await c.client.create("replicasets", rs("web", 2)))["metadata"]["uid"]
+    pods = await c.until(lambda: _n_pods(c, uid, 2), "2 pods")
+    assert "orphan" in {p["metadata"]["name"] for p in pods}
+    await c.client.patch("pods", "orphan", {"metadata": {"labels": {"app": "other"}}}, "default")
+    await c.until(lambda: _released(c, uid), "released and replaced")
+    released = await c.client.get("pods", "orphan", "default")
+    assert not released["metadata"].get("ownerReferences")
+
+
+async def _released(c: Cluster, uid: str) -> list[Obj] | None:
+    pods = await pods_of(c, uid)
+    names = {p["metadata"]["name"] for p in pods}
+    return pods if len(pods) == 2 and "orphan" not in names else None
+
+
+async def test_ready_and_available_with_min_ready_seconds(cluster: Cluster) -> None:
+    c = cluster
+    await start_rs(c)
+    uid = (await c.client.create("replicasets", rs("web", 2, minReadySeconds=30)))["metadata"]["uid"]
+    pods = await c.until(lambda: _n_pods(c, uid, 2), "2 pods")
+    for p in pods:
+        await set_pod_state(c.client, p, ready=True, when=c.clock.now())
+    o = await c.until(lambda: _status(c, "web", readyReplicas=2), "ready")
+    assert o["status"].get("availableReplicas", 0) == 0
+    await c.clock.advance(31)
+    await c.until(lambda: _status(c, "web", readyReplicas=2, availableReplicas=2), "available")
+
+
+async def test_replication_controller_keeps_replicas(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = ReplicationControllerController(c.client, c.factory, c.clock, c.recorder("rc"))
+    await c.start(ctrl)
+    rc = await c.client.create("replicationcontrollers", {
+        "metadata": {"name": "legacy", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"app": "legacy"}, "template": pod_template({"app": "legacy"})}})
+    await c.until(lambda: _n_pods(c, rc["metadata"]["uid"], 2), "2 rc pods")
+    o = await c.until(lambda: _rc_status(c), "rc status")
+    assert o["status"]["replicas"] == 2
+
+
+async def _rc_status(c: Cluster) -> Obj | None:
+    o = await c.client.get("replicationcontrollers", "legacy", "default")
+    return o if (o.get("status") or {}).get("replicas") == 2 else None
+
