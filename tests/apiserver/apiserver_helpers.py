@@ -23,7 +23,7 @@ async def call(api: ApiServer, method: str, path: str, body: Any = None, *,
     else:
         data = json.dumps(body).encode()
     headers = {"accept": accept, "user-agent": "test/1.0"}
-    if data:
+    if body is not None:
         headers["content-type"] = content_type
     return await api.handle(ApiRequest(method, path, query or {}, data, headers))
 

@@ -159,7 +159,7 @@ def strategic_merge_patch(orig: Obj, patch: Any, schema_name: str | None) -> Any
     return _merge().strategic_merge_patch(orig, patch, schema_name)
 
 
-def server_side_apply(live: Obj, applied: Obj, manager: str, schema_name: str | None,
+def server_side_apply(live: Obj | None, applied: Obj, manager: str, schema_name: str | None,
                       force: bool, now: float) -> Obj:
     m = _module("k8py.api.apply")
     if m is None:
@@ -167,11 +167,11 @@ def server_side_apply(live: Obj, applied: Obj, manager: str, schema_name: str | 
     return m.server_side_apply(live, applied, manager, schema_name, force, now)  # type: ignore[no-any-return]
 
 
-def record_update(old: Obj, new: Obj, manager: str, now: float) -> Obj:
+def record_update(old: Obj | None, new: Obj, manager: str, now: float, subresource: str | None = None) -> Obj:
     m = _module("k8py.api.apply")
     if m is None or not hasattr(m, "record_update"):
         return new
-    return m.record_update(old, new, manager, now)  # type: ignore[no-any-return]
+    return m.record_update(old, new, manager, now, subresource)  # type: ignore[no-any-return]
 
 
 def schema_name(r: Resource) -> str | None:

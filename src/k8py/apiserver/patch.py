@@ -45,10 +45,12 @@ def decode_patch(body: bytes, mt: str) -> codec.Decoded:
     return d
 
 
-def apply_patch(r: Resource, current: Obj, patch: Any, mt: str, *, manager: str | None,
+def apply_patch(r: Resource, current: Obj | None, patch: Any, mt: str, *, manager: str | None,
                 force: bool, now: float) -> Obj:
     """The patched object (not yet validated). `current` is not modified."""
     try:
+        if mt != APPLY and current is None:
+            raise StatusError(404, "NotFound", "nothing to patch")
         if mt == MERGE:
             out = machinery.json_merge_patch(current, patch)
         elif mt == JSON:
@@ -65,7 +67,7 @@ def apply_patch(r: Resource, current: Obj, patch: Any, mt: str, *, manager: str 
                                        "field": "fieldManager"}]})
             out = machinery.server_side_apply(current, patch, manager, machinery.schema_name(r), force, now)
     except ApplyConflict as e:
-        name = (current.get("metadata") or {}).get("name") or (patch.get("metadata") or {}).get("name", "")
+        name = ((current or {}).get("metadata") or {}).get("name") or (patch.get("metadata") or {}).get("name", "")
         qual = f"{r.plural}.{r.group}" if r.group else r.plural
         raise StatusError(409, "Conflict", f'Apply failed with {len(e.conflicts)} conflict'
                           f'{"s" if len(e.conflicts) != 1 else ""}: ' +

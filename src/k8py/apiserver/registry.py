@@ -167,7 +167,7 @@ class Registry:
         self.field_check(r, obj, opts)
         if md.get("resourceVersion") not in (None, ""):
             raise bad_request("resourceVersion should not be set on objects to be created")
-        for f in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
+        for f in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             md.pop(f, None)
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = self.now()
@@ -186,7 +186,7 @@ class Registry:
             key = storage.key(r, md.get("namespace"), md["name"])
             async with self._write_lock(r):
                 await self.allocate(r, obj, None, key)
-                out = machinery.record_update({}, obj, opts.field_manager, self.clock.now()) \
+                out = machinery.record_update(None, obj, opts.field_manager, self.clock.now()) \
                     if opts.record_managed else obj
                 if opts.dry_run:
                     return out
@@ -235,7 +235,7 @@ class Registry:
         return out
 
     async def commit_update(self, r: Resource, kv: KeyValue, old: Obj, new: Obj,
-                            opts: WriteOptions) -> Obj:
+                            opts: WriteOptions, subresource: str | None = None) -> Obj:
         """CAS-write `new` over `kv` (raises store Conflict). A no-op write is skipped;
         an object being deleted that lost its last finalizer is deleted."""
         if _same(old, new):
@@ -244,7 +244,7 @@ class Registry:
         key = kv.key
         async with self._write_lock(r):
             await self.allocate(r, new, old, key)
-            out = machinery.record_update(old, new, opts.field_manager, self.clock.now()) \
+            out = machinery.record_update(old, new, opts.field_manager, self.clock.now(), subresource) \
                 if opts.record_managed else new
             if md.get("deletionTimestamp") and not md.get("finalizers") \
                     and not md.get("deletionGracePeriodSeconds"):
@@ -285,7 +285,7 @@ class Registry:
             old = storage.from_kv(r, kv)
             new = self.prepare_update(r, copy.deepcopy(obj), old, subresource, opts)
             try:
-                return await self.commit_update(r, kv, old, new, opts), 200
+                return await self.commit_update(r, kv, old, new, opts, subresource), 200
             except store_errors.Conflict:
                 if expected is not None:
                     raise conflict(r.plural, name, r.group) from None

@@ -335,7 +335,7 @@ class ApiServer:
             self.registry.field_check(r, patched, opts)
             new = self.registry.prepare_update(r, patched, current, sub, opts)
             try:
-                out = await self.registry.commit_update(r, kv, current, new, opts)
+                out = await self.registry.commit_update(r, kv, current, new, opts, sub)
                 return self._respond(200, out, opts)
             except (store_errors.Conflict, store_errors.NotFound):
                 if pinned:
@@ -347,7 +347,7 @@ class ApiServer:
         if (applied.get("metadata") or {}).get("name") not in (None, "", name):
             raise bad_request(f"the name of the object ({applied['metadata']['name']}) does not match "
                               f"the name on the URL ({name})")
-        obj = patch.apply_patch(r, {}, applied, patch.APPLY, manager=manager, force=force, now=self.clock.now())
+        obj = patch.apply_patch(r, None, applied, patch.APPLY, manager=manager, force=force, now=self.clock.now())
         md = obj.setdefault("metadata", {})
         md["name"] = name
         md.pop("resourceVersion", None)
@@ -384,7 +384,7 @@ class ApiServer:
             new = subresources.apply_scale(r, current, desired)
             new = self.registry.prepare_update(r, new, current, None, opts)
             try:
-                out = await self.registry.commit_update(r, kv, current, new, opts)
+                out = await self.registry.commit_update(r, kv, current, new, opts, "scale")
                 return self._respond(200, subresources.to_scale(r, out), opts)
             except (store_errors.Conflict, store_errors.NotFound):
                 if pinned:
