@@ -12,10 +12,12 @@ OpenAPI schemas of `k8py.api.schema`: per field, `x-kubernetes-patch-strategy`
   (containers by name, ports by containerPort, ...); new elements are added;
 - lists with strategy merge and no merge key (finalizers) are unions;
 - every other list is replaced by the patch's list;
-- directives: `$patch: replace|delete|merge` in maps, `{"$patch": "replace"}` and
+- directives: `$patch: replace|delete` in maps, `{"$patch": "replace"}` and
   `{<key>: v, "$patch": "delete"}` in merging lists, `$deleteFromPrimitiveList/<field>`,
   `$setElementOrder/<field>` (the order of the result), `$retainKeys` (keys not listed
-  are cleared);
+  are cleared). Like Kubernetes, `$patch: merge` is refused (it is the default anyway);
+- results are the ones `kubectl patch --local` computes with Kubernetes' own code (the
+  tests compare them);
 - fields without a schema (custom resources, unknown fields) merge as JSON merge patch.
 
 Ordering follows Kubernetes: `$setElementOrder` first, then the order of the patch list,
@@ -150,6 +152,8 @@ def _merge_map(orig: dict[str, Json], patch: dict[str, Json], s: Schema, path: s
     retain = patch.get(RETAIN_KEYS)
     if retain is not None:
         if not isinstance(retain, list):
+            raise PatchError(f"$retainKeys at {_where(path)} must be a list of field names")
+        if not all(isinstance(x, str) for x in retain):
             raise PatchError(f"$retainKeys at {_where(path)} must be a list of field names")
         allowed = set(retain)
         for k, v in patch.items():
