@@ -12,6 +12,7 @@ RegistriesConfig (mirrors first) and the last endpoint's error is reported.
 """
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
 import json
@@ -96,6 +97,10 @@ def pick_platform(index: dict[str, Any], plat: tuple[str, str, str] | None = Non
     return best
 
 
+def _basic(creds: Credentials) -> str:
+    return "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+
+
 class RegistryClient:
     """Pulls manifests and blobs; one instance per runtime, reusing its aiohttp session."""
 
@@ -125,8 +130,8 @@ class RegistryClient:
             return self._tokens[key]
         params = {k: v for k, v in (("service", challenge.get("service", "")), ("scope", scope)) if v}
         creds = self.config.credentials(endpoint)
-        auth = aiohttp.BasicAuth(creds.username, creds.password) if creds and creds.username else None
-        async with self._sess().get(challenge["realm"], params=params, auth=auth) as r:
+        hdrs = {"Authorization": _basic(creds)} if creds and creds.username else {}
+        async with self._sess().get(challenge["realm"], params=params, headers=hdrs) as r:
             if r.status != 200:
                 raise _HTTPFail(r.status, await r.text(), str(r.url))
             body = await r.json(content_type=None)
@@ -145,7 +150,7 @@ class RegistryClient:
         if tok:
             hdrs["Authorization"] = f"Bearer {tok}"
         elif creds and creds.username:
-            hdrs["Authorization"] = aiohttp.BasicAuth(creds.username, creds.password).encode()
+            hdrs["Authorization"] = _basic(creds)
         for attempt in range(2):
             r = await self._sess().request(method, url, headers=hdrs)
             if r.status == 401 and attempt == 0 and "WWW-Authenticate" in r.headers:
@@ -156,7 +161,7 @@ class RegistryClient:
                     hdrs["Authorization"] = f"Bearer {await self._token(endpoint, ch, ch.get('scope', scope))}"
                     continue
                 if scheme == "basic" and creds and creds.username:
-                    hdrs["Authorization"] = aiohttp.BasicAuth(creds.username, creds.password).encode()
+                    hdrs["Authorization"] = _basic(creds)
                     continue
                 raise _HTTPFail(401, "", url)
             if r.status >= 400:
