@@ -169,13 +169,17 @@ def _lex(s: str) -> list[str]:
     return tokens
 
 
+class _ParseError(SelectorError):
+    """A SelectorError that already names the selector it comes from."""
+
+
 def parse_label_selector(s: str) -> LabelSelector:
     """Parse a label selector string ("" selects everything)."""
     tokens = _lex(s or "")
     pos = 0
 
     def fail(msg: str) -> SelectorError:
-        return SelectorError(f"unable to parse label selector {s!r}: {msg}")
+        return _ParseError(f"{msg} (in label selector {s!r})")
 
     def peek() -> str | None:
         return tokens[pos] if pos < len(tokens) else None
@@ -251,7 +255,7 @@ def parse_label_selector(s: str) -> LabelSelector:
             else:
                 raise fail(f"found {_show(nxt)}, expected one of '=', '==', '!=', 'in', 'notin', '>', '<', ',' after '{key}'")
         except SelectorError as e:
-            if str(e).startswith("unable to parse"):
+            if isinstance(e, _ParseError):
                 raise
             raise fail(str(e)) from None
         if pos < len(tokens):
