@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-APT_PKGS=(runc nftables etcd-server docker-registry debootstrap iproute2 tcpdump ca-certificates python3-venv)
+APT_PKGS=(runc nftables etcd-server docker-registry debootstrap iproute2 iputils-ping tcpdump curl ca-certificates python3-venv)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

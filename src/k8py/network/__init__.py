@@ -1,1 +1,19 @@
-"""k8py.network."""
+"""k8py.network: pod sandbox networking (bridge, veth, host-local IPAM, routes)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from k8py.network.bridge import BRIDGE, BridgeNetwork, cleanup_links
+
+DEFAULT_STATE_DIR = Path("/var/lib/k8py/network")
+
+
+async def cleanup(state_dir: Path = DEFAULT_STATE_DIR) -> None:
+    """Remove every k8py link and the IPAM state (for `k8py reset`)."""
+    await cleanup_links()
+    shutil.rmtree(state_dir / "ipam", ignore_errors=True)
+
+
+__all__ = ["BRIDGE", "BridgeNetwork", "cleanup"]

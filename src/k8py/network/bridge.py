@@ -1,0 +1,115 @@
+"""The node's pod network: one Linux bridge, one veth pair per pod.
+
+Layout on a node: bridge `k8py0` holds the gateway address (first address of the
+node's pod CIDR); each pod's network namespace gets `eth0`, the peer of a host
+veth `k8pyv<hash>` enslaved to the bridge with hairpin on (so a pod reaching its
+own Service is answered). The cluster CIDR and the service CIDR are routed to the
+bridge, so a packet for a pod or service address never follows the default route
+off the machine, even when no rule matches.
+
+Invariants: every link this module creates is named `k8py...`; `setup` is
+idempotent for a namespace; `teardown` tolerates a half-done setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import os
+from pathlib import Path
+
+from k8py.network.errors import NetworkError
+from k8py.network.ipam import HostLocalIPAM
+from k8py.runtime.protocol import PodSandboxConfig
+
+BRIDGE = "k8py0"
+VETH_PREFIX = "k8pyv"
+SYSCTLS = {
+    "net/ipv4/ip_forward": "1",
+    # NodePort and LoadBalancer on 127.0.0.0/8 addresses need loopback packets routed.
+    "net/ipv4/conf/all/route_localnet": "1",
+}
+
+
+async def ip(*args: str, check: bool = True) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "ip", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if check and proc.returncode != 0:
+        raise NetworkError(f"ip {' '.join(args)}: {err.decode().strip()}")
+    return out.decode()
+
+
+def veth_name(netns_path: str) -> str:
+    """Host-side veth name for a namespace: stable, k8py-prefixed, <= 15 chars."""
+    return VETH_PREFIX + hashlib.sha1(netns_path.encode()).hexdigest()[:8]
+
+
+def set_sysctl(key: str, value: str) -> None:
+    Path("/proc/sys", key).write_text(value)
+
+
+class BridgeNetwork:
+    """PodNetwork over a bridge; `ensure_node()` once before the first pod."""
+
+    def __init__(self, pod_cidr: str, cluster_cidr: str, service_cidr: str,
+                 state_dir: str | Path, bridge: str = BRIDGE) -> None:
+        self.bridge = bridge
+        self.pod_net = ipaddress.ip_network(pod_cidr, strict=False)
+        self.cluster_cidr = cluster_cidr
+        self.service_cidr = service_cidr
+        self.ipam = HostLocalIPAM(pod_cidr, Path(state_dir) / "ipam")
+        self._lock = asyncio.Lock()
+
+    @property
+    def gateway(self) -> str:
+        return self.ipam.gateway
+
+    async def ensure_node(self) -> None:
+        for k, v in SYSCTLS.items():
+            set_sysctl(k, v)
+        links = await ip("-o", "link", "show")
+        if f": {self.bridge}:" not in links:
+            await ip("link", "add", self.bridge, "type", "bridge")
+        await ip("addr", "replace", f"{self.gateway}/{self.pod_net.prefixlen}", "dev", self.bridge)
+        await ip("link", "set", self.bridge, "up")
+        # Whole cluster and service ranges stay on this machine (see module docstring).
+        await ip("route", "replace", self.cluster_cidr, "dev", self.bridge, "proto", "static")
+        await ip("route", "replace", self.service_cidr, "dev", self.bridge, "proto", "static")
+
+    async def setup(self, netns_path: str, pod: PodSandboxConfig) -> str:
+        ns = os.path.basename(netns_path)
+        host = veth_name(netns_path)
+        async with self._lock:
+            addr = self.ipam.allocate(netns_path)
+        try:
+            links = await ip("-o", "link", "show")
+            if f": {host}@" not in links:
+                await ip("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            await ip("link", "set", host, "master", self.bridge)
+            await ip("link", "set", host, "type", "bridge_slave", "hairpin", "on")
+            await ip("link", "set", host, "up")
+            await ip("-n", ns, "addr", "replace", f"{addr}/{self.pod_net.prefixlen}", "dev", "eth0")
+            await ip("-n", ns, "link", "set", "eth0", "up")
+            await ip("-n", ns, "route", "replace", "default", "via", self.gateway)
+        except NetworkError:
+            await self.teardown(netns_path, pod)
+            raise
+        return addr
+
+    async def teardown(self, netns_path: str, pod: PodSandboxConfig) -> None:
+        await ip("link", "del", veth_name(netns_path), check=False)
+        async with self._lock:
+            self.ipam.release(netns_path)
+
+
+async def cleanup_links(bridge: str = BRIDGE) -> None:
+    """Delete every k8py veth and the bridge (its routes go with it)."""
+    out = await ip("-o", "link", "show", check=False)
+    for line in out.splitlines():
+        name = line.split(":", 2)[1].strip().split("@")[0]
+        if name.startswith(VETH_PREFIX):
+            await ip("link", "del", name, check=False)
+    if f": {bridge}:" in out:
+        await ip("link", "del", bridge, check=False)
