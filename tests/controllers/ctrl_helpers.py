@@ -148,3 +148,55 @@ async def set_pod_state(client: Client, pod: Obj, *, ready: bool, ip: str | None
     }
     live["status"]["podIPs"] = [{"ip": live["status"]["podIP"]}]
     return await client.update_status("pods", live)
+
+
+class FakeKubelet:
+    """Stands in for the node agents: makes every new pod Running and Ready (unless
+    `hold` is set), with a unique IP; `observe` is called with the pod cache after
+    every pod event (to check invariants over the whole run)."""
+
+    def __init__(self, c: Cluster, observe: Callable[[list[Obj]], None] | None = None) -> None:
+        from k8py.client.informer import Informer
+        self.c = c
+        self.hold = False
+        self.observe = observe
+        self.inf = Informer(c.client, "pods", clock=c.clock)
+        self.inf.add_event_handler(self._seen, lambda o, n: self._seen(n), lambda o: self._observe())
+        self._next_ip = 2
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self.inf.run())
+        self.c.tasks.append(self.task)
+
+    def _observe(self) -> None:
+        if self.observe is not None:
+            self.observe(self.inf.list())
+
+    async def _seen(self, pod: Obj) -> None:
+        self._observe()
+        if self.hold or pod["metadata"].get("deletionTimestamp"):
+            return
+        conds = {x["type"]: x["status"] for x in (pod.get("status") or {}).get("conditions") or []}
+        if conds.get("Ready") == "True":
+            return
+        await self.make_ready(pod)
+
+    async def make_ready(self, pod: Obj) -> None:
+        from k8py.client.errors import ApiError
+        ip = f"10.42.{self._next_ip // 250}.{self._next_ip % 250 + 2}"
+        self._next_ip += 1
+        try:
+            await set_pod_state(self.c.client, pod, ready=True, ip=ip, when=self.c.clock.now())
+        except ApiError as e:
+            if not (e.not_found or e.conflict):
+                raise
+
+    async def release(self) -> None:
+        """Stop holding: make every pending pod ready now."""
+        self.hold = False
+        for p in self.inf.list():
+            if not p["metadata"].get("deletionTimestamp"):
+                conds = {x["type"]: x["status"] for x in (p.get("status") or {}).get("conditions") or []}
+                if conds.get("Ready") != "True":
+                    await self.make_ready(p)

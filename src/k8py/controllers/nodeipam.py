@@ -1,0 +1,149 @@
+"""Node IPAM controller: gives every Node without one a pod subnet (spec.podCIDR and
+spec.podCIDRs) cut from the cluster CIDR (10.42.0.0/16, /24 per node by default), as
+kube-controller-manager's range allocator.
+
+Invariants: after the first full list every CIDR already on a node is marked used
+before anything is handed out, so no two nodes share a subnet; a CIDR is freed when
+its node is deleted; a node that already has a podCIDR is never changed. When the
+range is exhausted the node gets a Warning `CIDRNotAvailable` event and is retried
+when a node goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from typing import Any
+
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.client.events import WARNING, EventRecorder
+from k8py.client.informer import Informer, SharedInformerFactory
+from k8py.client.workqueue import QueueShutDown, WorkQueue
+from k8py.clock import Clock, RealClock
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+CLUSTER_CIDR = "10.42.0.0/16"
+NODE_CIDR_MASK_SIZE = 24
+
+
+class CidrSet:
+    """The /mask subnets of a cluster CIDR, each free or used."""
+
+    def __init__(self, cluster_cidr: str, mask: int) -> None:
+        self.network = ipaddress.ip_network(cluster_cidr)
+        if mask < self.network.prefixlen:
+            raise ValueError(f"node mask /{mask} is larger than the cluster CIDR {cluster_cidr}")
+        self.mask = mask
+        self.size = 2 ** (mask - self.network.prefixlen)
+        self._step = 2 ** (self.network.max_prefixlen - mask)
+        self._used: set[int] = set()
+        self._next = 0
+
+    def _index(self, cidr: str) -> int | None:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return None
+        if net.version != self.network.version or net.prefixlen != self.mask or not net.subnet_of(self.network):  # type: ignore[arg-type]
+            return None
+        return (int(net.network_address) - int(self.network.network_address)) // self._step
+
+    def occupy(self, cidr: str) -> bool:
+        i = self._index(cidr)
+        if i is None:
+            return False
+        self._used.add(i)
+        return True
+
+    def release(self, cidr: str) -> None:
+        i = self._index(cidr)
+        if i is not None:
+            self._used.discard(i)
+
+    def allocate(self) -> str | None:
+        for k in range(self.size):
+            i = (self._next + k) % self.size
+            if i not in self._used:
+                self._used.add(i)
+                self._next = (i + 1) % self.size
+                addr = ipaddress.ip_address(int(self.network.network_address) + i * self._step)
+                return f"{addr}/{self.mask}"
+        return None
+
+
+class NodeIpamController:
+    def __init__(self, client: Client, clock: Clock | None = None, *, cluster_cidr: str = CLUSTER_CIDR,
+                 node_cidr_mask_size: int = NODE_CIDR_MASK_SIZE,
+                 factory: SharedInformerFactory | None = None) -> None:
+        self.client = client
+        self.clock: Clock = clock or RealClock()
+        self.cidrs = CidrSet(cluster_cidr, node_cidr_mask_size)
+        self.factory = factory or SharedInformerFactory(client, self.clock)
+        self.nodes: Informer = self.factory.informer("nodes")
+        self.queue: WorkQueue[str] = WorkQueue(self.clock, name="nodeipam")
+        self.recorder = EventRecorder(client, "node-controller", self.clock)
+        self._assigned: dict[str, str] = {}  # node -> cidr we know it has
+        self.nodes.add_event_handler(self._on_node, lambda old, new: self._on_node(new), self._on_delete)
+
+    def _on_node(self, node: Obj) -> None:
+        name = node["metadata"]["name"]
+        cidr = (node.get("spec") or {}).get("podCIDR")
+        if cidr:
+            if self._assigned.get(name) != cidr:
+                self.cidrs.occupy(cidr)
+                self._assigned[name] = cidr
+        else:
+            self.queue.add(name)
+
+    def _on_delete(self, node: Obj) -> None:
+        name = node["metadata"]["name"]
+        cidr = self._assigned.pop(name, None) or (node.get("spec") or {}).get("podCIDR")
+        if cidr:
+            self.cidrs.release(cidr)
+            for other in self.nodes.list():  # someone may have been waiting for room
+                if not (other.get("spec") or {}).get("podCIDR"):
+                    self.queue.add(other["metadata"]["name"])
+
+    async def sync(self, name: str) -> None:
+        node = self.nodes.get(None, name)
+        if node is None or (node.get("spec") or {}).get("podCIDR") or name in self._assigned:
+            return
+        cidr = self.cidrs.allocate()
+        if cidr is None:
+            self.recorder.event(node, WARNING, "CIDRNotAvailable",
+                                f"Node {name} status is now: CIDRNotAvailable")
+            return
+        try:
+            await self.client.patch("nodes", name, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+            self._assigned[name] = cidr
+        except ApiError as e:
+            self.cidrs.release(cidr)
+            if not e.not_found:
+                raise
+
+    async def run(self) -> None:
+        self.factory.start()
+        await self.nodes.wait_synced()
+        while True:
+            try:
+                name = await self.queue.get()
+            except QueueShutDown:
+                return
+            try:
+                await self.sync(name)
+                self.queue.forget(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.info("nodeipam %s: %s; retrying", name, e)
+                self.queue.add_rate_limited(name)
+            finally:
+                self.queue.done(name)
+
+
+async def run(client: Client, clock: Clock | None = None, **kwargs: Any) -> None:
+    await NodeIpamController(client, clock, **kwargs).run()
