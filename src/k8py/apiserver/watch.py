@@ -23,6 +23,7 @@ from k8py.apiserver.errors import gone
 from k8py.apiserver.selection import Selection
 from k8py.apiserver.watchcache import CacheEvent, DirectSubscription, Subscription, WatchCache
 from k8py.clock import Clock
+from k8py.store.errors import Compacted
 from k8py.store.protocol import Store
 
 Obj = dict[str, Any]
@@ -94,7 +95,12 @@ async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_
         initial, start = await _initial(store, p)
     else:
         start = p.start
-    sub: Subscription | None = cache.subscribe(start) if cache is not None else None
+    sub: Subscription | None = None
+    if start < store.compacted_revision:
+        sub = Subscription(start, 1)
+        sub.fail(Compacted(start, store.compacted_revision))
+    elif cache is not None:
+        sub = cache.subscribe(start)
     if sub is None:
         sub = DirectSubscription(store, storage.prefix(p.resource), start, queue_size)
     return _run(sub, initial, start, cache, clock, bookmark_interval, p)
