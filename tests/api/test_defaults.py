@@ -19,7 +19,7 @@ CORPUS = "/work/shared/k8s-examples"
 
 
 def _corpus_docs() -> list[tuple[str, int, dict[str, Any]]]:
-    out = []
+    out: list[tuple[str, int, dict[str, Any]]] = []
     for path in sorted(glob.glob(f"{CORPUS}/**/*.yaml", recursive=True)):
         with open(path) as f:
             out.extend((os.path.relpath(path, CORPUS), i, d) for i, d in enumerate(yaml.safe_load_all(f)) if d)

@@ -46,6 +46,10 @@ def _set(d: dict[str, Any], key: str, value: Any) -> None:
         d[key] = value
 
 
+def _as_dict(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
 def _items(x: Any) -> list[dict[str, Any]]:
     return [i for i in x if isinstance(i, dict)] if isinstance(x, list) else []
 
@@ -158,9 +162,9 @@ def qos_class(spec: dict[str, Any]) -> str:
     limits: dict[str, Any] = {}
     guaranteed = True
     for c in containers:
-        res = c.get("resources") if isinstance(c.get("resources"), dict) else {}
-        creq = res.get("requests") if isinstance(res.get("requests"), dict) else {}
-        clim = res.get("limits") if isinstance(res.get("limits"), dict) else {}
+        res = _as_dict(c.get("resources"))
+        creq = _as_dict(res.get("requests"))
+        clim = _as_dict(res.get("limits"))
         for name in ("cpu", "memory"):
             rq, lq = _qty(creq.get(name)), _qty(clim.get(name))
             if rq:
@@ -335,7 +339,7 @@ def _job_defaults(obj: dict[str, Any]) -> None:
     _set(spec, "podReplacementPolicy", "TerminatingOrFailed")
     _template_defaults(spec)
     # The Job registry generates the selector from the uid (unless manualSelector).
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = _as_dict(obj.get("metadata"))
     uid, name = meta.get("uid"), meta.get("name")
     tmpl = spec.get("template")
     if uid and name and not spec.get("manualSelector") and spec.get("selector") is None and isinstance(tmpl, dict):

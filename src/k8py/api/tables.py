@@ -181,7 +181,7 @@ def _more(items: list[str], count: int, max_: int, empty: str) -> str:
 
 
 def _is_restartable_init(c: dict[str, Any] | None) -> bool:
-    return bool(c) and c.get("restartPolicy") == "Always"
+    return c is not None and c.get("restartPolicy") == "Always"
 
 
 def _latest(a: float | None, b: Any) -> float | None:
@@ -882,7 +882,8 @@ def _quota_cols() -> list[Column]:
 def _quota_row(obj: dict[str, Any], now: float) -> Row:
     status = _d(obj.get("status"))
     hard, used = _d(status.get("hard")), _d(status.get("used"))
-    req, lim = [], []
+    req: list[str] = []
+    lim: list[str] = []
     for name in sorted(hard):
         piece = f"{name}: {_qty_string(used.get(name))}/{_qty_string(hard[name])}"
         (lim if name.split(".")[0] == "limits" and "." in name else req).append(piece)
