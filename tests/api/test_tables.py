@@ -243,7 +243,10 @@ TABLE_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
      {"Name": "web", "Ready": "2/3", "Up-to-date": 3, "Available": 2, "Age": "5m", "Containers": "nginx,side",
       "Images": "nginx:1.25,busybox", "Selector": "app=web"}),
     ("deployment-no-status", "deployments", {"metadata": meta("web"), "spec": {"replicas": 1}},
-     {"Ready": "0/1", "Up-to-date": 0, "Available": 0}),
+     {"Ready": "0/1", "Up-to-date": 0, "Available": 0, "Selector": "<none>"}),
+    ("deployment-expression-selector", "deployments", {"metadata": meta("web"), "spec": {"selector": {
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}}},
+     {"Selector": "tier in (be,fe)"}),
     ("replicaset", "replicasets", {"metadata": meta("web-abc"), "spec": {"replicas": 3},
                                    "status": {"replicas": 3, "readyReplicas": 1}},
      {"Desired": 3, "Current": 3, "Ready": 1}),

@@ -136,11 +136,12 @@ def format_labels(labels: Any) -> str:
 
 
 def selector_string(sel: Any) -> str:
-    """metav1.LabelSelectorAsSelector(sel).String()."""
+    """metav1.FormatLabelSelector: the selector's string, "<none>" when empty, "<error>" when invalid."""
     try:
-        return str(label_selector_from_dict(sel if isinstance(sel, dict) else None))
+        s = str(label_selector_from_dict(sel if isinstance(sel, dict) else None))
     except (SelectorError, TypeError, ValueError):
         return "<error>"
+    return s or "<none>"
 
 
 def _containers_images(spec: Any) -> tuple[str, str]:
@@ -324,8 +325,8 @@ def _pod_conditions(pod: dict[str, Any]) -> list[dict[str, str]] | None:
 def _deployment_cols() -> list[Column]:
     return [_name_col(),
             col("Ready", "string", "Number of the pod with ready state"),
-            col("Up-to-date", "integer", _doc("io.k8s.api.apps.v1.DeploymentStatus", "updatedReplicas")),
-            col("Available", "integer", _doc("io.k8s.api.apps.v1.DeploymentStatus", "availableReplicas")),
+            col("Up-to-date", "string", _doc("io.k8s.api.apps.v1.DeploymentStatus", "updatedReplicas")),
+            col("Available", "string", _doc("io.k8s.api.apps.v1.DeploymentStatus", "availableReplicas")),
             _age_col()] + _wide_template_cols(_doc("io.k8s.api.apps.v1.DeploymentSpec", "selector"))
 
 
@@ -455,7 +456,7 @@ def _cronjob_row(obj: dict[str, Any], now: float) -> Row:
     return [_name(obj), spec.get("schedule", ""), spec.get("timeZone") or "<none>",
             "<unset>" if suspend is None else ("True" if suspend else "False"),
             len(_l(status.get("active"))), since(last, now) if last else "<none>", _age(obj, now),
-            c, i, selector_string(sel) if sel is not None else "<none>"]
+            c, i, selector_string(sel)]
 
 
 def _hpa_cols() -> list[Column]:
@@ -464,8 +465,8 @@ def _hpa_cols() -> list[Column]:
             col("Reference", "string", _doc(d + "Spec", "scaleTargetRef")),
             col("Targets", "string", _doc(d + "Spec", "metrics")),
             col("MinPods", "string", _doc(d + "Spec", "minReplicas")),
-            col("MaxPods", "integer", _doc(d + "Spec", "maxReplicas")),
-            col("Replicas", "integer", _doc(d + "Status", "currentReplicas")),
+            col("MaxPods", "string", _doc(d + "Spec", "maxReplicas")),
+            col("Replicas", "string", _doc(d + "Status", "currentReplicas")),
             _age_col()]
 
 
@@ -724,7 +725,7 @@ def _namespace_row(obj: dict[str, Any], now: float) -> Row:
 
 
 def _configmap_cols() -> list[Column]:
-    return [_name_col(), col("Data", "integer", _doc("io.k8s.api.core.v1.ConfigMap", "data")), _age_col()]
+    return [_name_col(), col("Data", "string", _doc("io.k8s.api.core.v1.ConfigMap", "data")), _age_col()]
 
 
 def _configmap_row(obj: dict[str, Any], now: float) -> Row:
@@ -733,7 +734,7 @@ def _configmap_row(obj: dict[str, Any], now: float) -> Row:
 
 def _secret_cols() -> list[Column]:
     d = "io.k8s.api.core.v1.Secret"
-    return [_name_col(), col("Type", "string", _doc(d, "type")), col("Data", "integer", _doc(d, "data")), _age_col()]
+    return [_name_col(), col("Type", "string", _doc(d, "type")), col("Data", "string", _doc(d, "data")), _age_col()]
 
 
 def _secret_row(obj: dict[str, Any], now: float) -> Row:
