@@ -1,0 +1,258 @@
+"""EtcdStore: the Store protocol on a real etcd (3.4+) through its gRPC-gateway JSON API.
+
+Uses aiohttp against `POST /v3/kv/range`, `/v3/kv/txn`, `/v3/kv/compaction` and the
+streaming `/v3/watch`; keys and values travel base64-encoded, int64s as strings, and
+fields at their default value (0, false, "", PUT) are left out of the JSON.
+
+Invariants:
+- Revisions are etcd's: every write through any client bumps the one global revision.
+- create is a txn comparing create_revision == 0; update and delete compare
+  create_revision > 0 (the key exists) and mod_revision == expected; a failed txn
+  reads the key in the same transaction to tell NotFound from Conflict.
+- watch(prefix, r) asks etcd for start_revision = r + 1 with prev_kv; etcd's
+  "compacted" cancellation becomes `Compacted`.
+- `compacted_revision` is the highest compaction this client has made or been told
+  of (etcd 3.4 has no call that reports it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, AsyncIterator
+
+import aiohttp
+
+from k8py.store.errors import Compacted, Conflict, KeyExists, NotFound, StoreError
+from k8py.store.keys import prefix_end
+from k8py.store.protocol import KeyValue, ListResult, WatchEvent
+
+
+def _b64(s: str | bytes) -> str:
+    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode("ascii")
+
+
+def _unb64(s: str | None) -> bytes:
+    return base64.b64decode(s) if s else b""
+
+
+def _kv(d: dict[str, Any]) -> KeyValue:
+    return KeyValue(key=_unb64(d.get("key")).decode(), value=_unb64(d.get("value")),
+                    mod_revision=int(d.get("mod_revision", 0)),
+                    create_revision=int(d.get("create_revision", 0)))
+
+
+def _range_key(prefix: str) -> str:
+    return _b64(prefix) if prefix else _b64(b"\0")  # etcd refuses an empty key
+
+
+def _range_end(prefix: str) -> str:
+    end = prefix_end(prefix)
+    return _b64(end) if end is not None else _b64(b"\0")  # "\0": every key >= key
+
+
+class EtcdError(StoreError):
+    """etcd answered with an error this store does not map to a protocol error."""
+
+
+class EtcdStore:
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._compacted = 0
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise StoreError("store is not started")
+        return self._session
+
+    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            async with self._sess().post(self.url + path, json=body,
+                                         timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
+                text = await resp.text()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise EtcdError(f"etcd {path}: {e!r}") from e
+        try:
+            data: dict[str, Any] = json.loads(text) if text else {}
+        except ValueError as e:
+            raise EtcdError(f"etcd {path}: HTTP {resp.status}: {text[:200]}") from e
+        if resp.status != 200 or "error" in data:
+            msg = str(data.get("message") or data.get("error") or text[:200])
+            raise EtcdError(f"etcd {path}: HTTP {resp.status}: {msg}")
+        return data
+
+    # ---- reads ----
+
+    async def current_revision(self) -> int:
+        data = await self._call("/v3/kv/range", {"key": _b64(b"\0"), "count_only": True})
+        return int(data["header"]["revision"])
+
+    @property
+    def compacted_revision(self) -> int:
+        return self._compacted
+
+    async def get(self, key: str) -> KeyValue | None:
+        data = await self._call("/v3/kv/range", {"key": _b64(key)})
+        kvs = data.get("kvs") or []
+        return _kv(kvs[0]) if kvs else None
+
+    async def list(self, prefix: str, *, start_after: str | None = None,
+                   limit: int = 0) -> ListResult:
+        start = prefix
+        if start_after is not None and start_after >= prefix:
+            start = start_after + "\0"  # the smallest key after start_after
+        body: dict[str, Any] = {"key": _range_key(start), "range_end": _range_end(prefix)}
+        if limit > 0:
+            body["limit"] = str(limit)
+        data = await self._call("/v3/kv/range", body)
+        return ListResult(items=[_kv(d) for d in data.get("kvs") or []],
+                          revision=int(data["header"]["revision"]),
+                          more=bool(data.get("more", False)))
+
+    async def count(self, prefix: str) -> int:
+        data = await self._call("/v3/kv/range", {"key": _range_key(prefix), "range_end": _range_end(prefix),
+                                                 "count_only": True})
+        return int(data.get("count", 0))
+
+    # ---- writes ----
+
+    async def _txn(self, key: str, compare: list[dict[str, Any]],
+                   success: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        data = await self._call("/v3/kv/txn", {
+            "compare": compare,
+            "success": [success],
+            "failure": [{"request_range": {"key": _b64(key)}}],
+        })
+        return bool(data.get("succeeded", False)), data
+
+    @staticmethod
+    def _failed(key: str, data: dict[str, Any], expected: int | None) -> StoreError:
+        resp = (data.get("responses") or [{}])[0].get("response_range", {})
+        kvs = resp.get("kvs") or []
+        if not kvs:
+            return NotFound(key)
+        return Conflict(f"{key}: revision is {_kv(kvs[0]).mod_revision}, expected {expected}")
+
+    async def create(self, key: str, value: bytes) -> KeyValue:
+        ok, data = await self._txn(
+            key,
+            [{"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
+            {"request_put": {"key": _b64(key), "value": _b64(value)}})
+        if not ok:
+            raise KeyExists(key)
+        rev = int(data["header"]["revision"])
+        return KeyValue(key=key, value=bytes(value), mod_revision=rev, create_revision=rev)
+
+    @staticmethod
+    def _exists_and_at(key: str, expected: int | None) -> list[dict[str, Any]]:
+        cmp: list[dict[str, Any]] = [
+            {"key": _b64(key), "target": "CREATE", "result": "GREATER", "create_revision": "0"}]
+        if expected is not None:
+            cmp.append({"key": _b64(key), "target": "MOD", "result": "EQUAL",
+                        "mod_revision": str(expected)})
+        return cmp
+
+    async def update(self, key: str, value: bytes, expected_revision: int) -> KeyValue:
+        ok, data = await self._txn(
+            key, self._exists_and_at(key, expected_revision),
+            {"request_put": {"key": _b64(key), "value": _b64(value), "prev_kv": True}})
+        if not ok:
+            raise self._failed(key, data, expected_revision)
+        rev = int(data["header"]["revision"])
+        prev = _kv(data["responses"][0]["response_put"]["prev_kv"])
+        return KeyValue(key=key, value=bytes(value), mod_revision=rev,
+                        create_revision=prev.create_revision)
+
+    async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
+        ok, data = await self._txn(
+            key, self._exists_and_at(key, expected_revision),
+            {"request_delete_range": {"key": _b64(key), "prev_kv": True}})
+        if not ok:
+            raise self._failed(key, data, expected_revision)
+        rev = int(data["header"]["revision"])
+        prev = _kv(data["responses"][0]["response_delete_range"]["prev_kvs"][0])
+        return KeyValue(key=key, value=prev.value, mod_revision=rev,
+                        create_revision=prev.create_revision)
+
+    async def compact(self, revision: int) -> None:
+        try:
+            await self._call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        except EtcdError as e:
+            if "has been compacted" in str(e):
+                self._compacted = max(self._compacted, revision)
+                return  # already compacted at or past it: nothing to do
+            if "future revision" in str(e):
+                raise ValueError(f"cannot compact to {revision}: a future revision") from e
+            raise
+        self._compacted = max(self._compacted, revision)
+
+    # ---- watch ----
+
+    def watch(self, prefix: str, revision: int) -> AsyncIterator[WatchEvent]:
+        return self._watch(prefix, revision)
+
+    async def _watch(self, prefix: str, revision: int) -> AsyncIterator[WatchEvent]:
+        body = {"create_request": {"key": _range_key(prefix), "range_end": _range_end(prefix),
+                                   "start_revision": str(revision + 1), "prev_kv": True}}
+        try:
+            resp = await self._sess().post(
+                self.url + "/v3/watch", json=body,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=None))
+        except aiohttp.ClientError as e:
+            raise EtcdError(f"etcd watch: {e!r}") from e
+        try:
+            if resp.status != 200:
+                raise EtcdError(f"etcd watch: HTTP {resp.status}: {(await resp.text())[:200]}")
+            buf = b""
+            async for chunk in resp.content.iter_any():
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    for ev in self._watch_message(json.loads(line), revision):
+                        yield ev
+            raise EtcdError("etcd watch: stream ended")
+        except aiohttp.ClientError as e:
+            raise EtcdError(f"etcd watch: {e!r}") from e
+        finally:
+            resp.close()
+
+    def _watch_message(self, msg: dict[str, Any], revision: int) -> list[WatchEvent]:
+        if "error" in msg:
+            err = msg["error"]
+            text = err.get("message", err) if isinstance(err, dict) else err
+            raise EtcdError(f"etcd watch: {text}")
+        result = msg.get("result", {})
+        compact = int(result.get("compact_revision", 0))
+        if compact:
+            self._compacted = max(self._compacted, compact)
+            raise Compacted(revision, compact)
+        if result.get("canceled"):
+            raise EtcdError(f"etcd watch canceled: {result.get('cancel_reason', '')}")
+        events = []
+        for e in result.get("events") or []:
+            kv = _kv(e["kv"])
+            prev = _kv(e["prev_kv"]) if e.get("prev_kv") else None
+            if e.get("type") == "DELETE":
+                events.append(WatchEvent(
+                    type="DELETE",
+                    kv=KeyValue(key=kv.key, value=prev.value if prev else b"",
+                                mod_revision=kv.mod_revision,
+                                create_revision=prev.create_revision if prev else 0),
+                    prev=prev))
+            else:
+                events.append(WatchEvent(type="PUT", kv=kv, prev=prev,
+                                         created=kv.create_revision == kv.mod_revision))
+        return events
