@@ -130,13 +130,9 @@ class EndpointSliceController(Controller):
                 groups.setdefault(gk, (fam, ports, []))[2].append(ep)
         for _, _, eps in groups.values():
             eps.sort(key=lambda e: (e["targetRef"]["name"], e["addresses"][0]))
-        if not groups:
+        if not groups:  # a placeholder slice, as Kubernetes keeps: no endpoints, no ports
             fam = "IPv6" if ":" in (spec.get("clusterIP") or "") else "IPv4"
-            ports = sorted((endpoint_port(sp, int(sp["targetPort"]) if isinstance(sp.get("targetPort"), int)
-                                          else int(sp["port"]))
-                            for sp in spec.get("ports") or []),
-                           key=lambda p: (p.get("name", ""), p["port"]))
-            groups[fam + repr(ports)] = (fam, ports, [])
+            groups[fam] = (fam, [], [])
         return groups
 
     async def sync(self, key: str) -> None:
