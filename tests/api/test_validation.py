@@ -361,6 +361,11 @@ VALID_CASES: list[tuple[str, dict[str, Any]]] = [
     ("cronjob-five-fields", obj("CronJob", "batch/v1", spec={"schedule": "*/5 1-3 * jan,feb mon-fri", "jobTemplate": {
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "j", "image": "b"}]}}}}})),
     ("endpointslice-null-endpoints", obj("EndpointSlice", "discovery.k8s.io/v1", addressType="IPv4", endpoints=None)),
+    ("endpointslice-no-endpoints", obj("EndpointSlice", "discovery.k8s.io/v1", addressType="IPv4")),
+    ("node-status-partial-node-info", obj("Node", name="node-1", ns=None, status={
+        "nodeInfo": {"kubeletVersion": "v1.32.0"}, "conditions": [{"type": "Ready", "status": "True"}]})),
+    ("pod-status-partial-container-status", {**pod(), "status": {"phase": "Running", "containerStatuses": [
+        {"name": "app", "ready": True}]}}),
     ("storageclass", obj("StorageClass", "storage.k8s.io/v1", ns=None, provisioner="k8py.io/hostpath")),
     ("namespace", obj("Namespace", name="team-a", ns=None)),
     ("lease", obj("Lease", "coordination.k8s.io/v1", spec={"holderIdentity": "n1", "leaseDurationSeconds": 40})),

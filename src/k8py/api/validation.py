@@ -278,9 +278,14 @@ def _walk(v: Any, s: dict[str, Any], path: str, errs: list[FieldError], unknown:
     if isinstance(v, dict):
         props = s.get("properties")
         addl = s.get("additionalProperties")
-        if unknown is None:
+        # Required fields as the schema lists them, except where Kubernetes' own validation
+        # does not insist: in status (written by controllers) and on lists (semantic checks
+        # require the lists that matter, e.g. spec.containers).
+        if unknown is None and not (path == "status" or path.startswith("status.")):
             for r in s.get("required", []):
-                if r not in v or (v[r] is None and "array" not in _types(schema.resolve(props.get(r, {}) if props else {}))):
+                if "array" in _types(schema.resolve(props.get(r, {}) if props else {})):
+                    continue
+                if v.get(r) is None:
                     errs.append(required(_join(path, r)))
         for k, sub in v.items():
             if props is not None and k in props:
@@ -950,7 +955,7 @@ def _toleration(v: _V, t: dict[str, Any], path: str) -> None:
                       "effect must be 'NoExecute' when `tolerationSeconds` is set"))
     if op in ("", "Equal"):
         if isinstance(t.get("value"), str):
-            v.msgs(f"{path}.value", t["value"], names.label_value_errors(t["value"]))
+            v.msgs(f"{path}.operator", t["value"], names.label_value_errors(t["value"]))
     elif op == "Exists":
         if t.get("value"):
             v.add(invalid(f"{path}.operator", t.get("value"), "value must be empty when `operator` is 'Exists'"))
