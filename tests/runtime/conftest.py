@@ -22,7 +22,7 @@ from k8py.runtime.mirrors import RegistriesConfig
 from k8py.runtime.registry import RegistryClient
 from k8py.runtime.runc import RuncRuntime
 
-TEST_IMAGES = ["busybox", "stress", "nginx:1.14.2"]
+TEST_IMAGES = ["busybox", "stress", "nginx:1.14.2", "mysql:5.6"]
 
 
 def need_root_and_runc() -> None:

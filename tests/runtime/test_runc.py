@@ -273,3 +273,28 @@ async def test_remove_sandbox_removes_everything(runtime: RuncRuntime) -> None:
     assert await runtime.list_containers() == []
     assert await runtime.list_pod_sandboxes() == []
     assert cgroups.existing(f"{runtime.cgroup_parent}/{st.uid}") == []
+
+
+@pytest.mark.parametrize("limit_mib, survives", [(128, False), (256, True)])
+async def test_mysql_memory_needs(runtime: RuncRuntime, limit_mib: int, survives: bool) -> None:
+    """The mysql image needs realistic memory: 128Mi is OOM-killed during init, 256Mi serves."""
+    sid = await sandbox(runtime, "db")
+    cid = await run(runtime, sid, ContainerConfig(
+        name="mysql", image="mysql:5.6", memory_limit_bytes=limit_mib << 20,
+        env=[("MYSQL_ROOT_PASSWORD", "rootpw"), ("MYSQL_DATABASE", "shop"), ("MYSQL_USER", "app"),
+             ("MYSQL_PASSWORD", "apppw")]))
+
+    async def settled() -> bool:
+        st = await runtime.container_status(cid)
+        if st.state == ContainerState.EXITED:
+            return True
+        r = await runtime.exec_sync(cid, ["mariadb", "-uapp", "-papppw", "-h127.0.0.1", "shop", "-Nse",
+                                          "SELECT CURRENT_USER()"], timeout=10)
+        return r.exit_code == 0 and r.stdout.strip() == b"app@%"
+
+    await wait_for(settled, 90, "mysql to serve or die")
+    st = await runtime.container_status(cid)
+    if survives:
+        assert st.state == ContainerState.RUNNING, log_lines(runtime, cid)[-20:]
+    else:
+        assert (st.state, st.reason) == (ContainerState.EXITED, "OOMKilled")
