@@ -134,14 +134,20 @@ class SimulatedNode:
 
     # -- control ----------------------------------------------------------------
     def pause(self) -> None:
-        """Stop heartbeats (lease, status) and pod handling, as a kubelet cut off."""
+        """Stop heartbeats (lease, status) and pod handling, as a kubelet cut off.
+        The node's heartbeat annotation is set to "paused" so the API shows it."""
+        if self.paused:
+            return
         self.paused = True
+        if self._engine is not None:
+            self._engine.set_annotation(self, HEARTBEAT_PAUSED)
 
     def resume(self) -> None:
         if not self.paused:
             return
         self.paused = False
         if self._engine is not None:
+            self._engine.set_annotation(self, HEARTBEAT_RUNNING)
             self._engine.on_resume(self)
 
     # -- the Node object ----------------------------------------------------------
@@ -280,6 +286,19 @@ class _Engine:
                                       field_selector=f"metadata.name={only}" if only else None)
         self.queue: WorkQueue[str] = WorkQueue(clock, name="simulated-pods")
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flags: dict[str, str | None] = {}  # node -> heartbeat annotation last seen
+
+    def set_annotation(self, sim: SimulatedNode, value: str) -> None:
+        if self._flags.get(sim.name) == value:
+            return
+        self._flags[sim.name] = value
+        self._spawn(self._annotate(sim, value))
+
+    async def _annotate(self, sim: SimulatedNode, value: str) -> None:
+        try:
+            await self.client.patch("nodes", sim.name, {"metadata": {"annotations": {HEARTBEAT_ANNOTATION: value}}})
+        except ApiError as e:
+            log.info("node %s: heartbeat annotation not written: %s", sim.name, e)
 
     # -- handlers ---------------------------------------------------------------
     def _pod_event(self, pod: Obj) -> None:
@@ -297,10 +316,12 @@ class _Engine:
             return
         md = node_obj["metadata"]
         flag = (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION)
-        if flag == HEARTBEAT_PAUSED and not sim.paused:
-            sim.pause()
-        elif flag == HEARTBEAT_RUNNING and sim.paused:
-            sim.resume()
+        if flag != self._flags.get(sim.name):  # act on changes of the annotation only
+            self._flags[sim.name] = flag
+            if flag == HEARTBEAT_PAUSED and not sim.paused:
+                sim.pause()
+            elif flag == HEARTBEAT_RUNNING and sim.paused:
+                sim.resume()
         cidr = (node_obj.get("spec") or {}).get("podCIDR")
         if cidr and (sim.ips is None or str(sim.ips.network) != cidr):
             sim.set_pod_cidr(cidr)
