@@ -59,6 +59,7 @@ class PersistentVolumeBinder(Controller):
         super().__init__(client, factory, clock, recorder, workers)
         self.base_dir = base_dir
         self.create_default_class = create_default_class
+        self._announced: set[tuple[str, str]] = set()  # (claim uid, reason) of waiting events sent
         self.pvcs = self.informer("persistentvolumeclaims")
         self.pvs = self.informer("persistentvolumes")
         self.classes = self.informer("storageclasses")
@@ -159,33 +160,36 @@ class PersistentVolumeBinder(Controller):
         class_name = spec.get("storageClassName") or ""
         sc = self.classes.get(None, class_name) if class_name else None
         if sc is None:
-            if _phase(pvc) != "Pending":
-                await self._set_claim_phase(pvc, "Pending")
-                msg = ("no persistent volumes available for this claim and no storage class is set"
-                       if not class_name else f'storageclass.storage.k8s.io "{class_name}" not found')
-                await self.recorder.event(pvc, NORMAL if not class_name else WARNING, "FailedBinding", msg)
+            msg = ("no persistent volumes available for this claim and no storage class is set"
+                   if not class_name else f'storageclass.storage.k8s.io "{class_name}" not found')
+            await self._pending(pvc, NORMAL if not class_name else WARNING, "FailedBinding", msg)
             return
         provisioner = sc.get("provisioner") or ""
         node: Obj | None = None
         if sc.get("volumeBindingMode") == "WaitForFirstConsumer":
             node_name = (md.get("annotations") or {}).get(SELECTED_NODE)
             if not node_name:
-                if _phase(pvc) != "Pending":
-                    await self._set_claim_phase(pvc, "Pending")
-                    await self.recorder.event(pvc, NORMAL, "WaitForFirstConsumer",
-                                              "waiting for first consumer to be created before binding")
+                await self._pending(pvc, NORMAL, "WaitForFirstConsumer",
+                                    "waiting for first consumer to be created before binding")
                 return
             node = self.nodes.get(None, node_name) or {"metadata": {"name": node_name}}
         if provisioner != PROVISIONER:
-            if _phase(pvc) != "Pending":
-                await self._set_claim_phase(pvc, "Pending")
-                await self.recorder.event(
-                    pvc, NORMAL, "ExternalProvisioning",
-                    f"Waiting for a volume to be created either by the external provisioner '{provisioner}' "
-                    "or manually by the system administrator. If volume creation is delayed, please verify "
-                    "that the provisioner is running and correctly registered.")
+            await self._pending(
+                pvc, NORMAL, "ExternalProvisioning",
+                f"Waiting for a volume to be created either by the external provisioner '{provisioner}' "
+                "or manually by the system administrator. If volume creation is delayed, please verify "
+                "that the provisioner is running and correctly registered.")
             return
         await self.provision(pvc, sc, node)
+
+    async def _pending(self, pvc: Obj, etype: str, reason: str, message: str) -> None:
+        """The claim waits: phase Pending, and one event per claim and reason."""
+        if _phase(pvc) != "Pending":
+            await self._set_claim_phase(pvc, "Pending")
+        key = (meta(pvc).get("uid", ""), reason)
+        if key not in self._announced:
+            self._announced.add(key)
+            await self.recorder.event(pvc, etype, reason, message)
 
     def find_matching_volume(self, pvc: Obj) -> Obj | None:
         md = meta(pvc)
