@@ -84,3 +84,9 @@ async def test_exhaustion_then_release(env: Any) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("nodes,mask", [(1, 24), (256, 24), (257, 25), (1001, 26), (100_000, 28)])
+def test_mask_for_node_count(nodes: int, mask: int) -> None:
+    from k8py.controllers.nodeipam import mask_for
+    assert mask_for(nodes) == mask

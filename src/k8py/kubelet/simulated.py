@@ -483,3 +483,12 @@ class _Engine:
             self.queue.shutdown()
             for t in tasks + list(self._tasks):
                 t.cancel()
+
+
+async def run_simulated(ctx: Any) -> None:
+    """`k8py server --simulated-nodes N --node-capacity ...`: run N simulated nodes
+    (sim-1..sim-N) on the in-process client. Their podCIDRs come from node IPAM."""
+    n = int(getattr(ctx.args, "simulated_nodes", 0) or 0)
+    if n <= 0:
+        return
+    await SimulatedCluster(ctx.client(), n, dict(ctx.args.node_capacity), ctx.clock).run()
