@@ -79,3 +79,92 @@ def local_registry() -> _Iterator[LocalRegistry]:
         registry.stop(data)
         _shutil.rmtree(data, ignore_errors=True)
 # ===================== end runtime: local OCI registry (owner: runtime) =====================
+
+
+# ============================ store: etcd server (owner: store) ============================
+# `etcd_url` starts one real etcd (Debian's etcd-server, /usr/bin/etcd) per test session on
+# free loopback ports with a temporary data dir; tests that use it are skipped, with the
+# reason, when etcd is not installed. Tests share the one etcd: give your keys a unique
+# prefix, and expect its revisions to move under you.
+import os as _os  # (re-imported so that this section stands alone)
+import shutil as _shutil
+import socket as _socket
+import subprocess as _subprocess
+import tempfile as _tempfile
+import time as _etcd_time
+import urllib.error as _etcd_urlerror
+import urllib.request as _etcd_urlrequest
+from pathlib import Path as _Path
+from typing import Iterator as _Iterator
+
+import pytest as _pytest
+
+_ETCD_BIN = "/usr/bin/etcd"
+
+
+def _etcd_free_port() -> int:
+    with _socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EtcdProcess:
+    """One etcd on loopback; `stop()` kills it and removes its data dir."""
+
+    def __init__(self) -> None:
+        self.dir = _Path(_tempfile.mkdtemp(prefix="k8py-etcd-"))
+        self.proc: _subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> str:
+        for _attempt in range(3):  # a free port may be taken before etcd binds it
+            client, peer = _etcd_free_port(), _etcd_free_port()
+            self.url = f"http://127.0.0.1:{client}"
+            peer_url = f"http://127.0.0.1:{peer}"
+            log = open(self.dir / "etcd.log", "ab")
+            self.proc = _subprocess.Popen(
+                [_ETCD_BIN, "--name", "default", "--data-dir", str(self.dir / "data"),
+                 "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                 "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                 "--initial-cluster", f"default={peer_url}"],
+                stdout=log, stderr=_subprocess.STDOUT, stdin=_subprocess.DEVNULL)
+            log.close()
+            deadline = _etcd_time.monotonic() + timeout
+            while self.proc.poll() is None and _etcd_time.monotonic() < deadline:
+                if self._answers():
+                    return self.url
+                _etcd_time.sleep(0.05)
+            self.stop(remove=False)
+        tail = (self.dir / "etcd.log").read_text(errors="replace")[-3000:]
+        self.stop()
+        raise RuntimeError(f"etcd did not start:\n{tail}")
+
+    def _answers(self) -> bool:
+        req = _etcd_urlrequest.Request(self.url + "/v3/kv/range", data=b'{"key":"AA=="}',
+                                       headers={"Content-Type": "application/json"})
+        try:
+            with _etcd_urlrequest.urlopen(req, timeout=1) as r:
+                return bool(r.status == 200)
+        except (_etcd_urlerror.URLError, OSError):
+            return False
+
+    def stop(self, remove: bool = True) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        if remove:
+            _shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@_pytest.fixture(scope="session")
+def etcd_url() -> _Iterator[str]:
+    """Base URL (http://127.0.0.1:PORT) of a real etcd shared by the test session."""
+    if not _os.path.exists(_ETCD_BIN):
+        _pytest.skip(f"{_ETCD_BIN} not installed (apt-get install etcd-server)")
+    etcd = EtcdProcess()
+    try:
+        yield etcd.start()
+    finally:
+        etcd.stop()
+# ========================== end store: etcd server (owner: store) ==========================
