@@ -211,12 +211,12 @@ class EndpointsController(Controller):
             labels[HEADLESS_LABEL] = ""
         current = self.endpoints.get(ns, name)
         if current is None:
-            ep: Obj = {"apiVersion": "v1", "kind": "Endpoints",
-                       "metadata": {"name": name, "namespace": ns, "labels": labels}}
+            new: Obj = {"apiVersion": "v1", "kind": "Endpoints",
+                        "metadata": {"name": name, "namespace": ns, "labels": labels}}
             if subsets:
-                ep["subsets"] = subsets
+                new["subsets"] = subsets
             try:
-                await self.client.create("endpoints", ep, ns)
+                await self.client.create("endpoints", new, ns)
             except ApiError as e:
                 if not e.already_exists:
                     raise

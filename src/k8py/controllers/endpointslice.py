@@ -138,7 +138,7 @@ class EndpointSliceController(Controller):
     async def sync(self, key: str) -> None:
         ns, name = split_key(key)
         svc = self.services.get(ns, name)
-        existing = sorted(self.slices.by_index("controllers.service", key), key=lambda s: meta(s)["name"])
+        existing: list[Obj] = sorted(self.slices.by_index("controllers.service", key), key=lambda s: meta(s)["name"])
         pending = self._created.get(key)
         if pending:
             pending -= {meta(s)["name"] for s in existing}

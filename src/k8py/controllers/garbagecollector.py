@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from k8py.api import resources
 from k8py.client.client import Client, retry_on_conflict
@@ -74,10 +74,17 @@ class GarbageCollector(Controller):
         for name in watched:
             r = resources.get(name)
             inf = self.informer(name)
-            inf.add_event_handler(
-                lambda o, r=r: self._upsert(r, o),
-                lambda old, new, r=r: self._upsert(r, new),
-                lambda o, r=r: self._remove(o))
+            inf.add_event_handler(*self._handlers(r))
+
+    def _handlers(self, r: resources.Resource) -> tuple[Callable[[Obj], None], Callable[[Obj, Obj], None],
+                                                         Callable[[Obj], None]]:
+        def add(o: Obj) -> None:
+            self._upsert(r, o)
+
+        def update(old: Obj, new: Obj) -> None:
+            self._upsert(r, new)
+
+        return add, update, self._remove
 
     # -- graph ----------------------------------------------------------------
     def _upsert(self, r: resources.Resource, obj: Obj) -> None:
