@@ -294,6 +294,7 @@ class SqliteStore:
         self._progress = asyncio.Condition()
         self._bcast_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.lagged_watches = 0  # how often a slow watcher fell back to reading the log
 
     # ---- lifecycle ----
 
@@ -537,6 +538,7 @@ class SqliteStore:
                 # Too slow a reader: drop it from live delivery; it catches up from the log.
                 self._watchers.discard(w)
                 w.queue.put_nowait(_LAGGED)
+                self.lagged_watches += 1
             else:
                 w.queue.put_nowait(ev)
 
