@@ -35,6 +35,14 @@ async def test_manager_runs_the_controllers_together(cluster: Cluster, tmp_path:
         return bool(ep) and sum(len(s.get("addresses") or []) for s in ep.get("subsets") or []) == 2
 
     await c.until(serving, "two ready endpoints")
+    await c.until(lambda: _slices_ready(c, 2), "two ready endpoint slice entries")
+    await c.until(lambda: _deployment_complete(c), "deployment complete")
+    # level-triggered controllers quiesce: nothing is written once the world matches
+    await c.clock.advance(1)
+    before = await c.api.store.current_revision()
+    for _ in range(50):
+        await c.clock.advance(1)
+    assert await c.api.store.current_revision() == before
     assert await c.client.get_or_none("storageclasses", "local-path") is not None
     await c.client.delete("deployments", "web", "default")
 
@@ -48,3 +56,14 @@ async def test_manager_runs_the_controllers_together(cluster: Cluster, tmp_path:
         return ep is not None and not ep.get("subsets")
 
     await c.until(emptied, "endpoints emptied")
+
+
+async def _slices_ready(c: Cluster, n: int) -> bool:
+    ss = await c.list("endpointslices", label_selector="kubernetes.io/service-name=web")
+    return sum(1 for s in ss for e in s.get("endpoints") or [] if e["conditions"]["ready"]) == n
+
+
+async def _deployment_complete(c: Cluster) -> bool:
+    d = await c.client.get("deployments", "web", "default")
+    return any(x["type"] == "Progressing" and x["reason"] == "NewReplicaSetAvailable"
+               for x in (d.get("status") or {}).get("conditions") or [])
