@@ -511,3 +511,38 @@ def test_go_label_selector_with_expressions() -> None:
     assert s == ('v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:'
                  '[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"a", Operator:"In", '
                  'Values:[]string{"x"}}}}')
+
+
+# ---------------------------------------------------------------------------------------
+# k8py.api.names (shared name rules)
+
+from k8py.api import names  # noqa: E402
+
+
+@pytest.mark.parametrize("fn,value,expected", [
+    (names.dns1123_label_errors, "my-name", []),
+    (names.dns1123_label_errors, "My-name", [names.DNS1123_LABEL_MSG]),
+    (names.dns1123_label_errors, "a" * 64, ["must be no more than 63 characters"]),
+    (names.dns1123_subdomain_errors, "a.b-c.d", []),
+    (names.dns1123_subdomain_errors, "a..b", [names.DNS1123_SUBDOMAIN_MSG]),
+    (names.dns1035_label_errors, "1abc", [names.DNS1035_LABEL_MSG]),
+    (names.qualified_name_errors, "example.com/My_Name.1", []),
+    (names.qualified_name_errors, "/x", ["prefix part must be non-empty"]),
+    (names.qualified_name_errors, "x/", ["name part must be non-empty", names.QUALIFIED_NAME_PART_MSG]),
+    (names.qualified_name_errors, "a" * 64, ["name part must be no more than 63 characters"]),
+    (names.label_value_errors, "", []),
+    (names.label_value_errors, "-x", [names.LABEL_VALUE_MSG]),
+    (names.config_key_errors, "..data", ["must not start with '..'"]),
+    (names.env_var_name_errors, "MY_VAR.x-1", []),
+    (names.port_name_errors, "http", []),
+    (names.port_name_errors, "80", ["must contain at least one letter (a-z)"]),
+    (names.port_name_errors, "-a--b", ["must not contain consecutive hyphens", "must not begin or end with a hyphen"]),
+    (names.port_number_errors, 0, ["must be between 1 and 65535, inclusive"]),
+])
+def test_names(fn: Any, value: Any, expected: list[str]) -> None:
+    assert fn(value) == expected
+
+
+def test_regex_messages_use_kubernetes_example_layout() -> None:
+    assert names.DNS1123_LABEL_MSG.endswith(
+        "(e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")

@@ -34,10 +34,10 @@ _ENV_VAR_NAME_RE = re.compile("^" + _ENV_VAR_NAME_FMT + "$")
 
 
 def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    s = msg + " (e.g. "
-    if examples:
-        s += ",  or ".join(f"'{e}'" for e in examples) + ", "
-    return s + f"regex used for validation is '{fmt}')"
+    """validation.RegexError: msg (e.g. 'a',  or 'b', regex used for validation is 'fmt')."""
+    if not examples:
+        return msg + f" (regex used for validation is '{fmt}')"
+    return msg + " (e.g. " + " or ".join(f"'{e}', " for e in examples) + f"regex used for validation is '{fmt}')"
 
 
 def max_len_error(n: int) -> str:
@@ -115,7 +115,7 @@ def qualified_name_errors(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > QUALIFIED_NAME_MAX:
         errs.append("name part " + max_len_error(QUALIFIED_NAME_MAX))
-    if name and not _QUALIFIED_NAME_RE.match(name):
+    if not _QUALIFIED_NAME_RE.match(name):
         errs.append(QUALIFIED_NAME_PART_MSG)
     return errs
 
