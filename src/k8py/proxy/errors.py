@@ -1,0 +1,5 @@
+"""Errors of the service proxy."""
+
+
+class NftError(Exception):
+    """`nft` refused a transaction; the message has its output."""

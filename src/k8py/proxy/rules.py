@@ -1,0 +1,207 @@
+"""The nftables ruleset of the service dataplane, and incremental updates to it.
+
+One table `ip k8py`. Lookups are verdict maps keyed by address . protocol . port,
+so the per-packet cost does not grow with the number of services:
+
+  nat prerouting/output -> chain services:
+      ip daddr . meta l4proto . th dport vmap @service-ips          (ClusterIP, LB IPs)
+      fib daddr type local meta l4proto . th dport vmap @service-nodeports
+  svc-<h>  (one per service port): masquerade mark for off-cluster sources,
+           session affinity, then `numgen inc mod N vmap {...}` -> strict round robin
+  ext-<h>  (NodePort/LoadBalancer entry): always masquerade, then svc-<h>, or the
+           node-local endpoints only for externalTrafficPolicy: Local
+  ep-<h>   (one per endpoint): hairpin mark, `dnat to ip:port`
+  filter input/forward/output: @no-endpoint-services / @no-endpoint-nodeports ->
+           reject at once (TCP reset) instead of letting the client hang.
+  nat postrouting: masquerade packets carrying mark 0x4000.
+
+`Ruleset` is the desired state as data (chains, sets, map elements); `diff(old, new)`
+gives one `nft -f` transaction that turns old into new, touching only what changed.
+Invariant: applying `full(new)` or `diff(old, new)` on a kernel holding `old` yields
+the same ruleset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from k8py.proxy.model import ServicePort, usable
+
+TABLE = "k8py"
+FAMILY = "ip"
+MASQ_MARK = "0x4000"
+
+MAPS = {
+    "service-ips": "ipv4_addr . inet_proto . inet_service : verdict",
+    "service-nodeports": "inet_proto . inet_service : verdict",
+    "no-endpoint-services": "ipv4_addr . inet_proto . inet_service : verdict",
+    "no-endpoint-nodeports": "inet_proto . inet_service : verdict",
+}
+
+BASE_CHAINS = {
+    "nat-prerouting": ["type nat hook prerouting priority dstnat; policy accept;", "jump services"],
+    "nat-output": ["type nat hook output priority -100; policy accept;", "jump services"],
+    "nat-postrouting": ["type nat hook postrouting priority srcnat; policy accept;", "jump masquerading"],
+    "filter-input": ["type filter hook input priority -110; policy accept;",
+                     "ct state new jump nodeport-endpoints-check",
+                     "ct state new jump service-endpoints-check"],
+    "filter-forward": ["type filter hook forward priority -110; policy accept;",
+                       "ct state new jump service-endpoints-check"],
+    "filter-output": ["type filter hook output priority -110; policy accept;",
+                      "ct state new jump service-endpoints-check",
+                      "ct state new jump nodeport-endpoints-check"],
+}
+
+HELPER_CHAINS = {
+    "services": ["ip daddr . meta l4proto . th dport vmap @service-ips",
+                 "fib daddr type local meta l4proto . th dport vmap @service-nodeports"],
+    "service-endpoints-check": ["ip daddr . meta l4proto . th dport vmap @no-endpoint-services"],
+    "nodeport-endpoints-check": ["fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports"],
+    "reject-chain": ["meta l4proto tcp reject with tcp reset", "reject"],
+    "mark-for-masquerade": [f"meta mark set meta mark | {MASQ_MARK}"],
+    "masquerading": [f"meta mark & {MASQ_MARK} == 0 return",
+                     f"meta mark set meta mark ^ {MASQ_MARK}",
+                     "masquerade fully-random"],
+}
+
+
+def _h(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Ruleset:
+    """Desired per-service state: chains (name -> rules), dynamic sets (name ->
+    declaration), and map elements (map -> {key: verdict})."""
+
+    chains: dict[str, list[str]] = field(default_factory=dict)
+    sets: dict[str, str] = field(default_factory=dict)
+    elements: dict[str, dict[str, str]] = field(default_factory=lambda: {m: {} for m in MAPS})
+
+
+def build(ports: list[ServicePort], node: str, cluster_cidr: str) -> Ruleset:
+    rs = Ruleset()
+    for sp in ports:
+        _add_service_port(rs, sp, node, cluster_cidr)
+    return rs
+
+
+def _round_robin(rs: Ruleset, sp: ServicePort, eps: list, chain: str, prefix: list[str]) -> None:  # type: ignore[type-arg]
+    rules = list(prefix)
+    targets = []
+    for e in eps:
+        ep_chain = f"ep-{_h(sp.key, e.ip, e.port)}"
+        targets.append(ep_chain)
+        if ep_chain not in rs.chains:
+            ep_rules = [f"ip saddr {e.ip} jump mark-for-masquerade"]
+            if sp.affinity_timeout:
+                aff = f"affinity-{_h(sp.key, e.ip, e.port)}"
+                rs.sets[aff] = (f"type ipv4_addr; flags dynamic,timeout; "
+                                f"timeout {sp.affinity_timeout}s;")
+                ep_rules.append(f"update @{aff} {{ ip saddr }}")
+            ep_rules.append(f"meta l4proto {sp.protocol} dnat to {e.ip}:{e.port}")
+            rs.chains[ep_chain] = ep_rules
+    if sp.affinity_timeout:
+        for e, t in zip(eps, targets):
+            rules.append(f"ip saddr @affinity-{_h(sp.key, e.ip, e.port)} goto {t}")
+    vmap = ", ".join(f"{i} : goto {t}" for i, t in enumerate(targets))
+    rules.append(f"numgen inc mod {len(targets)} vmap {{ {vmap} }}")
+    rs.chains[chain] = rules
+
+
+def _add_service_port(rs: Ruleset, sp: ServicePort, node: str, cluster_cidr: str) -> None:
+    svc_chain = f"svc-{_h(sp.key)}"
+    ext_chain = f"ext-{_h(sp.key)}"
+    proto = sp.protocol
+    internal = usable(sp.endpoints, node, sp.internal_local)
+    if internal:
+        _round_robin(rs, sp, internal, svc_chain,
+                     [f"ip saddr != {cluster_cidr} jump mark-for-masquerade"])
+        rs.elements["service-ips"][f"{sp.cluster_ip} . {proto} . {sp.port}"] = f"goto {svc_chain}"
+    else:
+        rs.elements["no-endpoint-services"][f"{sp.cluster_ip} . {proto} . {sp.port}"] = "goto reject-chain"
+
+    external_addrs = list(sp.load_balancer_ips) + list(sp.external_ips)
+    if not external_addrs and not sp.node_port:
+        return
+    if sp.external_local:
+        external = usable(sp.endpoints, node, True)
+        if external:
+            # Source addresses are preserved, except loopback ones that a pod cannot answer.
+            _round_robin(rs, sp, external, ext_chain, ["ip saddr 127.0.0.0/8 jump mark-for-masquerade"])
+    else:
+        external = internal
+        if external:
+            rs.chains[ext_chain] = ["jump mark-for-masquerade", f"goto {svc_chain}"]
+    for addr in external_addrs:
+        k = f"{addr} . {proto} . {sp.port}"
+        if external:
+            rs.elements["service-ips"][k] = f"goto {ext_chain}"
+        else:
+            rs.elements["no-endpoint-services"][k] = "goto reject-chain"
+    if sp.node_port:
+        k = f"{proto} . {sp.node_port}"
+        if external:
+            rs.elements["service-nodeports"][k] = f"goto {ext_chain}"
+        else:
+            rs.elements["no-endpoint-nodeports"][k] = "goto reject-chain"
+
+
+def _chain_cmds(name: str, rules: list[str], table: str) -> list[str]:
+    cmds = [f"add chain {FAMILY} {table} {name}", f"flush chain {FAMILY} {table} {name}"]
+    cmds += [f"add rule {FAMILY} {table} {name} {r}" for r in rules]
+    return cmds
+
+
+def full(rs: Ruleset, table: str = TABLE) -> str:
+    """A transaction that (re)creates the whole table."""
+    cmds = [f"add table {FAMILY} {table}", f"delete table {FAMILY} {table}", f"add table {FAMILY} {table}"]
+    for m, t in MAPS.items():
+        cmds.append(f"add map {FAMILY} {table} {m} {{ type {t}; }}")
+    for name, decl in sorted(rs.sets.items()):
+        cmds.append(f"add set {FAMILY} {table} {name} {{ {decl} }}")
+    for name, rules in HELPER_CHAINS.items():
+        cmds += _chain_cmds(name, rules, table)
+    for name, rules in _ordered(rs.chains):
+        cmds += _chain_cmds(name, rules, table)
+    for name, (hook, *rules) in BASE_CHAINS.items():
+        cmds.append(f"add chain {FAMILY} {table} {name} {{ {hook} }}")
+        cmds += [f"add rule {FAMILY} {table} {name} {r}" for r in rules]
+    for m, elems in rs.elements.items():
+        for k, v in sorted(elems.items()):
+            cmds.append(f"add element {FAMILY} {table} {m} {{ {k} : {v} }}")
+    return "\n".join(cmds) + "\n"
+
+
+def _ordered(chains: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """Endpoint chains first, then service chains, then external entry chains: a
+    chain exists before any rule that jumps to it."""
+    rank = {"ep": 0, "svc": 1, "ext": 2}
+    return sorted(chains.items(), key=lambda kv: (rank.get(kv[0].split("-", 1)[0], 3), kv[0]))
+
+
+def diff(old: Ruleset, new: Ruleset, table: str = TABLE) -> str:
+    """The smallest transaction turning `old` into `new` ("" when nothing changed)."""
+    cmds: list[str] = []
+    for name, decl in sorted(new.sets.items()):
+        if old.sets.get(name) != decl:
+            if name in old.sets:
+                cmds.append(f"delete set {FAMILY} {table} {name}")
+            cmds.append(f"add set {FAMILY} {table} {name} {{ {decl} }}")
+    for name, rules in _ordered(new.chains):
+        if old.chains.get(name) != rules:
+            cmds += _chain_cmds(name, rules, table)
+    for m in MAPS:
+        o, n = old.elements.get(m, {}), new.elements.get(m, {})
+        for k, v in sorted(o.items()):
+            if n.get(k) != v:
+                cmds.append(f"delete element {FAMILY} {table} {m} {{ {k} }}")
+        for k, v in sorted(n.items()):
+            if o.get(k) != v:
+                cmds.append(f"add element {FAMILY} {table} {m} {{ {k} : {v} }}")
+    gone = [c for c, _ in reversed(_ordered(old.chains)) if c not in new.chains]
+    cmds += [f"flush chain {FAMILY} {table} {c}" for c in gone]
+    cmds += [f"delete chain {FAMILY} {table} {c}" for c in gone]
+    cmds += [f"delete set {FAMILY} {table} {s}" for s in sorted(old.sets) if s not in new.sets]
+    return "\n".join(cmds) + "\n" if cmds else ""
