@@ -431,11 +431,11 @@ class DeploymentController(Controller):
         return True, result
 
     def is_scaling_event(self, d: Obj, rss: list[Obj]) -> bool:
-        new_rs, old_rss = self.find_new_rs(d, rss), None
-        active = [rs for rs in rss if replicas_of(rs) > 0]
-        if new_rs is not None and new_rs not in active:
-            active.append(new_rs)
-        for rs in active:
+        """Whether an active replica set was sized for another spec.replicas (the
+        desired-replicas annotation differs): then only scale, do not roll."""
+        for rs in rss:
+            if replicas_of(rs) <= 0:
+                continue
             desired = (meta(rs).get("annotations") or {}).get(DESIRED_REPLICAS)
             if desired is None:
                 continue
@@ -444,7 +444,6 @@ class DeploymentController(Controller):
                     return True
             except ValueError:
                 continue
-        del old_rss
         return False
 
     async def scale(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:

@@ -106,8 +106,9 @@ class GarbageCollector(Controller):
                 self._owner_changed(ou)
         for ou in new_owner_uids:
             self.dependents.setdefault(ou, set()).add(uid)
-        if owners and (old is None or old.owners != owners):
-            self.queue.add(f"dep:{uid}")
+        if owners and (old is None or old.owners != owners) and any(
+                o["uid"] not in self.nodes or self.nodes[o["uid"]].waiting_for_dependents for o in owners):
+            self.queue.add(f"dep:{uid}")  # an owner we do not know (yet) or one that waits: verify
         if node.deleting and (FOREGROUND in node.finalizers or ORPHAN in node.finalizers):
             self.queue.add(f"owner:{uid}")
         if node.waiting_for_dependents and (old is None or not old.waiting_for_dependents):
