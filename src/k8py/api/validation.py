@@ -1677,17 +1677,24 @@ def _validate_lease(v: _V, obj: dict[str, Any], old: dict[str, Any] | None) -> N
 
 def _validate_core_event(v: _V, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
     ns = _d(obj.get("metadata")).get("namespace") or ""
-    io = _d(obj.get("involvedObject"))
-    ions = io.get("namespace") or ""
-    if ions and ns and ions != ns and ns != "default":
-        v.add(invalid("involvedObject.namespace", ions, "does not match event.namespace"))
-    _enum(v, obj.get("type"), "type", ("Normal", "Warning"))
-    if obj.get("eventTime"):
-        for f in ("reportingComponent", "reportingInstance", "action"):
+    ions = _d(obj.get("involvedObject")).get("namespace") or ""
+    if not obj.get("eventTime"):
+        # Old-style events: the namespaces agree (cluster-scoped objects' events live in default).
+        if (ions and ns != ions) or (not ions and ns not in ("", "default")):
+            v.add(invalid("involvedObject.namespace", ions, "does not match event.namespace"))
+    else:
+        if not ions and ns not in ("default", "kube-system"):
+            v.add(invalid("involvedObject.namespace", ions, "does not match event.namespace"))
+        if not obj.get("reportingComponent"):
+            v.add(required("reportingComponent"))
+        else:
+            v.msgs("reportingComponent", obj["reportingComponent"],
+                   names.qualified_name_errors(obj["reportingComponent"]))
+        for f in ("reportingInstance", "action", "reason"):
             if not obj.get(f):
                 v.add(required(f))
-    if (obj.get("count") or 0) < 0:
-        v.add(invalid("count", obj.get("count"), "must be greater than or equal to 0"))
+    _enum(v, obj.get("type"), "type", ("Normal", "Warning"))
+    _nonneg(v, obj.get("count"), "count")
 
 
 def _validate_events_event(v: _V, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
