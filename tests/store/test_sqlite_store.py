@@ -136,7 +136,7 @@ async def test_slow_watcher_catches_up_from_the_log(tmp_path: Path) -> None:
     try:
         start = await s.current_revision()
         it = s.watch("/", start)
-        first = asyncio.create_task(it.__anext__())
+        first = asyncio.ensure_future(it.__anext__())
         kvs = [await s.create(f"/k{i:03d}", b"x") for i in range(60)]  # overflows its queue
         got: list[WatchEvent] = [await first]
         async with asyncio.timeout(WAIT):
@@ -171,7 +171,7 @@ async def test_closed_store_ends_watches(tmp_path: Path) -> None:
     s = SqliteStore(str(tmp_path / "state.db"))
     await s.start()
     it = s.watch("/", await s.current_revision())
-    pending = asyncio.create_task(it.__anext__())
+    pending = asyncio.ensure_future(it.__anext__())
     await asyncio.sleep(0)  # let the watch register
     await s.close()
     with pytest.raises(StopAsyncIteration):

@@ -198,9 +198,11 @@ def _rd_get(conn: sqlite3.Connection, key: str) -> KeyValue | None:
 def _rd_list(conn: sqlite3.Connection, prefix: str, start_after: str | None,
              limit: int) -> ListResult:
     cond, params = _range_sql(prefix, start_after)
-    sql = ("SELECT l.id, l.name, l.created, l.create_revision, l.value FROM log l "
-           f"JOIN (SELECT MAX(id) AS id FROM log WHERE {cond} GROUP BY name) m ON l.id = m.id "
-           "WHERE l.deleted = 0 ORDER BY l.name")
+    # Walks the (name, id) index in name order and keeps each name's newest row, so a
+    # LIMIT stops the scan early instead of grouping the whole range first.
+    sql = ("SELECT id, name, created, create_revision, value FROM log AS l "
+           f"WHERE {cond} AND id = (SELECT MAX(id) FROM log WHERE name = l.name) "
+           "AND deleted = 0 ORDER BY name")
     if limit > 0:
         sql += " LIMIT ?"
         params.append(limit + 1)
@@ -219,9 +221,8 @@ def _rd_list(conn: sqlite3.Connection, prefix: str, start_after: str | None,
 def _rd_count(conn: sqlite3.Connection, prefix: str) -> int:
     cond, params = _range_sql(prefix)
     row = conn.execute(
-        "SELECT COUNT(*) FROM log l "
-        f"JOIN (SELECT MAX(id) AS id FROM log WHERE {cond} GROUP BY name) m ON l.id = m.id "
-        "WHERE l.deleted = 0", params).fetchone()
+        f"SELECT COUNT(*) FROM log AS l WHERE {cond} "
+        "AND id = (SELECT MAX(id) FROM log WHERE name = l.name) AND deleted = 0", params).fetchone()
     return int(row[0])
 
 
