@@ -221,8 +221,9 @@ def _rd_list(conn: sqlite3.Connection, prefix: str, start_after: str | None,
 def _rd_count(conn: sqlite3.Connection, prefix: str) -> int:
     cond, params = _range_sql(prefix)
     row = conn.execute(
-        f"SELECT COUNT(*) FROM log AS l WHERE {cond} "
-        "AND id = (SELECT MAX(id) FROM log WHERE name = l.name) AND deleted = 0", params).fetchone()
+        "SELECT COUNT(*) FROM log l "
+        f"JOIN (SELECT MAX(id) AS id FROM log WHERE {cond} GROUP BY name) m ON l.id = m.id "
+        "WHERE l.deleted = 0", params).fetchone()
     return int(row[0])
 
 
