@@ -29,13 +29,14 @@ from k8py.controllers.endpoints import EndpointsController
 from k8py.controllers.endpointslice import EndpointSliceController
 from k8py.controllers.events import EventRecorder
 from k8py.controllers.garbagecollector import GarbageCollector
+from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.pvbinder import PersistentVolumeBinder
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 
 log = logging.getLogger(__name__)
 
-ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "garbagecollector",
+ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "job", "garbagecollector",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
 
 # Controllers of other packages: (name, module, class names tried in order).
@@ -76,6 +77,7 @@ class ControllerManager:
                 c, f, clk, self._recorder("replication-controller"), w),
             "deployment": lambda: DeploymentController(c, f, clk, self._recorder("deployment-controller"), w),
             "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
+            "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
             "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
             "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),

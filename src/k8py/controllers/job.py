@@ -1,0 +1,293 @@
+"""Job controller: runs pods of a Job until enough succeed, or gives up.
+
+sync(key): counts the Job's pods (by controllerRef uid) as active, succeeded and
+failed; the Job fails when failures exceed backoffLimit (BackoffLimitExceeded) or it
+outlives activeDeadlineSeconds (DeadlineExceeded) — its active pods are then
+deleted; it completes when `completions` pods succeeded (or, without completions,
+when one succeeded and none is active). Otherwise it keeps min(parallelism,
+completions - succeeded) pods active, recreating failed ones after an exponential
+back-off (10 s doubling, at most 6 min). A suspended Job has no active pods. Finished
+Jobs with ttlSecondsAfterFinished are deleted that long after they finished (the
+ttl-after-finished controller). Invariants: expectations stop double creation before
+the informer catches up; counts in status never decrease; finished Jobs are left
+alone; status is written via the status subresource only when it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.client.informer import SharedInformerFactory
+from k8py.clock import Clock, parse_rfc3339, rfc3339
+from k8py.controllers.base import Controller
+from k8py.controllers.controllerutil import (controller_ref, deletion_rank, get_condition, is_deleting,
+                                             is_pod_ready, key_of, meta, new_controller_ref, split_key)
+from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.controllers.expectations import Expectations
+from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_start_batch
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+BACKOFF_BASE = 10.0
+BACKOFF_MAX = 360.0
+
+
+def _finished_at(pod: Obj) -> float | None:
+    """When a terminated pod finished (latest container finishedAt), if known."""
+    times = []
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        t = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
+        if t:
+            try:
+                times.append(parse_rfc3339(t))
+            except ValueError:
+                pass
+    return max(times) if times else None
+
+
+def job_finished(job: Obj) -> str | None:
+    """"Complete" or "Failed" when the Job has finished."""
+    st = job.get("status") or {}
+    for t in ("Complete", "Failed"):
+        c = get_condition(st, t)
+        if c is not None and c.get("status") == "True":
+            return t
+    return None
+
+
+class JobController(Controller):
+    name = "job-controller"
+
+    def __init__(self, client: Client, factory: SharedInformerFactory, clock: Clock,
+                 recorder: EventRecorder | None = None, workers: int = 2) -> None:
+        super().__init__(client, factory, clock, recorder, workers)
+        self.expectations = Expectations(clock)
+        self.jobs = self.informer("jobs")
+        self.pods = self.informer("pods")
+        ensure_indexes(self.pods)
+        self.jobs.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self._job_deleted)
+        self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    def _job_deleted(self, job: Obj) -> None:
+        self.expectations.delete(key_of(job))
+
+    def _owner(self, pod: Obj) -> Obj | None:
+        ref = controller_ref(pod)
+        if ref is None or ref.get("kind") != "Job":
+            return None
+        job = self.jobs.get(meta(pod).get("namespace"), ref.get("name", ""))
+        if job is None or meta(job).get("uid") != ref.get("uid"):
+            return None
+        return job
+
+    def _pod_added(self, pod: Obj) -> None:
+        job = self._owner(pod)
+        if job is None:
+            return
+        if is_deleting(pod):
+            self.expectations.deletion_observed(key_of(job), key_of(pod))
+        else:
+            self.expectations.creation_observed(key_of(job))
+        self.enqueue(job)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        job = self._owner(new)
+        if job is None:
+            return
+        if is_deleting(new) and not is_deleting(old):
+            self.expectations.deletion_observed(key_of(job), key_of(new))
+        self.enqueue(job)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        job = self._owner(pod)
+        if job is not None:
+            self.expectations.deletion_observed(key_of(job), key_of(pod))
+            self.enqueue(job)
+
+    def condition(self, ctype: str, reason: str, message: str) -> Obj:
+        now = rfc3339(self.clock.now())
+        return {"type": ctype, "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
+                "reason": reason, "message": message}
+
+    # -- sync -----------------------------------------------------------------
+    async def sync(self, key: str) -> None:
+        ns, name = split_key(key)
+        job = self.jobs.get(ns, name)
+        if job is None:
+            self.expectations.delete(key)
+            return
+        if job_finished(job):
+            await self._expire(job)
+            return
+        spec = job.get("spec") or {}
+        status = copy.deepcopy(job.get("status") or {})
+        pods = self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])
+        phase = lambda p: (p.get("status") or {}).get("phase")  # noqa: E731
+        active = [p for p in pods if phase(p) not in ("Succeeded", "Failed") and not is_deleting(p)]
+        terminating = [p for p in pods if is_deleting(p) and phase(p) not in ("Succeeded", "Failed")]
+        succeeded = max(sum(1 for p in pods if phase(p) == "Succeeded"), int(status.get("succeeded") or 0))
+        failed_pods = [p for p in pods if phase(p) == "Failed"]
+        failed = max(len(failed_pods), int(status.get("failed") or 0))
+        now = self.clock.now()
+        if not status.get("startTime") and not spec.get("suspend"):
+            status["startTime"] = rfc3339(now)
+        restarts = 0
+        if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure":
+            restarts = sum(int(cs.get("restartCount") or 0) for p in active
+                           for cs in (p.get("status") or {}).get("containerStatuses") or [])
+        completions = spec.get("completions")
+        parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1)
+        backoff_limit = int(spec.get("backoffLimit", 6) if spec.get("backoffLimit") is not None else 6)
+        finished: tuple[str, str, str, str] | None = None  # (type, reason, message, event type)
+        deadline = spec.get("activeDeadlineSeconds")
+        if failed + restarts > backoff_limit:
+            finished = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", WARNING)
+        elif deadline is not None and status.get("startTime") and \
+                now - parse_rfc3339(status["startTime"]) >= int(deadline):
+            finished = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", WARNING)
+        elif (completions is not None and succeeded >= int(completions)) or \
+                (completions is None and succeeded > 0 and not active):
+            finished = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods", NORMAL)
+
+        err: BaseException | None = None
+        if finished is not None:
+            if finished[0] == "Failed" and active:
+                err = await self._delete_pods(job, active)
+                active = []
+        elif spec.get("suspend"):
+            if active:
+                err = await self._delete_pods(job, active)
+                active = []
+            if get_condition(status, "Suspended") is None:
+                status.setdefault("conditions", []).append(
+                    self.condition("Suspended", "JobSuspended", "Job suspended"))
+        elif self.expectations.satisfied(key):
+            if completions is None:
+                want = 0 if succeeded > 0 else parallelism
+            else:
+                want = max(0, min(parallelism, int(completions) - succeeded))
+            if len(active) < want:
+                delay = self._backoff_remaining(failed_pods, failed, now)
+                if delay > 0:
+                    self.enqueue_after(key, delay)
+                else:
+                    err = await self._create_pods(job, want - len(active))
+            elif len(active) > want:
+                victims = sorted(active, key=deletion_rank)[:len(active) - want]
+                err = await self._delete_pods(job, victims)
+                active = [p for p in active if p not in victims]
+        if deadline is not None and finished is None and status.get("startTime"):
+            left = parse_rfc3339(status["startTime"]) + int(deadline) - now
+            self.enqueue_after(key, max(left, 0) + 0.001)
+
+        status["active"] = len(active)
+        status["ready"] = sum(1 for p in active if is_pod_ready(p))
+        status["succeeded"] = succeeded
+        status["failed"] = failed
+        status["terminating"] = len(terminating)
+        if finished is not None:
+            ctype, reason, message, etype = finished
+            interim = "SuccessCriteriaMet" if ctype == "Complete" else "FailureTarget"
+            for t in (interim, ctype):
+                if get_condition(status, t) is None:
+                    status.setdefault("conditions", []).append(self.condition(t, reason, message))
+            if ctype == "Complete":
+                status["completionTime"] = rfc3339(now)
+        status = {k: v for k, v in status.items() if v not in (0, None, [], {})}
+        if status != {k: v for k, v in (job.get("status") or {}).items() if v not in (0, None, [], {})}:
+            o = copy.deepcopy(job)
+            o["status"] = status
+            try:
+                updated = await self.client.update_status("jobs", o)
+            except ApiError as e:
+                if not e.not_found:
+                    raise
+                return
+            if finished is not None:
+                ctype, reason, message, etype = finished
+                await self.recorder.event(job, etype, "Completed" if ctype == "Complete" else reason,
+                                          "Job completed" if ctype == "Complete" else message)
+                await self._expire(updated)
+        if err is not None:
+            raise err
+
+    def _backoff_remaining(self, failed_pods: list[Obj], failed: int, now: float) -> float:
+        if failed == 0:
+            return 0.0
+        delay = min(BACKOFF_BASE * 2 ** (failed - 1), BACKOFF_MAX)
+        last = max((t for t in (_finished_at(p) for p in failed_pods) if t is not None), default=None)
+        if last is None:
+            return 0.0
+        return max(0.0, last + delay - now)
+
+    async def _create_pods(self, job: Obj, n: int) -> BaseException | None:
+        key = key_of(job)
+        self.expectations.expect_creations(key, n)
+        template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
+        tmd = template.get("metadata") or {}
+
+        async def create() -> None:
+            md: Obj = {"generateName": f"{meta(job)['name']}-", "namespace": meta(job).get("namespace"),
+                       "labels": dict(tmd.get("labels") or {}),
+                       "ownerReferences": [new_controller_ref(job, "batch/v1", "Job")]}
+            if tmd.get("annotations"):
+                md["annotations"] = tmd["annotations"]
+            try:
+                pod = await self.client.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": md,
+                                                        "spec": copy.deepcopy(template.get("spec") or {})})
+            except ApiError as e:
+                await self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                raise
+            await self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
+
+        created, err = await slow_start_batch(n, 1, create)
+        for _ in range(n - created):
+            self.expectations.creation_observed(key)
+        return err
+
+    async def _delete_pods(self, job: Obj, pods: list[Obj]) -> BaseException | None:
+        key = key_of(job)
+        self.expectations.expect_deletions(key, [key_of(p) for p in pods])
+
+        async def delete(p: Obj) -> None:
+            md = meta(p)
+            try:
+                await self.client.delete("pods", md["name"], md.get("namespace"), preconditions={"uid": md["uid"]})
+            except ApiError as e:
+                self.expectations.deletion_observed(key, key_of(p))
+                if not e.not_found:
+                    raise
+                return
+            await self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
+
+        results = await asyncio.gather(*(delete(p) for p in pods), return_exceptions=True)
+        return next((r for r in results if isinstance(r, BaseException)), None)
+
+    async def _expire(self, job: Obj) -> None:
+        """ttlSecondsAfterFinished: delete the finished Job (and, through the garbage
+        collector, its pods) once the time is up."""
+        ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
+        kind = job_finished(job)
+        if ttl is None or kind is None:
+            return
+        cond = get_condition(job.get("status") or {}, kind) or {}
+        try:
+            since = parse_rfc3339(cond.get("lastTransitionTime") or "")
+        except ValueError:
+            since = self.clock.now()
+        left = since + int(ttl) - self.clock.now()
+        if left > 0:
+            self.enqueue_after(job, left)
+            return
+        try:
+            await self.client.delete("jobs", meta(job)["name"], meta(job).get("namespace"),
+                                     propagation_policy="Background", preconditions={"uid": meta(job)["uid"]})
+        except ApiError as e:
+            if not (e.not_found or e.conflict):
+                raise

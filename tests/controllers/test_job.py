@@ -1,0 +1,135 @@
+"""Job controller: completions and parallelism, back-off and failure, deadline, TTL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from k8py.client.client import Client
+from k8py.clock import rfc3339
+from k8py.controllers.job import JobController
+
+from ctrl_helpers import Cluster
+
+Obj = dict[str, Any]
+
+
+def job(name: str = "pi", **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "pi", "image": "perl", "command": ["perl", "-e", "1"]}]}}, **spec}}
+
+
+async def start(c: Cluster) -> JobController:
+    ctrl = JobController(c.client, c.factory, c.clock, c.recorder("job-controller"))
+    await c.start(ctrl)
+    return ctrl
+
+
+async def live_pods(c: Cluster) -> list[Obj]:
+    return [p for p in await c.list("pods") if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+async def n_active(c: Cluster, n: int) -> list[Obj] | None:
+    pods = await live_pods(c)
+    return pods if len(pods) == n else None
+
+
+async def finish(client: Client, pod: Obj, phase: str, at: float) -> None:
+    live = await client.get("pods", pod["metadata"]["name"], "default")
+    code = 0 if phase == "Succeeded" else 1
+    live["status"] = {"phase": phase, "containerStatuses": [{
+        "name": "pi", "ready": False, "restartCount": 0, "image": "perl", "imageID": "",
+        "state": {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                 "finishedAt": rfc3339(at)}}}]}
+    await client.update_status("pods", live)
+
+
+async def condition(c: Cluster, name: str, ctype: str) -> Obj | None:
+    j = await c.client.get("jobs", name, "default")
+    for x in (j.get("status") or {}).get("conditions") or []:
+        if x["type"] == ctype and x["status"] == "True":
+            return j
+    return None
+
+
+@pytest.mark.parametrize("completions,parallelism,waves", [(1, 1, [1]), (3, 2, [2, 1]), (4, 4, [4])])
+async def test_runs_pods_until_completions_succeed(cluster: Cluster, completions: int, parallelism: int,
+                                                   waves: list[int]) -> None:
+    c = cluster
+    ctrl = await start(c)
+    created = await c.client.create("jobs", job(completions=completions, parallelism=parallelism))
+    for n in waves:
+        pods = await c.until(lambda n=n: n_active(c, n), f"{n} active pods")
+        for p in pods:
+            assert p["metadata"]["name"].startswith("pi-")
+            assert p["metadata"]["labels"]["job-name"] == "pi"
+            assert p["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+            await finish(c.client, p, "Succeeded", c.clock.now())
+    j = await c.until(lambda: condition(c, "pi", "Complete"), "complete")
+    assert j["status"]["succeeded"] == completions
+    assert not j["status"].get("active")
+    assert j["status"]["startTime"] and j["status"]["completionTime"]
+    assert {x["type"] for x in j["status"]["conditions"]} == {"SuccessCriteriaMet", "Complete"}
+    assert ctrl.recorder.for_reason("Completed") == ["Job completed"]
+    assert len(ctrl.recorder.for_reason("SuccessfulCreate")) == completions
+
+
+async def test_failed_pods_are_retried_with_backoff_until_the_limit(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = await start(c)
+    await c.client.create("jobs", job(backoffLimit=1))
+    (p1,) = await c.until(lambda: n_active(c, 1), "first pod")
+    await finish(c.client, p1, "Failed", c.clock.now())
+    await c.until(lambda: _failed(c, 1), "one failure counted")
+    for _ in range(50):
+        await c.clock.advance(0.1)  # 5 s: inside the 10 s back-off
+    assert await live_pods(c) == []
+    await c.clock.advance(6)
+    (p2,) = await c.until(lambda: n_active(c, 1), "retry after back-off")
+    assert p2["metadata"]["name"] != p1["metadata"]["name"]
+    await finish(c.client, p2, "Failed", c.clock.now())
+    j = await c.until(lambda: condition(c, "pi", "Failed"), "failed")
+    failed = next(x for x in j["status"]["conditions"] if x["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert j["status"]["failed"] == 2
+    assert ctrl.recorder.for_reason("BackoffLimitExceeded") == ["Job has reached the specified backoff limit"]
+
+
+async def _failed(c: Cluster, n: int) -> bool:
+    j = await c.client.get("jobs", "pi", "default")
+    return (j.get("status") or {}).get("failed") == n
+
+
+async def test_deadline_fails_the_job_and_stops_its_pods(cluster: Cluster) -> None:
+    c = cluster
+    await start(c)
+    await c.client.create("jobs", job(activeDeadlineSeconds=30, parallelism=2, completions=4))
+    await c.until(lambda: n_active(c, 2), "two pods")
+    await c.clock.advance(31)
+    j = await c.until(lambda: condition(c, "pi", "Failed"), "deadline exceeded")
+    assert next(x for x in j["status"]["conditions"] if x["type"] == "Failed")["reason"] == "DeadlineExceeded"
+    await c.until(lambda: _none_active(c), "pods stopped")
+
+
+async def _none_active(c: Cluster) -> bool:
+    return not await live_pods(c)
+
+
+async def test_ttl_after_finished_deletes_the_job(cluster: Cluster) -> None:
+    c = cluster
+    await start(c)
+    await c.client.create("jobs", job(ttlSecondsAfterFinished=100))
+    (p,) = await c.until(lambda: n_active(c, 1), "pod")
+    await finish(c.client, p, "Succeeded", c.clock.now())
+    await c.until(lambda: condition(c, "pi", "Complete"), "complete")
+    await c.clock.advance(50)
+    assert await c.client.get_or_none("jobs", "pi", "default") is not None
+    await c.clock.advance(51)
+    await c.until(lambda: _gone(c), "job deleted after its TTL")
+
+
+async def _gone(c: Cluster) -> bool:
+    return await c.client.get_or_none("jobs", "pi", "default") is None
