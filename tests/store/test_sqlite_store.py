@@ -4,7 +4,6 @@ connections on one file, slow watchers, and the log's schema."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys
@@ -165,16 +164,3 @@ async def test_log_schema_refuses_a_second_writer_on_the_same_previous_row(tmp_p
                          "VALUES ('/k', 1, 0, 0, 0, x'00')")
     finally:
         conn.close()
-
-
-async def test_closed_store_ends_watches(tmp_path: Path) -> None:
-    s = SqliteStore(str(tmp_path / "state.db"))
-    await s.start()
-    it = s.watch("/", await s.current_revision())
-    pending = asyncio.ensure_future(it.__anext__())
-    await asyncio.sleep(0)  # let the watch register
-    await s.close()
-    with pytest.raises(StopAsyncIteration):
-        async with asyncio.timeout(WAIT):
-            await pending
-    assert os.path.exists(tmp_path / "state.db")

@@ -278,3 +278,16 @@ async def test_binary_and_empty_values_round_trip(store: Store, pfx: str) -> Non
     for i, v in enumerate(values):
         kv = await store.create(f"{pfx}v{i}", v)
         assert (await store.get(kv.key)) == kv and kv.value == v
+
+
+async def test_close_ends_open_watches(store: Store, pfx: str) -> None:
+    it = store.watch(pfx, await store.current_revision())
+    pending = asyncio.ensure_future(it.__anext__())
+    await store.create(pfx + "seen", b"1")  # the watch is established once this arrives
+    async with asyncio.timeout(WAIT):
+        assert (await pending).kv.key == pfx + "seen"
+    pending = asyncio.ensure_future(it.__anext__())
+    await store.close()
+    with pytest.raises(StopAsyncIteration):
+        async with asyncio.timeout(WAIT):
+            await pending

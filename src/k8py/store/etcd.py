@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, List
 
 import aiohttp
 
@@ -61,12 +61,14 @@ class EtcdStore:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._compacted = 0
+        self._closing = False
 
     async def start(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     async def close(self) -> None:
+        self._closing = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -127,7 +129,7 @@ class EtcdStore:
 
     # ---- writes ----
 
-    async def _txn(self, key: str, compare: list[dict[str, Any]],
+    async def _txn(self, key: str, compare: List[dict[str, Any]],
                    success: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         data = await self._call("/v3/kv/txn", {
             "compare": compare,
@@ -155,8 +157,8 @@ class EtcdStore:
         return KeyValue(key=key, value=bytes(value), mod_revision=rev, create_revision=rev)
 
     @staticmethod
-    def _exists_and_at(key: str, expected: int | None) -> list[dict[str, Any]]:
-        cmp: list[dict[str, Any]] = [
+    def _exists_and_at(key: str, expected: int | None) -> List[dict[str, Any]]:
+        cmp: List[dict[str, Any]] = [
             {"key": _b64(key), "target": "CREATE", "result": "GREATER", "create_revision": "0"}]
         if expected is not None:
             cmp.append({"key": _b64(key), "target": "MOD", "result": "EQUAL",
@@ -223,13 +225,18 @@ class EtcdStore:
                         continue
                     for ev in self._watch_message(json.loads(line), revision):
                         yield ev
+                        revision = ev.kv.mod_revision
+            if self._closing:
+                return  # close() ended the stream, as it ends watches on every store
             raise EtcdError("etcd watch: stream ended")
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, RuntimeError) as e:  # aiohttp: "Connection closed."
+            if self._closing:
+                return
             raise EtcdError(f"etcd watch: {e!r}") from e
         finally:
             resp.close()
 
-    def _watch_message(self, msg: dict[str, Any], revision: int) -> list[WatchEvent]:
+    def _watch_message(self, msg: dict[str, Any], revision: int) -> List[WatchEvent]:
         if "error" in msg:
             err = msg["error"]
             text = err.get("message", err) if isinstance(err, dict) else err
@@ -241,7 +248,7 @@ class EtcdStore:
             raise Compacted(revision, compact)
         if result.get("canceled"):
             raise EtcdError(f"etcd watch canceled: {result.get('cancel_reason', '')}")
-        events = []
+        events: List[WatchEvent] = []
         for e in result.get("events") or []:
             kv = _kv(e["kv"])
             prev = _kv(e["prev_kv"]) if e.get("prev_kv") else None

@@ -136,10 +136,10 @@ class MemoryStore:
             for e in backlog:
                 yield e
             while True:
-                e = await w.queue.get()
-                if e is None:
+                item = await w.queue.get()
+                if item is None:
                     return
-                if e.kv.mod_revision > revision:
-                    yield e
+                if item.kv.mod_revision > revision:
+                    yield item
         finally:
             self._watchers.discard(w)

@@ -335,7 +335,7 @@ class SqliteStore:
         if self._writer is not None:
             await asyncio.to_thread(self._writer.join)
         if self._readers is not None:
-            self._readers.shutdown(wait=True)
+            await asyncio.to_thread(self._readers.shutdown, True)
         with self._conn_lock:
             for c in self._reader_conns:
                 c.close()
@@ -392,6 +392,8 @@ class SqliteStore:
                     results.append(e)
                 except sqlite3.Error as e:
                     results.append(StoreError(f"sqlite: {e}"))
+                except Exception as e:  # a bug: fail this write, keep the writer alive
+                    results.append(StoreError(f"write failed: {e!r}"))
                 if isinstance(results[-1], Exception):
                     conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
@@ -432,6 +434,8 @@ class SqliteStore:
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._loop is None or self._readers is None:
             raise StoreError("store is not started")
+        if self._closed:
+            raise StoreError("store is closed")
 
         def run() -> Any:
             try:
