@@ -165,6 +165,16 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
         "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}}), "spec.successfulJobsHistoryLimit", 3),
     ("hpa-minReplicas", obj("HorizontalPodAutoscaler", "autoscaling/v2", spec={"maxReplicas": 3}),
      "spec.minReplicas", 1),
+    ("hpa-default-metric", obj("HorizontalPodAutoscaler", "autoscaling/v2", spec={"maxReplicas": 3}),
+     "spec.metrics[0].resource.target.averageUtilization", 80),
+    ("hpa-no-behavior", obj("HorizontalPodAutoscaler", "autoscaling/v2", spec={"maxReplicas": 3}),
+     "spec.behavior", _MISSING),
+    ("hpa-behavior-completed", obj("HorizontalPodAutoscaler", "autoscaling/v2", spec={
+        "maxReplicas": 3, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}}),
+     "spec.behavior", {"scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max", "policies": [
+         {"type": "Percent", "value": 100, "periodSeconds": 15}]},
+         "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+             {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]}}),
     ("service-type", obj("Service", spec={"ports": [{"port": 80}]}), "spec.type", "ClusterIP"),
     ("service-sessionAffinity", obj("Service", spec={"ports": [{"port": 80}]}), "spec.sessionAffinity", "None"),
     ("service-port-protocol", obj("Service", spec={"ports": [{"port": 80}]}), "spec.ports[0].protocol", "TCP"),

@@ -375,6 +375,17 @@ def _hpa_defaults(obj: dict[str, Any]) -> None:
     if not spec.get("metrics"):
         spec["metrics"] = [{"type": "Resource", "resource": {
             "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):  # only a given behavior is completed
+        for direction, window, policies in (
+                ("scaleUp", 0, [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                                {"type": "Percent", "value": 100, "periodSeconds": 15}]),
+                ("scaleDown", 300, [{"type": "Percent", "value": 100, "periodSeconds": 15}])):
+            rules = _dict(behavior, direction)
+            if rules is not None:
+                _set(rules, "stabilizationWindowSeconds", window)
+                _set(rules, "selectPolicy", "Max")
+                _set(rules, "policies", policies)
 
 
 # --- services and endpoints ------------------------------------------------------------
