@@ -164,3 +164,27 @@ async def test_log_schema_refuses_a_second_writer_on_the_same_previous_row(tmp_p
                          "VALUES ('/k', 1, 0, 0, 0, x'00')")
     finally:
         conn.close()
+
+
+async def test_live_watch_fails_when_another_connection_compacts_past_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    writer = SqliteStore(path)
+    watcher = SqliteStore(path, poll_interval=3600)  # learns of others' writes only when woken
+    await writer.start()
+    await watcher.start()
+    try:
+        it = watcher.watch("/", await watcher.current_revision())
+        pending = asyncio.ensure_future(it.__anext__())
+        kv = await writer.create("/k", b"1")
+        for i in range(3):
+            kv = await writer.update("/k", str(i).encode(), kv.mod_revision)
+        await writer.delete("/k")
+        await writer.compact(await writer.current_revision())  # the watcher has read none of it
+        await watcher.create("/wake", b"")  # a local write wakes its broadcaster
+        with pytest.raises(Compacted):
+            async with asyncio.timeout(WAIT):
+                await pending
+        assert watcher.compacted_revision == writer.compacted_revision
+    finally:
+        await writer.close()
+        await watcher.close()
