@@ -878,6 +878,10 @@ def _node_selector_term(v: _V, term: dict[str, Any], path: str) -> None:
             v.add(invalid(f"{p}.operator", op, "not a valid selector operator"))
         if isinstance(e.get("key"), str):
             v.msgs(f"{p}.key", e["key"], names.qualified_name_errors(e["key"]))
+        if op in ("In", "NotIn"):
+            for j, val in enumerate(vals):
+                if isinstance(val, str):
+                    v.msgs(f"{p}.values[{j}]", val, names.label_value_errors(val))
     for i, e in enumerate(_l(term.get("matchFields"))):
         e = _d(e)
         p = f"{path}.matchFields[{i}]"
