@@ -142,3 +142,40 @@ async def test_pods_of_other_schedulers_are_left_alone(cluster: Any) -> None:
     await eventually(lambda: node_of(client, "mine"))
     await sched.wait_idle()
     assert await node_of(client, "theirs") is None
+
+
+async def test_wait_for_first_consumer_claim_gets_the_selected_node(cluster: Any) -> None:
+    client, clock, sched = cluster
+    await client.create("storageclasses", {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                           "metadata": {"name": "local-wait"}, "provisioner": "k8py.io/local-path",
+                                           "volumeBindingMode": "WaitForFirstConsumer"})
+    await client.create("persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local-wait",
+                 "resources": {"requests": {"storage": "1Gi"}}}}, "default")
+    await eventually(lambda: sched.pvcs.get("default", "data") and sched.classes.get(None, "local-wait"))
+    await client.create("pods", pod("db", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]),
+                        "default")
+    chosen = await eventually(lambda: node_of(client, "db"))
+    claim = await client.get("persistentvolumeclaims", "data", "default")
+    assert claim["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == chosen
+
+
+async def test_claim_bound_to_a_local_volume_pins_the_pod(cluster: Any) -> None:
+    client, clock, sched = cluster
+    await client.create("persistentvolumes", {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "local-n3"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "manual",
+                 "hostPath": {"path": "/tmp/k8py-test-none"},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n3"]}]}]}}}})
+    await client.create("persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "pinned", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual", "volumeName": "local-n3",
+                 "resources": {"requests": {"storage": "1Gi"}}}}, "default")
+    await eventually(lambda: sched.pvcs.get("default", "pinned") and sched.pvs.get(None, "local-n3"))
+    for i in range(3):
+        await client.create("pods", pod(f"v{i}", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "pinned"}}]),
+                            "default")
+    for i in range(3):
+        assert await eventually(lambda i=i: node_of(client, f"v{i}")) == "n3"

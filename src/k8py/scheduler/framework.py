@@ -170,18 +170,30 @@ class Framework:
         statuses: dict[str, Status] = {}
         start = self._next_start % n
         visited = 0
-        for i in range(n):
-            ni = nodes[(start + i) % n]
-            visited += 1
-            for f in filters:
-                st = f(state, pod, ni)
+        order = nodes[start:] + nodes[:start] if start else nodes
+        if len(filters) == 1:  # the common case: resources only
+            f0 = filters[0]
+            for ni in order:
+                visited += 1
+                st = f0(state, pod, ni)
                 if st is not None:
                     statuses[ni.name] = st
-                    break
-            else:
+                    continue
                 feasible.append(ni)
                 if len(feasible) >= want:
                     break
+        else:
+            for ni in order:
+                visited += 1
+                for f in filters:
+                    st = f(state, pod, ni)
+                    if st is not None:
+                        statuses[ni.name] = st
+                        break
+                else:
+                    feasible.append(ni)
+                    if len(feasible) >= want:
+                        break
         self._next_start = (start + visited) % n
         if not feasible:
             raise FitError(n, statuses, preemption_allowed=_preemption_allowed(pod))
@@ -193,8 +205,12 @@ class Framework:
             pre = getattr(p, "pre_score", None)
             if pre is not None and pre(state, pod, nodes) is False:
                 continue
-            sc = p.score
-            scores = [sc(state, pod, ni) for ni in nodes]
+            many = getattr(p, "score_all", None)
+            if many is not None:
+                scores = many(state, pod, nodes)
+            else:
+                sc = p.score
+                scores = [sc(state, pod, ni) for ni in nodes]
             norm = getattr(p, "normalize", None)
             if norm is not None:
                 norm(state, pod, scores)

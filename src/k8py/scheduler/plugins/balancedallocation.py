@@ -25,5 +25,20 @@ class BalancedAllocation:
         return int((1 - std) * MAX_SCORE)
 
 
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """`score` over many nodes at once (the same numbers, fewer calls)."""
+        pc, pm = pod.nonzero_cpu, pod.nonzero_memory
+        out = []
+        for n in nodes:
+            a = n.allocatable
+            if a.milli_cpu <= 0 or a.memory <= 0:
+                out.append(0)
+                continue
+            cpu = min(1.0, (n.nonzero_cpu + pc) / a.milli_cpu)
+            mem = min(1.0, (n.nonzero_memory + pm) / a.memory)
+            out.append(int((1 - abs(cpu - mem) / 2) * MAX_SCORE))
+        return out
+
+
 def new() -> BalancedAllocation:
     return BalancedAllocation()

@@ -28,5 +28,19 @@ class LeastAllocated:
                 + _least(node.nonzero_memory + pod.nonzero_memory, a.memory)) // 2
 
 
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """`score` over many nodes at once (the same numbers, fewer calls)."""
+        pc, pm = pod.nonzero_cpu, pod.nonzero_memory
+        out = []
+        for n in nodes:
+            a = n.allocatable
+            cap_c, cap_m = a.milli_cpu, a.memory
+            rc, rm = n.nonzero_cpu + pc, n.nonzero_memory + pm
+            sc = (cap_c - rc) * MAX_SCORE // cap_c if 0 < cap_c and rc <= cap_c else 0
+            sm = (cap_m - rm) * MAX_SCORE // cap_m if 0 < cap_m and rm <= cap_m else 0
+            out.append((sc + sm) // 2)
+        return out
+
+
 def new() -> LeastAllocated:
     return LeastAllocated()

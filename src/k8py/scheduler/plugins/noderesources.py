@@ -24,6 +24,11 @@ class NodeResourcesFit:
         alloc = node.allocatable
         used = node.requested
         req = pod.requests
+        if (used.pods < alloc.pods and req.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+                and req.memory <= alloc.memory - used.memory
+                and req.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
+                and not req.scalars):
+            return None  # the common case, decided in one expression
         reasons: list[str] = []
         if used.pods + 1 > alloc.pods:
             reasons.append(ERR_TOO_MANY_PODS)

@@ -21,6 +21,10 @@ class SelectorSpread:
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return node.owner_counts.get(pod.owner_uid, 0)
 
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        owner = pod.owner_uid
+        return [n.owner_counts.get(owner, 0) for n in nodes]
+
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
         mx = max(scores)
         for i, s in enumerate(scores):

@@ -1,0 +1,310 @@
+"""Scale benchmark: prints numbers, asserts nothing.
+
+One process, one event loop, as `k8py server --simulated-nodes N` runs: the API
+server over a real store (SQLite by default; etcd if asked and installed), node
+IPAM, the node lifecycle controller, the scheduler, the controller manager
+(ReplicaSets and Deployments, when `--workload deployments`) and N simulated nodes,
+all on in-process clients. It measures:
+
+- node registration time (N nodes Ready with a podCIDR);
+- scheduling throughput (pods bound per second, from the first pod seen to the
+  last bound) and create -> Running latency p50/p99 (pod first seen by a watch ->
+  seen Running);
+- eviction: the nodes holding about `--evict-pods` pods stop heartbeating; time
+  until they are Unknown, until their pods are evicted, and until as many
+  replacement pods are Running elsewhere (needs Deployments);
+- RSS of the whole process (control plane plus the simulated nodes) at the end.
+
+    .venv/bin/python bench/scale.py [--nodes 1000] [--pods 10000] [--store sqlite|etcd|memory]
+        [--workload deployments|pods] [--evict-pods 1000] [--grace 10] [--eviction-timeout 0]
+
+No traffic leaves the process (in-process transport; etcd, if used, on 127.0.0.1).
+Every wait is bounded by --timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.server import ApiServer
+from k8py.client.client import Client
+from k8py.client.inprocess import InProcessTransport
+from k8py.clock import RealClock
+from k8py.controllers.nodeipam import NodeIpamController, mask_for
+from k8py.controllers.nodelifecycle import NodeLifecycleController
+from k8py.kubelet.simulated import SimulatedCluster
+from k8py.scheduler.scheduler import Scheduler
+from k8py.store import open_store
+
+NS = "default"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+class PodWatch:
+    """Follows every pod through a watch: first seen, bound, Running, deleted (monotonic)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.seen: dict[str, float] = {}
+        self.bound: dict[str, float] = {}
+        self.running: dict[str, float] = {}
+        self.node: dict[str, str] = {}
+        self.terminating: set[str] = set()
+        self.deleted: set[str] = set()
+
+    async def run(self) -> None:
+        rv = (await self.client.list("pods", limit=1))["metadata"]["resourceVersion"]
+        async for ev in self.client.watch("pods", resource_version=rv, bookmarks=False):
+            obj = ev.get("object") or {}
+            md = obj.get("metadata") or {}
+            uid = md.get("uid")
+            if not uid:
+                continue
+            now = time.monotonic()
+            self.seen.setdefault(uid, now)
+            if ev["type"] == "DELETED":
+                self.deleted.add(uid)
+                continue
+            node = (obj.get("spec") or {}).get("nodeName")
+            if node and uid not in self.bound:
+                self.bound[uid] = now
+                self.node[uid] = node
+            if md.get("deletionTimestamp"):
+                self.terminating.add(uid)
+            if (obj.get("status") or {}).get("phase") == "Running" and uid not in self.running:
+                self.running[uid] = now
+
+    def running_alive(self, exclude_nodes: set[str]) -> int:
+        return sum(1 for u in self.running if u not in self.terminating and u not in self.deleted
+                   and self.node.get(u) not in exclude_nodes)
+
+
+async def wait_for(cond: Any, timeout: float, what: str) -> float:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def start_etcd(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
+    exe = shutil.which("etcd")
+    if exe is None:
+        raise SystemExit("etcd is not installed")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    client_url = f"http://127.0.0.1:{ports[0]}"
+    proc = subprocess.Popen([exe, "--data-dir", os.path.join(tmp, "etcd"), "--listen-client-urls", client_url,
+                             "--advertise-client-urls", client_url,
+                             "--listen-peer-urls", f"http://127.0.0.1:{ports[1]}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{ports[1]}",
+                             "--initial-cluster", f"default=http://127.0.0.1:{ports[1]}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"etcd://127.0.0.1:{ports[0]}"
+
+
+async def main(a: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    tmp = tempfile.mkdtemp(prefix="k8py-bench-scale-")
+    etcd_proc = None
+    url: str | None
+    if a.store == "etcd":
+        etcd_proc, url = start_etcd(tmp)
+        await asyncio.sleep(2)
+    elif a.store == "memory":
+        url = "memory://"
+    else:
+        url = None
+    clock = RealClock()
+    store = open_store(url, tmp)
+    r = store.start()
+    if asyncio.iscoroutine(r):
+        await r
+    api = ApiServer(store, ApiServerConfig(), clock)
+    await api.start()
+
+    def client() -> Client:
+        return Client(InProcessTransport(api))
+
+    print(f"store={a.store} nodes={a.nodes} pods={a.pods} workload={a.workload}  (one process, 2 cores)")
+    print(f"RSS after API start: {rss_mb():.0f} MB")
+    tasks: list[asyncio.Task[Any]] = []
+    loop = asyncio.get_running_loop()
+    ipam = NodeIpamController(client(), clock, node_cidr_mask_size=mask_for(a.nodes + 1))
+    tasks.append(loop.create_task(ipam.run()))
+    lifecycle = NodeLifecycleController(client(), clock, node_monitor_grace_period=a.grace,
+                                        node_monitor_period=1.0, pod_eviction_timeout=a.eviction_timeout)
+    tasks.append(loop.create_task(lifecycle.run()))
+    sched = Scheduler(client(), clock, percentage_of_nodes_to_score=a.percentage or None)
+    tasks.append(loop.create_task(sched.run()))
+    if a.workload == "deployments":
+        from k8py.controllers.manager import ControllerManager, ControllerManagerOptions
+        cm = ControllerManager(client(), clock, ControllerManagerOptions(
+            enabled=("replicaset", "deployment", "garbagecollector"), workers=4))
+        tasks.append(loop.create_task(cm.run()))
+    watch = PodWatch(client())
+    tasks.append(loop.create_task(watch.run()))
+
+    # -- nodes ------------------------------------------------------------------
+    cap = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+    cluster = SimulatedCluster(client(), a.nodes, cap, clock, workers=8)
+    t0 = time.monotonic()
+    tasks.append(loop.create_task(cluster.run()))
+    watcher = client()
+
+    nodes_ready = 0
+
+    async def count_nodes() -> None:
+        nonlocal nodes_ready
+        while True:
+            items = (await watcher.list("nodes"))["items"]
+            nodes_ready = sum(1 for n in items if n["spec"].get("podCIDR"))
+            if nodes_ready >= a.nodes:
+                return
+            await asyncio.sleep(0.5)
+
+    await asyncio.wait_for(count_nodes(), a.timeout)
+    print(f"{a.nodes} nodes registered with podCIDRs in {time.monotonic() - t0:.1f} s; RSS {rss_mb():.0f} MB")
+    await wait_for(lambda: len(sched.cache) >= a.nodes, a.timeout, "scheduler cache")
+
+    # -- pods -------------------------------------------------------------------
+    t_create = time.monotonic()
+    if a.workload == "deployments":
+        per = a.pods // a.deployments
+        for d in range(a.deployments):
+            await watcher.create("deployments", {
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": f"web-{d}", "namespace": NS},
+                "spec": {"replicas": per, "selector": {"matchLabels": {"app": f"web-{d}"}},
+                         "template": {"metadata": {"labels": {"app": f"web-{d}"}},
+                                      "spec": {"containers": [{"name": "app", "image": "nginx",
+                                                               "resources": {"requests": {"cpu": "100m",
+                                                                                          "memory": "64Mi"}}}]}}},
+            }, NS)
+    else:
+        sem = asyncio.Semaphore(64)
+
+        async def create(i: int) -> None:
+            async with sem:
+                await watcher.create("pods", {
+                    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p-{i}", "namespace": NS},
+                    "spec": {"containers": [{"name": "app", "image": "nginx",
+                                             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}, NS)
+
+        await asyncio.gather(*(create(i) for i in range(a.pods)))
+        print(f"created {a.pods} pods directly in {time.monotonic() - t_create:.1f} s")
+    await wait_for(lambda: len(watch.running) >= a.pods, a.timeout, "pods Running")
+    t_done = time.monotonic()
+    first_seen = min(watch.seen.values())
+    last_bound = max(watch.bound.values())
+    bind_span = last_bound - first_seen
+    lat = [watch.running[u] - watch.seen[u] for u in watch.running]
+    print(f"scheduled {len(watch.bound)} pods in {bind_span:.1f} s: {len(watch.bound) / bind_span:.0f} pods/s "
+          f"(scheduler bound {sched.scheduled}, {sched.failed_attempts} failed attempts)")
+    print(f"all {a.pods} Running {t_done - t_create:.1f} s after the first create; create->Running "
+          f"p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s")
+    gc.collect()
+    print(f"RSS with {a.nodes} nodes and {a.pods} pods: {rss_mb():.0f} MB "
+          f"(peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+    # -- eviction -----------------------------------------------------------------
+    if a.evict_pods > 0:
+        per_node: dict[str, int] = {}
+        for u, n in watch.node.items():
+            if u in watch.running and u not in watch.deleted:
+                per_node[n] = per_node.get(n, 0) + 1
+        victims: set[str] = set()
+        count = 0
+        for n, c in sorted(per_node.items()):
+            if count >= a.evict_pods:
+                break
+            victims.add(n)
+            count += c
+        before = watch.running_alive(victims)
+        t_pause = time.monotonic()
+        for name in victims:
+            cluster.node(name).pause()
+        print(f"paused {len(victims)} nodes holding {count} pods "
+              f"(grace {a.grace:.0f} s, eviction timeout {a.eviction_timeout:.0f} s)")
+
+        def unknown() -> bool:
+            return all(any(c.get("type") == "Ready" and c.get("status") == "Unknown"
+                           for c in ((lifecycle.nodes.get(None, n) or {}).get("status") or {}).get("conditions") or [])
+                       for n in victims)
+
+        t_unknown = await wait_for(unknown, a.timeout, "nodes Unknown")
+        evicted_uids = {u for u, n in watch.node.items() if n in victims}
+        t_evicted = await wait_for(lambda: evicted_uids <= watch.terminating | watch.deleted, a.timeout,
+                                   "pods evicted")
+        print(f"nodes Unknown after {t_unknown:.1f} s; {len(evicted_uids)} pods marked for deletion "
+              f"{t_evicted:.1f} s later")
+        if a.workload == "deployments":
+            t_evict_done = time.monotonic()
+            target = before + count
+            t_back = await wait_for(lambda: watch.running_alive(victims) >= target, a.timeout,
+                                    "replacements Running")
+            print(f"{count} replacement pods Running elsewhere {t_back:.1f} s after the evictions "
+                  f"({time.monotonic() - t_pause:.1f} s after the heartbeats stopped)")
+            del t_evict_done
+        else:
+            print("(direct pods have no controller: no replacements to time)")
+    print(f"final RSS {rss_mb():.0f} MB")
+
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await api.close()
+    r = store.close()
+    if asyncio.iscoroutine(r):
+        await r
+    if etcd_proc is not None:
+        etcd_proc.terminate()
+        etcd_proc.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nodes", type=int, default=1000)
+    p.add_argument("--pods", type=int, default=10000)
+    p.add_argument("--deployments", type=int, default=10)
+    p.add_argument("--store", choices=("sqlite", "etcd", "memory"), default="sqlite")
+    p.add_argument("--workload", choices=("deployments", "pods"), default="deployments")
+    p.add_argument("--evict-pods", type=int, default=1000)
+    p.add_argument("--grace", type=float, default=10.0, help="node monitor grace period (s)")
+    p.add_argument("--eviction-timeout", type=float, default=0.0, help="pod eviction timeout (s)")
+    p.add_argument("--percentage", type=int, default=0, help="percentageOfNodesToScore (0: adaptive)")
+    p.add_argument("--timeout", type=float, default=900.0)
+    sys.exit(asyncio.run(main(p.parse_args())))
