@@ -291,3 +291,25 @@ async def test_close_ends_open_watches(store: Store, pfx: str) -> None:
     with pytest.raises(StopAsyncIteration):
         async with asyncio.timeout(WAIT):
             await pending
+
+
+async def test_watch_replay_racing_new_writes_has_no_gap_or_duplicate(store: Store, pfx: str) -> None:
+    start = await store.current_revision()
+    for i in range(30):
+        await store.create(f"{pfx}h/{i:03d}", b"old")
+
+    async def more() -> list[int]:
+        revs = []
+        for i in range(30):
+            revs.append((await store.create(f"{pfx}n/{i:03d}", b"new")).mod_revision)
+        return revs
+
+    it = store.watch(pfx, start)
+    writer = asyncio.create_task(more())  # writes land while the watch is still replaying
+    events = await take(it, 60)
+    new_revs = await writer
+    revs = [e.kv.mod_revision for e in events]
+    assert revs == list(range(start + 1, start + 61))
+    assert revs[30:] == new_revs
+    assert [e.kv.key for e in events][:30] == [f"{pfx}h/{i:03d}" for i in range(30)]
+    await it.aclose()  # type: ignore[attr-defined]
