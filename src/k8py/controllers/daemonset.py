@@ -35,7 +35,8 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
                                              untolerated_taints)
 from k8py.controllers.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
-from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, ensure_indexes, slow_start_batch
+from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
+                                         slow_start_batch)
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -201,7 +202,7 @@ class DaemonSetController(Controller):
         uid = meta(ds).get("uid")
         selector = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
         out: list[Obj] = []
-        for p in self.pods.by_index(BY_NAMESPACE, meta(ds).get("namespace") or ""):
+        for p in claim_candidates(self.pods, ds):
             ref = controller_ref(p)
             labels = meta(p).get("labels") or {}
             if ref is not None:

@@ -31,7 +31,7 @@ from k8py.controllers.controllerutil import (POD_TEMPLATE_HASH_LABEL, compute_ha
                                              is_deleting, key_of, meta, new_controller_ref,
                                              remove_condition, scaled_value, split_key)
 from k8py.controllers.events import NORMAL, EventRecorder
-from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, ensure_indexes
+from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -252,7 +252,7 @@ class DeploymentController(Controller):
     async def claim_replica_sets(self, d: Obj, selector: Any) -> list[Obj]:
         uid = meta(d).get("uid")
         out: list[Obj] = []
-        for rs in self.rss.by_index(BY_NAMESPACE, meta(d).get("namespace") or ""):
+        for rs in claim_candidates(self.rss, d):
             labels = meta(rs).get("labels") or {}
             ref = controller_ref(rs)
             if ref is not None:

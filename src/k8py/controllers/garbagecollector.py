@@ -43,7 +43,7 @@ WATCHED_RESOURCES: tuple[str, ...] = (
     "pods", "replicasets.apps", "deployments.apps", "daemonsets.apps", "statefulsets.apps",
     "controllerrevisions.apps", "replicationcontrollers", "jobs.batch", "cronjobs.batch",
     "endpointslices.discovery.k8s.io", "services", "configmaps", "secrets",
-    "persistentvolumeclaims", "persistentvolumes", "serviceaccounts",
+    "persistentvolumeclaims", "persistentvolumes", "serviceaccounts", "leases.coordination.k8s.io",
 )
 
 

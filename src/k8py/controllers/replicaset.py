@@ -36,6 +36,7 @@ Obj = dict[str, Any]
 BURST_REPLICAS = 500
 BY_NAMESPACE = "controllers.namespace"
 BY_CONTROLLER = "controllers.controller-uid"
+BY_ORPHAN_NAMESPACE = "controllers.orphan-namespace"
 
 
 def namespace_index(obj: Obj) -> list[str]:
@@ -47,10 +48,23 @@ def controller_uid_index(obj: Obj) -> list[str]:
     return [ref["uid"]] if ref and ref.get("uid") else []
 
 
+def orphan_namespace_index(obj: Obj) -> list[str]:
+    return [] if controller_ref(obj) else [meta(obj).get("namespace") or ""]
+
+
 def ensure_indexes(inf: Informer) -> None:
-    """The indexes controllers read pods (and replica sets) by."""
+    """The indexes controllers read pods (and replica sets) by: namespace, controller
+    uid, and namespace of those without a controller (adoption candidates)."""
     inf.add_index(BY_NAMESPACE, namespace_index)
     inf.add_index(BY_CONTROLLER, controller_uid_index)
+    inf.add_index(BY_ORPHAN_NAMESPACE, orphan_namespace_index)
+
+
+def claim_candidates(inf: Informer, owner: Obj) -> list[Obj]:
+    """The objects an owner may control: those it controls now and the orphans of its
+    namespace (cheaper than the whole namespace)."""
+    return (inf.by_index(BY_CONTROLLER, meta(owner).get("uid") or "")
+            + inf.by_index(BY_ORPHAN_NAMESPACE, meta(owner).get("namespace") or ""))
 
 
 async def slow_start_batch(count: int, initial: int,
@@ -182,7 +196,7 @@ class ReplicaSetController(Controller):
             return
         needs_sync = self.expectations.satisfied(key)
         selector = self.selector(owner)
-        candidates = [p for p in self.pods.by_index(BY_NAMESPACE, ns or "") if is_pod_active(p)]
+        candidates = [p for p in claim_candidates(self.pods, owner) if is_pod_active(p)]
         pods = await self.claim_pods(owner, selector, candidates)
         err: BaseException | None = None
         if needs_sync and not is_deleting(owner):
