@@ -78,8 +78,17 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
-                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.port}]},
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                            "targetPort": config.port or 6443}]},
     })
+    if config.port:
+        await ensure_endpoints(reg, config)
+    else:
+        log.info("the API server's port is not known yet: the kubernetes endpoints wait for it")
+
+
+async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
+    """The `kubernetes` Endpoints and EndpointSlice point at advertise_address:port."""
     await _upsert(reg, _res("", "endpoints"), {
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default",

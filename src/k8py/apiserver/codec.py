@@ -18,6 +18,7 @@ from k8py.apiserver.errors import StatusError, bad_request, unsupported_media_ty
 
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/json-patch+json",
               "application/strategic-merge-patch+json", "*/*", "")
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
 
 
@@ -78,6 +79,12 @@ def _reject_constants(c: str) -> Any:
 def decode(body: bytes, content_type: str) -> Decoded:
     """Decode a request body. Empty body -> value None."""
     mt = media_type(content_type)
+    if mt == PROTOBUF:
+        from k8py.apiserver import protobuf
+        try:
+            return Decoded(protobuf.decode(body), [])
+        except Exception as e:  # noqa: BLE001 - any failure to decode is the body's fault
+            raise bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     if "protobuf" in mt or "cbor" in mt:
         raise unsupported_media_type(mt)
     if mt not in JSON_TYPES and mt not in YAML_TYPES:

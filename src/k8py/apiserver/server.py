@@ -84,6 +84,12 @@ class ApiServer:
             await c.close()
         self.caches.clear()
 
+    async def set_endpoint(self, address: str, port: int) -> None:
+        """Point the `kubernetes` Service's endpoints at the address and port the HTTPS
+        front actually serves on (known only after it bound, e.g. with port 0)."""
+        self.config.advertise_address, self.config.port = address, port
+        await bootstrap.ensure_endpoints(self.registry, self.config)
+
     def set_node_proxy(self, proxy: NodeProxy | None) -> None:
         """Forward pods/log, exec, attach and portforward to a node agent:
         `await proxy(request, pod, subresource) -> ApiResponse`."""
