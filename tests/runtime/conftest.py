@@ -39,9 +39,11 @@ def registries(local_registry) -> RegistriesConfig:  # type: ignore[no-untyped-d
 
 @pytest.fixture(scope="session")
 def image_root(registries: RegistriesConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An image store directory with TEST_IMAGES already pulled (shared by the session)."""
+    """An image store with TEST_IMAGES pulled. It persists across sessions (content-addressed,
+    flock-protected, so parallel sessions share it safely): later sessions only re-resolve."""
     need_root_and_runc()
-    root = tmp_path_factory.mktemp("k8py-images")
+    root = Path(os.environ.get("K8PY_TEST_IMAGE_STORE", "/var/cache/k8py/test-image-store"))
+    root.mkdir(parents=True, exist_ok=True)
 
     async def pull() -> None:
         client = RegistryClient(registries)
@@ -69,10 +71,10 @@ def leftovers(rt: RuncRuntime) -> list[str]:
 
 
 @pytest.fixture
-async def runtime(image_root: Path, registries: RegistriesConfig) -> AsyncIterator[RuncRuntime]:
+async def runtime(image_root: Path, registries: RegistriesConfig, tmp_path: Path) -> AsyncIterator[RuncRuntime]:
     tag = uuid.uuid4().hex[:8]
     state = Path(f"/run/k8py-test-{tag}")
-    data = image_root.parent / f"k8py-data-{tag}"
+    data = tmp_path / f"k8py-data-{tag}"
     rt = RuncRuntime(state, data, images=ImageStore(image_root, RegistryClient(registries)),
                      cgroup_parent=f"k8py-test-{tag}", netns_prefix=f"k8py-t{tag[:4]}-")
     try:

@@ -223,16 +223,36 @@ async def test_exec_sync(runtime: RuncRuntime) -> None:
 async def test_streaming_exec_with_stdin(runtime: RuncRuntime) -> None:
     sid = await sandbox(runtime)
     cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"]))
-    p = await runtime.exec(cid, ["tr", "a-z", "A-Z"], stdin=True)
-    out, _ = await p.communicate(b"shout\n")
-    assert (p.returncode, out) == (0, b"SHOUT\n")
+    s = await runtime.exec(cid, ["tr", "a-z", "A-Z"], stdin=True)
+    await s.write(b"shout\n")
+    await s.close_stdin()
+    assert await s.stdout.read() == b"SHOUT\n"
+    assert await s.wait() == 0
+    assert s.stderr is not None and await s.stderr.read() == b""
+
+
+async def test_streaming_exec_with_tty(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"]))
+    s = await runtime.exec(cid, ["sh"], tty=True, stdin=True)
+    assert s.stderr is None
+    s.resize(123, 45)
+    await s.write(b"tty; stty size; exit 5\n")
+    out = b""
+    while b"exit" not in out or not s.stdout.at_eof():
+        chunk = await asyncio.wait_for(s.stdout.read(4096), 10)
+        if not chunk:
+            break
+        out += chunk
+    assert await s.wait() == 5
+    assert b"/dev/pts/" in out and b"45 123" in out
 
 
 async def test_status_survives_a_new_runtime_instance(runtime: RuncRuntime) -> None:
     """Restarting the agent: a new RuncRuntime over the same dirs sees the running container."""
     sid = await sandbox(runtime)
     cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox",
-                                                  command=["sh", "-c", "read x; echo got $x"]))
+                                                  command=["sleep", "1000"]))
     again = RuncRuntime(runtime.state_dir, runtime.data_dir, images=runtime.images,
                         cgroup_parent=runtime.cgroup_parent, netns_prefix=runtime.sandboxes.netns_prefix)
     assert [c.id for c in await again.list_containers()] == [cid]

@@ -18,6 +18,7 @@ from typing import Callable
 from k8py.runtime import reference
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, ImagePullError, RuntimeError_,
                                  SandboxNotFound)
+from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, ExecResult,
                                    ImageStatus, LoopbackOnlyNetwork, PodNetwork, PodSandboxConfig,
                                    PodSandboxStatus, SandboxState)
@@ -148,7 +149,7 @@ class FakeRuntime:
         return self.exec_results.get((st.name, tuple(cmd)), ExecResult(0, b"", b""))
 
     async def exec(self, container_id: str, cmd: list[str], tty: bool = False,
-                   stdin: bool = False) -> asyncio.subprocess.Process:
+                   stdin: bool = False) -> ExecSession:
         raise RuntimeError_("FakeRuntime does not stream exec")
 
     def log_path(self, container_id: str) -> str:

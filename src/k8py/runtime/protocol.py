@@ -15,10 +15,11 @@ Invariants:
 """
 from __future__ import annotations
 
-import asyncio
 import enum
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from k8py.runtime.exec_session import ExecSession
 
 
 class ContainerState(str, enum.Enum):
@@ -186,7 +187,7 @@ class ContainerRuntime(Protocol):
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> ExecResult: ...
     async def exec(self, container_id: str, cmd: list[str], tty: bool = False,
-                   stdin: bool = False) -> asyncio.subprocess.Process: ...
+                   stdin: bool = False) -> ExecSession: ...
     def log_path(self, container_id: str) -> str: ...
 
     # images

@@ -29,9 +29,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from k8py.runtime import cgroups, mounts
+from k8py.runtime import cgroups, exec_session, mounts
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, RuntimeError_,
                                  StartContainerError)
+from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.images import ImageStore
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, ExecResult,
                                    ImageStatus, LoopbackOnlyNetwork, Mount, PodNetwork,
@@ -364,14 +365,12 @@ class RuncRuntime:
             pidfile.unlink(missing_ok=True)
 
     async def exec(self, container_id: str, cmd: list[str], tty: bool = False,
-                   stdin: bool = False) -> asyncio.subprocess.Process:
-        """A `runc exec` process with piped stdio (tty: runc allocates one, needs stdin)."""
+                   stdin: bool = False) -> ExecSession:
+        """A streaming `runc exec` (see exec_session.py; a tty merges stdout and stderr)."""
         self._require_running(container_id)
-        args = ["exec"] + (["-t"] if tty else []) + [self.runc_name(container_id), *cmd]
-        return await asyncio.create_subprocess_exec(
-            self.runc, "--root", str(self.runc_root), *args,
-            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        argv = [self.runc, "--root", str(self.runc_root), "exec"] + (["-t"] if tty else []) + \
+            [self.runc_name(container_id), *cmd]
+        return await exec_session.spawn(argv, tty, stdin)
 
     def _require_running(self, cid: str) -> None:
         st = self._status(cid)
