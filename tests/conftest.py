@@ -102,6 +102,14 @@ import pytest as _pytest
 _ETCD_BIN = "/usr/bin/etcd"
 
 
+def _etcd_die_with_parent() -> None:
+    """In the child: SIGKILL etcd when the test process dies, so none outlives a killed run."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _etcd_free_port() -> int:
     with _socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,7 +135,8 @@ class EtcdProcess:
                  "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                  "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
                  "--initial-cluster", f"default={peer_url}"],
-                stdout=log, stderr=_subprocess.STDOUT, stdin=_subprocess.DEVNULL)
+                stdout=log, stderr=_subprocess.STDOUT, stdin=_subprocess.DEVNULL,
+                preexec_fn=_etcd_die_with_parent)
             log.close()
             deadline = _etcd_time.monotonic() + timeout
             while self.proc.poll() is None and _etcd_time.monotonic() < deadline:
