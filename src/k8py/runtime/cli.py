@@ -71,14 +71,14 @@ async def _run(args: argparse.Namespace) -> int:
                     if t == "<none>:<none>":
                         repo, tag = "<none>", "<none>"
                     else:
-                        r = reference.parse(t)
-                        repo, tag = r.name, r.tag or "<none>"
+                        ref = reference.parse(t)
+                        repo, tag = ref.name, ref.tag or "<none>"
                     dig = (i.repo_digests[0].split("@", 1)[1][:19] if i.repo_digests else "<none>") \
                         if args.digests else ""
                     rows.append((repo, tag, dig, i.id.split(":", 1)[1][:13], _human(i.size)))
             widths = [max(len(r[c]) for r in rows) for c in range(5)]
-            for r in rows:
-                print("   ".join(v.ljust(widths[c]) for c, v in enumerate(r) if widths[c]).rstrip())
+            for row in rows:
+                print("   ".join(v.ljust(widths[c]) for c, v in enumerate(row) if widths[c]).rstrip())
             return 0
         if cmd == "pull":
             img = await store.pull(args.image)
@@ -95,16 +95,16 @@ async def _run(args: argparse.Namespace) -> int:
                     rc = 1
             return rc
         if cmd == "load":
-            for img in await store.load_archive(args.file):
-                for t in img.repo_tags or [img.id]:
+            for loaded in await store.load_archive(args.file):
+                for t in loaded.repo_tags or [loaded.id]:
                     print(f"Loaded image: {t}")
             return 0
         if cmd == "inspect":
-            img = store.get(args.image)
-            if img is None:
+            found = store.get(args.image)
+            if found is None:
                 print(f"k8py image inspect: {args.image}: not found", file=sys.stderr)
                 return 1
-            print(json.dumps(img.to_dict(), indent=2))
+            print(json.dumps(found.to_dict(), indent=2))
             return 0
         return 2
     except RuntimeError_ as e:

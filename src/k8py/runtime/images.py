@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, List
 
 from k8py.runtime import reference
 from k8py.runtime.errors import ImageNotFound, ImagePullError, RuntimeError_
@@ -97,7 +97,7 @@ class ImageStore:
 
     # ------------------------------------------------------------ queries
 
-    def list(self) -> list[Image]:
+    def list(self) -> List[Image]:
         out = []
         for p in sorted((self.root / "images").glob("*.json")):
             try:
@@ -109,7 +109,7 @@ class ImageStore:
     def get(self, image: str) -> Image | None:
         """Find by reference (normalized), image id, id prefix or repo digest."""
         refs = self._refs()
-        candidates: list[str] = []
+        candidates: List[str] = []
         try:
             r = reference.parse(image)
             candidates.append(refs.get(str(r), ""))
@@ -131,7 +131,7 @@ class ImageStore:
             raise ImageNotFound(f'image "{image}" not present locally')
         return img
 
-    def layer_dirs(self, img: Image) -> list[Path]:
+    def layer_dirs(self, img: Image) -> List[Path]:
         """Unpacked layer directories, bottom first (reverse for overlay lowerdir)."""
         return [self.layer_path(d) for d in img.diff_ids]
 
@@ -167,7 +167,7 @@ class ImageStore:
             return img
 
     async def _commit(self, manifest: dict[str, Any], config: dict[str, Any], manifest_digest: str,
-                      tags: list[str], repo_digests: list[str]) -> Image:
+                      tags: List[str], repo_digests: List[str]) -> Image:
         layers = [l["digest"] for l in manifest.get("layers", [])]
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(layers):
@@ -256,7 +256,7 @@ class ImageStore:
 
     # ------------------------------------------------------------ load archives
 
-    async def load_archive(self, path: str | Path) -> list[Image]:
+    async def load_archive(self, path: str | Path) -> List[Image]:
         """Import a `docker save` tarball or an OCI image-layout archive (tar or directory)."""
         p = Path(path)
         if p.is_dir():
@@ -278,8 +278,8 @@ class ImageStore:
             os.replace(dst.with_suffix(".tmp"), dst)
         return digest
 
-    async def _load_dir(self, d: Path) -> list[Image]:
-        out: list[Image] = []
+    async def _load_dir(self, d: Path) -> List[Image]:
+        out: List[Image] = []
         if (d / "index.json").exists() and (d / "oci-layout").exists():
             index = json.loads((d / "index.json").read_text())
             for desc in index.get("manifests", []):

@@ -328,9 +328,9 @@ class RuncRuntime:
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
-        for p in sorted(self.cdir.iterdir()):
+        for entry in sorted(self.cdir.iterdir()):
             try:
-                st = self._status(p.name)
+                st = self._status(entry.name)
             except RuntimeError_:
                 continue
             if sandbox_id is None or st.sandbox_id == sandbox_id:
