@@ -233,3 +233,24 @@ async def test_scale_and_progress_deadline(cluster: Cluster) -> None:
     await kubelet.release()
     await c.until(lambda: rollout_done(c, "web", "nginx:1.26"), "recovered")
     await c.until(lambda: _with_cond(c, "web", "Progressing", "NewReplicaSetAvailable"), "complete again")
+
+
+async def test_proportional_scaling_of_a_stuck_rollout_as_the_docs_show(cluster: Cluster) -> None:
+    """kubernetes.io "Proportional scaling": 10 replicas, maxSurge 3, maxUnavailable 2, a
+    rollout stuck on a bad image (old 8, new 5); scaling to 15 adds 3 to the old set and
+    2 to the new one."""
+    c = cluster
+    _, kubelet = await start(c)
+    await c.client.create("deployments", deployment(
+        "web", 10, strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}}))
+    await c.until(lambda: rollout_done(c, "web"), "v1")
+    kubelet.hold = True  # the new image never starts
+    await c.client.patch("deployments", "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "nginx:sometag"}]}}}}, "default", patch_type="strategic")
+    await c.until(lambda: _sizes(c, [8, 5]), "stuck at 8 old / 5 new")
+    await c.client.patch("deployments", "web", {"spec": {"replicas": 15}}, "default")
+    await c.until(lambda: _sizes(c, [11, 7]), "11 old / 7 new")
+
+
+async def _sizes(c: Cluster, want: list[int]) -> bool:
+    return [r["spec"]["replicas"] for r in await replica_sets(c)] == want

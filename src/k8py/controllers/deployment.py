@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from typing import Any
 
 from k8py.api.selectors import label_selector_from_dict
@@ -328,8 +329,6 @@ class DeploymentController(Controller):
             if revision_of(updated) < max_old + 1:
                 ann[REVISION] = new_revision
                 changed = True
-            if self._replicas_annotations(updated, d):
-                changed = True
             mrs = (d.get("spec") or {}).get("minReadySeconds") or 0
             if ((updated.get("spec") or {}).get("minReadySeconds") or 0) != mrs:
                 updated["spec"]["minReadySeconds"] = mrs
@@ -504,7 +503,7 @@ class DeploymentController(Controller):
         if annotated <= 0:
             annotated = max(1, status_int(d, "replicas"))
         new_size = replicas_of(rs) * deployment_replicas / annotated
-        return int(round(new_size)) - replicas_of(rs)
+        return int(math.floor(new_size + 0.5)) - replicas_of(rs)  # Go's math.Round, not banker's
 
     def _saturated(self, d: Obj, rs: Obj) -> bool:
         try:
