@@ -49,14 +49,16 @@ def apply_patch(r: Resource, current: Obj | None, patch: Any, mt: str, *, manage
                 force: bool, now: float) -> Obj:
     """The patched object (not yet validated). `current` is not modified."""
     try:
-        if mt != APPLY and current is None:
-            raise StatusError(404, "NotFound", "nothing to patch")
+        if mt != APPLY:
+            if current is None:
+                raise StatusError(404, "NotFound", "nothing to patch")
+            base: Obj = current
         if mt == MERGE:
-            out = machinery.json_merge_patch(current, patch)
+            out = machinery.json_merge_patch(base, patch)
         elif mt == JSON:
-            out = machinery.json_patch(current, patch)
+            out = machinery.json_patch(base, patch)
         elif mt == STRATEGIC:
-            out = machinery.strategic_merge_patch(current, patch, machinery.schema_name(r))
+            out = machinery.strategic_merge_patch(base, patch, machinery.schema_name(r))
         else:
             if not manager:
                 raise StatusError(422, "Invalid",

@@ -30,8 +30,9 @@ from k8py.store.protocol import KeyValue, Store
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-NAMESPACES = resources.lookup("", "namespaces")
-assert NAMESPACES is not None
+_NS = resources.lookup("", "namespaces")
+assert _NS is not None
+NAMESPACES: Resource = _NS
 FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 # Kinds a PUT may create (Kubernetes' AllowCreateOnUpdate).
 CREATE_ON_UPDATE = {("", "endpoints"), ("", "events"), ("events.k8s.io", "events"),
