@@ -2,7 +2,7 @@
 
 `cleanup()` kills and deletes every runc container under the state dir's runc root,
 removes sandboxes and their network namespaces, unmounts k8py overlays under the state
-and data dirs, removes the k8py cgroup tree and the containers' writable layers.
+and data dirs, removes the k8py cgroup tree, the state dir and the containers' writable layers.
 Invariant: it touches only what carries its own names (the given dirs, the cgroup parent,
 netns named `<prefix><8 hex>-<6 hex>` as sandbox.py makes them), so runtimes with other
 dirs/prefixes (parallel test sessions) are left alone. Pulled images are kept.
@@ -46,7 +46,7 @@ async def cleanup(state_dir: str | Path = "/run/k8py", data_dir: str | Path = "/
             if pattern.match(name):
                 await delete_netns(name)
     left = cgroups.remove_tree(cgroup_parent)
-    for d in (state / "containers", state / "sandboxes", data / "containers"):
+    for d in (state, data / "containers"):
         if d.exists() and not mounts.mounts_under(d):
             shutil.rmtree(d, ignore_errors=True)
     return left + mounts.mounts_under(state) + mounts.mounts_under(data / "containers")
