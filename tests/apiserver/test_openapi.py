@@ -49,9 +49,30 @@ def test_document_served_with_etag_and_immutable_when_hash_matches() -> None:
     assert get(path).headers["Cache-Control"] == "no-cache, private"
 
 
-@pytest.mark.parametrize("path", ["/openapi/v2", "/openapi/v3/apis/nope/v1"])
+@pytest.mark.parametrize("path", ["/openapi/v3/apis/nope/v1", "/openapi/v4"])
 def test_unknown_is_404(path: str) -> None:
     assert get(path).status == 404
+
+
+def _pb_strings(b: bytes) -> dict[int, bytes]:
+    """Length-delimited fields (short ones) of a protobuf message."""
+    out, i = {}, 0
+    while i < len(b):
+        key, n = b[i], b[i + 1]
+        assert key & 7 == 2 and n < 128
+        out[key >> 3] = b[i + 2:i + 2 + n]
+        i += 2 + n
+    return out
+
+
+def test_v2_is_an_empty_swagger_document() -> None:
+    pb = get("/openapi/v2", headers={"accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert pb.status == 200 and "protobuf" in pb.content_type
+    top = _pb_strings(pb.body)
+    assert top[1] == b"2.0" and set(top) == {1, 2}
+    assert _pb_strings(top[2]) == {1: b"Kubernetes"}
+    js = get("/openapi/v2")
+    assert js.body["swagger"] == "2.0" and js.body["paths"] == {}
 
 
 def _all_refs(x: Any, acc: set[str]) -> None:

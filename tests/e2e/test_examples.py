@@ -1,5 +1,6 @@
 """Every manifest of the Kubernetes documentation corpus in /work/shared/k8s-examples: accepted by
-`kubectl apply -f` and listed back by `kubectl get -f`; the two invalid ones refused clearly."""
+`kubectl apply -f`, listed back by `kubectl get -f`, deleted by `kubectl delete -f`; the two
+invalid ones refused clearly."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ def test_valid_manifest_applies_and_lists(prepared: K8pyServer, rel: str) -> Non
                                for line in out.strip().splitlines()), out
     got = prepared.kubectl("get", "-f", path, "-o", "name").stdout.split()
     assert len(got) == len(out.strip().splitlines())
+    # Several files reuse names (nginx-deployment, my-nginx, ...) with other selectors, which are
+    # immutable: delete before the next file, as a user trying them one by one would.
+    prepared.kubectl("delete", "-f", path, "--wait=true", "--timeout=60s")
 
 
 @pytest.mark.skipif(not FILES, reason="no k8s-examples corpus")

@@ -11,10 +11,15 @@ Paths list every resource's operations with their query parameters; PATCH
 advertises `fieldValidation`, so kubectl validates on the server
 (`fieldValidation=Strict`) instead of downloading /openapi/v2.
 
+/openapi/v2 is a deliberately empty Swagger 2.0 document (no paths, no
+definitions), in the protobuf form kubectl asks for: kubectl only falls back to
+v2 for group-versions v3 does not list (a typo'd apiVersion), and with an empty
+v2 document it then reports the real problem ("no matches for kind ... in
+version ...") instead of failing to download v2.
+
 Invariants: documents are rendered lazily, once per process, to bytes; the
 index's `?hash=` is a content hash of the rendered document's inputs, so a
-kubectl disk cache keyed by it never serves a stale document; /openapi/v2
-answers 404 (kubectl falls back to v3).
+kubectl disk cache keyed by it never serves a stale document.
 """
 
 from __future__ import annotations
@@ -372,13 +377,27 @@ def _document(key: str) -> tuple[bytes, str] | None:
     return None
 
 
+def _pb_string(num: int, value: bytes) -> bytes:
+    assert len(value) < 128
+    return bytes([(num << 3) | 2, len(value)]) + value
+
+
+@functools.cache
+def _v2_empty() -> bytes:
+    """gnostic openapi_v2.Document {swagger: "2.0", info: {title: "Kubernetes"}} as protobuf."""
+    return _pb_string(1, b"2.0") + _pb_string(2, _pb_string(1, b"Kubernetes"))
+
+
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
 def _status(code: int, reason: str, message: str) -> ApiResponse:
     return ApiResponse(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                               "message": message, "reason": reason, "code": code})
 
 
 def respond(req: ApiRequest) -> ApiResponse | None:
-    """Answer /openapi/v3[/<gv>] (and 404 for /openapi/v2); None for other paths."""
+    """Answer /openapi/v3[/<gv>] and /openapi/v2 (empty); None for other paths."""
     path = req.path.rstrip("/")
     if not path.startswith("/openapi"):
         return None
@@ -401,4 +420,10 @@ def respond(req: ApiRequest) -> ApiResponse | None:
         if inm.strip('"') == etag:
             return ApiResponse(304, b"", headers=headers)
         return ApiResponse(200, body, headers=headers)
-    return _status(404, "NotFound", "the server could not find the requested resource (OpenAPI v2 is not served; use /openapi/v3)")
+    if path == "/openapi/v2":
+        if "protobuf" in req.headers.get("accept", ""):
+            return ApiResponse(200, _v2_empty(), content_type=V2_PROTOBUF)
+        return ApiResponse(200, {"swagger": "2.0", "info": {"title": "Kubernetes",
+                                                           "version": f"{KUBERNETES_VERSION}-k8py"},
+                                 "paths": {}, "definitions": {}})
+    return _status(404, "NotFound", f"the server could not find the requested resource ({path})")
