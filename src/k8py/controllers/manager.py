@@ -23,6 +23,7 @@ from k8py.client.client import Client
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, RealClock
 from k8py.controllers.base import Controller
+from k8py.controllers.cronjob import CronJobController
 from k8py.controllers.daemonset import DaemonSetController
 from k8py.controllers.deployment import DeploymentController
 from k8py.controllers.endpoints import EndpointsController
@@ -36,7 +37,8 @@ from k8py.controllers.replicaset import ReplicaSetController, ReplicationControl
 
 log = logging.getLogger(__name__)
 
-ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "job", "garbagecollector",
+ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "job", "cronjob",
+                   "garbagecollector",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
 
 # Controllers of other packages: (name, module, class names tried in order).
@@ -78,6 +80,7 @@ class ControllerManager:
             "deployment": lambda: DeploymentController(c, f, clk, self._recorder("deployment-controller"), w),
             "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
             "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
+            "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
             "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
             "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),
