@@ -46,6 +46,7 @@ def etcd_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         url = request.getfixturevalue("etcd_url")
     except pytest.FixtureLookupError:
         pytest.skip("no etcd_url fixture")
-    yield from _server(tmp_path_factory.mktemp("k8py-etcd"), store=url)
+    store = "etcd://" + url.split("://", 1)[-1].rstrip("/")  # the fixture gives http://host:port
+    yield from _server(tmp_path_factory.mktemp("k8py-etcd"), store=store)
 
 

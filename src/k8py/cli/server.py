@@ -233,6 +233,6 @@ def main(ns: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(serve(args_from(ns)))
-    except OSError as e:
+    except (OSError, ValueError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
