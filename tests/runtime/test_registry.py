@@ -14,7 +14,7 @@ import pytest
 from k8py.runtime import reference
 from k8py.runtime.errors import ImagePullError
 from k8py.runtime.images import ImageStore
-from k8py.runtime.mirrors import RegistriesConfig
+from k8py.runtime.mirrors import Credentials, RegistriesConfig
 from k8py.runtime.registry import RegistryClient, host_platform
 from tests.runtime.oci_helpers import FakeRegistry, digest_of, image, index, layer, push, put_manifest
 
@@ -131,6 +131,13 @@ async def test_bearer_token_auth(store_for) -> None:  # type: ignore[no-untyped-
         with pytest.raises(ImagePullError, match="pull access denied") as e:
             await store_for(bad).pull("team/app:1")
         assert e.value.cause == "unauthorized"
+        # credentials given with the pull (imagePullSecrets) override registries.yaml
+        plain = mirror_to(reg.addr)
+        with pytest.raises(ImagePullError) as e:
+            await store_for(plain).pull("team/app:1")
+        assert e.value.cause == "unauthorized"
+        got = await store_for(plain).pull("team/app:1", credentials=Credentials("alice", "pw"))
+        assert got.id == img.config_digest
         # a token the registry does not accept -> unauthorized as well
         reg.accept_token = "something-else"
         with pytest.raises(ImagePullError) as e:

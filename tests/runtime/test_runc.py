@@ -14,6 +14,7 @@ from k8py.runtime import cgroups
 from k8py.runtime.errors import CreateContainerError
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, DNSConfig, Mount,
                                    PodSandboxConfig)
+from k8py.runtime.logs import read_log
 from k8py.runtime.runc import RuncRuntime
 
 pytestmark = pytest.mark.root
@@ -86,6 +87,17 @@ async def test_process_spec(runtime: RuncRuntime, config: dict, expected: str) -
     st = await wait_exit(runtime, cid)
     assert st.exit_code == 0, log_lines(runtime, cid)
     assert "\n".join(log_lines(runtime, cid, "stdout")) == expected
+
+
+async def test_long_lines_are_split_and_joined(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=[
+        "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo; echo end"]))
+    await wait_exit(runtime, cid)
+    raw = Path(runtime.log_path(cid)).read_text().splitlines()
+    assert [line.split(" ")[2] for line in raw] == ["P", "P", "F", "F"]
+    got = [x async for x in read_log(runtime.log_path(cid))]
+    assert got == [b"x" * 40000 + b"\n", b"end\n"]
 
 
 async def test_image_entrypoint_and_cmd(runtime: RuncRuntime) -> None:

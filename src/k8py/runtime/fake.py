@@ -19,6 +19,7 @@ from k8py.runtime import reference
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, ImagePullError, RuntimeError_,
                                  SandboxNotFound)
 from k8py.runtime.exec_session import ExecSession
+from k8py.runtime.mirrors import Credentials
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, ExecResult,
                                    ImageStatus, LoopbackOnlyNetwork, PodNetwork, PodSandboxConfig,
                                    PodSandboxStatus, SandboxState)
@@ -156,7 +157,7 @@ class FakeRuntime:
         return self._c(container_id)[1].log_path
 
     # images
-    async def pull_image(self, image: str) -> str:
+    async def pull_image(self, image: str, credentials: Credentials | None = None) -> str:
         self._log("pull_image", image)
         name = str(reference.parse(image))
         if name in self.pull_errors or image in self.pull_errors:

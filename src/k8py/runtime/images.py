@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, List
 
 from k8py.runtime import reference
 from k8py.runtime.errors import ImageNotFound, ImagePullError, RuntimeError_
+from k8py.runtime.mirrors import Credentials
 from k8py.runtime.registry import (DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, RegistryClient,
                                    ResolvedManifest, pick_platform, sha256_digest)
 from k8py.runtime.unpack import unpack_layer
@@ -140,11 +141,12 @@ class ImageStore:
     def _lock(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 
-    async def pull(self, image: str) -> Image:
-        """Pull (or refresh) `image`; returns the stored record."""
+    async def pull(self, image: str, credentials: Credentials | None = None) -> Image:
+        """Pull (or refresh) `image`; returns the stored record. `credentials` (a pod's
+        imagePullSecrets) override those of registries.yaml."""
         ref = reference.parse(image)
         async with self._lock(str(ref)):
-            resolved = await self.client.resolve(ref)
+            resolved = await self.client.resolve(ref, credentials)
             m = resolved.manifest
             cfg_desc = m["config"]
             cpath = self.blob_path(cfg_desc["digest"])

@@ -58,6 +58,7 @@ class ResolvedManifest:
     media_type: str
     body: bytes
     index_digest: str = ""  # digest of the index/list the reference named, if any
+    credentials: Credentials | None = None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -108,7 +109,7 @@ class RegistryClient:
                  platform_: tuple[str, str, str] | None = None, timeout: float = 300.0) -> None:
         self.config = config or RegistriesConfig()
         self.platform = platform_ or host_platform()
-        self._tokens: dict[tuple[str, str], str] = {}
+        self._tokens: dict[tuple[str, str, str], str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10)
 
@@ -124,12 +125,12 @@ class RegistryClient:
 
     # ------------------------------------------------------------ auth + requests
 
-    async def _token(self, endpoint: str, challenge: dict[str, str], scope: str) -> str:
-        key = (endpoint, scope)
+    async def _token(self, endpoint: str, challenge: dict[str, str], scope: str,
+                     creds: Credentials | None) -> str:
+        key = (endpoint, scope, creds.username if creds else "")
         if key in self._tokens:
             return self._tokens[key]
         params = {k: v for k, v in (("service", challenge.get("service", "")), ("scope", scope)) if v}
-        creds = self.config.credentials(endpoint)
         hdrs = {"Authorization": _basic(creds)} if creds and creds.username else {}
         async with self._sess().get(challenge["realm"], params=params, headers=hdrs) as r:
             if r.status != 200:
@@ -140,13 +141,15 @@ class RegistryClient:
         return token
 
     async def _open(self, endpoint: str, repo: str, method: str, path: str,
-                    headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+                    headers: dict[str, str] | None = None,
+                    credentials: Credentials | None = None) -> aiohttp.ClientResponse:
         """A response with status < 400 (caller must release it); raises _HTTPFail."""
         url = f"{endpoint}/v2/{repo}/{path}"
         scope = f"repository:{repo}:pull"
         hdrs = dict(headers or {})
-        creds: Credentials | None = self.config.credentials(endpoint)
-        tok = self._tokens.get((endpoint, scope))
+        creds: Credentials | None = credentials or self.config.credentials(endpoint)
+        tkey = (endpoint, scope, creds.username if creds else "")
+        tok = self._tokens.get(tkey)
         if tok:
             hdrs["Authorization"] = f"Bearer {tok}"
         elif creds and creds.username:
@@ -157,8 +160,10 @@ class RegistryClient:
                 scheme, ch = _parse_challenge(r.headers["WWW-Authenticate"])
                 r.release()
                 if scheme == "bearer" and "realm" in ch:
-                    self._tokens.pop((endpoint, scope), None)
-                    hdrs["Authorization"] = f"Bearer {await self._token(endpoint, ch, ch.get('scope', scope))}"
+                    self._tokens.pop(tkey, None)
+                    tok = await self._token(endpoint, ch, ch.get("scope", scope), creds)
+                    self._tokens[tkey] = tok
+                    hdrs["Authorization"] = f"Bearer {tok}"
                     continue
                 if scheme == "basic" and creds and creds.username:
                     hdrs["Authorization"] = _basic(creds)
@@ -205,8 +210,9 @@ class RegistryClient:
 
     # ------------------------------------------------------------ manifests
 
-    async def _get_manifest(self, endpoint: str, ref: ImageRef, reference: str) -> tuple[str, bytes, str]:
-        r = await self._open(endpoint, ref.repository, "GET", f"manifests/{reference}", {"Accept": ACCEPT})
+    async def _get_manifest(self, endpoint: str, ref: ImageRef, reference: str,
+                            creds: Credentials | None = None) -> tuple[str, bytes, str]:
+        r = await self._open(endpoint, ref.repository, "GET", f"manifests/{reference}", {"Accept": ACCEPT}, creds)
         try:
             body = await r.content.read(MAX_MANIFEST + 1)
             if len(body) > MAX_MANIFEST:
@@ -227,13 +233,15 @@ class RegistryClient:
                                  "digest mismatch")
         return mt, body, digest
 
-    async def resolve(self, ref: ImageRef) -> ResolvedManifest:
-        """The single-platform manifest for `ref`, trying each endpoint in order."""
+    async def resolve(self, ref: ImageRef, credentials: Credentials | None = None) -> ResolvedManifest:
+        """The single-platform manifest for `ref`, trying each endpoint in order.
+
+        `credentials` (from a pod's imagePullSecrets) override registries.yaml's."""
         endpoints = self.config.endpoints(ref.registry)
         last: BaseException = ImagePullError(str(ref), "no registry endpoint configured", "connection")
         for ep in endpoints:
             try:
-                mt, body, digest = await self._get_manifest(ep, ref, ref.reference)
+                mt, body, digest = await self._get_manifest(ep, ref, ref.reference, credentials)
                 index_digest = ""
                 if mt in INDEX_TYPES:
                     index_digest = digest
@@ -242,10 +250,10 @@ class RegistryClient:
                         os_, arch, _ = self.platform
                         raise ImagePullError(str(ref), f"no match for platform in manifest {digest}: "
                                              f"{os_}/{arch}: not found", "no matching platform")
-                    mt, body, digest = await self._get_manifest(ep, ref, entry["digest"])
+                    mt, body, digest = await self._get_manifest(ep, ref, entry["digest"], credentials)
                 if mt not in MANIFEST_TYPES:
                     raise ImagePullError(str(ref), f"unsupported manifest media type {mt!r}", "bad manifest")
-                return ResolvedManifest(ref, ep, digest, mt, body, index_digest)
+                return ResolvedManifest(ref, ep, digest, mt, body, index_digest, credentials)
             except ImagePullError as e:
                 if e.cause in ("digest mismatch", "no matching platform", "bad manifest"):
                     raise
@@ -267,7 +275,8 @@ class RegistryClient:
         h = hashlib.sha256()
         n = 0
         try:
-            r = await self._open(resolved.endpoint, resolved.ref.repository, "GET", f"blobs/{digest}")
+            r = await self._open(resolved.endpoint, resolved.ref.repository, "GET", f"blobs/{digest}",
+                                 credentials=resolved.credentials)
             try:
                 with open(tmp, "wb") as f:
                     async for chunk in r.content.iter_chunked(1 << 20):

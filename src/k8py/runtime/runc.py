@@ -34,6 +34,7 @@ from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, Runtim
                                  StartContainerError)
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.images import ImageStore
+from k8py.runtime.mirrors import Credentials
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, ExecResult,
                                    ImageStatus, LoopbackOnlyNetwork, Mount, PodNetwork,
                                    PodSandboxConfig, PodSandboxStatus, SandboxState)
@@ -379,8 +380,8 @@ class RuncRuntime:
 
     # ------------------------------------------------------------ images
 
-    async def pull_image(self, image: str) -> str:
-        return (await self.images.pull(image)).id
+    async def pull_image(self, image: str, credentials: Credentials | None = None) -> str:
+        return (await self.images.pull(image, credentials)).id
 
     async def image_status(self, image: str) -> ImageStatus | None:
         img = self.images.get(image)
