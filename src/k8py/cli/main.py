@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print versions")
     server.add_arguments(sub.add_parser("server", help="run the control plane (and the embedded node agent)"))
     reset.add_arguments(sub.add_parser("reset", help="remove everything k8py created on this machine"))
+    from k8py.kubelet import agentcli  # `k8py agent ...` (owned by kubelet)
+    agentcli.add_arguments(sub.add_parser("agent", help="run a node agent that joins a k8py server"))
     from k8py.runtime import cli as image_cli  # `k8py image ...` (owned by runtime)
     image_cli.add_image_commands(sub)
     return parser
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "server":
         from k8py.cli import server
         return server.main(args)
+    if args.cmd == "agent":
+        from k8py.kubelet import agentcli
+        return agentcli.main(args)
     if args.cmd == "reset":
         from k8py.cli import reset
         return reset.main(args)

@@ -61,6 +61,7 @@ class ClusterContext:
     args: ServerArgs
     pki: Any = None  # k8py.apiserver.certs.Pki (agent token, CA) for components that dial HTTPS
     server_url: str = ""
+    front: Any = None  # k8py.apiserver.http.HttpFront (kubelet: sets upgrade_handler for exec)
 
     def client(self) -> Any:
         """A k8py Client over the in-process transport (no sockets)."""
@@ -85,6 +86,11 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
             comps.append(("agent", run_embedded))
     """
     comps: list[tuple[str, ComponentFactory]] = []
+    # ---- node agent (owner: kubelet): real containers when root + Linux + runc, else says what is missing
+    if not args.no_agent:
+        from k8py.kubelet.agent import run_embedded
+        comps.append(("agent", run_embedded))
+    # ---- end node agent
     return comps
 
 
@@ -201,7 +207,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     url = kubeconfig.server_url(args.bind, port)
     kc = kubeconfig.write(data / "kubeconfig", pki, url)
 
-    ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url)
+    ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url, front=front)
     tasks = run_components(ctx)
     interval = float(os.environ.get("K8PY_COMPACT_INTERVAL", "0") or 0)
     if interval > 0:

@@ -1,0 +1,398 @@
+"""The node agent (kubelet): registers the Node, renews its Lease, runs a pod worker
+per pod bound to it, and serves logs/exec for its pods.
+
+`NodeAgent(client, runtime, network, node_name, clock, options).run()`:
+ 1. register (or update) the Node: real capacity/allocatable, conditions, nodeInfo;
+ 2. wait up to `pod_cidr_wait` seconds for spec.podCIDR (the node IPAM controller),
+    else use `fallback_pod_cidr`; `network.start(pod_cidr)` sets up the bridge and
+    returns the node IP pods see (the bridge gateway);
+ 3. adopt: every runtime sandbox whose pod no longer exists is removed (after the
+    first pod list), the others are picked up by their pod's worker;
+ 4. watch pods with spec.nodeName=<node>; one PodWorker per uid (newest state wins);
+ 5. every `lease_interval` renew the Lease, every `status_interval` post node status.
+
+Embedded mode (`run_embedded`, used by `k8py server`) needs root, Linux and runc;
+otherwise it says exactly what is missing and the server runs without an agent.
+Tunables of the embedded agent come from environment variables (K8PY_AGENT_*: see
+`options_from_env`), so parallel test clusters on one machine do not collide.
+Invariant: restarting the agent never restarts running containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.client.events import EventRecorder
+from k8py.client.informer import Informer
+from k8py.clock import Clock, rfc3339
+from k8py.kubelet.backoff import Backoff
+from k8py.kubelet.containerconfig import ClusterSettings
+from k8py.kubelet.lease import NodeLease
+from k8py.kubelet.node import NodeFacts, default_node_name
+from k8py.kubelet.podworker import PodWorker
+from k8py.kubelet.volumes import VolumeManager
+from k8py.runtime.protocol import ContainerRuntime, PodSandboxConfig
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+@dataclass
+class AgentOptions:
+    root_dir: str = "/var/lib/k8py/kubelet"  # pods/<uid>/volumes/...
+    log_root: str = "/var/log/pods"
+    storage_dir: str = "/var/lib/k8py/storage"
+    cluster_dns: str = "10.43.0.10"
+    cluster_domain: str = "cluster.local"
+    fallback_pod_cidr: str = "10.42.0.0/24"
+    pod_cidr: str = ""  # fixed pod CIDR (skips waiting for node IPAM)
+    pod_cidr_wait: float = 5.0
+    node_ip: str = ""  # default: what the network returns (the bridge gateway)
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    sync_period: float = 1.0
+    volume_refresh_period: float = 10.0
+    storage_check_period: float = 10.0
+    lease_interval: float = 10.0
+    status_interval: float = 30.0
+    housekeeping_period: float = 10.0
+    max_kill_grace: float = 3600.0
+    system_reserved_cpu: str = "100m"
+    system_reserved_memory: str = "256Mi"
+    max_pods: int = 110
+    ca_cert: bytes = b""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class NodeNetwork(Protocol):
+    """The node's side of pod networking, as the agent needs it."""
+
+    async def start(self, pod_cidr: str) -> str:
+        """Set up the node for pods of `pod_cidr`; returns the node IP pods see ("" if none)."""
+        ...
+
+
+class BridgeNodeNetwork:
+    """PodNetwork + NodeNetwork over network.BridgeNetwork, created once the pod CIDR is known."""
+
+    def __init__(self, cluster_cidr: str, service_cidr: str, state_dir: str | Path, bridge: str | None = None) -> None:
+        self.cluster_cidr = cluster_cidr
+        self.service_cidr = service_cidr
+        self.state_dir = Path(state_dir)
+        self.bridge = bridge
+        self.net: Any = None
+
+    async def start(self, pod_cidr: str) -> str:
+        from k8py.network.bridge import BRIDGE, BridgeNetwork
+
+        self.net = BridgeNetwork(pod_cidr, self.cluster_cidr, self.service_cidr, self.state_dir,
+                                 bridge=self.bridge or BRIDGE)
+        await self.net.ensure_node()
+        return str(self.net.gateway)
+
+    async def setup(self, netns_path: str, pod: PodSandboxConfig) -> str:
+        if self.net is None:
+            raise RuntimeError("the node network is not ready yet")
+        return str(await self.net.setup(netns_path, pod))
+
+    async def teardown(self, netns_path: str, pod: PodSandboxConfig) -> None:
+        if self.net is not None:
+            await self.net.teardown(netns_path, pod)
+
+
+class NodeAgent:
+    def __init__(self, client: Client, runtime: ContainerRuntime, network: NodeNetwork | None, node_name: str,
+                 clock: Clock, options: AgentOptions | None = None) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.network = network
+        self.node_name = node_name
+        self.clock = clock
+        self.options = options or AgentOptions()
+        o = self.options
+        self.settings = ClusterSettings(o.cluster_dns, o.cluster_domain, o.log_root)
+        self.backoff = Backoff(clock, o.backoff_base, o.backoff_max)
+        self.volumes = VolumeManager(o.root_dir, self.lookup, ca_cert=o.ca_cert, storage_base=o.storage_dir)
+        self.facts = NodeFacts(node_name, o.root_dir, f"{runtime.name}://k8py",
+                               o.system_reserved_cpu, o.system_reserved_memory, o.max_pods)
+        self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
+        self.lease = NodeLease(client, node_name, clock)
+        self.workers: dict[str, PodWorker] = {}
+        self.pods: Informer | None = None
+        self.node_ip = o.node_ip
+        self.pod_cidr = ""
+        self.allocatable: dict[str, str] = {}
+        self.ready = asyncio.Event()
+        self._node: Obj | None = None
+
+    # ------------------------------------------------------------- seams for workers
+    def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        o = dict(obj)
+        o.setdefault("kind", "Pod")
+        o.setdefault("apiVersion", "v1")
+        self.recorder.event(o, type_, reason, message)
+
+    async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return await self.client.get_or_none(kind, name, namespace or None)
+
+    # ------------------------------------------------------------- the Node
+    def node_object(self) -> Obj:
+        now = rfc3339(self.clock.now())
+        cap = self.facts.capacity()
+        self.allocatable = self.facts.allocatable(cap)
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.node_name, "labels": {**self.facts.labels(), **self.options.labels},
+                             "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                "spec": {}, "status": self._status(now, [])}
+
+    def _status(self, now: str, old_conditions: list[Obj]) -> Obj:
+        cap = self.facts.capacity()
+        self.allocatable = self.facts.allocatable(cap)
+        return {"capacity": cap, "allocatable": self.allocatable,
+                "conditions": self.facts.conditions(now, old_conditions),
+                "addresses": self.facts.addresses(self.node_ip),
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "nodeInfo": self.facts.node_info()}
+
+    async def register(self) -> Obj:
+        try:
+            node = await self.client.create("nodes", self.node_object())
+        except ApiError as e:
+            if not e.already_exists:
+                raise
+            node = await self.client.get("nodes", self.node_name)
+            want = self.node_object()["metadata"]["labels"]
+            node = await self.client.patch("nodes", self.node_name, {"metadata": {"labels": want}})
+        self.lease.node_uid = node["metadata"].get("uid")
+        self._node = node
+        await self.post_status()
+        return node
+
+    async def post_status(self) -> None:
+        old = ((self._node or {}).get("status") or {}).get("conditions") or []
+        st = self._status(rfc3339(self.clock.now()), old)
+        try:
+            st["images"] = [{"names": (i.repo_digests + i.repo_tags)[:5], "sizeBytes": i.size}
+                            for i in (await self.runtime.list_images())[:50]]
+        except Exception:  # noqa: BLE001 - images are informational
+            pass
+        self._node = await self.client.patch("nodes", self.node_name, {"status": st}, subresource="status")
+
+    async def _wait_pod_cidr(self) -> str:
+        if self.options.pod_cidr:
+            return self.options.pod_cidr
+        deadline = self.clock.monotonic() + self.options.pod_cidr_wait
+        while True:
+            node = await self.client.get("nodes", self.node_name)
+            cidr = (node.get("spec") or {}).get("podCIDR")
+            if cidr:
+                return str(cidr)
+            if self.clock.monotonic() >= deadline:
+                log.warning("node %s: no podCIDR from the node IPAM controller after %.0fs; using %s",
+                            self.node_name, self.options.pod_cidr_wait, self.options.fallback_pod_cidr)
+                return self.options.fallback_pod_cidr
+            await self.clock.sleep(0.2)
+
+    # ------------------------------------------------------------- pods
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        if old["metadata"].get("uid") != new["metadata"].get("uid"):  # deleted and re-created by name
+            self._on_pod_deleted(old)
+        self._on_pod(new)
+
+    def _on_pod(self, pod: Obj) -> None:
+        if (pod.get("spec") or {}).get("nodeName") != self.node_name:
+            return
+        uid = str(pod["metadata"].get("uid"))
+        w = self.workers.get(uid)
+        if w is None:
+            w = PodWorker(self, uid, pod)
+            self.workers[uid] = w
+            w.start()
+            assert w.task is not None
+            w.task.add_done_callback(self._done_callback(uid, w))
+        else:
+            w.update(pod)
+
+    def _on_pod_deleted(self, pod: Obj) -> None:
+        w = self.workers.get(str(pod["metadata"].get("uid")))
+        if w is not None:
+            w.update(None)
+
+    def _done_callback(self, uid: str, w: PodWorker) -> Any:
+        return lambda _task: self._worker_done(uid, w)
+
+    def _worker_done(self, uid: str, w: PodWorker) -> None:
+        if self.workers.get(uid) is w:
+            del self.workers[uid]
+
+    async def housekeeping(self) -> None:
+        """Remove sandboxes and pod dirs of pods this node no longer has."""
+        if self.pods is None or not self.pods.has_synced:
+            return
+        live = {str(p["metadata"].get("uid")) for p in self.pods.list()} | set(self.workers)
+        for sb in await self.runtime.list_pod_sandboxes():
+            if sb.uid not in live:
+                log.info("removing orphaned sandbox %s of pod %s/%s", sb.id, sb.namespace, sb.name)
+                try:
+                    await self.runtime.stop_pod_sandbox(sb.id)
+                    await self.runtime.remove_pod_sandbox(sb.id)
+                except Exception as e:  # noqa: BLE001
+                    log.info("orphaned sandbox %s: %s", sb.id, e)
+        for uid in self.volumes.known_uids():
+            if uid not in live:
+                await asyncio.to_thread(self.volumes.teardown, uid)
+
+    async def _loop(self, period: float, fn: Any, what: str) -> None:
+        while True:
+            await self.clock.sleep(period)
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                log.info("node %s: %s failed: %s", self.node_name, what, e)
+
+    async def run(self) -> None:
+        o = self.options
+        Path(o.root_dir).mkdir(parents=True, exist_ok=True)
+        await self.register()
+        try:
+            await self.lease.renew()
+        except ApiError as e:
+            log.info("lease: %s", e)
+        self.pod_cidr = await self._wait_pod_cidr()
+        if self.network is not None:
+            ip = await self.network.start(self.pod_cidr)
+            if not self.node_ip:
+                self.node_ip = ip
+        if not self.node_ip:
+            self.node_ip = "127.0.0.1"
+        await self.post_status()
+        self.pods = Informer(self.client, "pods", clock=self.clock, field_selector=f"spec.nodeName={self.node_name}")
+        self.pods.add_event_handler(on_add=self._on_pod, on_update=self._on_pod_update, on_delete=self._on_pod_deleted)
+        tasks = [asyncio.create_task(self.pods.run(), name="k8py-agent-pods"),
+                 asyncio.create_task(self._loop(o.lease_interval, self.lease.renew, "lease renew")),
+                 asyncio.create_task(self._loop(o.status_interval, self.post_status, "node status")),
+                 asyncio.create_task(self._loop(o.housekeeping_period, self.housekeeping, "housekeeping"))]
+        try:
+            await self.pods.wait_synced()
+            await self.housekeeping()
+            self.ready.set()
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            ws = [w.task for w in self.workers.values() if w.task is not None]
+            for t in ws:
+                t.cancel()
+            await asyncio.gather(*tasks, *ws, return_exceptions=True)
+
+
+# ----------------------------------------------------------------- embedded / CLI
+
+def missing_requirements() -> list[str]:
+    out = []
+    if not sys.platform.startswith("linux"):
+        out.append("Linux")
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        out.append("root (run k8py server as root)")
+    if shutil.which("runc") is None:
+        out.append("runc (apt install runc)")
+    if shutil.which("ip") is None:
+        out.append("iproute2 (apt install iproute2)")
+    return out
+
+
+def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tuple[AgentOptions, dict[str, str]]:
+    """AgentOptions plus runtime settings from K8PY_AGENT_* variables:
+    ROOT (base dir, default /var/lib/k8py), STATE (default /run/k8py), ID (suffix of the
+    cgroup parent, netns prefix and bridge name), POD_CIDR, CLUSTER_CIDR, SERVICE_CIDR,
+    BACKOFF_BASE, NODE_NAME; K8PY_REGISTRIES is the registries.yaml."""
+    base = env.get("K8PY_AGENT_ROOT", "/var/lib/k8py")
+    ident = env.get("K8PY_AGENT_ID", "")
+    o = AgentOptions(root_dir=f"{base}/kubelet", log_root=env.get("K8PY_AGENT_LOG_ROOT", f"{base}/pod-logs"
+                                                                  if "K8PY_AGENT_ROOT" in env else "/var/log/pods"),
+                     storage_dir=f"{base}/storage", pod_cidr=env.get("K8PY_AGENT_POD_CIDR", ""))
+    if env.get("K8PY_AGENT_BACKOFF_BASE"):
+        o.backoff_base = float(env["K8PY_AGENT_BACKOFF_BASE"])
+        o.backoff_max = max(o.backoff_base, min(o.backoff_max, o.backoff_base * 30))
+    rt = {"base": base, "state": env.get("K8PY_AGENT_STATE", "/run/k8py" + (f"-{ident}" if ident else "")),
+          "cgroup_parent": "k8py" + (f"-{ident}" if ident else ""),
+          "netns_prefix": "k8py-" + (f"{ident[:6]}-" if ident else ""),
+          "bridge": ("k8pyb" + ident[:6]) if ident else "",
+          "cluster_cidr": env.get("K8PY_AGENT_CLUSTER_CIDR", "10.42.0.0/16"),
+          "service_cidr": env.get("K8PY_AGENT_SERVICE_CIDR", "10.43.0.0/16"),
+          "registries": env.get("K8PY_REGISTRIES", "/etc/k8py/registries.yaml"),
+          "node_name": env.get("K8PY_AGENT_NODE_NAME", "")}
+    return o, rt
+
+
+def build_runtime(rt: dict[str, str], network: Any) -> Any:
+    from k8py.runtime.images import ImageStore
+    from k8py.runtime.mirrors import RegistriesConfig
+    from k8py.runtime.registry import RegistryClient
+    from k8py.runtime.runc import RuncRuntime
+
+    regs = RegistriesConfig.load(rt["registries"]) if Path(rt["registries"]).exists() else None
+    images = ImageStore(Path(rt["base"]) / "images", RegistryClient(regs))
+    return RuncRuntime(rt["state"], rt["base"], images=images, network=network,
+                       cgroup_parent=rt["cgroup_parent"], netns_prefix=rt["netns_prefix"])
+
+
+async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dict[str, str],
+                    node_name: str, on_ready: Any = None) -> None:
+    network = BridgeNodeNetwork(rt["cluster_cidr"], rt["service_cidr"], Path(rt["base"]) / "network",
+                                bridge=rt["bridge"] or None)
+    runtime = build_runtime(rt, network)
+    agent = NodeAgent(client, runtime, network, node_name, clock, options)
+    if on_ready is not None:
+        on_ready(agent)
+    try:
+        await agent.run()
+    finally:
+        await runtime.close()
+
+
+async def run_embedded(ctx: Any) -> None:
+    """The `k8py server` component: the node agent on this machine, in-process."""
+    missing = missing_requirements()
+    if missing:
+        print("k8py: running without the node agent (no containers): missing " + ", ".join(missing),
+              file=sys.stderr, flush=True)
+        return
+    options, rt = options_from_env()
+    cfg = getattr(ctx.api, "config", None)
+    if cfg is not None:
+        options.cluster_dns = getattr(cfg, "cluster_dns", options.cluster_dns)
+        options.cluster_domain = getattr(cfg, "cluster_domain", options.cluster_domain)
+        if "K8PY_AGENT_SERVICE_CIDR" not in os.environ:
+            rt["service_cidr"] = getattr(cfg, "service_cidr", rt["service_cidr"])
+        if "K8PY_AGENT_CLUSTER_CIDR" not in os.environ:
+            rt["cluster_cidr"] = getattr(cfg, "cluster_cidr", rt["cluster_cidr"])
+    pki = getattr(ctx, "pki", None)
+    if pki is not None:
+        try:
+            options.ca_cert = Path(pki.ca_cert).read_bytes()
+        except OSError:
+            pass
+    node_name = rt["node_name"] or default_node_name()
+
+    def wire(agent: NodeAgent) -> None:
+        from k8py.kubelet.streaming import Streaming
+
+        s = Streaming(agent, ctx.api)
+        ctx.api.set_node_proxy(s.node_proxy)
+        front = getattr(ctx, "front", None)
+        if front is not None:
+            front.upgrade_handler = s.upgrade_handler
+
+    await run_agent(ctx.client(), ctx.clock, options, rt, node_name, on_ready=wire)

@@ -1,0 +1,165 @@
+"""Pod status from what the runtime reports, as the kubelet's generateAPIPodStatus.
+
+Container status: the newest attempt decides `state` (running / terminated / waiting
+with the worker's reason, e.g. CrashLoopBackOff or ErrImagePull), the one before it
+(or the newest, while waiting to restart) is `lastState`; restartCount = attempt.
+Phase (Kubernetes' getPhase): Pending until init containers finish and every
+container has started once; Running while any runs or restarts; Succeeded/Failed
+when all have stopped for good under the restart policy. Conditions in Kubernetes'
+order keep their lastTransitionTime while their status does not change.
+Invariant: pure functions; the same input gives the same output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from k8py.clock import rfc3339
+from k8py.runtime.protocol import ContainerState, ContainerStatus
+
+Obj = dict[str, Any]
+CONTAINER_ID_PREFIX = "runc://"
+
+
+@dataclass
+class ContainerView:
+    """What the worker knows of one container name."""
+
+    spec: Obj
+    records: list[ContainerStatus] = field(default_factory=list)  # by attempt, newest last
+    waiting: tuple[str, str] | None = None  # (reason, message) while not running
+    ready: bool = False
+    started: bool = False
+
+    @property
+    def latest(self) -> ContainerStatus | None:
+        return self.records[-1] if self.records else None
+
+
+def _terminated(r: ContainerStatus) -> Obj:
+    t: Obj = {"exitCode": r.exit_code if r.exit_code is not None else 0, "reason": r.reason or "Error",
+              "startedAt": rfc3339(r.started_at or r.created_at),
+              "finishedAt": rfc3339(r.finished_at or r.created_at), "containerID": CONTAINER_ID_PREFIX + r.id}
+    if r.message:
+        t["message"] = r.message
+    return t
+
+
+def container_status(v: ContainerView, image_ids: dict[str, str]) -> Obj:
+    c = v.spec
+    latest = v.latest
+    prev = v.records[-2] if len(v.records) >= 2 else None
+    st: Obj = {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+               "restartCount": latest.attempt if latest else 0, "started": False, "state": {}, "lastState": {}}
+    if latest is not None:
+        st["containerID"] = CONTAINER_ID_PREFIX + latest.id
+        st["imageID"] = image_ids.get(latest.image_id, latest.image_id)
+    if v.waiting and (latest is None or latest.state != ContainerState.RUNNING):
+        reason, msg = v.waiting
+        st["state"] = {"waiting": {"reason": reason, **({"message": msg} if msg else {})}}
+        if latest is not None and latest.state == ContainerState.EXITED:
+            st["lastState"] = {"terminated": _terminated(latest)}
+        elif prev is not None and prev.state == ContainerState.EXITED:
+            st["lastState"] = {"terminated": _terminated(prev)}
+    elif latest is None or latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
+        st["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    elif latest.state == ContainerState.RUNNING:
+        st["state"] = {"running": {"startedAt": rfc3339(latest.started_at or latest.created_at)}}
+        st["ready"] = v.ready
+        st["started"] = v.started
+        if prev is not None and prev.state == ContainerState.EXITED:
+            st["lastState"] = {"terminated": _terminated(prev)}
+    else:
+        st["state"] = {"terminated": _terminated(latest)}
+        if prev is not None and prev.state == ContainerState.EXITED:
+            st["lastState"] = {"terminated": _terminated(prev)}
+    return st
+
+
+def init_done(inits: list[ContainerView]) -> bool:
+    return all(v.latest is not None and v.latest.state == ContainerState.EXITED and v.latest.exit_code == 0
+               for v in inits)
+
+
+def phase(spec: Obj, inits: list[ContainerView], containers: list[ContainerView], statuses: list[Obj]) -> str:
+    policy = spec.get("restartPolicy") or "Always"
+    if not init_done(inits):
+        if policy == "Never" and any(v.latest is not None and v.latest.state == ContainerState.EXITED
+                                     and v.latest.exit_code != 0 for v in inits):
+            return "Failed"
+        return "Pending"
+    running = waiting = stopped = succeeded = 0
+    for st in statuses:
+        s = st["state"]
+        if "running" in s:
+            running += 1
+        elif "terminated" in s:
+            stopped += 1
+            if s["terminated"].get("exitCode") == 0:
+                succeeded += 1
+        elif "waiting" in s:
+            if st.get("lastState", {}).get("terminated"):
+                stopped += 1
+                if st["lastState"]["terminated"].get("exitCode") == 0:
+                    succeeded += 1
+            else:
+                waiting += 1
+    if waiting > 0:
+        return "Pending"
+    if running > 0:
+        return "Running"
+    if stopped > 0:
+        if policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if policy == "OnFailure":
+            return "Running"
+        return "Failed"
+    return "Pending"
+
+
+def _cond(type_: str, ok: bool, now: str, old: dict[str, Obj], reason: str = "", message: str = "") -> Obj:
+    status = "True" if ok else "False"
+    prev = old.get(type_)
+    trans = prev.get("lastTransitionTime") if prev and prev.get("status") == status and \
+        prev.get("lastTransitionTime") else now
+    c: Obj = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": trans}
+    if not ok and reason:
+        c["reason"] = reason
+        c["message"] = message
+    return c
+
+
+def conditions(pod: Obj, sandbox_ready: bool, inits: list[ContainerView], statuses: list[Obj],
+               phase_: str, now: str) -> list[Obj]:
+    old = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
+    inited = init_done(inits) or phase_ in ("Running", "Succeeded") and not inits
+    if inits and not inited and phase_ in ("Succeeded",):
+        inited = True
+    incomplete = [v.spec["name"] for v in inits if not (v.latest and v.latest.state == ContainerState.EXITED
+                                                         and v.latest.exit_code == 0)]
+    unready = [s["name"] for s in statuses if not s.get("ready")]
+    if phase_ == "Succeeded":
+        # Kubernetes: a completed pod's containers are not ready, reason PodCompleted
+        ready_ok = False
+        reason = "PodCompleted"
+        msg = ""
+    else:
+        ready_ok = not unready
+        reason = "ContainersNotReady"
+        msg = f"containers with unready status: [{' '.join(unready)}]"
+    out = [
+        _cond("PodReadyToStartContainers", sandbox_ready, now, old),
+        _cond("Initialized", not incomplete, now, old, "ContainersNotInitialized",
+              f"containers with incomplete status: [{' '.join(incomplete)}]"),
+        _cond("Ready", ready_ok, now, old, reason, msg),
+        _cond("ContainersReady", ready_ok, now, old, reason, msg),
+    ]
+    if phase_ == "Succeeded":
+        for c in out[2:]:
+            c.pop("message", None)
+    sched = old.get("PodScheduled")
+    out.append(sched if sched else _cond("PodScheduled", True, now, old))
+    return out

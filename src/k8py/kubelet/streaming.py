@@ -1,0 +1,228 @@
+"""Logs and exec for the agent's pods, behind the API server's node hooks.
+
+`node_proxy(req, pod, sub)` (ApiServer.set_node_proxy) answers GET pods/<name>/log
+from the CRI log files: container (default: the only one), previous, follow,
+tailLines, sinceSeconds/sinceTime, timestamps, limitBytes. A followed log streams
+until the container stops running.
+
+`upgrade_handler(request, req, user)` (HttpFront.upgrade_handler) serves
+pods/<name>/exec over WebSocket with the Kubernetes channel protocols
+`v5.channel.k8s.io` / `v4.channel.k8s.io`: each binary message starts with its
+channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close-stream in v5);
+when the command ends, channel 3 carries a Status (Success, or NonZeroExitCode
+with the exit code in details.causes) and the socket closes. SPDY and
+port-forward/attach are answered with an error Status (not implemented).
+Invariant: the process of an exec is killed when its client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.clock import parse_rfc3339
+from k8py.runtime.exec_session import ExecSession
+from k8py.runtime.logs import read_log
+from k8py.runtime.protocol import ContainerState, ContainerStatus
+
+if TYPE_CHECKING:
+    from k8py.kubelet.agent import NodeAgent
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+_POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
+
+
+def _status(code: int, reason: str, message: str) -> Obj:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+
+
+def _bad(message: str, code: int = 400, reason: str = "BadRequest") -> ApiResponse:
+    return ApiResponse(code, _status(code, reason, message))
+
+
+class Streaming:
+    def __init__(self, agent: "NodeAgent", api: Any) -> None:
+        self.agent = agent
+        self.api = api
+        self.follow_poll = 0.2
+
+    # ------------------------------------------------------------- containers of a pod
+    async def _containers(self, pod: Obj, name: str) -> list[ContainerStatus]:
+        uid = str(pod["metadata"].get("uid"))
+        rt = self.agent.runtime
+        out: list[ContainerStatus] = []
+        for sb in await rt.list_pod_sandboxes():
+            if sb.uid == uid:
+                out += [c for c in await rt.list_containers(sb.id) if c.name == name]
+        return sorted(out, key=lambda c: (c.attempt, c.created_at))
+
+    def _container_name(self, pod: Obj, asked: str | None) -> tuple[str | None, str]:
+        spec = pod.get("spec") or {}
+        names = [c["name"] for c in spec.get("containers") or []]
+        inits = [c["name"] for c in spec.get("initContainers") or []]
+        pname = pod["metadata"]["name"]
+        if asked:
+            if asked not in names + inits:
+                return None, f"container {asked} is not valid for pod {pname}"
+            return asked, ""
+        if len(names) == 1:
+            return names[0], ""
+        msg = f"a container name must be specified for pod {pname}, choose one of: [{' '.join(names)}]"
+        if inits:
+            msg += f" or one of the init containers: [{' '.join(inits)}]"
+        return None, msg
+
+    # ------------------------------------------------------------- logs
+    async def node_proxy(self, req: ApiRequest, pod: Obj, sub: str) -> ApiResponse:
+        if (pod.get("spec") or {}).get("nodeName") != self.agent.node_name:
+            return _bad(f"pod {pod['metadata']['name']} runs on node {pod['spec'].get('nodeName')}, which this "
+                        "server cannot reach (only the embedded agent's node serves logs and exec)")
+        if sub != "log":
+            return _bad("Upgrade request required", 400)
+        q = req.query
+        name, err = self._container_name(pod, q.get("container"))
+        if name is None:
+            return _bad(err)
+        cs = await self._containers(pod, name)
+        pname = pod["metadata"]["name"]
+        if q.get("previous") in ("true", "1"):
+            if len(cs) < 2:
+                return _bad(f'previous terminated container "{name}" in pod "{pname}" not found')
+            target = cs[-2]
+        else:
+            if not cs:
+                reason = "ContainerCreating"
+                for st in ((pod.get("status") or {}).get("containerStatuses") or []) + \
+                        ((pod.get("status") or {}).get("initContainerStatuses") or []):
+                    if st.get("name") == name and (st.get("state") or {}).get("waiting"):
+                        reason = st["state"]["waiting"].get("reason", reason)
+                return _bad(f'container "{name}" in pod "{pname}" is waiting to start: {reason}')
+            target = cs[-1]
+        timestamps = q.get("timestamps") in ("true", "1")
+        tail = int(q["tailLines"]) if q.get("tailLines") else None
+        limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        since: float | None = None
+        if q.get("sinceSeconds"):
+            since = self.agent.clock.now() - int(q["sinceSeconds"])
+        elif q.get("sinceTime"):
+            since = parse_rfc3339(q["sinceTime"])
+        path = target.log_path or self.agent.runtime.log_path(target.id)
+        follow = q.get("follow") in ("true", "1") and target is cs[-1] and target.state == ContainerState.RUNNING
+        cid = target.id
+
+        async def running() -> bool:
+            try:
+                return (await self.agent.runtime.container_status(cid)).state == ContainerState.RUNNING
+            except Exception:  # noqa: BLE001 - removed: stop following
+                return False
+
+        it = read_log(path, follow=follow, tail=tail, since=since, timestamps=timestamps, limit_bytes=limit,
+                      still_running=running, poll=self.follow_poll)
+        if not follow:
+            return ApiResponse(200, b"".join([chunk async for chunk in it]), content_type="text/plain")
+        return ApiResponse(200, None, content_type="text/plain", stream=it)
+
+    # ------------------------------------------------------------- exec
+    async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse:
+        m = _POD_SUB.match(request.path)
+        if not m:
+            return _json(400, _status(400, "BadRequest", f"no upgradable resource at {request.path}"))
+        ns, name, sub = m.groups()
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _json(400, _status(400, "BadRequest", "k8py serves exec over WebSocket only (no SPDY)"))
+        resp = await self.api.handle(ApiRequest("GET", f"/api/v1/namespaces/{ns}/pods/{name}", user=req.user))
+        if resp.status != 200:
+            return _json(resp.status, resp.body)
+        pod = resp.body
+        if sub != "exec":
+            return _json(400, _status(400, "BadRequest", f"k8py does not serve {sub} yet"))
+        if (pod.get("spec") or {}).get("nodeName") != self.agent.node_name:
+            return _json(400, _status(400, "BadRequest", "the pod's node is not reachable from this server"))
+        cname, err = self._container_name(pod, request.query.get("container"))
+        if cname is None:
+            return _json(400, _status(400, "BadRequest", err))
+        cs = await self._containers(pod, cname)
+        if not cs or cs[-1].state != ContainerState.RUNNING:
+            return _json(400, _status(400, "BadRequest",
+                                      f"unable to upgrade connection: container not found (\"{cname}\")"))
+        command = request.query.getall("command", [])
+        if not command:
+            return _json(400, _status(400, "BadRequest", "you must specify at least 1 command"))
+        tty = request.query.get("tty") in ("true", "1")
+        want_stdin = request.query.get("stdin") in ("true", "1")
+        ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0, autoping=True)
+        await ws.prepare(request)
+        v5 = ws.ws_protocol == "v5.channel.k8s.io"
+        try:
+            proc = await self.agent.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
+        except Exception as e:  # noqa: BLE001
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(_status(500, "InternalError", str(e))).encode())
+            await ws.close()
+            return ws
+        await self._pump(ws, proc, command, want_stdin, v5)
+        return ws
+
+    async def _pump(self, ws: web.WebSocketResponse, proc: ExecSession, command: list[str],
+                    want_stdin: bool, v5: bool) -> None:
+        async def out(stream: asyncio.StreamReader | None, ch: int) -> None:
+            if stream is None:
+                return
+            while True:
+                data = await stream.read(32 * 1024)
+                if not data:
+                    return
+                await ws.send_bytes(bytes([ch]) + data)
+
+        async def inp() -> None:
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY or not msg.data:
+                    continue
+                ch, data = msg.data[0], msg.data[1:]
+                try:
+                    if ch == STDIN and want_stdin:
+                        if data:
+                            await proc.write(data)
+                    elif ch == CLOSE and v5 and data[:1] == bytes([STDIN]) and want_stdin:
+                        await proc.close_stdin()
+                    elif ch == RESIZE:
+                        size = json.loads(data or b"{}")
+                        proc.resize(int(size.get("Width", 80)), int(size.get("Height", 24)))
+                except (ConnectionError, BrokenPipeError, OSError, ValueError, RuntimeError):
+                    pass
+            if proc.returncode is None:  # the client went away
+                proc.kill()
+
+        reader = asyncio.ensure_future(inp())
+        try:
+            await asyncio.gather(out(proc.stdout, STDOUT), out(proc.stderr, STDERR))
+            code = await proc.wait()
+            if code == 0:
+                st: Obj = {"metadata": {}, "status": "Success"}
+            else:
+                st = {"metadata": {}, "status": "Failure",
+                      "message": f"command terminated with non-zero exit code: error executing command "
+                                 f"[{' '.join(command)}], exit code {code}",
+                      "reason": "NonZeroExitCode",
+                      "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+            if not ws.closed:
+                await ws.send_bytes(bytes([ERROR]) + json.dumps(st).encode())
+                await ws.close()
+        except (ConnectionResetError, asyncio.CancelledError):
+            proc.kill()
+            raise
+        finally:
+            reader.cancel()
+
+
+def _json(code: int, body: Any) -> web.Response:
+    return web.Response(status=code, body=json.dumps(body).encode(), content_type="application/json")

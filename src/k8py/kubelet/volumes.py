@@ -1,0 +1,325 @@
+"""Pod volumes on the node: `<root>/pods/<uid>/volumes/<plugin>/<name>`.
+
+Plugins: emptyDir (a directory; medium Memory -> a tmpfs sized by sizeLimit),
+hostPath (type checks and DirectoryOrCreate/FileOrCreate), configMap, secret,
+downwardAPI and projected (files written by an atomic writer: payload in a
+timestamped directory, `..data` symlink swapped with rename, each top-level name a
+symlink through `..data`, as Kubernetes' AtomicWriter, so updates are seen whole),
+persistentVolumeClaim (the bound PV's hostPath/local path; created if missing).
+A projected serviceAccountToken source writes a placeholder token (k8py has no
+token issuer yet) next to the real CA certificate when the agent knows it.
+
+Invariants: `setup` is idempotent and re-projects changed configMap/secret data;
+`teardown(uid)` unmounts every tmpfs under the pod dir before removing it; nothing
+outside `<root>/pods/<uid>` is removed (hostPath and PV directories stay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from k8py.api.quantity import to_int
+from k8py.kubelet.envvars import Lookup, field_ref, resource_field
+from k8py.kubelet.errors import VolumeError
+from k8py.runtime.protocol import Mount
+
+Obj = dict[str, Any]
+DATA = "..data"
+PLACEHOLDER_TOKEN = "k8py-placeholder-service-account-token"
+
+
+def _mounted(path: Path) -> bool:
+    p = str(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == p for line in f)
+    except OSError:
+        return False
+
+
+def _mount_tmpfs(path: Path, size: int) -> None:
+    opts = "mode=0777" + (f",size={size}" if size else "")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "k8py-tmpfs", str(path)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise VolumeError(f"mount tmpfs on {path}: {r.stderr.strip()}")
+
+
+def _unmount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]]) -> bool:
+    """Project `payload` (relative path -> (content, mode)) into target; True if it changed."""
+    target.mkdir(parents=True, exist_ok=True)
+    data_link = target / DATA
+    if data_link.is_symlink():
+        cur = target / os.readlink(data_link)
+        same = True
+        existing = {str(p.relative_to(cur)) for p in cur.rglob("*") if p.is_file()}
+        if existing != set(payload):
+            same = False
+        else:
+            for rel, (content, mode) in payload.items():
+                p = cur / rel
+                if p.read_bytes() != content or (p.stat().st_mode & 0o777) != mode:
+                    same = False
+                    break
+        if same:
+            return False
+    else:
+        cur = None
+    ts = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
+    ts.mkdir()
+    for rel, (content, mode) in payload.items():
+        p = ts / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+        os.chmod(p, mode)
+    tmp = target / "..data_tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(ts.name, tmp)
+    os.rename(tmp, data_link)
+    tops = {rel.split("/", 1)[0] for rel in payload}
+    for top in tops:
+        link = target / top
+        if not link.is_symlink():
+            if link.exists():
+                shutil.rmtree(link) if link.is_dir() else link.unlink()
+            os.symlink(f"{DATA}/{top}", link)
+    for p in target.iterdir():  # names no longer in the payload
+        if p.name.startswith(".."):
+            continue
+        if p.name not in tops and p.is_symlink():
+            p.unlink()
+    if cur is not None and cur != ts:
+        shutil.rmtree(cur, ignore_errors=True)
+    return True
+
+
+def _items(data: dict[str, bytes], items: list[Obj] | None, default_mode: int, what: str,
+           optional: bool) -> dict[str, tuple[bytes, int]]:
+    if not items:
+        return {k: (v, default_mode) for k, v in data.items()}
+    out = {}
+    for it in items:
+        key = it.get("key", "")
+        if key not in data:
+            if optional:
+                continue
+            raise VolumeError(f"configmap references non-existent config key: {key}" if what == "configmap"
+                              else f"references non-existent secret key: {key}")
+        out[it.get("path") or key] = (data[key], int(it["mode"]) if it.get("mode") is not None else default_mode)
+    return out
+
+
+def _obj_data(obj: Obj, kind: str) -> dict[str, bytes]:
+    if kind == "secrets":
+        out = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        out.update({k: v.encode() for k, v in (obj.get("stringData") or {}).items()})
+        return out
+    out = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
+    out.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+    return out
+
+
+class VolumeManager:
+    def __init__(self, root: str | Path, lookup: Lookup, *, ca_cert: bytes = b"",
+                 storage_base: str = "/var/lib/k8py/storage") -> None:
+        self.root = Path(root)
+        self.pods_dir = self.root / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.lookup = lookup
+        self.ca_cert = ca_cert
+        self.storage_base = storage_base
+
+    def pod_dir(self, uid: str) -> Path:
+        return self.pods_dir / uid
+
+    def known_uids(self) -> list[str]:
+        return [p.name for p in self.pods_dir.iterdir() if p.is_dir()]
+
+    async def _source(self, kind: str, ns: str, src: Obj, default_mode: int, pod: Obj,
+                      ) -> dict[str, tuple[bytes, int]] | None:
+        name = src.get("name") or src.get("secretName") or ""
+        optional = bool(src.get("optional"))
+        obj = await self.lookup(kind, ns, name)
+        what = "secret" if kind == "secrets" else "configmap"
+        if obj is None:
+            if optional:
+                return {}
+            raise VolumeError(f'{what} "{name}" not found')
+        mode = int(src["defaultMode"]) if src.get("defaultMode") is not None else default_mode
+        return _items(_obj_data(obj, kind), src.get("items"), mode, what, optional)
+
+    def _downward(self, pod: Obj, items: list[Obj], mode: int) -> dict[str, tuple[bytes, int]]:
+        out = {}
+        status = pod.get("status") or {}
+        for it in items:
+            m = int(it["mode"]) if it.get("mode") is not None else mode
+            if it.get("fieldRef"):
+                v = field_ref(pod, it["fieldRef"].get("fieldPath", ""), status.get("podIP", ""),
+                              status.get("hostIP", ""))
+            elif it.get("resourceFieldRef"):
+                ref = it["resourceFieldRef"]
+                c: Obj = next((c for c in (pod.get("spec") or {}).get("containers") or []
+                               if c.get("name") == ref.get("containerName")), {})
+                v = resource_field(c, ref)
+            else:
+                continue
+            out[it.get("path", "")] = (v.encode(), m)
+        return out
+
+    async def _projected(self, pod: Obj, vol: Obj) -> dict[str, tuple[bytes, int]]:
+        ns = pod["metadata"].get("namespace") or "default"
+        mode = int(vol["defaultMode"]) if vol.get("defaultMode") is not None else 0o644
+        out: dict[str, tuple[bytes, int]] = {}
+        for src in vol.get("sources") or []:
+            if src.get("configMap"):
+                out.update(await self._source("configmaps", ns, src["configMap"], mode, pod) or {})
+            elif src.get("secret"):
+                out.update(await self._source("secrets", ns, src["secret"], mode, pod) or {})
+            elif src.get("downwardAPI"):
+                out.update(self._downward(pod, src["downwardAPI"].get("items") or [], mode))
+            elif src.get("serviceAccountToken"):
+                out[src["serviceAccountToken"].get("path", "token")] = (PLACEHOLDER_TOKEN.encode(), mode)
+            elif src.get("clusterTrustBundle"):
+                continue
+        return out
+
+    async def setup(self, pod: Obj) -> dict[str, str]:
+        """Make every volume of the pod; returns volume name -> host path."""
+        uid = str(pod["metadata"]["uid"])
+        ns = pod["metadata"].get("namespace") or "default"
+        base = self.pod_dir(uid) / "volumes"
+        out: dict[str, str] = {}
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            name = vol.get("name", "")
+            if "emptyDir" in vol:
+                ed = vol.get("emptyDir") or {}
+                p = base / "kubernetes.io~empty-dir" / name
+                p.mkdir(parents=True, exist_ok=True)
+                os.chmod(p, 0o777)
+                if ed.get("medium") == "Memory" and not _mounted(p):
+                    size = to_int(ed["sizeLimit"]) if ed.get("sizeLimit") else 0
+                    await asyncio.to_thread(_mount_tmpfs, p, size)
+                out[name] = str(p)
+            elif "hostPath" in vol:
+                hp = vol["hostPath"] or {}
+                p = Path(hp.get("path", ""))
+                t = hp.get("type") or ""
+                if t == "DirectoryOrCreate":
+                    p.mkdir(parents=True, exist_ok=True)
+                elif t == "FileOrCreate":
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    p.touch(exist_ok=True)
+                elif t == "Directory" and not p.is_dir():
+                    raise VolumeError(f"hostPath type check failed: {p} is not a directory")
+                elif t == "File" and not p.is_file():
+                    raise VolumeError(f"hostPath type check failed: {p} is not a file")
+                elif t == "Socket" and not p.is_socket():
+                    raise VolumeError(f"hostPath type check failed: {p} is not a socket file")
+                out[name] = str(p)
+            elif "configMap" in vol or "secret" in vol:
+                kind, key, plugin = (("configmaps", "configMap", "configmap") if "configMap" in vol
+                                     else ("secrets", "secret", "secret"))
+                src = vol.get(key) or {}
+                payload = await self._source(kind, ns, src, 0o644, pod)
+                p = base / f"kubernetes.io~{plugin}" / name
+                await asyncio.to_thread(write_atomic, p, payload or {})
+                out[name] = str(p)
+            elif "downwardAPI" in vol:
+                dv = vol.get("downwardAPI") or {}
+                mode = int(dv["defaultMode"]) if dv.get("defaultMode") is not None else 0o644
+                p = base / "kubernetes.io~downward-api" / name
+                await asyncio.to_thread(write_atomic, p, self._downward(pod, dv.get("items") or [], mode))
+                out[name] = str(p)
+            elif "projected" in vol:
+                payload = await self._projected(pod, vol.get("projected") or {})
+                if self.ca_cert and any(s.get("serviceAccountToken") for s in
+                                        (vol.get("projected") or {}).get("sources") or []):
+                    payload.setdefault("ca.crt", (self.ca_cert, 0o644))
+                p = base / "kubernetes.io~projected" / name
+                await asyncio.to_thread(write_atomic, p, payload)
+                out[name] = str(p)
+            elif "persistentVolumeClaim" in vol:
+                out[name] = await self._pvc(ns, vol["persistentVolumeClaim"] or {})
+            else:
+                raise VolumeError(f"volume {name!r}: unsupported volume type")
+        return out
+
+    async def _pvc(self, ns: str, src: Obj) -> str:
+        claim = src.get("claimName", "")
+        pvc = await self.lookup("persistentvolumeclaims", ns, claim)
+        if pvc is None:
+            raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
+        pv_name = (pvc.get("spec") or {}).get("volumeName")
+        if not pv_name or (pvc.get("status") or {}).get("phase") not in (None, "Bound"):
+            raise VolumeError(f'persistentvolumeclaim "{claim}" is not bound')
+        pv = await self.lookup("persistentvolumes", "", pv_name)
+        if pv is None:
+            raise VolumeError(f'persistentvolume "{pv_name}" not found')
+        spec = pv.get("spec") or {}
+        path = (spec.get("hostPath") or {}).get("path") or (spec.get("local") or {}).get("path")
+        if not path:
+            raise VolumeError(f'persistentvolume "{pv_name}": only hostPath and local volumes are supported')
+        p = Path(path)
+        if not p.exists():
+            p.mkdir(parents=True, exist_ok=True)
+            os.chmod(p, 0o777)
+        return str(p)
+
+    def mounts(self, container: Obj, paths: dict[str, str]) -> list[Mount]:
+        out = []
+        for vm in container.get("volumeMounts") or []:
+            host = paths.get(vm.get("name", ""))
+            if host is None:
+                raise VolumeError(f"volume {vm.get('name')!r} not found in the pod's volumes")
+            sub = vm.get("subPath") or ""
+            if sub:
+                sp = Path(host) / sub
+                if not sp.exists():
+                    sp.mkdir(parents=True, exist_ok=True)
+                host = str(sp)
+            out.append(Mount(vm.get("mountPath", ""), host, bool(vm.get("readOnly"))))
+        return out
+
+    def usage_bytes(self, uid: str) -> int:
+        """Bytes used by the pod's emptyDirs (for ephemeral-storage limits)."""
+        total = 0
+        d = self.pod_dir(uid) / "volumes" / "kubernetes.io~empty-dir"
+        if d.exists():
+            total += dir_size(d)
+        return total
+
+    def teardown(self, uid: str) -> None:
+        d = self.pod_dir(uid)
+        if not d.exists():
+            return
+        try:
+            with open("/proc/self/mountinfo") as f:
+                mps = [line.split()[4] for line in f]
+        except OSError:
+            mps = []
+        for mp in sorted((m for m in mps if m.startswith(str(d) + "/")), key=len, reverse=True):
+            _unmount(Path(mp))
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
