@@ -32,13 +32,14 @@ from k8py.controllers.events import EventRecorder
 from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
+from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 
 log = logging.getLogger(__name__)
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "job", "cronjob",
-                   "garbagecollector",
+                   "garbagecollector", "podgc",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
 
 # Controllers of other packages: (name, module, class names tried in order).
@@ -82,6 +83,7 @@ class ControllerManager:
             "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
             "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
+            "podgc": lambda: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
             "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
             "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),
             "persistentvolume-binder": lambda: PersistentVolumeBinder(
