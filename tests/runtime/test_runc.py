@@ -330,3 +330,22 @@ async def test_mysql_memory_needs(runtime: RuncRuntime, limit_mib: int, survives
         assert st.state == ContainerState.RUNNING, log_lines(runtime, cid)[-20:]
     else:
         assert (st.state, st.reason) == (ContainerState.EXITED, "OOMKilled")
+
+
+async def test_host_network_pod(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime, "hostnet", host_network=True)
+    st = await runtime.pod_sandbox_status(sid)
+    assert st.netns_path == ""
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sh", "-c", "hostname; ls /sys/class/net"]))
+    assert (await wait_exit(runtime, cid)).exit_code == 0, log_lines(runtime, cid)
+    import os
+    assert log_lines(runtime, cid)[0] == os.uname().nodename
+    assert "lo" in log_lines(runtime, cid)[1:]
+
+
+async def test_termination_message(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", termination_message_path="/dev/termination-log",
+                                                  command=["sh", "-c", "echo -n 'bye now' > /dev/termination-log; exit 4"]))
+    st = await wait_exit(runtime, cid)
+    assert (st.exit_code, st.message) == (4, "bye now")

@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,12 @@ class RuncRuntime:
                 if not os.path.exists(m.host_path):
                     raise CreateContainerError(f'failed to create container: mount source "{m.host_path}" '
                                                "does not exist")
+            if config.termination_message_path:  # a host file, bind-mounted as the kubelet does
+                tlog = cdir / "termination-log"
+                tlog.touch(mode=0o666)
+                tlog.chmod(0o666)
+                config = replace(config, mounts=list(config.mounts) + [
+                    Mount(config.termination_message_path, str(tlog))])
             spec = build_spec(config=config, image_cfg=img.config, rootfs=rootfs, hostname=sb["hostname"],
                               netns_path=sb["netns_path"], sandbox_dir=self.sandboxes.path(sandbox_id),
                               cgroups_path=cg, memory_swap=cgroups.has_memsw())
@@ -318,7 +324,7 @@ class RuncRuntime:
         path = cfg.get("termination_message_path")
         if not path:
             return ""
-        p = self.cdir / cid / "bundle" / "rootfs" / path.lstrip("/")
+        p = self.cdir / cid / "termination-log"
         try:
             return p.read_text(errors="replace")[:4096]
         except OSError:
