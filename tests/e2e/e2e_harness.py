@@ -32,8 +32,9 @@ class ServerFailed(RuntimeError):
 
 class K8pyServer:
     def __init__(self, data_dir: Path, store: str | None = None, extra_args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, agent: bool = False) -> None:
         self.data_dir = Path(data_dir)
+        self.agent = agent  # kubelet: run the embedded node agent (real containers)
         self.store = store
         self.extra_args = extra_args
         self.env_extra = env or {}
@@ -60,7 +61,8 @@ class K8pyServer:
         return e
 
     def start(self) -> K8pyServer:
-        args = [*K8PY, "server", "--no-agent", "--data-dir", str(self.data_dir), "--port", "0", *self.extra_args]
+        args = [*K8PY, "server", *([] if self.agent else ["--no-agent"]), "--data-dir", str(self.data_dir),
+                "--port", "0", *self.extra_args]
         if self.store:
             args += ["--store", self.store]
         env = dict(os.environ)
@@ -133,9 +135,11 @@ class K8pyServer:
         self.proc = None
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+                timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        e = self.env()
+        e.update(env or {})
         p = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True,
-                           env=self.env(), timeout=timeout)
+                           env=e, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n"
                                  f"stdout: {p.stdout}\nstderr: {p.stderr}\nserver log tail:\n{self.log()[-3000:]}")

@@ -217,3 +217,13 @@ def test_explain(cluster: K8pyServer) -> None:
     assert "KIND:       Deployment" in out and "replicas" in out and "template" in out
     out = cluster.kubectl("explain", "pods.spec.containers.resources").stdout
     assert "limits" in out and "requests" in out
+
+
+def test_edit(cluster: K8pyServer) -> None:
+    n = ns(cluster, "editing")
+    cluster.kubectl("create", "configmap", "tune", "-n", n, "--from-literal=level=low")
+    # kubectl edit runs $KUBE_EDITOR on a temp file holding the object; sed stands in for a person.
+    out = cluster.kubectl("edit", "configmap", "tune", "-n", n,
+                          env={"KUBE_EDITOR": "sed -i -e s/level:\\ low/level:\\ high/"}).stdout
+    assert "edited" in out
+    assert cluster.kubectl_json("get", "cm", "tune", "-n", n)["data"] == {"level": "high"}
