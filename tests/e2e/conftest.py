@@ -50,3 +50,95 @@ def etcd_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     yield from _server(tmp_path_factory.mktemp("k8py-etcd"), store=store)
 
 
+
+
+# ======================= kubelet: clusters with the real node agent (owner: kubelet) =======================
+import os as _os
+import random as _random
+import subprocess as _subprocess
+import sys
+import time
+import uuid as _uuid
+
+
+class AgentCluster(K8pyServer):
+    """A k8py server with its embedded node agent, isolated by a random id: its own runc
+    root, cgroup parent, netns prefix, bridge and pod CIDR (10.200-249.x.0/24), with
+    docker.io mirrored to the local test registry and a 1 s crash back-off base."""
+
+    def __init__(self, tmp: Path, registries_yaml: Path) -> None:
+        self.ident = _uuid.uuid4().hex[:6]
+        self.agent_root = tmp / "agent"
+        self.state = Path(f"/run/k8py-e2e-{self.ident}")
+        self.cgroup_parent = f"k8py-{self.ident}"
+        self.netns_prefix = f"k8py-{self.ident}-"
+        self.bridge = f"k8pyb{self.ident}"
+        self.pod_cidr = f"10.{_random.randint(200, 249)}.{_random.randint(0, 255)}.0/24"
+        env = {"K8PY_AGENT_ROOT": str(self.agent_root), "K8PY_AGENT_STATE": str(self.state),
+               "K8PY_AGENT_ID": self.ident, "K8PY_AGENT_POD_CIDR": self.pod_cidr,
+               "K8PY_AGENT_CLUSTER_CIDR": self.pod_cidr, "K8PY_AGENT_BACKOFF_BASE": "1",
+               "K8PY_AGENT_NODE_NAME": f"node-{self.ident}", "K8PY_REGISTRIES": str(registries_yaml),
+               "K8PY_LOG": _os.environ.get("K8PY_LOG", "INFO")}
+        super().__init__(tmp / "data", env=env, agent=True)
+        self.node_name = f"node-{self.ident}"
+
+    def leftovers(self) -> list[str]:
+        out: list[str] = []
+        r = _subprocess.run(["runc", "--root", str(self.state / "runc"), "list", "-q"], capture_output=True,
+                            text=True)
+        out += [f"runc container {n}" for n in r.stdout.split()]
+        if Path("/run/netns").exists():
+            out += [f"netns {n}" for n in _os.listdir("/run/netns") if n.startswith(self.netns_prefix)]
+        for h in Path("/sys/fs/cgroup").iterdir():
+            for p in (h / self.cgroup_parent,):
+                if p.exists() and any(x.is_dir() for x in p.iterdir()):
+                    out += [f"cgroup {p}/{x.name}" for x in p.iterdir() if x.is_dir()]
+        with open("/proc/self/mountinfo") as f:
+            mps = [line.split()[4] for line in f]
+        out += [f"mount {m}" for m in mps if m.startswith((str(self.state), str(self.agent_root)))]
+        ipam = self.agent_root / "network" / "ipam"
+        if ipam.exists():
+            out += [f"ip address {p.name}" for p in ipam.iterdir()]
+        return out  # an empty IPAM dir means every pod's veth was deleted with its address
+
+    def cleanup_node(self) -> None:
+        """After stop(): remove the node-level bridge and any remains (so nothing leaks even on failure)."""
+        _subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        code = (f"import asyncio; from k8py.runtime.runc import RuncRuntime; "
+                f"rt = RuncRuntime({str(self.state)!r}, {str(self.agent_root)!r}, "
+                f"cgroup_parent={self.cgroup_parent!r}, netns_prefix={self.netns_prefix!r}); "
+                f"asyncio.run(rt.cleanup())")
+        _subprocess.run([sys.executable, "-c", code], capture_output=True)
+        for h in Path("/sys/fs/cgroup").iterdir():
+            p = h / self.cgroup_parent
+            if p.exists():
+                _subprocess.run(["rmdir", str(p)], capture_output=True)
+        import shutil as _sh
+        _sh.rmtree(self.state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def agent_cluster(tmp_path_factory: pytest.TempPathFactory, local_registry) -> Iterator[AgentCluster]:  # type: ignore[no-untyped-def]
+    """One k8py server with a real node agent per test module. Teardown deletes every pod,
+    stops the server and asserts that no container, netns, cgroup or mount is left."""
+    if _os.geteuid() != 0 or shutil.which("runc") is None:
+        pytest.skip("the node agent needs root and runc")
+    tmp = tmp_path_factory.mktemp("k8py-agent")
+    regs = local_registry.write_registries_yaml(tmp / "registries.yaml")
+    c = AgentCluster(tmp, regs)
+    c.start()
+    left: list[str] = []
+    try:
+        yield c
+        c.kubectl("delete", "pods", "--all", "--all-namespaces", "--wait=true", "--timeout=120s", check=False,
+                  timeout=150)
+        deadline = time.monotonic() + 60  # pods of a terminal phase vanish at once; the agent cleans up after
+        while (left := c.leftovers()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        c.stop()
+    finally:
+        if c.proc is not None:
+            c.stop()
+        c.cleanup_node()
+    assert not left, f"the agent left: {left}"
+# ===================== end kubelet: clusters with the real node agent (owner: kubelet) =====================
