@@ -62,7 +62,7 @@ class CronJobController(Controller):
             return
         spec = cj.get("spec") or {}
         status = copy.deepcopy(cj.get("status") or {})
-        jobs = self.jobs.by_index(BY_CONTROLLER, meta(cj)["uid"])
+        jobs: list[Obj] = self.jobs.by_index(BY_CONTROLLER, meta(cj)["uid"])
         now = self.clock.now()
         # 1. the active list follows the Jobs
         old_refs = {r.get("name"): r for r in status.get("active") or []}

@@ -28,7 +28,7 @@ _DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0
                 "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
                 "@hourly": "0 * * * *"}
 # (name, low, high, names)
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
            ("month", 1, 12, _MONTHS), ("day of week", 0, 6, _DAYS))
 
 
@@ -146,7 +146,7 @@ def parse_schedule(spec: str, time_zone: str | None = None) -> Schedule:
         raise ScheduleError("CRON_TZ or TZ used in schedule is not supported, use timeZone instead")
     if s.startswith("@every "):
         every = _duration(s[len("@every "):].strip())
-        allv = frozenset()
+        allv: frozenset[int] = frozenset()
         return Schedule(allv, allv, allv, allv, allv, True, True, tz, every)
     if s.startswith("@"):
         if s not in _DESCRIPTORS:

@@ -127,8 +127,11 @@ class JobController(Controller):
             return
         spec = job.get("spec") or {}
         status = copy.deepcopy(job.get("status") or {})
-        pods = self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])
-        phase = lambda p: (p.get("status") or {}).get("phase")  # noqa: E731
+        pods: list[Obj] = self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])
+
+        def phase(p: Obj) -> str:
+            return str((p.get("status") or {}).get("phase") or "")
+
         active = [p for p in pods if phase(p) not in ("Succeeded", "Failed") and not is_deleting(p)]
         terminating = [p for p in pods if is_deleting(p) and phase(p) not in ("Succeeded", "Failed")]
         succeeded = max(sum(1 for p in pods if phase(p) == "Succeeded"), int(status.get("succeeded") or 0))

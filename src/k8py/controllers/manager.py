@@ -35,10 +35,11 @@ from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from k8py.controllers.statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)
 
-ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "job", "cronjob",
+ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
                    "garbagecollector", "podgc",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
 
@@ -80,6 +81,7 @@ class ControllerManager:
                 c, f, clk, self._recorder("replication-controller"), w),
             "deployment": lambda: DeploymentController(c, f, clk, self._recorder("deployment-controller"), w),
             "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
+            "statefulset": lambda: StatefulSetController(c, f, clk, self._recorder("statefulset-controller"), w),
             "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
             "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
