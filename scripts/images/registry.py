@@ -4,6 +4,8 @@
     registry.py start [--port 5000] [--data /var/lib/k8py/registry]   prints host:port
     registry.py stop  [--data ...]
     registry.py status [--data ...]
+    registry.py start --mirror-config /etc/k8py/registries.yaml   also write a k3s-style
+        registries.yaml that mirrors docker.io, registry.k8s.io, gcr.io, quay.io to it
 
 Invariants: listens on 127.0.0.1 only, no auth, storage on the filesystem under --data;
 the pid file and generated config live in --data; `start` returns once /v2/ answers and
@@ -110,15 +112,32 @@ def stop(data: Path) -> None:
     pidf.unlink(missing_ok=True)
 
 
+MIRRORED = ("docker.io", "registry.k8s.io", "gcr.io", "quay.io", "ghcr.io")
+
+
+def write_mirror_config(path: Path, addr: str) -> None:
+    """A registries.yaml pointing the usual public registries at this registry only."""
+    lines = ["# written by scripts/images/registry.py: public registries -> the local registry", "mirrors:"]
+    for host in MIRRORED:
+        lines += [f'  "{host}":', "    endpoint:", f'      - "http://{addr}"']
+    lines.append("disable_default_endpoint: true")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="local OCI registry for k8py")
     ap.add_argument("action", choices=["start", "stop", "status"])
     ap.add_argument("--port", type=int, default=5000)
     ap.add_argument("--data", default=os.environ.get("K8PY_REGISTRY_DATA", "/var/lib/k8py/registry"))
+    ap.add_argument("--mirror-config", default="", help="write a registries.yaml mirroring public registries here")
     args = ap.parse_args(argv)
     data = Path(args.data)
     if args.action == "start":
-        print(start(data, args.port))
+        addr = start(data, args.port)
+        if args.mirror_config:
+            write_mirror_config(Path(args.mirror_config), addr)
+        print(addr)
     elif args.action == "stop":
         stop(data)
     else:

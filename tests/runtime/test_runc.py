@@ -197,6 +197,24 @@ async def test_cpu_and_memory_cgroup_files(runtime: RuncRuntime) -> None:
     await runtime.stop_container(cid, 0)
 
 
+async def test_container_stats(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(
+        name="hog", image="stress", args=["--vm", "1", "--vm-bytes", "20M", "--vm-hang", "1"],
+        memory_limit_bytes=64 << 20))
+
+    async def allocated() -> bool:
+        return any("allocated" in line for line in log_lines(runtime, cid))
+
+    await wait_for(allocated, what="the allocation")
+    st = await runtime.container_stats(cid)
+    assert st is not None
+    assert 20 << 20 <= st.memory_working_set_bytes <= st.memory_usage_bytes <= 64 << 20
+    assert st.cpu_usage_ns > 0
+    await runtime.stop_container(cid, 0)
+    assert await runtime.container_stats(cid) is None
+
+
 async def test_stop_sigterm_then_sigkill(runtime: RuncRuntime) -> None:
     sid = await sandbox(runtime)
     polite = await run(runtime, sid, ContainerConfig(

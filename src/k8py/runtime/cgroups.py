@@ -70,3 +70,44 @@ def remove_tree(rel: str) -> list[str]:
 def existing(rel: str) -> list[str]:
     rel = rel.strip("/")
     return [str(h / rel) for h in set(hierarchies()) if (h / rel).is_dir()]
+
+
+def _read_int(p: Path) -> int | None:
+    try:
+        return int(p.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def usage(cgroups_path: str) -> tuple[int, int, int] | None:
+    """(cpu ns, memory working set, memory usage) of a cgroup, or None if it is gone."""
+    rel = cgroups_path.strip("/")
+    mem = Path(memory_dir(cgroups_path))
+    v1 = (mem / "memory.usage_in_bytes").exists()
+    if v1:
+        used = _read_int(mem / "memory.usage_in_bytes")
+        stat_file, inactive_key = mem / "memory.stat", "total_inactive_file"
+        cpu = None
+        for name in ("cpuacct", "cpu,cpuacct"):
+            cpu = cpu if cpu is not None else _read_int(CGROUP_ROOT / name / rel / "cpuacct.usage")
+    else:
+        used = _read_int(mem / "memory.current")
+        stat_file, inactive_key = mem / "memory.stat", "inactive_file"
+        cpu = None
+        try:
+            for line in (CGROUP_ROOT / rel / "cpu.stat").read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    cpu = int(line.split()[1]) * 1000
+        except OSError:
+            pass
+    if used is None:
+        return None
+    inactive = 0
+    try:
+        for line in stat_file.read_text().splitlines():
+            k, _, v = line.partition(" ")
+            if k == inactive_key:
+                inactive = int(v)
+    except (OSError, ValueError):
+        pass
+    return cpu or 0, max(0, used - inactive), used

@@ -20,7 +20,8 @@ from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, ImageP
                                  SandboxNotFound)
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.mirrors import Credentials
-from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, ExecResult,
+from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStats, ContainerStatus,
+                                   ExecResult,
                                    ImageStatus, LoopbackOnlyNetwork, PodNetwork, PodSandboxConfig,
                                    PodSandboxStatus, SandboxState)
 
@@ -37,6 +38,7 @@ class FakeRuntime:
         self.pull_errors: dict[str, ImagePullError] = {}
         self.exec_results: dict[tuple[str, tuple[str, ...]], ExecResult] = {}
         self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self.stats: dict[str, ContainerStats] = {}
         self._ids = itertools.count(1)
         self.changed = asyncio.Event()
 
@@ -155,6 +157,11 @@ class FakeRuntime:
 
     def log_path(self, container_id: str) -> str:
         return self._c(container_id)[1].log_path
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """`stats[cid]` if a test set it; None otherwise."""
+        self._c(container_id)
+        return self.stats.get(container_id)
 
     # images
     async def pull_image(self, image: str, credentials: Credentials | None = None) -> str:

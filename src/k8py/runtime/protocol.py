@@ -127,6 +127,16 @@ class PodSandboxStatus:
 
 
 @dataclass
+class ContainerStats:
+    """Resource usage as cAdvisor/CRI report it (what metrics-server and `kubectl top` use)."""
+
+    timestamp: float
+    cpu_usage_ns: int  # cumulative CPU time
+    memory_working_set_bytes: int  # usage minus inactive file cache
+    memory_usage_bytes: int
+
+
+@dataclass
 class ImageStatus:
     id: str
     repo_tags: list[str]
@@ -190,6 +200,7 @@ class ContainerRuntime(Protocol):
     async def exec(self, container_id: str, cmd: list[str], tty: bool = False,
                    stdin: bool = False) -> ExecSession: ...
     def log_path(self, container_id: str) -> str: ...
+    async def container_stats(self, container_id: str) -> ContainerStats | None: ...
 
     # images
     async def pull_image(self, image: str, credentials: Credentials | None = None) -> str: ...

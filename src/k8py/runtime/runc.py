@@ -35,7 +35,8 @@ from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, Runtim
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.images import ImageStore
 from k8py.runtime.mirrors import Credentials
-from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, ExecResult,
+from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStats, ContainerStatus,
+                                   ExecResult,
                                    ImageStatus, LoopbackOnlyNetwork, Mount, PodNetwork,
                                    PodSandboxConfig, PodSandboxStatus, SandboxState)
 from k8py.runtime.registry import RegistryClient
@@ -44,6 +45,7 @@ from k8py.runtime.sandbox import Sandboxes
 from k8py.runtime.spec import build_spec
 
 SHIM = Path(__file__).with_name("shim.py")
+DEFAULT_REGISTRIES_YAML = "/etc/k8py/registries.yaml"  # as k3s's /etc/rancher/k3s/registries.yaml
 NAME_PREFIX = "k8py-"
 
 
@@ -71,6 +73,8 @@ class RuncRuntime:
         self.cdir = self.state_dir / "containers"
         for d in (self.runc_root, self.cdir, self.data_dir / "containers"):
             d.mkdir(parents=True, exist_ok=True)
+        if images is None and registries is None:
+            registries = RegistriesConfig.load(DEFAULT_REGISTRIES_YAML)
         self.images = images or ImageStore(self.data_dir / "images", RegistryClient(registries))
         self.sandboxes = Sandboxes(self.state_dir, network or LoopbackOnlyNetwork(), netns_prefix)
         self.cgroup_parent = cgroup_parent.strip("/")
@@ -346,6 +350,16 @@ class RuncRuntime:
 
     def log_path(self, container_id: str) -> str:
         return self._load(container_id)["log_path"]
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """Usage from the container's cgroups; None once it has exited."""
+        rec = self._load(container_id)
+        if self._exit_info(container_id) is not None:
+            return None
+        u = cgroups.usage(rec["cgroups_path"])
+        if u is None:
+            return None
+        return ContainerStats(time.time(), u[0], u[1], u[2])
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> ExecResult:
         self._require_running(container_id)
