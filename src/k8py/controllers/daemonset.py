@@ -35,6 +35,7 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
                                              untolerated_taints)
 from k8py.controllers.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.history import ensure_revision
 from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
                                          slow_start_batch)
 
@@ -233,25 +234,7 @@ class DaemonSetController(Controller):
             raise
 
     async def ensure_revision(self, ds: Obj, h: str) -> None:
-        name = f"{meta(ds)['name']}-{h}"
-        ns = meta(ds).get("namespace")
-        if self.revisions.get(ns, name) is not None:
-            return
-        revs = self.revisions.by_index(BY_CONTROLLER, meta(ds)["uid"])
-        number = max((int(r.get("revision") or 0) for r in revs), default=0) + 1
-        template = copy.deepcopy((ds.get("spec") or {}).get("template") or {})
-        template["$patch"] = "replace"
-        cr = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-              "metadata": {"name": name, "namespace": ns,
-                           "labels": {**((template.get("metadata") or {}).get("labels") or {}),
-                                      CONTROLLER_REVISION_HASH_LABEL: h},
-                           "ownerReferences": [new_controller_ref(ds, "apps/v1", "DaemonSet")]},
-              "data": {"spec": {"template": template}}, "revision": number}
-        try:
-            await self.client.create("controllerrevisions", cr, ns)
-        except ApiError as e:
-            if not e.already_exists:
-                raise
+        await ensure_revision(self.client, self.revisions, ds, "DaemonSet", f"{meta(ds)['name']}-{h}", h)
 
     async def sync(self, key: str) -> None:
         ns, name = split_key(key)

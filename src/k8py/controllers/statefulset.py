@@ -35,6 +35,7 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
                                              is_deleting, is_pod_available, is_pod_ready, meta,
                                              new_controller_ref, split_key)
 from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.controllers.history import ensure_revision
 from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -106,24 +107,7 @@ class StatefulSetController(Controller):
         return f"{meta(sts)['name']}-{h}"
 
     async def ensure_revision(self, sts: Obj, name: str) -> None:
-        ns = meta(sts).get("namespace")
-        if self.revisions.get(ns, name) is not None:
-            return
-        revs = self.revisions.by_index(BY_CONTROLLER, meta(sts)["uid"])
-        number = max((int(r.get("revision") or 0) for r in revs), default=0) + 1
-        template = copy.deepcopy((sts.get("spec") or {}).get("template") or {})
-        template["$patch"] = "replace"
-        cr = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-              "metadata": {"name": name, "namespace": ns,
-                           "labels": {**((template.get("metadata") or {}).get("labels") or {}),
-                                      CONTROLLER_REVISION_HASH_LABEL: name.rsplit("-", 1)[1]},
-                           "ownerReferences": [new_controller_ref(sts, "apps/v1", "StatefulSet")]},
-              "data": {"spec": {"template": template}}, "revision": number}
-        try:
-            await self.client.create("controllerrevisions", cr, ns)
-        except ApiError as e:
-            if not e.already_exists:
-                raise
+        await ensure_revision(self.client, self.revisions, sts, "StatefulSet", name, name.rsplit("-", 1)[1])
 
     # -- pods -----------------------------------------------------------------
     def new_pod(self, sts: Obj, ordinal: int, revision: str) -> Obj:
