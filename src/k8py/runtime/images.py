@@ -34,6 +34,9 @@ from k8py.runtime.registry import (DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Reg
 from k8py.runtime.unpack import unpack_layer
 
 
+PARALLEL_DOWNLOADS = 3  # as containerd's max_concurrent_downloads
+
+
 @dataclass
 class Image:
     id: str  # config digest
@@ -153,11 +156,15 @@ class ImageStore:
             if not cpath.exists():
                 await self.client.fetch_blob(resolved, cfg_desc["digest"], cpath, cfg_desc.get("size"))
             config = json.loads(cpath.read_bytes())
-            for layer in m.get("layers", []):
+            sem = asyncio.Semaphore(PARALLEL_DOWNLOADS)
+
+            async def fetch(layer: dict[str, Any]) -> None:
                 lp = self.blob_path(layer["digest"])
-                async with self._lock(layer["digest"]):
+                async with sem, self._lock(layer["digest"]):
                     if not lp.exists():
                         await self.client.fetch_blob(resolved, layer["digest"], lp, layer.get("size"))
+
+            await asyncio.gather(*(fetch(layer) for layer in m.get("layers", [])))
             mpath = self.blob_path(resolved.digest)
             if not mpath.exists():
                 _atomic_write(mpath, resolved.body)
@@ -174,9 +181,11 @@ class ImageStore:
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(layers):
             raise ValueError(f"image config has {len(diff_ids)} diff_ids for {len(layers)} layers")
-        for blob_digest, diff_id in zip(layers, diff_ids):
+        async def unpack(blob_digest: str, diff_id: str) -> None:
             async with self._lock("layer:" + diff_id):
                 await asyncio.to_thread(self._ensure_layer, blob_digest, diff_id)
+
+        await asyncio.gather(*(unpack(b, d) for b, d in zip(layers, diff_ids)))  # layers are independent dirs
         cfg_bytes = self.blob_path(manifest["config"]["digest"]).read_bytes()
         image_id = sha256_digest(cfg_bytes)
         size = sum(int(l.get("size", 0)) for l in manifest.get("layers", []))
