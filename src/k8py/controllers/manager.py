@@ -32,6 +32,7 @@ from k8py.controllers.events import EventRecorder
 from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
+from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
@@ -40,7 +41,7 @@ from k8py.controllers.statefulset import StatefulSetController
 log = logging.getLogger(__name__)
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
-                   "garbagecollector", "podgc",
+                   "garbagecollector", "podgc", "horizontalpodautoscaling",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
 
 # Controllers of other packages: (name, module, class names tried in order).
@@ -86,6 +87,8 @@ class ControllerManager:
             "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
             "podgc": lambda: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
+            "horizontalpodautoscaling": lambda: HorizontalPodAutoscalerController(
+                c, f, clk, self._recorder("horizontal-pod-autoscaler")),
             "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
             "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),
             "persistentvolume-binder": lambda: PersistentVolumeBinder(
