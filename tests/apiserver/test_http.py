@@ -185,7 +185,9 @@ async def test_disconnect_does_not_abort_a_write(front: tuple[HttpFront, Fake], 
             await asyncio.sleep(0.01)
         req.cancel()
     # The handler is shielded: it still runs to completion after the client left.
-    await asyncio.sleep(0.05)  # let the server see the disconnect (and cancel the handler task)
+    server = f._runner.server  # type: ignore[union-attr]  # noqa: SLF001
+    while server is not None and server.connections:  # the server saw the disconnect (and cancelled the handler)
+        await asyncio.sleep(0.01)
     fake.release.set()
     await asyncio.wait_for(fake.completed.wait(), 10)
 
