@@ -100,3 +100,164 @@ def test_exec_returns_exit_code_and_output(agent_cluster: Any) -> None:
     r = c.kubectl("exec", "-i", "sleeper", "--", "cat", input="piped stdin\n")
     assert r.stdout == "piped stdin\n"
     assert c.kubectl("exec", "sleeper", "-c", "main", "--", "hostname").stdout.strip() == "sleeper"
+
+
+def test_nginx_pods_answer_http_on_pod_ips_and_log_requests(agent_cluster: Any) -> None:
+    c = agent_cluster
+    names = ["web-a", "web-b"]
+    apply(c, *(pod(c, n, [{"name": "nginx", "image": "nginx:1.14.2", "ports": [{"containerPort": 80}],
+                           "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1}}])
+               for n in names))
+    ips = set()
+    for n in names:
+        p = wait_running_ready(c, n)
+        ip = p["status"]["podIP"]
+        assert p["status"]["podIPs"] == [{"ip": ip}] and p["status"]["hostIP"]
+        ips.add(ip)
+        assert "Welcome to nginx!" in http_get(f"http://{ip}/?from={n}")
+        wait_for(lambda n=n: f"GET /?from={n} " in c.kubectl("logs", n).stdout, 10, f"{n} logs the request")
+    assert len(ips) == 2
+
+
+def test_two_containers_share_localhost_and_an_empty_dir(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "duo", [
+        {"name": "web", "image": "nginx:1.14.2",
+         "volumeMounts": [{"name": "html", "mountPath": "/usr/share/nginx/html"}]},
+        {"name": "writer", "image": "busybox",
+         "command": ["sh", "-c", "echo written-by-writer > /html/index.html; sleep 3600"],
+         "volumeMounts": [{"name": "html", "mountPath": "/html"}]},
+    ], volumes=[{"name": "html", "emptyDir": {}}]))
+    wait_running_ready(c, "duo")
+    out = wait_for(lambda: c.kubectl("exec", "duo", "-c", "writer", "--", "wget", "-qO-", "http://localhost/",
+                                     check=False).stdout, 20, "nginx over localhost")
+    assert out == "written-by-writer\n"
+
+
+def _container_pid(c: Any, p: dict, name: str) -> int:
+    cid = cstatus(p, name)["containerID"].split("://", 1)[1]
+    rec = json.loads((c.state / "containers" / cid / "container.json").read_text())
+    return int(rec["pid"])
+
+
+def test_kill_9_of_the_process_restarts_the_container(agent_cluster: Any) -> None:
+    import os
+    import signal
+
+    c = agent_cluster
+    apply(c, pod(c, "victim", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]))
+    p = wait_running_ready(c, "victim")
+    os.kill(_container_pid(c, p, "main"), signal.SIGKILL)
+    p = wait_for(lambda: (q := get_pod(c, "victim")) and cstatus(q).get("restartCount", 0) >= 1
+                 and "running" in cstatus(q)["state"] and q, 30, "a restart")
+    last = cstatus(p)["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (137, "Error")
+    row = c.kubectl("get", "pod", "victim", "--no-headers").stdout.split()
+    assert row[3].startswith("1"), row  # RESTARTS column
+
+
+def test_logs_previous_shows_the_last_run(agent_cluster: Any) -> None:
+    c = agent_cluster
+    script = "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run $n; sleep 1; exit 1"
+    apply(c, pod(c, "crasher", [{"name": "main", "image": "busybox", "command": ["sh", "-c", script],
+                                 "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                 volumes=[{"name": "data", "emptyDir": {}}]))
+    p = wait_for(lambda: (q := get_pod(c, "crasher")) and cstatus(q).get("restartCount", 0) >= 2 and q, 60,
+                 "two restarts")
+    cur = c.kubectl("logs", "crasher").stdout.strip()
+    prev = c.kubectl("logs", "crasher", "--previous").stdout.strip()
+    assert cur.startswith("run ") and prev.startswith("run ")
+    assert int(prev.split()[1]) == int(cur.split()[1]) - 1
+    wait_for(lambda: cstatus(get_pod(c, "crasher"))["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff",
+             30, "CrashLoopBackOff")
+    events = json.loads(c.kubectl("get", "events", "--field-selector", "involvedObject.name=crasher,reason=BackOff",
+                                  "-o", "json").stdout)["items"]
+    assert events and events[0]["message"].startswith("Back-off restarting failed container main in pod crasher")
+    assert events[0]["source"]["component"] == "kubelet"
+
+
+def test_failing_liveness_probe_restarts_the_container(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "unhealthy", [{
+        "name": "main", "image": "busybox", "command": ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600"],
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 2}}]))
+    wait_for(lambda: cstatus(get_pod(c, "unhealthy")).get("restartCount", 0) >= 1, 60, "a liveness restart")
+    events = json.loads(c.kubectl("get", "events", "--field-selector", "involvedObject.name=unhealthy",
+                                  "-o", "json").stdout)["items"]
+    msgs = {(e["reason"], e["message"].split(":")[0]) for e in events}
+    assert ("Unhealthy", "Liveness probe failed") in msgs
+    assert ("Killing", "Container main failed liveness probe, will be restarted") in msgs
+
+
+@pytest.mark.parametrize("limit, oom", [("128Mi", True), ("256Mi", False)])
+def test_memory_hog_is_oom_killed_under_its_limit(agent_cluster: Any, limit: str, oom: bool) -> None:
+    c = agent_cluster
+    name = f"hog-{limit.lower()}"
+    apply(c, pod(c, name, [{"name": "hog", "image": "stress", "command": ["stress"],
+                            "args": ["--vm", "1", "--vm-bytes", "150M", "--vm-hang", "1"],
+                            "resources": {"limits": {"memory": limit}, "requests": {"memory": "64Mi"}}}]))
+    if oom:
+        p = wait_for(lambda: (q := get_pod(c, name)) and cstatus(q).get("restartCount", 0) >= 2 and q, 90,
+                     "OOM kills and restarts")
+        last = cstatus(p)["lastState"]["terminated"]
+        assert (last["reason"], last["exitCode"]) == ("OOMKilled", 137)
+        wait_for(lambda: cstatus(get_pod(c, name))["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff",
+                 30, "CrashLoopBackOff")
+        assert get_pod(c, name)["status"]["qosClass"] == "Burstable"
+    else:
+        wait_for(lambda: "stress: allocated" in c.kubectl("logs", name).stdout, 60, "the hog allocated")
+        p = get_pod(c, name)
+        assert "running" in cstatus(p)["state"] and cstatus(p)["restartCount"] == 0
+
+
+def _mysql_pod(c: Any, name: str, limit: str, volumes: list[dict] | None = None,
+               mounts: list[dict] | None = None) -> dict:
+    return pod(c, name, [{
+        "name": "mysql", "image": "mysql:5.6", "ports": [{"containerPort": 3306}],
+        "env": [{"name": "MYSQL_ROOT_PASSWORD",
+                 "valueFrom": {"secretKeyRef": {"name": "mysql-pass", "key": "password"}}}],
+        "resources": {"limits": {"memory": limit}},
+        "readinessProbe": {"exec": {"command": ["sh", "-c", 'mariadb -uroot -p"$MYSQL_ROOT_PASSWORD" -e "SELECT 1"']},
+                           "periodSeconds": 2, "timeoutSeconds": 5},
+        "volumeMounts": mounts or []}], volumes=volumes or [])
+
+
+def _sql(c: Any, name: str, q: str) -> str:
+    return c.kubectl("exec", name, "--", "sh", "-c", f'mariadb -uroot -p"$MYSQL_ROOT_PASSWORD" -N -e "{q}"').stdout
+
+
+def test_mysql_needs_256mi_and_gets_its_password_from_a_secret(agent_cluster: Any) -> None:
+    c = agent_cluster
+    password = "s3cr3t-pw-Zq9"
+    c.kubectl("create", "secret", "generic", "mysql-pass", f"--from-literal=password={password}")
+    apply(c, _mysql_pod(c, "mysql-small", "128Mi"), _mysql_pod(c, "mysql-big", "256Mi"))
+    wait_for(lambda: (cstatus(get_pod(c, "mysql-small")).get("lastState") or {}).get("terminated", {})
+             .get("reason") == "OOMKilled", 120, "mysql with 128Mi OOMKilled")
+    wait_running_ready(c, "mysql-big", 180)
+    assert _sql(c, "mysql-big", "SELECT 40+2").strip() == "42"
+    assert password not in c.kubectl("get", "pod", "mysql-big", "-o", "yaml").stdout
+    assert _sql(c, "mysql-big", "SELECT 1").strip() == "1"
+    c.kubectl("delete", "pod", "mysql-small", "mysql-big", "--wait=false")
+
+
+def test_mysql_data_survives_the_pod_on_a_persistent_volume(agent_cluster: Any) -> None:
+    c = agent_cluster
+    c.kubectl("create", "secret", "generic", "mysql-pass", "--from-literal=password=pw", check=False)
+    path = str(c.agent_root / "storage" / "pv-mysql")
+    apply(c, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-mysql"},
+              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                       "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "manual",
+                       "hostPath": {"path": path, "type": "DirectoryOrCreate"},
+                       "claimRef": {"namespace": "default", "name": "mysql-data"}}},
+          {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "mysql-data"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual", "volumeName": "pv-mysql",
+                    "resources": {"requests": {"storage": "1Gi"}}}})
+    vols = [{"name": "data", "persistentVolumeClaim": {"claimName": "mysql-data"}}]
+    mounts = [{"name": "data", "mountPath": "/var/lib/mysql"}]
+    apply(c, _mysql_pod(c, "mysql-pv", "512Mi", vols, mounts))
+    wait_running_ready(c, "mysql-pv", 180)
+    _sql(c, "mysql-pv", "CREATE DATABASE k; CREATE TABLE k.t (v VARCHAR(20)); INSERT INTO k.t VALUES ('kept-row')")
+    c.kubectl("delete", "pod", "mysql-pv", "--wait=true", timeout=120)
+    apply(c, _mysql_pod(c, "mysql-pv2", "512Mi", vols, mounts))
+    wait_running_ready(c, "mysql-pv2", 180)
+    assert _sql(c, "mysql-pv2", "SELECT v FROM k.t").strip() == "kept-row"

@@ -262,7 +262,7 @@ class VolumeManager:
         if pvc is None:
             raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
         pv_name = (pvc.get("spec") or {}).get("volumeName")
-        if not pv_name or (pvc.get("status") or {}).get("phase") not in (None, "Bound"):
+        if not pv_name:  # pre-bound claims (spec.volumeName) count as bound
             raise VolumeError(f'persistentvolumeclaim "{claim}" is not bound')
         pv = await self.lookup("persistentvolumes", "", pv_name)
         if pv is None:
