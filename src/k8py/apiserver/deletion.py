@@ -15,7 +15,6 @@ deleted object: pods, services, namespaces), else a Status Success.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -23,6 +22,7 @@ from typing import Any, Callable
 from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.apiserver import codec, storage
+from k8py.apiserver.storage import clone
 from k8py.apiserver.errors import bad_request, conflict, forbidden, success
 from k8py.apiserver.registry import Registry, WriteOptions, parse_rv
 from k8py.clock import rfc3339
@@ -144,7 +144,7 @@ class Deleter:
         finalizers = _finalizers(list(md.get("finalizers") or []), opts.propagation)
         now = reg.clock.now()
         if md.get("deletionTimestamp"):
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             nmd = new["metadata"]
             cur_grace = nmd.get("deletionGracePeriodSeconds") or 0
             if opts.grace_period is not None and grace < cur_grace:
@@ -163,7 +163,7 @@ class Deleter:
             return storage.from_kv(r, nkv), 200
         if grace == 0 and not finalizers:
             return await self._remove(r, kv, obj, wopts)
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         nmd = new["metadata"]
         nmd["deletionTimestamp"] = rfc3339(now + grace)
         nmd["deletionGracePeriodSeconds"] = grace
@@ -197,7 +197,7 @@ class Deleter:
             return obj, 200
         if not spec_fin and not finalizers:
             return await self._remove(r, kv, obj, wopts)
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         new["metadata"]["deletionTimestamp"] = rfc3339(self.reg.clock.now())
         new["metadata"]["deletionGracePeriodSeconds"] = 0
         if finalizers:
@@ -309,7 +309,7 @@ class NamespaceFinalizer:
         if remaining:
             return False
         # Everything is gone: drop the `kubernetes` finalizer, then the namespace.
-        new = copy.deepcopy(nsobj)
+        new = clone(nsobj)
         spec = new.setdefault("spec", {})
         spec["finalizers"] = [f for f in spec.get("finalizers") or [] if f != "kubernetes"]
         if spec["finalizers"] or new["metadata"].get("finalizers"):

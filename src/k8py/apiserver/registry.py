@@ -10,7 +10,6 @@ choose between 409 (a client precondition) and retrying (PATCH, unconditional PU
 
 from __future__ import annotations
 
-import copy
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Awaitable, Callable
 from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.apiserver import machinery, storage, strategy
+from k8py.apiserver.storage import clone
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import (StatusError, already_exists, bad_request, conflict, forbidden,
@@ -42,7 +42,7 @@ CREATE_ON_UPDATE = {("", "endpoints"), ("", "events"), ("events.k8s.io", "events
 @dataclass
 class WriteOptions:
     dry_run: bool = False
-    field_validation: str = "Warn"
+    field_validation: str = "Ignore"
     field_manager: str = "unknown"
     warnings: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # duplicate keys in the body
@@ -119,9 +119,11 @@ class Registry:
 
     # -- shared steps ------------------------------------------------------
     def field_check(self, r: Resource, obj: Obj, opts: WriteOptions) -> None:
+        if opts.field_validation == "Ignore":
+            return
         msgs = [f'unknown field "{f}"' for f in machinery.unknown_fields(obj, r)]
         msgs += [f'duplicate field "{d}"' for d in opts.duplicates]
-        if not msgs or opts.field_validation == "Ignore":
+        if not msgs:
             return
         if opts.field_validation == "Strict":
             raise bad_request("strict decoding error: " + ", ".join(msgs))
@@ -284,7 +286,7 @@ class Registry:
             if expected is not None and kv.mod_revision != expected:
                 raise conflict(r.plural, name, r.group)
             old = storage.from_kv(r, kv)
-            new = self.prepare_update(r, copy.deepcopy(obj), old, subresource, opts)
+            new = self.prepare_update(r, clone(obj), old, subresource, opts)
             try:
                 return await self.commit_update(r, kv, old, new, opts, subresource), 200
             except store_errors.Conflict:

@@ -56,5 +56,10 @@ def decode(r: Resource, value: bytes, revision: int) -> Obj:
     return obj
 
 
+def clone(obj: Any) -> Any:
+    """A deep copy of a JSON value (several times faster than copy.deepcopy)."""
+    return json.loads(json.dumps(obj))
+
+
 def from_kv(r: Resource, kv: KeyValue) -> Obj:
     return decode(r, kv.value, kv.mod_revision)

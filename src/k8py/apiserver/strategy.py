@@ -10,12 +10,12 @@ the `kubernetes.io/metadata.name` label; pods start Pending.
 
 from __future__ import annotations
 
-import copy
 import secrets
 from typing import Any
 
 from k8py.api.resources import Resource
 from k8py.apiserver import machinery
+from k8py.apiserver.storage import clone
 
 Obj = dict[str, Any]
 
@@ -71,7 +71,7 @@ _SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGraceP
 def prepare_update(r: Resource, new: Obj, old: Obj, subresource: str | None) -> Obj:
     """The object to store for a PUT (or a PATCH result) of `new` over `old`."""
     if subresource == "status":
-        out = copy.deepcopy(old)
+        out = clone(old)
         if "status" in new:
             out["status"] = new["status"]
         else:
@@ -85,13 +85,13 @@ def prepare_update(r: Resource, new: Obj, old: Obj, subresource: str | None) -> 
             md.pop(f, None)
     if has_status_subresource(r):
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
     if r.group == "" and r.kind == "Namespace":
         spec = new.setdefault("spec", {})
         if isinstance(spec, dict):  # spec.finalizers change only through /finalize
-            spec["finalizers"] = copy.deepcopy((old.get("spec") or {}).get("finalizers", []))
+            spec["finalizers"] = clone((old.get("spec") or {}).get("finalizers", []))
         labels = md.setdefault("labels", {})
         if isinstance(labels, dict):
             labels["kubernetes.io/metadata.name"] = omd.get("name", md.get("name"))

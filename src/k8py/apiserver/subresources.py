@@ -11,11 +11,11 @@ namespaces/finalize, and the node-served ones (log, exec, attach, portforward).
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Awaitable, Callable
 
 from k8py.api.resources import Resource
 from k8py.apiserver import storage
+from k8py.apiserver.storage import clone
 from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid
 from k8py.apiserver.machinery import cause
 from k8py.apiserver.request import ApiRequest, ApiResponse
@@ -64,7 +64,7 @@ def apply_scale(r: Resource, obj: Obj, scale: Obj) -> Obj:
         raise invalid("Scale", name, [cause("FieldValueInvalid", "spec.replicas",
                                             f"Invalid value: {replicas}: must be greater than or equal to 0")],
                       "autoscaling")
-    out = copy.deepcopy(obj)
+    out = clone(obj)
     out.setdefault("spec", {})["replicas"] = replicas
     return out
 
@@ -90,7 +90,7 @@ def bind(pod: Obj, binding: Obj, now: float) -> Obj:
     current = (pod.get("spec") or {}).get("nodeName")
     if current:
         raise conflict("pods/binding", name, "", f'pod {name} is already assigned to node "{current}"')
-    out = copy.deepcopy(pod)
+    out = clone(pod)
     out.setdefault("spec", {})["nodeName"] = node
     bmd = binding.get("metadata") or {}
     if isinstance(bmd.get("annotations"), dict):
