@@ -321,7 +321,7 @@ class PodWorker:
         try:
             image_id = await rt.pull_image(image)
         except Exception as e:  # noqa: BLE001 - the registry's message goes to the user
-            msg = f'failed to pull and unpack image "{image}": {getattr(e, "message", None) or e}'
+            msg = getattr(e, "message", None) or f'failed to pull and unpack image "{image}": {e}'
             self.event("Warning", "Failed", f'Failed to pull image "{image}": {msg}')
             self.event("Warning", "Failed", "Error: ErrImagePull")
             self._pull_failed_at[key] = self.agent.clock.now()
