@@ -58,6 +58,7 @@ async def open_loop(store: Store, rate: float, seconds: float, keys: int) -> Non
         lat.append(time.perf_counter() - due)
 
     n = int(rate * seconds)
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     tasks = []
     for i in range(n):
@@ -68,11 +69,12 @@ async def open_loop(store: Store, rate: float, seconds: float, keys: int) -> Non
         tasks.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     for w in watchers:
         w.cancel()
     ms = [x * 1000 for x in lat]
     print(f"open loop: {n} writes in {elapsed:.2f}s ({n / elapsed:.0f}/s target {rate:.0f}/s), "
-          f"errors {errors}, watch events {counter[0]}")
+          f"errors {errors}, watch events {counter[0]}, CPU {cpu * 1000 / n:.2f} ms/write")
     print(f"  latency ms: p50 {_pct(ms, 0.50):.2f}  p90 {_pct(ms, 0.90):.2f}  "
           f"p99 {_pct(ms, 0.99):.2f}  max {max(ms):.2f}  mean {statistics.mean(ms):.2f}")
 

@@ -4,6 +4,7 @@ connections on one file, slow watchers, and the log's schema."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import sys
@@ -188,3 +189,17 @@ async def test_live_watch_fails_when_another_connection_compacts_past_it(tmp_pat
     finally:
         await writer.close()
         await watcher.close()
+
+
+async def test_wal_stays_bounded_under_a_steady_stream_of_writes(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    s = SqliteStore(str(path), checkpoint_every=50, wal_frames_limit=200)
+    await s.start()
+    try:
+        for i in range(600):  # about 3,000 WAL pages (12 MiB) if nothing checkpointed
+            await s.create(f"/k/{i:04d}", b"x" * 1000)
+        wal_pages = os.path.getsize(str(path) + "-wal") // 4096
+        assert wal_pages < 1000, wal_pages
+        assert await s.count("/k/") == 600
+    finally:
+        await s.close()

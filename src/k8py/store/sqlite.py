@@ -11,31 +11,38 @@ Invariants:
 - Revisions come from AUTOINCREMENT (sqlite_sequence), so they never repeat, even
   after compaction deletes the newest rows; the current revision is that sequence.
 - All writes run in one dedicated thread with one connection. Writes queued together
-  commit in one transaction (group commit: one fsync), each inside its own savepoint
-  so one failing write leaves the others alone. A write's future resolves only after
-  COMMIT with journal_mode=WAL and synchronous=FULL: an acknowledged write survives
-  kill -9 and power loss.
+  commit in one transaction (group commit: one fsync). A write checks first and then
+  runs at most one modifying statement (compaction uses a savepoint), so a write that
+  fails changes nothing and leaves the others in its transaction alone. A write's
+  future resolves only after COMMIT with journal_mode=WAL and synchronous=FULL: an
+  acknowledged write survives kill -9 and power loss.
+- WAL checkpoints run in another thread, off the commit path; only when the WAL passes
+  `wal_frames_limit` pages (a steady stream of writes never lets a concurrent
+  checkpoint finish) does the writer thread checkpoint, between batches.
 - Reads run in a small pool of reader threads with their own connections (WAL lets
   them read while the writer writes); the event loop never touches the disk.
 - Compaction to C deletes rows at or below C that a later row at or below C
   superseded, and tombstones at or below C; rows with id > C are never touched, so
   every event with revision > C can still be rebuilt. Watching from a revision below
   C raises Compacted.
-- One broadcaster task per store reads new rows (woken at once by local commits,
-  otherwise polling for other processes' writes) and fans them out to watchers in
-  revision order; a watcher first replays the log from its revision up to the
-  broadcaster's position, then takes live events: no gap, no duplicate.
+- One broadcaster per store fans events out to watchers in revision order: a local
+  commit that directly follows what it has delivered is handed over at once; anything
+  else (other processes' writes) it reads from the log, woken or polling. A watcher
+  first replays the log from its revision up to the broadcaster's position, then takes
+  live events: no gap, no duplicate. A watcher too slow to drain its queue goes back
+  to replaying the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import queue
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, List
 
 from k8py.store.errors import Compacted, Conflict, KeyExists, NotFound, StoreError
 from k8py.store.keys import in_prefix, prefix_end
@@ -56,6 +63,8 @@ CREATE TABLE IF NOT EXISTS log (
 CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+log = logging.getLogger(__name__)
 
 _ROW = "id, name, created, deleted, create_revision, prev_revision, value, old_value"
 _MAX_BATCH_WRITES = 256
@@ -127,7 +136,7 @@ def _latest(conn: sqlite3.Connection, key: str) -> tuple[Any, ...] | None:
     return row
 
 
-def _op_create(conn: sqlite3.Connection, key: str, value: bytes) -> KeyValue:
+def _op_create(conn: sqlite3.Connection, key: str, value: bytes) -> WatchEvent:
     row = _latest(conn, key)
     if row is not None and not row[2]:
         raise KeyExists(key)
@@ -136,10 +145,11 @@ def _op_create(conn: sqlite3.Connection, key: str, value: bytes) -> KeyValue:
         "INSERT INTO log (name, created, deleted, create_revision, prev_revision, value, old_value) "
         "VALUES (?, 1, 0, 0, ?, ?, NULL)", (key, prev, value))
     rid = int(cur.lastrowid or 0)
-    return KeyValue(key=key, value=value, mod_revision=rid, create_revision=rid)
+    return WatchEvent(type="PUT", kv=KeyValue(key=key, value=value, mod_revision=rid, create_revision=rid),
+                      prev=None, created=True)
 
 
-def _op_update(conn: sqlite3.Connection, key: str, value: bytes, expected: int) -> KeyValue:
+def _op_update(conn: sqlite3.Connection, key: str, value: bytes, expected: int) -> WatchEvent:
     row = _latest(conn, key)
     if row is None or row[2]:
         raise NotFound(key)
@@ -150,10 +160,13 @@ def _op_update(conn: sqlite3.Connection, key: str, value: bytes, expected: int) 
     cur = conn.execute(
         "INSERT INTO log (name, created, deleted, create_revision, prev_revision, value, old_value) "
         "VALUES (?, 0, 0, ?, ?, ?, ?)", (key, create_rev, rid, value, old_value))
-    return KeyValue(key=key, value=value, mod_revision=int(cur.lastrowid or 0), create_revision=create_rev)
+    return WatchEvent(
+        type="PUT",
+        kv=KeyValue(key=key, value=value, mod_revision=int(cur.lastrowid or 0), create_revision=create_rev),
+        prev=KeyValue(key=key, value=bytes(old_value or b""), mod_revision=rid, create_revision=create_rev))
 
 
-def _op_delete(conn: sqlite3.Connection, key: str, expected: int | None) -> KeyValue:
+def _op_delete(conn: sqlite3.Connection, key: str, expected: int | None) -> WatchEvent:
     row = _latest(conn, key)
     if row is None or row[2]:
         raise NotFound(key)
@@ -164,8 +177,11 @@ def _op_delete(conn: sqlite3.Connection, key: str, expected: int | None) -> KeyV
     cur = conn.execute(
         "INSERT INTO log (name, created, deleted, create_revision, prev_revision, value, old_value) "
         "VALUES (?, 0, 1, ?, ?, ?, NULL)", (key, create_rev, rid, old_value))
-    return KeyValue(key=key, value=bytes(old_value or b""), mod_revision=int(cur.lastrowid or 0),
-                    create_revision=create_rev)
+    old = bytes(old_value or b"")
+    return WatchEvent(
+        type="DELETE",
+        kv=KeyValue(key=key, value=old, mod_revision=int(cur.lastrowid or 0), create_revision=create_rev),
+        prev=KeyValue(key=key, value=old, mod_revision=rid, create_revision=create_rev))
 
 
 def _op_compact(conn: sqlite3.Connection, target: int) -> int:
@@ -177,11 +193,18 @@ def _op_compact(conn: sqlite3.Connection, target: int) -> int:
     if target <= old:
         return old
     hi = min(target, old + _COMPACT_CHUNK)
-    # Rows superseded by a row in (old, hi]: rows superseded by rows <= old are gone already.
-    conn.execute("DELETE FROM log WHERE id IN (SELECT prev_revision FROM log "
-                 "WHERE id > ? AND id <= ? AND prev_revision != 0)", (old, hi))
-    conn.execute("DELETE FROM log WHERE id > ? AND id <= ? AND deleted = 1", (old, hi))
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('compact_rev', ?)", (hi,))
+    conn.execute("SAVEPOINT compact")  # three statements: all or none
+    try:
+        # Rows superseded by a row in (old, hi]: those superseded by rows <= old are gone already.
+        conn.execute("DELETE FROM log WHERE id IN (SELECT prev_revision FROM log "
+                     "WHERE id > ? AND id <= ? AND prev_revision != 0)", (old, hi))
+        conn.execute("DELETE FROM log WHERE id > ? AND id <= ? AND deleted = 1", (old, hi))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('compact_rev', ?)", (hi,))
+    except BaseException:
+        conn.execute("ROLLBACK TO compact")
+        conn.execute("RELEASE compact")
+        raise
+    conn.execute("RELEASE compact")
     return hi
 
 
@@ -274,12 +297,19 @@ class _Watcher:
 
 class SqliteStore:
     def __init__(self, path: str, *, poll_interval: float = 1.0, read_batch: int = 1000,
-                 max_watch_queue: int = 10000, readers: int = 2) -> None:
+                 max_watch_queue: int = 10000, readers: int = 2,
+                 checkpoint_every: int = 500, wal_frames_limit: int = 4096) -> None:
         self.path = path
         self._poll_interval = poll_interval
         self._read_batch = read_batch
         self._max_watch_queue = max_watch_queue
         self._n_readers = readers
+        self._checkpoint_every = checkpoint_every
+        self._wal_frames_limit = wal_frames_limit
+        self._since_checkpoint = 0
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._ckpt_conn: sqlite3.Connection | None = None
+        self._checkpoint_in_writer = False  # set by _checkpoint, read by the writer thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writes: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]] | None] \
             = queue.SimpleQueue()
@@ -293,7 +323,7 @@ class SqliteStore:
         self._pos = 0
         self._watchers: set[_Watcher] = set()
         self._wake = asyncio.Event()
-        self._progress = asyncio.Condition()
+        self._pos_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._bcast_task: asyncio.Task[None] | None = None
         self._closed = False
         self.lagged_watches = 0  # how often a slow watcher fell back to reading the log
@@ -326,11 +356,14 @@ class SqliteStore:
                 await self._bcast_task
             except Exception:
                 pass
-        async with self._progress:
-            self._progress.notify_all()
+        self._advance(self._pos)  # releases anyone waiting in _caught_up
         for w in list(self._watchers):
             w.queue.put_nowait(None)
         self._watchers.clear()
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self._ckpt_conn is not None:
+            self._ckpt_conn.close()
         self._writes.put(None)
         if self._writer is not None:
             await asyncio.to_thread(self._writer.join)
@@ -350,6 +383,10 @@ class SqliteStore:
             conn = _connect(self.path)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
+            # Checkpoints (copying the WAL into the database, with fsyncs) run in another
+            # thread (_checkpoint), off the commit path: see _committed.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA journal_size_limit = {int(self._wal_frames_limit) * 4096}")
             conn.executescript(_SCHEMA)
         except BaseException as e:  # report the failure to start()
             loop.call_soon_threadsafe(_settle, ready, e)
@@ -372,6 +409,15 @@ class SqliteStore:
                         break
                     batch.append(nxt)
                 self._commit_batch(conn, batch)
+                if self._checkpoint_in_writer:
+                    # The WAL keeps growing: background checkpoints never catch up with a
+                    # steady stream of writes. One here, with no writer running beside it,
+                    # completes, and the next write starts the WAL over.
+                    self._checkpoint_in_writer = False
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    except sqlite3.Error:
+                        log.exception("sqlite store %s: WAL checkpoint failed", self.path)
                 if stop:
                     return
         finally:
@@ -383,7 +429,6 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, args, _fut in batch:
-                conn.execute("SAVEPOINT w")
                 try:
                     results.append(fn(conn, *args))
                 except sqlite3.IntegrityError as e:  # a racing writer (another process)
@@ -394,9 +439,6 @@ class SqliteStore:
                     results.append(StoreError(f"sqlite: {e}"))
                 except Exception as e:  # a bug: fail this write, keep the writer alive
                     results.append(StoreError(f"write failed: {e!r}"))
-                if isinstance(results[-1], Exception):
-                    conn.execute("ROLLBACK TO w")
-                conn.execute("RELEASE w")
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             try:
@@ -407,9 +449,7 @@ class SqliteStore:
         loop = self._loop
         assert loop is not None
         try:
-            for (_fn, _args, fut), res in zip(batch, results):
-                loop.call_soon_threadsafe(_settle, fut, res)
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._committed, [fut for _fn, _args, fut in batch], results)
         except RuntimeError:  # the event loop is closed: nobody waits any more
             pass
 
@@ -467,16 +507,16 @@ class SqliteStore:
         return int(await self._read(_rd_count, prefix))
 
     async def create(self, key: str, value: bytes) -> KeyValue:
-        result: KeyValue = await self._write(_op_create, key, bytes(value))
-        return result
+        ev: WatchEvent = await self._write(_op_create, key, bytes(value))
+        return ev.kv
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> KeyValue:
-        result: KeyValue = await self._write(_op_update, key, bytes(value), expected_revision)
-        return result
+        ev: WatchEvent = await self._write(_op_update, key, bytes(value), expected_revision)
+        return ev.kv
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
-        result: KeyValue = await self._write(_op_delete, key, expected_revision)
-        return result
+        ev: WatchEvent = await self._write(_op_delete, key, expected_revision)
+        return ev.kv
 
     async def compact(self, revision: int) -> None:
         # Let live watchers receive everything up to `revision` before it is forgotten.
@@ -493,9 +533,63 @@ class SqliteStore:
     # ---- watch ----
 
     async def _caught_up(self, revision: int) -> None:
+        if self._pos >= revision or self._closed:
+            return
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._pos_waiters.append((revision, fut))
         self._wake.set()
-        async with self._progress:
-            await self._progress.wait_for(lambda: self._pos >= revision or self._closed)
+        await fut
+
+    def _advance(self, pos: int) -> None:
+        self._pos = pos
+        if not self._pos_waiters:
+            return
+        keep: List[tuple[int, asyncio.Future[None]]] = []
+        for rev, fut in self._pos_waiters:
+            if rev <= pos or self._closed:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((rev, fut))
+        self._pos_waiters = keep
+
+    def _committed(self, futures: List[asyncio.Future[Any]], results: List[Any]) -> None:
+        """In the loop, after a COMMIT: hand the new events straight to the watchers when
+        they follow on from what the broadcaster has delivered (else it reads the log),
+        then answer the writers."""
+        events = [r for r in results if isinstance(r, WatchEvent)]
+        if events and not self._closed:
+            if events[0].kv.mod_revision == self._pos + 1:
+                for ev in events:
+                    self._deliver(ev)
+                self._advance(events[-1].kv.mod_revision)
+            else:
+                self._wake.set()  # other writers got in between: read the log
+        for fut, res in zip(futures, results):
+            _settle(fut, res)
+        self._since_checkpoint += len(results)
+        if (self._since_checkpoint >= self._checkpoint_every and self._checkpointing is None
+                and not self._closed and self._loop is not None):
+            self._since_checkpoint = 0
+            self._checkpointing = self._loop.create_task(self._run_checkpoint())
+
+    async def _run_checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self._checkpoint)
+        except Exception:  # the next one retries; the WAL only grows meanwhile
+            log.exception("sqlite store %s: WAL checkpoint failed", self.path)
+        finally:
+            self._checkpointing = None
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking readers or the writer."""
+        if self._ckpt_conn is None:
+            self._ckpt_conn = _connect(self.path)
+            self._ckpt_conn.execute("PRAGMA synchronous = FULL")
+        _busy, frames, _done = self._ckpt_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames >= self._wal_frames_limit:
+            self._checkpoint_in_writer = True
 
     async def _broadcast(self) -> None:
         while not self._closed:
@@ -519,7 +613,10 @@ class SqliteStore:
     async def _drain(self) -> None:
         while True:
             rows, compact, current = await self._read(_rd_rows, self._pos, None, "", self._read_batch)
+            full = len(rows) == self._read_batch
             self._compacted = max(self._compacted, compact)
+            # Rows up to _pos may have been delivered by _committed while we read.
+            rows = [r for r in rows if r[0] > self._pos]
             if compact > self._pos:
                 # Another process compacted past rows we had not read: watchers would miss them.
                 err = Compacted(self._pos, compact)
@@ -531,9 +628,8 @@ class SqliteStore:
             for row in rows:
                 self._deliver(_event(row))
                 self._pos = row[0]
-            async with self._progress:
-                self._progress.notify_all()
-            if len(rows) < self._read_batch:
+            self._advance(self._pos)
+            if not full:
                 return
 
     def _deliver(self, ev: WatchEvent) -> None:
