@@ -436,6 +436,8 @@ class SqliteStore:
                 except (StoreError, ValueError) as e:
                     results.append(e)
                 except sqlite3.Error as e:
+                    if not conn.in_transaction:
+                        raise  # SQLite rolled the whole transaction back (disk full, I/O error)
                     results.append(StoreError(f"sqlite: {e}"))
                 except Exception as e:  # a bug: fail this write, keep the writer alive
                     results.append(StoreError(f"write failed: {e!r}"))
