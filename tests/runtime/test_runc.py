@@ -367,3 +367,22 @@ async def test_termination_message(runtime: RuncRuntime) -> None:
                                                   command=["sh", "-c", "echo -n 'bye now' > /dev/termination-log; exit 4"]))
     st = await wait_exit(runtime, cid)
     assert (st.exit_code, st.message) == (4, "bye now")
+
+
+async def test_pod_containers_share_ipc_and_uts(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime, "shared")
+    first = await run(runtime, sid, ContainerConfig(name="a", image="busybox", command=["sleep", "1000"]))
+    second = await run(runtime, sid, ContainerConfig(name="b", image="busybox", command=["sleep", "1000"]))
+    other = await run(runtime, await sandbox(runtime, "other"),
+                      ContainerConfig(name="c", image="busybox", command=["sleep", "1000"]))
+
+    async def ns(cid: str, kind: str) -> bytes:
+        r = await runtime.exec_sync(cid, ["readlink", f"/proc/self/ns/{kind}"], timeout=10)
+        assert r.exit_code == 0, r.stderr
+        return r.stdout
+
+    for kind in ("ipc", "uts", "net"):
+        assert await ns(first, kind) == await ns(second, kind), kind
+        assert await ns(first, kind) != await ns(other, kind), kind
+    assert await ns(first, "pid") != await ns(second, "pid")
+    assert (await runtime.exec_sync(second, ["hostname"], timeout=10)).stdout == b"shared\n"

@@ -198,7 +198,7 @@ class RuncRuntime:
                     Mount(config.termination_message_path, str(tlog))])
             spec = build_spec(config=config, image_cfg=img.config, rootfs=rootfs, hostname=sb["hostname"],
                               netns_path=sb["netns_path"], sandbox_dir=self.sandboxes.path(sandbox_id),
-                              cgroups_path=cg, memory_swap=cgroups.has_memsw())
+                              cgroups_path=cg, memory_swap=cgroups.has_memsw(), shared_ns=sb.get("ns") or {})
             (bundle / "config.json").write_text(json.dumps(spec, indent=1))
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(

@@ -6,6 +6,9 @@ every container of the pod. The network namespace is `<prefix><pod-uid[:8]>-<id[
 (prefix `k8py-` by default) under /run/netns, created with `ip netns add` and with
 loopback brought up; wiring beyond loopback is the PodNetwork seam's job.
 
+The pod's containers also share IPC and UTS namespaces, kept alive as nsfs bind mounts
+under `<dir>/ns/` (what a pause container does in containerd).
+
 Invariants: a sandbox directory exists iff the sandbox exists; `stop` deletes the netns
 (after PodNetwork.teardown) and is idempotent; `remove` also deletes the directory.
 """
@@ -15,6 +18,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -50,6 +54,30 @@ async def create_netns(name: str) -> str:
 async def delete_netns(name: str) -> None:
     if (NETNS_DIR / name).exists():
         await run("ip", "netns", "delete", name, check=False)
+
+
+POD_NAMESPACES = ("ipc", "uts")  # shared by a pod's containers, as its pause container's are
+
+
+async def create_pod_namespaces(d: Path) -> dict[str, str]:
+    """Persistent IPC and UTS namespaces (bind mounts of nsfs files) for a pod's containers."""
+    d.mkdir(parents=True, exist_ok=True)
+    paths = {kind: str(d / kind) for kind in POD_NAMESPACES}
+    for p in paths.values():
+        Path(p).touch()
+    try:
+        await run("unshare", *(f"--{kind}={p}" for kind, p in paths.items()), "true")
+    except SandboxError:
+        release_pod_namespaces(d)
+        raise
+    return paths
+
+
+def release_pod_namespaces(d: Path) -> None:
+    for kind in POD_NAMESPACES:
+        p = d / kind
+        if os.path.ismount(p):
+            subprocess.run(["umount", "-l", str(p)], capture_output=True)
 
 
 def config_from_dict(d: dict[str, Any]) -> PodSandboxConfig:
@@ -128,6 +156,8 @@ class Sandboxes:
             else:
                 hostname = os.uname().nodename
                 rec["hostname"] = hostname
+            rec["ns"] = await create_pod_namespaces(d / "ns")
+            self.save(sid, rec)
             (d / "hostname").write_text(hostname + "\n")
             (d / "hosts").write_text(hosts_file(hostname, rec["ip"], config.extra_hosts))
             (d / "resolv.conf").write_text(resolv_conf(config.dns))
@@ -146,10 +176,13 @@ class Sandboxes:
                 await self.network.teardown(rec["netns_path"] or str(NETNS_DIR / rec["netns"]), config)
             finally:
                 await delete_netns(rec["netns"])
+        release_pod_namespaces(self.path(sid) / "ns")
         rec["state"] = SandboxState.NOTREADY.value
+        rec["ns"] = {}
         self.save(sid, rec)
 
     def remove(self, sid: str) -> None:
+        release_pod_namespaces(self.path(sid) / "ns")
         shutil.rmtree(self.path(sid), ignore_errors=True)
 
     def status(self, sid: str) -> PodSandboxStatus:

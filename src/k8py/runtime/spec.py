@@ -145,7 +145,8 @@ def resolve_user(user: str, rootfs: Path, run_as_user: int | None = None,
 
 def build_spec(*, config: ContainerConfig, image_cfg: dict[str, Any], rootfs: Path, hostname: str,
                netns_path: str, sandbox_dir: Path, cgroups_path: str,
-               memory_swap: bool = False) -> dict[str, Any]:
+               memory_swap: bool = False, shared_ns: dict[str, str] | None = None) -> dict[str, Any]:
+    shared_ns = shared_ns or {}
     args = process_args(config, image_cfg)
     uid, gid, extra_gids = resolve_user(image_cfg.get("User", ""), rootfs, config.run_as_user, config.run_as_group)
     caps = capabilities(config)
@@ -184,7 +185,9 @@ def build_spec(*, config: ContainerConfig, image_cfg: dict[str, Any], rootfs: Pa
     resources["cpu"] = cpu
     if config.pids_limit > 0:
         resources["pids"] = {"limit": config.pids_limit}
-    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}]
+    for kind in ("ipc", "uts"):
+        namespaces.append({"type": kind, "path": shared_ns[kind]} if kind in shared_ns else {"type": kind})
     if netns_path:
         namespaces.append({"type": "network", "path": netns_path})
     linux: dict[str, Any] = {
