@@ -77,6 +77,7 @@ class AgentCluster(K8pyServer):
         env = {"K8PY_AGENT_ROOT": str(self.agent_root), "K8PY_AGENT_STATE": str(self.state),
                "K8PY_AGENT_ID": self.ident, "K8PY_AGENT_POD_CIDR": self.pod_cidr,
                "K8PY_AGENT_CLUSTER_CIDR": self.pod_cidr, "K8PY_AGENT_BACKOFF_BASE": "1",
+               "K8PY_AGENT_STORAGE_CHECK_PERIOD": "1",
                "K8PY_AGENT_NODE_NAME": f"node-{self.ident}", "K8PY_REGISTRIES": str(registries_yaml),
                "K8PY_LOG": _os.environ.get("K8PY_LOG", "INFO")}
         super().__init__(tmp / "data", env=env, agent=True)

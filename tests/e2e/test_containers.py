@@ -261,3 +261,78 @@ def test_mysql_data_survives_the_pod_on_a_persistent_volume(agent_cluster: Any) 
     apply(c, _mysql_pod(c, "mysql-pv2", "512Mi", vols, mounts))
     wait_running_ready(c, "mysql-pv2", 180)
     assert _sql(c, "mysql-pv2", "SELECT v FROM k.t").strip() == "kept-row"
+
+
+def test_logs_follow_streams_until_the_container_exits(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "ticker", [{"name": "main", "image": "busybox",
+                                "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.5; done"]}],
+                 restartPolicy="Never"))
+    wait_for(lambda: "running" in cstatus(get_pod(c, "ticker")).get("state", {}), 60, "ticker running")
+    r = c.kubectl("logs", "-f", "ticker", timeout=60)
+    assert r.stdout.splitlines() == [f"tick {i}" for i in range(1, 6)]
+
+
+def test_kubectl_cp_through_exec_and_tar(agent_cluster: Any, tmp_path: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "cp-target", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]))
+    wait_running_ready(c, "cp-target")
+    src = tmp_path / "hello.txt"
+    src.write_text("copied by kubectl cp\n")
+    c.kubectl("cp", str(src), "cp-target:/tmp/hello.txt")
+    assert c.kubectl("exec", "cp-target", "--", "cat", "/tmp/hello.txt").stdout == "copied by kubectl cp\n"
+    back = tmp_path / "back.txt"
+    c.kubectl("cp", "cp-target:/tmp/hello.txt", str(back))
+    assert back.read_text() == "copied by kubectl cp\n"
+
+
+def test_configmap_volume_is_updated_in_place(agent_cluster: Any) -> None:
+    c = agent_cluster
+    c.kubectl("create", "configmap", "live", "--from-literal=greeting=hello")
+    apply(c, pod(c, "cm-reader", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"],
+                                   "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"}]}],
+                 volumes=[{"name": "cfg", "configMap": {"name": "live"}}]))
+    wait_running_ready(c, "cm-reader")
+    assert c.kubectl("exec", "cm-reader", "--", "cat", "/etc/cfg/greeting").stdout == "hello"
+    c.kubectl("patch", "configmap", "live", "-p", '{"data":{"greeting":"updated"}}')
+    wait_for(lambda: c.kubectl("exec", "cm-reader", "--", "cat", "/etc/cfg/greeting").stdout == "updated", 40,
+             "the configMap update in the volume")
+
+
+def test_delete_runs_pre_stop_then_sigterm(agent_cluster: Any) -> None:
+    c = agent_cluster
+    marker = c.agent_root / "prestop-marker"
+    apply(c, pod(c, "graceful", [{
+        "name": "main", "image": "busybox",
+        "command": ["sh", "-c", "trap 'echo got TERM > /host/term; exit 0' TERM; while true; do sleep 0.2; done"],
+        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo pre-stop > /host/prestop"]}}},
+        "volumeMounts": [{"name": "host", "mountPath": "/host"}]}],
+        volumes=[{"name": "host", "hostPath": {"path": str(marker), "type": "DirectoryOrCreate"}}],
+        terminationGracePeriodSeconds=20))
+    wait_running_ready(c, "graceful")
+    c.kubectl("delete", "pod", "graceful", "--wait=true", timeout=60)
+    assert (marker / "prestop").read_text() == "pre-stop\n"
+    assert (marker / "term").read_text() == "got TERM\n"
+
+
+def test_restarting_the_server_keeps_containers_running(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "survivor", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]))
+    before = cstatus(wait_running_ready(c, "survivor"))
+    c.stop()
+    c.start()
+    p = wait_running_ready(c, "survivor")
+    after = cstatus(p)
+    assert after["containerID"] == before["containerID"] and after["restartCount"] == 0
+    assert after["state"]["running"]["startedAt"] == before["state"]["running"]["startedAt"]
+    assert c.kubectl("exec", "survivor", "--", "echo", "still here").stdout == "still here\n"
+
+
+def test_ephemeral_storage_over_the_limit_evicts_the_pod(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "filler", [{"name": "main", "image": "busybox",
+                                "command": ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=20; sleep 3600"],
+                                "resources": {"limits": {"ephemeral-storage": "10Mi"}}}]))
+    p = wait_phase(c, "filler", "Failed", 60)
+    assert p["status"]["reason"] == "Evicted"
+    assert p["status"]["message"] == 'Container main exceeded its local ephemeral storage limit "10Mi". '

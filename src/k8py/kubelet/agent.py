@@ -316,12 +316,14 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
     """AgentOptions plus runtime settings from K8PY_AGENT_* variables:
     ROOT (base dir, default /var/lib/k8py), STATE (default /run/k8py), ID (suffix of the
     cgroup parent, netns prefix and bridge name), POD_CIDR, CLUSTER_CIDR, SERVICE_CIDR,
-    BACKOFF_BASE, NODE_NAME; K8PY_REGISTRIES is the registries.yaml."""
+    BACKOFF_BASE, STORAGE_CHECK_PERIOD, NODE_NAME; K8PY_REGISTRIES is the registries.yaml."""
     base = env.get("K8PY_AGENT_ROOT", "/var/lib/k8py")
     ident = env.get("K8PY_AGENT_ID", "")
     o = AgentOptions(root_dir=f"{base}/kubelet", log_root=env.get("K8PY_AGENT_LOG_ROOT", f"{base}/pod-logs"
                                                                   if "K8PY_AGENT_ROOT" in env else "/var/log/pods"),
                      storage_dir=f"{base}/storage", pod_cidr=env.get("K8PY_AGENT_POD_CIDR", ""))
+    if env.get("K8PY_AGENT_STORAGE_CHECK_PERIOD"):
+        o.storage_check_period = float(env["K8PY_AGENT_STORAGE_CHECK_PERIOD"])
     if env.get("K8PY_AGENT_BACKOFF_BASE"):
         o.backoff_base = float(env["K8PY_AGENT_BACKOFF_BASE"])
         o.backoff_max = max(o.backoff_base, min(o.backoff_max, o.backoff_base * 30))
