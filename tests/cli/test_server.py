@@ -85,6 +85,7 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     async def broken(ctx: server.ClusterContext) -> None:
         raise RuntimeError("crash")
 
+    monkeypatch.setattr(server, "_builtin_components", lambda args: [])
     monkeypatch.setattr(server, "COMPONENTS", [("test", component), ("broken", broken)])
     stop = asyncio.Event()
     args = server.ServerArgs(data_dir=str(tmp_path / "data"), port=0, simulated_nodes=2)
@@ -111,3 +112,14 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     assert await asyncio.wait_for(task, 30) == 0
     assert log == ["open_store None data", "store.start", "api.init", "api.start", "component.stopped",
                    "api.close", "store.close"]
+
+
+@pytest.mark.parametrize("no_agent,sim,want", [
+    (True, 0, ["scheduler", "controller-manager"]),
+    (True, 3, ["scheduler", "controller-manager", "simulated-nodes"]),
+    (False, 0, ["scheduler", "controller-manager", "agent"]),
+])
+def test_builtin_components(no_agent: bool, sim: int, want: list[str]) -> None:
+    comps = server._builtin_components(server.ServerArgs(no_agent=no_agent, simulated_nodes=sim))
+    assert [name for name, _ in comps] == want
+    assert all(callable(f) for _, f in comps)

@@ -76,16 +76,18 @@ COMPONENTS: list[tuple[str, ComponentFactory]] = []
 
 
 def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
-    """The cluster's own components. Owners of scheduler/controllers/agent: add yours here,
-    importing lazily inside this function, e.g.:
-
-        from k8py.scheduler.run import run as run_scheduler
-        comps.append(("scheduler", run_scheduler))
-        if not args.no_agent:
-            from k8py.kubelet.agent import run_embedded
-            comps.append(("agent", run_embedded))
-    """
+    """The cluster's own components, each `async def run(ctx: ClusterContext)` that runs until
+    cancelled. Owners add theirs in a marked section, importing lazily inside this function."""
     comps: list[tuple[str, ComponentFactory]] = []
+    # ---- control-plane components (entry points owned by scheduler and controllers)
+    from k8py.controllers.manager import run_in_server as run_controllers
+    from k8py.scheduler.run import run as run_scheduler
+    comps.append(("scheduler", run_scheduler))
+    comps.append(("controller-manager", run_controllers))
+    if args.simulated_nodes > 0:
+        from k8py.kubelet.simulated import run_simulated
+        comps.append(("simulated-nodes", run_simulated))
+    # ---- end control-plane components
     # ---- node agent (owner: kubelet): real containers when root + Linux + runc, else says what is missing
     if not args.no_agent:
         from k8py.kubelet.agent import run_embedded
