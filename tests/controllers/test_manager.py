@@ -67,3 +67,30 @@ async def _deployment_complete(c: Cluster) -> bool:
     d = await c.client.get("deployments", "web", "default")
     return any(x["type"] == "Progressing" and x["reason"] == "NewReplicaSetAvailable"
                for x in (d.get("status") or {}).get("conditions") or [])
+
+
+async def test_a_crashed_controller_is_restarted_with_a_fresh_queue(cluster: Cluster) -> None:
+    from k8py.controllers.base import Controller
+
+    class Flaky(Controller):
+        name = "flaky"
+        starts = 0
+        synced: list[str] = []
+
+        async def on_start(self) -> None:
+            type(self).starts += 1
+            if self.starts == 1:
+                raise RuntimeError("first start fails")
+            self.enqueue("default/x")
+
+        async def sync(self, key: str) -> None:
+            self.synced.append(key)
+
+    c = cluster
+    mgr = ControllerManager(c.client, c.clock, ControllerManagerOptions(enabled=()))
+    flaky = Flaky(c.client, mgr.factory, c.clock)
+    mgr.controllers = {"flaky": flaky}
+    c.tasks.append(asyncio.ensure_future(mgr.run()))
+    await c.until(lambda: Flaky.starts == 1, "first start")
+    await c.clock.advance(1.5)
+    await c.until(lambda: Flaky.synced == ["default/x"], "restarted and syncing")

@@ -62,6 +62,8 @@ class Controller:
         await asyncio.gather(*(i.wait_synced() for i in self._informers))
 
     async def run(self) -> None:
+        if self.queue.shutting_down:  # run again after a crash: a fresh queue
+            self.queue = WorkQueue(self.clock, name=self.name)
         await self.wait_synced()
         await self.on_start()
         tasks = [asyncio.ensure_future(self._worker()) for _ in range(self.workers)]

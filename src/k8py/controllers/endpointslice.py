@@ -39,6 +39,8 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
 MAX_ENDPOINTS_PER_SLICE = 100
+PENDING_TTL = 30.0  # how long a created slice may stay unseen before we stop waiting for it
+ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 def _family(ip: str) -> str:
@@ -63,10 +65,12 @@ class EndpointSliceController(Controller):
                  max_endpoints: int = MAX_ENDPOINTS_PER_SLICE) -> None:
         super().__init__(client, factory, clock, recorder, workers)
         self.max_endpoints = max_endpoints
-        self._created: dict[str, set[str]] = {}  # service key -> slices created, not yet seen
+        # service key -> (slices created but not yet seen in the cache, when)
+        self._created: dict[str, tuple[set[str], float]] = {}
         self.services = self.informer("services")
         self.pods = self.informer("pods")
         self.slices = self.informer("endpointslices")
+        self.nodes = self.informer("nodes")
         ensure_indexes(self.services)
         ensure_indexes(self.pods)
         self.slices.add_index("controllers.service", _service_index)
@@ -124,6 +128,10 @@ class EndpointSliceController(Controller):
                 }
                 if pspec.get("nodeName"):
                     ep["nodeName"] = pspec["nodeName"]
+                    node = self.nodes.get(None, pspec["nodeName"])
+                    zone = (meta(node).get("labels") or {}).get(ZONE_LABEL) if node else None
+                    if zone:
+                        ep["zone"] = zone
                 if pspec.get("hostname") and pspec.get("subdomain") == meta(svc).get("name"):
                     ep["hostname"] = pspec["hostname"]
                 gk = fam + repr(ports)
@@ -141,8 +149,10 @@ class EndpointSliceController(Controller):
         existing: list[Obj] = sorted(self.slices.by_index("controllers.service", key), key=lambda s: meta(s)["name"])
         pending = self._created.get(key)
         if pending:
-            pending -= {meta(s)["name"] for s in existing}
-            if pending:
+            names, since = pending
+            names -= {meta(s)["name"] for s in existing}
+            if names and self.clock.monotonic() - since < PENDING_TTL:
+                self.enqueue_after(key, PENDING_TTL)
                 return  # the informer has not seen our creations yet; its add event requeues us
             del self._created[key]
         if svc is None or not (svc.get("spec") or {}).get("selector"):
@@ -187,7 +197,7 @@ class EndpointSliceController(Controller):
                                "ownerReferences": [owner_ref]},
                   **body}
             created = await self.client.create("endpointslices", sl, ns)
-            self._created.setdefault(key, set()).add(meta(created)["name"])
+            self._created.setdefault(key, (set(), self.clock.monotonic()))[0].add(meta(created)["name"])
         for sl in unused:
             await self._delete(sl)
 
