@@ -336,3 +336,63 @@ def test_ephemeral_storage_over_the_limit_evicts_the_pod(agent_cluster: Any) -> 
     p = wait_phase(c, "filler", "Failed", 60)
     assert p["status"]["reason"] == "Evicted"
     assert p["status"]["message"] == 'Container main exceeded its local ephemeral storage limit "10Mi". '
+
+
+def test_dns_config_downward_env_and_host_network(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "dns-check", [{
+        "name": "main", "image": "busybox", "command": ["sleep", "3600"],
+        "env": [{"name": "MY_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "MY_NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "GREETING", "value": "hi from $(MY_NODE)"}]}]),
+          pod(c, "hostnet", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}], hostNetwork=True))
+    p = wait_running_ready(c, "dns-check")
+    resolv = c.kubectl("exec", "dns-check", "--", "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert resolv == ["nameserver 10.43.0.10", "search default.svc.cluster.local svc.cluster.local cluster.local",
+                      "options ndots:5"]
+    env = dict(line.split("=", 1) for line in c.kubectl("exec", "dns-check", "--", "env").stdout.splitlines()
+               if "=" in line)
+    assert env["MY_POD_IP"] == p["status"]["podIP"] and env["GREETING"] == f"hi from {c.node_name}"
+    hosts = c.kubectl("exec", "dns-check", "--", "cat", "/etc/hosts").stdout
+    assert f"{p['status']['podIP']}\tdns-check" in hosts
+    h = wait_running_ready(c, "hostnet")
+    assert h["status"]["podIP"] == h["status"]["hostIP"]
+    links = c.kubectl("exec", "hostnet", "--", "ip", "-o", "link").stdout
+    assert c.bridge in links  # the host's network namespace
+
+
+def test_exec_with_a_tty(agent_cluster: Any) -> None:
+    import shutil
+
+    c = agent_cluster
+    if shutil.which("script") is None:
+        pytest.skip("script(1) is needed to give kubectl a terminal")
+    apply(c, pod(c, "tty-target", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]))
+    wait_running_ready(c, "tty-target")
+    r = subprocess.run(["script", "-qec", "kubectl exec -it tty-target -- sh -c 'tty; exit 4'", "/dev/null"],
+                       capture_output=True, text=True, env=c.env(), timeout=60, stdin=subprocess.DEVNULL)
+    assert "/dev/pts/" in r.stdout, r
+    assert r.returncode == 4
+
+
+def test_deployment_of_nginx_serves_on_pod_ips(agent_cluster: Any) -> None:
+    c = agent_cluster
+    c.kubectl("create", "deployment", "web", "--image=nginx:1.14.2", "--replicas=2")
+    try:
+        wait_for(lambda: c.kubectl_json("get", "pods", "-l", "app=web")["items"], 15, "deployment pods")
+    except AssertionError:
+        pytest.skip("k8py server does not run the controller manager/scheduler yet")
+    pods = wait_for(lambda: (items := c.kubectl_json("get", "pods", "-l", "app=web")["items"]) and len(items) == 2
+                    and all(p["status"].get("phase") == "Running" for p in items) and items, 120, "2 running pods")
+    for p in pods:
+        name, ip = p["metadata"]["name"], p["status"]["podIP"]
+        wait_for(lambda ip=ip: _try_get(f"http://{ip}/?deploy=1"), 30, f"{name} serving")
+        wait_for(lambda name=name: "GET /?deploy=1 " in c.kubectl("logs", name).stdout, 10, f"{name} logged it")
+    c.kubectl("delete", "deployment", "web")
+
+
+def _try_get(url: str) -> bool:
+    try:
+        return "nginx" in http_get(url, 2)
+    except OSError:
+        return False
