@@ -14,7 +14,7 @@ import bisect
 from typing import AsyncIterator
 
 from k8py.store.errors import Compacted, Conflict, KeyExists, NotFound
-from k8py.store.keys import in_prefix
+from k8py.store.keys import in_prefix, prefix_end
 from k8py.store.protocol import KeyValue, ListResult, WatchEvent
 
 
@@ -27,6 +27,7 @@ class _Watcher:
 class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, KeyValue] = {}
+        self._keys: list[str] = []  # the keys of _data, sorted
         self._revision = 0
         self._compacted = 0
         # History of events in revision order; _history_revs mirrors their revisions.
@@ -56,15 +57,25 @@ class MemoryStore:
 
     async def list(self, prefix: str, *, start_after: str | None = None,
                    limit: int = 0) -> ListResult:
-        keys = sorted(k for k in self._data if in_prefix(k, prefix)
-                      and (start_after is None or k > start_after))
-        more = limit > 0 and len(keys) > limit
-        if more:
-            keys = keys[:limit]
+        if start_after is not None and start_after >= prefix:
+            i = bisect.bisect_right(self._keys, start_after)
+        else:
+            i = bisect.bisect_left(self._keys, prefix)
+        keys: list[str] = []
+        more = False
+        while i < len(self._keys) and in_prefix(self._keys[i], prefix):
+            if limit > 0 and len(keys) == limit:
+                more = True
+                break
+            keys.append(self._keys[i])
+            i += 1
         return ListResult(items=[self._data[k] for k in keys], revision=self._revision, more=more)
 
     async def count(self, prefix: str) -> int:
-        return sum(1 for k in self._data if in_prefix(k, prefix))
+        lo = bisect.bisect_left(self._keys, prefix)
+        end = prefix_end(prefix)
+        hi = len(self._keys) if end is None else bisect.bisect_left(self._keys, end)
+        return hi - lo
 
     def _record(self, event: WatchEvent) -> None:
         self._history.append(event)
@@ -80,6 +91,7 @@ class MemoryStore:
         kv = KeyValue(key=key, value=bytes(value), mod_revision=self._revision,
                       create_revision=self._revision)
         self._data[key] = kv
+        bisect.insort(self._keys, key)
         self._record(WatchEvent(type="PUT", kv=kv, prev=None, created=True))
         return kv
 
@@ -106,6 +118,7 @@ class MemoryStore:
         kv = KeyValue(key=key, value=old.value, mod_revision=self._revision,
                       create_revision=old.create_revision)
         del self._data[key]
+        del self._keys[bisect.bisect_left(self._keys, key)]
         self._record(WatchEvent(type="DELETE", kv=kv, prev=old))
         return kv
 
