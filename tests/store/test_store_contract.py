@@ -273,11 +273,15 @@ async def test_racing_writers_one_wins_per_revision(store: Store, pfx: str) -> N
     assert all(isinstance(r, (KeyValue, NotFound, Conflict)) for r in deleted)
 
 
-async def test_binary_and_empty_values_round_trip(store: Store, pfx: str) -> None:
-    values = [b"", b"\x00\xff\x10binary", "ünïcode ✓".encode(), b"{" + b"x" * 100_000 + b"}"]
+async def test_binary_empty_and_large_values_round_trip(store: Store, pfx: str) -> None:
+    values = [b"", b"\x00\xff\x10binary", "ünïcode ✓".encode(), b"{" + b"x" * 300_000 + b"}"]
+    start = await store.current_revision()
     for i, v in enumerate(values):
         kv = await store.create(f"{pfx}v{i}", v)
         assert (await store.get(kv.key)) == kv and kv.value == v
+    it = store.watch(pfx, start)
+    assert [e.kv.value for e in await take(it, len(values))] == values
+    await it.aclose()  # type: ignore[attr-defined]
 
 
 async def test_close_ends_open_watches(store: Store, pfx: str) -> None:

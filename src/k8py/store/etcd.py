@@ -216,11 +216,15 @@ class EtcdStore:
         try:
             if resp.status != 200:
                 raise EtcdError(f"etcd watch: HTTP {resp.status}: {(await resp.text())[:200]}")
-            buf = b""
+            parts: List[bytes] = []  # of the current line (one JSON message per line)
             async for chunk in resp.content.iter_any():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                while chunk:
+                    i = chunk.find(b"\n")
+                    if i < 0:
+                        parts.append(chunk)
+                        break
+                    parts.append(chunk[:i])
+                    line, parts, chunk = b"".join(parts), [], chunk[i + 1:]
                     if not line.strip():
                         continue
                     for ev in self._watch_message(json.loads(line), revision):
