@@ -92,6 +92,8 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
     if not args.no_agent:
         from k8py.kubelet.agent import run_embedded
         comps.append(("agent", run_embedded))
+        from k8py.proxy.run import run_in_server as run_node_services
+        comps.append(("proxy-dns", run_node_services))
     # ---- end node agent
     return comps
 

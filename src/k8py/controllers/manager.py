@@ -35,6 +35,7 @@ from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
+from k8py.controllers.servicelb import ServiceLoadBalancerController
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from k8py.controllers.statefulset import StatefulSetController
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
                    "garbagecollector", "podgc", "horizontalpodautoscaling",
-                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam")
+                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb")
 
 # Controllers of other packages: (name, module, class names tried in order).
 _EXTERNAL: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -84,6 +85,7 @@ class ControllerManager:
             "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
             "statefulset": lambda: StatefulSetController(c, f, clk, self._recorder("statefulset-controller"), w),
             "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
+            "servicelb": lambda: ServiceLoadBalancerController(c, f, clk, self._recorder("service-lb-controller")),
             "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
             "podgc": lambda: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
