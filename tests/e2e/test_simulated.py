@@ -31,8 +31,8 @@ def test_rollout_then_drain_evicts_to_the_other_node(sim: K8pyServer, tmp_path: 
     assert "successfully rolled out" in out
     nodes = {p["spec"].get("nodeName") for p in _pods(sim)}
     assert nodes <= {"sim-1", "sim-2"} and None not in nodes
-    out = sim.kubectl("drain", "sim-1", "--ignore-daemonsets", "--timeout=60s", timeout=90)
-    assert "evicting pod" in out.stdout + out.stderr and "drained" in out.stdout
+    drained = sim.kubectl("drain", "sim-1", "--ignore-daemonsets", "--timeout=60s", timeout=90)
+    assert "evicting pod" in drained.stdout + drained.stderr and "drained" in drained.stdout
     assert sim.kubectl_json("get", "node", "sim-1")["spec"].get("unschedulable") is True
 
     def all_on_sim2() -> bool:
