@@ -51,7 +51,7 @@ async def wait_exit(rt: RuncRuntime, cid: str, timeout: float = 30.0) -> Contain
 
 def log_lines(rt: RuncRuntime, cid: str, stream: str | None = None) -> list[str]:
     out = []
-    for line in Path(rt.log_path(cid)).read_text().splitlines():
+    for line in Path(rt.log_path(cid)).read_bytes().decode().split("\n")[:-1]:  # a tty's \r stays
         m = CRI_LINE.match(line)
         assert m, f"not a CRI log line: {line!r}"
         if stream is None or m.group(1) == stream:
@@ -386,3 +386,57 @@ async def test_pod_containers_share_ipc_and_uts(runtime: RuncRuntime) -> None:
         assert await ns(first, kind) != await ns(other, kind), kind
     assert await ns(first, "pid") != await ns(second, "pid")
     assert (await runtime.exec_sync(second, ["hostname"], timeout=10)).stdout == b"shared\n"
+
+
+async def test_attach_with_stdin(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", stdin=True,
+                                                  command=["sh", "-c", "read line; echo got $line; echo bye >&2"]))
+    a = await runtime.attach(cid)
+    assert a.stderr is not None
+    await a.write(b"hello\n")
+    assert await asyncio.wait_for(a.stdout.read(), 10) == b"got hello\n"
+    assert await a.stderr.read() == b"bye\n"
+    assert await a.wait() == 0
+    assert (log_lines(runtime, cid, "stdout"), log_lines(runtime, cid, "stderr")) == (["got hello"], ["bye"])
+
+
+async def test_attach_stdin_once_closes_stdin_on_detach(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", stdin=True, stdin_once=True,
+                                                  command=["sh", "-c", "cat; echo eof"]))
+    a = await runtime.attach(cid)
+    await a.write(b"one\n")
+    assert await asyncio.wait_for(a.stdout.readline(), 10) == b"one\n"
+    a.kill()  # detach: stdin closes, cat ends
+    st = await wait_exit(runtime, cid)
+    assert st.exit_code == 0 and log_lines(runtime, cid) == ["one", "eof"]
+
+
+async def test_attach_with_tty(runtime: RuncRuntime) -> None:
+    """What `kubectl run -it busybox -- sh` needs: a terminal, stdin, resize."""
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", stdin=True, stdin_once=True,
+                                                  tty=True, command=["sh"]))
+    a = await runtime.attach(cid)
+    assert a.stderr is None
+    a.resize(123, 45)
+    await a.write(b"tty; stty size; echo $TERM; exit 3\n")
+    out = await asyncio.wait_for(a.stdout.read(), 10)
+    assert await a.wait() == 3
+    assert b"/dev/pts/0" in out and b"45 123" in out and b"xterm" in out
+    assert (await wait_exit(runtime, cid)).exit_code == 3
+    assert any("45 123" in line for line in log_lines(runtime, cid, "stdout"))
+
+
+async def test_attach_to_output_only(runtime: RuncRuntime) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox",
+                                                  command=["sh", "-c", "while true; do echo tick; sleep 0.05; done"]))
+    a = await runtime.attach(cid)
+    assert await asyncio.wait_for(a.stdout.readline(), 10) == b"tick\n"
+    with pytest.raises(RuntimeError):
+        await a.write(b"x")
+    a.kill()
+    assert await a.wait() == -1
+    assert (await runtime.container_status(cid)).state == ContainerState.RUNNING

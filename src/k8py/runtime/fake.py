@@ -18,6 +18,7 @@ from typing import Callable
 from k8py.runtime import reference
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, ImagePullError, RuntimeError_,
                                  SandboxNotFound)
+from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.mirrors import Credentials
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStats, ContainerStatus,
@@ -154,6 +155,9 @@ class FakeRuntime:
     async def exec(self, container_id: str, cmd: list[str], tty: bool = False,
                    stdin: bool = False) -> ExecSession:
         raise RuntimeError_("FakeRuntime does not stream exec")
+
+    async def attach(self, container_id: str) -> AttachSession:
+        raise RuntimeError_("FakeRuntime does not attach")
 
     def log_path(self, container_id: str) -> str:
         return self._c(container_id)[1].log_path

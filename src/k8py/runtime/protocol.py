@@ -19,6 +19,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.mirrors import Credentials
 
@@ -82,8 +83,9 @@ class ContainerConfig:
     read_only_rootfs: bool = False
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
-    tty: bool = False
-    stdin: bool = False
+    tty: bool = False  # the process gets a terminal (output logged as stdout)
+    stdin: bool = False  # keep stdin open for attach
+    stdin_once: bool = False  # close stdin when the first attached client goes away
     log_path: str = ""  # absolute; default <sandbox log_directory>/<name>/<attempt>.log
     attempt: int = 0  # restart count
     labels: dict[str, str] = field(default_factory=dict)
@@ -199,6 +201,7 @@ class ContainerRuntime(Protocol):
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> ExecResult: ...
     async def exec(self, container_id: str, cmd: list[str], tty: bool = False,
                    stdin: bool = False) -> ExecSession: ...
+    async def attach(self, container_id: str) -> AttachSession: ...
     def log_path(self, container_id: str) -> str: ...
     async def container_stats(self, container_id: str) -> ContainerStats | None: ...
 

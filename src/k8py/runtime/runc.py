@@ -32,6 +32,7 @@ from typing import Any
 from k8py.runtime import cgroups, exec_session, mounts
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, RuntimeError_,
                                  StartContainerError)
+from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.images import ImageStore
 from k8py.runtime.mirrors import Credentials
@@ -205,6 +206,8 @@ class RuncRuntime:
                 sys.executable, "-I", str(SHIM), "--runc", self.runc, "--root", str(self.runc_root),
                 "--id", self.runc_name(cid), "--bundle", str(bundle), "--state", str(cdir), "--log", log_path,
                 "--cgroup-memory", cgroups.memory_dir(cg),
+                *(["--tty"] if config.tty else []), *(["--stdin"] if config.stdin else []),
+                *(["--stdin-once"] if config.stdin_once else []),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL)
             assert proc.stdout is not None
@@ -392,6 +395,16 @@ class RuncRuntime:
         argv = [self.runc, "--root", str(self.runc_root), "exec"] + (["-t"] if tty else []) + \
             [self.runc_name(container_id), *cmd]
         return await exec_session.spawn(argv, tty, stdin)
+
+    async def attach(self, container_id: str) -> AttachSession:
+        """Attach to the container's main process (its output from now on; its stdin if
+        the container was created with stdin; the terminal if with tty)."""
+        st = self._status(container_id)
+        if st.state == ContainerState.EXITED:
+            raise RuntimeError_(f"container {container_id} has exited")
+        cfg = self._load(container_id)["config"]
+        return await AttachSession.connect(str(self.cdir / container_id / "attach.sock"), tty=cfg.get("tty", False),
+                                           stdin=cfg.get("stdin", False))
 
     def _require_running(self, cid: str) -> None:
         st = self._status(cid)

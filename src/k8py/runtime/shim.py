@@ -10,6 +10,11 @@ format (`<RFC3339Nano> stdout|stderr F|P <line>`), reaps the container's init pr
 (reparented to the shim because it is a subreaper) and finally writes `exit.json`:
 {"exit_code", "signal", "finished_at", "oom_killed"}.
 
+Every container also gets `attach.sock` (see Attach): output frames to any client, stdin
+frames into the container's stdin (a pipe with --stdin, the pty with --tty), resizes.
+With --tty, runc hands the pty master over `console.sock` (runc's --console-socket); its
+output is logged as stdout.
+
 Invariants: exit.json appears exactly once, atomically, after the log pipes drained (or a
 short grace period); oom_killed is read from the memory cgroup before anyone deletes it.
 """
@@ -17,10 +22,15 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import fcntl
 import json
 import os
+import select
 import signal
+import socket
+import struct
 import sys
+import termios
 import threading
 import time
 
@@ -45,15 +55,17 @@ class LogWriter:
             os.write(self.fd, rec)
 
 
-def copy_stream(fd: int, stream: str, log: LogWriter) -> None:
+def copy_stream(fd: int, stream: str, log: LogWriter, attach: "Attach | None" = None) -> None:
     buf = b""
     while True:
         try:
             chunk = os.read(fd, 65536)
-        except OSError:
+        except OSError:  # EIO on a pty master once the terminal's last holder is gone
             chunk = b""
         if not chunk:
             break
+        if attach is not None:
+            attach.send(1 if stream == "stdout" else 2, chunk)
         buf += chunk
         while True:
             nl = buf.find(b"\n")
@@ -117,39 +129,180 @@ def write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+class Attach:
+    """The attach socket: clients get output frames and may send stdin/resize frames.
+
+    Frame: 1 byte channel, 4 bytes big-endian length, payload. Channels: 0 stdin (client ->
+    shim), 1 stdout, 2 stderr, 3 exit (shim -> client, payload = 4-byte exit code) or
+    close-stdin (client -> shim, empty), 4 resize (client -> shim, 2+2 bytes cols, rows).
+    """
+
+    def __init__(self, path: str, stdin_fd: int | None, master: int | None, stdin_once: bool) -> None:
+        self.stdin_fd, self.master, self.stdin_once = stdin_fd, master, stdin_once
+        self.clients: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        self.sock.bind(path)
+        os.chmod(path, 0o600)
+        self.sock.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.clients.append(c)
+            threading.Thread(target=self._client, args=(c,), daemon=True).start()
+
+    def _close_stdin(self) -> None:
+        with self.lock:
+            fd, self.stdin_fd = self.stdin_fd, None
+        if fd is not None and fd != self.master:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _client(self, c: socket.socket) -> None:
+        used_stdin = False
+        f = c.makefile("rb")
+        try:
+            while True:
+                head = f.read(5)
+                if len(head) < 5:
+                    break
+                ch, n = struct.unpack(">BI", head)
+                payload = f.read(n)
+                if ch == 0 and self.stdin_fd is not None:
+                    used_stdin = True
+                    try:
+                        os.write(self.stdin_fd, payload)
+                    except OSError:
+                        pass
+                elif ch == 3:
+                    used_stdin = True
+                    if self.master is None:
+                        self._close_stdin()
+                elif ch == 4 and self.master is not None and len(payload) == 4:
+                    cols, rows = struct.unpack(">HH", payload)
+                    try:
+                        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                if c in self.clients:
+                    self.clients.remove(c)
+            c.close()
+            if used_stdin and self.stdin_once and self.master is None:
+                self._close_stdin()
+
+    def send(self, ch: int, data: bytes) -> None:
+        frame = struct.pack(">BI", ch, len(data)) + data
+        with self.lock:
+            for c in list(self.clients):
+                try:
+                    c.sendall(frame)
+                except OSError:
+                    self.clients.remove(c)
+
+    def close(self, exit_code: int) -> None:
+        self.send(3, struct.pack(">i", exit_code))
+        with self.lock:
+            for c in self.clients:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.clients = []
+        self.sock.close()
+
+
+def receive_console(sock: socket.socket, runc_pid: int) -> tuple[int | None, int | None]:
+    """Accept runc's console-socket connection and take the pty master it sends.
+
+    Returns (master fd or None, runc's wait status if it exited first)."""
+    while True:
+        r, _, _ = select.select([sock], [], [], 0.05)
+        if r:
+            conn, _ = sock.accept()
+            with conn:
+                _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+            return (fds[0] if fds else None), None
+        wpid, status = os.waitpid(runc_pid, os.WNOHANG)
+        if wpid:
+            return None, status
+
+
 def daemon(a: argparse.Namespace, report: int) -> int:
     write_json(os.path.join(a.state, "shim.json"), {"pid": os.getpid()})
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
     runc_log = os.path.join(a.state, "runc.log")
     pidfile = os.path.join(a.state, "pid")
     devnull = os.open(os.devnull, os.O_RDWR)
+    pipes: list[tuple[int, str]] = []  # (read end, stream)
+    child_fds: list[int] = [devnull, devnull, devnull]
+    to_close: list[int] = []
+    stdin_w: int | None = None
+    console: socket.socket | None = None
+    extra: list[str] = []
+    if a.tty:
+        console_path = os.path.join(a.state, "console.sock")
+        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        console.bind(console_path)
+        console.listen(1)
+        extra = ["--console-socket", console_path]
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        pipes = [(out_r, "stdout"), (err_r, "stderr")]
+        child_fds[1:] = [out_w, err_w]
+        to_close += [out_w, err_w]
+        if a.stdin:
+            in_r, stdin_w = os.pipe()
+            child_fds[0] = in_r
+            to_close.append(in_r)
     pid = os.fork()
     if pid == 0:
-        os.dup2(devnull, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        for fd in (out_r, err_r, out_w, err_w, report):
-            os.close(fd)
+        for i, fd in enumerate(child_fds):
+            os.dup2(fd, i)
         try:
             os.execvp(a.runc, [a.runc, "--root", a.root, "--log", runc_log, "--log-format", "json",
-                               "create", "--bundle", a.bundle, "--pid-file", pidfile, a.id])
+                               "create", "--bundle", a.bundle, "--pid-file", pidfile, *extra, a.id])
         finally:
             os._exit(127)
-    os.close(out_w)
-    os.close(err_w)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    for fd in to_close:
+        os.close(fd)
+    master: int | None = None
+    status: int | None = None
+    if console is not None:
+        master, status = receive_console(console, pid)
+        console.close()
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or (a.tty and master is None):
         msg = runc_error(runc_log) or f"runc create exited with {os.waitstatus_to_exitcode(status)}"
         os.write(report, f"error {msg}\n".encode())
         return 1
     with open(pidfile) as f:
         cpid = int(f.read().strip())
+    if master is not None:
+        pipes = [(master, "stdout")]
+        stdin_w = master if a.stdin else None
     log = LogWriter(a.log)
-    threads = [threading.Thread(target=copy_stream, args=(fd, name, log), daemon=True)
-               for fd, name in ((out_r, "stdout"), (err_r, "stderr"))]
+    attach = Attach(os.path.join(a.state, "attach.sock"), stdin_w, master, a.stdin_once)
+    threads = [threading.Thread(target=copy_stream, args=(fd, name, log, attach), daemon=True)
+               for fd, name in pipes]
     for t in threads:
         t.start()
     os.write(report, f"ok {cpid}\n".encode())
@@ -177,6 +330,7 @@ def daemon(a: argparse.Namespace, report: int) -> int:
         t.join(timeout=2.0)
     write_json(os.path.join(a.state, "exit.json"),
                {"exit_code": exit_code, "signal": sig, "finished_at": finished, "oom_killed": oom})
+    attach.close(exit_code)
     return 0
 
 
@@ -189,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--state", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--cgroup-memory", default="")
+    ap.add_argument("--stdin", action="store_true", help="keep the container's stdin open for attach")
+    ap.add_argument("--stdin-once", action="store_true", help="close stdin when the first attach ends")
+    ap.add_argument("--tty", action="store_true", help="the process has a terminal (runc console socket)")
     a = ap.parse_args(argv)
     report = os.dup(1)
     if os.fork() != 0:

@@ -201,10 +201,11 @@ def build_spec(*, config: ContainerConfig, image_cfg: dict[str, Any], rootfs: Pa
     return {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            "terminal": config.tty,
             "user": {"uid": uid, "gid": gid, **({"additionalGids": extra_gids} if extra_gids else {})},
             "args": args,
-            "env": merge_env(list(image_cfg.get("Env") or []), config.env, hostname),
+            "env": merge_env(list(image_cfg.get("Env") or []) + (["TERM=xterm"] if config.tty else []),
+                             config.env, hostname),
             "cwd": config.working_dir or image_cfg.get("WorkingDir") or "/",
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile_limit(), "soft": nofile_limit()}],
