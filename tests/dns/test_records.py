@@ -94,7 +94,7 @@ async def test_server_on_the_wire() -> None:
         r = await udp(DNSRecord.question("nope.default.svc.cluster.local", "A"))
         assert r.header.rcode == RCODE.NXDOMAIN and r.auth[0].rtype == QTYPE.SOA
         r = await udp(DNSRecord.question("example.com", "A"))  # no upstream configured
-        assert r.header.rcode == RCODE.SERVFAIL
+        assert r.header.rcode == RCODE.NXDOMAIN
         data = await loop.run_in_executor(None, _tcp_query,
                                           DNSRecord.question("kubernetes.default.svc.cluster.local").pack(), port)
         assert str(DNSRecord.parse(data).rr[0].rdata) == "10.43.0.1"
@@ -115,3 +115,30 @@ def _tcp_query(data: bytes, port: int) -> bytes:
         s.sendall(struct.pack("!H", len(data)) + data)
         n = struct.unpack("!H", s.recv(2))[0]
         return s.recv(n)
+
+
+async def test_names_outside_the_cluster_are_forwarded_upstream() -> None:
+    upstream_zone = ClusterZone(lambda ns, n: SERVICES.get((ns, n)), lambda ns, n: [], zone="example.test")
+    up_port, our_port = _free_udp_port(), _free_udp_port()
+    upstream = asyncio.create_task(DnsServer(upstream_zone, upstreams=[]).serve("127.0.0.1", up_port))
+    ours = asyncio.create_task(DnsServer(zone(), upstreams=[f"127.0.0.1:{up_port}"]).serve("127.0.0.1", our_port))
+    loop = asyncio.get_running_loop()
+    try:
+        q = DNSRecord.question("nginx.default.svc.example.test", "A").pack()
+        for _ in range(100):
+            try:
+                r = DNSRecord.parse(await loop.run_in_executor(None, _udp_query, q, our_port))
+                break
+            except (ConnectionRefusedError, socket.timeout):
+                await asyncio.sleep(0.02)  # servers still binding: poll
+        assert str(r.rr[0].rdata) == "10.43.0.50"
+    finally:
+        for t in (upstream, ours):
+            t.cancel()
+        await asyncio.gather(upstream, ours, return_exceptions=True)
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -3,7 +3,7 @@
 Questions in the cluster zone (and PTRs of cluster addresses) are answered from a
 `ClusterZone`; NXDOMAIN carries the zone's SOA in the authority section. Other
 names go to the upstream resolvers (the host's, by default) with a short timeout,
-or get SERVFAIL when there are none. Invariant: a malformed packet never stops
+or get SERVFAIL when none answers (NXDOMAIN when forwarding is off). Invariant: a malformed packet never stops
 the server; it is dropped (UDP) or the connection closed (TCP).
 """
 
@@ -66,6 +66,11 @@ class DnsServer:
         q = req.q
         ans: Answer | None = self.zone.answer(str(q.qname), QTYPE.get(q.qtype))
         if ans is None:
+            if not self.upstreams:
+                # An offline cluster: nothing exists outside the cluster zone. NXDOMAIN
+                # (not SERVFAIL) lets resolvers go on with the next search domain.
+                reply.header.rcode = RCODE.NXDOMAIN
+                return reply.pack()
             fwd = await self.forward(data)
             if fwd is not None:
                 return fwd
@@ -90,8 +95,9 @@ class DnsServer:
                     if not fut.done():
                         fut.set_result(d)
 
+            host, _, port = up.partition(":")  # "ip" or "ip:port"
             try:
-                transport, _ = await loop.create_datagram_endpoint(_P, remote_addr=(up, 53))
+                transport, _ = await loop.create_datagram_endpoint(_P, remote_addr=(host, int(port or 53)))
             except OSError:
                 continue
             try:
