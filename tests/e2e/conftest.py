@@ -79,7 +79,8 @@ class AgentCluster(K8pyServer):
                "K8PY_AGENT_CLUSTER_CIDR": self.pod_cidr, "K8PY_AGENT_BACKOFF_BASE": "1",
                "K8PY_AGENT_STORAGE_CHECK_PERIOD": "1",
                "K8PY_AGENT_NODE_NAME": f"node-{self.ident}", "K8PY_REGISTRIES": str(registries_yaml),
-               "K8PY_LOG": _os.environ.get("K8PY_LOG", "INFO")}
+               "K8PY_LOG": _os.environ.get("K8PY_LOG", "INFO"),
+               "K8PY_DNS_UPSTREAM": "none"}  # tests never send DNS queries off the machine
         super().__init__(tmp / "data", env=env, agent=True)
         self.node_name = f"node-{self.ident}"
 
@@ -97,6 +98,8 @@ class AgentCluster(K8pyServer):
         with open("/proc/self/mountinfo") as f:
             mps = [line.split()[4] for line in f]
         out += [f"mount {m}" for m in mps if m.startswith((str(self.state), str(self.agent_root)))]
+        tables = _subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        out += [f"nftables {t.strip()}" for t in tables.splitlines() if t.strip().endswith(f"k8py-{self.ident}")]
         ipam = self.agent_root / "network" / "ipam"
         if ipam.exists():
             out += [f"ip address {p.name}" for p in ipam.iterdir()]
