@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from typing import Any, Awaitable, Callable, Iterable
@@ -221,10 +222,15 @@ class Informer:
 
     async def _watch(self) -> bool:
         """Watch from resource_version until the stream ends. True: must relist."""
-        async for ev in self.client.watch(self.resource, self.namespace,
-                                          resource_version=self.resource_version,
-                                          label_selector=self.label_selector,
-                                          field_selector=self.field_selector):
+        stream = self.client.watch(self.resource, self.namespace,
+                                   resource_version=self.resource_version,
+                                   label_selector=self.label_selector,
+                                   field_selector=self.field_selector)
+        async with contextlib.aclosing(stream):  # close the server's watcher when we stop
+            return await self._consume(stream)
+
+    async def _consume(self, stream: Any) -> bool:
+        async for ev in stream:
             etype = ev.get("type")
             obj = ev.get("object") or {}
             if etype == "ERROR":
