@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import AsyncIterator
 
 import pytest
@@ -317,3 +318,50 @@ async def test_watch_replay_racing_new_writes_has_no_gap_or_duplicate(store: Sto
     assert revs[30:] == new_revs
     assert [e.kv.key for e in events][:30] == [f"{pfx}h/{i:03d}" for i in range(30)]
     await it.aclose()  # type: ignore[attr-defined]
+
+
+async def test_watchers_started_at_random_points_see_exactly_the_history(store: Store, pfx: str) -> None:
+    rng = random.Random(7)
+    truth: list[tuple[str, str, bytes, int]] = []  # every successful write, as a watch would show it
+    start = await store.current_revision()
+
+    async def writer(w: int) -> None:
+        for i in range(30):
+            k = f"{pfx}k{rng.randrange(6)}"
+            cur = await store.get(k)
+            try:
+                if cur is None:
+                    kv = await store.create(k, f"{w}-{i}".encode())
+                    truth.append(("PUT", k, kv.value, kv.mod_revision))
+                elif rng.random() < 0.25:
+                    kv = await store.delete(k, cur.mod_revision)
+                    truth.append(("DELETE", k, kv.value, kv.mod_revision))
+                else:
+                    kv = await store.update(k, f"{w}-{i}".encode(), cur.mod_revision)
+                    truth.append(("PUT", k, kv.value, kv.mod_revision))
+            except (Conflict, KeyExists, NotFound):
+                pass  # lost a race: another writer got there first
+
+    async def watcher(from_rev: int) -> tuple[int, list[WatchEvent]]:
+        got: list[WatchEvent] = []
+        it = store.watch(pfx, from_rev)
+        async with asyncio.timeout(WAIT):
+            async for ev in it:
+                if ev.kv.key == pfx + "end":
+                    break
+                got.append(ev)
+        await it.aclose()  # type: ignore[attr-defined]
+        return from_rev, got
+
+    writers = [asyncio.create_task(writer(w)) for w in range(4)]
+    watchers = [asyncio.create_task(watcher(start))]
+    for _ in range(4):  # join at random points, from revisions already in the past
+        await asyncio.sleep(0)
+        cur = await store.current_revision()
+        watchers.append(asyncio.create_task(watcher(rng.randint(start, cur))))
+    await asyncio.gather(*writers)
+    await store.create(pfx + "end", b"")  # tells the watchers that history is complete
+    truth.sort(key=lambda t: t[3])
+    assert len(truth) > 20
+    for from_rev, got in await asyncio.gather(*watchers):
+        assert summary(got) == [t for t in truth if t[3] > from_rev], from_rev
