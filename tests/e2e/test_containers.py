@@ -396,3 +396,32 @@ def _try_get(url: str) -> bool:
         return "nginx" in http_get(url, 2)
     except OSError:
         return False
+
+
+def test_port_forward_reaches_nginx(agent_cluster: Any) -> None:
+    import re
+    import socket
+
+    c = agent_cluster
+    apply(c, pod(c, "pf-web", [{"name": "nginx", "image": "nginx:1.14.2", "ports": [{"containerPort": 80}]}]))
+    wait_running_ready(c, "pf-web")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["kubectl", "port-forward", "pod/pf-web", f"{port}:80", "--address", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env())
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert re.match(rf"Forwarding from 127.0.0.1:{port} -> 80", line), (line, proc.stderr and proc.stderr.read())
+        for i in range(3):  # several connections over the one tunnel
+            try:
+                body = http_get(f"http://127.0.0.1:{port}/?pf={i}")
+            except OSError as e:
+                proc.terminate()
+                raise AssertionError(f"{e}: kubectl said {proc.communicate(timeout=10)}\n{c.log()[-3000:]}") from e
+            assert "Welcome to nginx!" in body
+        wait_for(lambda: "GET /?pf=2 " in c.kubectl("logs", "pf-web").stdout, 10, "the forwarded request logged")
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -10,8 +10,9 @@ pods/<name>/exec over WebSocket with the Kubernetes channel protocols
 `v5.channel.k8s.io` / `v4.channel.k8s.io`: each binary message starts with its
 channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close-stream in v5);
 when the command ends, channel 3 carries a Status (Success, or NonZeroExitCode
-with the exit code in details.causes) and the socket closes. SPDY and
-port-forward/attach are answered with an error Status (not implemented).
+with the exit code in details.causes) and the socket closes. pods/<name>/portforward
+speaks SPDY/3.1 tunnelled in a WebSocket (portforward.py). Plain SPDY upgrades and
+attach are answered with an error Status (not implemented).
 Invariant: the process of an exec is killed when its client goes away.
 """
 
@@ -27,6 +28,7 @@ from aiohttp import WSMsgType, web
 
 from k8py.apiserver.request import ApiRequest, ApiResponse
 from k8py.clock import parse_rfc3339
+from k8py.kubelet.portforward import PortForwardSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.logs import read_log
 from k8py.runtime.protocol import ContainerState, ContainerStatus
@@ -144,10 +146,12 @@ class Streaming:
         if resp.status != 200:
             return _json(resp.status, resp.body)
         pod = resp.body
-        if sub != "exec":
-            return _json(400, _status(400, "BadRequest", f"k8py does not serve {sub} yet"))
         if (pod.get("spec") or {}).get("nodeName") != self.agent.node_name:
             return _json(400, _status(400, "BadRequest", "the pod's node is not reachable from this server"))
+        if sub == "portforward":
+            return await self._port_forward(request, pod)
+        if sub != "exec":
+            return _json(400, _status(400, "BadRequest", f"k8py does not serve {sub} yet"))
         cname, err = self._container_name(pod, request.query.get("container"))
         if cname is None:
             return _json(400, _status(400, "BadRequest", err))
@@ -170,6 +174,22 @@ class Streaming:
             await ws.close()
             return ws
         await self._pump(ws, proc, command, want_stdin, v5)
+        return ws
+
+    async def _port_forward(self, request: web.Request, pod: Obj) -> web.StreamResponse:
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        tunnels = [p for p in offered if p.startswith("SPDY/3.1+")]
+        if not tunnels:
+            return _json(400, _status(400, "BadRequest", "port-forward needs SPDY/3.1 tunnelled over WebSocket "
+                                                         "(kubectl 1.30 or newer)"))
+        ip = (pod.get("status") or {}).get("podIP") or ""
+        if not ip:
+            return _json(400, _status(400, "BadRequest", f"pod {pod['metadata']['name']} has no IP yet"))
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            ip = "127.0.0.1"
+        ws = web.WebSocketResponse(protocols=tunnels[:1], max_msg_size=0, autoping=True)
+        await ws.prepare(request)
+        await PortForwardSession(ws, ip, pod["metadata"]["name"], str(pod["metadata"].get("uid"))).run()
         return ws
 
     async def _pump(self, ws: web.WebSocketResponse, proc: ExecSession, command: list[str],
