@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from k8py.store import open_store
+from k8py.store import Store, open_store
 from k8py.store.etcd import EtcdStore
 from k8py.store.memory import MemoryStore
 from k8py.store.sqlite import SqliteStore
@@ -23,7 +23,7 @@ from k8py.store.sqlite import SqliteStore
 ])
 def test_open_store(tmp_path: Path, url: str | None, cls: type, where: str | None) -> None:
     s = open_store(url, str(tmp_path))
-    assert isinstance(s, cls)
+    assert isinstance(s, cls) and isinstance(s, Store)
     if isinstance(s, SqliteStore):
         assert s.path == (where or "").format(data=tmp_path)
     if isinstance(s, EtcdStore):
