@@ -1,7 +1,7 @@
 """`k8py server`: the control plane in one process (store, API server, HTTPS front, components).
 
 Start order: data dir -> store -> ApiServer -> PKI -> HTTPS front -> kubeconfig ->
-components (`run_components`) -> one "ready" line on stdout. SIGINT/SIGTERM stop
+one "ready" line on stdout -> components (`run_components`). SIGINT/SIGTERM stop
 everything in reverse order and exit 0. Invariants: exactly one line is printed
 when ready (tests and scripts wait for it); heavy modules (schemas, cryptography)
 are loaded lazily so startup stays well under a second on an existing data dir.
@@ -101,7 +101,12 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
 def run_components(ctx: ClusterContext) -> list[asyncio.Task[None]]:
     """Start every component as a task. A component that crashes is logged; the others go on."""
     tasks = []
-    for name, factory in _builtin_components(ctx.args) + COMPONENTS:
+    try:
+        builtin = _builtin_components(ctx.args)
+    except Exception:  # noqa: BLE001 - a broken component must not take the API down with it
+        log.exception("loading the cluster components failed; serving the API without them")
+        builtin = []
+    for name, factory in builtin + COMPONENTS:
         async def _run(name: str = name, factory: ComponentFactory = factory) -> None:
             try:
                 await factory(ctx)
@@ -177,8 +182,13 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
         except (NotImplementedError, RuntimeError):
             pass
 
+    def phase(name: str) -> None:
+        log.info("%-12s at %.3fs", name, time.monotonic() - T0)
+
+    phase("imports")
     store = open_store(args.store, str(data))
     await _maybe_await(store.start())
+    phase("store")
     cfg_fields = {f.name for f in fields(ApiServerConfig)}
     cfg_kwargs: dict[str, Any] = {"advertise_address": advertise, "port": args.port}
     if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
@@ -186,6 +196,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     config = ApiServerConfig(**{k: v for k, v in cfg_kwargs.items() if k in cfg_fields})
     api = ApiServer(store, config, clock)
     await _maybe_await(api.start())
+    phase("api")
 
     service_ip = None
     try:
@@ -199,6 +210,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
                                                                    "system:authenticated")))
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
+    phase("pki")
 
     async def compact_once(_req: Any) -> Any:
         rev = await store.current_revision()
@@ -211,8 +223,15 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     url = kubeconfig.server_url(args.bind, port)
     kc = kubeconfig.write(data / "kubeconfig", pki, url)
 
+    # Ready means: the API serves and the kubeconfig is written. Components start right after
+    # (their imports cost a few hundred ms); being level-triggered, they catch up on anything
+    # created in between.
+    print(f"k8py: ready at {url} (store {_store_kind(args.store)}, data {data}); export KUBECONFIG={kc}",
+          flush=True)
+    log.info("ready in %.3fs", time.monotonic() - T0)
     ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url, front=front)
     tasks = run_components(ctx)
+    phase("components")
     interval = float(os.environ.get("K8PY_COMPACT_INTERVAL", "0") or 0)
     if interval > 0:
         async def compactor() -> None:
@@ -224,9 +243,6 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
                     log.exception("compaction failed")
         tasks.append(asyncio.create_task(compactor(), name="k8py-compactor"))
 
-    print(f"k8py: ready at {url} (store {_store_kind(args.store)}, data {data}); export KUBECONFIG={kc}",
-          flush=True)
-    log.info("ready in %.3fs", time.monotonic() - T0)
     await stop.wait()
 
     for t in tasks:
