@@ -254,3 +254,17 @@ async def test_proportional_scaling_of_a_stuck_rollout_as_the_docs_show(cluster:
 
 async def _sizes(c: Cluster, want: list[int]) -> bool:
     return [r["spec"]["replicas"] for r in await replica_sets(c)] == want
+
+
+@pytest.mark.parametrize("a,b,equal", [
+    ({"spec": {"hostIPC": False, "containers": [{"name": "c", "stdin": False}]}},
+     {"spec": {"containers": [{"name": "c"}]}}, True),                        # protobuf zero values
+    ({"metadata": {"generation": 0, "labels": {"app": "x", POD_TEMPLATE_HASH_LABEL: "abc"}}},
+     {"metadata": {"labels": {"app": "x"}}}, True),                           # the hash label is ignored
+    ({"spec": {"containers": [{"name": "c", "image": "a"}]}},
+     {"spec": {"containers": [{"name": "c", "image": "b"}]}}, False),
+])
+def test_template_equality_and_hash(a: Obj, b: Obj, equal: bool) -> None:
+    from k8py.controllers.controllerutil import compute_hash, equal_ignore_hash, template_without_hash
+    assert equal_ignore_hash(a, b) is equal
+    assert (compute_hash(template_without_hash(a)) == compute_hash(template_without_hash(b))) is equal

@@ -62,19 +62,23 @@ def new_controller_ref(owner: Obj, api_version: str, kind: str) -> Obj:
             "controller": True, "blockOwnerDeletion": True}
 
 
-def semantic_normalize(v: Any) -> Any:
+def semantic_normalize(v: Any, drop_zero: bool = False) -> Any:
     """Drop None values and empty maps/lists recursively: Kubernetes' semantic
-    equality treats nil and empty alike."""
+    equality treats nil and empty alike. With drop_zero, also drop fields whose value
+    is false, 0 or "": what a typed (Go) object cannot tell from absent, so that a
+    template decoded from protobuf (explicit zero values) equals its JSON round trip."""
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
-            nx = semantic_normalize(x)
+            nx = semantic_normalize(x, drop_zero)
             if nx is None or nx == {} or nx == []:
+                continue
+            if drop_zero and (nx is False or nx == "" or (type(nx) is int and nx == 0)):
                 continue
             out[k] = nx
         return out
     if isinstance(v, list):
-        return [semantic_normalize(x) for x in v]
+        return [semantic_normalize(x, drop_zero) for x in v]
     return v
 
 
@@ -100,7 +104,7 @@ def safe_encode(s: str) -> str:
 def compute_hash(template: Obj, collision_count: int | None = None) -> str:
     """The pod-template-hash of a pod template (as Kubernetes' ComputeHash: FNV-32a of
     the template, plus the collision count, rendered with SafeEncodeString)."""
-    data = json.dumps(semantic_normalize(template), sort_keys=True, separators=(",", ":")).encode()
+    data = json.dumps(semantic_normalize(template, drop_zero=True), sort_keys=True, separators=(",", ":")).encode()
     h = fnv32a(data)
     if collision_count:
         h = fnv32a(data + str(collision_count).encode())
@@ -116,8 +120,9 @@ def template_without_hash(template: Obj) -> Obj:
 
 
 def equal_ignore_hash(a: Obj, b: Obj) -> bool:
-    """Whether two pod templates are equal apart from the pod-template-hash label."""
-    return semantic_equal(template_without_hash(a), template_without_hash(b))
+    """Whether two pod templates are equal apart from the pod-template-hash label (and
+    zero values a typed object cannot tell from absent)."""
+    return bool(semantic_normalize(template_without_hash(a), True) == semantic_normalize(template_without_hash(b), True))
 
 
 # ------------------------------------------------------------------ pods
