@@ -96,3 +96,34 @@ async def test_daemonset_deployment_and_volume_on_simulated_nodes(cluster: Clust
     pv = await c.client.get("persistentvolumes", claim["spec"]["volumeName"])
     terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
     assert terms[0]["matchExpressions"][0]["values"] == [db["spec"]["nodeName"]]
+
+
+async def test_workload_objects_are_not_rewritten_once_settled(cluster: Cluster, tmp_path: Any) -> None:
+    c = cluster
+    await start(c, str(tmp_path))
+    await c.client.create("daemonsets", {
+        "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": pod_template({"app": "agent"})}})
+    await c.client.create("deployments", {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": pod_template({"app": "web"})}})
+    await c.client.create("services", {"metadata": {"name": "web", "namespace": "default"},
+                                       "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    await c.until(lambda: running(c, 2, "web-"), "web running")
+    await c.until(lambda: running(c, 2, "agent-"), "agents running")
+    kinds = ("deployments", "replicasets", "daemonsets", "endpoints", "endpointslices", "controllerrevisions")
+
+    async def versions() -> dict[str, str]:
+        out = {}
+        for k in kinds:
+            for o in await c.list(k):
+                out[f"{k}/{o['metadata']['name']}"] = o["metadata"]["resourceVersion"]
+        return out
+
+    for _ in range(30):  # let everything settle
+        await c.clock.advance(1)
+    before = await versions()
+    for _ in range(60):
+        await c.clock.advance(1)
+    assert await versions() == before
