@@ -36,8 +36,7 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
 from k8py.controllers.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
-                                         slow_start_batch)
+from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes, slow_start_batch
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

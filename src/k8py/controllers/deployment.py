@@ -29,7 +29,7 @@ from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (POD_TEMPLATE_HASH_LABEL, compute_hash, controller_ref,
                                              creation_time, equal_ignore_hash, get_condition,
-                                             is_deleting, key_of, meta, new_controller_ref,
+                                             is_deleting, meta, new_controller_ref,
                                              remove_condition, scaled_value, split_key)
 from k8py.controllers.events import NORMAL, EventRecorder
 from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes

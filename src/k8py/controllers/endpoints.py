@@ -20,7 +20,6 @@ import ipaddress
 import logging
 from typing import Any
 
-from k8py.api.selectors import label_selector_from_dict
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.informer import SharedInformerFactory

@@ -36,7 +36,7 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
                                              new_controller_ref, split_key)
 from k8py.controllers.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes
+from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
