@@ -42,6 +42,7 @@ TAGS: dict[str, list[str]] = {
     "stress": ["latest"],
     "nginx": ["latest", "1.14.2", "1.16.1"],
     "mysql": ["latest", "8", "5.6"],
+    "tcpdump": ["latest"],
 }
 EXTRA_REPOS: dict[str, list[str]] = {"stress": ["polinux/stress"]}
 
@@ -402,8 +403,15 @@ def build_overlay_layer(name: str, cache: Path, base: Path, install: str, key: s
     return d / "upper"
 
 
+NSLOOKUP_SRC = HERE / "nslookup.c"
+
+
+def busybox_key(mirror: str) -> str:
+    return key_of("busybox", mirror, hashlib.sha256(NSLOOKUP_SRC.read_bytes()).hexdigest())
+
+
 def build_busybox_dir(cache: Path, base: Path, mirror: str) -> Path:
-    key = key_of("busybox", mirror)
+    key = busybox_key(mirror)
     d = cache / f"busybox-{key}"
     root = d / "rootfs"
     if (d / "done").exists():
@@ -425,6 +433,12 @@ def build_busybox_dir(cache: Path, base: Path, mirror: str) -> Path:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         os.symlink("/bin/busybox", target)
+    # nslookup through the libc resolver (search list + ndots), as busybox 1.28 had it
+    nslookup = root / "usr/bin/nslookup"
+    if nslookup.is_symlink() or nslookup.exists():
+        nslookup.unlink()
+    sh("gcc", "-static", "-O2", "-o", str(nslookup), str(NSLOOKUP_SRC), "-lresolv")
+    sh("strip", str(nslookup))
     (root / "tmp").chmod(0o1777)
     (root / "etc/passwd").write_text(
         "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
@@ -463,6 +477,11 @@ cat > /usr/share/nginx/html/index.html <<'EOF'
 printf '<html><body><h1>50x</h1></body></html>\\n' > /usr/share/nginx/html/50x.html
 ln -sf /dev/stdout /var/log/nginx/access.log
 ln -sf /dev/stderr /var/log/nginx/error.log
+"""
+
+TCPDUMP_INSTALL = """
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends tcpdump >/dev/null
 """
 
 MYSQL_INSTALL = f"""
@@ -522,12 +541,12 @@ def build_all(cache: Path, only: list[str]) -> dict[str, dict]:
     layer_cache = cache / "layers"
     layer_cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict] = {}
-    need_base = bool({"nginx", "mysql", "busybox", "stress"} & set(only))
+    need_base = bool({"nginx", "mysql", "busybox", "stress", "tcpdump"} & set(only))
     base = build_base(cache, mirror) if need_base else None
     if {"busybox", "stress"} & set(only):
         assert base is not None
         bb = build_busybox_dir(cache, base, mirror)
-        bb_layer = make_layer(bb, blobs, layer_cache / f"busybox-{key_of('busybox', mirror)}.json")
+        bb_layer = make_layer(bb, blobs, layer_cache / f"busybox-{busybox_key(mirror)}.json")
         bb_cfg = {"Env": [PATH_ENV], "Cmd": ["sh"]}
         if "busybox" in only:
             out["busybox"] = make_image(blobs, [bb_layer], bb_cfg)
@@ -536,7 +555,7 @@ def build_all(cache: Path, only: list[str]) -> dict[str, dict]:
             st_layer = make_layer(st, blobs, layer_cache / f"{st.parent.name}.json")
             out["stress"] = make_image(blobs, [bb_layer, st_layer],
                                        {"Env": [PATH_ENV], "Entrypoint": ["/usr/bin/stress"], "Cmd": ["--help"]})
-    if {"nginx", "mysql"} & set(only):
+    if {"nginx", "mysql", "tcpdump"} & set(only):
         assert base is not None
         base_layer = make_layer(base, blobs, layer_cache / f"{base.parent.name}.json")
         if "nginx" in only:
@@ -553,6 +572,12 @@ def build_all(cache: Path, only: list[str]) -> dict[str, dict]:
             out["mysql"] = make_image(blobs, [base_layer, layer], {
                 "Env": [PATH_ENV], "Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["mysqld"],
                 "ExposedPorts": {"3306/tcp": {}}, "Volumes": {"/var/lib/mysql": {}}, "WorkingDir": "/"})
+        if "tcpdump" in only:  # the course's packet-capture DaemonSet
+            key = key_of("tcpdump", mirror, TCPDUMP_INSTALL)
+            up = build_overlay_layer("tcpdump", cache, base, TCPDUMP_INSTALL, key)
+            layer = make_layer(up, blobs, layer_cache / f"tcpdump-{key}.json")
+            out["tcpdump"] = make_image(blobs, [base_layer, layer], {
+                "Env": [PATH_ENV], "Entrypoint": ["tcpdump"], "Cmd": ["-i", "any", "-n"], "WorkingDir": "/"})
     # an OCI image layout index for `k8py image load` and inspection
     index = {"schemaVersion": 2, "manifests": [
         dict(desc, annotations={"org.opencontainers.image.ref.name": f"docker.io/library/{name}:{tag}"})

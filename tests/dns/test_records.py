@@ -54,6 +54,8 @@ CASES = [
     ("nope.default.svc.cluster.local", "A", "NXDOMAIN", []),
     ("kubernetes.default.default.svc.cluster.local", "A", "NXDOMAIN", []),
     ("nginx.other.svc.cluster.local", "A", "NXDOMAIN", []),
+    ("nope.svc.cluster.local", "A", "NXDOMAIN", []),
+    ("svc.cluster.local", "A", "NOERROR", []),
 ]
 
 

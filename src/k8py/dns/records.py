@@ -96,8 +96,8 @@ class ClusterZone:
             if len(rest) == 1:
                 return self._endpoint_host(svc, rest[0], fq)
             return None
-        if labels in ([], ["svc"], ["pod"]) or (len(labels) == 2 and labels[1] in ("svc", "pod")):
-            return []  # the zone apex and namespace "directories" exist, with no data
+        if labels in ([], ["svc"], ["pod"]):
+            return []  # the zone apex and its two subtrees exist, with no data
         return None
 
     def _service(self, svc: Obj, fq: str) -> list[Record]:
