@@ -268,3 +268,27 @@ def test_template_equality_and_hash(a: Obj, b: Obj, equal: bool) -> None:
     from k8py.controllers.controllerutil import compute_hash, equal_ignore_hash, template_without_hash
     assert equal_ignore_hash(a, b) is equal
     assert (compute_hash(template_without_hash(a)) == compute_hash(template_without_hash(b))) is equal
+
+
+async def test_pod_creation_failures_surface_as_replica_failure(cluster: Cluster) -> None:
+    from k8py.client.client import Client
+    from k8py.client.errors import ApiError
+
+    class QuotaClient(Client):
+        """Pods are refused, as a full ResourceQuota refuses them."""
+
+        async def create(self, resource: Any, obj: Obj, namespace: str | None = None) -> Obj:
+            if resource == "pods":
+                raise ApiError(403, {"reason": "Forbidden", "message": 'pods "web-x" is forbidden: '
+                                     "exceeded quota: compute, requested: pods=1, used: pods=0, limited: pods=0"})
+            return await super().create(resource, obj, namespace)
+
+    c = cluster
+    dc = DeploymentController(c.client, c.factory, c.clock, c.recorder("deployment-controller"))
+    rsc = ReplicaSetController(QuotaClient(c.client.transport), c.factory, c.clock, c.recorder("rs"))
+    await c.start(dc, rsc)
+    await c.client.create("deployments", deployment("web", 2))
+    d = await c.until(lambda: _with_cond(c, "web", "ReplicaFailure", "FailedCreate"), "replica failure")
+    assert cond(d, "ReplicaFailure")["status"] == "True"
+    assert "exceeded quota" in cond(d, "ReplicaFailure")["message"]
+    assert rsc.recorder.for_reason("FailedCreate")[0].startswith('Error creating: pods "web-x" is forbidden')

@@ -731,6 +731,14 @@ class DeploymentController(Controller):
                 msg = f'ReplicaSet "{rs_name}" has timed out progressing.' if new_rs else \
                     "Deployment has timed out progressing."
                 set_condition(status, self.condition("Progressing", "False", TIMED_OUT, msg))
+        failure = next((c for rs in ([new_rs] if new_rs else []) + [r for r in all_rss if r is not new_rs]
+                        for c in (rs.get("status") or {}).get("conditions") or []
+                        if c.get("type") == "ReplicaFailure"), None)
+        if failure is not None:
+            set_condition(status, self.condition("ReplicaFailure", failure.get("status", "True"),
+                                                 failure.get("reason", ""), failure.get("message", "")))
+        elif get_condition(status, "ReplicaFailure") is not None:
+            remove_condition(status, "ReplicaFailure")
         if _status_equal(d.get("status") or {}, status):
             self._requeue_stuck(d, status)
             return
