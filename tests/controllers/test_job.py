@@ -133,3 +133,24 @@ async def test_ttl_after_finished_deletes_the_job(cluster: Cluster) -> None:
 
 async def _gone(c: Cluster) -> bool:
     return await c.client.get_or_none("jobs", "pi", "default") is None
+
+
+async def test_suspend_stops_pods_and_resume_restarts_them(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = await start(c)
+    await c.client.create("jobs", job(parallelism=2, completions=2))
+    await c.until(lambda: n_active(c, 2), "two pods")
+    await c.client.patch("jobs", "pi", {"spec": {"suspend": True}}, "default")
+    await c.until(lambda: _none_active(c), "suspended: no pods")
+    j = await c.until(lambda: condition(c, "pi", "Suspended"), "Suspended condition")
+    assert not j["status"].get("active")
+    await c.client.patch("jobs", "pi", {"spec": {"suspend": False}}, "default")
+    await c.until(lambda: n_active(c, 2), "resumed: two pods again")
+
+    async def resumed() -> bool:
+        o = await c.client.get("jobs", "pi", "default")
+        return any(x["type"] == "Suspended" and x["status"] == "False" and x["reason"] == "JobResumed"
+                   for x in o["status"].get("conditions") or [])
+
+    await c.until(resumed, "JobResumed")
+    assert ctrl.recorder.for_reason("Resumed") == ["Job resumed"]

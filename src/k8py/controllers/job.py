@@ -167,10 +167,20 @@ class JobController(Controller):
             if active:
                 err = await self._delete_pods(job, active)
                 active = []
-            if get_condition(status, "Suspended") is None:
-                status.setdefault("conditions", []).append(
-                    self.condition("Suspended", "JobSuspended", "Job suspended"))
+            cur = get_condition(status, "Suspended")
+            if cur is None or cur.get("status") != "True":
+                status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
+                status["conditions"].append(self.condition("Suspended", "JobSuspended", "Job suspended"))
+                await self.recorder.event(job, NORMAL, "Suspended", "Job suspended")
         elif self.expectations.satisfied(key):
+            cur = get_condition(status, "Suspended")
+            if cur is not None and cur.get("status") == "True":
+                resumed = self.condition("Suspended", "JobResumed", "Job resumed")
+                resumed["status"] = "False"
+                status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
+                status["conditions"].append(resumed)
+                status["startTime"] = rfc3339(now)  # the deadline counts from the resume
+                await self.recorder.event(job, NORMAL, "Resumed", "Job resumed")
             if completions is None:
                 want = 0 if succeeded > 0 else parallelism
             else:
