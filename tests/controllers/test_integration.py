@@ -127,3 +127,44 @@ async def test_workload_objects_are_not_rewritten_once_settled(cluster: Cluster,
     for _ in range(60):
         await c.clock.advance(1)
     assert await versions() == before
+
+
+async def test_pods_of_a_dead_node_are_replaced_elsewhere(cluster: Cluster, tmp_path: Any) -> None:
+    """The course's self-healing: a node dies, its pods are evicted (NoExecute taint after
+    the default 300 s toleration) and the ReplicaSet recreates them on the other node;
+    the service's endpoints follow."""
+    c = cluster
+    mgr = ControllerManager(c.client, c.clock, ControllerManagerOptions(storage_base_dir=str(tmp_path)))
+    c.tasks.append(asyncio.ensure_future(mgr.run()))
+    c.tasks.append(asyncio.ensure_future(Scheduler(c.client, c.clock).run()))
+    sims = SimulatedCluster(c.client, 2, clock=c.clock)
+    c.tasks.append(asyncio.ensure_future(sims.run()))
+
+    async def nodes_ready(n: int) -> bool:
+        nodes = await c.list("nodes", None)
+        return sum(1 for x in nodes for k in x["status"].get("conditions") or []
+                   if k["type"] == "Ready" and k["status"] == "True") == n
+
+    await c.until(lambda: nodes_ready(2), "two ready nodes")
+    await c.client.create("deployments", {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                 "template": pod_template({"app": "web"})}})
+    await c.client.create("services", {"metadata": {"name": "web", "namespace": "default"},
+                                       "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    pods = await c.until(lambda: running(c, 4, "web-"), "four pods")
+    victim = pods[0]["spec"]["nodeName"]
+    survivor = "sim-2" if victim == "sim-1" else "sim-1"
+    sims.node(victim).pause()
+    for _ in range(400):  # 40 s of node grace, then 300 s of toleration
+        await c.clock.advance(1)
+
+    async def healed() -> bool:
+        live = await running(c, 4, "web-")
+        if not live or any(p["spec"]["nodeName"] != survivor for p in live):
+            return False
+        ep = await c.client.get("endpoints", "web", "default")
+        ready = {a["targetRef"]["name"] for s in ep.get("subsets") or [] for a in s.get("addresses") or []}
+        return ready == {p["metadata"]["name"] for p in live}
+
+    await c.until(healed, "pods recreated on the surviving node", steps=6000, tick=0.5)
