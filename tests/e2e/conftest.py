@@ -103,6 +103,9 @@ class AgentCluster(K8pyServer):
         ipam = self.agent_root / "network" / "ipam"
         if ipam.exists():
             out += [f"ip address {p.name}" for p in ipam.iterdir()]
+        logs = self.agent_root / "pod-logs"
+        if logs.exists():
+            out += [f"pod log dir {p.name}" for p in logs.iterdir()]
         return out  # an empty IPAM dir means every pod's veth was deleted with its address
 
     def cleanup_node(self) -> None:

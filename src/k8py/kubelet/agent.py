@@ -250,6 +250,11 @@ class NodeAgent:
         for uid in self.volumes.known_uids():
             if uid not in live:
                 await asyncio.to_thread(self.volumes.teardown, uid)
+        logs = Path(self.options.log_root)
+        if logs.is_dir():
+            for d in logs.iterdir():  # <ns>_<name>_<uid>
+                if d.is_dir() and d.name.rsplit("_", 1)[-1] not in live and d.name.count("_") >= 2:
+                    await asyncio.to_thread(shutil.rmtree, d, True)
 
     async def _loop(self, period: float, fn: Any, what: str) -> None:
         while True:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -527,6 +528,8 @@ class PodWorker:
         for sb in sandboxes:
             await rt.remove_pod_sandbox(sb.id)
         await asyncio.to_thread(self.agent.volumes.teardown, self.uid)
+        log_dir = Path(self.agent.settings.log_root) / f"{md.get('namespace')}_{md.get('name')}_{self.uid}"
+        await asyncio.to_thread(shutil.rmtree, log_dir, True)
         self.agent.backoff.forget_prefix(self.uid + "/")
         if pod is not None:
             try:

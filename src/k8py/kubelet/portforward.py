@@ -27,6 +27,8 @@ class _Pair:
     data_id: int = 0
     port: int = 0
     writer: asyncio.StreamWriter | None = None
+    pending: list[bytes] = field(default_factory=list)  # client data that came before the TCP connection
+    fin: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -78,6 +80,8 @@ class PortForwardSession:
         if p is None or f.stream_id != p.data_id:
             return  # data on the error stream (none expected) or an unknown stream
         if p.writer is None:
+            p.pending.append(f.payload)
+            p.fin = p.fin or bool(f.flags & spdy.FLAG_FIN)
             return
         if f.payload:
             p.writer.write(f.payload)
@@ -118,6 +122,11 @@ class PortForwardSession:
             await self.send(spdy.FrameWriter.data(p.data_id, b"", fin=True))
             return
         p.writer = writer
+        for chunk in p.pending:
+            writer.write(chunk)
+        p.pending.clear()
+        if p.fin and writer.can_write_eof():
+            writer.write_eof()
         try:
             while True:
                 data = await reader.read(CHUNK)

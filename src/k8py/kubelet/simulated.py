@@ -35,7 +35,7 @@ from typing import Any, Iterable
 
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
-from k8py.client.informer import Informer, object_key
+from k8py.client.informer import Informer, SharedInformerFactory, object_key
 from k8py.client.workqueue import QueueShutDown, WorkQueue
 from k8py.clock import Clock, RealClock, rfc3339
 from k8py.kubelet.lease import LEASE_DURATION_SECONDS, RENEW_INTERVAL_SECONDS, NodeLease
@@ -52,7 +52,7 @@ HEARTBEAT_PAUSED = "paused"
 HEARTBEAT_RUNNING = "running"
 KUBELET_VERSION = "v1.32.0-k8py-sim"
 RUNTIME_VERSION = "k8py-sim://0.1.0"
-STATUS_REPORT_INTERVAL = 60.0
+STATUS_REPORT_INTERVAL = 300.0  # Kubernetes' nodeStatusReportFrequency when leases are on
 DEFAULT_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 DOC_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 
@@ -259,20 +259,22 @@ class SimulatedCluster:
 
     def __init__(self, client: Client, n: int, capacity: dict[str, str] | None = None,
                  clock: Clock | None = None, *, name_prefix: str = "sim-", start_index: int = 1,
-                 workers: int = 8, **node_kwargs: Any) -> None:
+                 workers: int = 8, factory: SharedInformerFactory | None = None,
+                 **node_kwargs: Any) -> None:
         self.client = client
         self.clock: Clock = clock or RealClock()
         self.nodes = [SimulatedNode(client, f"{name_prefix}{i}", capacity, self.clock,
                                     internal_ip=documentation_address(i - start_index), **node_kwargs)
                       for i in range(start_index, start_index + n)]
         self.workers = workers
+        self.factory = factory  # share pod and node informers with other components
         self.engine: _Engine | None = None
 
     def node(self, name: str) -> SimulatedNode:
         return next(n for n in self.nodes if n.name == name)
 
     async def run(self) -> None:
-        self.engine = _Engine(self.client, self.clock, self.nodes, workers=self.workers)
+        self.engine = _Engine(self.client, self.clock, self.nodes, workers=self.workers, factory=self.factory)
         await self.engine.run()
 
 
@@ -280,7 +282,8 @@ class _Engine:
     """Drives a set of SimulatedNodes: registration, leases, status, pods."""
 
     def __init__(self, client: Client, clock: Clock, nodes: Iterable[SimulatedNode], *,
-                 single: bool = False, workers: int = 4, max_in_flight: int = 64) -> None:
+                 single: bool = False, workers: int = 4, max_in_flight: int = 64,
+                 factory: SharedInformerFactory | None = None) -> None:
         self.client = client
         self.clock = clock
         self.nodes = {n.name: n for n in nodes}
@@ -290,13 +293,19 @@ class _Engine:
         self.workers = workers
         self._sem = asyncio.Semaphore(max_in_flight)
         only = next(iter(self.nodes)) if single else None
-        self.pods = Informer(client, "pods", clock=clock,
-                             field_selector=f"spec.nodeName={only}" if only else None)
-        self.node_informer = Informer(client, "nodes", clock=clock,
-                                      field_selector=f"metadata.name={only}" if only else None)
+        self.factory = factory
+        if factory is not None and not single:
+            self.pods = factory.informer("pods")
+            self.node_informer = factory.informer("nodes")
+        else:
+            self.pods = Informer(client, "pods", clock=clock,
+                                 field_selector=f"spec.nodeName={only}" if only else None)
+            self.node_informer = Informer(client, "nodes", clock=clock,
+                                          field_selector=f"metadata.name={only}" if only else None)
         self.queue: WorkQueue[str] = WorkQueue(clock, name="simulated-pods")
         self._tasks: set[asyncio.Task[None]] = set()
         self._flags: dict[str, str | None] = {}  # node -> heartbeat annotation last seen
+        self._closed = False  # after run() ends, shared informers may still call in
 
     def set_annotation(self, sim: SimulatedNode, value: str) -> None:
         if self._flags.get(sim.name) == value:
@@ -312,7 +321,7 @@ class _Engine:
 
     # -- handlers ---------------------------------------------------------------
     def _pod_event(self, pod: Obj) -> None:
-        if (pod.get("spec") or {}).get("nodeName") in self.nodes:
+        if not self._closed and (pod.get("spec") or {}).get("nodeName") in self.nodes:
             self.queue.add(object_key(pod))
 
     def _pod_deleted(self, pod: Obj) -> None:
@@ -322,7 +331,7 @@ class _Engine:
 
     def _node_event(self, node_obj: Obj) -> None:
         sim = self.nodes.get(node_obj["metadata"]["name"])
-        if sim is None:
+        if sim is None or self._closed:
             return
         md = node_obj["metadata"]
         flag = (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION)
@@ -353,6 +362,9 @@ class _Engine:
                 self.queue.add(object_key(pod))
 
     def _spawn(self, coro: Any) -> None:
+        if self._closed:
+            coro.close()
+            return
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -377,10 +389,19 @@ class _Engine:
                 log.info("node %s: heartbeat failed: %s", sim.name, e)
 
     async def _lease_loop(self) -> None:
+        """Renew every node's lease once per interval, in up to 10 slices spread over
+        the interval (no burst of 1,000 writes every 10 s)."""
         interval = min(n.renew_interval for n in self.nodes.values())
+        nodes = list(self.nodes.values())
+        k = min(10, len(nodes))
+        slices = [nodes[i::k] for i in range(k)]
+        # every lease exists from the start, as each kubelet creates its own at once
+        await asyncio.gather(*(self._heartbeat(n) for n in nodes if not n.paused))
+        await self.clock.sleep(interval / k)
         while True:
-            await asyncio.gather(*(self._heartbeat(n) for n in self.nodes.values() if not n.paused))
-            await self.clock.sleep(interval)
+            for part in slices:
+                await asyncio.gather(*(self._heartbeat(n) for n in part if not n.paused))
+                await self.clock.sleep(interval / k)
 
     # -- pods -------------------------------------------------------------------
     async def _worker(self) -> None:
@@ -493,12 +514,17 @@ class _Engine:
         self.pods.add_event_handler(self._pod_event, lambda old, new: self._pod_event(new), self._pod_deleted)
         self.node_informer.add_event_handler(self._node_event, lambda old, new: self._node_event(new), None)
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(self.pods.run()), loop.create_task(self.node_informer.run()),
-                 loop.create_task(self._lease_loop())]
+        if self.factory is not None:
+            self.factory.start()
+            tasks = [loop.create_task(self._lease_loop())]
+        else:
+            tasks = [loop.create_task(self.pods.run()), loop.create_task(self.node_informer.run()),
+                     loop.create_task(self._lease_loop())]
         tasks += [loop.create_task(self._worker()) for _ in range(self.workers)]
         try:
             await asyncio.gather(*tasks)
         finally:
+            self._closed = True
             self.queue.shutdown()
             for t in tasks + list(self._tasks):
                 t.cancel()
