@@ -154,3 +154,32 @@ async def test_suspend_stops_pods_and_resume_restarts_them(cluster: Cluster) -> 
 
     await c.until(resumed, "JobResumed")
     assert ctrl.recorder.for_reason("Resumed") == ["Job resumed"]
+
+
+@pytest.mark.parametrize("idx,text", [(set(), ""), ({0}, "0"), ({0, 1, 2, 4}, "0-2,4"), ({1, 3, 5, 6}, "1,3,5-6")])
+def test_compress_indexes(idx: set[int], text: str) -> None:
+    from k8py.controllers.job import compress_indexes
+    assert compress_indexes(idx) == text
+
+
+async def test_indexed_job_runs_each_index_once(cluster: Cluster) -> None:
+    c = cluster
+    await start(c)
+    await c.client.create("jobs", job(completions=3, parallelism=2, completionMode="Indexed"))
+    pods = await c.until(lambda: n_active(c, 2), "two indexed pods")
+    idx = sorted(int(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]) for p in pods)
+    assert idx == [0, 1]
+    for p in pods:
+        i = p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        assert p["metadata"]["name"].startswith(f"pi-{i}-") and p["spec"]["hostname"] == f"pi-{i}"
+        assert p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == i
+        (env,) = [e for e in p["spec"]["containers"][0]["env"] if e["name"] == "JOB_COMPLETION_INDEX"]
+        assert env["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['batch.kubernetes.io/job-completion-index']"
+    await finish(c.client, pods[1], "Succeeded", c.clock.now())
+    (third,) = [p for p in await c.until(lambda: n_active(c, 2), "index 2 started")
+                if p["metadata"]["name"] != pods[0]["metadata"]["name"]]
+    assert third["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "2"
+    await finish(c.client, pods[0], "Succeeded", c.clock.now())
+    await finish(c.client, third, "Succeeded", c.clock.now())
+    j = await c.until(lambda: condition(c, "pi", "Complete"), "complete")
+    assert j["status"]["completedIndexes"] == "0-2"

@@ -34,6 +34,7 @@ from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_star
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
 
@@ -49,6 +50,30 @@ def _finished_at(pod: Obj) -> float | None:
             except ValueError:
                 pass
     return max(times) if times else None
+
+
+def completion_index(pod: Obj) -> int | None:
+    v = (meta(pod).get("annotations") or {}).get(COMPLETION_INDEX)
+    try:
+        return int(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def compress_indexes(idx: set[int]) -> str:
+    """{0, 1, 2, 4} -> "0-2,4" (status.completedIndexes)."""
+    out: list[str] = []
+    run: list[int] = []
+    for i in sorted(idx):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
 
 
 def job_finished(job: Obj) -> str | None:
@@ -147,6 +172,10 @@ class JobController(Controller):
         completions = spec.get("completions")
         parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1)
         backoff_limit = int(spec.get("backoffLimit", 6) if spec.get("backoffLimit") is not None else 6)
+        indexed = spec.get("completionMode") == "Indexed" and completions is not None
+        done_idx = {i for i in (completion_index(p) for p in pods if phase(p) == "Succeeded") if i is not None}
+        if indexed:
+            status["completedIndexes"] = compress_indexes(done_idx)
         finished: tuple[str, str, str, str] | None = None  # (type, reason, message, event type)
         deadline = spec.get("activeDeadlineSeconds")
         if failed + restarts > backoff_limit:
@@ -154,7 +183,8 @@ class JobController(Controller):
         elif deadline is not None and status.get("startTime") and \
                 now - parse_rfc3339(status["startTime"]) >= int(deadline):
             finished = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", WARNING)
-        elif (completions is not None and succeeded >= int(completions)) or \
+        elif (completions is not None and not indexed and succeeded >= int(completions)) or \
+                (indexed and len(done_idx) >= int(completions or 0)) or \
                 (completions is None and succeeded > 0 and not active):
             finished = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods", NORMAL)
 
@@ -185,12 +215,18 @@ class JobController(Controller):
                 want = 0 if succeeded > 0 else parallelism
             else:
                 want = max(0, min(parallelism, int(completions) - succeeded))
+            indexes: list[int | None] = [None] * max(0, want - len(active))
+            if indexed:
+                taken = done_idx | {i for i in (completion_index(p) for p in active) if i is not None}
+                missing = [i for i in range(int(completions or 0)) if i not in taken]
+                indexes = list(missing[:max(0, parallelism - len(active))])
+                want = len(active) + len(indexes)
             if len(active) < want:
                 delay = self._backoff_remaining(failed_pods, failed, now)
                 if delay > 0:
                     self.enqueue_after(key, delay)
                 else:
-                    err = await self._create_pods(job, want - len(active))
+                    err = await self._create_pods(job, indexes)
             elif len(active) > want:
                 victims = sorted(active, key=deletion_rank)[:len(active) - want]
                 err = await self._delete_pods(job, victims)
@@ -239,21 +275,38 @@ class JobController(Controller):
             return 0.0
         return max(0.0, last + delay - now)
 
-    async def _create_pods(self, job: Obj, n: int) -> BaseException | None:
-        key = key_of(job)
-        self.expectations.expect_creations(key, n)
+    def new_pod(self, job: Obj, index: int | None) -> Obj:
+        """A pod of the Job; with a completion index (Indexed mode): named `<job>-<i>-xxxxx`,
+        hostname `<job>-<i>`, the index in an annotation, a label and $JOB_COMPLETION_INDEX."""
         template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
         tmd = template.get("metadata") or {}
+        spec = template.get("spec") or {}
+        md: Obj = {"generateName": f"{meta(job)['name']}-", "namespace": meta(job).get("namespace"),
+                   "labels": dict(tmd.get("labels") or {}),
+                   "ownerReferences": [new_controller_ref(job, "batch/v1", "Job")]}
+        if tmd.get("annotations"):
+            md["annotations"] = dict(tmd["annotations"])
+        if index is not None:
+            md["generateName"] = f"{meta(job)['name']}-{index}-"
+            md.setdefault("annotations", {})[COMPLETION_INDEX] = str(index)
+            md["labels"][COMPLETION_INDEX] = str(index)
+            spec["hostname"] = f"{meta(job)['name']}-{index}"
+            env = {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+                "fieldPath": f"metadata.labels['{COMPLETION_INDEX}']"}}}
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                if not any(e.get("name") == "JOB_COMPLETION_INDEX" for e in c.get("env") or []):
+                    c.setdefault("env", []).append(dict(env))
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec}
+
+    async def _create_pods(self, job: Obj, indexes: list[int | None]) -> BaseException | None:
+        key = key_of(job)
+        n = len(indexes)
+        self.expectations.expect_creations(key, n)
+        todo = iter(indexes)
 
         async def create() -> None:
-            md: Obj = {"generateName": f"{meta(job)['name']}-", "namespace": meta(job).get("namespace"),
-                       "labels": dict(tmd.get("labels") or {}),
-                       "ownerReferences": [new_controller_ref(job, "batch/v1", "Job")]}
-            if tmd.get("annotations"):
-                md["annotations"] = tmd["annotations"]
             try:
-                pod = await self.client.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": md,
-                                                        "spec": copy.deepcopy(template.get("spec") or {})})
+                pod = await self.client.create("pods", self.new_pod(job, next(todo)))
             except ApiError as e:
                 await self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
                 raise
