@@ -6,7 +6,11 @@ outlives activeDeadlineSeconds (DeadlineExceeded) — its active pods are then
 deleted; it completes when `completions` pods succeeded (or, without completions,
 when one succeeded and none is active). Otherwise it keeps min(parallelism,
 completions - succeeded) pods active, recreating failed ones after an exponential
-back-off (10 s doubling, at most 6 min). A suspended Job has no active pods. Finished
+back-off (10 s doubling, at most 6 min). In Indexed mode each index 0..completions-1
+gets its own pod (annotation/label `batch.kubernetes.io/job-completion-index`,
+hostname `<job>-<i>`, $JOB_COMPLETION_INDEX) until it succeeds, and
+status.completedIndexes lists the done ones ("0-2,4"). A suspended Job has no active
+pods (Suspended condition; resuming restarts the deadline clock). Finished
 Jobs with ttlSecondsAfterFinished are deleted that long after they finished (the
 ttl-after-finished controller). Invariants: expectations stop double creation before
 the informer catches up; counts in status never decrease; finished Jobs are left
