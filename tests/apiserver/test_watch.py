@@ -246,3 +246,25 @@ async def test_events_k8s_io_watch_sees_core_writes(client: Client) -> None:
     ev = await nxt(w)
     assert ev["type"] == "ADDED" and ev["object"]["apiVersion"] == "events.k8s.io/v1" and ev["object"]["note"] == "hi"
     await w.aclose()
+
+
+async def test_node_name_index_follows_binding(client: Client, api: ApiServer) -> None:
+    rv = (await client.list("pods"))["metadata"]["resourceVersion"]
+    pending = client.watch("pods", field_selector="spec.nodeName=", resource_version=rv, bookmarks=False)
+    mine = client.watch("pods", field_selector="spec.nodeName=n1", resource_version=rv, bookmarks=False)
+    other = client.watch("pods", field_selector="spec.nodeName=n2", resource_version=rv, bookmarks=False)
+    other_next = asyncio.ensure_future(nxt(other))
+    p = await client.create("pods", pod("p"))
+    assert summary(await nxt(pending)) == ("ADDED", "p")
+    await client.bind(p, "n1")
+    assert summary(await nxt(pending)) == ("DELETED", "p")
+    ev = await nxt(mine)
+    assert summary(ev) == ("ADDED", "p") and ev["object"]["spec"]["nodeName"] == "n1"
+    await client.delete("pods", "p", "default", grace_period_seconds=0)
+    assert summary(await nxt(mine)) == ("DELETED", "p")
+    cache = api.caches["/registry/core/pods/"]
+    assert set(cache._indexed["nodeName"]) == {"", "n1", "n2"}
+    assert not other_next.done()  # nothing for n2
+    other_next.cancel()
+    for w in (pending, mine, other):
+        await w.aclose()

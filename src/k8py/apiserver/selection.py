@@ -105,6 +105,10 @@ def field_set(r: Resource, obj: Obj) -> dict[str, str]:
     return out
 
 
+def nested_field_set(r: Resource, obj: Obj) -> Obj:
+    return _nest(field_set(r, obj))
+
+
 def _nest(flat: dict[str, str]) -> Obj:
     """{"a.b": "x"} -> {"a": {"b": "x"}, "a.b": "x"}: matchable by flat or dotted lookup."""
     nested: Obj = {}
@@ -134,15 +138,32 @@ class Selection:
     field: Any = None
     namespace: str | None = None
 
-    def matches(self, obj: Obj) -> bool:
+    def matches(self, obj: Obj, fields: Obj | None = None) -> bool:
+        """Whether `obj` is selected; `fields` is its (cached) `nested_field_set`."""
         md = obj.get("metadata") or {}
         if self.namespace is not None and self.resource.namespaced and md.get("namespace") != self.namespace:
             return False
         if self.label is not None and not self.label.matches(md.get("labels") or {}):
             return False
-        if self.field is not None and not self.field.matches(_nest(field_set(self.resource, obj))):
-            return False
+        if self.field is not None:
+            if fields is None:
+                fields = nested_field_set(self.resource, obj)
+            if not self.field.matches(fields):
+                return False
         return True
+
+    def index(self) -> tuple[str, str] | None:
+        """The most selective watch-cache index this selection allows: ("nodeName", n),
+        ("name", n) or ("namespace", ns); None when it selects across all of them."""
+        if self.field is not None:
+            for f, kind in (("spec.nodeName", "nodeName"), ("metadata.name", "name")):
+                if f in supported_fields(self.resource):
+                    v = self.field.value_for(f)
+                    if v is not None:
+                        return kind, v
+        if self.namespace is not None and self.resource.namespaced:
+            return "namespace", self.namespace
+        return None
 
     @property
     def empty(self) -> bool:

@@ -61,12 +61,13 @@ async def _initial(store: Store, p: WatchParams) -> tuple[list[Obj], int]:
 
 def _to_event(p: WatchParams, e: CacheEvent) -> Obj | None:
     r, sel = p.resource, p.selection
+    lazy = sel.field is None
     if e.type == "DELETE":
-        if sel.matches(_shape(r, e.obj)):
+        if sel.matches(e.obj, None if lazy else e.fields(r)):
             return {"type": "DELETED", "object": storage.decode(r, e.value, e.revision)}
         return None
-    new_match = sel.matches(_shape(r, e.obj))
-    old_match = e.prev is not None and not e.created and sel.matches(_shape(r, e.prev))
+    new_match = sel.matches(e.obj, None if lazy else e.fields(r))
+    old_match = e.prev is not None and not e.created and sel.matches(e.prev, None if lazy else e.fields(r, True))
     if new_match and old_match:
         return {"type": "MODIFIED", "object": storage.decode(r, e.value, e.revision)}
     if new_match:
@@ -74,11 +75,6 @@ def _to_event(p: WatchParams, e: CacheEvent) -> Obj | None:
     if old_match and e.prev_value is not None:
         return {"type": "DELETED", "object": storage.decode(r, e.prev_value, e.revision)}
     return None
-
-
-def _shape(r: Resource, stored: Obj) -> Obj:
-    """Selection sees the stored shape; only events differ and field_set handles both."""
-    return stored
 
 
 def bookmark(r: Resource, rev: int, initial_end: bool = False) -> Obj:
@@ -100,7 +96,7 @@ async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_
         sub = Subscription(start, 1)
         sub.fail(Compacted(start, store.compacted_revision))
     elif cache is not None:
-        sub = cache.subscribe(start)
+        sub = cache.subscribe(start, p.selection.index())
     if sub is None:
         sub = DirectSubscription(store, storage.prefix(p.resource), start, queue_size)
     return _run(sub, initial, start, cache, clock, bookmark_interval, p)

@@ -40,6 +40,7 @@ class CacheEvent:
     created: bool
     _obj: Obj | None = field(default=None, repr=False)
     _prev: Obj | None = field(default=None, repr=False)
+    _fields: dict[tuple[str, str, bool], Obj] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_store(cls, ev: WatchEvent) -> "CacheEvent":
@@ -59,12 +60,33 @@ class CacheEvent:
             self._prev = json.loads(self.prev_value)
         return self._prev
 
+    def fields(self, r: Any, prev: bool = False) -> Obj:
+        """Field-selector values of the (previous) object for resource r, computed once."""
+        k = (r.group, r.plural, prev)
+        f = self._fields.get(k)
+        if f is None:
+            from k8py.apiserver.selection import nested_field_set
+            obj = self.prev if prev else self.obj
+            f = self._fields[k] = nested_field_set(r, obj or {})
+        return f
+
+    def index_values(self, kind: str) -> set[str]:
+        """Values of a watch index ("nodeName", "name", "namespace") before and after."""
+        if kind == "nodeName":
+            return {((o or {}).get("spec") or {}).get("nodeName") or "" for o in (self.obj, self.prev) if o is not None}
+        parts = self.key.rsplit("/", 2)
+        if kind == "name":
+            return {parts[-1]}
+        return {parts[-2]} if len(parts) == 3 else set()
+
 
 class Subscription:
     """A watcher's queue of CacheEvents. `get()` returns None once closed and drained."""
 
-    def __init__(self, after: int, max_size: int, on_close: Callable[["Subscription"], None] | None = None) -> None:
+    def __init__(self, after: int, max_size: int, on_close: Callable[["Subscription"], None] | None = None,
+                 index: tuple[str, str] | None = None) -> None:
         self.after = after  # deliver only events with revision > after
+        self.index = index  # (kind, value): the cache sends only events whose index value matches
         self.max_size = max_size
         self._buf: collections.deque[CacheEvent] = collections.deque()
         self._wake = asyncio.Event()
@@ -116,7 +138,8 @@ class WatchCache:
         self._revs: collections.deque[int] = collections.deque()
         self.oldest = 0  # every event with revision > oldest is in the history
         self.last = 0  # revision of the newest event seen (or the start revision)
-        self._subs: set[Subscription] = set()
+        self._subs: set[Subscription] = set()  # un-indexed subscriptions
+        self._indexed: dict[str, dict[str, set[Subscription]]] = {}  # kind -> value -> subscriptions
         self._task: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[CacheEvent], None]] = []
         self._started = asyncio.Event()
@@ -135,8 +158,15 @@ class WatchCache:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
-        for s in list(self._subs):
+        for s in self._all():
             s.close()
+
+    def _all(self) -> list[Subscription]:
+        out = list(self._subs)
+        for by_value in self._indexed.values():
+            for subs in by_value.values():
+                out.extend(subs)
+        return out
 
     async def _run(self, rev: int) -> None:
         while True:
@@ -154,7 +184,7 @@ class WatchCache:
                 self._history.clear()
                 self._revs.clear()
                 self.oldest = self.last = rev
-                for s in list(self._subs):
+                for s in self._all():
                     s.close()
             except Exception:
                 log.exception("watch cache %s: store watch failed; restarting", self.prefix)
@@ -171,29 +201,49 @@ class WatchCache:
             self.oldest = old.revision
         self.last = e.revision
         for s in list(self._subs):
-            if e.key.startswith(self.prefix):
-                s.push(e)
+            s.push(e)
+        for kind, by_value in self._indexed.items():
+            for v in e.index_values(kind):
+                for s in list(by_value.get(v, ())):
+                    s.push(e)
         for fn in self.listeners:
             try:
                 fn(e)
             except Exception:
                 log.exception("watch cache listener failed")
 
-    def subscribe(self, after: int) -> Subscription | None:
-        """A subscription to events with revision > after; None if the history no
-        longer reaches back to `after` (use a direct store watch then)."""
+    def subscribe(self, after: int, index: tuple[str, str] | None = None) -> Subscription | None:
+        """A subscription to events with revision > after (only those whose index value,
+        before or after, is index[1], when given); None if the history no longer
+        reaches back to `after` (use a direct store watch then)."""
         if after < self.oldest or self._task is None:
             return None
-        sub = Subscription(after, self.queue_size, self._subs.discard)
+        sub = Subscription(after, self.queue_size, self._unsubscribe, index)
         start = bisect.bisect_right(self._revs, after)
         for i in range(start, len(self._history)):
-            sub.push(self._history[i])
-        self._subs.add(sub)
+            e = self._history[i]
+            if index is None or index[1] in e.index_values(index[0]):
+                sub.push(e)
+        if index is None:
+            self._subs.add(sub)
+        else:
+            self._indexed.setdefault(index[0], {}).setdefault(index[1], set()).add(sub)
         return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if sub.index is None:
+            self._subs.discard(sub)
+            return
+        by_value = self._indexed.get(sub.index[0], {})
+        subs = by_value.get(sub.index[1])
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del by_value[sub.index[1]]
 
     @property
     def watchers(self) -> int:
-        return len(self._subs)
+        return len(self._all())
 
 
 class DirectSubscription(Subscription):
