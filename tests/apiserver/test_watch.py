@@ -266,5 +266,7 @@ async def test_node_name_index_follows_binding(client: Client, api: ApiServer) -
     assert set(cache._indexed["nodeName"]) == {"", "n1", "n2"}
     assert not other_next.done()  # nothing for n2
     other_next.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await other_next
     for w in (pending, mine, other):
         await w.aclose()
