@@ -211,3 +211,15 @@ def test_pki_is_reused_and_serving_cert_follows_names(tmp_path: Path) -> None:
     c = certs.ensure_pki(tmp_path, certs.default_sans("10.9.9.9"))
     assert c.ca_cert.read_bytes() == ca1 and c.serving_cert.read_bytes() != serving.public_bytes(
         __import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM)
+
+
+async def test_close_ends_open_streams(pki: certs.Pki) -> None:
+    fake = Fake()
+    f = HttpFront(fake.handle, ssl_context=pki.server_ssl_context(), authenticator=None)
+    await f.start("127.0.0.1", 0)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ctx(pki, True))) as s:
+        async with s.get(f"https://127.0.0.1:{f.port}/watch") as r:
+            await r.content.readline()  # the stream is open and idle after its first events
+            # A watch never ends by itself: close() must end it rather than wait for the client.
+            await asyncio.wait_for(f.close(), 30)
+    assert fake.stream_closed.is_set()

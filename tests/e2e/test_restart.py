@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 from pathlib import Path
 
@@ -34,6 +35,19 @@ def test_sigterm_exits_zero_and_restart_keeps_objects(tmp_path: Path) -> None:
         assert int(later["metadata"]["resourceVersion"]) > int(before["metadata"]["resourceVersion"])
     finally:
         s.stop()
+
+
+def test_sigterm_with_an_open_watch_still_exits_zero(tmp_path: Path) -> None:
+    s = K8pyServer(tmp_path / "data").start()
+    w = subprocess.Popen(["kubectl", "get", "configmaps", "-w"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=s.env())
+    try:
+        s.kubectl("create", "configmap", "seen")
+        # the harness SIGKILLs (exit -9) if the server does not stop within its grace period
+        assert s.stop() == 0
+    finally:
+        w.kill()
+        w.wait()
 
 
 def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:

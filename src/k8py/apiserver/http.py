@@ -38,6 +38,7 @@ UpgradeHandler = Callable[[web.Request, ApiRequest, User], Awaitable[web.StreamR
 DebugHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
 
 MAX_BODY = 3 * 1024 * 1024 + 64 * 1024  # Kubernetes' request size limit plus headroom
+SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get to finish when the server stops
 MASTERS = "system:masters"
 
 
@@ -62,6 +63,7 @@ class HttpFront:
         self.upgrade_handler = upgrade_handler
         self.debug_handlers: dict[str, DebugHandler] = {}
         self._runner: web.AppRunner | None = None
+        self._streams: set[asyncio.Task[Any]] = set()  # handler tasks writing a stream (watch, logs)
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -69,7 +71,8 @@ class HttpFront:
         app.router.add_route("*", "/{tail:.*}", self._serve)
         # handler_cancellation: a disconnect cancels the handler task, which is how a
         # watch stream with no events to write learns that its client went away.
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
                            reuse_address=True)
@@ -80,6 +83,9 @@ class HttpFront:
         return self.port
 
     async def close(self) -> None:
+        """Stop listening, end open streams (watches never end by themselves), then close."""
+        for t in list(self._streams):
+            t.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -158,6 +164,9 @@ class HttpFront:
         out.enable_chunked_encoding()
         it = resp.stream
         assert it is not None
+        task = asyncio.current_task()
+        if task is not None:
+            self._streams.add(task)
         try:
             await out.prepare(request)
             async for chunk in it:
@@ -173,6 +182,8 @@ class HttpFront:
         except (ConnectionResetError, asyncio.CancelledError):
             pass  # the client went away
         finally:
+            if task is not None:
+                self._streams.discard(task)
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 try:
