@@ -1,0 +1,131 @@
+"""Pod start benchmark at the kubelet level: prints numbers, asserts nothing.
+
+Starts a private docker-registry (test images, cached build), a `k8py server` with its
+embedded node agent (isolated dirs, cgroup parent, bridge and pod CIDR), then:
+- creates --n busybox pods bound to the node at once and measures API create ->
+  phase Running and -> Ready (p50/p99 from each pod's creationTimestamp and the time
+  we first saw it), the wall time until all are Ready;
+- deletes them all and measures the time until they are gone (graceful deletion).
+Runtime-level numbers are in bench/pods.py.
+
+    sudo .venv/bin/python bench/agent_pods.py [--n 20]
+Needs root, runc, docker-registry, debootstrap, kubectl. Everything is removed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts/images" / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=20)
+    args = ap.parse_args()
+    registry = load("registry")
+    rdata = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="k8py-bench-agent-"))
+    addr = registry.start(rdata, free_port())
+    ident = uuid.uuid4().hex[:6]
+    proc = None
+    try:
+        subprocess.run([sys.executable, str(REPO / "scripts/images/build.py"), "--push", addr], check=True,
+                       capture_output=True)
+        (work / "registries.yaml").write_text(json.dumps({"mirrors": {"docker.io": {"endpoint": [f"http://{addr}"]}},
+                                                          "disable_default_endpoint": True}))
+        env = dict(os.environ, K8PY_AGENT_ROOT=str(work / "agent"), K8PY_AGENT_STATE=f"/run/k8py-bench-{ident}",
+                   K8PY_AGENT_ID=ident, K8PY_AGENT_POD_CIDR="10.251.7.0/24", K8PY_AGENT_CLUSTER_CIDR="10.251.7.0/24",
+                   K8PY_AGENT_NODE_NAME=f"bench-{ident}", K8PY_REGISTRIES=str(work / "registries.yaml"))
+        t = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "k8py.cli.main", "server", "--data-dir", str(work / "data"),
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        kenv = dict(os.environ, KUBECONFIG=str(work / "data" / "kubeconfig"), HOME=str(work))
+
+        def kubectl(*a: str, input: str | None = None) -> str:
+            return subprocess.run(["kubectl", *a], input=input, capture_output=True, text=True, env=kenv,
+                                  check=True).stdout
+
+        while f"bench-{ident}" not in subprocess.run(["kubectl", "get", "nodes"], capture_output=True, text=True,
+                                                      env=kenv).stdout:
+            time.sleep(0.1)
+        print(f"{'server + agent ready':<34} {time.monotonic() - t:7.2f} s")
+        kubectl("run", "warm", "--image=busybox", "--restart=Never", "--overrides",
+                json.dumps({"spec": {"nodeName": f"bench-{ident}"}}), "--", "true")
+        pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"b{i}"},
+                 "spec": {"nodeName": f"bench-{ident}", "terminationGracePeriodSeconds": 1,
+                          "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                          "command": ["sleep", "3600"]}]}} for i in range(args.n)]
+        t0 = time.monotonic()
+        kubectl("apply", "-f", "-", input="\n".join(json.dumps(p) for p in pods))
+        running: dict[str, float] = {}
+        ready: dict[str, float] = {}
+        while len(ready) < args.n:
+            for p in json.loads(kubectl("get", "pods", "-o", "json"))["items"]:
+                n = p["metadata"]["name"]
+                if not n.startswith("b"):
+                    continue
+                st = p.get("status") or {}
+                now = time.monotonic() - t0
+                if st.get("phase") == "Running":
+                    running.setdefault(n, now)
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or []):
+                    ready.setdefault(n, now)
+            time.sleep(0.05)
+        for name, xs in (("create -> Running (seen)", list(running.values())),
+                         ("create -> Ready (seen)", list(ready.values()))):
+            print(f"{name:<34} p50 {pct(xs, 50) * 1000:7.0f} ms   p99 {pct(xs, 99) * 1000:7.0f} ms")
+        print(f"{f'{args.n} pods all Ready':<34} {time.monotonic() - t0:7.2f} s")
+        t = time.monotonic()
+        kubectl("delete", "pods", "--all", "--wait=true")
+        print(f"{f'delete {args.n + 1} pods (graceful)':<34} {time.monotonic() - t:7.2f} s")
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+        subprocess.run(["ip", "link", "del", f"k8pyb{ident}"], capture_output=True)
+        code = (f"import asyncio; from k8py.runtime.runc import RuncRuntime; "
+                f"asyncio.run(RuncRuntime('/run/k8py-bench-{ident}', {str(work / 'agent')!r}, "
+                f"cgroup_parent='k8py-{ident}', netns_prefix='k8py-{ident}-').cleanup())")
+        subprocess.run([sys.executable, "-c", code], capture_output=True)
+        shutil.rmtree(f"/run/k8py-bench-{ident}", ignore_errors=True)
+        registry.stop(rdata)
+        shutil.rmtree(rdata, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
