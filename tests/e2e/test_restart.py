@@ -39,10 +39,12 @@ def test_sigterm_exits_zero_and_restart_keeps_objects(tmp_path: Path) -> None:
 
 def test_sigterm_with_an_open_watch_still_exits_zero(tmp_path: Path) -> None:
     s = K8pyServer(tmp_path / "data").start()
-    w = subprocess.Popen(["kubectl", "get", "configmaps", "-w"], stdout=subprocess.DEVNULL,
+    w = subprocess.Popen(["kubectl", "get", "configmaps", "-w", "--output-watch-events"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, env=s.env())
     try:
         s.kubectl("create", "configmap", "seen")
+        assert w.stdout is not None
+        wait_for(lambda: b"seen" in w.stdout.readline(), 30, "the watch to deliver the new configmap")
         # the harness SIGKILLs (exit -9) if the server does not stop within its grace period
         assert s.stop() == 0
     finally:
