@@ -440,3 +440,21 @@ async def test_attach_to_output_only(runtime: RuncRuntime) -> None:
     a.kill()
     assert await a.wait() == -1
     assert (await runtime.container_status(cid)).state == ContainerState.RUNNING
+
+
+@pytest.mark.parametrize("config, ok", [
+    (dict(command=["ip", "link", "set", "lo", "mtu", "1400"]), False),
+    (dict(command=["ip", "link", "set", "lo", "mtu", "1400"], cap_add=["NET_ADMIN"]), True),
+    (dict(command=["ip", "link", "set", "lo", "mtu", "1400"], privileged=True), True),
+    (dict(command=["ping", "-c", "1", "-W", "2", "127.0.0.1"]), True),  # NET_RAW is a default capability
+    (dict(command=["ping", "-c", "1", "-W", "2", "127.0.0.1"], cap_drop=["NET_RAW"], run_as_user=0), False),
+    (dict(command=["touch", "/written"]), True),
+    (dict(command=["touch", "/written"], read_only_rootfs=True), False),
+    (dict(command=["sh", "-c", "touch /tmp/x"], run_as_user=65534), True),
+    (dict(command=["sh", "-c", "touch /etc/x"], run_as_user=65534), False),
+])
+async def test_security_context(runtime: RuncRuntime, config: dict, ok: bool) -> None:
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", **config))
+    st = await wait_exit(runtime, cid)
+    assert (st.exit_code == 0) == ok, log_lines(runtime, cid)

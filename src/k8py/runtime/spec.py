@@ -54,7 +54,39 @@ def normalize_cap(c: str) -> str:
     return c if c.startswith("CAP_") else "CAP_" + c
 
 
+# capability numbers (linux/capability.h), to read our own bounding set
+CAP_NUMBERS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]
+
+
+def bounding_set() -> set[str] | None:
+    """The capabilities this process may grant (a nested k8py may lack some); None if unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return {name for i, name in enumerate(CAP_NUMBERS) if mask >> i & 1}
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def capabilities(config: ContainerConfig) -> list[str]:
+    """The requested set, limited to what this process holds (runc cannot grant more)."""
+    caps = _requested_caps(config)
+    have = bounding_set()
+    return caps if have is None else [c for c in caps if c in have]
+
+
+def _requested_caps(config: ContainerConfig) -> list[str]:
     if config.privileged:
         return list(ALL_CAPS)
     drop = {normalize_cap(c) for c in config.cap_drop}
