@@ -63,11 +63,12 @@ def _varint(b: bytes, i: int) -> tuple[int, int]:
 
 def fields(b: bytes) -> list[tuple[int, int, Any]]:
     """(number, wire type, value) of each field: value is int for varint/fixed, bytes for length-delimited."""
-    out = []
+    out: list[tuple[int, int, Any]] = []
     i = 0
     while i < len(b):
         key, i = _varint(b, i)
         num, wt = key >> 3, key & 7
+        v: Any
         if wt == 0:
             v, i = _varint(b, i)
         elif wt == 1:
