@@ -8,9 +8,10 @@ Starts a private docker-registry on a free loopback port, builds/pushes the test
 - --parallel pods started at once (wall time);
 - exec_sync latency; pull time of nginx (cold store);
 - the shim's RSS per running container.
-The kubelet-level numbers (API create -> Running) belong here too once the kubelet exists.
+With --cluster, also through the API: a k8py server with its node agent, pods created with
+the Python client, create -> Running one by one and --parallel at once, delete -> gone.
 
-    sudo .venv/bin/python bench/pods.py [--n 30] [--parallel 10]
+    sudo .venv/bin/python bench/pods.py [--n 30] [--parallel 10] [--cluster]
 Needs root, runc, docker-registry, debootstrap. Everything is removed at the end.
 """
 from __future__ import annotations
@@ -146,8 +147,75 @@ async def main(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def cluster_bench(args: argparse.Namespace) -> None:
+    """API-level: a k8py server with its node agent (the e2e AgentCluster); pods created
+    with the official Python client, time from create() returning to phase Running seen
+    by polling (50 ms), and deletion to gone."""
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    from conftest import AgentCluster  # type: ignore[import-not-found]
+    from kubernetes import client as kc, config as kconf  # type: ignore[import-untyped]
+
+    registry = load("registry")
+    data = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
+    tmp = Path(tempfile.mkdtemp(prefix="k8py-bench-cluster-"))
+    addr = registry.start(data, free_port())
+    subprocess.run([sys.executable, str(REPO / "scripts/images/build.py"), "--push", addr, "busybox"], check=True,
+                   capture_output=True)
+    regs = tmp / "registries.yaml"
+    regs.write_text(f'mirrors:\n  "docker.io":\n    endpoint: ["http://{addr}"]\ndisable_default_endpoint: true\n')
+    c = AgentCluster(tmp, regs)
+    c.start()
+    try:
+        api = kc.CoreV1Api(kconf.new_client_from_config(str(c.kubeconfig)))
+
+        def pod(name: str) -> dict:
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"terminationGracePeriodSeconds": 0, "containers": [
+                        {"name": "c", "image": "busybox:1.28", "command": ["sleep", "3600"]}]}}
+
+        def run_batch(names: list[str]) -> dict[str, float]:
+            created: dict[str, float] = {}
+            for n in names:
+                api.create_namespaced_pod("default", pod(n))
+                created[n] = time.monotonic()
+            running: dict[str, float] = {}
+            deadline = time.monotonic() + 300
+            while len(running) < len(names) and time.monotonic() < deadline:
+                for p in api.list_namespaced_pod("default").items:
+                    if p.metadata.name in created and p.status.phase == "Running" and p.metadata.name not in running:
+                        running[p.metadata.name] = time.monotonic() - created[p.metadata.name]
+                time.sleep(0.05)
+            return running
+
+        first = run_batch(["warm-0"])  # pulls the image
+        print(f"{'first pod (image pull) to Running':<34} {first.get('warm-0', float('nan')):7.2f} s")
+        seq = []
+        for i in range(args.n):
+            seq += list(run_batch([f"seq-{i}"]).values())
+        show("pod create -> Running (one by one)", seq)
+        t = time.monotonic()
+        par = run_batch([f"par-{i}" for i in range(args.parallel)])
+        print(f"{f'{args.parallel} pods at once to all Running':<34} {time.monotonic() - t:7.2f} s")
+        show(f"  each of the {args.parallel}", list(par.values()))
+        t = time.monotonic()
+        api.delete_collection_namespaced_pod("default", grace_period_seconds=0)
+        while api.list_namespaced_pod("default").items and time.monotonic() - t < 300:
+            time.sleep(0.05)
+        print(f"{'delete all pods until gone':<34} {time.monotonic() - t:7.2f} s")
+    finally:
+        c.stop()
+        c.cleanup_node()
+        registry.stop(data)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--parallel", type=int, default=10)
-    asyncio.run(main(ap.parse_args()))
+    ap.add_argument("--cluster", action="store_true", help="also measure through the API with the node agent")
+    ns = ap.parse_args()
+    asyncio.run(main(ns))
+    if ns.cluster:
+        cluster_bench(ns)
