@@ -153,7 +153,8 @@ def cluster_bench(args: argparse.Namespace) -> None:
     by polling (50 ms), and deletion to gone."""
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     from conftest import AgentCluster  # type: ignore[import-not-found]
-    from kubernetes import client as kc, config as kconf  # type: ignore[import-untyped]
+    from kubernetes import client as kc, config as kconf
+    from typing import Any
 
     registry = load("registry")
     data = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
@@ -166,7 +167,7 @@ def cluster_bench(args: argparse.Namespace) -> None:
     c = AgentCluster(tmp, regs)
     c.start()
     try:
-        api = kc.CoreV1Api(kconf.new_client_from_config(str(c.kubeconfig)))
+        api: Any = kc.CoreV1Api(kconf.new_client_from_config(str(c.kubeconfig)))
 
         def pod(name: str) -> dict:
             return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
