@@ -103,7 +103,11 @@ def decode(body: bytes, content_type: str) -> Decoded:
         except (ValueError, RecursionError) as e:
             if mt != "" and mt != "*/*":
                 raise bad_request(f"the body of the request could not be decoded as JSON: {e}") from None
-    loader = _DupLoader(text)
+    try:
+        loader = _DupLoader(text)
+    except yaml.YAMLError as e:
+        msg = str(e).replace("\n", " ")
+        raise bad_request(f"the body of the request could not be decoded as YAML: {msg}") from None
     loader.duplicates = dups
     try:
         value = loader.get_single_data()
