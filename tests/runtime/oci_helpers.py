@@ -70,31 +70,45 @@ class TestImage:
         return digest_of(self.config)
 
 
-def image(layers: list[Layer], cfg: dict[str, Any] | None = None, arch: str | None = None) -> TestImage:
+DOCKER_TYPES = {
+    "manifest": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": "application/vnd.docker.container.image.v1+json",
+    "list": "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.oci.image.layer.v1.tar": "application/vnd.docker.image.rootfs.diff.tar",
+}
+
+
+def image(layers: list[Layer], cfg: dict[str, Any] | None = None, arch: str | None = None,
+          docker: bool = False) -> TestImage:
+    """An image manifest in OCI form, or in Docker's v2 schema 2 form (as Docker Hub serves)."""
     config = json.dumps({
         "architecture": arch or host_platform()[1], "os": "linux", "config": cfg or {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [l.diff_id for l in layers]},
     }).encode()
+    mt = DOCKER_TYPES["manifest"] if docker else "application/vnd.oci.image.manifest.v1+json"
+    ct = DOCKER_TYPES["config"] if docker else "application/vnd.oci.image.config.v1+json"
     manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": l.media_type, "digest": digest_of(l.blob), "size": len(l.blob)} for l in layers],
+        "schemaVersion": 2, "mediaType": mt,
+        "config": {"mediaType": ct, "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": DOCKER_TYPES.get(l.media_type, l.media_type) if docker else l.media_type,
+                    "digest": digest_of(l.blob), "size": len(l.blob)} for l in layers],
     }).encode()
     blobs = {digest_of(config): config, **{digest_of(l.blob): l.blob for l in layers}}
     return TestImage(manifest, config, layers, blobs)
 
 
-def index(entries: list[tuple[TestImage | str, str, str]]) -> bytes:
-    """An OCI index of (image or digest, os, arch)."""
+def index(entries: list[tuple[TestImage | str, str, str]], docker: bool = False) -> bytes:
+    """An OCI index (or a Docker manifest list) of (image or digest, os, arch)."""
     manifests = []
     for img, os_, arch in entries:
         d = img.digest if isinstance(img, TestImage) else img
         size = len(img.manifest) if isinstance(img, TestImage) else 100
-        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": size,
+        manifests.append({"mediaType": DOCKER_TYPES["manifest"] if docker else
+                          "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": size,
                           "platform": {"os": os_, "architecture": arch}})
-    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                       "manifests": manifests}).encode()
+    return json.dumps({"schemaVersion": 2, "mediaType": DOCKER_TYPES["list"] if docker else
+                       "application/vnd.oci.image.index.v1+json", "manifests": manifests}).encode()
 
 
 async def push(addr: str, repo: str, tag: str, img: TestImage) -> None:
@@ -133,12 +147,12 @@ class FakeRegistry:
 
     def add(self, repo: str, tag: str, img: TestImage) -> None:
         self.blobs.update(img.blobs)
-        mt = "application/vnd.oci.image.manifest.v1+json"
+        mt = json.loads(img.manifest)["mediaType"]
         self.manifests[(repo, tag)] = (img.manifest, mt)
         self.manifests[(repo, img.digest)] = (img.manifest, mt)
 
     def add_index(self, repo: str, tag: str, body: bytes) -> None:
-        mt = "application/vnd.oci.image.index.v1+json"
+        mt = json.loads(body)["mediaType"]
         self.manifests[(repo, tag)] = (body, mt)
         self.manifests[(repo, digest_of(body))] = (body, mt)
 

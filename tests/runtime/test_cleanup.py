@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 from k8py.runtime.cleanup import cleanup
 from k8py.runtime.images import ImageStore
@@ -17,7 +18,7 @@ from tests.runtime.conftest import leftovers
 async def test_cleanup_after_a_crashed_agent(image_root: Path, registries: RegistriesConfig,
                                              tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
-    dirs = dict(state_dir=Path(f"/run/k8py-test-{tag}"), data_dir=tmp_path / "data",
+    dirs: dict[str, Any] = dict(state_dir=Path(f"/run/k8py-test-{tag}"), data_dir=tmp_path / "data",
                 cgroup_parent=f"k8py-test-{tag}", netns_prefix=f"k8py-c{tag[:4]}-")
     rt = RuncRuntime(dirs["state_dir"], dirs["data_dir"], images=ImageStore(image_root, RegistryClient(registries)),
                      cgroup_parent=str(dirs["cgroup_parent"]), netns_prefix=str(dirs["netns_prefix"]))
@@ -33,7 +34,7 @@ async def test_cleanup_after_a_crashed_agent(image_root: Path, registries: Regis
         assert len(leftovers(rt)) >= 2 + 2 + 3  # runc containers, netns, overlay mounts at least
     finally:
         await rt.close()  # the agent "dies": no rt.cleanup()
-    left = await cleanup(**dirs)  # type: ignore[arg-type]
+    left = await cleanup(**dirs)
     assert left == []
     assert not Path(dirs["state_dir"]).exists()
     assert leftovers(rt) == []  # (runc list recreates its empty root dir)

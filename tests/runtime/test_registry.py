@@ -100,6 +100,23 @@ async def test_manifest_list_resolves_to_this_platform(fake: FakeRegistry, store
     assert e.value.cause == "no matching platform"
 
 
+async def test_docker_v2_manifest_list_and_media_types(fake: FakeRegistry, store_for) -> None:  # type: ignore[no-untyped-def]
+    """What Docker Hub serves: a Docker manifest list of schema 2 manifests with docker layer types."""
+    os_, arch, _ = host_platform()
+    ours = image([layer({"etc/": None, "etc/os": b"docker\n"}), layer({"x": b"y"}, "none")], docker=True)
+    other = image([layer({"etc/os": b"arm\n"})], arch="arm", docker=True)
+    fake.add("library/hub", "ours", ours)
+    fake.add("library/hub", "other", other)
+    lst = index([(other, "linux", "arm"), (ours, os_, arch)], docker=True)
+    fake.add_index("library/hub", "1.0", lst)
+    store: ImageStore = store_for(mirror_to(fake.addr))
+    got = await store.pull("hub:1.0")
+    assert got.id == ours.config_digest and got.manifest_digest == ours.digest
+    assert got.repo_digests == [f"docker.io/library/hub@{digest_of(lst)}"]
+    assert (store.layer_dirs(got)[0] / "etc/os").read_text() == "docker\n"
+    assert (store.layer_dirs(got)[1] / "x").read_text() == "y"
+
+
 async def test_pull_by_digest_checks_the_manifest(fake: FakeRegistry, store_for) -> None:  # type: ignore[no-untyped-def]
     img = image([layer({"x": b"1"})])
     fake.add("library/pinned", "v1", img)
