@@ -98,8 +98,6 @@ class AgentCluster(K8pyServer):
         with open("/proc/self/mountinfo") as f:
             mps = [line.split()[4] for line in f]
         out += [f"mount {m}" for m in mps if m.startswith((str(self.state), str(self.agent_root)))]
-        tables = _subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-        out += [f"nftables {t.strip()}" for t in tables.splitlines() if t.strip().endswith(f"k8py-{self.ident}")]
         ipam = self.agent_root / "network" / "ipam"
         if ipam.exists():
             out += [f"ip address {p.name}" for p in ipam.iterdir()]
@@ -137,12 +135,16 @@ def agent_cluster(tmp_path_factory: pytest.TempPathFactory, local_registry) -> I
     left: list[str] = []
     try:
         yield c
+        c.kubectl("delete", "deployments,replicasets,daemonsets,statefulsets,jobs,cronjobs", "--all",
+                  "--all-namespaces", "--wait=true", "--timeout=60s", check=False, timeout=90)
         c.kubectl("delete", "pods", "--all", "--all-namespaces", "--wait=true", "--timeout=120s", check=False,
                   timeout=150)
         deadline = time.monotonic() + 60  # pods of a terminal phase vanish at once; the agent cleans up after
         while (left := c.leftovers()) and time.monotonic() < deadline:
             time.sleep(0.2)
         c.stop()
+        tables = _subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        left += [f"nftables {t.strip()}" for t in tables.splitlines() if t.strip().endswith(f"k8py-{c.ident}")]
     finally:
         if c.proc is not None:
             c.stop()

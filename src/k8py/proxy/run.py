@@ -83,7 +83,7 @@ async def run_in_server(ctx: Any) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(proxier.run())
-            cidr = await _pod_cidr(client, node, ctx.clock)
+            cidr = _options.pod_cidr or await _pod_cidr(client, node, ctx.clock)  # as the agent decides
             gateway = str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
             dns = ClusterDNS(client, node, gateway, port=53,
                              service_ip=getattr(cfg, "cluster_dns", "10.43.0.10"),
