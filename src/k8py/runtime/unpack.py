@@ -88,7 +88,9 @@ def unpack_layer(blob: Path, dest: Path) -> str:
     partial.mkdir(parents=True)
     proc = subprocess.Popen(
         ["tar", "-x", "--numeric-owner", "--same-owner", "--same-permissions", "--xattrs",
-         "--xattrs-include=*", "--no-overwrite-dir", "-C", str(partial), "-f", "-"],
+         # file capabilities and user xattrs only: a layer must not set trusted.overlay.* itself
+         "--xattrs-include=security.capability", "--xattrs-include=user.*",
+         "--no-overwrite-dir", "-C", str(partial), "-f", "-"],
         stdin=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     assert proc.stdin is not None and proc.stderr is not None
