@@ -198,3 +198,26 @@ def test_cluster_dns_from_a_busybox_pod(svc_cluster: Any) -> None:
     wait_for(lambda: sorted(endpoint_ips(c, "nginx-headless")) == pod_ips, 30, "headless endpoints")
     out = c.kubectl("exec", "client", "--", "nslookup", "nginx-headless.default.svc.cluster.local").stdout
     assert all(ip in out for ip in pod_ips), out
+
+
+def test_packet_capture_daemonset_sees_service_traffic(svc_cluster: Any) -> None:
+    """The course's packet-capture DaemonSet: tcpdump in a hostNetwork pod with
+    NET_ADMIN/NET_RAW on every node sees the traffic to the service."""
+    c = svc_cluster
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "capture"},
+          "spec": {"selector": {"matchLabels": {"app": "capture"}},
+                   "template": {"metadata": {"labels": {"app": "capture"}},
+                                "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0,
+                                         "containers": [{
+                                             "name": "tcpdump", "image": "tcpdump",
+                                             "args": ["-i", "any", "-n", "-l", "tcp port 80"],
+                                             "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}}]}}}}
+    apply(c, ds)
+    wait_for(lambda: ready_pods(c, "app=capture"), 90, "the capture pod ready")
+    cluster_ip = c.kubectl_json("get", "svc", "nginx")["spec"]["clusterIP"]
+
+    def seen() -> bool:
+        wget_count(c, 3)
+        return f"{cluster_ip}.80" in c.kubectl("logs", "ds/capture").stdout
+    wait_for(seen, 60, "tcpdump output showing the service address")
+    c.kubectl("delete", "daemonset", "capture", "--wait=true")
