@@ -19,6 +19,6 @@ class ApiServerConfig:
     bookmark_interval: float = 10.0  # seconds between watch BOOKMARK events
     cluster_domain: str = "cluster.local"
     cluster_dns: str = "10.43.0.10"
-    watch_history: int = 10_000  # events each watch cache keeps for resuming watchers
+    watch_history: int = 2_000  # events each watch cache keeps; older resumes read the store
     watcher_queue: int = 10_000  # events buffered per watcher before it is dropped
     patch_retries: int = 16  # read-modify-write attempts of PATCH on store conflicts

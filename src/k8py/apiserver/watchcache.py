@@ -28,6 +28,7 @@ from k8py.store.protocol import Store, WatchEvent
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+DECODED_WINDOW = 256  # newest events keep their decoded objects for the watchers' filters
 
 
 @dataclass
@@ -69,6 +70,11 @@ class CacheEvent:
             obj = self.prev if prev else self.obj
             f = self._fields[k] = nested_field_set(r, obj or {})
         return f
+
+    def forget(self) -> None:
+        """Drop the decoded forms (kept only while the event is fresh)."""
+        self._obj = self._prev = None
+        self._fields = {}
 
     def index_values(self, kind: str) -> set[str]:
         """Values of a watch index ("nodeName", "name", "namespace") before and after."""
@@ -200,6 +206,8 @@ class WatchCache:
             self._revs.popleft()
             self.oldest = old.revision
         self.last = e.revision
+        if len(self._history) > DECODED_WINDOW:
+            self._history[-DECODED_WINDOW - 1].forget()
         for s in list(self._subs):
             s.push(e)
         for kind, by_value in self._indexed.items():
