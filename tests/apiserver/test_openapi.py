@@ -133,8 +133,11 @@ def test_schema_conversion_keeps_what_kubectl_needs() -> None:
     assert sel["allOf"] == [{"$ref": openapi.REF + "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"}]
     assert sel["description"]
     assert s["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["replicas"]["type"] == "integer"
-    assert s["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"] == "int-or-string"
-    assert s["io.k8s.apimachinery.pkg.api.resource.Quantity"]["type"] == "string"
+    ios = s["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]
+    assert ios["format"] == "int-or-string" and "type" not in ios
+    assert sorted(x["type"] for x in ios["oneOf"]) == ["integer", "string"]
+    q = s["io.k8s.apimachinery.pkg.api.resource.Quantity"]
+    assert "type" not in q and sorted(x["type"] for x in q["oneOf"]) == ["number", "string"]
     assert "enum" not in s["io.k8s.api.apps.v1.Deployment"]["properties"]["apiVersion"]
 
 

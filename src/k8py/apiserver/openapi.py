@@ -3,8 +3,7 @@
 Schemas come from `k8py.api.schema.definitions()` (JSON Schema form) converted to
 the form Kubernetes serves: refs `#/components/schemas/<name>` (wrapped in
 `allOf` when they carry a description), nullable type lists collapsed to one
-type, IntOrString as `type: string, format: int-or-string`, Quantity as a
-string, `x-kubernetes-*` extensions kept (merge keys drive `kubectl apply`'s
+type, IntOrString and Quantity as the untyped oneOfs Kubernetes serves, `x-kubernetes-*` extensions kept (merge keys drive `kubectl apply`'s
 strategic merge; group-version-kind drives `kubectl explain`).
 
 Paths list every resource's operations with their query parameters; PATCH
@@ -41,9 +40,13 @@ REF = "#/components/schemas/"
 _COMMON_DEFS = (META + "Status", META + "DeleteOptions", META + "WatchEvent", META + "Patch",
                 META + "APIResourceList")
 # Definitions whose JSON Schema form differs from what Kubernetes serves.
-_SPECIAL = {
-    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {"type": "string", "format": "int-or-string"},
-    "io.k8s.apimachinery.pkg.api.resource.Quantity": {"type": "string"},
+# Kubernetes serves these v3 definitions as a oneOf without a top-level type (their Go types
+# declare OpenAPIV3OneOfTypes); that is also what makes `kubectl explain` print
+# `<IntOrString>` and `map[string]Quantity` instead of `<string>`.
+_SPECIAL: dict[str, dict[str, Any]] = {
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {
+        "oneOf": [{"type": "integer"}, {"type": "string"}], "format": "int-or-string"},
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": {"oneOf": [{"type": "string"}, {"type": "number"}]},
 }
 _lock = threading.Lock()
 
