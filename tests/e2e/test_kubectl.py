@@ -216,7 +216,8 @@ def test_explain(cluster: K8pyServer) -> None:
     out = cluster.kubectl("explain", "deployment.spec").stdout
     assert "KIND:       Deployment" in out and "replicas" in out and "template" in out
     out = cluster.kubectl("explain", "pods.spec.containers.resources").stdout
-    assert "limits" in out and "requests" in out
+    assert "limits\t<map[string]Quantity>" in out and "requests" in out
+    assert "<IntOrString>" in cluster.kubectl("explain", "service.spec.ports.targetPort").stdout
 
 
 def test_edit(cluster: K8pyServer) -> None:
