@@ -240,27 +240,40 @@ def test_mysql_needs_256mi_and_gets_its_password_from_a_secret(agent_cluster: An
     c.kubectl("delete", "pod", "mysql-small", "mysql-big", "--wait=false")
 
 
-def test_mysql_data_survives_the_pod_on_a_persistent_volume(agent_cluster: Any) -> None:
+def test_mysql_data_survives_the_pod_on_a_local_path_claim(agent_cluster: Any) -> None:
+    """The claim uses the default StorageClass (local-path, WaitForFirstConsumer): the
+    scheduler picks the node, the binder provisions a hostPath PV there, the agent makes
+    its directory; a second pod on the claim reads what the first one wrote."""
+    import shutil
+
     c = agent_cluster
     c.kubectl("create", "secret", "generic", "mysql-pass", "--from-literal=password=pw", check=False)
-    path = str(c.agent_root / "storage" / "pv-mysql")
-    apply(c, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-mysql"},
-              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                       "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "manual",
-                       "hostPath": {"path": path, "type": "DirectoryOrCreate"},
-                       "claimRef": {"namespace": "default", "name": "mysql-data"}}},
-          {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "mysql-data"},
-           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual", "volumeName": "pv-mysql",
-                    "resources": {"requests": {"storage": "1Gi"}}}})
+    apply(c, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "mysql-data"},
+              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
     vols = [{"name": "data", "persistentVolumeClaim": {"claimName": "mysql-data"}}]
     mounts = [{"name": "data", "mountPath": "/var/lib/mysql"}]
-    apply(c, _mysql_pod(c, "mysql-pv", "512Mi", vols, mounts))
-    wait_running_ready(c, "mysql-pv", 180)
-    _sql(c, "mysql-pv", "CREATE DATABASE k; CREATE TABLE k.t (v VARCHAR(20)); INSERT INTO k.t VALUES ('kept-row')")
-    c.kubectl("delete", "pod", "mysql-pv", "--wait=true", timeout=120)
-    apply(c, _mysql_pod(c, "mysql-pv2", "512Mi", vols, mounts))
-    wait_running_ready(c, "mysql-pv2", 180)
-    assert _sql(c, "mysql-pv2", "SELECT v FROM k.t").strip() == "kept-row"
+
+    def scheduled(p: dict) -> dict:
+        del p["spec"]["nodeName"]  # through the scheduler, which triggers the provisioning
+        return p
+
+    apply(c, scheduled(_mysql_pod(c, "mysql-pv", "512Mi", vols, mounts)))
+    path = ""
+    try:
+        wait_running_ready(c, "mysql-pv", 180)
+        pv = c.kubectl_json("get", "pvc", "mysql-data")["spec"]["volumeName"]
+        path = c.kubectl_json("get", "pv", pv)["spec"]["hostPath"]["path"]
+        _sql(c, "mysql-pv", "CREATE DATABASE k; CREATE TABLE k.t (v VARCHAR(20)); INSERT INTO k.t VALUES ('kept-row')")
+        c.kubectl("delete", "pod", "mysql-pv", "--wait=true", timeout=120)
+        apply(c, scheduled(_mysql_pod(c, "mysql-pv2", "512Mi", vols, mounts)))
+        wait_running_ready(c, "mysql-pv2", 180)
+        assert _sql(c, "mysql-pv2", "SELECT v FROM k.t").strip() == "kept-row"
+    finally:
+        c.kubectl("delete", "pod", "mysql-pv", "mysql-pv2", "--ignore-not-found", "--wait=true", check=False,
+                  timeout=120)
+        c.kubectl("delete", "pvc", "mysql-data", "--ignore-not-found", check=False)
+        if path.startswith("/var/lib/k8py/storage/pvc-"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def test_logs_follow_streams_until_the_container_exits(agent_cluster: Any) -> None:
