@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+import os
+from pathlib import Path
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -25,8 +27,14 @@ def config() -> ApiServerConfig:
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[MemoryStore]:
-    s = MemoryStore()
+async def store(tmp_path: Path) -> AsyncIterator[MemoryStore]:
+    """A MemoryStore; K8PY_APISERVER_TEST_STORE=sqlite runs the suite on SqliteStore."""
+    s: Any
+    if os.environ.get("K8PY_APISERVER_TEST_STORE") == "sqlite":
+        from k8py.store.sqlite import SqliteStore
+        s = SqliteStore(str(tmp_path / "state.db"))
+    else:
+        s = MemoryStore()
     await s.start()
     yield s
     await s.close()

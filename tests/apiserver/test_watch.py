@@ -28,6 +28,14 @@ async def ended(it: AsyncIterator[dict[str, Any]]) -> bool:
     return False
 
 
+async def sleeping(clock: FakeClock) -> None:
+    """Wait until a watch stream has armed its timer on the fake clock."""
+    async def loop() -> None:
+        while not clock.sleepers:
+            await asyncio.sleep(0.001)
+    await asyncio.wait_for(loop(), 5)
+
+
 def summary(ev: dict[str, Any]) -> tuple[str, str]:
     return ev["type"], ev["object"]["metadata"]["name"]
 
@@ -99,10 +107,7 @@ async def test_bookmarks_follow_the_fake_clock(client: Client, clock: FakeClock,
     ev = await first
     assert summary(ev) == ("ADDED", "a")
     pending = asyncio.ensure_future(nxt(w))
-    for _ in range(50):
-        if clock.sleepers:
-            break
-        await asyncio.sleep(0)
+    await sleeping(clock)
     assert not pending.done()
     await clock.advance(config.bookmark_interval + 0.1)
     bm = await pending
@@ -115,10 +120,7 @@ async def test_bookmarks_follow_the_fake_clock(client: Client, clock: FakeClock,
 async def test_timeout_ends_stream(client: Client, clock: FakeClock) -> None:
     w = client.watch("configmaps", "default", bookmarks=False, timeout_seconds=30)
     done = asyncio.ensure_future(ended(w))
-    for _ in range(50):
-        if clock.sleepers:
-            break
-        await asyncio.sleep(0)
+    await sleeping(clock)
     assert not done.done()
     await clock.advance(31)
     assert await done

@@ -21,4 +21,4 @@ class ApiServerConfig:
     cluster_dns: str = "10.43.0.10"
     watch_history: int = 2_000  # events each watch cache keeps; older resumes read the store
     watcher_queue: int = 10_000  # events buffered per watcher before it is dropped
-    patch_retries: int = 16  # read-modify-write attempts of PATCH on store conflicts
+    patch_retries: int = 100  # read-modify-write attempts of PATCH (and unconditional PUT) on store conflicts
