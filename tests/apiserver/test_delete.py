@@ -203,3 +203,9 @@ async def test_namespace_deletion_resumes_after_restart(store: MemoryStore, cloc
         await wait_for(gone, "the namespace deletion to resume")
     finally:
         await api2.close()
+
+
+async def test_namespaces_have_no_deletecollection(api: ApiServer, client: Client) -> None:
+    resp = await call(api, "DELETE", "/api/v1/namespaces")
+    assert resp.status == 405
+    assert await client.get_or_none("namespaces", "kube-node-lease") is not None

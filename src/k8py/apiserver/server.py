@@ -136,7 +136,7 @@ class ApiServer:
                 return await self._list(req, r, route.namespace)
             if method == "POST":
                 return await self._create(req, r, route.namespace)
-            if method == "DELETE":
+            if method == "DELETE" and "deletecollection" in r.verbs and r.plural != "namespaces":
                 return await self._delete_collection(req, r, route.namespace)
             raise method_not_allowed()
         if r.namespaced and route.namespace is None:
