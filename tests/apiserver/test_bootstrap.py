@@ -55,3 +55,18 @@ async def test_restart_is_idempotent_and_fixes_endpoints(store: MemoryStore) -> 
         assert ep["subsets"][0]["addresses"][0]["ip"] == "127.0.0.2"
     finally:
         await c.close()
+
+
+async def test_port_known_only_after_binding(store: MemoryStore) -> None:
+    api = ApiServer(store, ApiServerConfig(port=0), FakeClock())
+    await api.start()
+    try:
+        c = Client(InProcessTransport(api))
+        assert await c.get_or_none("endpoints", "kubernetes", "default") is None
+        await api.set_endpoint("127.0.0.1", 41234)
+        ep = await c.get("endpoints", "kubernetes", "default")
+        assert ep["subsets"][0]["ports"][0]["port"] == 41234
+        svc = await c.get("services", "kubernetes", "default")
+        assert svc["spec"]["ports"][0]["targetPort"] == 41234 and svc["spec"]["clusterIP"] == "10.43.0.1"
+    finally:
+        await api.close()

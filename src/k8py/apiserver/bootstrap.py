@@ -88,7 +88,16 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
 
 
 async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
-    """The `kubernetes` Endpoints and EndpointSlice point at advertise_address:port."""
+    """The `kubernetes` Service's targetPort, Endpoints and EndpointSlice point at
+    advertise_address:port."""
+    svc_res = _res("", "services")
+    kv = await reg.store.get(storage.key(svc_res, "default", "kubernetes"))
+    if kv is not None:
+        svc = storage.from_kv(svc_res, kv)
+        ports = (svc.get("spec") or {}).get("ports") or []
+        if ports and isinstance(ports[0], dict) and ports[0].get("targetPort") != config.port:
+            ports[0]["targetPort"] = config.port
+            await reg.update(svc_res, "default", "kubernetes", svc, WriteOptions(field_manager=MANAGER))
     await _upsert(reg, _res("", "endpoints"), {
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default",
