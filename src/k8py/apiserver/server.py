@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 from k8py.api import resources
 from k8py.api.resources import Resource
