@@ -14,14 +14,14 @@ import secrets
 from typing import Any
 
 from k8py.api.resources import Resource
-from k8py.apiserver import machinery
 from k8py.apiserver.storage import clone
 
 Obj = dict[str, Any]
 
-# Kinds with a spec that Kubernetes does not give a generation.
-_NO_GENERATION = {("", "Pod"), ("", "Node"), ("", "Namespace"), ("", "Service"),
-                  ("", "PersistentVolume"), ("", "PersistentVolumeClaim"), ("", "Endpoints")}
+# Kinds whose registry strategy keeps metadata.generation (spec changes bump it).
+_GENERATION = {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+               ("", "ReplicationController"), ("batch", "Job"), ("batch", "CronJob"),
+               ("autoscaling", "HorizontalPodAutoscaler")}
 # Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).
 _KEEP_STATUS_ON_CREATE = {("", "Node")}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
@@ -36,7 +36,7 @@ def has_status_subresource(r: Resource) -> bool:
 
 
 def uses_generation(r: Resource) -> bool:
-    return (r.group, r.kind) not in _NO_GENERATION and machinery.has_spec(r)
+    return (r.group, r.kind) in _GENERATION
 
 
 def prepare_create(r: Resource, obj: Obj) -> None:
