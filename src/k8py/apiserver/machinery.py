@@ -177,12 +177,3 @@ def record_update(old: Obj | None, new: Obj, manager: str, now: float, subresour
 def schema_name(r: Resource) -> str | None:
     from k8py.api.schema import name_for_gvk
     return name_for_gvk(r.group, r.version, r.kind)
-
-
-def has_spec(r: Resource) -> bool:
-    """Whether the kind's schema has a `spec` (it then carries metadata.generation)."""
-    from k8py.api import schema
-    name = schema_name(r)
-    if name is None:
-        return False
-    return "spec" in schema.definitions().get(name, {}).get("properties", {})
