@@ -458,3 +458,15 @@ async def test_security_context(runtime: RuncRuntime, config: dict, ok: bool) ->
     cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", **config))
     st = await wait_exit(runtime, cid)
     assert (st.exit_code == 0) == ok, log_lines(runtime, cid)
+
+
+async def test_busybox_image_tools(runtime: RuncRuntime) -> None:
+    """The course's busybox commands exist in every tag (nslookup is DNS-only: not run here)."""
+    image_id = await runtime.pull_image("busybox:1.28")
+    assert (await runtime.image_status("docker.io/library/busybox:1.28")).id == image_id  # type: ignore[union-attr]
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox:1.28", command=[
+        "sh", "-c", "for c in sh wget nslookup sleep nc httpd ping ps top vi; do "
+                    "command -v $c >/dev/null || echo missing $c; done; echo checked"]))
+    st = await wait_exit(runtime, cid)
+    assert (st.exit_code, log_lines(runtime, cid)) == (0, ["checked"])
