@@ -42,6 +42,7 @@ from typing import Any
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
+from k8py.client.informer import SharedInformerFactory
 from k8py.client.inprocess import InProcessTransport
 from k8py.clock import RealClock
 from k8py.controllers.nodeipam import NodeIpamController, mask_for
@@ -80,27 +81,31 @@ class PodWatch:
         self.terminating: set[str] = set()
         self.deleted: set[str] = set()
 
+    def record(self, obj: dict[str, Any]) -> None:
+        md = obj.get("metadata") or {}
+        uid = md.get("uid")
+        if not uid:
+            return
+        now = time.monotonic()
+        self.seen.setdefault(uid, now)
+        node = (obj.get("spec") or {}).get("nodeName")
+        if node and uid not in self.bound:
+            self.bound[uid] = now
+            self.node[uid] = node
+        if md.get("deletionTimestamp"):
+            self.terminating.add(uid)
+        if (obj.get("status") or {}).get("phase") == "Running" and uid not in self.running:
+            self.running[uid] = now
+
+    def gone(self, obj: dict[str, Any]) -> None:
+        self.deleted.add((obj.get("metadata") or {}).get("uid"))
+
     async def run(self) -> None:
-        rv = (await self.client.list("pods", limit=1))["metadata"]["resourceVersion"]
-        async for ev in self.client.watch("pods", resource_version=rv, bookmarks=False):
-            obj = ev.get("object") or {}
-            md = obj.get("metadata") or {}
-            uid = md.get("uid")
-            if not uid:
-                continue
-            now = time.monotonic()
-            self.seen.setdefault(uid, now)
-            if ev["type"] == "DELETED":
-                self.deleted.add(uid)
-                continue
-            node = (obj.get("spec") or {}).get("nodeName")
-            if node and uid not in self.bound:
-                self.bound[uid] = now
-                self.node[uid] = node
-            if md.get("deletionTimestamp"):
-                self.terminating.add(uid)
-            if (obj.get("status") or {}).get("phase") == "Running" and uid not in self.running:
-                self.running[uid] = now
+        """An informer of its own (it relists if its watch is dropped)."""
+        from k8py.client.informer import Informer
+        inf = Informer(self.client, "pods")
+        inf.add_event_handler(self.record, lambda old, new: self.record(new), self.gone)
+        await inf.run()
 
     def running_alive(self, exclude_nodes: set[str]) -> int:
         return sum(1 for u in self.running if u not in self.terminating and u not in self.deleted
@@ -135,8 +140,38 @@ def start_etcd(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"etcd://127.0.0.1:{ports[0]}"
 
 
+def scheduler_only(nodes: int, pods: int, percentage: int | None) -> None:
+    """The scheduling algorithm alone (filters, scores, assume) against the cache:
+    what the scheduler could do if the API server cost nothing."""
+    from k8py.scheduler.cache import SchedulerCache
+    from k8py.scheduler.framework import CycleState, Framework
+    from k8py.scheduler.plugins import default_plugins
+    from k8py.scheduler.types import PodInfo
+
+    cache = SchedulerCache()
+    for i in range(nodes):
+        cache.add_or_update_node({"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/hostname": f"n{i}"}},
+                                  "spec": {}, "status": {"allocatable": {"cpu": "32", "memory": "128Gi",
+                                                                         "pods": "110"}}})
+    fw = Framework(default_plugins(), percentage)
+    objs = [{"metadata": {"name": f"p{i}", "namespace": NS, "uid": f"u{i}",
+                          "ownerReferences": [{"kind": "ReplicaSet", "name": f"rs{i % 10}", "uid": f"rs{i % 10}",
+                                               "controller": True}]},
+             "spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}
+            for i in range(pods)]
+    t = time.perf_counter()
+    for o in objs:
+        pi = PodInfo.from_pod(o)
+        ni = fw.select_host(CycleState(cache), pi, cache.node_infos())
+        cache.assume(pi, ni.name)
+    dt = time.perf_counter() - t
+    print(f"scheduler algorithm alone (no API): {pods} pods on {nodes} nodes in {dt:.1f} s = {pods / dt:.0f} pods/s "
+          f"(percentageOfNodesToScore {percentage or 'adaptive'})")
+
+
 async def main(a: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
+    scheduler_only(a.nodes, min(a.pods, 5000), a.percentage or None)
     tmp = tempfile.mkdtemp(prefix="k8py-bench-scale-")
     etcd_proc = None
     url: str | None
@@ -162,12 +197,15 @@ async def main(a: argparse.Namespace) -> None:
     print(f"RSS after API start: {rss_mb():.0f} MB")
     tasks: list[asyncio.Task[Any]] = []
     loop = asyncio.get_running_loop()
-    ipam = NodeIpamController(client(), clock, node_cidr_mask_size=mask_for(a.nodes + 1))
+    # one set of informers for the components that can share (as one process should)
+    factory = SharedInformerFactory(client(), clock)
+    ipam = NodeIpamController(client(), clock, node_cidr_mask_size=mask_for(a.nodes + 1), factory=factory)
     tasks.append(loop.create_task(ipam.run()))
     lifecycle = NodeLifecycleController(client(), clock, node_monitor_grace_period=a.grace,
-                                        node_monitor_period=1.0, pod_eviction_timeout=a.eviction_timeout)
+                                        node_monitor_period=5.0, pod_eviction_timeout=a.eviction_timeout,
+                                        factory=factory)
     tasks.append(loop.create_task(lifecycle.run()))
-    sched = Scheduler(client(), clock, percentage_of_nodes_to_score=a.percentage or None)
+    sched = Scheduler(client(), clock, percentage_of_nodes_to_score=a.percentage or None, factory=factory)
     tasks.append(loop.create_task(sched.run()))
     if a.workload == "deployments":
         from k8py.controllers.manager import ControllerManager, ControllerManagerOptions
@@ -179,7 +217,7 @@ async def main(a: argparse.Namespace) -> None:
 
     # -- nodes ------------------------------------------------------------------
     cap = {"cpu": "32", "memory": "128Gi", "pods": "110"}
-    cluster = SimulatedCluster(client(), a.nodes, cap, clock, workers=8)
+    cluster = SimulatedCluster(client(), a.nodes, cap, clock, workers=8, factory=factory)
     t0 = time.monotonic()
     tasks.append(loop.create_task(cluster.run()))
     watcher = client()
@@ -225,7 +263,16 @@ async def main(a: argparse.Namespace) -> None:
 
         await asyncio.gather(*(create(i) for i in range(a.pods)))
         print(f"created {a.pods} pods directly in {time.monotonic() - t_create:.1f} s")
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(10)
+            print(f"  ... {time.monotonic() - t_create:.0f} s: seen {len(watch.seen)}, bound {len(watch.bound)}, "
+                  f"running {len(watch.running)}; scheduler queue {sched.queue.pending()}, "
+                  f"failed attempts {sched.failed_attempts}; RSS {rss_mb():.0f} MB", flush=True)
+
+    prog = loop.create_task(progress())
     await wait_for(lambda: len(watch.running) >= a.pods, a.timeout, "pods Running")
+    prog.cancel()
     t_done = time.monotonic()
     first_seen = min(watch.seen.values())
     last_bound = max(watch.bound.values())
@@ -285,6 +332,8 @@ async def main(a: argparse.Namespace) -> None:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    factory.stop()
+    await asyncio.sleep(0.1)
     await api.close()
     r = store.close()
     if asyncio.iscoroutine(r):
@@ -303,7 +352,7 @@ if __name__ == "__main__":
     p.add_argument("--store", choices=("sqlite", "etcd", "memory"), default="sqlite")
     p.add_argument("--workload", choices=("deployments", "pods"), default="deployments")
     p.add_argument("--evict-pods", type=int, default=1000)
-    p.add_argument("--grace", type=float, default=10.0, help="node monitor grace period (s)")
+    p.add_argument("--grace", type=float, default=40.0, help="node monitor grace period (s)")
     p.add_argument("--eviction-timeout", type=float, default=0.0, help="pod eviction timeout (s)")
     p.add_argument("--percentage", type=int, default=0, help="percentageOfNodesToScore (0: adaptive)")
     p.add_argument("--timeout", type=float, default=900.0)

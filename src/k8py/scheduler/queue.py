@@ -134,6 +134,14 @@ class SchedulingQueue:
             finally:
                 self._waiter = None
 
+    def pop_nowait(self) -> str | None:
+        """The next active pod, or None when there is none right now."""
+        while self._heap:
+            _, _, key = heapq.heappop(self._heap)
+            if self._active.pop(key, None) is not None:
+                return key
+        return None
+
     def _wake(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
