@@ -98,7 +98,7 @@ class PodWatch:
             self.running[uid] = now
 
     def gone(self, obj: dict[str, Any]) -> None:
-        self.deleted.add((obj.get("metadata") or {}).get("uid"))
+        self.deleted.add(str((obj.get("metadata") or {}).get("uid")))
 
     async def run(self) -> None:
         """An informer of its own (it relists if its watch is dropped)."""

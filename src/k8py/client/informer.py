@@ -33,6 +33,8 @@ Obj = dict[str, Any]
 AddHandler = Callable[[Obj], Awaitable[None] | None]
 UpdateHandler = Callable[[Obj, Obj], Awaitable[None] | None]
 IndexFunc = Callable[[Obj], Iterable[str]]
+ObjList = list[Obj]  # (inside Informer, `list` names the method)
+KeyList = list[str]
 
 LIST_PAGE_SIZE = 500
 
@@ -114,13 +116,13 @@ class Informer:
     def get_by_key(self, key: str) -> Obj | None:
         return self._cache.get(key)
 
-    def list(self) -> list[Obj]:
+    def list(self) -> ObjList:
         return list(self._cache.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> KeyList:
         return list(self._cache.keys())
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> ObjList:
         keys = self._indices[name].get(value, ())
         return [self._cache[k] for k in keys if k in self._cache]
 
@@ -184,7 +186,7 @@ class Informer:
             else:
                 await self._call(h.on_update, old, obj)
 
-    async def _replace(self, items: list[Obj]) -> None:
+    async def _replace(self, items: ObjList) -> None:
         fresh = {object_key(o): o for o in items}
         for key in [k for k in self._cache if k not in fresh]:
             await self._apply("DELETED", self._cache[key])
@@ -196,7 +198,7 @@ class Informer:
 
     # -- list and watch -------------------------------------------------------
     async def _list(self) -> None:
-        items: list[Obj] = []
+        items: ObjList = []
         rv = ""
         cont: str | None = None
         while True:
@@ -222,7 +224,7 @@ class Informer:
 
     async def _watch(self) -> bool:
         """Watch from resource_version until the stream ends. True: must relist."""
-        stream = self.client.watch(self.resource, self.namespace,
+        stream: Any = self.client.watch(self.resource, self.namespace,
                                    resource_version=self.resource_version,
                                    label_selector=self.label_selector,
                                    field_selector=self.field_selector)

@@ -170,7 +170,7 @@ class Framework:
         statuses: dict[str, Status] = {}
         start = self._next_start % n
         visited = 0
-        order = nodes[start:] + nodes[:start] if start else nodes
+        order = [*nodes[start:], *nodes[:start]] if start else nodes
         if len(filters) == 1:  # the common case: resources only
             f0 = filters[0]
             for ni in order:
