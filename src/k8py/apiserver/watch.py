@@ -67,7 +67,10 @@ def _to_event(p: WatchParams, e: CacheEvent) -> Obj | None:
             return {"type": "DELETED", "object": storage.decode(r, e.value, e.revision)}
         return None
     new_match = sel.matches(e.obj, None if lazy else e.fields(r))
-    old_match = e.prev is not None and not e.created and sel.matches(e.prev, None if lazy else e.fields(r, True))
+    if sel.label is None and sel.field is None:  # only the namespace, which never changes
+        old_match = not e.created and new_match
+    else:
+        old_match = e.prev is not None and not e.created and sel.matches(e.prev, None if lazy else e.fields(r, True))
     if new_match and old_match:
         return {"type": "MODIFIED", "object": storage.decode(r, e.value, e.revision)}
     if new_match:
