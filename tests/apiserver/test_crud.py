@@ -305,3 +305,24 @@ async def test_internal_errors_are_500_status(api: ApiServer, monkeypatch: pytes
     resp = await call(api, "GET", "/api/v1/namespaces/default/pods/x")
     assert resp.status == 500 and resp.body["reason"] == "InternalError"
     assert "disk on fire" in resp.body["message"]
+
+
+async def test_status_writes_record_managed_fields(client: Client) -> None:
+    p = await client.create("pods", pod("mf"))
+    p["status"] = {"phase": "Running", "podIP": "10.42.0.9", "conditions": [{"type": "Ready", "status": "True"}]}
+    out = await client.update_status("pods", p)
+    entries = [m for m in out["metadata"]["managedFields"] if m.get("subresource") == "status"]
+    assert len(entries) == 1 and entries[0]["manager"] == "k8py" and "f:status" in entries[0]["fieldsV1"]
+
+
+@pytest.mark.parametrize("manager", ["kubelet", "k8py"])
+def test_status_view_recording_equals_whole_object_recording(manager: str) -> None:
+    from k8py.api.apply import record_update
+    from k8py.apiserver.machinery import record_status_update
+    old = record_update(None, pod("p") | {"status": {"phase": "Pending"}}, "k8py", 0.0)
+    new = json.loads(json.dumps(old))
+    new["status"] = {"phase": "Running", "podIP": "10.0.0.1",
+                     "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0}]}
+    whole = record_update(old, new, manager, 1.0, "status")
+    fast = record_status_update(old, new, manager, 1.0)
+    assert fast == whole

@@ -177,3 +177,26 @@ def record_update(old: Obj | None, new: Obj, manager: str, now: float, subresour
 def schema_name(r: Resource) -> str | None:
     from k8py.api.schema import name_for_gvk
     return name_for_gvk(r.group, r.version, r.kind)
+
+
+def _status_view(o: Obj) -> Obj:
+    md = o.get("metadata") or {}
+    view: Obj = {"apiVersion": o.get("apiVersion"), "kind": o.get("kind"),
+                 "metadata": {k: md[k] for k in ("name", "namespace", "managedFields") if k in md}}
+    if "status" in o:
+        view["status"] = o["status"]
+    return view
+
+
+def record_status_update(old: Obj, new: Obj, manager: str, now: float) -> Obj:
+    """record_update for a status write (only status differs between old and new),
+    computed on status-only views: the same managedFields, without walking spec."""
+    view = record_update(_status_view(old), _status_view(new), manager, now, "status")
+    out = dict(new)
+    md = dict(new.get("metadata") or {})
+    if "managedFields" in view.get("metadata", {}):
+        md["managedFields"] = view["metadata"]["managedFields"]
+    else:
+        md.pop("managedFields", None)
+    out["metadata"] = md
+    return out

@@ -247,8 +247,12 @@ class Registry:
         key = kv.key
         async with self._write_lock(r):
             await self.allocate(r, new, old, key)
-            out = machinery.record_update(old, new, opts.field_manager, self.clock.now(), subresource) \
-                if opts.record_managed else new
+            if not opts.record_managed:
+                out = new
+            elif subresource == "status":
+                out = machinery.record_status_update(old, new, opts.field_manager, self.clock.now())
+            else:
+                out = machinery.record_update(old, new, opts.field_manager, self.clock.now(), subresource)
             if md.get("deletionTimestamp") and not md.get("finalizers") \
                     and not md.get("deletionGracePeriodSeconds"):
                 if opts.dry_run:
