@@ -6,6 +6,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 port=${K8PY_REGISTRY_PORT:-5000}
-addr=$(python3 "$here/registry.py" start --port "$port" --mirror-config "${K8PY_REGISTRIES:-/etc/k8py/registries.yaml}")
+fallback=""
+[ -n "${K8PY_REGISTRY_FALLBACK:-}" ] && fallback="--fallback"  # images the lab lacks come from their registry
+addr=$(python3 "$here/registry.py" start --port "$port" --mirror-config "${K8PY_REGISTRIES:-/etc/k8py/registries.yaml}" $fallback)
 python3 "$here/build.py" --push "$addr" --sizes
 echo "registry: http://$addr  mirrors: ${K8PY_REGISTRIES:-/etc/k8py/registries.yaml}"

@@ -115,12 +115,14 @@ def stop(data: Path) -> None:
 MIRRORED = ("docker.io", "registry.k8s.io", "gcr.io", "quay.io", "ghcr.io")
 
 
-def write_mirror_config(path: Path, addr: str) -> None:
-    """A registries.yaml pointing the usual public registries at this registry only."""
+def write_mirror_config(path: Path, addr: str, fallback: bool = False) -> None:
+    """A registries.yaml pointing the usual public registries at this registry: only
+    there, or (fallback) there first and then the registry itself, as k3s does."""
     lines = ["# written by scripts/images/registry.py: public registries -> the local registry", "mirrors:"]
     for host in MIRRORED:
         lines += [f'  "{host}":', "    endpoint:", f'      - "http://{addr}"']
-    lines.append("disable_default_endpoint: true")
+    if not fallback:
+        lines.append("disable_default_endpoint: true")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
@@ -131,12 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=5000)
     ap.add_argument("--data", default=os.environ.get("K8PY_REGISTRY_DATA", "/var/lib/k8py/registry"))
     ap.add_argument("--mirror-config", default="", help="write a registries.yaml mirroring public registries here")
+    ap.add_argument("--fallback", action="store_true",
+                    help="in that registries.yaml, fall back to the public registry for images the mirror lacks")
     args = ap.parse_args(argv)
     data = Path(args.data)
     if args.action == "start":
         addr = start(data, args.port)
         if args.mirror_config:
-            write_mirror_config(Path(args.mirror_config), addr)
+            write_mirror_config(Path(args.mirror_config), addr, fallback=args.fallback)
         print(addr)
     elif args.action == "stop":
         stop(data)
