@@ -241,7 +241,8 @@ async def test_field_validation(api: ApiServer, mode: str, status: int, warn: bo
     resp = await call(api, "POST", "/api/v1/namespaces/default/pods", body, query={"fieldValidation": mode})
     assert resp.status == status, resp.body
     if status == 400:
-        assert resp.body["message"] == 'strict decoding error: unknown field "spec.foo"'
+        assert resp.body["message"] == ('Pod in version "v1" cannot be handled as a Pod: '
+                                        'strict decoding error: unknown field "spec.foo"')
     assert ("Warning" in resp.headers) == warn
     if warn:
         assert 'unknown field \\"spec.foo\\"' in resp.headers["Warning"]

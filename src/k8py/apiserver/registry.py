@@ -126,7 +126,8 @@ class Registry:
         if not msgs:
             return
         if opts.field_validation == "Strict":
-            raise bad_request("strict decoding error: " + ", ".join(msgs))
+            raise bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: '
+                              "strict decoding error: " + ", ".join(msgs))
         opts.warnings.extend(msgs)
 
     def validate(self, r: Resource, obj: Obj, old: Obj | None = None) -> None:
