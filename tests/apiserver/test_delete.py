@@ -154,7 +154,16 @@ async def test_namespace_deletion_empties_then_removes_it(client: Client) -> Non
         rest = [await client.list(r, "doomed") for r in ("pods", "deployments", "serviceaccounts")]
         return [i["metadata"]["name"] for i in cms["items"]] == ["held"] and not any(x["items"] for x in rest)
     await wait_for(only_held_left, "the namespace's objects to go")
-    assert await client.get_or_none("namespaces", "doomed") is not None  # a finalizer holds it
+
+    async def reported() -> bool:
+        ns = await client.get("namespaces", "doomed")
+        conds = {c["type"]: c for c in ns["status"].get("conditions") or []}
+        c = conds.get("NamespaceFinalizersRemaining")
+        return c is not None and c["status"] == "True" and "example.com/hold in 1 resource instances" in c["message"]
+    await wait_for(reported, "the namespace to report the finalizer left")
+    ns = await client.get("namespaces", "doomed")
+    assert any(c["type"] == "NamespaceContentRemaining" and "configmaps. has 1 resource instances" in c["message"]
+               for c in ns["status"]["conditions"])
     await client.patch("configmaps", "held", {"metadata": {"finalizers": []}}, "doomed")
 
     async def ns_gone() -> bool:

@@ -295,11 +295,16 @@ class NamespaceFinalizer:
         if not nsobj["metadata"].get("deletionTimestamp"):
             return True
         remaining = 0
+        left: dict[str, int] = {}  # "pods." / "deployments.apps" -> instances left
+        finalizers: dict[str, int] = {}  # finalizer -> instances holding it
         for r in namespaced_storage_resources():
             res = await reg.store.list(storage.prefix(r, namespace))
             for item in res.items:
                 remaining += 1
+                left[f"{r.plural}.{r.group}"] = left.get(f"{r.plural}.{r.group}", 0) + 1
                 obj = storage.from_kv(r, item)
+                for f in obj["metadata"].get("finalizers") or []:
+                    finalizers[f] = finalizers.get(f, 0) + 1
                 if obj["metadata"].get("deletionTimestamp"):
                     continue
                 try:
@@ -307,6 +312,7 @@ class NamespaceFinalizer:
                 except Exception as e:  # noqa: BLE001 - gone already, or retried next pass
                     log.debug("namespace %s: deleting %s failed: %s", namespace, item.key, e)
         if remaining:
+            await self._report(kv, nsobj, left, finalizers)
             return False
         # Everything is gone: drop the `kubernetes` finalizer, then the namespace.
         new = clone(nsobj)
@@ -323,3 +329,44 @@ class NamespaceFinalizer:
         except store_errors.NotFound:
             pass
         return True
+
+    async def _report(self, kv: Any, nsobj: Obj, left: dict[str, int], finalizers: dict[str, int]) -> None:
+        """Namespace status conditions saying what is left, as Kubernetes' namespace
+        controller reports them (`kubectl describe namespace` shows them)."""
+        reg = self.deleter.reg
+        ns_res = resources.lookup("", "namespaces")
+        assert ns_res is not None
+        old = {c.get("type"): c for c in (nsobj.get("status") or {}).get("conditions") or []}
+        now = rfc3339(reg.clock.now())
+
+        def cond(type_: str, status: str, reason: str, message: str) -> Obj:
+            prev = old.get(type_)
+            same = prev is not None and prev.get("status") == status and prev.get("message") == message
+            return {"type": type_, "status": status, "reason": reason, "message": message,
+                    "lastTransitionTime": prev.get("lastTransitionTime", now) if same and prev else now}
+        content = ", ".join(f"{k} has {n} resource instances" for k, n in sorted(left.items()))
+        fins = ", ".join(f"{f} in {n} resource instances" for f, n in sorted(finalizers.items()))
+        conditions = [
+            cond("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+                 "All resources successfully discovered"),
+            cond("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+                 "All legacy kube types successfully parsed"),
+            cond("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+                 "All content successfully deleted, may be waiting on finalization"),
+            cond("NamespaceContentRemaining", "True", "SomeResourcesRemain",
+                 f"Some resources are remaining: {content}"),
+            cond("NamespaceFinalizersRemaining", "True" if fins else "False",
+                 "SomeFinalizersRemain" if fins else "ContentHasNoFinalizers",
+                 f"Some content in the namespace has finalizers remaining: {fins}" if fins
+                 else "All content-preserving finalizers finished"),
+        ]
+        if [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions] == \
+                [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                 for c in (nsobj.get("status") or {}).get("conditions") or []]:
+            return
+        new = clone(nsobj)
+        new.setdefault("status", {})["conditions"] = conditions
+        try:
+            await reg.store.update(kv.key, storage.encode(ns_res, new), kv.mod_revision)
+        except (store_errors.Conflict, store_errors.NotFound):
+            pass  # the next pass reports again
