@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -327,3 +328,13 @@ def test_status_view_recording_equals_whole_object_recording(manager: str) -> No
     whole = record_update(old, new, manager, 1.0, "status")
     fast = record_status_update(old, new, manager, 1.0)
     assert fast == whole
+
+
+async def test_put_creates_kinds_that_allow_it_even_when_racing(client: Client) -> None:
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "node-1", "namespace": "kube-node-lease"}, "spec": {"holderIdentity": "node-1"}}
+    outs = await asyncio.gather(*(client.update("leases", json.loads(json.dumps(lease))) for _ in range(5)))
+    assert len({o["metadata"]["uid"] for o in outs}) == 1
+    with pytest.raises(ApiError) as e:
+        await client.update("configmaps", {"metadata": {"name": "nope", "namespace": "default"}})
+    assert e.value.not_found

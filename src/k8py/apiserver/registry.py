@@ -282,7 +282,7 @@ class Registry:
                 if subresource is None and (r.group, r.plural) in CREATE_ON_UPDATE:
                     md.pop("resourceVersion", None)
                     try:
-                        return await self.create(r, namespace, obj, opts), 201
+                        return await self.create(r, namespace, clone(obj), opts), 201
                     except StatusError as e:
                         if e.reason != "AlreadyExists":
                             raise
