@@ -330,7 +330,15 @@ def test_status_view_recording_equals_whole_object_recording(manager: str) -> No
     assert fast == whole
 
 
-async def test_put_creates_kinds_that_allow_it_even_when_racing(client: Client) -> None:
+async def test_put_creates_kinds_that_allow_it_even_when_racing(client: Client, store: MemoryStore,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real_get = store.get
+
+    async def slow_get(key: str) -> Any:
+        kv = await real_get(key)
+        await asyncio.sleep(0)  # let the other PUTs read too: all of them see no object
+        return kv
+    monkeypatch.setattr(store, "get", slow_get)
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
              "metadata": {"name": "node-1", "namespace": "kube-node-lease"}, "spec": {"holderIdentity": "node-1"}}
     outs = await asyncio.gather(*(client.update("leases", json.loads(json.dumps(lease))) for _ in range(5)))
