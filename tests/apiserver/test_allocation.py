@@ -23,7 +23,19 @@ def svc(name: str, **spec: Any) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "default"}, "spec": s}
 
 
-async def test_cluster_ips_are_unique_under_concurrent_creates(client: Client) -> None:
+async def test_cluster_ips_are_unique_under_concurrent_creates(client: Client, store: MemoryStore,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    real_list = store.list
+
+    async def slow_list(*a: Any, **k: Any) -> Any:
+        res = await real_list(*a, **k)
+        await asyncio.sleep(0)  # interleave the creates between reading what is allocated and storing
+        return res
+    monkeypatch.setattr(store, "list", slow_list)
+    # A tiny range makes collisions certain without serialization.
+    api = client.transport.api  # type: ignore[attr-defined]
+    api.allocator._random_ip = lambda used: next(  # type: ignore[method-assign]
+        f"10.43.0.{i}" for i in range(2, 250) if f"10.43.0.{i}" not in used and i != 10)
     out = await asyncio.gather(*(client.create("services", svc(f"s{i}")) for i in range(40)))
     ips = [o["spec"]["clusterIP"] for o in out]
     assert len(set(ips)) == 40
