@@ -61,7 +61,15 @@ async def test_patch_resource_version_is_a_precondition(client: Client) -> None:
     assert ok["spec"]["replicas"] == 3
 
 
-async def test_concurrent_patches_all_apply(client: Client) -> None:
+async def test_concurrent_patches_all_apply(client: Client, store: MemoryStore,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    real_get = store.get
+
+    async def slow_get(key: str) -> Any:
+        kv = await real_get(key)
+        await asyncio.sleep(0)  # every patch reads the same revision: all but one conflict and retry
+        return kv
+    monkeypatch.setattr(store, "get", slow_get)
     await client.create("configmaps", {"metadata": {"name": "c", "namespace": "default"}, "data": {}})
     await asyncio.gather(*(client.patch("configmaps", "c", {"data": {f"k{i}": str(i)}}, "default")
                            for i in range(20)))
