@@ -268,18 +268,40 @@ async def main(a: argparse.Namespace) -> None:
             await asyncio.sleep(10)
             print(f"  ... {time.monotonic() - t_create:.0f} s: seen {len(watch.seen)}, bound {len(watch.bound)}, "
                   f"running {len(watch.running)}; scheduler queue {sched.queue.pending()}, "
-                  f"failed attempts {sched.failed_attempts}; RSS {rss_mb():.0f} MB", flush=True)
+                  f"failed attempts {sched.failed_attempts}, binds in flight {len(sched._tasks)}, "
+                  f"scheduler's pod cache {len(sched.pods)} at rv {sched.pods.resource_version}; "
+                  f"RSS {rss_mb():.0f} MB", flush=True)
+
+    bind_times: list[float] = []
+
+    async def sample_binds() -> None:
+        """Times at which the scheduler's bind count grew (scheduler-side view)."""
+        last = sched.scheduled
+        while True:
+            await asyncio.sleep(0.05)
+            if sched.scheduled != last:
+                bind_times.append(time.monotonic())
+                last = sched.scheduled
 
     prog = loop.create_task(progress())
+    sampler = loop.create_task(sample_binds())
     await wait_for(lambda: len(watch.running) >= a.pods, a.timeout, "pods Running")
     prog.cancel()
+    sampler.cancel()
     t_done = time.monotonic()
     first_seen = min(watch.seen.values())
     last_bound = max(watch.bound.values())
     bind_span = last_bound - first_seen
     lat = [watch.running[u] - watch.seen[u] for u in watch.running]
-    print(f"scheduled {len(watch.bound)} pods in {bind_span:.1f} s: {len(watch.bound) / bind_span:.0f} pods/s "
-          f"(scheduler bound {sched.scheduled}, {sched.failed_attempts} failed attempts)")
+    create_span = max(watch.seen.values()) - first_seen
+    print(f"pods created at {len(watch.seen) / max(create_span, 1e-9):.0f} pods/s as a watcher saw them "
+          f"({len(watch.seen)} pods in {create_span:.1f} s)")
+    if bind_times:
+        span = bind_times[-1] - t_create
+        print(f"scheduler bound {sched.scheduled} pods by {span:.1f} s after the first create: "
+              f"{sched.scheduled / span:.0f} pods/s end to end ({sched.failed_attempts} failed attempts)")
+    print(f"a watcher saw {len(watch.bound)} pods bound within {bind_span:.1f} s of the first: "
+          f"{len(watch.bound) / bind_span:.0f} pods/s")
     print(f"all {a.pods} Running {t_done - t_create:.1f} s after the first create; create->Running "
           f"p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s")
     gc.collect()

@@ -215,8 +215,10 @@ class Framework:
             if norm is not None:
                 norm(state, pod, scores)
             w = getattr(p, "weight", 1)
-            for i, s in enumerate(scores):
-                totals[i] += s * w
+            if w == 1:
+                totals = [t + s for t, s in zip(totals, scores)]
+            else:
+                totals = [t + s * w for t, s in zip(totals, scores)]
         return totals
 
     def select_host(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> NodeInfo:

@@ -29,14 +29,21 @@ class BalancedAllocation:
         """`score` over many nodes at once (the same numbers, fewer calls)."""
         pc, pm = pod.nonzero_cpu, pod.nonzero_memory
         out = []
+        append = out.append
         for n in nodes:
             a = n.allocatable
-            if a.milli_cpu <= 0 or a.memory <= 0:
-                out.append(0)
+            ac, am = a.milli_cpu, a.memory
+            if ac <= 0 or am <= 0:
+                append(0)
                 continue
-            cpu = min(1.0, (n.nonzero_cpu + pc) / a.milli_cpu)
-            mem = min(1.0, (n.nonzero_memory + pm) / a.memory)
-            out.append(int((1 - abs(cpu - mem) / 2) * MAX_SCORE))
+            cpu = (n.nonzero_cpu + pc) / ac
+            mem = (n.nonzero_memory + pm) / am
+            if cpu > 1.0:
+                cpu = 1.0
+            if mem > 1.0:
+                mem = 1.0
+            d = cpu - mem if cpu > mem else mem - cpu
+            append(int((1 - d / 2) * MAX_SCORE))
         return out
 
 
