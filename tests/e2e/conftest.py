@@ -1,11 +1,16 @@
-"""Fixtures of whole-cluster tests: `cluster` (one k8py server per test module, SQLite),
-`fresh_cluster` (one per test), `etcd_cluster` (one per module on the `etcd_url`
-fixture from tests/conftest.py). The harness itself is in e2e_harness.py.
+"""Fixtures of whole-cluster tests: `cluster` (one k8py server per test module, SQLite;
+all on etcd with K8PY_E2E_STORE=etcd), `fresh_cluster` (one per test), `etcd_cluster`
+(one per module on the `etcd_url` fixture from tests/conftest.py). The harness itself
+is in e2e_harness.py.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shutil
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -30,9 +35,25 @@ def _server(tmp: Path, store: str | None = None) -> Iterator[K8pyServer]:
         s.stop()
 
 
+def _etcd_store(url: str) -> str:
+    """The k8py store URL for the etcd_url fixture's http://host:port, after wiping /registry
+    (the session shares one etcd, and each module wants a fresh cluster)."""
+    body = json.dumps({"key": base64.b64encode(b"/registry/").decode(),
+                       "range_end": base64.b64encode(b"/registry0").decode()}).encode()
+    req = urllib.request.Request(url.rstrip("/") + "/v3/kv/deleterange", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - our own etcd on loopback
+        r.read()
+    return "etcd://" + url.split("://", 1)[-1].rstrip("/")
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8pyServer]:
-    yield from _server(tmp_path_factory.mktemp("k8py"))
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8pyServer]:
+    """One server per module; K8PY_E2E_STORE=etcd runs them all on the session's etcd."""
+    store = None
+    if os.environ.get("K8PY_E2E_STORE") == "etcd":
+        store = _etcd_store(request.getfixturevalue("etcd_url"))
+    yield from _server(tmp_path_factory.mktemp("k8py"), store=store)
 
 
 @pytest.fixture
@@ -46,8 +67,7 @@ def etcd_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         url = request.getfixturevalue("etcd_url")
     except pytest.FixtureLookupError:
         pytest.skip("no etcd_url fixture")
-    store = "etcd://" + url.split("://", 1)[-1].rstrip("/")  # the fixture gives http://host:port
-    yield from _server(tmp_path_factory.mktemp("k8py-etcd"), store=store)
+    yield from _server(tmp_path_factory.mktemp("k8py-etcd"), store=_etcd_store(url))
 
 
 
