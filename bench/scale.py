@@ -193,7 +193,8 @@ async def main(a: argparse.Namespace) -> None:
     def client() -> Client:
         return Client(InProcessTransport(api))
 
-    print(f"store={a.store} nodes={a.nodes} pods={a.pods} workload={a.workload}  (one process, 2 cores)")
+    print(f"store={a.store} nodes={a.nodes} pods={a.pods} workload={a.workload}  (one process; machine: "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} from other work)")
     print(f"RSS after API start: {rss_mb():.0f} MB")
     tasks: list[asyncio.Task[Any]] = []
     loop = asyncio.get_running_loop()
@@ -349,7 +350,7 @@ async def main(a: argparse.Namespace) -> None:
             del t_evict_done
         else:
             print("(direct pods have no controller: no replacements to time)")
-    print(f"final RSS {rss_mb():.0f} MB")
+    print(f"final RSS {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
 
     for t in tasks:
         t.cancel()
