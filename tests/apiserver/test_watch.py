@@ -272,3 +272,23 @@ async def test_node_name_index_follows_binding(client: Client, api: ApiServer) -
         await other_next
     for w in (pending, mine, other):
         await w.aclose()
+
+
+async def test_watchers_resuming_after_a_restart_are_served_by_the_cache(store: MemoryStore, clock: FakeClock) -> None:
+    first = ApiServer(store, ApiServerConfig(), clock)
+    await first.start()
+    c1 = Client(InProcessTransport(first))
+    cm = await c1.create("configmaps", {"metadata": {"name": "a", "namespace": "default"}})
+    await c1.patch("configmaps", "a", {"data": {"v": "1"}}, "default")
+    await first.close()
+    second = ApiServer(store, ApiServerConfig(), clock)
+    await second.start()
+    try:
+        c2 = Client(InProcessTransport(second))
+        w = c2.watch("configmaps", "default", resource_version=cm["metadata"]["resourceVersion"], bookmarks=False)
+        ev = await nxt(w)
+        assert summary(ev) == ("MODIFIED", "a") and ev["object"]["data"] == {"v": "1"}
+        assert len(store._watchers) == len(second.caches)  # one per cache, none of its own
+        await w.aclose()
+    finally:
+        await second.close()

@@ -67,7 +67,7 @@ class ApiServer:
             cache = WatchCache(self.store, prefix, self.config.watch_history, self.config.watcher_queue)
             if r.namespaced:
                 cache.listeners.append(lambda e: self.namespaces.notify_key(e.key))
-            await cache.start()
+            await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
         await bootstrap.bootstrap(self.registry, self.config)

@@ -150,8 +150,12 @@ class WatchCache:
         self.listeners: list[Callable[[CacheEvent], None]] = []
         self._started = asyncio.Event()
 
-    async def start(self) -> None:
-        rev = await self.store.current_revision()
+    async def start(self, replay: int = 0) -> None:
+        """Follow the store from now, or from up to `replay` revisions back (still in
+        the store's history), so that watchers resuming after a restart are served
+        from the cache rather than each opening its own store watch."""
+        current = await self.store.current_revision()
+        rev = max(current - replay, self.store.compacted_revision, 0)
         self.oldest = self.last = rev
         self._task = asyncio.create_task(self._run(rev), name=f"watchcache {self.prefix}")
         self._started.set()
