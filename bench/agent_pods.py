@@ -52,6 +52,7 @@ def pct(xs: list[float], p: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--profile", default="", help="write a cProfile of the server process to this file")
     args = ap.parse_args()
     registry = load("registry")
     rdata = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
@@ -68,7 +69,8 @@ def main() -> None:
                    K8PY_AGENT_ID=ident, K8PY_AGENT_POD_CIDR="10.251.7.0/24", K8PY_AGENT_CLUSTER_CIDR="10.251.7.0/24",
                    K8PY_AGENT_NODE_NAME=f"bench-{ident}", K8PY_REGISTRIES=str(work / "registries.yaml"))
         t = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "k8py.cli.main", "server", "--data-dir", str(work / "data"),
+        prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        proc = subprocess.Popen([sys.executable, *prof, "-m", "k8py.cli.main", "server", "--data-dir", str(work / "data"),
                                  "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
         assert proc.stdout is not None

@@ -39,6 +39,7 @@ from k8py.kubelet.containerconfig import ClusterSettings
 from k8py.kubelet.lease import NodeLease
 from k8py.kubelet.node import NodeFacts, default_node_name
 from k8py.kubelet.podworker import PodWorker
+from k8py.kubelet.runtimecache import RuntimeCache
 from k8py.kubelet.volumes import VolumeManager
 from k8py.runtime.protocol import ContainerRuntime, PodSandboxConfig
 
@@ -121,6 +122,7 @@ class NodeAgent:
         o = self.options
         self.settings = ClusterSettings(o.cluster_dns, o.cluster_domain, o.log_root)
         self.backoff = Backoff(clock, o.backoff_base, o.backoff_max)
+        self.cache = RuntimeCache(runtime, clock)
         self.volumes = VolumeManager(o.root_dir, self.lookup, ca_cert=o.ca_cert, storage_base=o.storage_dir)
         self.facts = NodeFacts(node_name, o.root_dir, f"{runtime.name}://k8py",
                                o.system_reserved_cpu, o.system_reserved_memory, o.max_pods)

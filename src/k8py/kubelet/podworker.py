@@ -32,6 +32,7 @@ from k8py.kubelet.envvars import build_env, expand_args
 from k8py.kubelet.errors import (ContainerConfigError, CreateContainerError, ImageNeverPullError,
                                  ImagePullError, KubeletError, StartError, VolumeError)
 from k8py.kubelet.prober import PodProber
+from k8py.kubelet.runtimecache import Snapshot
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
 from k8py.runtime.protocol import ContainerState, ContainerStatus, PodSandboxStatus, SandboxState
@@ -82,6 +83,7 @@ class PodWorker:
         self._evicted: tuple[str, str] | None = None
         self._last_written: Obj | None = None
         self._pull_failed_at: dict[str, float] = {}
+        self._changed = False  # this sync changed the runtime (the snapshot is stale)
         self.prober = PodProber(agent.runtime, agent.clock, event=self._probe_event,
                                 on_liveness_failure=self._liveness_failed, on_change=self.wake.set)
         self.done = asyncio.Event()
@@ -137,6 +139,7 @@ class PodWorker:
         grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or DEFAULT_GRACE)
         try:
             await self.agent.runtime.stop_container(cid, min(grace, self.agent.options.max_kill_grace))
+            self._touch()
         except Exception as e:  # noqa: BLE001
             log.info("pod %s: killing %s failed: %s", self.key, name, e)
         self.prober.forget(cid)
@@ -145,6 +148,14 @@ class PodWorker:
     async def _sandboxes(self) -> list[PodSandboxStatus]:
         return [s for s in await self.agent.runtime.list_pod_sandboxes()
                 if s.uid == self.uid or s.labels.get(LABEL_POD_UID) == self.uid]
+
+    def _touch(self) -> None:
+        """This worker changed the runtime: later reads must not use the old snapshot."""
+        self._changed = True
+        self.agent.cache.invalidate()
+
+    async def _snapshot(self) -> Snapshot:
+        return await self.agent.cache.get(self.agent.options.sync_period / 2)
 
     def _backoff_key(self, name: str) -> str:
         return f"{self.uid}/{name}"
@@ -157,7 +168,8 @@ class PodWorker:
             return True
         spec = pod.get("spec") or {}
         phase_now = (pod.get("status") or {}).get("phase")
-        sandboxes = await self._sandboxes()
+        snap = await self._snapshot()
+        sandboxes = snap.pod_sandboxes(self.uid)
         if phase_now in TERMINAL:
             await self._stop_everything(sandboxes, grace=0, remove=False)
             return False
@@ -187,7 +199,10 @@ class PodWorker:
             except Exception as e:  # noqa: BLE001
                 self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
                 return False
+            finally:
+                self.agent.cache.invalidate()
             sb = await rt.pod_sandbox_status(sid)
+            snap = await self._snapshot()
         elif self.volume_paths is None or (self.agent.clock.monotonic() - self._last_volume_refresh
                                            >= self.agent.options.volume_refresh_period):
             try:
@@ -196,7 +211,7 @@ class PodWorker:
                 log.info("pod %s: volume refresh failed: %s", self.key, e)
             self._last_volume_refresh = self.agent.clock.monotonic()
         pod_ip = sb.ip or (self.agent.node_ip if spec.get("hostNetwork") else "")
-        records = await rt.list_containers(sb.id)
+        records = snap.sandbox_containers(sb.id)
         inits = self._views(spec, "initContainers", records)
         mains = self._views(spec, "containers", records)
         await self._gc_attempts(inits + mains)
@@ -220,6 +235,7 @@ class PodWorker:
                 break
             if latest is not None and latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
                 await rt.remove_container(latest.id)
+                self._touch()
             await self._start(pod, sb, v, "init", (latest.attempt + 1) if latest else 0, pod_ip)
             break
 
@@ -232,6 +248,7 @@ class PodWorker:
                     self.waiting.pop(v.spec["name"], None)
                 elif latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
                     await rt.remove_container(latest.id)
+                    self._touch()
                     await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
                 else:  # exited
                     restart = policy == "Always" or (policy == "OnFailure" and latest.exit_code != 0)
@@ -242,7 +259,10 @@ class PodWorker:
                         continue
                     await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
             # refresh after starts
-            records = await rt.list_containers(sb.id)
+            if self._changed:
+                self._changed = False
+                snap = await self._snapshot()
+            records = snap.sandbox_containers(sb.id)
             inits = self._views(spec, "initContainers", records)
             mains = self._views(spec, "containers", records)
         running = set()
@@ -271,6 +291,7 @@ class PodWorker:
                 old = v.records.pop(0)
                 try:
                     await self.agent.runtime.remove_container(old.id)
+                    self._touch()
                 except Exception as e:  # noqa: BLE001
                     log.info("pod %s: removing old container %s: %s", self.key, old.id, e)
 
@@ -355,11 +376,13 @@ class PodWorker:
                                    args=expand_args(c.get("args"), env))
             try:
                 cid = await rt.create_container(sb.id, cfg)
+                self._touch()
             except Exception as e:  # noqa: BLE001
                 raise CreateContainerError(getattr(e, "message", None) or str(e)) from e
             self.event("Normal", "Created", f"Created container {name}")
             try:
                 await rt.start_container(cid)
+                self._touch()
             except Exception as e:  # noqa: BLE001
                 raise StartError(getattr(e, "message", None) or str(e)) from e
             self.event("Normal", "Started", f"Started container {name}")
@@ -380,6 +403,7 @@ class PodWorker:
         if not ok:
             self.event("Warning", "FailedPostStartHook", f"PostStartHook failed: {msg}")
             await self.agent.runtime.stop_container(cid, 0)
+            self._touch()
 
     async def _run_hook(self, hook: Obj, cid: str, c: Obj, timeout: float) -> tuple[bool, str]:
         from k8py.kubelet.prober import run_probe
@@ -482,10 +506,13 @@ class PodWorker:
             for c in await rt.list_containers(sb.id):
                 if c.state in (ContainerState.RUNNING, ContainerState.CREATED):
                     await rt.stop_container(c.id, grace)
+                    self._touch()
             if remove:
                 await rt.remove_pod_sandbox(sb.id)
+                self._touch()
             elif sb.state == SandboxState.READY:
                 await rt.stop_pod_sandbox(sb.id)
+                self._touch()
 
     async def terminate(self, pod: Obj | None) -> None:
         rt = self.agent.runtime
@@ -516,6 +543,7 @@ class PodWorker:
                     self.event("Warning", "FailedPreStopHook", "PreStopHook failed: timed out")
             left = max(0.0, grace - (self.agent.clock.monotonic() - t0))
             await rt.stop_container(c.id, left if grace > 0 else 0)
+            self._touch()
 
         running: list[ContainerStatus] = []
         for sb in sandboxes:
@@ -527,6 +555,7 @@ class PodWorker:
                 log.info("pod %s: stopping a container failed: %s", self.key, r)
         for sb in sandboxes:
             await rt.remove_pod_sandbox(sb.id)
+            self._touch()
         await asyncio.to_thread(self.agent.volumes.teardown, self.uid)
         log_dir = Path(self.agent.settings.log_root) / f"{md.get('namespace')}_{md.get('name')}_{self.uid}"
         await asyncio.to_thread(shutil.rmtree, log_dir, True)

@@ -73,7 +73,9 @@ class PortForwardSession:
                 p = self.by_stream.get(f.stream_id)
                 if p is not None and p.writer is not None and f.stream_id == p.data_id:
                     p.writer.close()
-            elif f.type == spdy.GOAWAY:
+            elif f.type != spdy.SYN_STREAM:
+                log.debug("port-forward %s: control frame %d stream %d", self.pod_name, f.type, f.stream_id)
+            if f.type == spdy.GOAWAY:
                 await self.ws.close()
             return
         p = self.by_stream.get(f.stream_id)
@@ -97,6 +99,7 @@ class PortForwardSession:
 
     async def _syn_stream(self, f: spdy.Frame) -> None:
         h = f.headers
+        log.debug("port-forward %s: stream %d %s", self.pod_name, f.stream_id, h)
         rid = h.get("requestid", str(f.stream_id))
         p = self.pairs.setdefault(rid, _Pair())
         self.by_stream[f.stream_id] = p
@@ -113,15 +116,19 @@ class PortForwardSession:
             p.tasks.append(asyncio.ensure_future(self._forward(p)))
 
     async def _forward(self, p: _Pair) -> None:
+        log.debug("port-forward %s: connecting to %s:%d", self.pod_name, self.pod_ip, p.port)
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.pod_ip, p.port), 10)
         except (OSError, asyncio.TimeoutError) as e:
+            log.info("port-forward %s: connecting to %s:%d failed: %r", self.pod_name, self.pod_ip, p.port, e)
             msg = (f"error forwarding port {p.port} to pod {self.pod_name}, uid {self.uid}: "
                    f"failed to connect to {self.pod_ip}:{p.port}: {e}")
             await self.send(spdy.FrameWriter.data(p.error_id, msg.encode(), fin=True))
             await self.send(spdy.FrameWriter.data(p.data_id, b"", fin=True))
             return
         p.writer = writer
+        log.debug("port-forward %s: connected to %s:%d (%d bytes waiting)", self.pod_name, self.pod_ip, p.port,
+                 sum(len(c) for c in p.pending))
         for chunk in p.pending:
             writer.write(chunk)
         p.pending.clear()
