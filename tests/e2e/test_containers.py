@@ -439,3 +439,21 @@ def test_port_forward_reaches_nginx(agent_cluster: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_security_context_and_memory_empty_dir(agent_cluster: Any) -> None:
+    c = agent_cluster
+    script = ("id -u; id -g; touch /rootfs-file 2>/dev/null && echo rw || echo ro; "
+              "df -k /cache | tail -1 | awk '{print $2}'; mount | grep ' /cache ' | cut -d' ' -f5; sleep 3600")
+    apply(c, pod(c, "secure", [{
+        "name": "main", "image": "busybox", "command": ["sh", "-c", script],
+        "securityContext": {"runAsUser": 1000, "runAsGroup": 2000, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}],
+        volumes=[{"name": "cache", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}]))
+    wait_running_ready(c, "secure")
+    out = wait_for(lambda: (o := c.kubectl("logs", "secure").stdout.split()) and len(o) >= 5 and o, 20, "output")
+    assert out[:3] == ["1000", "2000", "ro"]
+    assert int(out[3]) == 16384 and out[4] == "tmpfs"
+    caps = c.kubectl("exec", "secure", "--", "grep", "CapEff", "/proc/1/status").stdout.split()
+    assert caps[1] == "0000000000000000"
