@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import ipaddress
 from typing import Any
 
@@ -137,3 +138,29 @@ async def test_small_range_reserves_and_fills(store: MemoryStore) -> None:
         assert (await c.create("services", svc("dns", clusterIP="10.96.0.2")))["spec"]["clusterIP"] == "10.96.0.2"
     finally:
         await api.close()
+
+
+async def test_services_written_by_another_server_are_seen(client: Client, store: MemoryStore,
+                                                          api: ApiServer) -> None:
+    await client.create("services", svc("warmup"))  # the allocator has read the store
+    other = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "elsewhere", "namespace": "default"},
+             "spec": {"clusterIP": "10.43.7.7", "clusterIPs": ["10.43.7.7"], "ports": [{"port": 80}]}}
+    await store.create("/registry/core/services/default/elsewhere", json.dumps(other).encode())
+
+    async def observed() -> None:  # the services watch reaches the allocator
+        while "10.43.7.7" not in (await api.allocator.in_use(None)).ips:
+            await asyncio.sleep(0.001)
+    await asyncio.wait_for(observed(), 5)
+    with pytest.raises(ApiError) as e:
+        await client.create("services", svc("mine", clusterIP="10.43.7.7"))
+    assert e.value.status == 422 and "already allocated" in e.value.body["message"]
+    await store.delete("/registry/core/services/default/elsewhere")
+
+    async def freed() -> None:
+        while True:
+            try:
+                await client.create("services", svc("mine", clusterIP="10.43.7.7"))
+                return
+            except ApiError:
+                await asyncio.sleep(0.01)
+    await asyncio.wait_for(freed(), 5)

@@ -1,7 +1,8 @@
 """Service ClusterIP and NodePort allocation, as Kubernetes' service registry does it.
 
-What is allocated is derived from the stored Services (so deleting a Service
-releases its addresses with no extra bookkeeping, and a restart loses nothing);
+What is allocated is derived from the stored Services (read once, then kept
+current from every write and delete, so deleting a Service releases its
+addresses, and a restart loses nothing);
 `lock` serializes allocate-then-store so that concurrent creates never share an
 address. Reserved: the network and broadcast addresses; the first host address
 (the `kubernetes` Service) and the cluster DNS address are handed out only when
@@ -40,29 +41,45 @@ class ServiceAllocator:
         self.reserved = {str(self.network.network_address + 1), config.cluster_dns}
         self.lock = asyncio.Lock()
         self.rng = rng or random.Random()
+        # key -> (revision, cluster IPs, node ports) of every Service; None until first used.
+        self._index: dict[str, tuple[int, set[str], set[int]]] | None = None
 
     async def in_use(self, except_key: str | None) -> Allocation:
+        """What every stored Service but `except_key` holds. Read from the store once,
+        then kept current by `observe` (called by the registry for its own writes and
+        by the services watch for everyone's)."""
+        if self._index is None:
+            index: dict[str, tuple[int, set[str], set[int]]] = {}
+            start_after: str | None = None
+            while True:
+                res = await self.store.list(SERVICES_PREFIX, start_after=start_after, limit=1000)
+                for kv in res.items:
+                    index[kv.key] = (kv.mod_revision, *_held(kv.value))
+                if not res.more or not res.items:
+                    break
+                start_after = res.items[-1].key
+            if self._index is None:
+                self._index = index
         ips: set[str] = set()
         ports: set[int] = set()
-        start_after: str | None = None
-        while True:
-            res = await self.store.list(SERVICES_PREFIX, start_after=start_after, limit=1000)
-            for kv in res.items:
-                if kv.key == except_key:
-                    continue
-                try:
-                    spec = json.loads(kv.value).get("spec") or {}
-                except ValueError:
-                    continue
-                for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
-                    if ip and ip != "None":
-                        ips.add(ip)
-                for p in spec.get("ports") or []:
-                    if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
-                        ports.add(p["nodePort"])
-            if not res.more or not res.items:
-                return Allocation(ips, ports)
-            start_after = res.items[-1].key
+        for key, (_, kips, kports) in self._index.items():
+            if key != except_key:
+                ips |= kips
+                ports |= kports
+        return Allocation(ips, ports)
+
+    def observe(self, key: str, revision: int, value: bytes | None) -> None:
+        """A Service was written (value) or deleted (None) at `revision`. Out-of-order
+        reports (a watch event older than what the registry recorded) are ignored."""
+        if self._index is None or not key.startswith(SERVICES_PREFIX):
+            return
+        cur = self._index.get(key)
+        if cur is not None and cur[0] >= revision:
+            return
+        if value is None:
+            self._index[key] = (revision, set(), set())  # a tombstone keeps the revision
+        else:
+            self._index[key] = (revision, *_held(value))
 
     def _random_ip(self, used: set[str]) -> str | None:
         size = self.network.num_addresses
@@ -192,3 +209,17 @@ class ServiceAllocator:
             mine.add(np)
         used.ports |= mine
         return causes
+
+
+def _held(value: bytes) -> tuple[set[str], set[int]]:
+    """The ClusterIPs and NodePorts a stored Service holds."""
+    try:
+        spec = json.loads(value).get("spec") or {}
+    except (ValueError, AttributeError):
+        return set(), set()
+    if not isinstance(spec, dict):
+        return set(), set()
+    ips = {ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if isinstance(ip, str) and ip and ip != "None"}
+    ports = {p["nodePort"] for p in spec.get("ports") or []
+             if isinstance(p, dict) and isinstance(p.get("nodePort"), int)}
+    return ips, ports

@@ -178,6 +178,7 @@ class Deleter:
         if wopts.dry_run:
             return self._response(r, obj, True), 200
         dkv = await self.reg.store.delete(kv.key, kv.mod_revision)
+        self.reg.allocator.observe(kv.key, dkv.mod_revision, None)
         gone = storage.decode(r, kv.value, dkv.mod_revision)
         return self._response(r, gone, True), 200
 

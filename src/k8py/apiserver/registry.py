@@ -196,6 +196,7 @@ class Registry:
                     return out
                 try:
                     kv = await self.store.create(key, storage.encode(r, out))
+                    self.allocator.observe(kv.key, kv.mod_revision, kv.value)
                 except store_errors.KeyExists:
                     if generate and attempt < 7:
                         md["name"] = strategy.generated_name(str(md["generateName"]))
@@ -259,6 +260,7 @@ class Registry:
                 if opts.dry_run:
                     return out
                 dkv = await self.store.delete(key, kv.mod_revision)
+                self.allocator.observe(key, dkv.mod_revision, None)
                 gone = storage.decode(r, storage.encode(r, out), dkv.mod_revision)
                 for hook in self.after_delete:
                     await hook(r, gone)
@@ -266,6 +268,7 @@ class Registry:
             if opts.dry_run:
                 return out
             nkv = await self.store.update(key, storage.encode(r, out), kv.mod_revision)
+            self.allocator.observe(key, nkv.mod_revision, nkv.value)
         return storage.from_kv(r, nkv)
 
     async def update(self, r: Resource, namespace: str | None, name: str, obj: Obj,

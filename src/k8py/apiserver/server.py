@@ -67,6 +67,9 @@ class ApiServer:
             cache = WatchCache(self.store, prefix, self.config.watch_history, self.config.watcher_queue)
             if r.namespaced:
                 cache.listeners.append(lambda e: self.namespaces.notify_key(e.key))
+            if r.group == "" and r.plural == "services":
+                cache.listeners.append(lambda e: self.allocator.observe(
+                    e.key, e.revision, e.value if e.type == "PUT" else None))
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
