@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from k8py.api.resources import Resource
-from k8py.apiserver import storage
 from k8py.apiserver.storage import clone
 from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid
 from k8py.apiserver.machinery import cause
@@ -115,7 +114,3 @@ def pod_needs_node(pod: Obj, sub: str) -> None:
         name = pod["metadata"]["name"]
         raise bad_request(f'pod "{name}" does not have a host assigned' if sub != "log" else
                           f'pod "{name}" is not scheduled yet: its logs are not available')
-
-
-def encode_decode(r: Resource, obj: Obj) -> bytes:
-    return storage.encode(r, obj)

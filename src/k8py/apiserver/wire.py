@@ -56,17 +56,3 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
             i += 4
         else:
             raise ValueError(f"unsupported wire type {wt}")
-
-
-def signed64(v: int) -> int:
-    """A varint read as int64/int32 (two's complement)."""
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def packed_varints(buf: bytes) -> list[int]:
-    out = []
-    i = 0
-    while i < len(buf):
-        v, i = varint(buf, i)
-        out.append(v)
-    return out
