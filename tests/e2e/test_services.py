@@ -53,6 +53,12 @@ def endpoint_ips(c: Any, name: str) -> list[str]:
     return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
 
 
+def ready_slice_ips(c: Any, service: str) -> list[str]:
+    slices = c.kubectl_json("get", "endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
+    return sorted(a for s in slices for e in s.get("endpoints") or []
+                  if (e.get("conditions") or {}).get("ready") is not False for a in e.get("addresses") or [])
+
+
 def wget_count(c: Any, n: int, url: str = "http://nginx/") -> None:
     """n requests from the client pod, each a new connection, through the service name."""
     script = f"i=0; while [ $i -lt {n} ]; do wget -q -O /dev/null -U k8py-rr {url} || exit 1; i=$((i+1)); done"
@@ -161,7 +167,9 @@ def test_deleting_a_replica_fails_no_request_after_its_endpoint_is_gone(svc_clus
         victim = ready_pods(c, "app=nginx")[0]
         victim_ip = c.kubectl_json("get", "pod", victim)["status"]["podIP"]
         c.kubectl("delete", "pod", victim, "--wait=false")
-        wait_for(lambda: victim_ip not in endpoint_ips(c, "nginx"), 30, "the endpoint removed")
+        # The change is complete when the EndpointSlice (what the service proxy follows)
+        # no longer offers the victim as ready.
+        wait_for(lambda: victim_ip not in ready_slice_ips(c, "nginx"), 30, "the endpoint removed")
         gone_at = time.monotonic()
         wait_for(lambda: len([r for r in results if r[0] > gone_at]) > 50, 60, "requests after the change")
     finally:
