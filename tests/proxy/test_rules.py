@@ -99,3 +99,16 @@ def test_model_from_service_and_slices() -> None:
     assert lb.node_port == 30080 and lb.load_balancer_ips == ("127.0.100.3",)
     assert service_ports(svc(clusterIP="None"), [SLICE]) == []
     assert service_ports(svc("ExternalName", externalName="x.example"), []) == []
+
+
+def test_cached_build_equals_a_fresh_build() -> None:
+    cache: dict = {}  # type: ignore[type-arg]
+    many = [ServicePort("ns", f"s{i}", "", "tcp", 80, f"10.43.1.{i}", endpoints=(E1,)) for i in range(20)]
+    first = build(many, "n1", CIDR, cache)
+    assert len(cache) == 20
+    changed = many[:19] + [ServicePort("ns", "s19", "", "tcp", 80, "10.43.1.19", endpoints=(E1, E2))]
+    again = build(changed, "n1", CIDR, cache)
+    fresh = build(changed, "n1", CIDR)
+    assert (again.chains, again.sets, again.elements) == (fresh.chains, fresh.sets, fresh.elements)
+    assert diff(first, again) == diff(first, fresh) != ""
+    assert len(cache) == 20 and many[19] not in cache

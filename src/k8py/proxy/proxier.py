@@ -41,6 +41,7 @@ class Proxier:
             f"{o['metadata'].get('namespace')}/{(o['metadata'].get('labels') or {}).get('kubernetes.io/service-name', '')}"])
         self._dirty = asyncio.Event()
         self._applied: rules.Ruleset | None = None
+        self._rendered: dict[object, rules.Ruleset] = {}  # per ServicePort, reused between syncs
         self.last_sync_seconds = 0.0
         self.syncs = 0
         for inf in (self.services, self.slices):
@@ -56,7 +57,7 @@ class Proxier:
             md = svc["metadata"]
             slices = self.slices.by_index("service", f"{md['namespace']}/{md['name']}")
             ports += service_ports(svc, slices)
-        return rules.build(ports, self.node, self.cluster_cidr)
+        return rules.build(ports, self.node, self.cluster_cidr, self._rendered)  # type: ignore[arg-type]
 
     async def sync(self) -> None:
         want = self.desired()
