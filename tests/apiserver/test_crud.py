@@ -346,3 +346,17 @@ async def test_put_creates_kinds_that_allow_it_even_when_racing(client: Client, 
     with pytest.raises(ApiError) as e:
         await client.update("configmaps", {"metadata": {"name": "nope", "namespace": "default"}})
     assert e.value.not_found
+
+
+async def test_type_error_cause_is_type_invalid(api: ApiServer) -> None:
+    bad = deployment("typed")
+    bad["spec"]["replicas"] = "string"
+    resp = await call(api, "POST", "/apis/apps/v1/namespaces/default/deployments", bad)
+    assert resp.status == 422, resp.body
+    causes = resp.body["details"]["causes"]
+    want = {"reason": "FieldValueTypeInvalid", "field": "spec.replicas",
+            "message": 'Invalid value: "string": spec.replicas in body must be of type integer: "string"'}
+    assert want in causes, causes
+    assert 'spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer' \
+        in resp.body["message"], resp.body["message"]
+    assert "FieldValueTypeInvalid:" not in resp.body["message"]

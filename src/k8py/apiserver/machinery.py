@@ -39,8 +39,11 @@ _REASONS = {
     "FieldValueTooLong": "FieldValueTooLong",
     "FieldValueTooMany": "FieldValueTooMany",
     "FieldValueNotFound": "FieldValueNotFound",
+    "FieldValueTypeInvalid": "FieldValueTypeInvalid",
 }
 _TYPE_TEXT = {v: k for k, v in _REASONS.items() if " " in k or k in ("Forbidden",)}
+# A type error is its own reason but prints as "Invalid value" (field.ErrorTypeTypeInvalid).
+_TYPE_TEXT["FieldValueTypeInvalid"] = "Invalid value"
 
 _missing_warned: set[str] = set()
 
