@@ -218,7 +218,7 @@ async def main(a: argparse.Namespace) -> None:
 
     # -- nodes ------------------------------------------------------------------
     cap = {"cpu": "32", "memory": "128Gi", "pods": "110"}
-    cluster = SimulatedCluster(client(), a.nodes, cap, clock, workers=8, factory=factory)
+    cluster = SimulatedCluster(client(), a.nodes, cap, clock, workers=32, factory=factory)
     t0 = time.monotonic()
     tasks.append(loop.create_task(cluster.run()))
     watcher = client()

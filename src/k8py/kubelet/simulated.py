@@ -259,7 +259,7 @@ class SimulatedCluster:
 
     def __init__(self, client: Client, n: int, capacity: dict[str, str] | None = None,
                  clock: Clock | None = None, *, name_prefix: str = "sim-", start_index: int = 1,
-                 workers: int = 8, factory: SharedInformerFactory | None = None,
+                 workers: int = 32, factory: SharedInformerFactory | None = None,
                  **node_kwargs: Any) -> None:
         self.client = client
         self.clock: Clock = clock or RealClock()
