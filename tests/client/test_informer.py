@@ -200,3 +200,51 @@ async def test_shared_factory_returns_one_informer_per_resource() -> None:
     await asyncio.wait_for(f.wait_synced(), 1)
     assert a.keys() == ["default/p"]
     runner.cancel()
+
+
+async def test_against_the_real_api_server() -> None:
+    """List + watch through the in-process client: adds, updates, deletes and a
+    field selector, as the scheduler and simulated nodes use them."""
+    from k8py.apiserver.server import ApiServer
+    from k8py.client.client import Client
+    from k8py.client.inprocess import InProcessTransport
+    from k8py.store.memory import MemoryStore
+
+    clock = FakeClock()
+    store = MemoryStore()
+    await store.start()
+    api = ApiServer(store, None, clock)
+    await api.start()
+    client = Client(InProcessTransport(api))
+
+    def pod(name: str, node: str = "") -> Obj:
+        spec: Obj = {"containers": [{"name": "c", "image": "busybox"}]}
+        if node:
+            spec["nodeName"] = node
+        return {"metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+    await client.create("pods", pod("a", "n1"), "default")
+    await client.create("pods", pod("b", "n2"), "default")
+    everything = Informer(client, "pods", clock=clock)
+    on_n1 = Informer(client, "pods", clock=clock, field_selector="spec.nodeName=n1")
+    rec = Recorder()
+    on_n1.add_event_handler(rec.add, rec.update, rec.delete)
+    tasks = [asyncio.create_task(i.run()) for i in (everything, on_n1)]
+    try:
+        await asyncio.wait_for(asyncio.gather(everything.wait_synced(), on_n1.wait_synced()), 5)
+        assert sorted(everything.keys()) == ["default/a", "default/b"]
+        assert on_n1.keys() == ["default/a"] and everything.list()[0]["kind"] == "Pod"
+        await client.create("pods", pod("c", "n1"), "default")
+        await client.patch("pods", "a", {"metadata": {"labels": {"x": "y"}}}, "default")
+        await client.delete("pods", "a", "default", grace_period_seconds=0)
+        for _ in range(500):
+            if len(rec.events) >= 4:
+                break
+            await asyncio.sleep(0.002)
+        assert rec.events == [("add", "a"), ("add", "c"), ("update", "a"), ("delete", "a")]
+        assert sorted(everything.keys()) == ["default/b", "default/c"]
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await api.close()
