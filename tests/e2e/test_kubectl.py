@@ -228,3 +228,17 @@ def test_edit(cluster: K8pyServer) -> None:
                           env={"KUBE_EDITOR": "sed -i -e s/level:\\ low/level:\\ high/"}).stdout
     assert "edited" in out
     assert cluster.kubectl_json("get", "cm", "tune", "-n", n)["data"] == {"level": "high"}
+
+
+def test_server_side_apply_conflicts_with_scale(cluster: K8pyServer) -> None:
+    n = ns(cluster, "ssa-scale")
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=DEPLOY.format(ns=n, replicas=1, env=_env(["X"])))
+    cluster.kubectl("scale", "deployment", "web", "-n", n, "--replicas=3")
+    p = cluster.kubectl("apply", "--server-side", "-f", "-", check=False,
+                        input=DEPLOY.format(ns=n, replicas=2, env=_env(["X"])))
+    assert p.returncode != 0
+    assert 'conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas' in p.stderr, p.stderr
+    assert cluster.kubectl_json("get", "deploy", "web", "-n", n)["spec"]["replicas"] == 3
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
+                    input=DEPLOY.format(ns=n, replicas=2, env=_env(["X"])))
+    assert cluster.kubectl_json("get", "deploy", "web", "-n", n)["spec"]["replicas"] == 2

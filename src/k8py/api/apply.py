@@ -384,9 +384,8 @@ class _Entry:
         if self.subresource:
             s += f" with subresource {json.dumps(self.subresource)}"
         if self.operation == "Update":
+            # Kubernetes names the manager by its identifier, which never holds the time.
             s += f" using {self.api_version}"
-            if self.time:
-                s += f" at {self.time}"
         return s
 
     def to_json(self) -> dict[str, Any]:

@@ -69,13 +69,9 @@ def apply_patch(r: Resource, current: Obj | None, patch: Any, mt: str, *, manage
                                        "field": "fieldManager"}]})
             out = machinery.server_side_apply(current, patch, manager, machinery.schema_name(r), force, now)
     except ApplyConflict as e:
-        name = ((current or {}).get("metadata") or {}).get("name") or (patch.get("metadata") or {}).get("name", "")
-        qual = f"{r.plural}.{r.group}" if r.group else r.plural
-        raise StatusError(409, "Conflict", f'Apply failed with {len(e.conflicts)} conflict'
-                          f'{"s" if len(e.conflicts) != 1 else ""}: ' +
-                          "; ".join(f'conflict with "{m}": {p}' for m, p in e.conflicts),
-                          {"name": name, "group": r.group, "kind": r.plural, "causes": e.causes}
-                          if e.causes else {"name": name, "kind": qual}) from None
+        # Kubernetes' wording (the conflicting manager with its subresource and apiVersion),
+        # and its details: the FieldManagerConflict causes only.
+        raise StatusError(409, "Conflict", str(e), {"causes": e.causes}) from None
     except PatchError as e:
         raise StatusError(422, "Invalid", f"the server rejected our request due to an error in our request: {e}",
                           {}) from None
