@@ -135,6 +135,16 @@ def test_node_port_and_load_balancers_from_the_host(svc_cluster: Any) -> None:
     assert ips[0] != ips[1]
     for ip in ips:
         wait_for(lambda i=ip: "Welcome to nginx" in _try(f"http://{i}/"), 30, f"LoadBalancer {ip}:80")
+    # the same round robin from the host, through the NodePort and a LoadBalancer address
+    pods = ready_pods(c, "app=nginx")
+    for url in (f"http://127.0.0.1:{np}/", f"http://{ips[0]}/"):
+        before = {p: requests_seen(c, p) for p in pods}
+        for _ in range(30):
+            req = urllib.request.Request(url, headers={"User-Agent": "k8py-rr"})
+            with urllib.request.urlopen(req, timeout=3) as r:  # noqa: S310 - loopback
+                r.read()
+        got = sorted(requests_seen(c, p) - before[p] for p in pods)
+        assert got == [10, 10, 10], (url, got)
 
 
 def _try(url: str) -> str:

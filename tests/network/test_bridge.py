@@ -80,5 +80,16 @@ def test_ipam_never_hands_out_one_address_twice(tmp_path: Path) -> None:
     with pytest.raises(AddressesExhausted):
         ipam.allocate("extra")
     ipam.release("o0")
-    assert ipam.allocate("again") == got[0]
+    assert ipam.allocate("again") == got[0]  # the only free one
     assert ipam.allocate("o1") == got[1]
+
+
+def test_ipam_does_not_reuse_a_released_address_at_once(tmp_path: Path) -> None:
+    from k8py.network.ipam import HostLocalIPAM
+    ipam = HostLocalIPAM("10.9.0.0/24", tmp_path)
+    a = ipam.allocate("a")
+    ipam.release("a")
+    b = ipam.allocate("b")
+    assert b != a
+    # the rotation survives a restart (state is on disk)
+    assert HostLocalIPAM("10.9.0.0/24", tmp_path).allocate("c") not in (a, b)

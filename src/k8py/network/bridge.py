@@ -93,6 +93,8 @@ class BridgeNetwork:
             await ip("-n", ns, "addr", "replace", f"{addr}/{self.pod_net.prefixlen}", "dev", "eth0")
             await ip("-n", ns, "link", "set", "eth0", "up")
             await ip("-n", ns, "route", "replace", "default", "via", self.gateway)
+            # The address may have belonged to a pod that is gone: forget its old MAC.
+            await ip("neigh", "flush", "to", addr, "dev", self.bridge, check=False)
         except NetworkError:
             await self.teardown(netns_path, pod)
             raise

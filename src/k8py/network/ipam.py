@@ -25,8 +25,11 @@ class HostLocalIPAM:
     def gateway(self) -> str:
         return str(self.net.network_address + 1)
 
+    def _entries(self) -> list[Path]:
+        return [f for f in self.dir.iterdir() if not f.name.startswith(".")]
+
     def owned_by(self, owner: str) -> str | None:
-        for f in self.dir.iterdir():
+        for f in self._entries():
             try:
                 if f.read_text() == owner:
                     return f.name
@@ -35,13 +38,19 @@ class HostLocalIPAM:
         return None
 
     def allocate(self, owner: str) -> str:
-        """An address for `owner` (the same one again if it already has one)."""
+        """An address for `owner` (the same one again if it already has one). Like CNI's
+        host-local plugin, the search starts after the last address handed out, so a
+        just-released address is not reused at once (neighbours may still cache its MAC)."""
         existing = self.owned_by(owner)
         if existing:
             return existing
-        for host in self.net.hosts():
-            if host == self.net.network_address + 1:
-                continue
+        hosts = [h for h in self.net.hosts() if h != self.net.network_address + 1]
+        last_file = self.dir / ".last"
+        try:
+            start = hosts.index(ipaddress.ip_address(last_file.read_text().strip())) + 1
+        except (OSError, ValueError):
+            start = 0
+        for host in hosts[start:] + hosts[:start]:
             path = self.dir / str(host)
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -49,11 +58,12 @@ class HostLocalIPAM:
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(owner)
+            last_file.write_text(str(host))
             return str(host)
         raise AddressesExhausted(f"no free address in {self.net}")
 
     def release(self, owner: str) -> None:
-        for f in list(self.dir.iterdir()):
+        for f in self._entries():
             try:
                 if f.read_text() == owner:
                     f.unlink()
@@ -61,4 +71,4 @@ class HostLocalIPAM:
                 continue
 
     def allocated(self) -> dict[str, str]:
-        return {f.name: f.read_text() for f in self.dir.iterdir() if f.is_file()}
+        return {f.name: f.read_text() for f in self._entries() if f.is_file()}
