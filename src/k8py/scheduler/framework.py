@@ -152,7 +152,7 @@ class Framework:
                       nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
         """Feasible nodes (a bounded sample); raises FitError when none."""
         n = len(nodes)
-        filters = []
+        filters: list[tuple[Any, Any]] = []
         for p in self.filter_plugins:
             pre = getattr(p, "pre_filter", None)
             if pre is not None:
@@ -162,7 +162,7 @@ class Framework:
                                    preemption_allowed=_preemption_allowed(pod))
                 if r is False:
                     continue
-            filters.append(p.filter)
+            filters.append((p.filter, p))
         if n == 0:
             raise FitError(0, {}, preemption_allowed=_preemption_allowed(pod))
         want = num_feasible_nodes_to_find(n, self.percentage_of_nodes_to_score)
@@ -171,11 +171,20 @@ class Framework:
         start = self._next_start % n
         visited = 0
         order = [*nodes[start:], *nodes[:start]] if start else nodes
-        if len(filters) == 1:  # the common case: resources only
-            f0 = filters[0]
+        # filters that only look at spec.unschedulable and taints pass on "plain" nodes
+        on_plain = [f for f, p in filters if not getattr(p, "PASSES_ON_PLAIN_NODES", False)]
+        on_other = [f for f, _ in filters]
+        if len(on_plain) == 1:  # the common case: resources only on plain nodes
+            f0 = on_plain[0]
             for ni in order:
                 visited += 1
-                st = f0(state, pod, ni)
+                if ni.plain:
+                    st = f0(state, pod, ni)
+                else:
+                    for f in on_other:
+                        st = f(state, pod, ni)
+                        if st is not None:
+                            break
                 if st is not None:
                     statuses[ni.name] = st
                     continue
@@ -185,7 +194,7 @@ class Framework:
         else:
             for ni in order:
                 visited += 1
-                for f in filters:
+                for f in (on_plain if ni.plain else on_other):
                     st = f(state, pod, ni)
                     if st is not None:
                         statuses[ni.name] = st

@@ -227,6 +227,7 @@ class NodeInfo:
     pods: dict[str, PodInfo] = field(default_factory=dict)
     used_ports: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # (proto, port) -> ips
     owner_counts: dict[str, int] = field(default_factory=dict)
+    plain: bool = True  # schedulable and untainted: node-only filters pass at once
     anti_affinity_pods: int = 0  # pods here with required anti-affinity terms
     affinity_pods: int = 0  # pods here with any (anti-)affinity terms
 
@@ -248,6 +249,7 @@ class NodeInfo:
         taints = spec.get("taints") or []
         self.taints = [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute")]
         self.prefer_no_schedule = [t for t in taints if t.get("effect") == "PreferNoSchedule"]
+        self.plain = not self.unschedulable and not self.taints
 
     def add_pod(self, p: PodInfo) -> None:
         self.pods[p.key] = p

@@ -37,6 +37,7 @@ def tolerated(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
 
 class TaintToleration:
     NAME = NAME
+    PASSES_ON_PLAIN_NODES = True  # checks only spec.unschedulable / NoSchedule+NoExecute taints
     weight = WEIGHT
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
