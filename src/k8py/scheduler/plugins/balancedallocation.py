@@ -28,7 +28,7 @@ class BalancedAllocation:
     def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         """`score` over many nodes at once (the same numbers, fewer calls)."""
         pc, pm = pod.nonzero_cpu, pod.nonzero_memory
-        out = []
+        out: list[int] = []
         append = out.append
         for n in nodes:
             a = n.allocatable
