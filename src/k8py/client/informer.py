@@ -69,8 +69,8 @@ class _Handler:
 
 class Informer:
     def __init__(self, client: Client, resource: str | resources.Resource,
-                 namespace: str | None = None, *, label_selector: str | None = None,
-                 field_selector: str | None = None, clock: Clock | None = None,
+                 namespace: str | None = None, label_selector: str | None = None,
+                 field_selector: str | None = None, *, clock: Clock | None = None,
                  backoff_initial: float = 0.8, backoff_max: float = 30.0) -> None:
         self.client = client
         self.resource = resource if isinstance(resource, resources.Resource) else resources.get(resource)
