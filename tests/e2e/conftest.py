@@ -120,7 +120,7 @@ class AgentCluster(K8pyServer):
         out += [f"mount {m}" for m in mps if m.startswith((str(self.state), str(self.agent_root)))]
         ipam = self.agent_root / "network" / "ipam"
         if ipam.exists():
-            out += [f"ip address {p.name}" for p in ipam.iterdir()]
+            out += [f"ip address {p.name}" for p in ipam.iterdir() if not p.name.startswith(".")]
         logs = self.agent_root / "pod-logs"
         if logs.exists():
             out += [f"pod log dir {p.name}" for p in logs.iterdir()]
