@@ -462,6 +462,8 @@ class _Engine:
             if e.not_found:
                 sim.ips.release(uid)
                 return
+            if e.conflict:
+                return  # our copy is stale: the informer brings the newer pod, which re-queues it
             raise
 
     def _running_status(self, pod: Obj, sim: SimulatedNode, ip: str) -> Obj:
