@@ -223,3 +223,25 @@ async def _rc_status(c: Cluster) -> Obj | None:
     o = await c.client.get("replicationcontrollers", "legacy", "default")
     return o if (o.get("status") or {}).get("replicas") == 2 else None
 
+
+
+async def test_a_pod_deleted_before_the_watch_saw_it_alive_still_counts_as_created(cluster: Cluster) -> None:
+    c = cluster
+    ctrl = ReplicaSetController(c.client, c.factory, c.clock, c.recorder("rs"))
+    c.factory.start()
+    await c.factory.wait_synced()
+    created = await c.client.create("replicasets", rs("web", 3))
+    await c.until(lambda: ctrl.owners.get("default", "web") is not None, "rs in cache")
+    c.factory.stop()  # the watch lags behind
+    await ctrl.sync("default/web")
+    pods = await pods_of(c, created["metadata"]["uid"])
+    assert len(pods) == 3
+    evicted = await c.client.delete("pods", pods[0]["metadata"]["name"], "default", grace_period_seconds=0)
+    c.factory.start()
+    await c.until(lambda: len(ctrl.pods.by_index("controllers.controller-uid", created["metadata"]["uid"])) == 2,
+                  "the two live pods in the cache")
+    assert ctrl.expectations.pending("default/web") == (1, 0)
+    ctrl._pod_deleted(evicted)  # the DELETED event of a pod never seen alive
+    assert ctrl.expectations.satisfied("default/web")
+    await ctrl.sync("default/web")
+    assert len(await pods_of(c, created["metadata"]["uid"])) == 3  # replaced at once, not after the TTL

@@ -36,7 +36,8 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
 from k8py.controllers.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes, slow_start_batch
+from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
+                                         slow_start_batch)
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -156,7 +157,7 @@ class DaemonSetController(Controller):
             return
         ds = self._owner(pod)
         if ds is not None:
-            self.expectations.creation_observed(key_of(ds))
+            self.expectations.creation_observed(key_of(ds), key_of(pod))
             self.enqueue(ds)
         elif controller_ref(pod) is None:
             self._enqueue_matching(pod)
@@ -181,6 +182,7 @@ class DaemonSetController(Controller):
         ds = self._owner(pod)
         if ds is not None:
             self.expectations.deletion_observed(key_of(ds), key_of(pod))
+            self.expectations.creation_observed(key_of(ds), key_of(pod))  # if we never saw it alive
             self.enqueue(ds)
 
     def _enqueue_matching(self, pod: Obj) -> None:
@@ -310,7 +312,8 @@ class DaemonSetController(Controller):
         victims = victims[:self.burst_replicas]
         if not to_create and not victims:
             return None
-        self.expectations._set(key, len(to_create), len(victims), {key_of(p) for p in victims})
+        self.expectations.expect(key, len(to_create), [key_of(p) for p in victims],
+                                 {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(ds)["uid"])})
 
         err: BaseException | None = None
         if to_create:

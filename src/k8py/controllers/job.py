@@ -121,8 +121,7 @@ class JobController(Controller):
             return
         if is_deleting(pod):
             self.expectations.deletion_observed(key_of(job), key_of(pod))
-        else:
-            self.expectations.creation_observed(key_of(job))
+        self.expectations.creation_observed(key_of(job), key_of(pod))
         self.enqueue(job)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
@@ -137,6 +136,7 @@ class JobController(Controller):
         job = self._owner(pod)
         if job is not None:
             self.expectations.deletion_observed(key_of(job), key_of(pod))
+            self.expectations.creation_observed(key_of(job), key_of(pod))  # if we never saw it alive
             self.enqueue(job)
 
     def condition(self, ctype: str, reason: str, message: str) -> Obj:
@@ -305,7 +305,8 @@ class JobController(Controller):
     async def _create_pods(self, job: Obj, indexes: list[int | None]) -> BaseException | None:
         key = key_of(job)
         n = len(indexes)
-        self.expectations.expect_creations(key, n)
+        self.expectations.expect_creations(
+            key, n, {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])})
         todo = iter(indexes)
 
         async def create() -> None:

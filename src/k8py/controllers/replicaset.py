@@ -144,7 +144,7 @@ class ReplicaSetController(Controller):
         if ref is not None:
             owner = self._resolve(meta(pod).get("namespace", ""), ref)
             if owner is not None:
-                self.expectations.creation_observed(key_of(owner))
+                self.expectations.creation_observed(key_of(owner), key_of(pod))
                 self.enqueue(owner)
             return
         for o in self._matching_owners(pod):
@@ -185,6 +185,7 @@ class ReplicaSetController(Controller):
         if owner is None:
             return
         self.expectations.deletion_observed(key_of(owner), key_of(pod))
+        self.expectations.creation_observed(key_of(owner), key_of(pod))  # if we never saw it alive
         self.enqueue(owner)
 
     # -- sync -----------------------------------------------------------------
@@ -265,7 +266,8 @@ class ReplicaSetController(Controller):
         diff = len(pods) - want
         if diff < 0:
             n = min(-diff, self.burst_replicas)
-            self.expectations.expect_creations(key, n)
+            known = {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(owner).get("uid") or "")}
+            self.expectations.expect_creations(key, n, known)
 
             async def create() -> None:
                 try:
