@@ -38,7 +38,7 @@ def _rdata(r: Record):  # type: ignore[no-untyped-def]
         return CNAME(str(r.value))
     if r.type == "PTR":
         return PTR(str(r.value))
-    prio, weight, port, target = r.value  # type: ignore[misc]
+    prio, weight, port, target = r.value  # type: ignore[misc,str-unpack]
     return SRV(prio, weight, port, target)
 
 

@@ -49,7 +49,15 @@ def main(ns: argparse.Namespace) -> int:
     async def go() -> None:
         client = Client(RestTransport(ns.server, ca_file=ns.ca_file, token=token, insecure=ns.ca_file is None))
         try:
-            await run_agent(client, RealClock(), options, rt, name)
+            from k8py.proxy.run import missing_requirements as services_missing
+            from k8py.proxy.run import run_node_services
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(run_agent(client, RealClock(), options, rt, name))
+                if not services_missing():  # the node's service proxy and cluster DNS
+                    tg.create_task(run_node_services(client, RealClock(), name, rt["cluster_cidr"], options.pod_cidr,
+                                                     cluster_dns=options.cluster_dns,
+                                                     cluster_domain=options.cluster_domain,
+                                                     ident=os.environ.get("K8PY_AGENT_ID", "")))
         finally:
             await client.close()
 

@@ -1,5 +1,5 @@
-"""The node's service components inside `k8py server`: the service proxy and the
-cluster DNS, next to the embedded node agent (same node name, same CIDRs).
+"""The node's service components: the service proxy and the cluster DNS, next to the
+node agent (same node name, same CIDRs), in `k8py server` and in `k8py agent`.
 
 Both need root and nftables; without them this says what is missing and returns.
 The DNS listens on the node's bridge address (the first address of its pod CIDR)
@@ -63,35 +63,45 @@ async def _serve_dns(dns: ClusterDNS, clock: Any) -> None:
     await dns.run()
 
 
+async def run_node_services(client: Any, clock: Any, node: str, cluster_cidr: str, pod_cidr: str = "", *,
+                            cluster_dns: str = "10.43.0.10", cluster_domain: str = "cluster.local",
+                            ident: str = "") -> None:
+    """The proxy and the DNS of one node, until cancelled; removes the node's table on exit.
+    `pod_cidr` "" means: the node's spec.podCIDR once the node IPAM controller set it."""
+    table = table_name(ident)
+    proxier = Proxier(client, node, cluster_cidr, clock=clock, table=table)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(proxier.run())
+            cidr = pod_cidr or await _pod_cidr(client, node, clock)
+            gateway = str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
+            dns = ClusterDNS(client, node, gateway, port=53, service_ip=cluster_dns, zone=cluster_domain,
+                             upstreams=_upstreams(), clock=clock)
+            tg.create_task(_serve_dns(dns, clock))
+    finally:
+        nft.delete_table(table)
+
+
 async def run_in_server(ctx: Any) -> None:
+    """The `k8py server` component, next to the embedded node agent."""
+    from k8py.kubelet.agent import missing_requirements as agent_missing
     from k8py.kubelet.agent import options_from_env
     from k8py.kubelet.node import default_node_name
 
     missing = missing_requirements()
-    if missing:
-        print("k8py: running without the service proxy and cluster DNS: missing " + ", ".join(missing),
-              file=sys.stderr, flush=True)
+    if missing or agent_missing():
+        print("k8py: running without the service proxy and cluster DNS: missing "
+              + ", ".join(missing or agent_missing()), file=sys.stderr, flush=True)
         return
-    _options, rt = options_from_env()
+    options, rt = options_from_env()
     cfg = getattr(ctx.api, "config", None)
     cluster_cidr = rt["cluster_cidr"] if "K8PY_AGENT_CLUSTER_CIDR" in os.environ else \
         getattr(cfg, "cluster_cidr", rt["cluster_cidr"])
-    node = rt["node_name"] or default_node_name()
-    table = table_name(os.environ.get("K8PY_AGENT_ID", ""))
-    client = ctx.client()
-    proxier = Proxier(client, node, cluster_cidr, clock=ctx.clock, table=table)
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(proxier.run())
-            cidr = _options.pod_cidr or await _pod_cidr(client, node, ctx.clock)  # as the agent decides
-            gateway = str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
-            dns = ClusterDNS(client, node, gateway, port=53,
-                             service_ip=getattr(cfg, "cluster_dns", "10.43.0.10"),
-                             zone=getattr(cfg, "cluster_domain", "cluster.local"),
-                             upstreams=_upstreams(), clock=ctx.clock)
-            tg.create_task(_serve_dns(dns, ctx.clock))
-    finally:
-        nft.delete_table(table)
+    await run_node_services(ctx.client(), ctx.clock, rt["node_name"] or default_node_name(), cluster_cidr,
+                            options.pod_cidr,  # as the agent decides
+                            cluster_dns=getattr(cfg, "cluster_dns", "10.43.0.10"),
+                            cluster_domain=getattr(cfg, "cluster_domain", "cluster.local"),
+                            ident=os.environ.get("K8PY_AGENT_ID", ""))
 
 
 def _upstreams() -> list[str] | None:
