@@ -55,3 +55,14 @@ async def test_pool_exhausted_is_an_event_not_a_crash(cluster: Cluster) -> None:
 
 async def _empty(c: Cluster, name: str) -> bool:
     return await ingress(c, name) == []
+
+
+async def test_an_address_removed_by_someone_else_is_given_again(cluster: Cluster) -> None:
+    c = cluster
+    await c.start(ServiceLoadBalancerController(c.client, c.factory, c.clock, pool="127.0.100.0/29"))
+    await c.client.create("services", lb("a"))
+    first = await c.until(lambda: ingress(c, "a"), "a's address")
+    svc = await c.client.get("services", "a", "default")
+    svc["status"] = {"loadBalancer": {}}
+    await c.client.update_status("services", svc)
+    assert await c.until(lambda: ingress(c, "a"), "a's address again") == first

@@ -38,6 +38,7 @@ class ServiceLoadBalancerController(Controller):
         # Addresses this controller handed out, by service key: the informer cache may
         # not show a write yet, and the next sync must not hand the same address out.
         self._assigned: dict[str, str] = {}
+        self._written_rv: dict[str, int] = {}  # resourceVersion of our last status write, by key
         self.services = self.informer("services")
         self.services.add_event_handler(on_add=self.enqueue, on_update=lambda o, n: self.enqueue(n),
                                         on_delete=self.enqueue)
@@ -60,6 +61,7 @@ class ServiceLoadBalancerController(Controller):
         svc = self.services.get(ns, name)
         if svc is None:
             self._assigned.pop(key, None)
+            self._written_rv.pop(key, None)
             return
         is_lb = (svc.get("spec") or {}).get("type") == "LoadBalancer"
         mine = self._pool_ips(svc)
@@ -67,8 +69,10 @@ class ServiceLoadBalancerController(Controller):
         if is_lb and mine and not (set(mine) & used):
             self._assigned[key] = mine[0]
             return
-        if is_lb and self._assigned.get(key) and not mine:
-            return  # our write is not in the cache yet; its update event will come
+        if is_lb and key in self._assigned and not mine:
+            if int(svc["metadata"].get("resourceVersion") or 0) < self._written_rv.get(key, 0):
+                return  # our write is not in the cache yet; its update event will come
+            self._assigned.pop(key)  # someone removed the address since: allocate again
         new = copy.deepcopy(svc)
         status = new.setdefault("status", {})
         if not is_lb:
@@ -76,14 +80,15 @@ class ServiceLoadBalancerController(Controller):
             if not mine:
                 return
             status["loadBalancer"] = {}
-        else:
-            free = next((str(ip) for ip in self.pool.hosts() if str(ip) not in used), None)
-            if free is None:
-                await self.recorder.event(svc, "Warning", "AllocationFailed",
-                                    f"no free address left in the LoadBalancer pool {self.pool}")
-                return
-            status["loadBalancer"] = {"ingress": [{"ip": free, "ipMode": "VIP"}]}
-        await self.client.update_status("services", new)
-        if is_lb:
-            self._assigned[key] = free
-            await self.recorder.event(svc, "Normal", "IPAllocated", f"Assigned IP [\"{free}\"]")
+            await self.client.update_status("services", new)
+            return
+        free = next((str(ip) for ip in self.pool.hosts() if str(ip) not in used), None)
+        if free is None:
+            await self.recorder.event(svc, "Warning", "AllocationFailed",
+                                      f"no free address left in the LoadBalancer pool {self.pool}")
+            return
+        status["loadBalancer"] = {"ingress": [{"ip": free, "ipMode": "VIP"}]}
+        written = await self.client.update_status("services", new)
+        self._assigned[key] = free
+        self._written_rv[key] = int(written["metadata"]["resourceVersion"])
+        await self.recorder.event(svc, "Normal", "IPAllocated", f"Assigned IP [\"{free}\"]")
