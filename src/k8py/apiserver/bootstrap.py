@@ -36,6 +36,11 @@ def kubernetes_service_ip(config: ApiServerConfig) -> str:
 
 
 async def _ensure(reg: Registry, r: Resource, obj: Obj) -> None:
+    """Create `obj` unless it exists. Reading first keeps a restart cheap: an existing
+    object is not defaulted or validated (which would load the OpenAPI schemas)."""
+    md = obj["metadata"]
+    if await reg.store.get(storage.key(r, md.get("namespace"), md["name"])) is not None:
+        return
     try:
         await reg.create(r, obj["metadata"].get("namespace"), obj, WriteOptions(field_manager=MANAGER))
     except StatusError as e:

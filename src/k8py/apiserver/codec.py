@@ -8,11 +8,10 @@ Kubernetes reads it: timestamps stay strings.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from k8py.apiserver.errors import StatusError, bad_request, unsupported_media_type
 
@@ -28,33 +27,35 @@ class Decoded:
     duplicates: list[str]  # duplicate keys, as `duplicate field "x"` messages want them
 
 
-class _DupLoader(yaml.SafeLoader):
-    """SafeLoader that records duplicate mapping keys and keeps timestamps as strings."""
+@functools.cache
+def _yaml() -> tuple[Any, type]:
+    """PyYAML and a SafeLoader that records duplicate mapping keys and keeps timestamps as
+    strings; built at the first YAML body (importing PyYAML is not a startup cost)."""
+    import yaml
 
-    duplicates: list[str]
+    class DupLoader(yaml.SafeLoader):
+        duplicates: list[str]
 
+    def construct_mapping(loader: DupLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise yaml.constructor.ConstructorError(None, None, f"invalid map key: {key!r}",
+                                                        key_node.start_mark)
+            key = key if isinstance(key, str) else json.dumps(key)
+            if key in out:
+                loader.duplicates.append(key)
+            out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        return out
 
-def _construct_mapping(loader: _DupLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-        if not isinstance(key, (str, int, float, bool)) and key is not None:
-            raise yaml.constructor.ConstructorError(None, None, f"invalid map key: {key!r}",
-                                                    key_node.start_mark)
-        key = key if isinstance(key, str) else json.dumps(key)
-        if key in out:
-            loader.duplicates.append(key)
-        out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
-    return out
+    def construct_str(loader: DupLoader, node: yaml.ScalarNode) -> str:
+        return str(node.value)
 
-
-def _construct_str(loader: _DupLoader, node: yaml.ScalarNode) -> str:
-    return str(node.value)
-
-
-_DupLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
-_DupLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)  # type: ignore[arg-type]
+    DupLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)  # type: ignore[arg-type]
+    DupLoader.add_constructor("tag:yaml.org,2002:timestamp", construct_str)  # type: ignore[arg-type]
+    return yaml, DupLoader
 
 
 def media_type(content_type: str) -> str:
@@ -103,8 +104,9 @@ def decode(body: bytes, content_type: str) -> Decoded:
         except (ValueError, RecursionError) as e:
             if mt != "" and mt != "*/*":
                 raise bad_request(f"the body of the request could not be decoded as JSON: {e}") from None
+    yaml, loader_class = _yaml()
     try:
-        loader = _DupLoader(text)
+        loader = loader_class(text)
     except yaml.YAMLError as e:
         msg = str(e).replace("\n", " ")
         raise bad_request(f"the body of the request could not be decoded as YAML: {msg}") from None
