@@ -37,6 +37,10 @@ class FakeStore:
     async def compact(self, rev: int) -> None:
         self.compacted = rev
 
+    @property
+    def compacted_revision(self) -> int:
+        return self.compacted
+
 
 class FakeApi:
     def __init__(self, store: FakeStore, config: Any, clock: Any) -> None:
@@ -124,3 +128,30 @@ def test_builtin_components(no_agent: bool, sim: int, want: list[str]) -> None:
     names = [name for name, _ in comps]
     assert [n for n in names if n in ("scheduler", "controller-manager", "simulated-nodes", "agent")] == want
     assert len(set(names)) == len(names) and all(callable(f) for _, f in comps)
+
+
+@pytest.mark.parametrize("argv,want", [([], 300.0), (["--compaction-interval", "1m30s"], 90.0),
+                                       (["--compaction-interval", "0"], 0.0)])
+def test_compaction_interval_flag(argv: list[str], want: float) -> None:
+    import argparse
+    p = argparse.ArgumentParser()
+    server.add_arguments(p)
+    assert server.args_from(p.parse_args(argv)).compaction_interval == want
+
+
+async def test_serve_compacts_periodically(fakes: tuple[list[str], dict[str, FakeStore]], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _, made = fakes
+    monkeypatch.setattr(server, "_builtin_components", lambda args: [])
+    stop = asyncio.Event()
+    args = server.ServerArgs(data_dir=str(tmp_path / "data"), port=0, compaction_interval=0.01)
+    task = asyncio.create_task(server.serve(args, stop=stop))
+    try:
+        # the first tick observes revision 41, the next compacts to it
+        while "store" not in made or made["store"].compacted != 41:
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0

@@ -10,6 +10,9 @@ Components (scheduler, controllers, node agent) plug in through `COMPONENTS`:
 a list of `(name, factory)` where `factory(ctx)` returns a coroutine that runs
 until cancelled. Add yours in `_builtin_components` (imported lazily there).
 
+The store is compacted as kube-apiserver does: every `--compaction-interval` (default 5m;
+0 disables) to the revision observed at the previous tick (`apiserver.compaction`).
+
 Debug-only: `K8PY_COMPACT_INTERVAL=<seconds>` compacts the store's history to its
 current revision every so often, and the admin-only `POST /debug/k8py/compact`
 does it once (so tests can make a watch hit 410 Gone); `K8PY_WATCH_HISTORY=<n>`
@@ -46,6 +49,7 @@ class ServerArgs:
     simulated_nodes: int = 0
     node_capacity: dict[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi", "pods": "110"})
     pod_eviction_timeout: float = 300.0
+    compaction_interval: float = 300.0  # seconds; 0 disables periodic compaction
 
     @property
     def data_path(self) -> Path:
@@ -141,13 +145,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="capacity of simulated nodes (default cpu=4,memory=8Gi,pods=110)")
     p.add_argument("--pod-eviction-timeout", type=float, default=300.0,
                    help="seconds a node may be NotReady before its pods are evicted")
+    p.add_argument("--compaction-interval", type=_duration, default=300.0,
+                   help="compact the store's history this often, to the revision seen one interval "
+                        "earlier (a duration such as 5m or 90s; 0 disables; default 5m)")
+
+
+def _duration(text: str) -> float:
+    from k8py.apiserver.compaction import parse_duration
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def args_from(ns: argparse.Namespace) -> ServerArgs:
     cap = ns.node_capacity if isinstance(ns.node_capacity, dict) else parse_capacity(ns.node_capacity)
     return ServerArgs(data_dir=ns.data_dir, port=ns.port, bind=ns.bind, store=ns.store, no_agent=ns.no_agent,
                       simulated_nodes=ns.simulated_nodes, node_capacity=cap,
-                      pod_eviction_timeout=ns.pod_eviction_timeout)
+                      pod_eviction_timeout=ns.pod_eviction_timeout,
+                      compaction_interval=getattr(ns, "compaction_interval", 300.0))
 
 
 def _store_kind(url: str | None) -> str:
@@ -232,6 +248,10 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url, front=front)
     tasks = run_components(ctx)
     phase("components")
+    if args.compaction_interval > 0:
+        from k8py.apiserver.compaction import Compactor
+        tasks.append(asyncio.create_task(Compactor(store, clock, args.compaction_interval).run(),
+                                         name="k8py-compaction"))
     interval = float(os.environ.get("K8PY_COMPACT_INTERVAL", "0") or 0)
     if interval > 0:
         async def compactor() -> None:
