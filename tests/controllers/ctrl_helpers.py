@@ -4,48 +4,21 @@ in-process transport, with a FakeClock; helpers to wait for conditions (never sl
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 import pytest
 
-from k8py.apiserver.request import ApiRequest
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.informer import SharedInformerFactory
+from k8py.client.inprocess import InProcessTransport
 from k8py.clock import FakeClock
 from k8py.controllers.base import Controller
 from k8py.controllers.events import EventRecorder
 from k8py.store.memory import MemoryStore
 
 Obj = dict[str, Any]
-
-try:
-    from k8py.client.inprocess import InProcessTransport  # type: ignore[import-not-found]
-except ImportError:  # until the client package ships it: the same thing, minimal
-    class InProcessTransport:  # type: ignore[no-redef]
-        def __init__(self, api: ApiServer) -> None:
-            self.api = api
-
-        async def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
-                          body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
-            raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-            resp = await self.api.handle(ApiRequest(method, path, dict(query or {}), raw,
-                                                    {"content-type": content_type}))
-            return resp.status, resp.body
-
-        async def stream(self, path: str, *, query: dict[str, str] | None = None) -> AsyncIterator[Obj]:
-            from k8py.client.errors import ApiError
-            resp = await self.api.handle(ApiRequest("GET", path, dict(query or {})))
-            if resp.status >= 400 or resp.stream is None:
-                raise ApiError(resp.status, resp.body)
-            async for ev in resp.stream:
-                yield ev
-
-        async def close(self) -> None:
-            pass
-
 
 @dataclass
 class Cluster:
