@@ -287,7 +287,8 @@ class DaemonSetController(Controller):
                 if failed:
                     to_delete.extend(failed)
                     await self.recorder.event(ds, WARNING, "FailedDaemonPod",
-                                              f"Found failed daemon pod {ns_name(failed[0])} on node {nn}, "
+                                              f"Found failed daemon pod {meta(failed[0]).get('namespace')}/{meta(failed[0])['name']} "
+                                              f"on node {nn}, "
                                               "will try to kill it")
                 running = [p for p in existing if p not in failed]
                 if len(running) > 1:
@@ -448,7 +449,3 @@ class DaemonSetController(Controller):
                     raise
         if mrs > 0 and ready != available:
             self.enqueue_after(ds, mrs)
-
-
-def ns_name(obj: Obj) -> str:
-    return str(meta(obj).get("name"))

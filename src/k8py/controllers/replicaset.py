@@ -22,7 +22,7 @@ from k8py.api.selectors import LabelSelector, label_selector_from_dict
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer, SharedInformerFactory
-from k8py.clock import Clock
+from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (controller_ref, deletion_rank, is_deleting,
                                              is_pod_active, is_pod_available, is_pod_ready,
@@ -334,7 +334,7 @@ class ReplicaSetController(Controller):
             conds.append(old_failure or {
                 "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
                 "message": str(err.body.get("message", err)),
-                "lastTransitionTime": _rfc(now)})
+                "lastTransitionTime": rfc3339(now)})
         if conds:
             status["conditions"] = conds
         return status
@@ -375,11 +375,6 @@ def _normalized_status(s: Obj) -> Obj:
     out = {k: v for k, v in s.items() if v not in (0, None, [], {}) or k == "replicas"}
     out.setdefault("replicas", 0)
     return out
-
-
-def _rfc(t: float) -> str:
-    from k8py.clock import rfc3339
-    return rfc3339(t)
 
 
 class ReplicationControllerController(ReplicaSetController):
