@@ -93,6 +93,11 @@ class ApiServer:
         self.config.advertise_address, self.config.port = address, port
         await bootstrap.ensure_endpoints(self.registry, self.config)
 
+    @property
+    def watchers(self) -> int:
+        """Open watches served from the watch caches (all resources)."""
+        return sum(c.watchers for c in self.caches.values())
+
     def set_node_proxy(self, proxy: NodeProxy | None) -> None:
         """Forward pods/log, exec, attach and portforward to a node agent:
         `await proxy(request, pod, subresource) -> ApiResponse`."""

@@ -9,6 +9,7 @@ carries metadata.resourceVersion: compare-and-swap) inside `retry_on_conflict`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -92,8 +93,11 @@ class Client:
             q["allowWatchBookmarks"] = "true"
         if timeout_seconds is not None:
             q["timeoutSeconds"] = str(timeout_seconds)
-        async for ev in self.transport.stream(r.path(namespace), query=q):
-            yield ev
+        # aclosing: closing this generator closes the transport's stream at once (the
+        # server's watcher goes away now, not when the stream is garbage-collected).
+        async with contextlib.aclosing(self.transport.stream(r.path(namespace), query=q)) as events:
+            async for ev in events:
+                yield ev
 
     # -- writes ------------------------------------------------------------
     async def create(self, resource: str | resources.Resource, obj: Obj,

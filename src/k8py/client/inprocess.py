@@ -81,8 +81,14 @@ class InProcessTransport:
             if isinstance(resp.body, (bytes, bytearray)):
                 yield bytes(resp.body)
             return
-        async for chunk in resp.stream:
-            yield chunk if isinstance(chunk, bytes) else json.dumps(chunk).encode()
+        it = resp.stream
+        try:
+            async for chunk in it:
+                yield chunk if isinstance(chunk, bytes) else json.dumps(chunk).encode()
+        finally:  # closing this generator ends the server's stream (e.g. logs -f) at once
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def close(self) -> None:
         return None
