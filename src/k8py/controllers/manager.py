@@ -37,12 +37,13 @@ from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
 from k8py.controllers.servicelb import ServiceLoadBalancerController
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from k8py.controllers.resourcequota import ResourceQuotaController
 from k8py.controllers.statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
-                   "garbagecollector", "podgc", "horizontalpodautoscaling",
+                   "garbagecollector", "podgc", "horizontalpodautoscaling", "resourcequota",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb")
 
 # Controllers of other packages: (name, module, class names tried in order).
@@ -91,6 +92,7 @@ class ControllerManager:
             "podgc": lambda: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
             "horizontalpodautoscaling": lambda: HorizontalPodAutoscalerController(
                 c, f, clk, self._recorder("horizontal-pod-autoscaler")),
+            "resourcequota": lambda: ResourceQuotaController(c, f, clk, self._recorder("resourcequota-controller")),
             "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
             "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),
             "persistentvolume-binder": lambda: PersistentVolumeBinder(
