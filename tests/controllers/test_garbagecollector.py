@@ -120,3 +120,21 @@ async def test_dependent_with_a_living_second_owner_loses_only_the_dangling_refe
 async def _refs(c: Cluster, n: int) -> Obj | None:
     s = await c.client.get_or_none("secrets", "dep", "default")
     return s if s is not None and len(s["metadata"].get("ownerReferences") or []) == n else None
+
+
+@pytest.mark.parametrize("api_version,kind,collected", [
+    ("v1", "ConfigMap", True),
+    ("apps/v1beta2", "Deployment", True),       # another version of a served kind
+    ("example.com/v1", "Widget", False),        # an unknown kind is never assumed gone
+])
+async def test_owner_kinds(cluster: Cluster, api_version: str, kind: str, collected: bool) -> None:
+    c = cluster
+    gc = GarbageCollector(c.client, c.factory, c.clock, c.recorder("gc"))
+    await c.start(gc)
+    ref = {"apiVersion": api_version, "kind": kind, "name": "gone", "uid": "0000-gone"}
+    await c.client.create("secrets", {"metadata": {"name": "dep", "namespace": "default", "ownerReferences": [ref]}})
+    if collected:
+        await c.until(lambda: _gone(c, "secrets", "dep"), "dependent of a vanished owner collected")
+        return
+    await c.until(lambda: gc.syncs >= 1 and len(gc.queue) == 0, "the GC looked at it")
+    assert await c.client.get_or_none("secrets", "dep", "default") is not None

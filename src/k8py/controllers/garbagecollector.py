@@ -156,6 +156,9 @@ class GarbageCollector(Controller):
         if n is not None and n.waiting_for_dependents:
             return "waiting"
         r = resources.by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
+        if r is None:  # another version of a served kind: the group and kind decide, as in Kubernetes
+            group = ref.get("apiVersion", "").rpartition("/")[0]
+            r = next((x for x in resources.RESOURCES if x.group == group and x.kind == ref.get("kind")), None)
         if r is None:
             return "solid" if n is not None else "solid"  # unknown kinds are never collected
         try:
