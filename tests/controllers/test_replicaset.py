@@ -117,6 +117,11 @@ def _pod(name: str, node: str = "", phase: str = "Pending", ready: bool | None =
             "spec": {"nodeName": node} if node else {}, "status": st}
 
 
+def _with_cost(pod: Obj, cost: int) -> Obj:
+    pod["metadata"]["annotations"] = {"controller.kubernetes.io/pod-deletion-cost": str(cost)}
+    return pod
+
+
 @pytest.mark.parametrize("first,second", [
     (_pod("unscheduled"), _pod("scheduled", node="n")),
     (_pod("pending", node="n"), _pod("running", node="n", phase="Running")),
@@ -128,6 +133,8 @@ def _pod(name: str, node: str = "", phase: str = "Pending", ready: bool | None =
      _pod("stable", node="n", phase="Running", ready=True)),
     (_pod("newer", node="n", phase="Running", ready=True, created=2000),
      _pod("older", node="n", phase="Running", ready=True, created=1000)),
+    (_with_cost(_pod("cheap", node="n", phase="Running", ready=True, created=1000), -5),
+     _pod("default-cost", node="n", phase="Running", ready=True, restarts=9, created=2000)),
 ])
 def test_deletion_order(first: Obj, second: Obj) -> None:
     assert deletion_rank(first) < deletion_rank(second)

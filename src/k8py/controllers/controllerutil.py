@@ -18,6 +18,7 @@ Obj = dict[str, Any]
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
+POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 # rand.SafeEncodeString's alphabet: no vowels (no words), no confusable characters.
 _SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -189,7 +190,8 @@ _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 def deletion_rank(pod: Obj, related_on_node: dict[str, int] | None = None) -> tuple[Any, ...]:
     """Sort key: pods that sort first are deleted first (Kubernetes' ActivePodsWithRanks):
-    unscheduled < scheduled; Pending < Unknown < Running; not ready < ready; more pods of
+    unscheduled < scheduled; Pending < Unknown < Running; not ready < ready; lower
+    `controller.kubernetes.io/pod-deletion-cost` first; more pods of
     the owner on the same node first; ready for less time first; more restarts first;
     newer first."""
     node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -197,10 +199,15 @@ def deletion_rank(pod: Obj, related_on_node: dict[str, int] | None = None) -> tu
     ready = is_pod_ready(pod)
     colocated = (related_on_node or {}).get(node, 0) if node else 0
     since = ready_since(pod) if ready else 0.0
+    try:
+        cost = int((meta(pod).get("annotations") or {}).get(POD_DELETION_COST, "0"))
+    except ValueError:
+        cost = 0
     return (
         1 if node else 0,
         _PHASE_RANK.get(phase, 0),
         1 if ready else 0,
+        cost,
         -colocated,
         -(since or 0.0),
         -restart_count(pod),
