@@ -171,11 +171,6 @@ class WatchCache:
         for s in self._all():
             s.close()
 
-    @property
-    def watchers(self) -> int:
-        """How many watchers are subscribed now."""
-        return len(self._all())
-
     def _all(self) -> list[Subscription]:
         out = list(self._subs)
         for by_value in self._indexed.values():

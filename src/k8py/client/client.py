@@ -9,7 +9,6 @@ carries metadata.resourceVersion: compare-and-swap) inside `retry_on_conflict`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -93,11 +92,16 @@ class Client:
             q["allowWatchBookmarks"] = "true"
         if timeout_seconds is not None:
             q["timeoutSeconds"] = str(timeout_seconds)
-        # aclosing: closing this generator closes the transport's stream at once (the
-        # server's watcher goes away now, not when the stream is garbage-collected).
-        async with contextlib.aclosing(self.transport.stream(r.path(namespace), query=q)) as events:
+        events = self.transport.stream(r.path(namespace), query=q)
+        try:
             async for ev in events:
                 yield ev
+        finally:
+            # Closing this generator closes the transport's stream at once (the server's
+            # watcher goes away now, not when the stream is garbage-collected).
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # -- writes ------------------------------------------------------------
     async def create(self, resource: str | resources.Resource, obj: Obj,
