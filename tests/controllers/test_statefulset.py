@@ -108,3 +108,33 @@ async def test_parallel_creates_all_at_once(cluster: Cluster) -> None:
     kubelet.hold = True
     await c.client.create("statefulsets", statefulset(podManagementPolicy="Parallel"))
     await c.until(lambda: has_pods(c, ["web-0", "web-1", "web-2"]), "all three without readiness")
+
+
+async def test_claim_retention_policy_delete(cluster: Cluster) -> None:
+    from k8py.controllers.garbagecollector import GarbageCollector
+    c = cluster
+    gc = GarbageCollector(c.client, c.factory, c.clock, c.recorder("gc"))
+    ctrl = StatefulSetController(c.client, c.factory, c.clock, c.recorder("statefulset-controller"))
+    kubelet = FakeKubelet(c)
+    kubelet.start()
+    await c.start(ctrl, gc)
+    await c.client.create("statefulsets", statefulset(
+        replicas=2, persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Delete"}))
+    await c.until(lambda: sts_status(c, replicas=2, readyReplicas=2), "2 ready")
+
+    async def claims() -> list[str]:
+        return sorted(x["metadata"]["name"] for x in await c.list("persistentvolumeclaims"))
+
+    assert await claims() == ["www-web-0", "www-web-1"]
+    await c.client.patch("statefulsets", "web", {"spec": {"replicas": 1}}, "default")
+
+    async def scaled() -> bool:
+        return await claims() == ["www-web-0"]
+
+    await c.until(scaled, "the scaled-down pod's claim collected")
+    await c.client.delete("statefulsets", "web", "default")
+
+    async def all_gone() -> bool:
+        return await claims() == []
+
+    await c.until(all_gone, "claims collected with the set")

@@ -13,9 +13,12 @@ in `controller-revision-hash`, plus `statefulset.kubernetes.io/pod-name` and
 `apps.kubernetes.io/pod-index`, hostname = pod name and subdomain = serviceName.
 Status (replicas, ready/available/current/updated replicas, current/update
 revision, observedGeneration) goes through the status subresource.
+persistentVolumeClaimRetentionPolicy: claims are kept (Retain, the default), or owned
+by the set (whenDeleted: Delete) or by the condemned pod on scale-down (whenScaled:
+Delete) so that the garbage collector removes them.
 Invariants: pod names are derived from ordinals, so a repeated create answers
-AlreadyExists rather than making a second pod; claims are never deleted (retention
-policy Retain); deletes carry uid preconditions.
+AlreadyExists rather than making a second pod; this controller never deletes a claim
+itself; deletes carry uid preconditions.
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ def ordinal_of(set_name: str, pod_name: str) -> int | None:
 
 def running_and_ready(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") == "Running" and is_pod_ready(pod) and not is_deleting(pod)
+
+
+def retention(sts: Obj, when: str) -> str:
+    """persistentVolumeClaimRetentionPolicy.whenDeleted/whenScaled: Retain (default) or Delete."""
+    return str((((sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}).get(when))
+               or "Retain")
 
 
 def claim_name(template: Obj, pod_name: str) -> str:
@@ -146,6 +155,10 @@ class StatefulSetController(Controller):
                                   "labels": {**(meta(t).get("labels") or {}), **labels},
                                   **({"annotations": meta(t)["annotations"]} if meta(t).get("annotations") else {})},
                      "spec": copy.deepcopy(t.get("spec") or {})}
+            if retention(sts, "whenDeleted") == "Delete":  # the claims go with the set
+                ref = new_controller_ref(sts, "apps/v1", "StatefulSet")
+                ref["controller"] = False
+                claim["metadata"]["ownerReferences"] = [ref]
             try:
                 await self.client.create("persistentvolumeclaims", claim, ns)
                 await self.recorder.event(sts, NORMAL, "SuccessfulCreate",
@@ -156,6 +169,27 @@ class StatefulSetController(Controller):
                     await self.recorder.event(sts, WARNING, "FailedCreate",
                                               f"create Claim {name} for Pod {pod_name} in StatefulSet "
                                               f"{meta(sts)['name']} failed error: {e.body.get('message', e)}")
+                    raise
+
+    async def claims_follow_pod(self, sts: Obj, pod: Obj) -> None:
+        """whenScaled: Delete — the condemned pod's claims get it as their only owner, so
+        the garbage collector removes them once the pod is gone."""
+        ns = meta(sts).get("namespace")
+        for t in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
+            claim = self.claims.get(ns, claim_name(t, meta(pod)["name"]))
+            if claim is None or any(r.get("uid") == meta(pod).get("uid")
+                                    for r in meta(claim).get("ownerReferences") or []):
+                continue
+            c = copy.deepcopy(claim)
+            # the set lets go (else the garbage collector would keep the claim for it)
+            c["metadata"]["ownerReferences"] = [r for r in meta(claim).get("ownerReferences") or []
+                                                if r.get("uid") != meta(sts).get("uid")] + [{
+                "apiVersion": "v1", "kind": "Pod", "name": meta(pod)["name"], "uid": meta(pod)["uid"],
+                "controller": False, "blockOwnerDeletion": True}]
+            try:
+                await self.client.update("persistentvolumeclaims", c)
+            except ApiError as e:
+                if not e.not_found:
                     raise
 
     async def create_pod(self, sts: Obj, ordinal: int, revision: str) -> None:
@@ -263,6 +297,8 @@ class StatefulSetController(Controller):
                     blocked = True
                     break
                 continue
+            if retention(sts, "whenScaled") == "Delete":
+                await self.claims_follow_pod(sts, pod)
             await self.delete_pod(sts, pod)
             if not parallel:
                 blocked = True
