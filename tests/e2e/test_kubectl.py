@@ -242,3 +242,21 @@ def test_server_side_apply_conflicts_with_scale(cluster: K8pyServer) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
                     input=DEPLOY.format(ns=n, replicas=2, env=_env(["X"])))
     assert cluster.kubectl_json("get", "deploy", "web", "-n", n)["spec"]["replicas"] == 2
+
+
+def test_autoscale_posts_autoscaling_v1(cluster: K8pyServer) -> None:
+    n = ns(cluster, "autoscale")
+    cluster.kubectl("apply", "-f", "-", input=DEPLOY.format(ns=n, replicas=1, env=_env(["X"])))
+    out = cluster.kubectl("autoscale", "deployment", "web", "-n", n, "--min=1", "--max=3", "--cpu-percent=80").stdout
+    assert "horizontalpodautoscaler.autoscaling/web autoscaled" in out
+    hpa = cluster.kubectl_json("get", "hpa", "web", "-n", n)  # the preferred version: v2
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["metrics"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    v1 = cluster.kubectl_json("get", "horizontalpodautoscalers.v1.autoscaling", "web", "-n", n)
+    assert v1["apiVersion"] == "autoscaling/v1" and v1["spec"]["targetCPUUtilizationPercentage"] == 80
+    versions = json.loads(cluster.kubectl("get", "--raw", "/apis/autoscaling").stdout)
+    assert [v["version"] for v in versions["versions"]] == ["v2", "v1"]
+    assert versions["preferredVersion"]["version"] == "v2"
+    assert "autoscaling/v1" in cluster.kubectl("api-versions").stdout.split()

@@ -28,7 +28,8 @@ def apply_defaults(obj: dict[str, Any], resource: Resource) -> None:
     """Fill the unset fields of `obj` (a `resource` object) with Kubernetes' defaults."""
     if not isinstance(obj, dict):
         return
-    fn = _DEFAULTERS.get((resource.group, resource.kind))
+    fn = _VERSIONED_DEFAULTERS.get((resource.group, resource.version, resource.kind)) \
+        or _DEFAULTERS.get((resource.group, resource.kind))
     if fn is not None:
         fn(obj)
 
@@ -367,6 +368,13 @@ def _cronjob_defaults(obj: dict[str, Any]) -> None:
         _template_defaults(jt["spec"])
 
 
+def _hpa_v1_defaults(obj: dict[str, Any]) -> None:
+    """autoscaling/v1: only minReplicas (no target means the controller's 80% CPU)."""
+    spec = _dict(obj, "spec")
+    if spec is not None:
+        _set(spec, "minReplicas", 1)
+
+
 def _hpa_defaults(obj: dict[str, Any]) -> None:
     spec = _dict(obj, "spec")
     if spec is None:
@@ -538,4 +546,9 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
     ("autoscaling", "HorizontalPodAutoscaler"): _hpa_defaults,
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice_defaults,
     ("storage.k8s.io", "StorageClass"): _storageclass_defaults,
+}
+
+# Defaulters of versions other than the preferred one, by (group, version, kind).
+_VERSIONED_DEFAULTERS: dict[tuple[str, str, str], Callable[[dict[str, Any]], None]] = {
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): _hpa_v1_defaults,
 }

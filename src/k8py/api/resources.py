@@ -2,7 +2,9 @@
 
 Pure data shared by the API server (routing, discovery, storage keys) and the
 client (URL building). One `Resource` per (group, version, plural). Invariant:
-`(group, plural)` is unique, and `kind` is unique within a group.
+in `RESOURCES`, `(group, plural)` is unique (the preferred and storage version),
+and `kind` is unique within a group. `OTHER_VERSIONS` are further versions of some
+of them, served over the same storage (the API server converts); `SERVED` is both.
 """
 
 from __future__ import annotations
@@ -116,11 +118,21 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 
+# Further versions of resources in RESOURCES, on the same storage (listed after the
+# preferred version in discovery, as Kubernetes 1.32 does: autoscaling v2, then v1).
+OTHER_VERSIONS: tuple[Resource, ...] = (
+    Resource("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
+             ("hpa",), ("status",), (_ALL,)),
+)
+SERVED: tuple[Resource, ...] = RESOURCES + OTHER_VERSIONS
+
+
 def _index() -> dict[tuple[str, str], Resource]:
     return {(r.group, r.plural): r for r in RESOURCES}
 
 
 _BY_GROUP_PLURAL = _index()
+_BY_GVR = {(r.group, r.version, r.plural): r for r in SERVED}
 
 
 def lookup(group: str, plural: str) -> Resource | None:
@@ -128,10 +140,21 @@ def lookup(group: str, plural: str) -> Resource | None:
     return _BY_GROUP_PLURAL.get((group, plural))
 
 
+def lookup_version(group: str, version: str, plural: str) -> Resource | None:
+    """The resource served at /apis/<group>/<version>/<plural>, any served version."""
+    return _BY_GVR.get((group, version, plural))
+
+
+def preferred(r: Resource) -> Resource:
+    """The preferred (and storage) version of `r`'s resource: `r` itself unless it is
+    one of OTHER_VERSIONS."""
+    return _BY_GROUP_PLURAL.get((r.group, r.plural), r)
+
+
 def by_kind(api_version: str, kind: str) -> Resource | None:
     """The resource of an object, from its apiVersion and kind."""
     group, _, version = api_version.rpartition("/")
-    for r in RESOURCES:
+    for r in SERVED:
         if r.group == group and r.version == version and r.kind == kind:
             return r
     return None
@@ -153,9 +176,10 @@ def get(name: str) -> Resource:
 
 
 def group_versions() -> list[tuple[str, str]]:
-    """(group, version) pairs served, core first, in a stable order."""
+    """(group, version) pairs served, core first, in a stable order (a group's
+    preferred version before its others)."""
     seen: list[tuple[str, str]] = []
-    for r in RESOURCES:
+    for r in SERVED:
         gv = (r.group, r.version)
         if gv not in seen:
             seen.append(gv)

@@ -1,6 +1,6 @@
 """API discovery: what kubectl reads first (legacy JSON and aggregated discovery v2), and /version.
 
-Everything is derived from `k8py.api.resources.RESOURCES`; documents are built
+Everything is derived from `k8py.api.resources.SERVED`; documents are built
 once per process and served from a cache. Invariants:
 - legacy: /api -> APIVersions, /apis -> APIGroupList, /apis/<g> -> APIGroup,
   /api/v1 and /apis/<g>/<v> -> APIResourceList with one entry per resource and
@@ -102,7 +102,7 @@ def _legacy() -> dict[str, dict[str, Any]]:
     for g, vs in groups.items():
         docs[f"/apis/{g}"] = {"kind": "APIGroup", "apiVersion": "v1", **_api_group(g, vs)}
     for g, v in resources.group_versions():
-        rs = [r for r in resources.RESOURCES if r.group == g and r.version == v]
+        rs = [r for r in resources.SERVED if r.group == g and r.version == v]
         items: list[dict[str, Any]] = []
         for r in rs:
             e: dict[str, Any] = {"name": r.plural, "singularName": r.name_singular,
@@ -130,7 +130,7 @@ def _aggregated_group(g: str, versions: list[str]) -> dict[str, Any]:
     vs = []
     for v in versions:
         res = []
-        for r in resources.RESOURCES:
+        for r in resources.SERVED:
             if r.group != g or r.version != v:
                 continue
             e: dict[str, Any] = {

@@ -322,7 +322,7 @@ def _input_hash() -> str:
     from k8py.api import schema
     h = hashlib.sha256()
     h.update(f"{KUBERNETES_VERSION} {__version__} {schema.SCHEMA_VERSION}".encode())
-    h.update(repr(resources.RESOURCES).encode())
+    h.update(repr(resources.SERVED).encode())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest().upper()
 
@@ -353,7 +353,7 @@ def render(group: str, version: str) -> dict[str, Any]:
                 schema_of[key] = name
     paths: dict[str, Any] = {}
     roots: list[str] = list(_COMMON_DEFS)
-    for r in resources.RESOURCES:
+    for r in resources.SERVED:
         if r.group == group and r.version == version:
             p, rs = _paths_for(r, defs, schema_of)
             paths.update(p)

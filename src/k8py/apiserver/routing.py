@@ -61,8 +61,8 @@ def parse(path: str, method: str = "GET") -> Route | None:
         r = resources.lookup(group, rest[2])
         if r is not None and r.namespaced:
             namespace, rest = rest[1], rest[2:]
-    res = resources.lookup(group, rest[0])
-    if res is None or res.version != version:
+    res = resources.lookup_version(group, version, rest[0])
+    if res is None:
         return None
     if len(rest) > 3:
         return None

@@ -2,8 +2,9 @@
 
 Invariants: values are compact JSON of the object WITHOUT metadata.resourceVersion;
 every object read gets metadata.resourceVersion = str(kv.mod_revision). Resources
-that share storage (core and events.k8s.io events) are stored in the shape of the
-storage resource and converted on the way in and out.
+that share storage (core and events.k8s.io events; autoscaling/v1 and v2
+HorizontalPodAutoscalers) are stored in the shape of the storage resource and
+converted on the way in and out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
-from k8py.apiserver import events
+from k8py.apiserver import autoscaling, events
 from k8py.store.protocol import KeyValue
 
 Obj = dict[str, Any]
@@ -22,10 +23,27 @@ _CORE_EVENTS = resources.lookup("", "events")
 
 
 def storage_resource(r: Resource) -> Resource:
-    """The resource whose storage `r` uses (itself, except events.k8s.io events)."""
+    """The resource whose storage `r` uses: itself, its preferred version for other
+    served versions, core events for events.k8s.io events."""
     if r.group == "events.k8s.io" and r.plural == "events" and _CORE_EVENTS is not None:
         return _CORE_EVENTS
-    return r
+    return resources.preferred(r)
+
+
+def _to_storage(r: Resource, obj: Obj) -> Obj:
+    if r.group == "events.k8s.io":
+        return events.to_core(obj)
+    if r.group == "autoscaling":
+        return autoscaling.v1_to_v2(obj)
+    raise AssertionError(f"no conversion from {r.group_version} {r.kind} to its storage version")
+
+
+def _from_storage(r: Resource, obj: Obj) -> Obj:
+    if r.group == "events.k8s.io":
+        return events.from_core(obj)
+    if r.group == "autoscaling":
+        return autoscaling.v2_to_v1(obj)
+    raise AssertionError(f"no conversion to {r.group_version} {r.kind} from its storage version")
 
 
 def key(r: Resource, namespace: str | None, name: str) -> str:
@@ -39,7 +57,7 @@ def prefix(r: Resource, namespace: str | None = None) -> str:
 def encode(r: Resource, obj: Obj) -> bytes:
     """Bytes to store: converted to the storage shape, resourceVersion dropped."""
     if storage_resource(r) is not r:
-        obj = events.to_core(obj)
+        obj = _to_storage(r, obj)
     md = obj.get("metadata")
     if isinstance(md, dict) and "resourceVersion" in md:
         obj = dict(obj)
@@ -51,7 +69,7 @@ def decode(r: Resource, value: bytes, revision: int) -> Obj:
     """The object as resource `r` serves it, with resourceVersion = revision."""
     obj: Obj = json.loads(value)
     if storage_resource(r) is not r:
-        obj = events.from_core(obj)
+        obj = _from_storage(r, obj)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 
