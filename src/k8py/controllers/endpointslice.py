@@ -155,7 +155,8 @@ class EndpointSliceController(Controller):
                 self.enqueue_after(key, PENDING_TTL)
                 return  # the informer has not seen our creations yet; its add event requeues us
             del self._created[key]
-        if svc is None or not (svc.get("spec") or {}).get("selector"):
+        if svc is None or not (svc.get("spec") or {}).get("selector") or \
+                (svc.get("spec") or {}).get("type") == "ExternalName":  # those get no endpoints
             for sl in existing:
                 await self._delete(sl)
             return
