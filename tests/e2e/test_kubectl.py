@@ -260,3 +260,16 @@ def test_autoscale_posts_autoscaling_v1(cluster: K8pyServer) -> None:
     assert [v["version"] for v in versions["versions"]] == ["v2", "v1"]
     assert versions["preferredVersion"]["version"] == "v2"
     assert "autoscaling/v1" in cluster.kubectl("api-versions").stdout.split()
+
+
+def test_create_token_authenticates_as_the_service_account(cluster: K8pyServer, tmp_path: Path) -> None:
+    token = cluster.kubectl("create", "token", "default").stdout.strip()
+    assert token.count(".") == 2
+    empty = tmp_path / "empty-kubeconfig"
+    empty.write_text("")
+    flags = ["--server", cluster.url, "--certificate-authority", str(cluster.data_dir / "pki" / "ca.crt")]
+    env = {"KUBECONFIG": str(empty)}
+    out = cluster.kubectl(*flags, "--token", token, "get", "namespaces", env=env).stdout
+    assert "kube-system" in out
+    bad = cluster.kubectl(*flags, "--token", token[:-4] + "AAAA", "get", "namespaces", env=env, check=False)
+    assert bad.returncode != 0 and "Unauthorized" in bad.stderr

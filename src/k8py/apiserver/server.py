@@ -23,15 +23,16 @@ from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.deletion import Deleter, DeleteOptions, NamespaceFinalizer, parse_options
-from k8py.apiserver.errors import (StatusError, bad_request, conflict, internal, method_not_allowed,
+from k8py.apiserver.errors import (StatusError, bad_request, conflict, internal, invalid, method_not_allowed,
                                    not_found, resource_not_found)
 from k8py.apiserver.registry import Registry, WriteOptions, check_metadata, check_type, parse_rv
 from k8py.apiserver.request import ApiRequest, ApiResponse
 from k8py.apiserver.selection import compile_selection
 from k8py.apiserver.subresources import NodeProxy
 from k8py.apiserver.storage import clone
+from k8py.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenIssuer
 from k8py.apiserver.watchcache import WatchCache
-from k8py.clock import Clock, RealClock
+from k8py.clock import Clock, RealClock, rfc3339
 from k8py.store import errors as store_errors
 from k8py.store.protocol import Store
 
@@ -55,6 +56,8 @@ class ApiServer:
         self.deleter = self.namespaces.deleter
         self.caches: dict[str, WatchCache] = {}
         self.node_proxy: NodeProxy | None = None
+        # Signs service-account tokens; `k8py server` gives it a key in the data dir.
+        self.tokens = TokenIssuer(None, self.clock.now)
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------
@@ -170,6 +173,8 @@ class ApiServer:
                 return await self._evict(req, r, ns, name)
             if sub in subresources.NODE_SUBRESOURCES:
                 return await self._node(req, r, ns, name, sub)
+        if r.plural == "serviceaccounts" and r.group == "" and sub == "token" and method == "POST":
+            return await self._token_request(req, r, ns, name)
         if r.plural == "namespaces" and r.group == "" and sub == "finalize" and method == "PUT":
             return await self._finalize(req, r, name)
         raise method_not_allowed()
@@ -433,6 +438,58 @@ class ApiServer:
         dopts = parse_options(body.get("deleteOptions"), req.query)
         await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
+
+    async def _token_request(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
+        """TokenRequest: a signed token for the service account (authentication.k8s.io/v1)."""
+        body = await self._body(req)
+        if body.get("kind") not in (None, "", "TokenRequest"):
+            raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected kind "
+                              "(authentication.k8s.io/v1, Kind=TokenRequest)")
+        sa = await self.registry.get(r, ns, name)
+        raw_spec = body.get("spec")
+        spec: Obj = raw_spec if isinstance(raw_spec, dict) else {}
+        exp_s = spec.get("expirationSeconds")
+        exp_s = DEFAULT_EXPIRATION if exp_s in (None, 0) else exp_s
+        causes = []
+        if not isinstance(exp_s, int) or isinstance(exp_s, bool):
+            causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
+                                          f"Invalid value: {exp_s!r}: must be an integer"))
+        elif exp_s < MIN_EXPIRATION:
+            causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
+                                          f"Invalid value: {exp_s}: may not specify a duration less than 10 minutes"))
+        elif exp_s > MAX_EXPIRATION:
+            causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
+                                          f"Invalid value: {exp_s}: may not specify a duration larger than 2^32 seconds"))
+        auds = spec.get("audiences") or []
+        if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
+            causes.append(machinery.cause("FieldValueInvalid", "spec.audiences", "Invalid value: must be strings"))
+        if causes:
+            raise invalid("TokenRequest", name, causes, "authentication.k8s.io")
+        bound = None
+        raw_ref = spec.get("boundObjectRef")
+        ref: Obj = raw_ref if isinstance(raw_ref, dict) else {}
+        if ref:
+            kinds = {"Pod": "pods", "Secret": "secrets"}
+            if ref.get("kind") not in kinds:
+                raise bad_request(f'cannot bind token for serviceaccount "{name}" to object of kind '
+                                  f'"{ref.get("kind")}": only Pod and Secret are supported')
+            target_r = resources.lookup("", kinds[ref["kind"]])
+            assert target_r is not None
+            target = await self.registry.get(target_r, ns, str(ref.get("name") or ""))
+            uid = target["metadata"].get("uid")
+            if ref.get("uid") and ref["uid"] != uid:
+                raise conflict(target_r.plural, target["metadata"]["name"], "",
+                               f'the UID in the bound object reference ({ref["uid"]}) does not match the UID '
+                               f"in record. The object might have been deleted and then recreated")
+            bound = {"kind": ref["kind"], "name": target["metadata"]["name"], "uid": uid}
+        token, exp = self.tokens.issue(str(ns), name, str(sa["metadata"].get("uid", "")), audiences=auds,
+                                       expiration_seconds=exp_s, bound=bound)
+        out_spec: Obj = {"audiences": auds or [self.tokens.issuer], "expirationSeconds": exp_s,
+                         "boundObjectRef": ref or None}
+        return ApiResponse(201, {
+            "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+            "spec": out_spec, "status": {"token": token, "expirationTimestamp": rfc3339(exp)}})
 
     async def _node(self, req: ApiRequest, r: Resource, ns: str | None, name: str, sub: str) -> ApiResponse:
         pod = await self.registry.get(r, ns, name)

@@ -225,6 +225,11 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     auth = Authenticator()
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
                                                                    "system:authenticated")))
+    # Service-account tokens (TokenRequest), signed with a key kept in the PKI dir.
+    from k8py.apiserver.tokens import TokenIssuer
+    tokens = TokenIssuer(pki.dir, clock.now)
+    api.tokens = tokens
+    auth.token_checkers.append(tokens.authenticate)
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
     phase("pki")
 
