@@ -3,6 +3,7 @@ authenticate as the service account."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -88,3 +89,19 @@ async def test_token_request_errors(api: ApiServer, spec: dict[str, Any], code: 
 async def test_token_for_a_missing_account_is_404(api: ApiServer) -> None:
     resp = await call(api, "POST", f"{SA}/ghost/token", {"kind": "TokenRequest", "spec": {}})
     assert resp.status == 404 and 'serviceaccounts "ghost" not found' in resp.body["message"]
+
+
+async def test_deleting_the_account_voids_its_tokens(api: ApiServer) -> None:
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": "default"}}
+    assert (await call(api, "POST", SA, sa)).status == 201
+    token = (await call(api, "POST", f"{SA}/builder/token", {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
+    user = api.authenticate_token(token)
+    assert user is not None and user.name == "system:serviceaccount:default:builder"
+    assert (await call(api, "DELETE", f"{SA}/builder")).status == 200
+    while api.authenticate_token(token) is not None:  # the watch cache reports the deletion
+        await asyncio.sleep(0)
+    assert (await call(api, "POST", SA, sa)).status == 201  # a new account of the same name
+    assert api.authenticate_token(token) is None
+    fresh = (await call(api, "POST", f"{SA}/builder/token", {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
+    while api.authenticate_token(fresh) is None:
+        await asyncio.sleep(0)

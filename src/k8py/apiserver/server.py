@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 from typing import Any, Callable
 
@@ -30,7 +31,7 @@ from k8py.apiserver.request import ApiRequest, ApiResponse
 from k8py.apiserver.selection import compile_selection
 from k8py.apiserver.subresources import NodeProxy
 from k8py.apiserver.storage import clone
-from k8py.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenIssuer
+from k8py.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenIssuer, user_from_claims
 from k8py.apiserver.watchcache import WatchCache
 from k8py.clock import Clock, RealClock, rfc3339
 from k8py.store import errors as store_errors
@@ -58,6 +59,8 @@ class ApiServer:
         self.node_proxy: NodeProxy | None = None
         # Signs service-account tokens; `k8py server` gives it a key in the data dir.
         self.tokens = TokenIssuer(None, self.clock.now)
+        self._sa_uids: dict[str, str] = {}  # storage key -> uid of the service accounts that exist
+        self._sa_deleted: set[str] = set()  # uids of deleted service accounts: their tokens are void
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------
@@ -73,9 +76,15 @@ class ApiServer:
             if r.group == "" and r.plural == "services":
                 cache.listeners.append(lambda e: self.allocator.observe(
                     e.key, e.revision, e.value if e.type == "PUT" else None))
+            if r.group == "" and r.plural == "serviceaccounts":
+                cache.listeners.append(self._observe_service_account)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
+        sa_res = resources.lookup("", "serviceaccounts")
+        assert sa_res is not None
+        for kv in (await self.store.list(storage.prefix(sa_res))).items:
+            self._sa_uids.setdefault(kv.key, str(json.loads(kv.value).get("metadata", {}).get("uid", "")))
         await bootstrap.bootstrap(self.registry, self.config)
         ns = resources.lookup("", "namespaces")
         assert ns is not None
@@ -95,6 +104,33 @@ class ApiServer:
         front actually serves on (known only after it bound, e.g. with port 0)."""
         self.config.advertise_address, self.config.port = address, port
         await bootstrap.ensure_endpoints(self.registry, self.config)
+
+    def _observe_service_account(self, e: Any) -> None:
+        try:
+            uid = str(json.loads(e.value).get("metadata", {}).get("uid", ""))
+        except (ValueError, AttributeError):
+            return
+        if e.type == "PUT":
+            self._sa_uids[e.key] = uid
+        else:
+            self._sa_uids.pop(e.key, None)
+            self._sa_deleted.add(uid)
+
+    def authenticate_token(self, token: str) -> Any:
+        """The service account a TokenRequest token names (an `auth.User`), or None: the
+        token must verify and its account must not have been deleted (or recreated)."""
+        claims = self.tokens.verify(token) if token.count(".") == 2 else None
+        user = user_from_claims(claims) if claims is not None else None
+        if claims is None or user is None:
+            return None
+        k8s = claims["kubernetes.io"]
+        uid = str(k8s["serviceaccount"].get("uid", ""))
+        sa_res = resources.lookup("", "serviceaccounts")
+        assert sa_res is not None
+        live = self._sa_uids.get(storage.key(sa_res, k8s["namespace"], k8s["serviceaccount"]["name"]))
+        if uid in self._sa_deleted or (live is not None and live != uid):
+            return None
+        return user
 
     @property
     def watchers(self) -> int:

@@ -6,10 +6,10 @@ verifies them for the authenticator. Claims follow Kubernetes' bound tokens: `is
 `sub = system:serviceaccount:<ns>:<name>`, `aud`, `iat`/`nbf`/`exp`, and
 `kubernetes.io: {namespace, serviceaccount: {name, uid}[, pod|secret]}`.
 
-Invariant: `authenticate` accepts only tokens signed by this key, unexpired, whose
+Invariant: `verify` accepts only tokens signed by this key, unexpired, whose
 audience includes the API server's (`API_AUDIENCE`); it never raises for bad input.
-A token names a service account; it stays valid until it expires (deleting the
-account does not revoke it yet).
+`ApiServer.authenticate_token` adds Kubernetes' liveness check: the token's service
+account (name and uid) must still exist.
 """
 
 from __future__ import annotations
@@ -147,11 +147,14 @@ class TokenIssuer:
         if token.count(".") != 2:
             return None
         claims = self.verify(token)
-        if claims is None:
-            return None
-        k8s = claims.get("kubernetes.io") or {}
-        ns = k8s.get("namespace") if isinstance(k8s, dict) else None
-        sa = (k8s.get("serviceaccount") or {}).get("name") if isinstance(k8s, dict) else None
-        if not isinstance(ns, str) or not isinstance(sa, str):
-            return None
-        return service_account_user(ns, sa)
+        return None if claims is None else user_from_claims(claims)
+
+
+def user_from_claims(claims: dict[str, Any]) -> User | None:
+    k8s = claims.get("kubernetes.io")
+    if not isinstance(k8s, dict) or not isinstance(k8s.get("serviceaccount"), dict):
+        return None
+    ns, sa = k8s.get("namespace"), k8s["serviceaccount"].get("name")
+    if not isinstance(ns, str) or not isinstance(sa, str):
+        return None
+    return service_account_user(ns, sa)

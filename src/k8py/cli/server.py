@@ -229,7 +229,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     from k8py.apiserver.tokens import TokenIssuer
     tokens = TokenIssuer(pki.dir, clock.now)
     api.tokens = tokens
-    auth.token_checkers.append(tokens.authenticate)
+    auth.token_checkers.append(getattr(api, "authenticate_token", tokens.authenticate))
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
     phase("pki")
 
