@@ -12,7 +12,7 @@ DEFAULT_STATE_DIR = Path("/var/lib/k8py/network")
 
 async def cleanup(state_dir: Path = DEFAULT_STATE_DIR) -> None:
     """Remove every k8py link and the IPAM state (for `k8py reset`)."""
-    await cleanup_links()
+    await cleanup_links(every_veth=True)
     shutil.rmtree(state_dir / "ipam", ignore_errors=True)
 
 

@@ -106,10 +106,13 @@ class BridgeNetwork:
             self.ipam.release(netns_path)
 
 
-async def cleanup_links(bridge: str = BRIDGE) -> None:
-    """Delete every k8py veth and the bridge (its routes go with it)."""
+async def cleanup_links(bridge: str = BRIDGE, *, every_veth: bool = False) -> None:
+    """Delete the bridge and the k8py veths plugged into it (its routes go with it).
+    `every_veth` (for `k8py reset`) deletes every k8py veth on the machine, whichever
+    cluster it belongs to."""
     out = await ip("-o", "link", "show", check=False)
-    for line in out.splitlines():
+    mine = await ip("-o", "link", "show", "master", bridge, check=False) if f": {bridge}:" in out else ""
+    for line in (out if every_veth else mine).splitlines():
         name = line.split(":", 2)[1].strip().split("@")[0]
         if name.startswith(VETH_PREFIX):
             await ip("link", "del", name, check=False)

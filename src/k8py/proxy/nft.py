@@ -30,3 +30,9 @@ def delete_table(table: str = TABLE) -> None:
 def list_table(table: str = TABLE) -> str:
     r = subprocess.run(["nft", "list", "table", FAMILY, table], capture_output=True, text=True, check=False)
     return r.stdout
+
+
+async def table_exists(table: str = TABLE) -> bool:
+    proc = await asyncio.create_subprocess_exec("nft", "list", "table", FAMILY, table, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    return await proc.wait() == 0

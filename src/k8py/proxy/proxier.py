@@ -28,13 +28,14 @@ Obj = dict[str, Any]
 class Proxier:
     def __init__(self, client: Client, node_name: str, cluster_cidr: str, *,
                  clock: Clock | None = None, table: str = rules.TABLE,
-                 min_sync_interval: float = 0.05) -> None:
+                 min_sync_interval: float = 0.05, resync_period: float = 30.0) -> None:
         self.client = client
         self.node = node_name
         self.cluster_cidr = cluster_cidr
         self.clock = clock or RealClock()
         self.table = table
         self.min_sync_interval = min_sync_interval
+        self.resync_period = resync_period
         self.services = Informer(client, "services", clock=self.clock)
         self.slices = Informer(client, "endpointslices", clock=self.clock)
         self.slices.add_index("service", lambda o: [
@@ -75,10 +76,20 @@ class Proxier:
         self.last_sync_seconds = time.perf_counter() - t0
         self.syncs += 1
 
+    async def _resync_ticker(self) -> None:
+        """Now and then, check that the table is still there (someone may have flushed
+        the ruleset): if not, the next sync rewrites it whole."""
+        while True:
+            await self.clock.sleep(self.resync_period)
+            if not await nft.table_exists(self.table):
+                self._applied = None
+                self._dirty.set()
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.services.run())
             tg.create_task(self.slices.run())
+            tg.create_task(self._resync_ticker())
             await self.services.wait_synced()
             await self.slices.wait_synced()
             self._dirty.set()
