@@ -457,3 +457,14 @@ def test_security_context_and_memory_empty_dir(agent_cluster: Any) -> None:
     assert int(out[3]) == 16384 and out[4] == "tmpfs"
     caps = c.kubectl("exec", "secure", "--", "grep", "CapEff", "/proc/1/status").stdout.split()
     assert caps[1] == "0000000000000000"
+
+
+def test_attach_to_the_main_process(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "attached", [{"name": "main", "image": "busybox", "stdin": True, "stdinOnce": True,
+                                  "command": ["sh", "-c", "read line; echo got $line"]}], restartPolicy="Never"))
+    wait_running_ready(c, "attached")
+    r = c.kubectl("attach", "-i", "attached", input="hello\n", check=False, timeout=60)
+    assert r.stdout == "got hello\n", r
+    wait_phase(c, "attached", "Succeeded")
+    assert c.kubectl("logs", "attached").stdout == "got hello\n"

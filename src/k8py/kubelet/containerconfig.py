@@ -123,7 +123,8 @@ def container_config(pod: Obj, c: Obj, *, image: str, env: list[tuple[str, str]]
         run_as_group=int(run_as_group) if run_as_group is not None else None,
         privileged=bool(sc.get("privileged")), read_only_rootfs=bool(sc.get("readOnlyRootFilesystem")),
         cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
-        tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), attempt=attempt, labels=labels,
+        tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")),
+        attempt=attempt, labels=labels,
         annotations={"io.kubernetes.container.restartCount": str(attempt)},
         termination_message_path=c.get("terminationMessagePath") or "/dev/termination-log")
 

@@ -11,8 +11,9 @@ pods/<name>/exec over WebSocket with the Kubernetes channel protocols
 channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close-stream in v5);
 when the command ends, channel 3 carries a Status (Success, or NonZeroExitCode
 with the exit code in details.causes) and the socket closes. pods/<name>/portforward
-speaks SPDY/3.1 tunnelled in a WebSocket (portforward.py). Plain SPDY upgrades and
-attach are answered with an error Status (not implemented).
+speaks SPDY/3.1 tunnelled in a WebSocket (portforward.py); pods/<name>/attach uses the
+same channels as exec on the container's main process. Plain SPDY upgrades are
+answered with an error Status (kubectl 1.32 tries WebSocket first).
 Invariant: the process of an exec is killed when its client goes away.
 """
 
@@ -29,6 +30,7 @@ from aiohttp import WSMsgType, web
 from k8py.apiserver.request import ApiRequest, ApiResponse
 from k8py.clock import parse_rfc3339
 from k8py.kubelet.portforward import PortForwardSession
+from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.logs import read_log
 from k8py.runtime.protocol import ContainerState, ContainerStatus
@@ -150,8 +152,6 @@ class Streaming:
             return _json(400, _status(400, "BadRequest", "the pod's node is not reachable from this server"))
         if sub == "portforward":
             return await self._port_forward(request, pod)
-        if sub != "exec":
-            return _json(400, _status(400, "BadRequest", f"k8py does not serve {sub} yet"))
         cname, err = self._container_name(pod, request.query.get("container"))
         if cname is None:
             return _json(400, _status(400, "BadRequest", err))
@@ -160,15 +160,21 @@ class Streaming:
             return _json(400, _status(400, "BadRequest",
                                       f"unable to upgrade connection: container not found (\"{cname}\")"))
         command = request.query.getall("command", [])
-        if not command:
+        if sub == "exec" and not command:
             return _json(400, _status(400, "BadRequest", "you must specify at least 1 command"))
         tty = request.query.get("tty") in ("true", "1")
         want_stdin = request.query.get("stdin") in ("true", "1")
         ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0, autoping=True)
         await ws.prepare(request)
         v5 = ws.ws_protocol == "v5.channel.k8s.io"
+        proc: ExecSession | AttachSession
         try:
-            proc = await self.agent.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
+            if sub == "attach":
+                proc = await self.agent.runtime.attach(cs[-1].id)
+                want_stdin = want_stdin and proc.has_stdin
+                command = [cname]
+            else:
+                proc = await self.agent.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
         except Exception as e:  # noqa: BLE001
             await ws.send_bytes(bytes([ERROR]) + json.dumps(_status(500, "InternalError", str(e))).encode())
             await ws.close()
@@ -192,7 +198,7 @@ class Streaming:
         await PortForwardSession(ws, ip, pod["metadata"]["name"], str(pod["metadata"].get("uid"))).run()
         return ws
 
-    async def _pump(self, ws: web.WebSocketResponse, proc: ExecSession, command: list[str],
+    async def _pump(self, ws: web.WebSocketResponse, proc: ExecSession | AttachSession, command: list[str],
                     want_stdin: bool, v5: bool) -> None:
         async def out(stream: asyncio.StreamReader | None, ch: int) -> None:
             if stream is None:
@@ -222,9 +228,14 @@ class Streaming:
             if proc.returncode is None:  # the client went away
                 proc.kill()
 
-        reader = asyncio.ensure_future(inp())
+        reader: asyncio.Future[Any] = asyncio.ensure_future(inp())
+        outs: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(out(proc.stdout, STDOUT), out(proc.stderr, STDERR)))
         try:
-            await asyncio.gather(out(proc.stdout, STDOUT), out(proc.stderr, STDERR))
+            await asyncio.wait({reader, outs}, return_when=asyncio.FIRST_COMPLETED)
+            if not outs.done():  # the client went away first
+                proc.kill()
+                return
             code = await proc.wait()
             if code == 0:
                 st: Obj = {"metadata": {}, "status": "Success"}
@@ -242,6 +253,7 @@ class Streaming:
             raise
         finally:
             reader.cancel()
+            outs.cancel()
 
 
 def _json(code: int, body: Any) -> web.Response:
