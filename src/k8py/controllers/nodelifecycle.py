@@ -48,6 +48,7 @@ NODE_MONITOR_PERIOD = 5.0
 UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 CONDITIONS_MARKED_UNKNOWN = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
+MAX_IN_FLIGHT = 32
 
 
 def _ready(node: Obj) -> Obj | None:
@@ -144,14 +145,28 @@ class NodeLifecycleController:
     # -- one pass -----------------------------------------------------------------
     async def monitor_once(self) -> None:
         now = self.clock.now()
-        names = set()
-        for node in self.nodes.list():
-            name = node["metadata"]["name"]
-            names.add(name)
-            await self._check_node(node, now)
+        nodes = self.nodes.list()
+        names = {n["metadata"]["name"] for n in nodes}
+        await self._bounded(self._check_node(node, now) for node in nodes)
         for gone in set(self._heard) - names:
             del self._heard[gone]
         await self._evict(now)
+
+    async def _bounded(self, coros: Any) -> None:
+        """Run API-bound steps concurrently, at most MAX_IN_FLIGHT at once (a pass over
+        100 lost nodes must not take 100 sequential round trips per step)."""
+        sem = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+        async def one(c: Any) -> None:
+            async with sem:
+                try:
+                    await c
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("node lifecycle step failed")
+
+        await asyncio.gather(*(one(c) for c in coros))
 
     def _last_heard(self, node: Obj, now: float) -> float:
         name = node["metadata"]["name"]
@@ -196,10 +211,10 @@ class NodeLifecycleController:
             raise
 
     async def _mark_pods_not_ready(self, node_name: str) -> None:
-        for pod in self.pods.by_index("nodeName", node_name):
+        async def mark(pod: Obj) -> None:
             conds = (pod.get("status") or {}).get("conditions") or []
             if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
-                continue
+                return
             new = [dict(c, status="False", lastTransitionTime=rfc3339(self.clock.now()))
                    if c.get("type") == "Ready" else c for c in conds]
             md = pod["metadata"]
@@ -209,6 +224,8 @@ class NodeLifecycleController:
             except ApiError as e:
                 if not e.not_found:
                     log.info("pod %s/%s: not marked NotReady: %s", md.get("namespace"), md["name"], e)
+
+        await asyncio.gather(*(mark(p) for p in self.pods.by_index("nodeName", node_name)))
 
     async def _reconcile_taints(self, node: Obj, ready_status: str | None, now: float) -> None:
         want = desired_condition_taints(ready_status)
@@ -241,6 +258,7 @@ class NodeLifecycleController:
                 raise
 
     async def _evict(self, now: float) -> None:
+        due: list[Obj] = []
         for node in self.nodes.list():
             taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoExecute"]
             if not taints:
@@ -252,7 +270,8 @@ class NodeLifecycleController:
                 when = eviction_time(pod, taints, self.pod_eviction_timeout, now)
                 if when is None or when > now:
                     continue
-                await self._delete(pod)
+                due.append(pod)
+        await self._bounded(self._delete(p) for p in due)
 
     async def _delete(self, pod: Obj) -> None:
         md = pod["metadata"]
