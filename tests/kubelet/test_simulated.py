@@ -161,9 +161,12 @@ async def test_reports_ready_again_when_marked_unknown(sim: Any) -> None:
     await eventually(ready)
 
 
-async def test_cluster_of_nodes_shares_informers(api: Any) -> None:
+@pytest.mark.parametrize("shared_factory", [False, True])
+async def test_cluster_of_nodes_shares_informers(api: Any, shared_factory: bool) -> None:
+    from k8py.client.informer import SharedInformerFactory
     client, clock = api
-    cluster = SimulatedCluster(client, 5, {"cpu": "2", "memory": "4Gi"}, clock)
+    factory = SharedInformerFactory(client, clock) if shared_factory else None
+    cluster = SimulatedCluster(client, 5, {"cpu": "2", "memory": "4Gi"}, clock, factory=factory)
     for i, n in enumerate(cluster.nodes):
         n.set_pod_cidr(f"10.42.{i}.0/24")
     task = asyncio.create_task(cluster.run())
@@ -186,6 +189,8 @@ async def test_cluster_of_nodes_shares_informers(api: Any) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if factory is not None:
+            factory.stop()
 
 
 def test_documentation_addresses_stay_in_test_nets() -> None:
