@@ -198,3 +198,15 @@ def test_documentation_addresses_stay_in_test_nets() -> None:
     assert documentation_address(253) == "192.0.2.254"
     assert documentation_address(254) == "198.51.100.1"
     assert documentation_address(762) is None
+
+
+@pytest.mark.parametrize("n,first,last", [
+    (201, "10.42.255.0/24", "10.42.55.0/24"),
+    (1000, "10.42.255.192/26", "10.42.6.0/26"),
+])
+def test_top_down_cidrs_for_many_nodes(n: int, first: str, last: str) -> None:
+    from k8py.kubelet.simulated import top_down_cidrs
+    cidrs = top_down_cidrs("10.42.0.0/16", n)
+    assert (cidrs[0], cidrs[-1], len(set(cidrs))) == (first, last, n)
+    nets = [ipaddress.ip_network(c) for c in cidrs]
+    assert all(net.subnet_of(ipaddress.ip_network("10.42.0.0/16")) for net in nets)  # type: ignore[arg-type]

@@ -53,11 +53,28 @@ class CidrSet:
         return (int(net.network_address) - int(self.network.network_address)) // self._step
 
     def occupy(self, cidr: str) -> bool:
+        """Mark used every block that overlaps `cidr` (of any prefix length)."""
         i = self._index(cidr)
-        if i is None:
-            return False
-        self._used.add(i)
-        return True
+        if i is not None:
+            self._used.add(i)
+            return True
+        for j in self._overlapping(cidr):
+            self._used.add(j)
+        return False
+
+    def _overlapping(self, cidr: str) -> range:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return range(0)
+        if net.version != self.network.version:
+            return range(0)
+        lo = max(int(net.network_address), int(self.network.network_address))
+        hi = min(int(net.broadcast_address), int(self.network.broadcast_address))
+        if lo > hi:
+            return range(0)
+        base = int(self.network.network_address)
+        return range((lo - base) // self._step, (hi - base) // self._step + 1)
 
     def release(self, cidr: str) -> None:
         i = self._index(cidr)

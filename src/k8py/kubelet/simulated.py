@@ -223,7 +223,7 @@ class SimulatedNode:
                 "annotations": {SIMULATED_ANNOTATION: SIMULATED_NOTE}}})
             if (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION) == HEARTBEAT_PAUSED:
                 self.paused = True
-            if self.pod_cidr is None and (current.get("spec") or {}).get("podCIDR"):
+            if (current.get("spec") or {}).get("podCIDR"):  # a node's podCIDR never changes
                 self.set_pod_cidr(current["spec"]["podCIDR"])
             await self.post_status(current)
         self.lease.node_uid = self.uid
@@ -538,4 +538,25 @@ async def run_simulated(ctx: Any) -> None:
     n = int(getattr(ctx.args, "simulated_nodes", 0) or 0)
     if n <= 0:
         return
-    await SimulatedCluster(ctx.client(), n, dict(ctx.args.node_capacity), ctx.clock).run()
+    cluster = SimulatedCluster(ctx.client(), n, dict(ctx.args.node_capacity), ctx.clock)
+    if n > SELF_ASSIGN_ABOVE:
+        for node, cidr in zip(cluster.nodes, top_down_cidrs(CLUSTER_CIDR, n)):
+            node.set_pod_cidr(cidr)
+    await cluster.run()
+
+
+CLUSTER_CIDR = "10.42.0.0/16"
+SELF_ASSIGN_ABOVE = 200  # node IPAM hands out /24s: 256 of them fit in the cluster CIDR
+
+
+def top_down_cidrs(cluster_cidr: str, n: int) -> list[str]:
+    """Pod CIDRs for n simulated nodes, carved from the top of the cluster CIDR down
+    with the smallest mask that fits (node IPAM allocates /24s from the bottom up and
+    skips every block a node already uses). 1,000 nodes in a /16 get /26s (61 pods)."""
+    net = ipaddress.ip_network(cluster_cidr)
+    mask = 24
+    while 2 ** (mask - net.prefixlen) < n + 16 and mask < 28:  # leave some for node IPAM
+        mask += 1
+    step = 2 ** (net.max_prefixlen - mask)
+    top = int(net.broadcast_address) + 1
+    return [f"{ipaddress.ip_address(top - (i + 1) * step)}/{mask}" for i in range(n)]
