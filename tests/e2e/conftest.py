@@ -101,7 +101,14 @@ class AgentCluster(K8pyServer):
                "K8PY_AGENT_NODE_NAME": f"node-{self.ident}", "K8PY_REGISTRIES": str(registries_yaml),
                "K8PY_LOG": _os.environ.get("K8PY_LOG", "INFO"),
                "K8PY_DNS_UPSTREAM": "none"}  # tests never send DNS queries off the machine
-        super().__init__(tmp / "data", env=env, agent=True)
+        # Its own service range, DNS address and LoadBalancer pool too, so that clusters
+        # running at once on this machine do not answer for each other.
+        self.service_cidr = f"10.{_random.randint(100, 199)}.0.0/16"
+        self.cluster_dns = self.service_cidr.replace(".0.0/16", ".0.10")
+        self.lb_pool = f"127.{_random.randint(101, 250)}.{_random.randint(0, 255)}.0/24"
+        super().__init__(tmp / "data", env=env, agent=True,
+                         extra_args=("--service-cidr", self.service_cidr, "--service-lb-pool", self.lb_pool,
+                                     "--cluster-cidr", self.pod_cidr.rsplit(".", 2)[0] + ".0.0/16"))
         self.node_name = f"node-{self.ident}"
 
     def leftovers(self) -> list[str]:

@@ -361,7 +361,7 @@ def test_dns_config_downward_env_and_host_network(agent_cluster: Any) -> None:
           pod(c, "hostnet", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}], hostNetwork=True))
     p = wait_running_ready(c, "dns-check")
     resolv = c.kubectl("exec", "dns-check", "--", "cat", "/etc/resolv.conf").stdout.splitlines()
-    assert resolv == ["nameserver 10.43.0.10", "search default.svc.cluster.local svc.cluster.local cluster.local",
+    assert resolv == [f"nameserver {c.cluster_dns}", "search default.svc.cluster.local svc.cluster.local cluster.local",
                       "options ndots:5"]
     env = dict(line.split("=", 1) for line in c.kubectl("exec", "dns-check", "--", "env").stdout.splitlines()
                if "=" in line)

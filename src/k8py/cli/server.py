@@ -50,6 +50,14 @@ class ServerArgs:
     node_capacity: dict[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi", "pods": "110"})
     pod_eviction_timeout: float = 300.0
     compaction_interval: float = 300.0  # seconds; 0 disables periodic compaction
+    service_cidr: str = "10.43.0.0/16"  # ClusterIPs; .1 is `kubernetes`, .10 the cluster DNS
+    cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a /24 of it
+    service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses
+
+    @property
+    def cluster_dns(self) -> str:
+        import ipaddress
+        return str(ipaddress.ip_network(self.service_cidr, strict=False).network_address + 10)
 
     @property
     def data_path(self) -> Path:
@@ -145,6 +153,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="capacity of simulated nodes (default cpu=4,memory=8Gi,pods=110)")
     p.add_argument("--pod-eviction-timeout", type=float, default=300.0,
                    help="seconds a node may be NotReady before its pods are evicted")
+    p.add_argument("--service-cidr", default="10.43.0.0/16",
+                   help="Service ClusterIP range (default 10.43.0.0/16; its .10 is the cluster DNS)")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod address range (default 10.42.0.0/16)")
+    p.add_argument("--service-lb-pool", default="127.0.100.0/24",
+                   help="addresses for LoadBalancer services (default 127.0.100.0/24, loopback)")
     p.add_argument("--compaction-interval", type=_duration, default=300.0,
                    help="compact the store's history this often, to the revision seen one interval "
                         "earlier (a duration such as 5m or 90s; 0 disables; default 5m)")
@@ -163,7 +176,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
     return ServerArgs(data_dir=ns.data_dir, port=ns.port, bind=ns.bind, store=ns.store, no_agent=ns.no_agent,
                       simulated_nodes=ns.simulated_nodes, node_capacity=cap,
                       pod_eviction_timeout=ns.pod_eviction_timeout,
-                      compaction_interval=getattr(ns, "compaction_interval", 300.0))
+                      compaction_interval=getattr(ns, "compaction_interval", 300.0),
+                      service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool)
 
 
 def _store_kind(url: str | None) -> str:
@@ -206,7 +220,9 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     await _maybe_await(store.start())
     phase("store")
     cfg_fields = {f.name for f in fields(ApiServerConfig)}
-    cfg_kwargs: dict[str, Any] = {"advertise_address": advertise, "port": args.port}
+    cfg_kwargs: dict[str, Any] = {"advertise_address": advertise, "port": args.port,
+                                  "service_cidr": args.service_cidr, "cluster_cidr": args.cluster_cidr,
+                                  "cluster_dns": args.cluster_dns}
     if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
         cfg_kwargs["watch_history"] = int(os.environ["K8PY_WATCH_HISTORY"])
     config = ApiServerConfig(**{k: v for k, v in cfg_kwargs.items() if k in cfg_fields})

@@ -59,6 +59,7 @@ class ControllerManagerOptions:
     workers: int = 2
     storage_base_dir: str = DEFAULT_BASE_DIR
     create_default_storage_class: bool = True
+    lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses (servicelb)
     extra: dict[str, Any] = field(default_factory=dict)  # passed to external controllers by keyword
 
 
@@ -86,7 +87,8 @@ class ControllerManager:
             "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
             "statefulset": lambda: StatefulSetController(c, f, clk, self._recorder("statefulset-controller"), w),
             "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
-            "servicelb": lambda: ServiceLoadBalancerController(c, f, clk, self._recorder("service-lb-controller")),
+            "servicelb": lambda: ServiceLoadBalancerController(c, f, clk, self._recorder("service-lb-controller"),
+                                                               pool=o.lb_pool),
             "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
             "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
             "podgc": lambda: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
@@ -170,5 +172,8 @@ async def run_in_server(ctx: Any) -> None:
     extra: dict[str, Any] = {}
     if args is not None and getattr(args, "pod_eviction_timeout", None) is not None:
         extra["pod_eviction_timeout"] = args.pod_eviction_timeout
-    opts = ControllerManagerOptions(storage_base_dir=base_dir, extra=extra)
+    if args is not None and getattr(args, "cluster_cidr", None):
+        extra["cluster_cidr"] = args.cluster_cidr
+    opts = ControllerManagerOptions(storage_base_dir=base_dir, extra=extra,
+                                    lb_pool=getattr(args, "service_lb_pool", None) or "127.0.100.0/24")
     await ControllerManager(ctx.client(), ctx.clock, opts).run()
