@@ -30,3 +30,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.k8py-installed-*
   touch "$stamp"
 fi
+# Byte-compile k8py once, so that `k8py server` starts fast even where the environment
+# forbids writing bytecode at import time (PYTHONDONTWRITEBYTECODE).
+.venv/bin/python -m compileall -q src >/dev/null || true
