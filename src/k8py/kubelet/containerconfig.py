@@ -95,7 +95,7 @@ def sandbox_config(pod: Obj, s: ClusterSettings) -> PodSandboxConfig:
         name=md["name"], namespace=ns, uid=str(md["uid"]), hostname=hostname[:63], labels=pod_labels(pod),
         annotations=dict(md.get("annotations") or {}), dns=dns_config(pod, s),
         host_network=bool(spec.get("hostNetwork")),
-        log_directory=f"{s.log_root}/{ns}_{md['name']}_{md['uid']}", extra_hosts=extra)
+        log_directory=pod_log_dir(pod, s), extra_hosts=extra)
 
 
 def _cpu_shares_millis(res: Obj) -> int:
@@ -103,8 +103,14 @@ def _cpu_shares_millis(res: Obj) -> int:
     return to_milli(req) if req else 0
 
 
+def pod_log_dir(pod: Obj, s: ClusterSettings) -> str:
+    md = pod["metadata"]
+    return f"{s.log_root}/{md.get('namespace') or 'default'}_{md['name']}_{md['uid']}"
+
+
 def container_config(pod: Obj, c: Obj, *, image: str, env: list[tuple[str, str]], mounts: list[Mount],
-                     attempt: int, kind: str, command: list[str] | None, args: list[str] | None) -> ContainerConfig:
+                     attempt: int, kind: str, command: list[str] | None, args: list[str] | None,
+                     log_dir: str = "") -> ContainerConfig:
     res = c.get("resources") or {}
     limits = res.get("limits") or {}
     psc = (pod.get("spec") or {}).get("securityContext") or {}
@@ -126,6 +132,7 @@ def container_config(pod: Obj, c: Obj, *, image: str, env: list[tuple[str, str]]
         tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")),
         attempt=attempt, labels=labels,
         annotations={"io.kubernetes.container.restartCount": str(attempt)},
+        log_path=f"{log_dir}/{c['name']}/{attempt}.log" if log_dir else "",
         termination_message_path=c.get("terminationMessagePath") or "/dev/termination-log")
 
 

@@ -27,7 +27,8 @@ from k8py.api.quantity import to_int
 from k8py.client.errors import ApiError
 from k8py.clock import rfc3339
 from k8py.kubelet import status as pstatus
-from k8py.kubelet.containerconfig import LABEL_POD_UID, container_config, qos_class, sandbox_config
+from k8py.kubelet.containerconfig import (LABEL_POD_UID, container_config, pod_log_dir, qos_class,
+                                          sandbox_config)
 from k8py.kubelet.envvars import build_env, expand_args
 from k8py.kubelet.errors import (ContainerConfigError, CreateContainerError, ImageNeverPullError,
                                  ImagePullError, KubeletError, StartError, VolumeError)
@@ -373,7 +374,8 @@ class PodWorker:
             mounts = self.agent.volumes.mounts(c, self.volume_paths or {})
             cfg = container_config(pod, c, image=c.get("image", ""), env=env, mounts=mounts, attempt=attempt,
                                    kind=kind, command=expand_args(c.get("command"), env),
-                                   args=expand_args(c.get("args"), env))
+                                   args=expand_args(c.get("args"), env),
+                                   log_dir=pod_log_dir(pod, self.agent.settings))
             try:
                 cid = await rt.create_container(sb.id, cfg)
                 self._touch()
@@ -557,8 +559,8 @@ class PodWorker:
             await rt.remove_pod_sandbox(sb.id)
             self._touch()
         await asyncio.to_thread(self.agent.volumes.teardown, self.uid)
-        log_dir = Path(self.agent.settings.log_root) / f"{md.get('namespace')}_{md.get('name')}_{self.uid}"
-        await asyncio.to_thread(shutil.rmtree, log_dir, True)
+        if md.get("name"):
+            await asyncio.to_thread(shutil.rmtree, pod_log_dir(src, self.agent.settings), True)
         self.agent.backoff.forget_prefix(self.uid + "/")
         if pod is not None:
             try:

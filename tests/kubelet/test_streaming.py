@@ -1,0 +1,58 @@
+"""pods/log through the node proxy: container choice, previous, tail, timestamps, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from agent_helpers import Harness, harness_fixture
+
+from k8py.apiserver.request import ApiRequest
+from k8py.kubelet.streaming import Streaming
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async for x in harness_fixture(tmp_path):
+        yield x
+
+
+def _write(path: str, lines: list[tuple[str, str]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for i, (stream, text) in enumerate(lines):
+            f.write(f"2024-01-02T03:04:{i:02d}.000000000Z {stream} F {text}\n")
+
+
+async def _log(s: Streaming, pod: dict, **q: str) -> tuple[int, object]:
+    r = await s.node_proxy(ApiRequest("GET", "/x", query=q), pod, "log")
+    return r.status, r.body if r.status != 200 else r.body.decode()  # type: ignore[union-attr]
+
+
+async def test_logs(h: Harness) -> None:
+    two = [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]
+    await h.create_pod("p", two)
+    await h.until(lambda: len(h.containers()) == 2)
+    pod = await h.pod("p")
+    s = Streaming(h.agent, h.api)
+    status, body = await _log(s, pod)
+    assert status == 400
+    assert body["message"] == "a container name must be specified for pod p, choose one of: [a b]"  # type: ignore[index]
+    a0 = h.containers("a")[0]
+    _write(a0.log_path, [("stdout", "one"), ("stderr", "two"), ("stdout", "three")])
+    assert await _log(s, pod, container="a") == (200, "one\ntwo\nthree\n")
+    assert await _log(s, pod, container="a", tailLines="1") == (200, "three\n")
+    assert await _log(s, pod, container="a", timestamps="true", tailLines="1") == (
+        200, "2024-01-02T03:04:02.000000000Z three\n")
+    status, body = await _log(s, pod, container="a", previous="true")
+    assert status == 400 and body["message"] == 'previous terminated container "a" in pod "p" not found'  # type: ignore[index]
+    # a restart: attempt 1 writes its own file; --previous reads attempt 0's
+    h.runtime.finish(a0.id, 1)
+    await h.until(lambda: len(h.containers("a")) == 2, step=1)
+    _write(h.containers("a")[1].log_path, [("stdout", "second run")])
+    assert await _log(s, pod, container="a") == (200, "second run\n")
+    assert await _log(s, pod, container="a", previous="true") == (200, "one\ntwo\nthree\n")
+    assert h.containers("a")[1].log_path.endswith("/a/1.log")
+    status, body = await _log(s, pod, container="zzz")
+    assert status == 400 and body["message"] == "container zzz is not valid for pod p"  # type: ignore[index]
