@@ -53,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--profile", default="", help="write a cProfile of the server process to this file")
+    ap.add_argument("--server-log", default="", help="write the server's log (K8PY_LOG=DEBUG) to this file")
     args = ap.parse_args()
     registry = load("registry")
     rdata = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
@@ -70,8 +71,11 @@ def main() -> None:
                    K8PY_AGENT_NODE_NAME=f"bench-{ident}", K8PY_REGISTRIES=str(work / "registries.yaml"))
         t = time.monotonic()
         prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        if args.server_log:
+            env["K8PY_LOG"] = "DEBUG"
+        err = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL
         proc = subprocess.Popen([sys.executable, *prof, "-m", "k8py.cli.main", "server", "--data-dir", str(work / "data"),
-                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=err, env=env,
                                 start_new_session=True)
         assert proc.stdout is not None
         proc.stdout.readline()

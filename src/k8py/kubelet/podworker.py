@@ -203,6 +203,7 @@ class PodWorker:
             finally:
                 self.agent.cache.invalidate()
             sb = await rt.pod_sandbox_status(sid)
+            log.debug("pod %s: sandbox %s ready (ip %s)", self.key, sid[:12], sb.ip)
             snap = await self._snapshot()
         elif self.volume_paths is None or (self.agent.clock.monotonic() - self._last_volume_refresh
                                            >= self.agent.options.volume_refresh_period):
@@ -388,6 +389,7 @@ class PodWorker:
             except Exception as e:  # noqa: BLE001
                 raise StartError(getattr(e, "message", None) or str(e)) from e
             self.event("Normal", "Started", f"Started container {name}")
+            log.debug("pod %s: container %s started", self.key, name)
             self.waiting.pop(name, None)
             v.waiting = None
             await self._post_start(pod, c, cid, name)
@@ -494,6 +496,7 @@ class PodWorker:
             new = await self.agent.client.patch("pods", md["name"], {"status": st}, md.get("namespace"),
                                                 subresource="status")
             self._last_written = st
+            log.debug("pod %s: status written (phase %s)", self.key, st["phase"])
             if new.get("metadata", {}).get("uid") == self.uid:
                 self.pod = new if not self.gone else self.pod
         except ApiError as e:
