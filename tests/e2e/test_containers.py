@@ -468,3 +468,22 @@ def test_attach_to_the_main_process(agent_cluster: Any) -> None:
     assert r.stdout == "got hello\n", r
     wait_phase(c, "attached", "Succeeded")
     assert c.kubectl("logs", "attached").stdout == "got hello\n"
+
+
+def test_python_client_exec_and_logs(agent_cluster: Any) -> None:
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    c = agent_cluster
+    apply(c, pod(c, "py-target", [{"name": "main", "image": "busybox",
+                                   "command": ["sh", "-c", "echo from-main; sleep 3600"]}]))
+    wait_running_ready(c, "py-target")
+    api = client.CoreV1Api(config.new_client_from_config(str(c.kubeconfig)))
+    out = stream(api.connect_get_namespaced_pod_exec, "py-target", "default",
+                 command=["sh", "-c", "echo out; echo err >&2"], stderr=True, stdin=False, stdout=True, tty=False)
+    assert "out" in out
+    resp = stream(api.connect_get_namespaced_pod_exec, "py-target", "default", command=["sh", "-c", "exit 5"],
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=30)
+    assert resp.returncode == 5
+    wait_for(lambda: api.read_namespaced_pod_log("py-target", "default") == "from-main\n", 20, "the pod's log")
