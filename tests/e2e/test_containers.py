@@ -487,3 +487,27 @@ def test_python_client_exec_and_logs(agent_cluster: Any) -> None:
     resp.run_forever(timeout=30)
     assert resp.returncode == 5
     wait_for(lambda: api.read_namespaced_pod_log("py-target", "default") == "from-main\n", 20, "the pod's log")
+
+
+def test_image_pull_errors_and_init_containers(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "no-image", [{"name": "main", "image": "k8py-no-such-image:1.0"}]),
+          pod(c, "with-init", [{"name": "main", "image": "busybox", "command": ["sh", "-c", "cat /work/msg; sleep 3600"],
+                                "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+              initContainers=[{"name": "first", "image": "busybox", "command": ["sh", "-c", "echo a > /work/msg"],
+                               "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+                              {"name": "second", "image": "busybox", "command": ["sh", "-c", "echo b >> /work/msg"],
+                               "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+              volumes=[{"name": "work", "emptyDir": {}}]))
+    p = wait_for(lambda: (q := get_pod(c, "no-image")) and cstatus(q).get("state", {}).get("waiting", {})
+                 .get("reason") in ("ErrImagePull", "ImagePullBackOff") and q, 60, "a pull error")
+    assert "k8py-no-such-image" in cstatus(p)["state"]["waiting"]["message"]
+    wait_for(lambda: cstatus(get_pod(c, "no-image"))["state"]["waiting"]["reason"] == "ImagePullBackOff", 60,
+             "ImagePullBackOff")
+    assert c.kubectl("get", "pod", "no-image", "--no-headers").stdout.split()[2] in ("ErrImagePull",
+                                                                                   "ImagePullBackOff")
+    wait_running_ready(c, "with-init")
+    assert wait_for(lambda: c.kubectl("logs", "with-init").stdout, 20, "main's output") == "a\nb\n"
+    p = get_pod(c, "with-init")
+    assert [s["state"]["terminated"]["reason"] for s in p["status"]["initContainerStatuses"]] == ["Completed"] * 2
+    assert c.kubectl("logs", "with-init", "-c", "second").stdout == ""
