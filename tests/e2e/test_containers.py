@@ -465,7 +465,8 @@ def test_attach_to_the_main_process(agent_cluster: Any) -> None:
                                   "command": ["sh", "-c", "read line; echo got $line"]}], restartPolicy="Never"))
     wait_running_ready(c, "attached")
     r = c.kubectl("attach", "-i", "attached", input="hello\n", check=False, timeout=60)
-    assert r.stdout == "got hello\n", r
+    assert r.returncode == 0, r
+    # the process got kubectl's stdin (its output may race the end of the attach stream)
     wait_phase(c, "attached", "Succeeded")
     assert c.kubectl("logs", "attached").stdout == "got hello\n"
 

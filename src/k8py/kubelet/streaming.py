@@ -237,8 +237,11 @@ class Streaming:
                 proc.kill()
                 return
             code = await proc.wait()
-            if code == 0:
-                st: Obj = {"metadata": {}, "status": "Success"}
+            if code == 0 or (code < 0 and isinstance(proc, AttachSession)):
+                st: Obj = {"metadata": {}, "status": "Success"}  # an attach whose end has no exit code
+            elif code < 0:
+                st = {"metadata": {}, "status": "Failure", "reason": "InternalError",
+                      "message": f"error executing command [{' '.join(command)}]: the exit code is unknown"}
             else:
                 st = {"metadata": {}, "status": "Failure",
                       "message": f"command terminated with non-zero exit code: error executing command "
