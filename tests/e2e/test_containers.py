@@ -512,3 +512,14 @@ def test_image_pull_errors_and_init_containers(agent_cluster: Any) -> None:
     p = get_pod(c, "with-init")
     assert [s["state"]["terminated"]["reason"] for s in p["status"]["initContainerStatuses"]] == ["Completed"] * 2
     assert c.kubectl("logs", "with-init", "-c", "second").stdout == ""
+
+
+def test_set_image_on_a_pod_restarts_its_container(agent_cluster: Any) -> None:
+    c = agent_cluster
+    apply(c, pod(c, "retag", [{"name": "web", "image": "nginx:1.14.2"}]))
+    before = cstatus(wait_running_ready(c, "retag"))
+    c.kubectl("set", "image", "pod/retag", "web=nginx:1.16.1")
+    p = wait_for(lambda: (q := get_pod(c, "retag")) and cstatus(q).get("image") == "nginx:1.16.1"
+                 and "running" in cstatus(q)["state"] and cstatus(q)["containerID"] != before["containerID"] and q,
+                 60, "the container restarted with the new image")
+    assert cstatus(p)["restartCount"] == 1

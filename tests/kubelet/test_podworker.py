@@ -295,3 +295,18 @@ async def test_readiness_probe_gates_ready(h: Harness) -> None:
         p = await h.pod("p")
         return {c["type"]: c["status"] for c in p["status"]["conditions"]}["Ready"] == "True"
     await h.until(is_ready, step=1)
+
+
+async def test_a_changed_container_spec_restarts_the_container(h: Harness) -> None:
+    p = await h.create_pod("p", [BUSY], restartPolicy="Never", terminationGracePeriodSeconds=5)
+    await running(h, "p")
+    first = h.containers("main")[0]
+    c = dict(BUSY, image="busybox:1.27.2")
+    await h.client.patch("pods", "p", {"spec": {"containers": [c]}}, "default", patch_type="strategic")
+    await h.until(lambda: len(h.containers("main")) == 2, step=1)
+    latest = h.containers("main")[-1]
+    assert (latest.attempt, latest.image) == (1, "busybox:1.27.2")
+    assert ("stop_container", (first.id, 5.0)) in h.runtime.calls
+    killing = [e["message"] for e in await h.events("Killing")]
+    assert "Container main definition changed, will be restarted" in killing
+    assert p["metadata"]["name"] == "p"

@@ -24,6 +24,16 @@ LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_POD_UID = "io.kubernetes.pod.uid"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_CONTAINER_KIND = "k8py.io/container-kind"  # "init" | "regular"
+LABEL_CONTAINER_HASH = "k8py.io/container-hash"  # of the container's spec: a change restarts it
+
+
+def container_hash(c: Obj) -> str:
+    """A hash of the container's spec (as the kubelet's HashContainer): another image,
+    command, env... means another container."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(c, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -118,7 +128,8 @@ def container_config(pod: Obj, c: Obj, *, image: str, env: list[tuple[str, str]]
     caps = sc.get("capabilities") or {}
     run_as_user = sc.get("runAsUser", psc.get("runAsUser"))
     run_as_group = sc.get("runAsGroup", psc.get("runAsGroup"))
-    labels = {**pod_labels(pod), LABEL_CONTAINER_NAME: c["name"], LABEL_CONTAINER_KIND: kind}
+    labels = {**pod_labels(pod), LABEL_CONTAINER_NAME: c["name"], LABEL_CONTAINER_KIND: kind,
+              LABEL_CONTAINER_HASH: container_hash(c)}
     return ContainerConfig(
         name=c["name"], image=image, command=command, args=args, env=env, working_dir=c.get("workingDir") or "",
         mounts=mounts,

@@ -27,8 +27,8 @@ from k8py.api.quantity import to_int
 from k8py.client.errors import ApiError
 from k8py.clock import rfc3339
 from k8py.kubelet import status as pstatus
-from k8py.kubelet.containerconfig import (LABEL_POD_UID, container_config, pod_log_dir, qos_class,
-                                          sandbox_config)
+from k8py.kubelet.containerconfig import (LABEL_CONTAINER_HASH, LABEL_POD_UID, container_config, container_hash,
+                                          pod_log_dir, qos_class, sandbox_config)
 from k8py.kubelet.envvars import build_env, expand_args
 from k8py.kubelet.errors import (ContainerConfigError, CreateContainerError, ImageNeverPullError,
                                  ImagePullError, KubeletError, StartError, VolumeError)
@@ -158,6 +158,10 @@ class PodWorker:
     async def _snapshot(self) -> Snapshot:
         return await self.agent.cache.get(self.agent.options.sync_period / 2)
 
+    def _grace(self, pod: Obj) -> float:
+        g = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        return float(min(g if g is not None else DEFAULT_GRACE, self.agent.options.max_kill_grace))
+
     def _backoff_key(self, name: str) -> str:
         return f"{self.uid}/{name}"
 
@@ -248,6 +252,14 @@ class PodWorker:
                     await self._start(pod, sb, v, "regular", 0, pod_ip)
                 elif latest.state == ContainerState.RUNNING:
                     self.waiting.pop(v.spec["name"], None)
+                    have = latest.labels.get(LABEL_CONTAINER_HASH)
+                    if have and have != container_hash(v.spec):  # e.g. kubectl set image on the pod
+                        name = v.spec["name"]
+                        self.event("Normal", "Killing", f"Container {name} definition changed, will be restarted")
+                        self.prober.forget(latest.id)
+                        await rt.stop_container(latest.id, self._grace(pod))
+                        self._touch()
+                        await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
                 elif latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
                     await rt.remove_container(latest.id)
                     self._touch()
