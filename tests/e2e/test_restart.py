@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from e2e_harness import K8pyServer, wait_for
@@ -52,8 +53,29 @@ def test_sigterm_with_an_open_watch_still_exits_zero(tmp_path: Path) -> None:
         w.wait()
 
 
-def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
-    s = K8pyServer(tmp_path / "data").start()
+@pytest.fixture
+def private_etcd() -> Iterator[str]:
+    """An etcd of this test's own (the session's is shared with tests that count its revisions)."""
+    import shutil as _shutil
+    if _shutil.which("etcd") is None:
+        pytest.skip("no etcd (apt install etcd-server)")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("k8py_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    assert spec and spec.loader
+    import sys
+    root = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(root)  # tests/conftest.py: its EtcdProcess helper
+    etcd = root.EtcdProcess()
+    try:
+        yield "etcd://" + etcd.start().split("://", 1)[-1].rstrip("/")
+    finally:
+        etcd.stop()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "etcd"])
+def test_kill_9_loses_no_acknowledged_create(tmp_path: Path, store: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("private_etcd") if store == "etcd" else None
+    s = K8pyServer(tmp_path / "data", store=url).start()
     acked: list[str] = []
     stop = threading.Event()
 
