@@ -1,5 +1,6 @@
 """`k8py agent --server URL --token @file` joins a server that runs without its own agent
-(as on another machine) and runs real containers for the pods bound to it."""
+(as on another machine), runs real containers for the pods bound to it, and serves
+their logs and exec through the server (which forwards to the agent's endpoint)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def joined(tmp_path: Path, local_registry: Any) -> Iterator[tuple[K8pyServer, st
     agent = subprocess.Popen([sys.executable, "-m", "k8py.cli.main", "agent", "--server", server.url,
                               "--token", f"@{tmp_path / 'data' / 'pki' / 'agent-token'}",
                               "--ca-file", str(tmp_path / "data" / "pki" / "ca.crt"), "--node-name", node,
-                              "--pod-cidr", f"10.199.{int(ident[:2], 16)}.0/24", "--backoff-base", "1"],
+                              "--pod-cidr", f"10.199.{int(ident[:2], 16)}.0/24", "--backoff-base", "1",
+                              "--node-ip", "127.0.0.1", "--kubelet-port", "0"],
                              stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         yield server, node
@@ -59,7 +61,8 @@ def test_remote_agent_registers_and_runs_a_pod(joined: tuple[K8pyServer, str]) -
     wait_for(lambda: node in server.kubectl("get", "nodes", check=False).stdout, 30, "the node registered")
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "far"},
            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
-                    "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]}}
+                    "containers": [{"name": "main", "image": "busybox",
+                                    "command": ["sh", "-c", "echo hello-remote; sleep 3600"]}]}}
     server.kubectl("apply", "-f", "-", input=yaml.safe_dump(pod))
 
     def running() -> bool:
@@ -68,5 +71,10 @@ def test_remote_agent_registers_and_runs_a_pod(joined: tuple[K8pyServer, str]) -
     wait_for(running, 60, "the pod running on the remote agent")
     rows = server.kubectl("get", "pod", "far", "-o", "wide", "--no-headers").stdout.split()
     assert rows[1] == "1/1" and rows[2] == "Running" and node in rows
+    # logs and exec reach the remote agent through the server (the agent's own HTTPS endpoint)
+    wait_for(lambda: server.kubectl("logs", "far", check=False).stdout == "hello-remote\n", 30, "remote logs")
+    assert server.kubectl("logs", "far", "--tail=1", "--timestamps").stdout.endswith(" hello-remote\n")
+    r = server.kubectl("exec", "far", "--", "sh", "-c", "echo via-agent; exit 7", check=False)
+    assert (r.returncode, r.stdout) == (7, "via-agent\n"), r
     server.kubectl("delete", "pod", "far", "--wait=true", timeout=60)  # the agent finishes the deletion
     assert server.kubectl("get", "pod", "far", check=False).returncode != 0

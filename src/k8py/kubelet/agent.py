@@ -70,6 +70,7 @@ class AgentOptions:
     system_reserved_cpu: str = "100m"
     system_reserved_memory: str = "256Mi"
     max_pods: int = 110
+    kubelet_port: int = 10250  # the agent's own HTTPS endpoint (logs/exec for a remote server)
     ca_cert: bytes = b""
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -162,7 +163,7 @@ class NodeAgent:
         return {"capacity": cap, "allocatable": self.allocatable,
                 "conditions": self.facts.conditions(now, old_conditions),
                 "addresses": self.facts.addresses(self.node_ip),
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.options.kubelet_port}},
                 "nodeInfo": self.facts.node_info()}
 
     async def register(self) -> Obj:
@@ -358,21 +359,41 @@ def build_runtime(rt: dict[str, str], network: Any) -> Any:
 
 
 async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dict[str, str],
-                    node_name: str, on_ready: Any = None) -> None:
+                    node_name: str, on_ready: Any = None, serve_token: str = "") -> None:
+    """Run an agent; with `serve_token` it also serves logs/exec/port-forward on
+    `options.kubelet_port` (0: any free port) for a remote API server."""
     network = BridgeNodeNetwork(rt["cluster_cidr"], rt["service_cidr"], Path(rt["base"]) / "network",
                                 bridge=rt["bridge"] or None)
     runtime = build_runtime(rt, network)
     agent = NodeAgent(client, runtime, network, node_name, clock, options)
+    server = None
+    if serve_token:
+        from k8py.kubelet.kubeletserver import KubeletServer
+        from k8py.kubelet.streaming import Streaming
+
+        async def get_pod(ns: str, name: str, user: str) -> tuple[int, Obj]:
+            try:
+                return 200, await client.get("pods", name, ns)
+            except ApiError as e:
+                return e.status, e.body
+
+        server = KubeletServer(agent, Streaming(agent, get_pod=get_pod), serve_token, options.kubelet_port)
+        options.kubelet_port = await server.start()
     if on_ready is not None:
         on_ready(agent)
     try:
         await agent.run()
     finally:
+        if server is not None:
+            await server.close()
         await runtime.close()
 
 
 async def run_embedded(ctx: Any) -> None:
     """The `k8py server` component: the node agent on this machine, in-process."""
+    from k8py.kubelet.nodeproxy import attach_to_server
+
+    proxy = attach_to_server(ctx)
     missing = missing_requirements()
     if missing:
         print("k8py: running without the node agent (no containers): missing " + ", ".join(missing),
@@ -398,10 +419,7 @@ async def run_embedded(ctx: Any) -> None:
     def wire(agent: NodeAgent) -> None:
         from k8py.kubelet.streaming import Streaming
 
-        s = Streaming(agent, ctx.api)
-        ctx.api.set_node_proxy(s.node_proxy)
-        front = getattr(ctx, "front", None)
-        if front is not None:
-            front.upgrade_handler = s.upgrade_handler
+        proxy.local = Streaming(agent, ctx.api)
+        proxy.local_node = agent.node_name
 
     await run_agent(ctx.client(), ctx.clock, options, rt, node_name, on_ready=wire)

@@ -22,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-name", default=None, help="node name (default: the host name)")
     p.add_argument("--backoff-base", type=float, default=10.0, help="crash-loop back-off base seconds (default 10)")
     p.add_argument("--pod-cidr", default="", help="fixed pod CIDR (default: from node IPAM, else 10.42.0.0/24)")
+    p.add_argument("--node-ip", default="", help="the address the server reaches this node at (default: the "
+                                                 "pod bridge's gateway, right only on the server's machine)")
+    p.add_argument("--kubelet-port", type=int, default=10250,
+                   help="port of the agent's HTTPS endpoint for logs/exec/port-forward (default 10250; 0: any)")
 
 
 def main(ns: argparse.Namespace) -> int:
@@ -44,6 +48,8 @@ def main(ns: argparse.Namespace) -> int:
     options.backoff_max = 300.0 if ns.backoff_base >= 10 else ns.backoff_base * 30
     if ns.pod_cidr:
         options.pod_cidr = ns.pod_cidr
+    options.node_ip = ns.node_ip
+    options.kubelet_port = ns.kubelet_port
     name = ns.node_name or rt["node_name"] or default_node_name()
 
     async def go() -> None:
@@ -52,7 +58,7 @@ def main(ns: argparse.Namespace) -> int:
             from k8py.proxy.run import missing_requirements as services_missing
             from k8py.proxy.run import run_node_services
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(run_agent(client, RealClock(), options, rt, name))
+                tg.create_task(run_agent(client, RealClock(), options, rt, name, serve_token=token))
                 if not services_missing():  # the node's service proxy and cluster DNS
                     tg.create_task(run_node_services(client, RealClock(), name, rt["cluster_cidr"], options.pod_cidr,
                                                      cluster_dns=options.cluster_dns,

@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -54,10 +54,22 @@ def _bad(message: str, code: int = 400, reason: str = "BadRequest") -> ApiRespon
     return ApiResponse(code, _status(code, reason, message))
 
 
+# (namespace, name, user) -> (HTTP status, pod or Status)
+PodGetter = Callable[[str, str, str], Awaitable[tuple[int, Obj]]]
+
+
+def api_pod_getter(api: Any) -> PodGetter:
+    """Reads pods through an in-process ApiServer, as the requesting user."""
+    async def get(ns: str, name: str, user: str) -> tuple[int, Obj]:
+        resp = await api.handle(ApiRequest("GET", f"/api/v1/namespaces/{ns}/pods/{name}", user=user))
+        return resp.status, resp.body
+    return get
+
+
 class Streaming:
-    def __init__(self, agent: "NodeAgent", api: Any) -> None:
+    def __init__(self, agent: "NodeAgent", api: Any = None, get_pod: PodGetter | None = None) -> None:
         self.agent = agent
-        self.api = api
+        self.get_pod: PodGetter = get_pod or api_pod_getter(api)
         self.follow_poll = 0.2
 
     # ------------------------------------------------------------- containers of a pod
@@ -144,10 +156,9 @@ class Streaming:
         ns, name, sub = m.groups()
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _json(400, _status(400, "BadRequest", "k8py serves exec over WebSocket only (no SPDY)"))
-        resp = await self.api.handle(ApiRequest("GET", f"/api/v1/namespaces/{ns}/pods/{name}", user=req.user))
-        if resp.status != 200:
-            return _json(resp.status, resp.body)
-        pod = resp.body
+        code, pod = await self.get_pod(ns, name, req.user)
+        if code != 200:
+            return _json(code, pod)
         if (pod.get("spec") or {}).get("nodeName") != self.agent.node_name:
             return _json(400, _status(400, "BadRequest", "the pod's node is not reachable from this server"))
         if sub == "portforward":
