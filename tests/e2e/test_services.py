@@ -25,7 +25,10 @@ NGINX = {
              "template": {"metadata": {"labels": {"app": "nginx"}},
                           "spec": {"terminationGracePeriodSeconds": 5,
                                    "containers": [{"name": "nginx", "image": "nginx:1.14.2",
-                                                   "ports": [{"name": "http", "containerPort": 80}]}]}}},
+                                                   "ports": [{"name": "http", "containerPort": 80}],
+                                                   # traffic only once nginx answers, as one should run it
+                                                   "readinessProbe": {"httpGet": {"path": "/", "port": 80},
+                                                                      "periodSeconds": 1}}]}}},
 }
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nginx"},
            "spec": {"selector": {"app": "nginx"}, "ports": [{"port": 80, "targetPort": "http"}]}}
@@ -188,7 +191,8 @@ def test_deleting_a_replica_fails_no_request_after_its_endpoint_is_gone(svc_clus
     during = [ok for ts, ok in results if ts <= gone_at]
     after = [ok for ts, ok in results if ts > gone_at]
     print(f"replica deletion: {during.count(False)} of {len(during)} requests failed before the endpoint "
-          f"was gone, {after.count(False)} of {len(after)} after")
+          f"was gone, {after.count(False)} of {len(after)} after "
+          f"(at {[round(ts - gone_at, 3) for ts, ok in results if ts > gone_at and not ok]} s)")
     assert after.count(False) == 0
     wait_for(lambda: len(endpoint_ips(c, "nginx")) == 3, 120, "the replacement replica ready")
 
