@@ -15,10 +15,28 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.client.inprocess import InProcessTransport
 from k8py.clock import FakeClock
 from k8py.controllers.base import Controller
-from k8py.controllers.events import EventRecorder
+from k8py.client.events import EventRecorder
 from k8py.store.memory import MemoryStore
 
 Obj = dict[str, Any]
+
+
+class RecordingEventRecorder(EventRecorder):
+    """An EventRecorder that also remembers what it was asked to record, in order."""
+
+    def __init__(self, client: Client, component: str, clock: FakeClock) -> None:
+        super().__init__(client, component, clock)
+        self.recorded: list[tuple[str, str, str, str]] = []  # (namespace/name, type, reason, message)
+
+    def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        md = obj.get("metadata") or {}
+        self.recorded.append((f"{md.get('namespace', '')}/{md.get('name')}", type_, reason, message))
+        super().event(obj, type_, reason, message)
+
+    def for_reason(self, reason: str) -> list[str]:
+        """Messages recorded with a reason."""
+        return [m for _, _, r, m in self.recorded if r == reason]
+
 
 @dataclass
 class Cluster:
@@ -27,9 +45,12 @@ class Cluster:
     clock: FakeClock
     factory: SharedInformerFactory
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    recorders: list[RecordingEventRecorder] = field(default_factory=list)
 
-    def recorder(self, component: str) -> EventRecorder:
-        return EventRecorder(self.client, component, self.clock)
+    def recorder(self, component: str) -> RecordingEventRecorder:
+        r = RecordingEventRecorder(self.client, component, self.clock)
+        self.recorders.append(r)
+        return r
 
     async def start(self, *controllers: Controller) -> None:
         self.factory.start()
@@ -58,6 +79,9 @@ class Cluster:
         return (await self.client.list(resource, ns, **kw)).get("items") or []
 
     async def events(self, reason: str, ns: str = "default") -> list[str]:
+        """Messages of the Events in the API with a reason, once the recorders made here wrote theirs."""
+        for r in self.recorders:
+            await r.flush()
         return [e.get("message", "") for e in await self.list("events", ns) if e.get("reason") == reason]
 
 

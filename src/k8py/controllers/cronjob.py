@@ -26,7 +26,7 @@ from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (controller_ref, creation_time, is_deleting, meta,
                                              new_controller_ref, split_key)
 from k8py.controllers.cronschedule import ScheduleError, parse_schedule
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.job import job_finished
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
 
@@ -77,7 +77,7 @@ class CronJobController(Controller):
                     "uid": meta(j)["uid"], "resourceVersion": meta(j).get("resourceVersion")})
                 continue
             if meta(j)["name"] in active_names:
-                await self.recorder.event(cj, NORMAL, "SawCompletedJob",
+                self.recorder.event(cj, NORMAL, "SawCompletedJob",
                                           f"Saw completed job: {meta(j)['name']}, status: {done}")
             if done == "Complete":
                 ct = (j.get("status") or {}).get("completionTime")
@@ -99,7 +99,7 @@ class CronJobController(Controller):
         try:
             sched = parse_schedule(spec.get("schedule", ""), spec.get("timeZone"))
         except ScheduleError as e:
-            await self.recorder.event(cj, WARNING, "UnparseableSchedule",
+            self.recorder.event(cj, WARNING, "UnparseableSchedule",
                                       f"unparseable schedule: {spec.get('schedule')!r} : {e}")
             await self._write_status(cj, status)
             return
@@ -118,7 +118,7 @@ class CronJobController(Controller):
             missed += 1
             t = sched.next_after(t)
         if missed > MAX_MISSED:
-            await self.recorder.event(cj, WARNING, "TooManyMissedTimes",
+            self.recorder.event(cj, WARNING, "TooManyMissedTimes",
                                       f"too many missed start times: {missed}. Set or decrease "
                                       ".spec.startingDeadlineSeconds or check clock skew")
         if scheduled is not None:
@@ -139,7 +139,7 @@ class CronJobController(Controller):
             for r in active:
                 try:
                     await self.client.delete("jobs", r["name"], ns, propagation_policy="Background")
-                    await self.recorder.event(cj, NORMAL, "SuccessfulDelete", f"Deleted job {r['name']}")
+                    self.recorder.event(cj, NORMAL, "SuccessfulDelete", f"Deleted job {r['name']}")
                 except ApiError as e:
                     if not e.not_found:
                         raise
@@ -158,12 +158,12 @@ class CronJobController(Controller):
             created = await self.client.create("jobs", job, ns)
         except ApiError as e:
             if not e.already_exists:
-                await self.recorder.event(cj, WARNING, "FailedCreate", f"Error creating job: {e.body.get('message', e)}")
+                self.recorder.event(cj, WARNING, "FailedCreate", f"Error creating job: {e.body.get('message', e)}")
                 raise
             status["lastScheduleTime"] = rfc3339(scheduled)
             return
         self._created.add(name)
-        await self.recorder.event(cj, NORMAL, "SuccessfulCreate", f"Created job {name}")
+        self.recorder.event(cj, NORMAL, "SuccessfulCreate", f"Created job {name}")
         status.setdefault("active", []).append({
             "apiVersion": "batch/v1", "kind": "Job", "name": name, "namespace": ns,
             "uid": meta(created)["uid"], "resourceVersion": meta(created).get("resourceVersion")})
@@ -180,7 +180,7 @@ class CronJobController(Controller):
             for j in done[:max(0, len(done) - int(limit))]:
                 try:
                     await self.client.delete("jobs", meta(j)["name"], ns, propagation_policy="Background")
-                    await self.recorder.event(cj, NORMAL, "SuccessfulDelete", f"Deleted job {meta(j)['name']}")
+                    self.recorder.event(cj, NORMAL, "SuccessfulDelete", f"Deleted job {meta(j)['name']}")
                 except ApiError as e:
                     if not e.not_found:
                         raise

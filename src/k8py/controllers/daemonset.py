@@ -33,7 +33,7 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
                                              is_pod_available, is_pod_ready, key_of, meta,
                                              new_controller_ref, scaled_value, split_key,
                                              untolerated_taints)
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
 from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
@@ -286,7 +286,7 @@ class DaemonSetController(Controller):
                 failed = [p for p in existing if (p.get("status") or {}).get("phase") == "Failed"]
                 if failed:
                     to_delete.extend(failed)
-                    await self.recorder.event(ds, WARNING, "FailedDaemonPod",
+                    self.recorder.event(ds, WARNING, "FailedDaemonPod",
                                               f"Found failed daemon pod {meta(failed[0]).get('namespace')}/{meta(failed[0])['name']} "
                                               f"on node {nn}, "
                                               "will try to kill it")
@@ -326,9 +326,9 @@ class DaemonSetController(Controller):
                     pod = await self.client.create("pods", self.new_pod(ds, nn, h))
                 except ApiError as e:
                     self.expectations.creation_observed(key)
-                    await self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                    self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
                     raise
-                await self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
+                self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
 
             created, err = await slow_start_batch(len(to_create), 1, create)
             for _ in nodes_iter:  # skipped after a failed batch
@@ -343,7 +343,7 @@ class DaemonSetController(Controller):
                 if not e.not_found:
                     raise
                 return
-            await self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
+            self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
 
         results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
         for r in results:

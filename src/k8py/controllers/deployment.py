@@ -31,7 +31,7 @@ from k8py.controllers.controllerutil import (POD_TEMPLATE_HASH_LABEL, compute_ha
                                              creation_time, equal_ignore_hash, get_condition,
                                              is_deleting, meta, new_controller_ref,
                                              remove_condition, scaled_value, split_key)
-from k8py.controllers.events import NORMAL, EventRecorder
+from k8py.client.events import NORMAL, EventRecorder
 from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class DeploymentController(Controller):
         spec = d.get("spec") or {}
         selector = label_selector_from_dict(spec.get("selector"))
         if selector.empty:
-            await self.recorder.event(d, "Warning", "SelectingAll",
+            self.recorder.event(d, "Warning", "SelectingAll",
                                       "This deployment is selecting all pods. A non-empty selector is required.")
             if int((d.get("status") or {}).get("observedGeneration") or 0) < int(meta(d).get("generation") or 0):
                 d.setdefault("status", {})["observedGeneration"] = meta(d).get("generation")
@@ -396,7 +396,7 @@ class DeploymentController(Controller):
             await self._write_status(d, status)
             raise
         if replicas > 0:
-            await self.recorder.event(d, NORMAL, "ScalingReplicaSet",
+            self.recorder.event(d, NORMAL, "ScalingReplicaSet",
                                       f"Scaled up replica set {rs['metadata']['name']} from 0 to {replicas}")
         await self._sync_deployment_revision(d, revision)
         status = copy.deepcopy(d.get("status") or {})
@@ -425,7 +425,7 @@ class DeploymentController(Controller):
         self._replicas_annotations(updated, d)
         result = await self.client.update("replicasets", updated)
         op = "up" if new_scale > old_scale else "down"
-        await self.recorder.event(d, NORMAL, "ScalingReplicaSet",
+        self.recorder.event(d, NORMAL, "ScalingReplicaSet",
                                   f"Scaled {op} replica set {meta(rs)['name']} from {old_scale} to {new_scale}")
         return True, result
 

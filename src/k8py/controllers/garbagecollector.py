@@ -31,7 +31,7 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import meta
-from k8py.controllers.events import EventRecorder
+from k8py.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

@@ -31,7 +31,7 @@ from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (controller_ref, deletion_rank, get_condition, is_deleting,
                                              is_pod_ready, key_of, meta, new_controller_ref, split_key)
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_start_batch
 
@@ -205,7 +205,7 @@ class JobController(Controller):
             if cur is None or cur.get("status") != "True":
                 status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
                 status["conditions"].append(self.condition("Suspended", "JobSuspended", "Job suspended"))
-                await self.recorder.event(job, NORMAL, "Suspended", "Job suspended")
+                self.recorder.event(job, NORMAL, "Suspended", "Job suspended")
         elif self.expectations.satisfied(key):
             cur = get_condition(status, "Suspended")
             if cur is not None and cur.get("status") == "True":
@@ -214,7 +214,7 @@ class JobController(Controller):
                 status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
                 status["conditions"].append(resumed)
                 status["startTime"] = rfc3339(now)  # the deadline counts from the resume
-                await self.recorder.event(job, NORMAL, "Resumed", "Job resumed")
+                self.recorder.event(job, NORMAL, "Resumed", "Job resumed")
             if completions is None:
                 want = 0 if succeeded > 0 else parallelism
             else:
@@ -264,7 +264,7 @@ class JobController(Controller):
                 return
             if finished is not None:
                 ctype, reason, message, etype = finished
-                await self.recorder.event(job, etype, "Completed" if ctype == "Complete" else reason,
+                self.recorder.event(job, etype, "Completed" if ctype == "Complete" else reason,
                                           "Job completed" if ctype == "Complete" else message)
                 await self._expire(updated)
         if err is not None:
@@ -313,9 +313,9 @@ class JobController(Controller):
             try:
                 pod = await self.client.create("pods", self.new_pod(job, next(todo)))
             except ApiError as e:
-                await self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
                 raise
-            await self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
+            self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
 
         created, err = await slow_start_batch(n, 1, create)
         for _ in range(n - created):
@@ -335,7 +335,7 @@ class JobController(Controller):
                 if not e.not_found:
                     raise
                 return
-            await self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
+            self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
 
         results = await asyncio.gather(*(delete(p) for p in pods), return_exceptions=True)
         return next((r for r in results if isinstance(r, BaseException)), None)

@@ -28,7 +28,7 @@ from k8py.controllers.daemonset import DaemonSetController
 from k8py.controllers.deployment import DeploymentController
 from k8py.controllers.endpoints import EndpointsController
 from k8py.controllers.endpointslice import EndpointSliceController
-from k8py.controllers.events import EventRecorder
+from k8py.client.events import EventRecorder
 from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR

@@ -25,7 +25,7 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import get_condition, meta, split_key
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -112,14 +112,14 @@ class HorizontalPodAutoscalerController(Controller):
             s.setdefault("spec", {})["replicas"] = desired
             await self.client.raw("PUT", r.path(ns, ref.get("name", ""), "scale"), body=s)
             status["lastScaleTime"] = rfc3339(self.clock.now())
-            await self.recorder.event(hpa, NORMAL, "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
+            self.recorder.event(hpa, NORMAL, "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
         await self._write(hpa, status)
 
     async def _warn(self, hpa: Obj, reason: str, message: str) -> None:
         k = (str(meta(hpa).get("uid")), reason)
         if k not in self._warned:
             self._warned.add(k)
-            await self.recorder.event(hpa, WARNING, reason, message)
+            self.recorder.event(hpa, WARNING, reason, message)
 
     async def _write(self, hpa: Obj, status: Obj) -> None:
         if status == (hpa.get("status") or {}):

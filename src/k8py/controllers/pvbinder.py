@@ -31,7 +31,7 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import is_deleting, key_of, meta, split_key
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.localpath import (DEFAULT_BASE_DIR, DEFAULT_CLASS_ANNOTATION,
                                         DEFAULT_CLASS_NAME, PROVISIONED_BY, PROVISIONER, build_pv,
                                         default_storage_class)
@@ -145,7 +145,7 @@ class PersistentVolumeBinder(Controller):
             if pv is None:
                 if _phase(pvc) == "Bound":
                     await self._set_claim_phase(pvc, "Lost")
-                    await self.recorder.event(pvc, WARNING, "ClaimLost",
+                    self.recorder.event(pvc, WARNING, "ClaimLost",
                                               "Bound claim has lost its PersistentVolume. Data on the volume is lost!")
                 return
             ref = (pv.get("spec") or {}).get("claimRef")
@@ -189,7 +189,7 @@ class PersistentVolumeBinder(Controller):
         key = (meta(pvc).get("uid", ""), reason)
         if key not in self._announced:
             self._announced.add(key)
-            await self.recorder.event(pvc, etype, reason, message)
+            self.recorder.event(pvc, etype, reason, message)
 
     def find_matching_volume(self, pvc: Obj) -> Obj | None:
         md = meta(pvc)
@@ -249,11 +249,11 @@ class PersistentVolumeBinder(Controller):
         pv = build_pv(pvc, sc, node, self.base_dir)
         try:
             pv = await self.client.create("persistentvolumes", pv)
-            await self.recorder.event(pvc, NORMAL, "ProvisioningSucceeded",
+            self.recorder.event(pvc, NORMAL, "ProvisioningSucceeded",
                                       f"Successfully provisioned volume {meta(pv)['name']}")
         except ApiError as e:
             if not e.already_exists:
-                await self.recorder.event(pvc, WARNING, "ProvisioningFailed",
+                self.recorder.event(pvc, WARNING, "ProvisioningFailed",
                                           f"failed to provision volume with StorageClass \"{meta(sc)['name']}\": "
                                           f"{e.body.get('message', e)}")
                 raise
@@ -397,7 +397,7 @@ class PersistentVolumeBinder(Controller):
             return
         if _phase(pv) != "Released":
             await self._set_volume_phase(pv, "Released")
-            await self.recorder.event(pv, NORMAL if policy == "Retain" else WARNING, "VolumeReleased",
+            self.recorder.event(pv, NORMAL if policy == "Retain" else WARNING, "VolumeReleased",
                                       f"Volume is released (reclaim policy {policy}); its claim is gone")
 
 

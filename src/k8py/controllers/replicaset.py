@@ -27,7 +27,7 @@ from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (controller_ref, deletion_rank, is_deleting,
                                              is_pod_active, is_pod_available, is_pod_ready,
                                              key_of, meta, new_controller_ref, split_key)
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
 
 log = logging.getLogger(__name__)
@@ -273,9 +273,9 @@ class ReplicaSetController(Controller):
                 try:
                     pod = await self.client.create("pods", self.pod_from_template(owner))
                 except ApiError as e:
-                    await self.recorder.event(owner, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                    self.recorder.event(owner, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
                     raise
-                await self.recorder.event(owner, NORMAL, "SuccessfulCreate",
+                self.recorder.event(owner, NORMAL, "SuccessfulCreate",
                                           f"Created pod: {meta(pod).get('name')}")
 
             created, err = await slow_start_batch(n, 1, create)
@@ -300,11 +300,11 @@ class ReplicaSetController(Controller):
                 except ApiError as e:
                     self.expectations.deletion_observed(key, key_of(p))
                     if not e.not_found:
-                        await self.recorder.event(owner, WARNING, "FailedDelete",
+                        self.recorder.event(owner, WARNING, "FailedDelete",
                                                   f"Error deleting: {e.body.get('message', e)}")
                         raise
                     return
-                await self.recorder.event(owner, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
+                self.recorder.event(owner, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
 
             results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
             for r in results:

@@ -21,7 +21,7 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import split_key
-from k8py.controllers.events import EventRecorder
+from k8py.client.events import EventRecorder
 
 Obj = dict[str, Any]
 DEFAULT_POOL = "127.0.100.0/24"
@@ -84,11 +84,11 @@ class ServiceLoadBalancerController(Controller):
             return
         free = next((str(ip) for ip in self.pool.hosts() if str(ip) not in used), None)
         if free is None:
-            await self.recorder.event(svc, "Warning", "AllocationFailed",
+            self.recorder.event(svc, "Warning", "AllocationFailed",
                                       f"no free address left in the LoadBalancer pool {self.pool}")
             return
         status["loadBalancer"] = {"ingress": [{"ip": free, "ipMode": "VIP"}]}
         written = await self.client.update_status("services", new)
         self._assigned[key] = free
         self._written_rv[key] = int(written["metadata"]["resourceVersion"])
-        await self.recorder.event(svc, "Normal", "IPAllocated", f"Assigned IP [\"{free}\"]")
+        self.recorder.event(svc, "Normal", "IPAllocated", f"Assigned IP [\"{free}\"]")

@@ -37,7 +37,7 @@ from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, compute_hash, controller_ref,
                                              is_deleting, is_pod_available, is_pod_ready, meta,
                                              new_controller_ref, split_key)
-from k8py.controllers.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.history import ensure_revision
 from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
 
@@ -161,12 +161,12 @@ class StatefulSetController(Controller):
                 claim["metadata"]["ownerReferences"] = [ref]
             try:
                 await self.client.create("persistentvolumeclaims", claim, ns)
-                await self.recorder.event(sts, NORMAL, "SuccessfulCreate",
+                self.recorder.event(sts, NORMAL, "SuccessfulCreate",
                                           f"create Claim {name} Pod {pod_name} in StatefulSet "
                                           f"{meta(sts)['name']} success")
             except ApiError as e:
                 if not e.already_exists:
-                    await self.recorder.event(sts, WARNING, "FailedCreate",
+                    self.recorder.event(sts, WARNING, "FailedCreate",
                                               f"create Claim {name} for Pod {pod_name} in StatefulSet "
                                               f"{meta(sts)['name']} failed error: {e.body.get('message', e)}")
                     raise
@@ -201,11 +201,11 @@ class StatefulSetController(Controller):
         except ApiError as e:
             if e.already_exists:
                 return
-            await self.recorder.event(sts, WARNING, "FailedCreate",
+            self.recorder.event(sts, WARNING, "FailedCreate",
                                       f"create Pod {name} in StatefulSet {meta(sts)['name']} failed error: "
                                       f"{e.body.get('message', e)}")
             raise
-        await self.recorder.event(sts, NORMAL, "SuccessfulCreate",
+        self.recorder.event(sts, NORMAL, "SuccessfulCreate",
                                   f"create Pod {name} in StatefulSet {meta(sts)['name']} successful")
 
     async def delete_pod(self, sts: Obj, pod: Obj) -> None:
@@ -216,7 +216,7 @@ class StatefulSetController(Controller):
             if e.not_found or e.conflict:
                 return
             raise
-        await self.recorder.event(sts, NORMAL, "SuccessfulDelete",
+        self.recorder.event(sts, NORMAL, "SuccessfulDelete",
                                   f"delete Pod {md['name']} in StatefulSet {meta(sts)['name']} successful")
 
     async def claim_pods(self, sts: Obj) -> dict[int, Obj]:
