@@ -28,6 +28,8 @@ import struct
 from importlib import resources as ilr
 from typing import Any
 
+from k8py.apiserver import wire
+
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 TABLE_FILE = "protobuf_fields.json"  # written by protobuf_gen.py
@@ -45,52 +47,12 @@ class ProtobufError(ValueError):
     pass
 
 
-# -- wire level ---------------------------------------------------------------------
-def _varint(b: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        if i >= len(b):
-            raise ProtobufError("truncated varint")
-        c = b[i]
-        i += 1
-        result |= (c & 0x7F) << shift
-        if not c & 0x80:
-            return result, i
-        shift += 7
-        if shift > 70:
-            raise ProtobufError("varint too long")
-
-
 def fields(b: bytes) -> list[tuple[int, int, Any]]:
-    """(number, wire type, value) of each field: value is int for varint/fixed, bytes for length-delimited."""
-    out: list[tuple[int, int, Any]] = []
-    i = 0
-    while i < len(b):
-        key, i = _varint(b, i)
-        num, wt = key >> 3, key & 7
-        v: Any
-        if wt == 0:
-            v, i = _varint(b, i)
-        elif wt == 1:
-            if i + 8 > len(b):
-                raise ProtobufError("truncated fixed64")
-            v = int.from_bytes(b[i:i + 8], "little")
-            i += 8
-        elif wt == 2:
-            n, i = _varint(b, i)
-            if i + n > len(b):
-                raise ProtobufError("truncated bytes")
-            v = b[i:i + n]
-            i += n
-        elif wt == 5:
-            if i + 4 > len(b):
-                raise ProtobufError("truncated fixed32")
-            v = int.from_bytes(b[i:i + 4], "little")
-            i += 4
-        else:
-            raise ProtobufError(f"unsupported wire type {wt}")
-        out.append((num, wt, v))
-    return out
+    """(number, wire type, value) of each field (see wire.fields); ProtobufError on malformed input."""
+    try:
+        return list(wire.fields(b))
+    except ValueError as e:
+        raise ProtobufError(str(e)) from None
 
 
 def _signed(v: int, bits: int) -> int:
@@ -263,7 +225,7 @@ def _packed(ftype: int, b: bytes) -> list[tuple[int, int, int]]:
             out.append((0, 5, int.from_bytes(b[i:i + 4], "little")))
             i += 4
         else:
-            v, i = _varint(b, i)
+            v, i = wire.varint(b, i)
             out.append((0, 0, v))
     return out
 

@@ -1,13 +1,14 @@
 """Protocol buffers wire format: just enough to read messages field by field.
 
-`fields(buf)` yields (number, wire type, value): varints as int, fixed64/fixed32 as
-raw little-endian bytes, length-delimited as bytes. Raises ValueError on truncated
-or malformed input, never anything else.
+`fields(buf)` yields (number, wire type, value): varints and fixed64/fixed32 as
+unsigned int (fixed ones read little-endian), length-delimited as bytes. Raises
+ValueError on truncated or malformed input, never anything else. Shared by the
+protobuf body decoder (protobuf.py) and the descriptor reader (protobuf_gen.py).
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 
@@ -27,7 +28,7 @@ def varint(buf: bytes, i: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+def fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     i = 0
     n = len(buf)
     while i < n:
@@ -41,7 +42,7 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         elif wt == FIXED64:
             if i + 8 > n:
                 raise ValueError("truncated fixed64")
-            yield num, wt, buf[i:i + 8]
+            yield num, wt, int.from_bytes(buf[i:i + 8], "little")
             i += 8
         elif wt == LEN:
             ln, i = varint(buf, i)
@@ -52,7 +53,7 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         elif wt == FIXED32:
             if i + 4 > n:
                 raise ValueError("truncated fixed32")
-            yield num, wt, buf[i:i + 4]
+            yield num, wt, int.from_bytes(buf[i:i + 4], "little")
             i += 4
         else:
             raise ValueError(f"unsupported wire type {wt}")
