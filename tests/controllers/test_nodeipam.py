@@ -7,7 +7,7 @@ import asyncio
 from typing import Any, AsyncIterator
 
 import pytest
-from node_helpers import eventually, start_api
+from helpers.api import eventually, start_api
 
 from k8py.clock import FakeClock
 from k8py.controllers.nodeipam import CidrSet, NodeIpamController

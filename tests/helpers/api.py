@@ -1,0 +1,41 @@
+"""An ApiServer over a fresh MemoryStore reached through the in-process client, and
+condition polling: the common ground of the controller, kubelet and scheduler tests.
+
+Invariant: nothing here sleeps for a fixed time to let something happen; `eventually`
+polls a condition and fails (asyncio.TimeoutError) when it never holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from k8py.apiserver.server import ApiServer
+from k8py.client.client import Client
+from k8py.client.inprocess import InProcessTransport
+from k8py.clock import Clock
+from k8py.store.memory import MemoryStore
+
+
+async def start_api(clock: Clock) -> tuple[ApiServer, Client]:
+    """(ApiServer, Client) over a fresh MemoryStore; the caller closes the api."""
+    store = MemoryStore()
+    await store.start()
+    api = ApiServer(store, None, clock)
+    await api.start()
+    return api, Client(InProcessTransport(api))
+
+
+async def eventually(cond: Any, timeout: float = 10.0) -> Any:
+    """Poll an (async or sync) condition until it returns something truthy; returns that."""
+    async def poll() -> Any:
+        while True:
+            r = cond()
+            if inspect.isawaitable(r):
+                r = await r
+            if r:
+                return r
+            await asyncio.sleep(0.002)
+
+    return await asyncio.wait_for(poll(), timeout)
