@@ -41,12 +41,13 @@ LIST_PAGE_SIZE = 500
 
 def object_key(obj: Obj) -> str:
     """The cache key of an object: "namespace/name", or "name" when cluster-scoped."""
-    md = obj.get("metadata", {})
+    md = obj.get("metadata") or {}
     ns = md.get("namespace")
     return f"{ns}/{md.get('name')}" if ns else str(md.get("name"))
 
 
 def split_key(key: str) -> tuple[str | None, str]:
+    """(namespace or None, name) of a cache key."""
     if "/" in key:
         ns, name = key.split("/", 1)
         return ns, name

@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any, Iterable
 
+from k8py.client.informer import object_key, split_key
 from k8py.clock import parse_rfc3339
 
 Obj = dict[str, Any]
@@ -31,18 +32,8 @@ def meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
 
 
-def key_of(obj: Obj) -> str:
-    """The work-queue key of an object: "namespace/name" or "name"."""
-    md = meta(obj)
-    ns = md.get("namespace")
-    return f"{ns}/{md.get('name')}" if ns else str(md.get("name"))
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    if "/" in key:
-        ns, name = key.split("/", 1)
-        return ns, name
-    return None, key
+# The work-queue key of an object is its informer cache key: "namespace/name" or "name".
+key_of = object_key
 
 
 def is_deleting(obj: Obj) -> bool:
