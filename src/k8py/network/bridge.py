@@ -41,6 +41,17 @@ async def ip(*args: str, check: bool = True) -> str:
     return out.decode()
 
 
+async def ip_batch(commands: list[list[str]], netns: str = "", check: bool = True) -> None:
+    """Run several `ip` commands in one process (`ip [-n NS] -batch -`); stops at the first failure."""
+    script = "".join(" ".join(c) + "\n" for c in commands).encode()
+    proc = await asyncio.create_subprocess_exec(
+        "ip", *(["-n", netns] if netns else []), "-batch", "-", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate(script)
+    if check and proc.returncode != 0:
+        raise NetworkError(f"ip {'-n ' + netns + ' ' if netns else ''}-batch: {err.decode().strip()}")
+
+
 def veth_name(netns_path: str) -> str:
     """Host-side veth name for a namespace: stable, k8py-prefixed, <= 15 chars."""
     return VETH_PREFIX + hashlib.sha1(netns_path.encode()).hexdigest()[:8]
@@ -84,17 +95,18 @@ class BridgeNetwork:
         async with self._lock:
             addr = self.ipam.allocate(netns_path)
         try:
-            links = await ip("-o", "link", "show")
-            if f": {host}@" not in links:
-                await ip("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            await ip("link", "set", host, "master", self.bridge)
-            await ip("link", "set", host, "type", "bridge_slave", "hairpin", "on")
-            await ip("link", "set", host, "up")
-            await ip("-n", ns, "addr", "replace", f"{addr}/{self.pod_net.prefixlen}", "dev", "eth0")
-            await ip("-n", ns, "link", "set", "eth0", "up")
-            await ip("-n", ns, "route", "replace", "default", "via", self.gateway)
-            # The address may have belonged to a pod that is gone: forget its old MAC.
-            await ip("neigh", "flush", "to", addr, "dev", self.bridge, check=False)
+            # Two processes in all (not one per command): the host side, then the pod side.
+            host_cmds = [] if os.path.exists(f"/sys/class/net/{host}") else [
+                ["link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns]]
+            host_cmds += [["link", "set", host, "master", self.bridge],
+                          ["link", "set", host, "type", "bridge_slave", "hairpin", "on"],
+                          ["link", "set", host, "up"],
+                          # The address may have belonged to a pod that is gone: forget its old MAC.
+                          ["neigh", "flush", "to", addr, "dev", self.bridge]]
+            await ip_batch(host_cmds)
+            await ip_batch([["addr", "replace", f"{addr}/{self.pod_net.prefixlen}", "dev", "eth0"],
+                            ["link", "set", "eth0", "up"],
+                            ["route", "replace", "default", "via", self.gateway]], netns=ns)
         except NetworkError:
             await self.teardown(netns_path, pod)
             raise

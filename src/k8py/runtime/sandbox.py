@@ -42,12 +42,8 @@ async def run(*args: str, check: bool = True) -> tuple[int, str]:
 
 
 async def create_netns(name: str) -> str:
+    """Add the named netns; its loopback is brought up by create_pod_namespaces."""
     await run("ip", "netns", "add", name)
-    try:
-        await run("ip", "-n", name, "link", "set", "lo", "up")
-    except SandboxError:
-        await delete_netns(name)
-        raise
     return str(NETNS_DIR / name)
 
 
@@ -59,14 +55,17 @@ async def delete_netns(name: str) -> None:
 POD_NAMESPACES = ("ipc", "uts")  # shared by a pod's containers, as its pause container's are
 
 
-async def create_pod_namespaces(d: Path) -> dict[str, str]:
-    """Persistent IPC and UTS namespaces (bind mounts of nsfs files) for a pod's containers."""
+async def create_pod_namespaces(d: Path, netns: str = "") -> dict[str, str]:
+    """Persistent IPC and UTS namespaces (bind mounts of nsfs files) for a pod's containers;
+    with `netns`, the same process also brings that namespace's loopback up (one process
+    instead of two on the pod start path)."""
     d.mkdir(parents=True, exist_ok=True)
     paths = {kind: str(d / kind) for kind in POD_NAMESPACES}
     for p in paths.values():
         Path(p).touch()
+    then = ["ip", "-n", netns, "link", "set", "lo", "up"] if netns else ["true"]
     try:
-        await run("unshare", *(f"--{kind}={p}" for kind, p in paths.items()), "true")
+        await run("unshare", *(f"--{kind}={p}" for kind, p in paths.items()), *then)
     except SandboxError:
         release_pod_namespaces(d)
         raise
@@ -152,11 +151,18 @@ class Sandboxes:
                 self.save(sid, rec)
                 rec["netns_path"] = await create_netns(name)
                 self.save(sid, rec)
-                rec["ip"] = await self.network.setup(rec["netns_path"], config) or ""
+                # The pod's network and its IPC/UTS namespaces (+ loopback up) concurrently.
+                # Both finish before a failure is raised, so the cleanup below sees no half-done step.
+                addr, ns = await asyncio.gather(self.network.setup(rec["netns_path"], config),
+                                                create_pod_namespaces(d / "ns", name), return_exceptions=True)
+                for r in (addr, ns):
+                    if isinstance(r, BaseException):
+                        raise r
+                rec["ip"], rec["ns"] = addr or "", ns
             else:
                 hostname = os.uname().nodename
                 rec["hostname"] = hostname
-            rec["ns"] = await create_pod_namespaces(d / "ns")
+                rec["ns"] = await create_pod_namespaces(d / "ns")
             self.save(sid, rec)
             (d / "hostname").write_text(hostname + "\n")
             (d / "hosts").write_text(hosts_file(hostname, rec["ip"], config.extra_hosts))
