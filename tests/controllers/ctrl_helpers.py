@@ -11,11 +11,11 @@ import pytest
 
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
+from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.client.inprocess import InProcessTransport
 from k8py.clock import FakeClock
 from k8py.controllers.base import Controller
-from k8py.client.events import EventRecorder
 from k8py.store.memory import MemoryStore
 
 Obj = dict[str, Any]

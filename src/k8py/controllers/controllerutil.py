@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any, Iterable
 
-from k8py.client.informer import object_key, split_key
+from k8py.client.informer import object_key, split_key  # split_key: re-exported for the controllers
 from k8py.clock import parse_rfc3339
 
 Obj = dict[str, Any]

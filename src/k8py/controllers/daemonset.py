@@ -25,6 +25,7 @@ from typing import Any
 from k8py.api.selectors import label_selector_from_dict, node_selector_matches
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
@@ -33,9 +34,9 @@ from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, com
                                              is_pod_available, is_pod_ready, key_of, meta,
                                              new_controller_ref, scaled_value, split_key,
                                              untolerated_taints)
-from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
+from k8py.controllers.refmanager import claim, selector_match
 from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
                                          slow_start_batch)
 
@@ -201,38 +202,9 @@ class DaemonSetController(Controller):
                             (ds.get("status") or {}).get("collisionCount"))
 
     async def claim_pods(self, ds: Obj) -> list[Obj]:
-        uid = meta(ds).get("uid")
         selector = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
-        out: list[Obj] = []
-        for p in claim_candidates(self.pods, ds):
-            ref = controller_ref(p)
-            labels = meta(p).get("labels") or {}
-            if ref is not None:
-                if ref.get("uid") == uid:
-                    if selector.matches(labels) or is_deleting(ds):
-                        out.append(p)
-                    else:
-                        await self._set_owner(p, None, uid)
-                continue
-            if selector.empty or not selector.matches(labels) or is_deleting(ds) or is_deleting(p):
-                continue
-            adopted = await self._set_owner(p, new_controller_ref(ds, "apps/v1", "DaemonSet"), uid)
-            if adopted is not None:
-                out.append(adopted)
-        return out
-
-    async def _set_owner(self, pod: Obj, ref: Obj | None, uid: str | None) -> Obj | None:
-        p = copy.deepcopy(pod)
-        refs = [r for r in meta(p).get("ownerReferences") or [] if r.get("uid") != uid]
-        if ref is not None:
-            refs.append(ref)
-        p["metadata"]["ownerReferences"] = refs
-        try:
-            return await self.client.update("pods", p)
-        except ApiError as e:
-            if e.not_found:
-                return None
-            raise
+        return await claim(self.client, "pods", ds, claim_candidates(self.pods, ds), selector_match(selector),
+                           new_controller_ref(ds, "apps/v1", "DaemonSet"))
 
     async def ensure_revision(self, ds: Obj, h: str) -> None:
         await ensure_revision(self.client, self.revisions, ds, "DaemonSet", f"{meta(ds)['name']}-{h}", h)

@@ -24,6 +24,7 @@ from typing import Any
 from k8py.api.selectors import label_selector_from_dict
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import NORMAL, EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
@@ -31,7 +32,7 @@ from k8py.controllers.controllerutil import (POD_TEMPLATE_HASH_LABEL, compute_ha
                                              creation_time, equal_ignore_hash, get_condition,
                                              is_deleting, meta, new_controller_ref,
                                              remove_condition, scaled_value, split_key)
-from k8py.client.events import NORMAL, EventRecorder
+from k8py.controllers.refmanager import claim, selector_match
 from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -251,38 +252,8 @@ class DeploymentController(Controller):
             await self.rollout_recreate(d, rss)
 
     async def claim_replica_sets(self, d: Obj, selector: Any) -> list[Obj]:
-        uid = meta(d).get("uid")
-        out: list[Obj] = []
-        for rs in claim_candidates(self.rss, d):
-            labels = meta(rs).get("labels") or {}
-            ref = controller_ref(rs)
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if selector.matches(labels):
-                    out.append(rs)
-                elif not is_deleting(d):
-                    await self._set_rs_owner(rs, None, uid)
-                continue
-            if not selector.matches(labels) or is_deleting(d) or is_deleting(rs):
-                continue
-            adopted = await self._set_rs_owner(rs, new_controller_ref(d, "apps/v1", "Deployment"), uid)
-            if adopted is not None:
-                out.append(adopted)
-        return out
-
-    async def _set_rs_owner(self, rs: Obj, ref: Obj | None, uid: str | None) -> Obj | None:
-        r = copy.deepcopy(rs)
-        refs = [x for x in meta(r).get("ownerReferences") or [] if x.get("uid") != uid]
-        if ref is not None:
-            refs.append(ref)
-        r["metadata"]["ownerReferences"] = refs
-        try:
-            return await self.client.update("replicasets", r)
-        except ApiError as e:
-            if e.not_found:
-                return None
-            raise
+        return await claim(self.client, "replicasets", d, claim_candidates(self.rss, d), selector_match(selector),
+                           new_controller_ref(d, "apps/v1", "Deployment"))
 
     def pods_by_rs(self, rss: list[Obj]) -> dict[str, list[Obj]]:
         return {meta(rs)["uid"]: self.pods.by_index(BY_CONTROLLER, meta(rs)["uid"]) for rs in rss}

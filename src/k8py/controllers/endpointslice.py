@@ -22,6 +22,7 @@ from typing import Any
 
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
@@ -29,7 +30,6 @@ from k8py.controllers.controllerutil import (is_deleting, is_pod_ready, key_of, 
                                              new_controller_ref, semantic_equal, split_key)
 from k8py.controllers.endpoints import (endpoint_port, find_port, is_headless, pod_ips,
                                         service_selects, should_be_in_endpoints)
-from k8py.client.events import EventRecorder
 from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)

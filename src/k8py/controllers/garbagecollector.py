@@ -27,11 +27,11 @@ from typing import Any, Callable
 from k8py.api import resources
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
+from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import meta
-from k8py.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from k8py.client.client import Client
+from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, RealClock
 from k8py.controllers.base import Controller
@@ -28,16 +29,15 @@ from k8py.controllers.daemonset import DaemonSetController
 from k8py.controllers.deployment import DeploymentController
 from k8py.controllers.endpoints import EndpointsController
 from k8py.controllers.endpointslice import EndpointSliceController
-from k8py.client.events import EventRecorder
 from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
-from k8py.controllers.servicelb import ServiceLoadBalancerController
 from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from k8py.controllers.resourcequota import ResourceQuotaController
+from k8py.controllers.servicelb import ServiceLoadBalancerController
 from k8py.controllers.statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)

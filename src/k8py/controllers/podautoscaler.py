@@ -21,11 +21,11 @@ from typing import Any
 from k8py.api import resources
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import get_condition, meta, split_key
-from k8py.client.events import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

@@ -21,14 +21,15 @@ from typing import Any, Awaitable, Callable
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (controller_ref, deletion_rank, is_deleting,
                                              is_pod_active, is_pod_available, is_pod_ready,
                                              key_of, meta, new_controller_ref, split_key)
-from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.refmanager import claim, selector_match
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -209,41 +210,8 @@ class ReplicaSetController(Controller):
     async def claim_pods(self, owner: Obj, selector: LabelSelector, pods: list[Obj]) -> list[Obj]:
         """The pods this owner controls after adopting matching orphans and releasing
         owned pods that no longer match (ControllerRefManager.ClaimPods)."""
-        uid = meta(owner).get("uid")
-        owned: list[Obj] = []
-        for p in pods:
-            labels = meta(p).get("labels") or {}
-            ref = controller_ref(p)
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if not selector.empty and selector.matches(labels):
-                    owned.append(p)
-                elif not is_deleting(owner):
-                    await self._set_owner(p, None, uid)
-                continue
-            if selector.empty or not selector.matches(labels) or is_deleting(owner) or is_deleting(p):
-                continue
-            adopted = await self._set_owner(p, new_controller_ref(owner, self.api_version, self.kind), uid)
-            if adopted is not None:
-                owned.append(adopted)
-        return owned
-
-    async def _set_owner(self, pod: Obj, ref: Obj | None, uid: str | None) -> Obj | None:
-        """Adopt (ref given) or release (ref None) a pod with a compare-and-swap PUT."""
-        p = copy.deepcopy(pod)
-        refs = [r for r in meta(p).get("ownerReferences") or [] if r.get("uid") != uid]
-        if ref is not None:
-            refs.append(ref)
-        p["metadata"]["ownerReferences"] = refs
-        if not refs:
-            del p["metadata"]["ownerReferences"]
-        try:
-            return await self.client.update("pods", p)
-        except ApiError as e:
-            if e.not_found:
-                return None
-            raise
+        return await claim(self.client, "pods", owner, pods, selector_match(selector),
+                           new_controller_ref(owner, self.api_version, self.kind))
 
     def pod_from_template(self, owner: Obj) -> Obj:
         template = copy.deepcopy((owner.get("spec") or {}).get("template") or {})

@@ -17,11 +17,11 @@ import ipaddress
 from typing import Any
 
 from k8py.client.client import Client
+from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import split_key
-from k8py.client.events import EventRecorder
 
 Obj = dict[str, Any]
 DEFAULT_POOL = "127.0.100.0/24"

@@ -31,14 +31,15 @@ from typing import Any
 from k8py.api.selectors import label_selector_from_dict
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, compute_hash, controller_ref,
                                              is_deleting, is_pod_available, is_pod_ready, meta,
                                              new_controller_ref, split_key)
-from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.controllers.history import ensure_revision
+from k8py.controllers.refmanager import claim, selector_match
 from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -220,28 +221,16 @@ class StatefulSetController(Controller):
                                   f"delete Pod {md['name']} in StatefulSet {meta(sts)['name']} successful")
 
     async def claim_pods(self, sts: Obj) -> dict[int, Obj]:
-        uid = meta(sts)["uid"]
-        sel = label_selector_from_dict((sts.get("spec") or {}).get("selector"))
+        """The set's pods by ordinal: members (named <set>-<ordinal>) its selector matches."""
+        name = meta(sts)["name"]
+        matches = selector_match(label_selector_from_dict((sts.get("spec") or {}).get("selector")))
+        pods = await claim(self.client, "pods", sts, claim_candidates(self.pods, sts),
+                           lambda p: ordinal_of(name, meta(p)["name"]) is not None and matches(p),
+                           new_controller_ref(sts, "apps/v1", "StatefulSet"))
         out: dict[int, Obj] = {}
-        for p in claim_candidates(self.pods, sts):
-            ordinal = ordinal_of(meta(sts)["name"], meta(p)["name"])
-            ref = controller_ref(p)
-            labels = meta(p).get("labels") or {}
-            if ref is None:
-                if ordinal is None or sel.empty or not sel.matches(labels) or is_deleting(sts) or is_deleting(p):
-                    continue
-                q = copy.deepcopy(p)
-                q["metadata"]["ownerReferences"] = (meta(p).get("ownerReferences") or []) + [
-                    new_controller_ref(sts, "apps/v1", "StatefulSet")]
-                try:
-                    p = await self.client.update("pods", q)
-                except ApiError as e:
-                    if e.not_found:
-                        continue
-                    raise
-            elif ref.get("uid") != uid:
-                continue
-            if ordinal is not None:
+        for p in pods:
+            ordinal = ordinal_of(name, meta(p)["name"])
+            if ordinal is not None:  # always, by `match`
                 out[ordinal] = p
         return out
 

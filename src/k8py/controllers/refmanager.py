@@ -1,0 +1,72 @@
+"""Claiming: an owner (ReplicaSet, DaemonSet, StatefulSet, Deployment) takes the objects it
+controls, as Kubernetes' ControllerRefManager.ClaimObject.
+
+For each candidate: one controlled by another owner is left alone; one this owner
+controls is kept while `match` holds, and released (its controllerRef removed) once it no
+longer matches, unless the owner is being deleted; an orphan that matches is adopted (a
+controllerRef to the owner added) unless the owner or the orphan is being deleted.
+Adoption and release are compare-and-swap PUTs of the object as the informer saw it: a
+conflict raises (the caller's sync is retried), an object gone meanwhile is skipped.
+Invariants: objects controlled by someone else are never written; arguments are never
+mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from k8py.api.selectors import LabelSelector
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.controllers.controllerutil import controller_ref, is_deleting, meta
+
+Obj = dict[str, Any]
+
+
+def selector_match(selector: LabelSelector) -> Callable[[Obj], bool]:
+    """`match` for claim(): the object's labels match the selector; an empty selector matches nothing."""
+    return lambda obj: not selector.empty and selector.matches(meta(obj).get("labels") or {})
+
+
+async def claim(client: Client, resource: str, owner: Obj, candidates: list[Obj],
+                match: Callable[[Obj], bool], new_ref: Obj) -> list[Obj]:
+    """The candidates the owner controls once matching orphans are adopted and owned
+    objects that no longer match are released (adopted ones as the API returned them)."""
+    uid = meta(owner).get("uid")
+    owned: list[Obj] = []
+    for obj in candidates:
+        ref = controller_ref(obj)
+        if ref is not None:
+            if ref.get("uid") != uid:
+                continue
+            if match(obj):
+                owned.append(obj)
+            elif not is_deleting(owner):
+                await set_controller(client, resource, obj, None, uid)
+            continue
+        if is_deleting(owner) or is_deleting(obj) or not match(obj):
+            continue
+        adopted = await set_controller(client, resource, obj, new_ref, uid)
+        if adopted is not None:
+            owned.append(adopted)
+    return owned
+
+
+async def set_controller(client: Client, resource: str, obj: Obj, ref: Obj | None,
+                         uid: str | None) -> Obj | None:
+    """Adopt (ref given) or release (ref None) an object with a compare-and-swap PUT; None
+    when it no longer exists."""
+    o = copy.deepcopy(obj)
+    refs = [r for r in meta(o).get("ownerReferences") or [] if r.get("uid") != uid]
+    if ref is not None:
+        refs.append(ref)
+    o["metadata"]["ownerReferences"] = refs
+    if not refs:
+        del o["metadata"]["ownerReferences"]
+    try:
+        return await client.update(resource, o)
+    except ApiError as e:
+        if e.not_found:
+            return None
+        raise

@@ -1,0 +1,50 @@
+"""refmanager.claim: adopt matching orphans, keep matching owned objects, release owned
+ones that stopped matching, never touch another owner's objects (ClaimObject's rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ctrl_helpers import Cluster
+from k8py.api.selectors import label_selector_from_dict
+from k8py.controllers.controllerutil import controller_ref, new_controller_ref
+from k8py.controllers.refmanager import claim, selector_match
+
+OWNER = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+         "metadata": {"name": "web", "namespace": "default", "uid": "owner-uid"}}
+OTHER = {"metadata": {"name": "other", "uid": "other-uid"}}
+
+
+def deleting(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+
+
+@pytest.mark.parametrize("app, owner, owner_deleting, claimed, controller_after", [
+    ("web", None, False, True, "owner-uid"),         # a matching orphan is adopted
+    ("db", None, False, False, None),                # a foreign orphan stays an orphan
+    ("web", None, True, False, None),                # an owner being deleted adopts nothing
+    ("web", "owner-uid", False, True, "owner-uid"),  # owned and matching: kept
+    ("db", "owner-uid", False, False, None),         # owned, no longer matching: released
+    ("db", "owner-uid", True, False, "owner-uid"),   # ... unless the owner is being deleted
+    ("web", "other-uid", False, False, "other-uid"),  # another owner's object is left alone
+])
+async def test_claim(cluster: Cluster, app: str, owner: str | None, owner_deleting: bool, claimed: bool,
+                     controller_after: str | None) -> None:
+    c = cluster
+    md: dict[str, Any] = {"name": "p", "namespace": "default", "labels": {"app": app}}
+    if owner is not None:
+        md["ownerReferences"] = [new_controller_ref(OWNER if owner == "owner-uid" else OTHER, "apps/v1",
+                                                    "ReplicaSet")]
+    pod = await c.client.create("pods", {"metadata": md, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    rs = deleting(OWNER) if owner_deleting else OWNER
+    match = selector_match(label_selector_from_dict({"matchLabels": {"app": "web"}}))
+    got = await claim(c.client, "pods", rs, [pod], match, new_controller_ref(OWNER, "apps/v1", "ReplicaSet"))
+    assert [p["metadata"]["name"] for p in got] == (["p"] if claimed else [])
+    ref = controller_ref(await c.client.get("pods", "p", "default"))
+    assert (ref or {}).get("uid") == controller_after
+
+
+async def test_an_empty_selector_matches_nothing() -> None:
+    assert not selector_match(label_selector_from_dict({}))({"metadata": {"labels": {"app": "web"}}})
