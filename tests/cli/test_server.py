@@ -24,6 +24,7 @@ class FakeStore:
         self.log = log
         self.rev = 41
         self.compacted = 0
+        self.api: FakeApi | None = None
 
     async def start(self) -> None:
         self.log.append("store.start")
@@ -45,10 +46,19 @@ class FakeStore:
 class FakeApi:
     def __init__(self, store: FakeStore, config: Any, clock: Any) -> None:
         self.store, self.config = store, config
+        store.api = self
         store.log.append("api.init")
 
-    def start(self) -> None:  # sync or async: both are accepted
+        self.endpoint: tuple[str, int] | None = None
+
+    async def start(self) -> None:
         self.store.log.append("api.start")
+
+    async def set_endpoint(self, address: str, port: int) -> None:
+        self.endpoint = (address, port)
+
+    def authenticate_token(self, token: str) -> None:
+        return None
 
     async def close(self) -> None:
         self.store.log.append("api.close")
@@ -104,6 +114,7 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     assert "(store sqlite, data " in lines[0]
     cfg = yaml.safe_load(kc.read_text())
     assert lines[0].split()[3] == cfg["clusters"][0]["cluster"]["server"]
+    port = int(lines[0].split()[3].rsplit(":", 1)[1])
     c = Client(RestTransport.from_kubeconfig(kc))
     try:
         assert (await c.raw("GET", "/api/v1/namespaces"))["user"] == "admin"
@@ -114,6 +125,8 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     assert ran == [2]
     stop.set()
     assert await asyncio.wait_for(task, 30) == 0
+    api = made["store"].api
+    assert api is not None and api.endpoint == ("127.0.0.1", port)  # bound to port 0: endpoints told the real one
     assert log == ["open_store None data", "store.start", "api.init", "api.start", "component.stopped",
                    "api.close", "store.close"]
 

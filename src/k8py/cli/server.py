@@ -13,9 +13,8 @@ until cancelled. Add yours in `_builtin_components` (imported lazily there).
 The store is compacted as kube-apiserver does: every `--compaction-interval` (default 5m;
 0 disables) to the revision observed at the previous tick (`apiserver.compaction`).
 
-Debug-only: `K8PY_COMPACT_INTERVAL=<seconds>` compacts the store's history to its
-current revision every so often, and the admin-only `POST /debug/k8py/compact`
-does it once (so tests can make a watch hit 410 Gone); `K8PY_WATCH_HISTORY=<n>`
+Debug-only: the admin-only `POST /debug/k8py/compact` compacts the store's history to
+its current revision (so tests can make a watch hit 410 Gone); `K8PY_WATCH_HISTORY=<n>`
 shortens the API server's watch cache history, so an old resourceVersion falls
 through to the (compacted) store instead of being served from memory.
 """
@@ -24,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import logging
 import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -178,7 +176,7 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
     return ServerArgs(data_dir=ns.data_dir, port=ns.port, bind=ns.bind, store=ns.store, no_agent=ns.no_agent,
                       simulated_nodes=ns.simulated_nodes, node_capacity=cap,
                       pod_eviction_timeout=ns.pod_eviction_timeout,
-                      compaction_interval=getattr(ns, "compaction_interval", 300.0),
+                      compaction_interval=ns.compaction_interval,
                       service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool)
 
 
@@ -186,10 +184,6 @@ def _store_kind(url: str | None) -> str:
     if not url:
         return "sqlite"
     return url.split(":", 1)[0].split("+", 1)[0]
-
-
-async def _maybe_await(x: Any) -> Any:
-    return await x if inspect.isawaitable(x) else x
 
 
 async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
@@ -219,26 +213,19 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
 
     phase("imports")
     store = open_store(args.store, str(data))
-    await _maybe_await(store.start())
+    await store.start()
     phase("store")
-    cfg_fields = {f.name for f in fields(ApiServerConfig)}
-    cfg_kwargs: dict[str, Any] = {"advertise_address": advertise, "port": args.port,
-                                  "service_cidr": args.service_cidr, "cluster_cidr": args.cluster_cidr,
-                                  "cluster_dns": args.cluster_dns}
+    config = ApiServerConfig(advertise_address=advertise, port=args.port, service_cidr=args.service_cidr,
+                             cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns)
     if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
-        cfg_kwargs["watch_history"] = int(os.environ["K8PY_WATCH_HISTORY"])
-    config = ApiServerConfig(**{k: v for k, v in cfg_kwargs.items() if k in cfg_fields})
+        config.watch_history = int(os.environ["K8PY_WATCH_HISTORY"])
     api = ApiServer(store, config, clock)
-    await _maybe_await(api.start())
+    await api.start()
     phase("api")
 
-    service_ip = None
-    try:
-        import ipaddress
-        service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))
-    except Exception:  # noqa: BLE001 - a config without service_cidr
-        pass
-    pki = certs.ensure_pki(data, certs.default_sans(advertise, getattr(config, "cluster_domain", "cluster.local"),
+    import ipaddress
+    service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
+    pki = certs.ensure_pki(data, certs.default_sans(advertise, config.cluster_domain,
                                                      service_ip))
     auth = Authenticator()
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
@@ -247,7 +234,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     from k8py.apiserver.tokens import TokenIssuer
     tokens = TokenIssuer(pki.dir, clock.now)
     api.tokens = tokens
-    auth.token_checkers.append(getattr(api, "authenticate_token", tokens.authenticate))
+    auth.token_checkers.append(api.authenticate_token)
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
     phase("pki")
 
@@ -270,21 +257,13 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     log.info("ready in %.3fs (%.3fs CPU since the process started)", time.monotonic() - T0, time.process_time())
     ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url, front=front)
     tasks = run_components(ctx)
+    if not args.port:  # bound to a free port: only now can the `kubernetes` Service's endpoints name it
+        await api.set_endpoint(advertise, port)  # (after ready: writing loads the validation schemas)
     phase("components")
     if args.compaction_interval > 0:
         from k8py.apiserver.compaction import Compactor
         tasks.append(asyncio.create_task(Compactor(store, clock, args.compaction_interval).run(),
                                          name="k8py-compaction"))
-    interval = float(os.environ.get("K8PY_COMPACT_INTERVAL", "0") or 0)
-    if interval > 0:
-        async def compactor() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await compact_once(None)
-                except Exception:  # noqa: BLE001
-                    log.exception("compaction failed")
-        tasks.append(asyncio.create_task(compactor(), name="k8py-compactor"))
 
     await stop.wait()
 
@@ -292,8 +271,8 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await front.close()
-    await _maybe_await(api.close())
-    await _maybe_await(store.close())
+    await api.close()
+    await store.close()
     return 0
 
 
