@@ -11,7 +11,7 @@ the same inputs always give the same model.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 Obj = dict[str, Any]
