@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import gc
 import logging
 import os
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -137,6 +139,11 @@ def start_etcd(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
                              "--initial-advertise-peer-urls", f"http://127.0.0.1:{ports[1]}",
                              "--initial-cluster", f"default=http://127.0.0.1:{ports[1]}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def stop_etcd() -> None:
+        if proc.poll() is None:
+            proc.kill()
+
+    atexit.register(stop_etcd)
     return proc, f"etcd://127.0.0.1:{ports[0]}"
 
 
@@ -173,6 +180,8 @@ async def main(a: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     scheduler_only(a.nodes, min(a.pods, 5000), a.percentage or None)
     tmp = tempfile.mkdtemp(prefix="k8py-bench-scale-")
+    atexit.register(shutil.rmtree, tmp, True)  # also when stopped by a timeout (SIGTERM below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     etcd_proc = None
     url: str | None
     if a.store == "etcd":
