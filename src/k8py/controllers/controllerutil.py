@@ -142,13 +142,7 @@ def ready_since(pod: Obj) -> float | None:
     c = pod_condition(pod, "Ready")
     if c is None or c.get("status") != "True":
         return None
-    t = c.get("lastTransitionTime")
-    if not t:
-        return 0.0
-    try:
-        return parse_rfc3339(t)
-    except ValueError:
-        return 0.0
+    return _time_or_zero(c.get("lastTransitionTime"))
 
 
 def is_pod_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
@@ -167,7 +161,11 @@ def restart_count(pod: Obj) -> int:
 
 
 def creation_time(obj: Obj) -> float:
-    t = meta(obj).get("creationTimestamp")
+    return _time_or_zero(meta(obj).get("creationTimestamp"))
+
+
+def _time_or_zero(t: str | None) -> float:
+    """An RFC 3339 timestamp as epoch seconds; 0 (the oldest) when missing or malformed."""
     if not t:
         return 0.0
     try:
