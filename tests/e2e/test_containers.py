@@ -391,10 +391,6 @@ def test_exec_with_a_tty(agent_cluster: Any) -> None:
 def test_deployment_of_nginx_serves_on_pod_ips(agent_cluster: Any) -> None:
     c = agent_cluster
     c.kubectl("create", "deployment", "web", "--image=nginx:1.14.2", "--replicas=2")
-    try:
-        wait_for(lambda: c.kubectl_json("get", "pods", "-l", "app=web")["items"], 15, "deployment pods")
-    except AssertionError:
-        pytest.skip("k8py server does not run the controller manager/scheduler yet")
     pods = wait_for(lambda: (items := c.kubectl_json("get", "pods", "-l", "app=web")["items"]) and len(items) == 2
                     and all(p["status"].get("phase") == "Running" for p in items) and items, 120, "2 running pods")
     for p in pods:
