@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from k8py.apiserver.request import ApiRequest, ApiResponse
 from k8py.client.errors import ApiError
+from k8py.client.transport import encode_body
 
 if TYPE_CHECKING:
     from k8py.apiserver.server import ApiServer
@@ -29,14 +30,7 @@ class InProcessTransport:
 
     def _request(self, method: str, path: str, query: dict[str, str] | None, body: Any,
                  content_type: str) -> ApiRequest:
-        if body is None:
-            data = b""
-        elif isinstance(body, (bytes, bytearray)):
-            data = bytes(body)
-        elif isinstance(body, str):
-            data = body.encode()
-        else:
-            data = json.dumps(body).encode()
+        data = encode_body(body) or b""
         path, _, qs = path.partition("?")
         q = dict(query or {})
         if qs:

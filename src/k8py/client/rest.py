@@ -22,6 +22,7 @@ import aiohttp
 import yaml
 
 from k8py.client.errors import ApiError
+from k8py.client.transport import encode_body
 
 REQUEST_TIMEOUT = 60.0
 
@@ -111,15 +112,7 @@ class RestTransport:
 
     async def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                       body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
-        data: bytes | None
-        if body is None:
-            data = None
-        elif isinstance(body, (bytes, bytearray)):
-            data = bytes(body)
-        elif isinstance(body, str):
-            data = body.encode()
-        else:
-            data = json.dumps(body).encode()
+        data = encode_body(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         async with self._sess().request(method, self.server + path, params=query or None, data=data,
                                         headers=headers,

@@ -7,7 +7,19 @@ Two implementations: `rest.RestTransport` (HTTPS, a kubeconfig's credentials) an
 
 from __future__ import annotations
 
+import json
 from typing import Any, AsyncIterator, Protocol
+
+
+def encode_body(body: Any) -> bytes | None:
+    """A request body as bytes: None stays None, bytes and str as they are, anything else as JSON."""
+    if body is None:
+        return None
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
 
 
 class Transport(Protocol):
