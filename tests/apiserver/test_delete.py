@@ -3,25 +3,14 @@ deletecollection, namespace termination."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from apiserver_helpers import call, deployment, pod
+from helpers.api import eventually
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.store.memory import MemoryStore
-
-
-async def wait_for(cond, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async def loop() -> None:
-        while not await cond():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(loop(), timeout)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_delete_returns_status_for_most_kinds_and_object_for_pods(client: Client) -> None:
@@ -153,14 +142,14 @@ async def test_namespace_deletion_empties_then_removes_it(client: Client) -> Non
         cms = await client.list("configmaps", "doomed")
         rest = [await client.list(r, "doomed") for r in ("pods", "deployments", "serviceaccounts")]
         return [i["metadata"]["name"] for i in cms["items"]] == ["held"] and not any(x["items"] for x in rest)
-    await wait_for(only_held_left, "the namespace's objects to go")
+    await eventually(only_held_left, what="the namespace's objects to go")
 
     async def reported() -> bool:
         ns = await client.get("namespaces", "doomed")
         conds = {c["type"]: c for c in ns["status"].get("conditions") or []}
         c = conds.get("NamespaceFinalizersRemaining")
         return c is not None and c["status"] == "True" and "example.com/hold in 1 resource instances" in c["message"]
-    await wait_for(reported, "the namespace to report the finalizer left")
+    await eventually(reported, what="the namespace to report the finalizer left")
     ns = await client.get("namespaces", "doomed")
     assert any(c["type"] == "NamespaceContentRemaining" and "configmaps. has 1 resource instances" in c["message"]
                for c in ns["status"]["conditions"])
@@ -168,7 +157,7 @@ async def test_namespace_deletion_empties_then_removes_it(client: Client) -> Non
 
     async def ns_gone() -> bool:
         return await client.get_or_none("namespaces", "doomed") is None
-    await wait_for(ns_gone, "the namespace to go")
+    await eventually(ns_gone, what="the namespace to go")
 
 
 async def test_namespace_finalize_subresource(api: ApiServer, client: Client) -> None:
@@ -209,7 +198,7 @@ async def test_namespace_deletion_resumes_after_restart(store: MemoryStore, cloc
 
         async def gone() -> bool:
             return await c2.get_or_none("namespaces", "resume") is None
-        await wait_for(gone, "the namespace deletion to resume")
+        await eventually(gone, what="the namespace deletion to resume")
     finally:
         await api2.close()
 

@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
+from helpers.api import eventually
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer, SharedInformerFactory, object_key
 from k8py.clock import FakeClock
@@ -237,10 +238,7 @@ async def test_against_the_real_api_server() -> None:
         await client.create("pods", pod("c", "n1"), "default")
         await client.patch("pods", "a", {"metadata": {"labels": {"x": "y"}}}, "default")
         await client.delete("pods", "a", "default", grace_period_seconds=0)
-        for _ in range(500):
-            if len(rec.events) >= 4:
-                break
-            await asyncio.sleep(0.002)
+        await eventually(lambda: len(rec.events) >= 4, what="four events")
         assert rec.events == [("add", "a"), ("add", "c"), ("update", "a"), ("delete", "a")]
         assert sorted(everything.keys()) == ["default/b", "default/c"]
     finally:

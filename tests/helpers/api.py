@@ -2,7 +2,7 @@
 condition polling: the common ground of the controller, kubelet and scheduler tests.
 
 Invariant: nothing here sleeps for a fixed time to let something happen; `eventually`
-polls a condition and fails (asyncio.TimeoutError) when it never holds.
+polls a condition and fails (AssertionError) when it never holds.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ async def start_api(clock: Clock) -> tuple[ApiServer, Client]:
     return api, Client(InProcessTransport(api))
 
 
-async def eventually(cond: Any, timeout: float = 10.0) -> Any:
-    """Poll an (async or sync) condition until it returns something truthy; returns that."""
+async def eventually(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll an (async or sync) condition until it returns something truthy; returns that.
+    Fails with AssertionError("timed out waiting for <what>") after `timeout` seconds."""
     async def poll() -> Any:
         while True:
             r = cond()
@@ -38,4 +39,7 @@ async def eventually(cond: Any, timeout: float = 10.0) -> Any:
                 return r
             await asyncio.sleep(0.002)
 
-    return await asyncio.wait_for(poll(), timeout)
+    try:
+        return await asyncio.wait_for(poll(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
