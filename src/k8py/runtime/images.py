@@ -116,7 +116,10 @@ class ImageStore:
         candidates: List[str] = []
         try:
             r = reference.parse(image)
-            candidates.append(refs.get(str(r), ""))
+            by_ref = refs.get(str(r), "")
+            if by_ref and self._record_path(by_ref).exists():  # the common case: no scan of every record
+                return Image.from_dict(json.loads(self._record_path(by_ref).read_text()))
+            candidates.append(by_ref)
             if r.digest:
                 candidates += [i.id for i in self.list() if any(d.endswith("@" + r.digest) for d in i.repo_digests)]
         except RuntimeError_:

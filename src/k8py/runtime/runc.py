@@ -203,7 +203,7 @@ class RuncRuntime:
             (bundle / "config.json").write_text(json.dumps(spec, indent=1))
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", str(SHIM), "--runc", self.runc, "--root", str(self.runc_root),
+                sys.executable, "-I", "-S", str(SHIM), "--runc", self.runc, "--root", str(self.runc_root),
                 "--id", self.runc_name(cid), "--bundle", str(bundle), "--state", str(cdir), "--log", log_path,
                 "--cgroup-memory", cgroups.memory_dir(cg),
                 *(["--tty"] if config.tty else []), *(["--stdin"] if config.stdin else []),

@@ -1,6 +1,6 @@
 """Per-container shim: owns one runc container's process, logs and exit status.
 
-Run as `python3 -I shim.py --runc R --root ROOT --id ID --bundle B --state DIR --log PATH
+Run as `python3 -I -S shim.py --runc R --root ROOT --id ID --bundle B --state DIR --log PATH
 [--cgroup-memory DIR]` (standard library only, so it starts fast and survives restarts of
 the k8py process). It double-forks into its own session, so restarting the agent never
 touches a running container; then, as a child subreaper, it runs `runc create` with the
@@ -20,10 +20,8 @@ short grace period); oom_killed is read from the memory cgroup before anyone del
 """
 from __future__ import annotations
 
-import argparse
 import ctypes
 import fcntl
-import json
 import os
 import select
 import signal
@@ -107,6 +105,8 @@ def oom_killed(memcg: str) -> bool:
 
 
 def runc_error(logfile: str) -> str:
+    import json  # not at the top: json pulls in re, and startup is on every pod's start path
+
     msg = ""
     try:
         with open(logfile) as f:
@@ -123,6 +123,8 @@ def runc_error(logfile: str) -> str:
 
 
 def write_json(path: str, data: dict) -> None:
+    import json
+
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(data, f)
@@ -243,8 +245,47 @@ def receive_console(sock: socket.socket, runc_pid: int) -> tuple[int | None, int
             return None, status
 
 
-def daemon(a: argparse.Namespace, report: int) -> int:
-    write_json(os.path.join(a.state, "shim.json"), {"pid": os.getpid()})
+class Args:
+    """The command line (a hand-written parser: argparse costs ~8 ms of startup per container)."""
+
+    FLAGS = ("stdin", "stdin_once", "tty")
+    VALUES = ("runc", "root", "id", "bundle", "state", "log", "cgroup_memory")
+    REQUIRED = ("root", "id", "bundle", "state", "log")
+    runc: str
+    root: str
+    id: str
+    bundle: str
+    state: str
+    log: str
+    cgroup_memory: str
+    stdin: bool
+    stdin_once: bool
+    tty: bool
+
+    def __init__(self, argv: list[str]) -> None:
+        self.runc = "runc"
+        self.cgroup_memory = ""
+        self.stdin = self.stdin_once = self.tty = False
+        it = iter(argv)
+        for arg in it:
+            name, eq, value = arg.partition("=")
+            key = name.removeprefix("--").replace("-", "_")
+            if not name.startswith("--") or key not in self.FLAGS + self.VALUES:
+                raise SystemExit(f"shim: unknown argument {arg!r}")
+            if key in self.FLAGS:
+                setattr(self, key, True)
+                continue
+            if not eq:
+                value = next(it, None)  # type: ignore[assignment]
+                if value is None:
+                    raise SystemExit(f"shim: {name} needs a value")
+            setattr(self, key, value)
+        missing = [k for k in self.REQUIRED if not hasattr(self, k)]
+        if missing:
+            raise SystemExit(f"shim: missing {', '.join('--' + k.replace('_', '-') for k in missing)}")
+
+
+def daemon(a: Args, report: int) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     runc_log = os.path.join(a.state, "runc.log")
@@ -283,6 +324,8 @@ def daemon(a: argparse.Namespace, report: int) -> int:
             os._exit(127)
     for fd in to_close:
         os.close(fd)
+    # While runc creates the container (before reporting, as before).
+    write_json(os.path.join(a.state, "shim.json"), {"pid": os.getpid()})
     master: int | None = None
     status: int | None = None
     if console is not None:
@@ -335,18 +378,7 @@ def daemon(a: argparse.Namespace, report: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runc", default="runc")
-    ap.add_argument("--root", required=True)
-    ap.add_argument("--id", required=True)
-    ap.add_argument("--bundle", required=True)
-    ap.add_argument("--state", required=True)
-    ap.add_argument("--log", required=True)
-    ap.add_argument("--cgroup-memory", default="")
-    ap.add_argument("--stdin", action="store_true", help="keep the container's stdin open for attach")
-    ap.add_argument("--stdin-once", action="store_true", help="close stdin when the first attach ends")
-    ap.add_argument("--tty", action="store_true", help="the process has a terminal (runc console socket)")
-    a = ap.parse_args(argv)
+    a = Args(sys.argv[1:] if argv is None else argv)
     report = os.dup(1)
     if os.fork() != 0:
         os._exit(0)  # the caller reaps this at once; the daemon is reparented
