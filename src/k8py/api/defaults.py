@@ -237,19 +237,25 @@ def _template_defaults(holder: dict[str, Any]) -> None:
 # --- workloads -------------------------------------------------------------------------
 
 
+def _rolling_update(spec: dict[str, Any], field: str, **rolling: Any) -> None:
+    """A workload's update strategy defaults to RollingUpdate, whose parameters get `rolling`."""
+    strategy = _dict(spec, field)
+    if strategy is None:
+        return
+    _set(strategy, "type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        ru = _dict(strategy, "rollingUpdate")
+        if ru is not None:
+            for k, v in rolling.items():
+                _set(ru, k, v)
+
+
 def _deployment_defaults(obj: dict[str, Any]) -> None:
     spec = _dict(obj, "spec")
     if spec is None:
         return
     _set(spec, "replicas", 1)
-    strat = _dict(spec, "strategy")
-    if strat is not None:
-        _set(strat, "type", "RollingUpdate")
-        if strat["type"] == "RollingUpdate":
-            ru = _dict(strat, "rollingUpdate")
-            if ru is not None:
-                _set(ru, "maxUnavailable", "25%")
-                _set(ru, "maxSurge", "25%")
+    _rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
     _set(spec, "revisionHistoryLimit", 10)
     _set(spec, "progressDeadlineSeconds", 600)
     _template_defaults(spec)
@@ -284,14 +290,7 @@ def _daemonset_defaults(obj: dict[str, Any]) -> None:
     spec = _dict(obj, "spec")
     if spec is None:
         return
-    us = _dict(spec, "updateStrategy")
-    if us is not None:
-        _set(us, "type", "RollingUpdate")
-        if us["type"] == "RollingUpdate":
-            ru = _dict(us, "rollingUpdate")
-            if ru is not None:
-                _set(ru, "maxUnavailable", 1)
-                _set(ru, "maxSurge", 0)
+    _rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
     _set(spec, "revisionHistoryLimit", 10)
     _template_defaults(spec)
 
@@ -302,13 +301,7 @@ def _statefulset_defaults(obj: dict[str, Any]) -> None:
         return
     _set(spec, "replicas", 1)
     _set(spec, "podManagementPolicy", "OrderedReady")
-    us = _dict(spec, "updateStrategy")
-    if us is not None:
-        _set(us, "type", "RollingUpdate")
-        if us["type"] == "RollingUpdate":
-            ru = _dict(us, "rollingUpdate")
-            if ru is not None:
-                _set(ru, "partition", 0)
+    _rolling_update(spec, "updateStrategy", partition=0)
     _set(spec, "revisionHistoryLimit", 10)
     pol = _dict(spec, "persistentVolumeClaimRetentionPolicy")
     if pol is not None:
