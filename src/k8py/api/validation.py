@@ -618,14 +618,7 @@ def _volumes(v: _V, vols: list[Any], path: str) -> set[str]:
     for i, vol in enumerate(vols):
         vol = _d(vol)
         p = f"{path}[{i}]"
-        name = vol.get("name") or ""
-        if not name:
-            v.add(required(f"{p}.name"))
-        else:
-            v.msgs(f"{p}.name", name, names.dns1123_label_errors(name))
-            if name in seen:
-                v.add(duplicate(f"{p}.name", name))
-            seen.add(name)
+        _unique_label(v, vol.get("name") or "", f"{p}.name", seen)
         present = [s for s in sources if vol.get(s) is not None]
         if not present:
             v.add(required(p, "must specify a volume type"))
@@ -634,6 +627,17 @@ def _volumes(v: _V, vols: list[Any], path: str) -> set[str]:
         if present:
             _volume_source(v, present[0], _d(vol.get(present[0])), f"{p}.{present[0]}")
     return seen
+
+
+def _unique_label(v: _V, name: str, path: str, seen: set[str]) -> None:
+    """A required DNS-1123 label name, unique among `seen` (which it joins)."""
+    if not name:
+        v.add(required(path))
+        return
+    v.msgs(path, name, names.dns1123_label_errors(name))
+    if name in seen:
+        v.add(duplicate(path, name))
+    seen.add(name)
 
 
 def _mode(v: _V, m: Any, path: str) -> None:
@@ -685,14 +689,7 @@ def _relative_path(v: _V, p: Any, path: str) -> None:
 
 
 def _container(v: _V, c: dict[str, Any], path: str, volumes: set[str], seen: set[str], init: bool) -> None:
-    name = c.get("name") or ""
-    if not name:
-        v.add(required(f"{path}.name"))
-    else:
-        v.msgs(f"{path}.name", name, names.dns1123_label_errors(name))
-        if name in seen:
-            v.add(duplicate(f"{path}.name", name))
-        seen.add(name)
+    _unique_label(v, c.get("name") or "", f"{path}.name", seen)
     image = c.get("image")
     if not image:
         v.add(required(f"{path}.image"))
@@ -1330,13 +1327,8 @@ def _validate_service(v: _V, obj: dict[str, Any], old: dict[str, Any] | None) ->
         p = _d(p)
         pp = f"spec.ports[{i}]"
         name = p.get("name") or ""
-        if len(ports) > 1 and not name:
-            v.add(required(f"{pp}.name"))
-        if name:
-            v.msgs(f"{pp}.name", name, names.dns1123_label_errors(name))
-            if name in port_names:
-                v.add(duplicate(f"{pp}.name", name))
-            port_names.add(name)
+        if name or len(ports) > 1:
+            _unique_label(v, name, f"{pp}.name", port_names)
         port = p.get("port")
         if isinstance(port, int):
             v.msgs(f"{pp}.port", port, names.port_number_errors(port))
