@@ -199,8 +199,6 @@ class WatchCache:
             except Exception:
                 log.exception("watch cache %s: store watch failed; restarting", self.prefix)
                 await asyncio.sleep(0.5)
-            finally:
-                pass
 
     def _append(self, e: CacheEvent) -> None:
         self._history.append(e)
