@@ -90,11 +90,9 @@ async def test_round_robin_nodeport_loadbalancer_and_reject(pods: dict[str, str]
     assert seen[0] != seen[1] and seen[::2] == [seen[0]] * 3 and seen[1::2] == [seen[1]] * 3  # strict alternation
     assert {get("http://127.0.0.1:30999/") for _ in range(4)} == set(NS)
     assert {get("http://127.0.100.77/") for _ in range(4)} == set(NS)
-    # a service without endpoints refuses at once rather than hanging
-    t0 = time.monotonic()
-    with pytest.raises(OSError):
+    # a service without endpoints refuses at once rather than hanging (a hang would be a timeout)
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("10.247.0.21", 80), timeout=5)
-    assert time.monotonic() - t0 < 4.5, "connection hung instead of being refused"
     # hairpin: a pod reaching itself through the service
     a = NS[0]
     code = ("import urllib.request as u;print(''.join(sorted(set("
