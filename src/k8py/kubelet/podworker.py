@@ -199,6 +199,7 @@ class PodWorker:
                                          self._views(spec, "containers", []))
                 return False
             cfg = sandbox_config(pod, self.agent.settings)
+            log.debug("pod %s: creating the sandbox", self.key)
             try:
                 sid = await rt.run_pod_sandbox(cfg)
             except Exception as e:  # noqa: BLE001
@@ -382,6 +383,7 @@ class PodWorker:
             except _Waiting:
                 v.waiting = self.waiting.get(name)
                 return
+            log.debug("pod %s: image of %s present", self.key, name)
             env = await build_env(pod, c, self.agent.lookup, pod_ip=pod_ip, host_ip=self.agent.node_ip,
                                   node_allocatable=self.agent.allocatable)
             mounts = self.agent.volumes.mounts(c, self.volume_paths or {})
@@ -389,12 +391,14 @@ class PodWorker:
                                    kind=kind, command=expand_args(c.get("command"), env),
                                    args=expand_args(c.get("args"), env),
                                    log_dir=pod_log_dir(pod, self.agent.settings))
+            log.debug("pod %s: creating container %s", self.key, name)
             try:
                 cid = await rt.create_container(sb.id, cfg)
                 self._touch()
             except Exception as e:  # noqa: BLE001
                 raise CreateContainerError(getattr(e, "message", None) or str(e)) from e
             self.event("Normal", "Created", f"Created container {name}")
+            log.debug("pod %s: container %s created", self.key, name)
             try:
                 await rt.start_container(cid)
                 self._touch()
