@@ -3,9 +3,7 @@ informers (as kube-controller-manager does).
 
 `ControllerManager(client, clock, options).run()` builds the enabled controllers
 (each registers its informers and handlers on one SharedInformerFactory), starts the
-informers, then awaits every controller's `run()` until cancelled; the node
-lifecycle and node IPAM controllers (another package's) are wired in when their
-modules exist. Invariants: a controller that crashes is logged and restarted after
+informers, then awaits every controller's `run()` until cancelled. Invariants: a controller that crashes is logged and restarted after
 a back-off on the clock, the others go on; cancelling `run()` stops the controllers
 and the informers.
 """
@@ -13,10 +11,8 @@ and the informers.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from k8py.client.client import Client
@@ -32,6 +28,8 @@ from k8py.controllers.endpointslice import EndpointSliceController
 from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
+from k8py.controllers.nodeipam import CLUSTER_CIDR, NodeIpamController
+from k8py.controllers.nodelifecycle import DEFAULT_TOLERATION_SECONDS, NodeLifecycleController
 from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
@@ -46,13 +44,6 @@ ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemons
                    "garbagecollector", "podgc", "horizontalpodautoscaling", "resourcequota",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb")
 
-# Controllers of other packages: (name, module, class names tried in order).
-_EXTERNAL: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("nodelifecycle", "k8py.controllers.nodelifecycle", ("NodeLifecycleController",)),
-    ("nodeipam", "k8py.controllers.nodeipam", ("NodeIpamController", "NodeIPAMController")),
-)
-
-
 @dataclass
 class ControllerManagerOptions:
     enabled: tuple[str, ...] = ALL_CONTROLLERS
@@ -60,7 +51,8 @@ class ControllerManagerOptions:
     storage_base_dir: str = DEFAULT_BASE_DIR
     create_default_storage_class: bool = True
     lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses (servicelb)
-    extra: dict[str, Any] = field(default_factory=dict)  # passed to external controllers by keyword
+    pod_eviction_timeout: float = DEFAULT_TOLERATION_SECONDS  # nodelifecycle: NoExecute toleration of unreachable
+    cluster_cidr: str = CLUSTER_CIDR  # nodeipam: the pod CIDRs of nodes are carved from it
 
 
 class ControllerManager:
@@ -79,7 +71,7 @@ class ControllerManager:
     def _build(self) -> None:
         o = self.options
         c, f, clk, w = self.client, self.factory, self.clock, o.workers
-        builders: dict[str, Callable[[], Controller]] = {
+        builders: dict[str, Callable[[], Controller | NodeLifecycleController | NodeIpamController]] = {
             "replicaset": lambda: ReplicaSetController(c, f, clk, self._recorder("replicaset-controller"), w),
             "replicationcontroller": lambda: ReplicationControllerController(
                 c, f, clk, self._recorder("replication-controller"), w),
@@ -100,41 +92,13 @@ class ControllerManager:
             "persistentvolume-binder": lambda: PersistentVolumeBinder(
                 c, f, clk, self._recorder("persistentvolume-controller"), w,
                 base_dir=o.storage_base_dir, create_default_class=o.create_default_storage_class),
+            "nodelifecycle": lambda: NodeLifecycleController(c, clk, pod_eviction_timeout=o.pod_eviction_timeout,
+                                                             factory=f),
+            "nodeipam": lambda: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
         }
         for name, build in builders.items():
             if name in o.enabled:
                 self.controllers[name] = build()
-        for name, module, classes in _EXTERNAL:
-            if name not in o.enabled:
-                continue
-            ctrl = self._build_external(module, classes)
-            if ctrl is not None:
-                self.controllers[name] = ctrl
-
-    def _build_external(self, module: str, classes: tuple[str, ...]) -> Any:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            return None
-        for cname in classes:
-            cls = getattr(mod, cname, None)
-            if cls is None:
-                continue
-            params = inspect.signature(cls).parameters
-            kwargs: dict[str, Any] = {}
-            for pname, value in (("client", self.client), ("factory", self.factory),
-                                 ("informers", self.factory), ("clock", self.clock)):
-                if pname in params:
-                    kwargs[pname] = value
-            for k, v in self.options.extra.items():
-                if k in params:
-                    kwargs[k] = v
-            try:
-                return cls(**kwargs)
-            except TypeError as e:
-                log.warning("controller manager: cannot build %s.%s: %s", module, cname, e)
-                return None
-        return None
 
     async def _run_one(self, name: str, ctrl: Any) -> None:
         delay = 1.0
@@ -167,13 +131,7 @@ class ControllerManager:
 
 async def run_in_server(ctx: Any) -> None:
     """The `k8py server` component: `ctx` is cli.server.ClusterContext."""
-    args = getattr(ctx, "args", None)
-    base_dir = getattr(args, "storage_dir", None) or DEFAULT_BASE_DIR
-    extra: dict[str, Any] = {}
-    if args is not None and getattr(args, "pod_eviction_timeout", None) is not None:
-        extra["pod_eviction_timeout"] = args.pod_eviction_timeout
-    if args is not None and getattr(args, "cluster_cidr", None):
-        extra["cluster_cidr"] = args.cluster_cidr
-    opts = ControllerManagerOptions(storage_base_dir=base_dir, extra=extra,
-                                    lb_pool=getattr(args, "service_lb_pool", None) or "127.0.100.0/24")
+    args = ctx.args  # cli.server.ServerArgs
+    opts = ControllerManagerOptions(lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
+                                    cluster_cidr=args.cluster_cidr)
     await ControllerManager(ctx.client(), ctx.clock, opts).run()

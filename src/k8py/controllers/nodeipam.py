@@ -162,10 +162,6 @@ class NodeIpamController:
                 self.queue.done(name)
 
 
-async def run(client: Client, clock: Clock | None = None, **kwargs: Any) -> None:
-    await NodeIpamController(client, clock, **kwargs).run()
-
-
 def mask_for(nodes: int, cluster_cidr: str = CLUSTER_CIDR, preferred: int = NODE_CIDR_MASK_SIZE) -> int:
     """The per-node mask: /24 unless the cluster needs more subnets than that allows
     (e.g. 1,000 simulated nodes in a /16 get /26s, 62 pod IPs each)."""
@@ -174,9 +170,3 @@ def mask_for(nodes: int, cluster_cidr: str = CLUSTER_CIDR, preferred: int = NODE
     while 2 ** (mask - base) < nodes and mask < 28:
         mask += 1
     return mask
-
-
-async def component(ctx: Any) -> None:
-    """As a component of `k8py server`: room for the simulated nodes plus the agent."""
-    nodes = int(getattr(ctx.args, "simulated_nodes", 0) or 0) + 1
-    await NodeIpamController(ctx.client(), ctx.clock, node_cidr_mask_size=mask_for(nodes)).run()

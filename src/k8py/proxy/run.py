@@ -94,13 +94,11 @@ async def run_in_server(ctx: Any) -> None:
               + ", ".join(missing or agent_missing()), file=sys.stderr, flush=True)
         return
     options, rt = options_from_env()
-    cfg = getattr(ctx.api, "config", None)
-    cluster_cidr = rt["cluster_cidr"] if "K8PY_AGENT_CLUSTER_CIDR" in os.environ else \
-        getattr(cfg, "cluster_cidr", rt["cluster_cidr"])
+    cfg = ctx.api.config  # apiserver.config.ApiServerConfig
+    cluster_cidr = rt["cluster_cidr"] if "K8PY_AGENT_CLUSTER_CIDR" in os.environ else cfg.cluster_cidr
     await run_node_services(ctx.client(), ctx.clock, rt["node_name"] or default_node_name(), cluster_cidr,
                             options.pod_cidr,  # as the agent decides
-                            cluster_dns=getattr(cfg, "cluster_dns", "10.43.0.10"),
-                            cluster_domain=getattr(cfg, "cluster_domain", "cluster.local"),
+                            cluster_dns=cfg.cluster_dns, cluster_domain=cfg.cluster_domain,
                             ident=os.environ.get("K8PY_AGENT_ID", ""))
 
 
