@@ -1,24 +1,19 @@
 """Bindings from the API server to the pure-data helpers of `k8py.api`.
 
 Validation, defaulting, tables, selectors, patches and server-side apply live in
-`k8py.api.*` (written and tested there); this module imports them lazily and turns
-their results and errors into what the API server answers (Status causes,
-StatusErrors). When a helper module is not installed yet, reads degrade (no
-defaults, no validation, a name-only table) and features that need it answer a
-clear 500/415 instead of crashing.
+`k8py.api.*` (written and tested there); this module turns their results and errors
+into what the API server answers (Status causes, StatusErrors). Invariant: the
+`k8py.api` modules are imported inside the functions that use them, so that the
+server starts (and serves reads) without loading schemas or validation.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-from types import ModuleType
 from typing import Any
 
 from k8py.api.resources import Resource
-from k8py.apiserver.errors import StatusError, bad_request, internal
+from k8py.apiserver.errors import bad_request
 
-log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 _REASONS = {
@@ -45,21 +40,6 @@ _TYPE_TEXT = {v: k for k, v in _REASONS.items() if " " in k or k in ("Forbidden"
 # A type error is its own reason but prints as "Invalid value" (field.ErrorTypeTypeInvalid).
 _TYPE_TEXT["FieldValueTypeInvalid"] = "Invalid value"
 
-_missing_warned: set[str] = set()
-
-
-def _module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError as e:
-        if e.name != name:
-            raise
-        if name not in _missing_warned:
-            _missing_warned.add(name)
-            log.warning("%s is not available yet; the API server degrades without it", name)
-        return None
-
-
 def cause(type_: str, field: str, message: str) -> dict[str, str]:
     """A Status cause in Kubernetes' shape from a field error's parts."""
     reason = _REASONS.get(type_, "FieldValueInvalid")
@@ -74,107 +54,74 @@ def cause(type_: str, field: str, message: str) -> dict[str, str]:
 
 
 def field_error_cause(fe: Any) -> dict[str, str]:
-    return cause(str(getattr(fe, "type", "Invalid value")), str(getattr(fe, "field", "")),
-                 str(getattr(fe, "message", "") or getattr(fe, "detail", "")))
+    """The Status cause of a k8py.api.validation.FieldError."""
+    return cause(fe.type, fe.field, fe.message)
 
 
 def validate(obj: Obj, r: Resource, old: Obj | None = None) -> list[dict[str, str]]:
-    m = _module("k8py.api.validation")
-    if m is None:
-        return []
-    return [field_error_cause(fe) for fe in m.validate(obj, r, old=old)]
+    from k8py.api import validation
+    return [field_error_cause(fe) for fe in validation.validate(obj, r, old=old)]
 
 
 def unknown_fields(obj: Obj, r: Resource) -> list[str]:
-    m = _module("k8py.api.validation")
-    if m is None or not hasattr(m, "unknown_fields"):
-        return []
-    return [str(f).lstrip(".") for f in m.unknown_fields(obj, r)]
+    from k8py.api import validation
+    return [str(f).lstrip(".") for f in validation.unknown_fields(obj, r)]
 
 
 def apply_defaults(obj: Obj, r: Resource) -> None:
-    m = _module("k8py.api.defaults")
-    if m is not None:
-        m.apply_defaults(obj, r)
+    from k8py.api import defaults
+    defaults.apply_defaults(obj, r)
 
 
 def to_table(r: Resource, objs: list[Obj], now: float, include_object: str = "Metadata") -> Obj:
-    m = _module("k8py.api.tables")
-    if m is not None:
-        return m.to_table(r, objs, now, include_object=include_object)  # type: ignore[no-any-return]
-    rows = []
-    for o in objs:
-        row: Obj = {"cells": [o.get("metadata", {}).get("name", "")]}
-        if include_object != "None":
-            row["object"] = o if include_object == "Object" else {
-                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                "metadata": o.get("metadata", {})}
-        rows.append(row)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
-            "columnDefinitions": [{"name": "Name", "type": "string", "format": "name",
-                                   "description": "Name", "priority": 0}],
-            "rows": rows}
+    from k8py.api import tables
+    return tables.to_table(r, objs, now, include_object=include_object)
 
 
 # -- selectors ---------------------------------------------------------------
 
-def _selectors() -> ModuleType:
-    m = _module("k8py.api.selectors")
-    if m is None:
-        raise internal("label and field selectors are not available in this build")
-    return m
-
-
 def parse_label_selector(s: str) -> Any:
-    m = _selectors()
+    from k8py.api import selectors
     try:
-        return m.parse_label_selector(s)
+        return selectors.parse_label_selector(s)
     except ValueError as e:
         raise bad_request(f"unable to parse requirement: {e}") from None
 
 
 def parse_field_selector(s: str) -> Any:
-    m = _selectors()
+    from k8py.api import selectors
     try:
-        return m.parse_field_selector(s)
+        return selectors.parse_field_selector(s)
     except ValueError as e:
         raise bad_request(f"invalid field selector: {e}") from None
 
 
 # -- patches -----------------------------------------------------------------
 
-def _merge() -> ModuleType:
-    m = _module("k8py.api.merge")
-    if m is None:
-        raise StatusError(415, "UnsupportedMediaType", "patches are not supported by this build yet")
-    return m
-
-
 def json_merge_patch(orig: Obj, patch: Any) -> Any:
-    return _merge().json_merge_patch(orig, patch)
+    from k8py.api import merge
+    return merge.json_merge_patch(orig, patch)
 
 
 def json_patch(orig: Obj, ops: Any) -> Any:
-    return _merge().json_patch(orig, ops)
+    from k8py.api import merge
+    return merge.json_patch(orig, ops)
 
 
 def strategic_merge_patch(orig: Obj, patch: Any, schema_name: str | None) -> Any:
-    return _merge().strategic_merge_patch(orig, patch, schema_name)
+    from k8py.api import merge
+    return merge.strategic_merge_patch(orig, patch, schema_name)
 
 
 def server_side_apply(live: Obj | None, applied: Obj, manager: str, schema_name: str | None,
                       force: bool, now: float) -> Obj:
-    m = _module("k8py.api.apply")
-    if m is None:
-        raise StatusError(415, "UnsupportedMediaType", "server-side apply is not supported by this build yet")
-    return m.server_side_apply(live, applied, manager, schema_name, force, now)  # type: ignore[no-any-return]
+    from k8py.api import apply
+    return apply.server_side_apply(live, applied, manager, schema_name, force, now)
 
 
 def record_update(old: Obj | None, new: Obj, manager: str, now: float, subresource: str | None = None) -> Obj:
-    m = _module("k8py.api.apply")
-    if m is None or not hasattr(m, "record_update"):
-        return new
-    return m.record_update(old, new, manager, now, subresource)  # type: ignore[no-any-return]
+    from k8py.api import apply
+    return apply.record_update(old, new, manager, now, subresource)
 
 
 def schema_name(r: Resource) -> str | None:
