@@ -216,10 +216,7 @@ class ApiServer:
         raise method_not_allowed()
 
     def _delegate(self, which: str, req: ApiRequest) -> ApiResponse:
-        try:
-            mod = importlib.import_module(f"k8py.apiserver.{which}")
-        except ImportError:
-            raise resource_not_found() from None
+        mod = importlib.import_module(f"k8py.apiserver.{which}")  # discovery or openapi, loaded when first asked
         resp = mod.respond(req)
         if resp is None:
             raise resource_not_found()
