@@ -161,15 +161,22 @@ async def test_slow_start_batch(count: int, fail_at: int | None, calls: int, suc
     assert (n, ok, err is not None) == (calls, successes, fail_at is not None)
 
 
-async def test_expectations_prevent_double_creation_before_watch_catches_up(cluster: Cluster) -> None:
-    c = cluster
+async def synced_behind_the_watch(c: Cluster) -> tuple[ReplicaSetController, Obj]:
+    """A controller whose cache has the 3-replica set "web" but stops there (informers
+    stopped), after one sync: (controller, the replica set)."""
     ctrl = ReplicaSetController(c.client, c.factory, c.clock, c.recorder("rs"))
     c.factory.start()
     await c.factory.wait_synced()
     created = await c.client.create("replicasets", rs("web", 3))
     await c.until(lambda: ctrl.owners.get("default", "web") is not None, "rs in cache")
-    c.factory.stop()  # the informers stop: the cache will not see the pods we create
+    c.factory.stop()  # the informers stop: the cache will not see the pods the sync creates
     await ctrl.sync("default/web")
+    return ctrl, created
+
+
+async def test_expectations_prevent_double_creation_before_watch_catches_up(cluster: Cluster) -> None:
+    c = cluster
+    ctrl, created = await synced_behind_the_watch(c)
     assert len(await pods_of(c, created["metadata"]["uid"])) == 3
     assert ctrl.expectations.pending("default/web") == (3, 0)
     await ctrl.sync("default/web")  # the cache still shows no pods
@@ -231,16 +238,9 @@ async def _rc_status(c: Cluster) -> Obj | None:
     return o if (o.get("status") or {}).get("replicas") == 2 else None
 
 
-
 async def test_a_pod_deleted_before_the_watch_saw_it_alive_still_counts_as_created(cluster: Cluster) -> None:
     c = cluster
-    ctrl = ReplicaSetController(c.client, c.factory, c.clock, c.recorder("rs"))
-    c.factory.start()
-    await c.factory.wait_synced()
-    created = await c.client.create("replicasets", rs("web", 3))
-    await c.until(lambda: ctrl.owners.get("default", "web") is not None, "rs in cache")
-    c.factory.stop()  # the watch lags behind
-    await ctrl.sync("default/web")
+    ctrl, created = await synced_behind_the_watch(c)
     pods = await pods_of(c, created["metadata"]["uid"])
     assert len(pods) == 3
     evicted = await c.client.delete("pods", pods[0]["metadata"]["name"], "default", grace_period_seconds=0)
