@@ -31,8 +31,7 @@ class ServiceLoadBalancerController(Controller):
     name = "service-lb-controller"
 
     def __init__(self, client: Client, factory: SharedInformerFactory, clock: Clock,
-                 recorder: EventRecorder | None = None, workers: int = 1,
-                 pool: str = DEFAULT_POOL) -> None:
+                 recorder: EventRecorder | None = None, pool: str = DEFAULT_POOL) -> None:
         super().__init__(client, factory, clock, recorder, workers=1)  # one worker: no allocation races
         self.pool = ipaddress.ip_network(pool, strict=False)
         # Addresses this controller handed out, by service key: the informer cache may
