@@ -83,17 +83,26 @@ def test_rolling_update_keeps_enough_ready_pods_then_undo(sim: K8pyServer) -> No
     stop = threading.Event()
     w = kw.Watch()
 
+    broke: list[str] = []  # the watch ended before the rollout did: `lowest` would miss events
+
     def follow() -> None:
-        for ev in w.stream(api.list_namespaced_pod, "default", label_selector=SEL, resource_version=rv,
-                           timeout_seconds=120):
-            p = ev["object"]
-            name = p.metadata.name
-            conds = {c.type: c.status for c in (p.status.conditions or [])}
-            ok = ev["type"] != "DELETED" and not p.metadata.deletion_timestamp and conds.get("Ready") == "True"
-            ready[name] = ok
-            lowest[0] = min(lowest[0], sum(ready.values()))
-            if stop.is_set():
-                break
+        try:
+            for ev in w.stream(api.list_namespaced_pod, "default", label_selector=SEL, resource_version=rv,
+                               timeout_seconds=120):
+                p = ev["object"]
+                name = p.metadata.name
+                conds = {c.type: c.status for c in (p.status.conditions or [])}
+                ok = ev["type"] != "DELETED" and not p.metadata.deletion_timestamp and conds.get("Ready") == "True"
+                ready[name] = ok
+                lowest[0] = min(lowest[0], sum(ready.values()))
+                if stop.is_set():
+                    return
+        except Exception as e:  # noqa: BLE001 - reported below unless the test had stopped watching
+            if not stop.is_set():
+                broke.append(repr(e))
+            return
+        if not stop.is_set():
+            broke.append("the watch ended")
 
     t = threading.Thread(target=follow, daemon=True)
     t.start()
@@ -105,6 +114,7 @@ def test_rolling_update_keeps_enough_ready_pods_then_undo(sim: K8pyServer) -> No
     finally:
         stop.set()
         w.stop()
+    assert not broke, broke
     assert sum(ready.values()) >= 3
     assert lowest[0] >= 4 - 1, f"ready pods dropped to {lowest[0]} during the rollout"
     s.kubectl("rollout", "undo", "deployment/nginx-deployment")
@@ -176,3 +186,31 @@ def test_deleting_a_deployment_removes_its_replica_sets_and_pods(sim: K8pyServer
     s.kubectl("delete", "deployment", "nginx-deployment")  # background cascade
     wait_for(lambda: not s.kubectl_json("get", "rs", "-l", SEL)["items"], 60, "replica sets gone")
     wait_for(lambda: not s.kubectl_json("get", "pods", "-l", SEL)["items"], 60, "pods gone")
+
+
+def test_a_node_added_later_gets_its_daemonset_pod(sim: K8pyServer) -> None:
+    """A node joins (registered with kubectl, its Ready status posted as a kubelet would):
+    the DaemonSet puts exactly one pod on it too."""
+    s = sim
+    s.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "capture"},
+        "spec": {"selector": {"matchLabels": {"app": "capture"}}, "template": {
+            "metadata": {"labels": {"app": "capture"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1d"]}]}}}}))
+
+    def per_node() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in s.kubectl_json("get", "pods", "-l", "app=capture")["items"]:
+            n = p["spec"].get("nodeName") or ""
+            out[n] = out.get(n, 0) + 1
+        return out
+    wait_for(lambda: per_node() == {"sim-1": 1, "sim-2": 1, "sim-3": 1}, 60, "one pod per node")
+    s.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "late", "labels": {"kubernetes.io/hostname": "late"}}}))
+    s.kubectl("patch", "node", "late", "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
+        "capacity": {"cpu": "2", "memory": "4Gi", "pods": "20"},
+        "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "20"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "posted by the test"}]}}))
+    wait_for(lambda: per_node() == {"sim-1": 1, "sim-2": 1, "sim-3": 1, "late": 1}, 60, "a pod on the new node")
+    s.kubectl("delete", "daemonset", "capture")
+    s.kubectl("delete", "node", "late")
