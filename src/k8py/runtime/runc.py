@@ -35,6 +35,7 @@ from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, Runtim
 from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.images import ImageStore
+from k8py.runtime.jsoncache import JsonFileCache
 from k8py.runtime.mirrors import Credentials
 from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStats, ContainerStatus,
                                    ExecResult,
@@ -80,6 +81,7 @@ class RuncRuntime:
         self.sandboxes = Sandboxes(self.state_dir, network or LoopbackOnlyNetwork(), netns_prefix)
         self.cgroup_parent = cgroup_parent.strip("/")
         self.runc = runc
+        self._json = JsonFileCache()
 
     async def close(self) -> None:
         await self.images.client.close()
@@ -98,6 +100,14 @@ class RuncRuntime:
     def _rec_path(self, cid: str) -> Path:
         return self.cdir / cid / "container.json"
 
+    def _load_shared(self, cid: str) -> dict[str, Any]:
+        """container.json from the parse cache: read-only (see jsoncache.py)."""
+        try:
+            rec: dict[str, Any] = self._json.read(self._rec_path(cid))
+            return rec
+        except (OSError, ValueError):
+            raise ContainerNotFound(f'container "{cid}" not found') from None
+
     def _load(self, cid: str) -> dict[str, Any]:
         try:
             return json.loads(self._rec_path(cid).read_text())
@@ -112,7 +122,8 @@ class RuncRuntime:
 
     def _exit_info(self, cid: str) -> dict[str, Any] | None:
         try:
-            return json.loads((self.cdir / cid / "exit.json").read_text())
+            info: dict[str, Any] = self._json.read(self.cdir / cid / "exit.json")
+            return info
         except (OSError, ValueError):
             return None
 
@@ -292,14 +303,14 @@ class RuncRuntime:
         await self._destroy(container_id)
 
     def _status(self, cid: str) -> ContainerStatus:
-        rec = self._load(cid)
+        rec = self._load_shared(cid)
         cfg = rec["config"]
         ex = self._exit_info(cid)
         st = ContainerStatus(
             id=cid, name=cfg["name"], sandbox_id=rec["sandbox_id"], image=cfg["image"], image_id=rec["image_id"],
             state=ContainerState.CREATED, created_at=rec["created_at"], started_at=rec["started_at"],
             log_path=rec["log_path"], pid=rec.get("pid", 0), attempt=cfg.get("attempt", 0),
-            labels=cfg.get("labels", {}), annotations=cfg.get("annotations", {}))
+            labels=dict(cfg.get("labels", {})), annotations=dict(cfg.get("annotations", {})))
         if ex is not None:
             st.state = ContainerState.EXITED
             st.exit_code = ex["exit_code"]
@@ -323,7 +334,7 @@ class RuncRuntime:
 
     def _shim_pid(self, cid: str) -> int:
         try:
-            return int(json.loads((self.cdir / cid / "shim.json").read_text())["pid"])
+            return int(self._json.read(self.cdir / cid / "shim.json")["pid"])
         except (OSError, ValueError, KeyError):
             return 0
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from k8py.runtime.errors import SandboxError, SandboxNotFound
+from k8py.runtime.jsoncache import JsonFileCache
 from k8py.runtime.protocol import (DNSConfig, PodNetwork, PodSandboxConfig, PodSandboxStatus,
                                    SandboxState)
 
@@ -118,6 +119,7 @@ class Sandboxes:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.network = network
         self.netns_prefix = netns_prefix
+        self._json = JsonFileCache()
 
     def path(self, sid: str) -> Path:
         return self.dir / sid
@@ -192,9 +194,12 @@ class Sandboxes:
         shutil.rmtree(self.path(sid), ignore_errors=True)
 
     def status(self, sid: str) -> PodSandboxStatus:
-        rec = self.load(sid)
+        try:
+            rec = self._json.read(self.path(sid) / "sandbox.json")  # read-only, see jsoncache.py
+        except (OSError, ValueError):
+            raise SandboxNotFound(f"pod sandbox {sid} not found") from None
         c = rec["config"]
         return PodSandboxStatus(id=sid, name=c["name"], namespace=c["namespace"], uid=c["uid"],
                                 state=SandboxState(rec["state"]), created_at=rec["created_at"],
-                                netns_path=rec["netns_path"], ip=rec["ip"], labels=c.get("labels", {}),
-                                annotations=c.get("annotations", {}))
+                                netns_path=rec["netns_path"], ip=rec["ip"], labels=dict(c.get("labels", {})),
+                                annotations=dict(c.get("annotations", {})))
