@@ -21,6 +21,7 @@ from pathlib import Path
 
 from k8py.network.errors import NetworkError
 from k8py.network.ipam import HostLocalIPAM
+from k8py.runtime import proc
 from k8py.runtime.protocol import PodSandboxConfig
 
 BRIDGE = "k8py0"
@@ -33,10 +34,8 @@ SYSCTLS = {
 
 
 async def ip(*args: str, check: bool = True) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    if check and proc.returncode != 0:
+    rc, out, err = await proc.run("ip", *args)
+    if check and rc != 0:
         raise NetworkError(f"ip {' '.join(args)}: {err.decode().strip()}")
     return out.decode()
 
@@ -44,11 +43,8 @@ async def ip(*args: str, check: bool = True) -> str:
 async def ip_batch(commands: list[list[str]], netns: str = "", check: bool = True) -> None:
     """Run several `ip` commands in one process (`ip [-n NS] -batch -`); stops at the first failure."""
     script = "".join(" ".join(c) + "\n" for c in commands).encode()
-    proc = await asyncio.create_subprocess_exec(
-        "ip", *(["-n", netns] if netns else []), "-batch", "-", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate(script)
-    if check and proc.returncode != 0:
+    rc, _, err = await proc.run("ip", *(["-n", netns] if netns else []), "-batch", "-", stdin=script)
+    if check and rc != 0:
         raise NetworkError(f"ip {'-n ' + netns + ' ' if netns else ''}-batch: {err.decode().strip()}")
 
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from k8py.runtime import cgroups, exec_session, mounts
+from k8py.runtime import cgroups, exec_session, mounts, proc
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, RuntimeError_,
                                  StartContainerError)
 from k8py.runtime.attach import AttachSession
@@ -89,10 +89,7 @@ class RuncRuntime:
     # ------------------------------------------------------------ helpers
 
     async def _runc(self, *args: str, check: bool = True, timeout: float = 30.0) -> tuple[int, str, str]:
-        p = await asyncio.create_subprocess_exec(self.runc, "--root", str(self.runc_root), *args,
-                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(p.communicate(), timeout)
-        rc = p.returncode or 0
+        rc, out, err = await proc.run(self.runc, "--root", str(self.runc_root), *args, timeout=timeout)
         if check and rc != 0:
             raise RuntimeError_(f"runc {' '.join(args)}: {err.decode(errors='replace').strip()}")
         return rc, out.decode(errors="replace"), err.decode(errors="replace")

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from k8py.runtime import proc
 from k8py.runtime.errors import SandboxError, SandboxNotFound
 from k8py.runtime.jsoncache import JsonFileCache
 from k8py.runtime.protocol import (DNSConfig, PodNetwork, PodSandboxConfig, PodSandboxStatus,
@@ -33,13 +34,11 @@ NETNS_DIR = Path("/run/netns")
 
 
 async def run(*args: str, check: bool = True) -> tuple[int, str]:
-    p = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                             stderr=asyncio.subprocess.STDOUT)
-    out, _ = await p.communicate()
+    rc, out, _ = await proc.run(*args, merge_stderr=True)
     text = out.decode(errors="replace").strip()
-    if check and p.returncode != 0:
+    if check and rc != 0:
         raise SandboxError(f"{' '.join(args)}: {text}")
-    return p.returncode or 0, text
+    return rc, text
 
 
 async def create_netns(name: str) -> str:
