@@ -6,6 +6,8 @@
     sandbox.py       pod sandboxes: netns (k8py-...), shared IPC/UTS, hosts/resolv.conf
     spec.py          OCI config.json from a ContainerConfig and the image config
     cgroups.py       cgroup paths, usage, removal;  mounts.py  overlay mounts
+    proc.py          helper commands (ip, unshare, runc) run off the event loop
+    jsoncache.py     parsed record files, re-read only when changed (status relists)
     exec_session.py  streaming exec (pipes or a pty);  attach.py  attach sessions
     logs.py          reading CRI log files (kubectl logs)
     reference.py     image references normalized as Docker does
