@@ -82,5 +82,8 @@ async def test_run_ticks_on_the_clock() -> None:
 async def test_zero_interval_disables() -> None:
     store = MemoryStore()
     await store.start()
-    await asyncio.wait_for(Compactor(store, FakeClock(), 0).run(), 5)
+    clock = FakeClock()
+    await _write(store, 2)
+    await asyncio.wait_for(Compactor(store, clock, 0).run(), 5)  # returns at once: nothing scheduled
+    assert clock.sleepers == 0 and store.compacted_revision == 0
     await store.close()
