@@ -78,6 +78,12 @@ class Cluster:
     async def list(self, resource: str, ns: str | None = "default", **kw: Any) -> list[Obj]:
         return (await self.client.list(resource, ns, **kw)).get("items") or []
 
+    async def with_status(self, resource: str, name: str, ns: str = "default", **want: Any) -> Obj | None:
+        """The object once every named status field has the wanted value (absent counts as 0)."""
+        o = await self.client.get(resource, name, ns)
+        st = o.get("status") or {}
+        return o if all(st.get(k, 0) == v for k, v in want.items()) else None
+
     async def events(self, reason: str, ns: str = "default") -> list[str]:
         """Messages of the Events in the API with a reason, once the recorders made here wrote theirs."""
         for r in self.recorders:

@@ -93,16 +93,11 @@ async def test_one_pod_per_node_follows_nodes_and_taints(cluster: Cluster) -> No
     # a removed node loses its pod
     await c.client.delete("nodes", "n1")
     await c.until(lambda: placed(c, {"n3": 1}), "pod gone with its node")
-    st = (await c.until(lambda: _status(c, desiredNumberScheduled=0, numberMisscheduled=1,
-                                        currentNumberScheduled=0), "status"))["status"]
+    st = (await c.until(lambda: c.with_status("daemonsets", "agent", desiredNumberScheduled=0,
+                                              numberMisscheduled=1, currentNumberScheduled=0),
+                        "status"))["status"]
     assert st["observedGeneration"] == 1
     assert ctrl.recorder.for_reason("SuccessfulDelete")
-
-
-async def _status(c: Cluster, **want: int) -> Obj | None:
-    ds = await c.client.get("daemonsets", "agent", "default")
-    st = ds.get("status") or {}
-    return ds if all(st.get(k, 0) == v for k, v in want.items()) else None
 
 
 async def test_status_and_rolling_update_with_max_unavailable(cluster: Cluster) -> None:
@@ -112,8 +107,8 @@ async def test_status_and_rolling_update_with_max_unavailable(cluster: Cluster) 
         await c.client.create("nodes", node(n))
     await c.client.create("daemonsets", daemonset(updateStrategy={"type": "RollingUpdate",
                                                                   "rollingUpdate": {"maxUnavailable": 1}}))
-    await c.until(lambda: _status(c, desiredNumberScheduled=3, currentNumberScheduled=3, numberReady=3,
-                                  numberAvailable=3, updatedNumberScheduled=3), "all ready")
+    await c.until(lambda: c.with_status("daemonsets", "agent", desiredNumberScheduled=3, currentNumberScheduled=3,
+                                        numberReady=3, numberAvailable=3, updatedNumberScheduled=3), "all ready")
     first_pods = {p["metadata"]["name"] for p in await c.list("pods")}
     worst = {"missing": 0}
 
@@ -127,8 +122,8 @@ async def test_status_and_rolling_update_with_max_unavailable(cluster: Cluster) 
 
     async def done() -> bool:
         await watch_availability()
-        st = await _status(c, desiredNumberScheduled=3, updatedNumberScheduled=3, numberAvailable=3,
-                           observedGeneration=2)
+        st = await c.with_status("daemonsets", "agent", desiredNumberScheduled=3, updatedNumberScheduled=3,
+                                 numberAvailable=3, observedGeneration=2)
         return st is not None
 
     await c.until(done, "rolled out")

@@ -48,7 +48,7 @@ async def test_creates_named_owned_pods_and_reports_status(cluster: Cluster) -> 
         assert ref == {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": uid,
                        "controller": True, "blockOwnerDeletion": True}
         assert p["metadata"]["labels"] == {"app": "web"}
-    got = await c.until(lambda: _status(c, "web", replicas=3, observedGeneration=1), "status")
+    got = await c.until(lambda: c.with_status("replicasets", "web", replicas=3, observedGeneration=1), "status")
     assert got["status"].get("readyReplicas", 0) == 0
     assert got["status"]["fullyLabeledReplicas"] == 3
     assert len(ctrl.recorder.for_reason("SuccessfulCreate")) == 3
@@ -59,12 +59,6 @@ async def test_creates_named_owned_pods_and_reports_status(cluster: Cluster) -> 
 async def _n_pods(c: Cluster, uid: str, n: int) -> list[Obj] | None:
     pods = await pods_of(c, uid)
     return pods if len(pods) == n else None
-
-
-async def _status(c: Cluster, name: str, **want: int) -> Obj | None:
-    o = await c.client.get("replicasets", name, "default")
-    st = o.get("status") or {}
-    return o if all(st.get(k, 0) == v for k, v in want.items()) else None
 
 
 async def test_scale_up_down_and_replace_deleted_pod(cluster: Cluster) -> None:
@@ -80,7 +74,8 @@ async def test_scale_up_down_and_replace_deleted_pod(cluster: Cluster) -> None:
     assert victim not in {p["metadata"]["name"] for p in pods}
     await c.client.patch("replicasets", "web", {"spec": {"replicas": 1}}, "default")
     await c.until(lambda: _n_pods(c, uid, 1), "1 pod")
-    await c.until(lambda: _status(c, "web", replicas=1, observedGeneration=3), "status after scale down")
+    await c.until(lambda: c.with_status("replicasets", "web", replicas=1, observedGeneration=3),
+                  "status after scale down")
 
 
 async def test_scale_down_removes_least_valuable_pods_first(cluster: Cluster) -> None:
@@ -96,7 +91,7 @@ async def test_scale_down_removes_least_valuable_pods_first(cluster: Cluster) ->
     await set_pod_state(c.client, pods[2], ready=True, node_name="n1", restarts=3, when=c.clock.now() - 100)
     await set_pod_state(c.client, pods[3], ready=True, node_name="n1", when=c.clock.now() - 100)
     await set_pod_state(c.client, pods[4], ready=True, node_name="n2", when=c.clock.now() - 100)
-    await c.until(lambda: _status(c, "web", readyReplicas=3), "3 ready")
+    await c.until(lambda: c.with_status("replicasets", "web", readyReplicas=3), "3 ready")
     await c.client.patch("replicasets", "web", {"spec": {"replicas": 3}}, "default")
     left = await c.until(lambda: _n_pods(c, uid, 3), "3 pods")
     assert {p["metadata"]["name"] for p in left} == {p["metadata"]["name"] for p in pods[2:]}
@@ -215,10 +210,10 @@ async def test_ready_and_available_with_min_ready_seconds(cluster: Cluster) -> N
     pods = await c.until(lambda: _n_pods(c, uid, 2), "2 pods")
     for p in pods:
         await set_pod_state(c.client, p, ready=True, when=c.clock.now())
-    o = await c.until(lambda: _status(c, "web", readyReplicas=2), "ready")
+    o = await c.until(lambda: c.with_status("replicasets", "web", readyReplicas=2), "ready")
     assert o["status"].get("availableReplicas", 0) == 0
     await c.clock.advance(31)
-    await c.until(lambda: _status(c, "web", readyReplicas=2, availableReplicas=2), "available")
+    await c.until(lambda: c.with_status("replicasets", "web", readyReplicas=2, availableReplicas=2), "available")
 
 
 async def test_replication_controller_keeps_replicas(cluster: Cluster) -> None:
@@ -229,13 +224,8 @@ async def test_replication_controller_keeps_replicas(cluster: Cluster) -> None:
         "metadata": {"name": "legacy", "namespace": "default"},
         "spec": {"replicas": 2, "selector": {"app": "legacy"}, "template": pod_template({"app": "legacy"})}})
     await c.until(lambda: _n_pods(c, rc["metadata"]["uid"], 2), "2 rc pods")
-    o = await c.until(lambda: _rc_status(c), "rc status")
+    o = await c.until(lambda: c.with_status("replicationcontrollers", "legacy", replicas=2), "rc status")
     assert o["status"]["replicas"] == 2
-
-
-async def _rc_status(c: Cluster) -> Obj | None:
-    o = await c.client.get("replicationcontrollers", "legacy", "default")
-    return o if (o.get("status") or {}).get("replicas") == 2 else None
 
 
 async def test_a_pod_deleted_before_the_watch_saw_it_alive_still_counts_as_created(cluster: Cluster) -> None:

@@ -36,12 +36,6 @@ async def has_pods(c: Cluster, names: list[str]) -> bool:
     return await pod_names(c) == names
 
 
-async def sts_status(c: Cluster, **want: Any) -> Obj | None:
-    o = await c.client.get("statefulsets", "web", "default")
-    st = o.get("status") or {}
-    return o if all(st.get(k, 0) == v for k, v in want.items()) else None
-
-
 async def test_ordered_creation_waits_for_each_pod_to_be_ready(cluster: Cluster) -> None:
     c = cluster
     ctrl, kubelet = await start(c)
@@ -62,7 +56,7 @@ async def test_ordered_creation_waits_for_each_pod_to_be_ready(cluster: Cluster)
     await c.until(lambda: has_pods(c, ["web-0", "web-1"]), "web-1 after web-0 is ready")
     await kubelet.release()
     await c.until(lambda: has_pods(c, ["web-0", "web-1", "web-2"]), "all three")
-    await c.until(lambda: sts_status(c, replicas=3, readyReplicas=3), "ready")
+    await c.until(lambda: c.with_status("statefulsets", "web", replicas=3, readyReplicas=3), "ready")
     assert sorted(m for m in ctrl.recorder.for_reason("SuccessfulCreate") if m.startswith("create Pod")) == [
         f"create Pod web-{i} in StatefulSet web successful" for i in range(3)]
 
@@ -71,7 +65,7 @@ async def test_scale_down_from_the_highest_ordinal_and_rolling_update(cluster: C
     c = cluster
     _, kubelet = await start(c)
     await c.client.create("statefulsets", statefulset(replicas=4))
-    await c.until(lambda: sts_status(c, replicas=4, readyReplicas=4), "4 ready")
+    await c.until(lambda: c.with_status("statefulsets", "web", replicas=4, readyReplicas=4), "4 ready")
     order: list[str] = []
     seen: set[str] = set()
 
@@ -87,13 +81,13 @@ async def test_scale_down_from_the_highest_ordinal_and_rolling_update(cluster: C
     await c.until(shrunk, "scaled down to 2")
     assert order == ["web-3", "web-2"]
     assert await c.client.get_or_none("persistentvolumeclaims", "www-web-3", "default") is not None  # retained
-    first = await c.until(lambda: sts_status(c, replicas=2, readyReplicas=2), "2 ready")
+    first = await c.until(lambda: c.with_status("statefulsets", "web", replicas=2, readyReplicas=2), "2 ready")
     old_rev = first["status"]["currentRevision"]
     await c.client.patch("statefulsets", "web", {"spec": {"template": {"spec": {"containers": [
         {"name": "c", "image": "nginx:1.26"}]}}}}, "default", patch_type="strategic")
 
     async def updated() -> Obj | None:
-        o = await sts_status(c, replicas=2, readyReplicas=2, updatedReplicas=2)
+        o = await c.with_status("statefulsets", "web", replicas=2, readyReplicas=2, updatedReplicas=2)
         return o if o and o["status"]["currentRevision"] == o["status"]["updateRevision"] != old_rev else None
 
     await c.until(updated, "rolled out")
@@ -120,7 +114,7 @@ async def test_claim_retention_policy_delete(cluster: Cluster) -> None:
     await c.start(ctrl, gc)
     await c.client.create("statefulsets", statefulset(
         replicas=2, persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Delete"}))
-    await c.until(lambda: sts_status(c, replicas=2, readyReplicas=2), "2 ready")
+    await c.until(lambda: c.with_status("statefulsets", "web", replicas=2, readyReplicas=2), "2 ready")
 
     async def claims() -> list[str]:
         return sorted(x["metadata"]["name"] for x in await c.list("persistentvolumeclaims"))
