@@ -9,11 +9,11 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 
+from helpers.api import start_api
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
-from k8py.client.inprocess import InProcessTransport
 from k8py.clock import FakeClock
 from k8py.controllers.base import Controller
 from k8py.store.memory import MemoryStore
@@ -94,11 +94,7 @@ class Cluster:
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
     clock = FakeClock()
-    store = MemoryStore()
-    await store.start()
-    api = ApiServer(store, clock=clock)
-    await api.start()
-    client = Client(InProcessTransport(api))
+    api, client = await start_api(clock)
     c = Cluster(api, client, clock, SharedInformerFactory(client, clock))
     try:
         yield c
@@ -107,10 +103,8 @@ async def cluster() -> AsyncIterator[Cluster]:
             t.cancel()
         c.factory.stop()
         await asyncio.gather(*c.tasks, return_exceptions=True)
-        close = getattr(api, "close", None)
-        if close is not None:
-            await close()
-        await store.close()
+        await api.close()
+        await api.store.close()
 
 
 # ------------------------------------------------------------------ builders

@@ -9,13 +9,10 @@ import shutil
 
 import pytest
 
-from k8py.apiserver.server import ApiServer
-from k8py.client.client import Client
-from k8py.client.inprocess import InProcessTransport
+from helpers.api import start_api
 from k8py.clock import FakeClock
 from k8py.proxy import nft
 from k8py.proxy.proxier import Proxier
-from k8py.store.memory import MemoryStore
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"), reason="needs root and nft")
 TABLE = "k8py-proxiertest"
@@ -33,11 +30,7 @@ async def until(cond, clock: FakeClock, what: str) -> None:  # type: ignore[no-u
 
 async def test_rules_follow_the_api_and_survive_a_flushed_table() -> None:
     clock = FakeClock()
-    store = MemoryStore()
-    await store.start()
-    api = ApiServer(store, clock=clock)
-    await api.start()
-    client = Client(InProcessTransport(api))
+    api, client = await start_api(clock)
     p = Proxier(client, "n1", "10.42.0.0/16", clock=clock, table=TABLE, resync_period=5)
     task = asyncio.create_task(p.run())
     try:
@@ -60,4 +53,4 @@ async def test_rules_follow_the_api_and_survive_a_flushed_table() -> None:
         await asyncio.gather(task, return_exceptions=True)
         nft.delete_table(TABLE)
         await api.close()
-        await store.close()
+        await api.store.close()
