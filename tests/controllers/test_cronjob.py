@@ -9,7 +9,8 @@ import pytest
 
 from k8py.clock import rfc3339
 from k8py.controllers.cronjob import CronJobController
-from k8py.controllers.cronschedule import ScheduleError, parse_schedule
+from k8py.controllers.cronschedule import parse_schedule
+from k8py.controllers.errors import ScheduleError
 from k8py.controllers.job import JobController
 
 from ctrl_helpers import Cluster

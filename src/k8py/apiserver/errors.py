@@ -115,3 +115,7 @@ def unsupported_media_type(content_type: str) -> StatusError:
 def internal(message: str) -> StatusError:
     return StatusError(500, "InternalError",
                        f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+
+
+class ProtobufError(ValueError):
+    """A request body that is not a Kubernetes protobuf message k8py can decode (400)."""

@@ -29,6 +29,7 @@ from importlib import resources as ilr
 from typing import Any
 
 from k8py.apiserver import wire
+from k8py.apiserver.errors import ProtobufError
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
@@ -41,10 +42,6 @@ T_MESSAGE, T_BYTES, T_UINT32, T_ENUM, T_SFIXED32, T_SFIXED64, T_SINT32, T_SINT64
 META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 # API group -> protobuf package segment under k8s.io.api.
 _GROUP_PKG = {"": "core"}
-
-
-class ProtobufError(ValueError):
-    pass
 
 
 def fields(b: bytes) -> list[tuple[int, int, Any]]:

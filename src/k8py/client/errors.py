@@ -30,3 +30,7 @@ class ApiError(Exception):
     @property
     def gone(self) -> bool:
         return self.status == 410
+
+
+class QueueShutDown(Exception):
+    """`get` on a work queue that was shut down and is empty."""

@@ -18,13 +18,12 @@ import asyncio
 from collections import deque
 from typing import Generic, Hashable, TypeVar
 
+from k8py.client.errors import QueueShutDown
 from k8py.clock import Clock, RealClock
 
+__all__ = ["ExponentialBackoff", "QueueShutDown", "WorkQueue"]
+
 K = TypeVar("K", bound=Hashable)
-
-
-class QueueShutDown(Exception):
-    """`get` on a queue that was shut down and is empty."""
 
 
 class ExponentialBackoff(Generic[K]):

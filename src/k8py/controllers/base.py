@@ -15,10 +15,10 @@ import logging
 from typing import Any
 
 from k8py.client.client import Client
-from k8py.client.errors import ApiError
+from k8py.client.errors import ApiError, QueueShutDown
 from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
-from k8py.client.workqueue import QueueShutDown, WorkQueue
+from k8py.client.workqueue import WorkQueue
 from k8py.clock import Clock
 from k8py.controllers.controllerutil import key_of
 

@@ -26,7 +26,8 @@ from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (controller_ref, creation_time, is_deleting, meta,
                                              new_controller_ref, split_key)
-from k8py.controllers.cronschedule import ScheduleError, parse_schedule
+from k8py.controllers.cronschedule import parse_schedule
+from k8py.controllers.errors import ScheduleError
 from k8py.controllers.job import job_finished
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
 

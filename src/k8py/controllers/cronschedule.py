@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
-class ScheduleError(ValueError):
-    pass
+from k8py.controllers.errors import ScheduleError
 
 
 _MONTHS = {m: i + 1 for i, m in enumerate(

@@ -24,3 +24,7 @@ class Compacted(StoreError):
         super().__init__(f"required revision {requested} has been compacted (compacted up to {compacted})")
         self.requested = requested
         self.compacted = compacted
+
+
+class EtcdError(StoreError):
+    """etcd answered with an error the etcd store does not map to one of the above."""

@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, List
 
 import aiohttp
 
-from k8py.store.errors import Compacted, Conflict, KeyExists, NotFound, StoreError
+from k8py.store.errors import Compacted, Conflict, EtcdError, KeyExists, NotFound, StoreError
 from k8py.store.keys import prefix_end
 from k8py.store.protocol import KeyValue, ListResult, WatchEvent
 
@@ -49,10 +49,6 @@ def _range_key(prefix: str) -> str:
 def _range_end(prefix: str) -> str:
     end = prefix_end(prefix)
     return _b64(end) if end is not None else _b64(b"\0")  # "\0": every key >= key
-
-
-class EtcdError(StoreError):
-    """etcd answered with an error this store does not map to a protocol error."""
 
 
 class EtcdStore:
