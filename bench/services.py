@@ -141,7 +141,10 @@ def cluster_part() -> None:
         print(f"  pod IP     {d_rps:9.0f} req/s   p99 {d_p99:6.2f} ms")
         print(f"  ClusterIP  {s_rps:9.0f} req/s   p99 {s_p99:6.2f} ms   ({100 * s_rps / d_rps:.1f}% of direct)")
         dns_ip = c.pod_cidr.rsplit(".", 1)[0] + ".1"
+        deadline = time.time() + 60
         while subprocess.run(["ss", "-lun", f"src {dns_ip}:53"], capture_output=True, text=True).stdout.count("\n") < 2:
+            if time.time() > deadline:
+                raise SystemExit(f"the cluster DNS never listened on {dns_ip}:53")
             time.sleep(0.2)
         qps, lat = asyncio.run(dns_load(dns_ip, "web.default.svc.cluster.local"))
         print("== cluster DNS (A web.default.svc.cluster.local, 32 in flight, 5000 queries)")
