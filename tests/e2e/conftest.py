@@ -136,6 +136,7 @@ class AgentCluster(K8pyServer):
     def cleanup_node(self) -> None:
         """After stop(): remove the node-level bridge and any remains (so nothing leaks even on failure)."""
         _subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        _subprocess.run(["nft", "delete", "table", "ip", f"k8py-{self.ident}"], capture_output=True)
         code = (f"import asyncio; from k8py.runtime.runc import RuncRuntime; "
                 f"rt = RuncRuntime({str(self.state)!r}, {str(self.agent_root)!r}, "
                 f"cgroup_parent={self.cgroup_parent!r}, netns_prefix={self.netns_prefix!r}); "
