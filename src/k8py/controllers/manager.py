@@ -11,6 +11,7 @@ and the informers.
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -132,6 +133,9 @@ class ControllerManager:
 async def run_in_server(ctx: Any) -> None:
     """The `k8py server` component: `ctx` is cli.server.ClusterContext."""
     args = ctx.args  # cli.server.ServerArgs
+    # local-path volumes live where the embedded node agent keeps its storage
+    root = os.environ.get("K8PY_AGENT_ROOT")
     opts = ControllerManagerOptions(lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
-                                    cluster_cidr=args.cluster_cidr)
+                                    cluster_cidr=args.cluster_cidr,
+                                    storage_base_dir=f"{root}/storage" if root else DEFAULT_BASE_DIR)
     await ControllerManager(ctx.client(), ctx.clock, opts).run()

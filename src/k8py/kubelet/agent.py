@@ -37,6 +37,7 @@ from k8py.clock import Clock, rfc3339
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
 from k8py.kubelet.lease import NodeLease
+from k8py.kubelet.localpathgc import stale_volume_dirs
 from k8py.kubelet.node import NodeFacts, default_node_name
 from k8py.kubelet.podworker import PodWorker
 from k8py.kubelet.runtimecache import RuntimeCache
@@ -253,11 +254,23 @@ class NodeAgent:
         for uid in self.volumes.known_uids():
             if uid not in live:
                 await asyncio.to_thread(self.volumes.teardown, uid)
+        await self._reclaim_local_volumes()
         logs = Path(self.options.log_root)
         if logs.is_dir():
             for d in logs.iterdir():  # <ns>_<name>_<uid>
                 if d.is_dir() and d.name.rsplit("_", 1)[-1] not in live and d.name.count("_") >= 2:
                     await asyncio.to_thread(shutil.rmtree, d, True)
+
+    async def _reclaim_local_volumes(self) -> None:
+        """Remove the directories of local-path volumes whose PV is gone (reclaim Delete)."""
+        try:
+            pvs = (await self.client.list("persistentvolumes")).get("items") or []
+        except ApiError as e:
+            log.info("local volumes: cannot list PVs: %s", e)
+            return
+        for d in stale_volume_dirs(self.options.storage_dir, pvs):
+            log.info("removing the directory of deleted volume %s", d.name)
+            await asyncio.to_thread(shutil.rmtree, d, True)
 
     async def _loop(self, period: float, fn: Any, what: str) -> None:
         while True:
