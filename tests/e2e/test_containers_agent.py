@@ -47,6 +47,9 @@ def joined(tmp_path: Path, local_registry: Any) -> Iterator[tuple[K8pyServer, st
             agent.wait(15)
         except subprocess.TimeoutExpired:
             agent.kill()
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        left = [t for t in tables.split() if t == f"k8py-{ident}"]
+        subprocess.run(["nft", "delete", "table", "ip", f"k8py-{ident}"], capture_output=True)
         server.stop()
         subprocess.run(["ip", "link", "del", f"k8pyb{ident}"], capture_output=True)
         code = (f"import asyncio; from k8py.runtime.runc import RuncRuntime; "
@@ -54,6 +57,7 @@ def joined(tmp_path: Path, local_registry: Any) -> Iterator[tuple[K8pyServer, st
                 f"cgroup_parent='k8py-{ident}', netns_prefix='k8py-{ident}-').cleanup())")
         subprocess.run([sys.executable, "-c", code], capture_output=True)
         shutil.rmtree(f"/run/k8py-e2e-{ident}", ignore_errors=True)
+    assert not left, "the agent left its nftables table behind on SIGTERM"
 
 
 def test_remote_agent_registers_and_runs_a_pod(joined: tuple[K8pyServer, str]) -> None:

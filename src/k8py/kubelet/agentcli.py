@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def main(ns: argparse.Namespace) -> int:
     name = ns.node_name or rt["node_name"] or default_node_name()
 
     async def go() -> None:
+        # SIGTERM/SIGINT cancel the agent, so that its components clean up on the way out
+        # (the service proxy removes its nftables table; the runtime closes).
+        main = asyncio.current_task()
+        assert main is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, main.cancel)
         client = Client(RestTransport(ns.server, ca_file=ns.ca_file, token=token, insecure=ns.ca_file is None))
         try:
             from k8py.proxy.run import missing_requirements as services_missing
@@ -69,6 +76,6 @@ def main(ns: argparse.Namespace) -> int:
 
     try:
         asyncio.run(go())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     return 0
