@@ -14,8 +14,9 @@ import yaml
 
 from k8py.api import resources
 from k8py.api.defaults import apply_defaults, image_pull_policy, qos_class
+from helpers.corpus import EXAMPLES
 
-CORPUS = "/work/shared/k8s-examples"
+CORPUS = str(EXAMPLES)
 
 
 def _corpus_docs() -> list[tuple[str, int, dict[str, Any]]]:

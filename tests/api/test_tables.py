@@ -12,6 +12,7 @@ import yaml
 from k8py.api import resources
 from k8py.api.defaults import apply_defaults
 from k8py.api.tables import columns, human_duration, pod_status, to_table
+from helpers.corpus import EXAMPLES
 
 NOW = 1_700_000_000.0
 
@@ -100,7 +101,7 @@ def test_every_row_has_a_cell_per_column_even_for_empty_objects(plural: str) -> 
 
 def test_corpus_objects_print_one_cell_per_column() -> None:
     n = 0
-    for path in glob.glob("/work/shared/k8s-examples/**/*.yaml", recursive=True):
+    for path in glob.glob(f"{EXAMPLES}/**/*.yaml", recursive=True):
         with open(path) as f:
             for doc in yaml.safe_load_all(f):
                 res = resources.by_kind(doc.get("apiVersion", ""), doc.get("kind", "")) if doc else None

@@ -17,7 +17,9 @@ from k8py.api.validation import (
     FieldError, go_label_selector, unknown_fields, validate,
 )
 
-CORPUS = "/work/shared/k8s-examples"
+from helpers.corpus import EXAMPLES
+
+CORPUS = str(EXAMPLES)
 NO_API_VERSION = "pods/inject/pod-single-secret-env-variable.yaml"
 BAD_AFFINITY = "pods/pod-with-node-affinity.yaml"
 QUANTITY_RE_MSG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"

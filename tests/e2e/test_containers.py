@@ -489,12 +489,12 @@ def test_python_client_exec_and_logs(agent_cluster: Any) -> None:
 def test_image_pull_errors_and_init_containers(agent_cluster: Any) -> None:
     c = agent_cluster
     apply(c, pod(c, "no-image", [{"name": "main", "image": "k8py-no-such-image:1.0"}]),
-          pod(c, "with-init", [{"name": "main", "image": "busybox", "command": ["sh", "-c", "cat /work/msg; sleep 3600"],
-                                "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
-              initContainers=[{"name": "first", "image": "busybox", "command": ["sh", "-c", "echo a > /work/msg"],
-                               "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
-                              {"name": "second", "image": "busybox", "command": ["sh", "-c", "echo b >> /work/msg"],
-                               "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+          pod(c, "with-init", [{"name": "main", "image": "busybox", "command": ["sh", "-c", "cat /scratch/msg; sleep 3600"],
+                                "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]}],
+              initContainers=[{"name": "first", "image": "busybox", "command": ["sh", "-c", "echo a > /scratch/msg"],
+                               "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]},
+                              {"name": "second", "image": "busybox", "command": ["sh", "-c", "echo b >> /scratch/msg"],
+                               "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]}],
               volumes=[{"name": "work", "emptyDir": {}}]))
     p = wait_for(lambda: (q := get_pod(c, "no-image")) and cstatus(q).get("state", {}).get("waiting", {})
                  .get("reason") in ("ErrImagePull", "ImagePullBackOff") and q, 60, "a pull error")

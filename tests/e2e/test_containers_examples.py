@@ -1,4 +1,4 @@
-"""The Kubernetes documentation examples (/work/shared/k8s-examples) on real containers:
+"""The Kubernetes documentation examples (../shared/k8s-examples) on real containers:
 every manifest whose images the local test registry holds runs to Ready, except the
 ones that by design do not (each with the reason, e.g. the OOM exercise).
 
@@ -9,7 +9,6 @@ it is deleted again after the check.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ import yaml
 from e2e_harness import wait_for
 
 from k8py.runtime import reference
+from helpers.corpus import EXAMPLES
 
 pytestmark = pytest.mark.root
 
-CORPUS = Path(os.environ.get("K8PY_EXAMPLES", "/work/shared/k8s-examples"))
+CORPUS = EXAMPLES
 if not CORPUS.exists():  # CI lays shared/ beside the clone
     CORPUS = Path(__file__).resolve().parents[3] / "shared" / "k8s-examples"
 NOT_READY_BY_DESIGN = {

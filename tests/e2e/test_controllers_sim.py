@@ -14,10 +14,11 @@ from typing import Any, Iterator
 import pytest
 import yaml
 from e2e_harness import K8pyServer, wait_for
+from helpers.corpus import EXAMPLES
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "k8s-examples" / "controllers" / "nginx-deployment.yaml"
+EXAMPLE = EXAMPLES / "controllers" / "nginx-deployment.yaml"
 SEL = "app.kubernetes.io/name=nginx"
 
 

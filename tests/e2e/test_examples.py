@@ -1,18 +1,18 @@
-"""Every manifest of the Kubernetes documentation corpus in /work/shared/k8s-examples: accepted by
+"""Every manifest of the Kubernetes documentation corpus in ../shared/k8s-examples: accepted by
 `kubectl apply -f`, listed back by `kubectl get -f`, deleted by `kubectl delete -f`; the two
 invalid ones refused clearly."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from e2e_harness import K8pyServer
+from helpers.corpus import EXAMPLES
 
 pytestmark = pytest.mark.e2e
 
-CORPUS = Path(os.environ.get("K8PY_EXAMPLES", "/work/shared/k8s-examples"))
+CORPUS = EXAMPLES
 if not CORPUS.exists():  # CI lays shared/ beside the clone
     CORPUS = Path(__file__).resolve().parents[3] / "shared" / "k8s-examples"
 INVALID = {
