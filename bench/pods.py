@@ -35,26 +35,7 @@ from k8py.runtime.protocol import ContainerConfig, ContainerState, PodSandboxCon
 from k8py.runtime.registry import RegistryClient
 from k8py.runtime.runc import RuncRuntime
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def load(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts/images" / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+from benchcluster import REPO, agent_cluster, free_port, load, pct  # noqa: E402,F401
 
 
 def show(name: str, xs: list[float]) -> None:
@@ -151,22 +132,10 @@ def cluster_bench(args: argparse.Namespace) -> None:
     """API-level: a k8py server with its node agent (the e2e AgentCluster); pods created
     with the official Python client, time from create() returning to phase Running seen
     by polling (50 ms), and deletion to gone."""
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
-    from conftest import AgentCluster  # type: ignore[import-not-found]
     from kubernetes import client as kc, config as kconf
     from typing import Any
 
-    registry = load("registry")
-    data = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
-    tmp = Path(tempfile.mkdtemp(prefix="k8py-bench-cluster-"))
-    addr = registry.start(data, free_port())
-    subprocess.run([sys.executable, str(REPO / "scripts/images/build.py"), "--push", addr, "busybox"], check=True,
-                   capture_output=True)
-    regs = tmp / "registries.yaml"
-    regs.write_text(f'mirrors:\n  "docker.io":\n    endpoint: ["http://{addr}"]\ndisable_default_endpoint: true\n')
-    c = AgentCluster(tmp, regs)
-    c.start()
-    try:
+    with agent_cluster(["busybox"]) as c:
         api: Any = kc.CoreV1Api(kconf.new_client_from_config(str(c.kubeconfig)))
 
         def pod(name: str) -> dict:
@@ -203,12 +172,7 @@ def cluster_bench(args: argparse.Namespace) -> None:
         while api.list_namespaced_pod("default").items and time.monotonic() - t < 300:
             time.sleep(0.05)
         print(f"{'delete all pods until gone':<34} {time.monotonic() - t:7.2f} s")
-    finally:
-        c.stop()
-        c.cleanup_node()
-        registry.stop(data)
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from k8py.proxy.rules import build, diff, full
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from pods import free_port, load, pct  # noqa: E402
+from benchcluster import agent_cluster, pct  # noqa: E402
 
 TABLE = "k8py-bench"
 
@@ -113,20 +113,7 @@ async def dns_load(server: str, name: str, total: int = 5000, inflight: int = 32
 def cluster_part() -> None:
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
-    from conftest import AgentCluster  # type: ignore[import-not-found]
-
-    registry = load("registry")
-    data = Path(tempfile.mkdtemp(prefix="k8py-bench-registry-", dir="/var/tmp"))
-    tmp = Path(tempfile.mkdtemp(prefix="k8py-bench-services-"))
-    addr = registry.start(data, free_port())
-    subprocess.run([sys.executable, str(REPO / "scripts/images/build.py"), "--push", addr, "nginx"], check=True,
-                   capture_output=True)
-    regs = tmp / "registries.yaml"
-    regs.write_text(f'mirrors:\n  "docker.io":\n    endpoint: ["http://{addr}"]\ndisable_default_endpoint: true\n')
-    c = AgentCluster(tmp, regs)
-    c.start()
-    try:
+    with agent_cluster(["nginx"], prefix="k8py-bench-services-") as c:
         c.kubectl("create", "deployment", "web", "--image=nginx:1.14.2", "--port=80")
         c.kubectl("expose", "deployment", "web", "--port=80")
         c.kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
@@ -149,14 +136,8 @@ def cluster_part() -> None:
         qps, lat = asyncio.run(dns_load(dns_ip, "web.default.svc.cluster.local"))
         print("== cluster DNS (A web.default.svc.cluster.local, 32 in flight, 5000 queries)")
         print(f"  {qps:9.0f} queries/s   p50 {pct(lat, 50) * 1000:6.2f} ms   p99 {pct(lat, 99) * 1000:6.2f} ms")
-    finally:
         c.kubectl("delete", "deployment", "web", "--wait=true", check=False, timeout=60)
         c.kubectl("delete", "pods", "--all", "--wait=true", check=False, timeout=60)
-        c.stop()
-        c.cleanup_node()
-        registry.stop(data)
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
