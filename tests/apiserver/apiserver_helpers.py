@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.apiserver.server import ApiServer
 from k8py.store.memory import MemoryStore
 

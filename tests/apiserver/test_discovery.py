@@ -8,7 +8,7 @@ import pytest
 
 from k8py.api import resources
 from k8py.apiserver import discovery
-from k8py.apiserver.request import ApiRequest
+from k8py.api.request import ApiRequest
 
 V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 KUBECTL_ACCEPT = (V2 + ",application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"

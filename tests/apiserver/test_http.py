@@ -14,7 +14,7 @@ import pytest
 from k8py.apiserver import certs
 from k8py.apiserver.auth import Authenticator, User
 from k8py.apiserver.http import HttpFront
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from k8py.api import resources
 from k8py.apiserver import openapi
-from k8py.apiserver.request import ApiRequest
+from k8py.api.request import ApiRequest
 
 
 def get(path: str, **kw: Any) -> Any:

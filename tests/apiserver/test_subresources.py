@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from apiserver_helpers import call, deployment, pod
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError

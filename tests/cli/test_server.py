@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import k8py.store
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.cli import server
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport

@@ -12,7 +12,7 @@ import yaml
 from k8py.apiserver import certs, kubeconfig
 from k8py.apiserver.auth import Authenticator, User
 from k8py.apiserver.http import HttpFront
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.rest import RestTransport

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 import pytest
 from agent_helpers import Harness, harness_fixture
 
-from k8py.apiserver.request import ApiRequest
+from k8py.api.request import ApiRequest
 from k8py.kubelet.streaming import Streaming
 
 

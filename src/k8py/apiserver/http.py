@@ -26,7 +26,7 @@ from aiohttp import web
 
 from k8py.apiserver import discovery
 from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from k8py.apiserver.deletion import Deleter, DeleteOptions, NamespaceFinalizer, 
 from k8py.apiserver.errors import (StatusError, bad_request, conflict, internal, invalid, method_not_allowed,
                                    not_found, resource_not_found)
 from k8py.apiserver.registry import Registry, WriteOptions, check_metadata, check_type, parse_rv
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.apiserver.selection import compile_selection
 from k8py.apiserver.subresources import NodeProxy
 from k8py.apiserver.storage import clone

@@ -17,7 +17,7 @@ from k8py.api.resources import Resource
 from k8py.apiserver.storage import clone
 from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid
 from k8py.apiserver.machinery import cause
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.clock import rfc3339
 
 Obj = dict[str, Any]

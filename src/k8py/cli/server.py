@@ -191,7 +191,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     from k8py.apiserver.auth import Authenticator, User
     from k8py.apiserver.config import ApiServerConfig
     from k8py.apiserver.http import HttpFront
-    from k8py.apiserver.request import ApiResponse
+    from k8py.api.request import ApiResponse
     from k8py.apiserver.server import ApiServer  # type: ignore[import-not-found]
     from k8py.clock import RealClock
     from k8py.store import open_store  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from k8py.apiserver.request import ApiRequest
+from k8py.api.request import ApiRequest
 from k8py.client.errors import ApiError
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from k8py.apiserver.request import ApiRequest, ApiResponse
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.clock import parse_rfc3339
 from k8py.kubelet.portforward import PortForwardSession
 from k8py.runtime.attach import AttachSession

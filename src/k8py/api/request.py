@@ -1,4 +1,5 @@
-"""Transport-neutral request and response of the API server.
+"""Transport-neutral request and response of the API (shared vocabulary of the API server,
+its in-process transport and the node agent's streaming endpoints).
 
 The HTTP front (aiohttp) and the in-process client transport both turn their
 input into an `ApiRequest` and call `ApiServer.handle(req)`; so components in
