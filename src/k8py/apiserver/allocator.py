@@ -15,13 +15,12 @@ import asyncio
 import ipaddress
 import json
 import random
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.machinery import cause
 from k8py.store.protocol import Store
 
-Obj = dict[str, Any]
 SERVICES_PREFIX = "/registry/core/services/"
 
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 MANAGER = "kube-apiserver"
 

@@ -21,15 +21,15 @@ from typing import Any, Callable
 
 from k8py.api import resources
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import codec, storage
-from k8py.apiserver.storage import clone
 from k8py.apiserver.errors import bad_request, conflict, forbidden, success
 from k8py.apiserver.registry import Registry, WriteOptions, parse_rv
+from k8py.apiserver.storage import clone
 from k8py.clock import rfc3339
 from k8py.store import errors as store_errors
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 RETURNS_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
 UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")

@@ -7,9 +7,8 @@ Kubernetes: an event written through either API is read through both.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
-Obj = dict[str, Any]
+from k8py.api.types import Obj
 
 # (events.k8s.io/v1 field, core/v1 field)
 _RENAMES = (

@@ -11,15 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
 
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import storage
 from k8py.apiserver.errors import bad_request, gone
 from k8py.apiserver.selection import Selection
 from k8py.store.protocol import Store
-
-Obj = dict[str, Any]
 
 CONTINUE_TOO_OLD = ("The provided continue parameter is too old to display a consistent list result. "
                     "You can start a new list without the continue parameter, or use the continue "

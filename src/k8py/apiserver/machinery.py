@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver.errors import bad_request
-
-Obj = dict[str, Any]
 
 _REASONS = {
     "Required value": "FieldValueRequired",

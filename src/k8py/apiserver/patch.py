@@ -12,10 +12,9 @@ from typing import Any
 
 from k8py.api.errors import ApplyConflict, PatchError
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import codec, machinery
 from k8py.apiserver.errors import StatusError, bad_request
-
-Obj = dict[str, Any]
 
 MERGE = "application/merge-patch+json"
 JSON = "application/json-patch+json"

@@ -17,18 +17,25 @@ from typing import Any, Awaitable, Callable
 
 from k8py.api import resources
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import machinery, storage, strategy
-from k8py.apiserver.storage import clone
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
-from k8py.apiserver.errors import (StatusError, already_exists, bad_request, conflict, forbidden,
-                                   invalid, not_found)
+from k8py.apiserver.errors import (
+    StatusError,
+    already_exists,
+    bad_request,
+    conflict,
+    forbidden,
+    invalid,
+    not_found,
+)
+from k8py.apiserver.storage import clone
 from k8py.clock import Clock, rfc3339
 from k8py.store import errors as store_errors
 from k8py.store.protocol import KeyValue, Store
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 _NS = resources.lookup("", "namespaces")
 assert _NS is not None

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import machinery
 from k8py.apiserver.errors import bad_request
-
-Obj = dict[str, Any]
 
 _EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
                  "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",

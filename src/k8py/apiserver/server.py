@@ -18,27 +18,61 @@ import logging
 from typing import Any, Callable
 
 from k8py.api import resources
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource
-from k8py.apiserver import bootstrap, codec, listing, machinery, patch, routing, storage, subresources
+from k8py.api.types import Obj
+from k8py.apiserver import (
+    bootstrap,
+    codec,
+    listing,
+    machinery,
+    patch,
+    routing,
+    storage,
+    subresources,
+)
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
-from k8py.apiserver.deletion import Deleter, DeleteOptions, NamespaceFinalizer, parse_options
-from k8py.apiserver.errors import (StatusError, bad_request, conflict, internal, invalid, method_not_allowed,
-                                   not_found, resource_not_found)
-from k8py.apiserver.registry import Registry, WriteOptions, check_metadata, check_type, parse_rv
-from k8py.api.request import ApiRequest, ApiResponse
+from k8py.apiserver.deletion import (
+    DeleteOptions,
+    Deleter,
+    NamespaceFinalizer,
+    parse_options,
+)
+from k8py.apiserver.errors import (
+    StatusError,
+    bad_request,
+    conflict,
+    internal,
+    invalid,
+    method_not_allowed,
+    not_found,
+    resource_not_found,
+)
+from k8py.apiserver.registry import (
+    Registry,
+    WriteOptions,
+    check_metadata,
+    check_type,
+    parse_rv,
+)
 from k8py.apiserver.selection import compile_selection
-from k8py.apiserver.subresources import NodeProxy
 from k8py.apiserver.storage import clone
-from k8py.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenIssuer, user_from_claims
+from k8py.apiserver.subresources import NodeProxy
+from k8py.apiserver.tokens import (
+    DEFAULT_EXPIRATION,
+    MAX_EXPIRATION,
+    MIN_EXPIRATION,
+    TokenIssuer,
+    user_from_claims,
+)
 from k8py.apiserver.watchcache import WatchCache
 from k8py.clock import Clock, RealClock, rfc3339
 from k8py.store import errors as store_errors
 from k8py.store.protocol import Store
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 SCALE = Resource("autoscaling", "v1", "Scale", "scale", True)
 STATUS_SUCCESS_CREATED: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",

@@ -14,10 +14,9 @@ from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import autoscaling, events
 from k8py.store.protocol import KeyValue
-
-Obj = dict[str, Any]
 
 _CORE_EVENTS = resources.lookup("", "events")
 

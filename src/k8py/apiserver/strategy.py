@@ -11,12 +11,10 @@ the `kubernetes.io/metadata.name` label; pods start Pending.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver.storage import clone
-
-Obj = dict[str, Any]
 
 # Kinds whose registry strategy keeps metadata.generation (spec changes bump it).
 _GENERATION = {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),

@@ -11,16 +11,16 @@ namespaces/finalize, and the node-served ones (log, exec, attach, portforward).
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource
-from k8py.apiserver.storage import clone
+from k8py.api.types import Obj
 from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid
 from k8py.apiserver.machinery import cause
-from k8py.api.request import ApiRequest, ApiResponse
+from k8py.apiserver.storage import clone
 from k8py.clock import rfc3339
 
-Obj = dict[str, Any]
 NodeProxy = Callable[[ApiRequest, Obj, str], Awaitable[ApiResponse]]
 NODE_SUBRESOURCES = ("log", "exec", "attach", "portforward")
 

@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
 from k8py.api.resources import Resource
+from k8py.api.types import Obj
 from k8py.apiserver import storage
 from k8py.apiserver.errors import gone
 from k8py.apiserver.selection import Selection
-from k8py.apiserver.watchcache import CacheEvent, DirectSubscription, Subscription, WatchCache
+from k8py.apiserver.watchcache import (
+    CacheEvent,
+    DirectSubscription,
+    Subscription,
+    WatchCache,
+)
 from k8py.clock import Clock
 from k8py.store.errors import Compacted
 from k8py.store.protocol import Store
-
-Obj = dict[str, Any]
 
 
 @dataclass

@@ -23,11 +23,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from k8py.api.types import Obj
 from k8py.store.errors import Compacted
 from k8py.store.protocol import Store, WatchEvent
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 DECODED_WINDOW = 256  # newest events keep their decoded objects for the watchers' filters
 
 

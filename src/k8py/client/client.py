@@ -13,10 +13,10 @@ import json
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from k8py.api import resources
+from k8py.api.types import Obj
 from k8py.client.errors import ApiError
 from k8py.client.transport import Transport
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock, RealClock, rfc3339
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 NORMAL = "Normal"
 WARNING = "Warning"
 AGGREGATION_WINDOW = 600.0  # seconds, as client-go's event correlator

@@ -23,13 +23,13 @@ import logging
 from typing import Any, Awaitable, Callable, Iterable
 
 from k8py.api import resources
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 AddHandler = Callable[[Obj], Awaitable[None] | None]
 UpdateHandler = Callable[[Obj, Obj], Awaitable[None] | None]
 IndexFunc = Callable[[Obj], Iterable[str]]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError, QueueShutDown
 from k8py.client.events import EventRecorder
@@ -23,7 +23,6 @@ from k8py.clock import Clock
 from k8py.controllers.controllerutil import key_of
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 class Controller:

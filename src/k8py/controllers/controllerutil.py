@@ -12,10 +12,11 @@ import json
 import math
 from typing import Any, Iterable
 
-from k8py.client.informer import object_key, split_key  # split_key: re-exported for the controllers
+from k8py.api.types import Obj
+from k8py.client.informer import (
+    object_key,
+)
 from k8py.clock import parse_rfc3339
-
-Obj = dict[str, Any]
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"

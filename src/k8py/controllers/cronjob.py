@@ -16,23 +16,27 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (controller_ref, creation_time, is_deleting, meta,
-                                             new_controller_ref, split_key)
+from k8py.controllers.controllerutil import (
+    controller_ref,
+    creation_time,
+    is_deleting,
+    meta,
+    new_controller_ref,
+)
 from k8py.controllers.cronschedule import parse_schedule
 from k8py.controllers.errors import ScheduleError
 from k8py.controllers.job import job_finished
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MAX_MISSED = 100

@@ -20,28 +20,41 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any
 
 from k8py.api.selectors import label_selector_from_dict, node_selector_matches
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, compute_hash,
-                                             controller_ref, creation_time, is_deleting,
-                                             is_pod_available, is_pod_ready, key_of, meta,
-                                             new_controller_ref, scaled_value, split_key,
-                                             untolerated_taints)
+from k8py.controllers.controllerutil import (
+    CONTROLLER_REVISION_HASH_LABEL,
+    compute_hash,
+    controller_ref,
+    creation_time,
+    is_deleting,
+    is_pod_available,
+    is_pod_ready,
+    key_of,
+    meta,
+    new_controller_ref,
+    scaled_value,
+    untolerated_taints,
+)
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
 from k8py.controllers.refmanager import claim, selector_match
-from k8py.controllers.replicaset import (BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes,
-                                         slow_start_batch)
+from k8py.controllers.replicaset import (
+    BY_CONTROLLER,
+    BY_NAMESPACE,
+    claim_candidates,
+    ensure_indexes,
+    slow_start_batch,
+)
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 DAEMON_TOLERATIONS: tuple[Obj, ...] = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},

@@ -22,21 +22,35 @@ import math
 from typing import Any
 
 from k8py.api.selectors import label_selector_from_dict
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (POD_TEMPLATE_HASH_LABEL, compute_hash, controller_ref,
-                                             creation_time, equal_ignore_hash, get_condition,
-                                             is_deleting, meta, new_controller_ref,
-                                             remove_condition, scaled_value, split_key)
+from k8py.controllers.controllerutil import (
+    POD_TEMPLATE_HASH_LABEL,
+    compute_hash,
+    controller_ref,
+    creation_time,
+    equal_ignore_hash,
+    get_condition,
+    is_deleting,
+    meta,
+    new_controller_ref,
+    remove_condition,
+    scaled_value,
+)
 from k8py.controllers.refmanager import claim, selector_match
-from k8py.controllers.replicaset import BY_CONTROLLER, BY_NAMESPACE, claim_candidates, ensure_indexes
+from k8py.controllers.replicaset import (
+    BY_CONTROLLER,
+    BY_NAMESPACE,
+    claim_candidates,
+    ensure_indexes,
+)
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

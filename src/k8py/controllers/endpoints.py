@@ -20,17 +20,22 @@ import ipaddress
 import logging
 from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import is_deleting, is_pod_ready, key_of, meta, split_key
+from k8py.controllers.controllerutil import (
+    is_deleting,
+    is_pod_ready,
+    key_of,
+    meta,
+)
 from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 

@@ -18,22 +18,33 @@ from __future__ import annotations
 import copy
 import ipaddress
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (is_deleting, is_pod_ready, key_of, meta,
-                                             new_controller_ref, semantic_equal, split_key)
-from k8py.controllers.endpoints import (endpoint_port, find_port, is_headless, pod_ips,
-                                        service_selects, should_be_in_endpoints)
+from k8py.controllers.controllerutil import (
+    is_deleting,
+    is_pod_ready,
+    key_of,
+    meta,
+    new_controller_ref,
+    semantic_equal,
+)
+from k8py.controllers.endpoints import (
+    endpoint_port,
+    find_port,
+    is_headless,
+    pod_ips,
+    service_selects,
+    should_be_in_endpoints,
+)
 from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"

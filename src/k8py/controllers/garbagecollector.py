@@ -22,9 +22,10 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from k8py.api import resources
+from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -34,7 +35,6 @@ from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import meta
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"

@@ -11,15 +11,17 @@ Kubernetes does. Invariants: one revision per (owner, hash); numbers only grow.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer
-from k8py.controllers.controllerutil import CONTROLLER_REVISION_HASH_LABEL, meta, new_controller_ref
+from k8py.controllers.controllerutil import (
+    CONTROLLER_REVISION_HASH_LABEL,
+    meta,
+    new_controller_ref,
+)
 from k8py.controllers.replicaset import BY_CONTROLLER
-
-Obj = dict[str, Any]
 
 
 async def ensure_revision(client: Client, revisions: Informer, owner: Obj, kind: str, name: str, h: str) -> None:

@@ -22,21 +22,28 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (controller_ref, deletion_rank, get_condition, is_deleting,
-                                             is_pod_ready, key_of, meta, new_controller_ref, split_key)
+from k8py.controllers.controllerutil import (
+    controller_ref,
+    deletion_rank,
+    get_condition,
+    is_deleting,
+    is_pod_ready,
+    key_of,
+    meta,
+    new_controller_ref,
+)
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_start_batch
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 BACKOFF_BASE = 10.0

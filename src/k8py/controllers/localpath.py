@@ -10,11 +10,9 @@ PV binder calls them and writes the results.
 from __future__ import annotations
 
 import posixpath
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.controllers.controllerutil import meta
-
-Obj = dict[str, Any]
 
 PROVISIONER = "k8py.io/local-path"
 DEFAULT_CLASS_NAME = "local-path"

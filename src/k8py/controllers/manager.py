@@ -11,8 +11,8 @@ and the informers.
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,11 +30,17 @@ from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.nodeipam import CLUSTER_CIDR, NodeIpamController
-from k8py.controllers.nodelifecycle import DEFAULT_TOLERATION_SECONDS, NodeLifecycleController
+from k8py.controllers.nodelifecycle import (
+    DEFAULT_TOLERATION_SECONDS,
+    NodeLifecycleController,
+)
 from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
-from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from k8py.controllers.replicaset import (
+    ReplicaSetController,
+    ReplicationControllerController,
+)
 from k8py.controllers.resourcequota import ResourceQuotaController
 from k8py.controllers.servicelb import ServiceLoadBalancerController
 from k8py.controllers.statefulset import StatefulSetController

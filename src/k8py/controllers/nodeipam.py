@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError, QueueShutDown
 from k8py.client.events import WARNING, EventRecorder
@@ -25,7 +25,6 @@ from k8py.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 CLUSTER_CIDR = "10.42.0.0/16"
 NODE_CIDR_MASK_SIZE = 24
 

@@ -28,6 +28,7 @@ import asyncio
 import logging
 from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, EventRecorder
@@ -38,7 +39,6 @@ from k8py.scheduler.plugins.tainttoleration import tolerates
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 COMPONENT = "node-controller"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
 
 from k8py.api import resources
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import get_condition, meta, split_key
+from k8py.controllers.controllerutil import (
+    get_condition,
+    meta,
+)
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 SYNC_PERIOD = 15.0
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -26,7 +26,6 @@ from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import creation_time, is_deleting, meta
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 GC_KEY = "podgc"
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"

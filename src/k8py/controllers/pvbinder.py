@@ -25,19 +25,29 @@ from typing import Any, Callable
 
 from k8py.api.quantity import parse_quantity
 from k8py.api.selectors import label_selector_from_dict, node_selector_matches
+from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import is_deleting, key_of, meta, split_key
-from k8py.controllers.localpath import (DEFAULT_BASE_DIR, DEFAULT_CLASS_ANNOTATION,
-                                        DEFAULT_CLASS_NAME, PROVISIONED_BY, PROVISIONER, build_pv,
-                                        default_storage_class)
+from k8py.controllers.controllerutil import (
+    is_deleting,
+    key_of,
+    meta,
+)
+from k8py.controllers.localpath import (
+    DEFAULT_BASE_DIR,
+    DEFAULT_CLASS_ANNOTATION,
+    DEFAULT_CLASS_NAME,
+    PROVISIONED_BY,
+    PROVISIONER,
+    build_pv,
+    default_storage_class,
+)
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"

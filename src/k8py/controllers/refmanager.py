@@ -14,14 +14,13 @@ mutated.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Callable
 
 from k8py.api.selectors import LabelSelector
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.controllers.controllerutil import controller_ref, is_deleting, meta
-
-Obj = dict[str, Any]
 
 
 def selector_match(selector: LabelSelector) -> Callable[[Obj], bool]:

@@ -19,20 +19,28 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
+from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import Informer, SharedInformerFactory
+from k8py.client.informer import Informer, SharedInformerFactory, split_key
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (controller_ref, deletion_rank, is_deleting,
-                                             is_pod_active, is_pod_available, is_pod_ready,
-                                             key_of, meta, new_controller_ref, split_key)
+from k8py.controllers.controllerutil import (
+    controller_ref,
+    deletion_rank,
+    is_deleting,
+    is_pod_active,
+    is_pod_available,
+    is_pod_ready,
+    key_of,
+    meta,
+    new_controller_ref,
+)
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.refmanager import claim, selector_match
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 BURST_REPLICAS = 500
 BY_NAMESPACE = "controllers.namespace"

@@ -19,21 +19,23 @@ from __future__ import annotations
 import copy
 import logging
 from fractions import Fraction
-from typing import Any
 
 from k8py.api import resources
 from k8py.api.quantity import format_quantity, parse_quantity, quantity_format
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import is_deleting, meta, split_key
+from k8py.controllers.controllerutil import (
+    is_deleting,
+    meta,
+)
 from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 RESYNC = 300.0
 _COUNTED = {"services": "services", "configmaps": "configmaps", "secrets": "secrets",

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.events import EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import split_key
 
-Obj = dict[str, Any]
 DEFAULT_POOL = "127.0.100.0/24"
 
 

@@ -29,21 +29,28 @@ import re
 from typing import Any
 
 from k8py.api.selectors import label_selector_from_dict
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
-from k8py.controllers.controllerutil import (CONTROLLER_REVISION_HASH_LABEL, compute_hash, controller_ref,
-                                             is_deleting, is_pod_available, is_pod_ready, meta,
-                                             new_controller_ref, split_key)
+from k8py.controllers.controllerutil import (
+    CONTROLLER_REVISION_HASH_LABEL,
+    compute_hash,
+    controller_ref,
+    is_deleting,
+    is_pod_available,
+    is_pod_ready,
+    meta,
+    new_controller_ref,
+)
 from k8py.controllers.history import ensure_revision
 from k8py.controllers.refmanager import claim, selector_match
 from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"

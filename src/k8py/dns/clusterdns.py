@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer
@@ -22,7 +22,6 @@ from k8py.dns.records import ClusterZone
 from k8py.dns.server import DnsServer
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 NAMESPACE = "kube-system"
 LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io/cluster-service": "true"}
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
-Obj = dict[str, Any]
+from k8py.api.types import Obj
+
 TTL = 5
 
 

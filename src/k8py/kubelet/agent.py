@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -45,7 +46,6 @@ from k8py.kubelet.volumes import VolumeManager
 from k8py.runtime.protocol import ContainerRuntime, PodSandboxConfig
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 @dataclass

@@ -13,12 +13,11 @@ Resources: limits.memory -> memory limit, limits.cpu -> CFS quota, requests.cpu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from k8py.api.quantity import to_int, to_milli
+from k8py.api.types import Obj
 from k8py.runtime.protocol import ContainerConfig, DNSConfig, Mount, PodSandboxConfig
 
-Obj = dict[str, Any]
 LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_POD_UID = "io.kubernetes.pod.uid"

@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import math
 import re
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from k8py.api.quantity import parse_quantity
+from k8py.api.types import Obj
 from k8py.kubelet.errors import ContainerConfigError
 
-Obj = dict[str, Any]
 # (kind "secrets"|"configmaps", namespace, name) -> the object or None
 Lookup = Callable[[str, str, str], Awaitable[Obj | None]]
 

@@ -10,13 +10,12 @@ propagate to the caller, which retries on its next tick.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock
 
-Obj = dict[str, Any]
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 RENEW_INTERVAL_SECONDS = 10.0

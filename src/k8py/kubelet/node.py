@@ -16,11 +16,10 @@ import platform
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from k8py.api.quantity import format_quantity, parse_quantity
+from k8py.api.types import Obj
 
-Obj = dict[str, Any]
 KUBELET_VERSION = "v1.32.0-k8py"
 EVICTION_MEMORY = "100Mi"
 

@@ -20,12 +20,12 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.types import Obj
 
 if TYPE_CHECKING:
     from k8py.kubelet.streaming import Streaming
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 _POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
 _BY_API: dict[int, "ForwardingNodeProxy"] = {}
 

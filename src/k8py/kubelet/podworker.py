@@ -21,28 +21,46 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from k8py.api.quantity import to_int
+from k8py.api.types import Obj
 from k8py.client.errors import ApiError
 from k8py.clock import rfc3339
 from k8py.kubelet import status as pstatus
-from k8py.kubelet.containerconfig import (LABEL_CONTAINER_HASH, LABEL_POD_UID, container_config, container_hash,
-                                          pod_log_dir, qos_class, sandbox_config)
+from k8py.kubelet.containerconfig import (
+    LABEL_CONTAINER_HASH,
+    LABEL_POD_UID,
+    container_config,
+    container_hash,
+    pod_log_dir,
+    qos_class,
+    sandbox_config,
+)
 from k8py.kubelet.envvars import build_env, expand_args
-from k8py.kubelet.errors import (ContainerConfigError, CreateContainerError, ImageNeverPullError,
-                                 ImagePullError, KubeletError, StartError, VolumeError)
+from k8py.kubelet.errors import (
+    CreateContainerError,
+    ImageNeverPullError,
+    ImagePullError,
+    KubeletError,
+    StartError,
+    VolumeError,
+)
 from k8py.kubelet.prober import PodProber
 from k8py.kubelet.runtimecache import Snapshot
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
-from k8py.runtime.protocol import ContainerState, ContainerStatus, PodSandboxStatus, SandboxState
+from k8py.runtime.protocol import (
+    ContainerState,
+    ContainerStatus,
+    PodSandboxStatus,
+    SandboxState,
+)
 
 if TYPE_CHECKING:
     from k8py.kubelet.agent import NodeAgent
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 TERMINAL = ("Succeeded", "Failed")
 DEFAULT_GRACE = 30
 

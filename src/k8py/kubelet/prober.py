@@ -19,11 +19,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from k8py.api.types import Obj
 from k8py.clock import Clock
 from k8py.runtime.protocol import ContainerRuntime
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 EventFn = Callable[[str, str, str], None]  # (type, reason, message)
 FailureFn = Callable[[str, str, str], Awaitable[None]]  # (container id, container name, message)

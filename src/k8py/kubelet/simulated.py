@@ -33,6 +33,7 @@ import ipaddress
 import logging
 from typing import Any, Iterable
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer, SharedInformerFactory, object_key
@@ -42,7 +43,6 @@ from k8py.kubelet.lease import LEASE_DURATION_SECONDS, RENEW_INTERVAL_SECONDS, N
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 SIMULATED_LABEL = "k8py.io/simulated"
 SIMULATED_ANNOTATION = "k8py.io/simulated"
 SIMULATED_NOTE = ("This node is simulated by k8py: it runs no containers; its pods are marked "

@@ -13,12 +13,11 @@ Invariant: pure functions; the same input gives the same output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.clock import rfc3339
 from k8py.runtime.protocol import ContainerState, ContainerStatus
 
-Obj = dict[str, Any]
 CONTAINER_ID_PREFIX = "runc://"
 
 

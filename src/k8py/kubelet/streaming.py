@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.types import Obj
 from k8py.clock import parse_rfc3339
 from k8py.kubelet.portforward import PortForwardSession
 from k8py.runtime.attach import AttachSession
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from k8py.kubelet.agent import NodeAgent
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 _POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")

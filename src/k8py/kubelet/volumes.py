@@ -23,14 +23,13 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 from k8py.api.quantity import to_int
+from k8py.api.types import Obj
 from k8py.kubelet.envvars import Lookup, field_ref, resource_field
 from k8py.kubelet.errors import VolumeError
 from k8py.runtime.protocol import Mount
 
-Obj = dict[str, Any]
 DATA = "..data"
 PLACEHOLDER_TOKEN = "k8py-placeholder-service-account-token"
 

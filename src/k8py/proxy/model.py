@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
-Obj = dict[str, Any]
+from k8py.api.types import Obj
 
 
 @dataclass(frozen=True)

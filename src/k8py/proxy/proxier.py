@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.informer import Informer
 from k8py.clock import Clock, RealClock
@@ -22,7 +22,6 @@ from k8py.proxy import nft, rules
 from k8py.proxy.model import service_ports
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 class Proxier:

@@ -13,11 +13,11 @@ informers given to it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
+from k8py.api.types import Obj
 from k8py.scheduler.types import NodeInfo, PodInfo
 
-Obj = dict[str, Any]
 Lookup = Callable[[str], Obj | None]
 
 

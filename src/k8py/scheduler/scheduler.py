@@ -22,6 +22,7 @@ import random
 import time
 from typing import Any, Sequence
 
+from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
@@ -30,13 +31,15 @@ from k8py.clock import Clock, RealClock, rfc3339
 from k8py.scheduler.cache import SchedulerCache, is_terminal
 from k8py.scheduler.framework import CycleState, FitError, Framework
 from k8py.scheduler.plugins import default_plugins
-from k8py.scheduler.plugins.volumebinding import SELECTED_NODE_ANNOTATION, claims_to_annotate
+from k8py.scheduler.plugins.volumebinding import (
+    SELECTED_NODE_ANNOTATION,
+    claims_to_annotate,
+)
 from k8py.scheduler.queue import SchedulingQueue
 from k8py.scheduler.types import PodInfo
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 REASON_FAILED_SCHEDULING = "FailedScheduling"
 REASON_SCHEDULED = "Scheduled"

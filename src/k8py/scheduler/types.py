@@ -13,8 +13,7 @@ from typing import Any
 
 from k8py.api.quantity import to_int, to_milli
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
-
-Obj = dict[str, Any]
+from k8py.api.types import Obj
 
 # Scheduler-internal defaults for containers without requests (scoring only).
 DEFAULT_MILLI_CPU_REQUEST = 100
