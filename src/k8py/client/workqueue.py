@@ -18,6 +18,7 @@ import asyncio
 from collections import deque
 from typing import Generic, Hashable, TypeVar
 
+from k8py.client.delayqueue import DelayQueue
 from k8py.client.errors import QueueShutDown
 from k8py.clock import Clock, RealClock
 
@@ -39,7 +40,7 @@ class ExponentialBackoff(Generic[K]):
         self._failures[key] = n + 1
         if n > 60:  # 2**n would overflow the float range long before this matters
             return self.cap
-        return min(self.cap, self.base * (2 ** n))
+        return min(self.cap, self.base * 2.0 ** n)
 
     def num_requeues(self, key: K) -> int:
         return self._failures.get(key, 0)
@@ -58,8 +59,7 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._delayed: dict[K, float] = {}  # key -> earliest pending deadline
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._delayed: DelayQueue[K] = DelayQueue(self.clock, self.add)  # the earliest deadline of each key
         self._shutting_down = False
 
     # -- adding -------------------------------------------------------------
@@ -79,20 +79,10 @@ class WorkQueue(Generic[K]):
             self.add(key)
             return
         deadline = self.clock.monotonic() + delay
-        current = self._delayed.get(key)
+        current = self._delayed.deadline(key)
         if current is not None and current <= deadline:
             return
-        self._delayed[key] = deadline
-        task = asyncio.get_running_loop().create_task(self._delayed_add(key, deadline))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _delayed_add(self, key: K, deadline: float) -> None:
-        # measured from the deadline, so time that passed before this task ran counts
-        await self.clock.sleep(deadline - self.clock.monotonic())
-        if self._delayed.get(key) == deadline:
-            del self._delayed[key]
-            self.add(key)
+        self._delayed.schedule(key, deadline)
 
     def add_rate_limited(self, key: K) -> None:
         self.add_after(key, self.rate_limiter.when(key))
@@ -135,9 +125,7 @@ class WorkQueue(Generic[K]):
 
     def shutdown(self) -> None:
         self._shutting_down = True
-        for t in list(self._tasks):
-            t.cancel()
-        self._delayed.clear()
+        self._delayed.close()
         while self._waiters:
             f = self._waiters.popleft()
             if not f.done():

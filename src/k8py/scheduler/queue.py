@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import itertools
 
+from k8py.client.delayqueue import DelayQueue
 from k8py.clock import Clock
 
 INITIAL_BACKOFF = 1.0
@@ -36,19 +37,18 @@ class SchedulingQueue:
         self._active: dict[str, int] = {}  # key -> priority
         self._seq = itertools.count()
         self._unschedulable: dict[str, float] = {}  # key -> time parked
-        self._backoff: dict[str, float] = {}  # key -> time the back-off ends
+        self._backoff: DelayQueue[str] = DelayQueue(clock, self._backoff_over)  # key -> time the back-off ends
         self._attempts: dict[str, int] = {}
         self._last_attempt: dict[str, float] = {}
         self._priority: dict[str, int] = {}
         self._waiter: asyncio.Future[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- adding -------------------------------------------------------------
     def add(self, key: str, priority: int = 0) -> None:
         """A new or changed pod: straight to active."""
         self._priority[key] = priority
         self._unschedulable.pop(key, None)
-        self._backoff.pop(key, None)
+        self._backoff.cancel(key)
         if key in self._active:
             return
         self._active[key] = priority
@@ -73,7 +73,7 @@ class SchedulingQueue:
         n = self._attempts.get(key, 0)
         if n <= 0:
             return 0.0
-        return min(self.max_backoff, self.initial_backoff * (2 ** min(n - 1, 30)))
+        return min(self.max_backoff, self.initial_backoff * 2.0 ** min(n - 1, 30))
 
     def _to_backoff(self, key: str) -> None:
         end = self._last_attempt.get(key, 0.0) + self.backoff_duration(key)
@@ -81,16 +81,10 @@ class SchedulingQueue:
         if remaining <= 0:
             self.add(key, self._priority.get(key, 0))
             return
-        self._backoff[key] = end
-        task = asyncio.get_running_loop().create_task(self._after_backoff(key, end))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._backoff.schedule(key, end)
 
-    async def _after_backoff(self, key: str, end: float) -> None:
-        await self.clock.sleep(end - self.clock.monotonic())
-        if self._backoff.get(key) == end:
-            del self._backoff[key]
-            self.add(key, self._priority.get(key, 0))
+    def _backoff_over(self, key: str) -> None:
+        self.add(key, self._priority.get(key, 0))
 
     def move_all_to_active(self) -> None:
         """The cluster changed: retry every parked pod (after its back-off)."""
@@ -110,7 +104,7 @@ class SchedulingQueue:
         """The pod is gone or no longer needs scheduling."""
         self._active.pop(key, None)  # its heap entry is skipped when popped
         self._unschedulable.pop(key, None)
-        self._backoff.pop(key, None)
+        self._backoff.cancel(key)
         self._attempts.pop(key, None)
         self._last_attempt.pop(key, None)
         self._priority.pop(key, None)
@@ -165,5 +159,4 @@ class SchedulingQueue:
             self.flush_unschedulable()
 
     def close(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
+        self._backoff.close()
