@@ -10,19 +10,26 @@ Invariants:
   `forget` resets the key's failure count.
 - After `shutdown`, `add` is ignored and `get` raises `QueueShutDown` once the queue
   has drained.
+
+`run_workers(queue, sync, n)` is the one worker loop over such a queue: a key is
+synced by one worker at a time; a sync that returns resets the key's back-off, one
+that raises is logged and retried after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from typing import Generic, Hashable, TypeVar
+from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
 from k8py.client.delayqueue import DelayQueue
-from k8py.client.errors import QueueShutDown
+from k8py.client.errors import ApiError, QueueShutDown
 from k8py.clock import Clock, RealClock
 
-__all__ = ["ExponentialBackoff", "QueueShutDown", "WorkQueue"]
+__all__ = ["ExponentialBackoff", "QueueShutDown", "WorkQueue", "run_workers"]
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -144,3 +151,49 @@ class WorkQueue(Generic[K]):
             if not f.done():
                 f.set_result(None)
                 return
+
+
+async def run_workers(queue: WorkQueue[K], sync: Callable[[K], Awaitable[None]], n: int) -> None:
+    """Run `n` workers on the queue until it is shut down and drained, or until this
+    is cancelled; either way the queue is shut down on the way out.
+
+    A worker gets a key and awaits `sync(key)`: when it returns the key's back-off is
+    reset (`forget`), when it raises the error is logged and the key re-added after
+    its back-off (`add_rate_limited`); the key is `done` in every case, also when the
+    worker is cancelled mid-sync."""
+    workers = [asyncio.ensure_future(_work(queue, sync)) for _ in range(n)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        queue.shutdown()
+        for w in workers:
+            w.cancel()
+
+
+async def _work(queue: WorkQueue[K], sync: Callable[[K], Awaitable[None]]) -> None:
+    while True:
+        try:
+            key = await queue.get()
+        except QueueShutDown:
+            return
+        try:
+            await sync(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            _log_failure(queue.name, key, e)
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+        finally:
+            queue.done(key)
+
+
+def _log_failure(name: str, key: object, error: Exception) -> None:
+    """An API error is expected now and then (a stale cache: a conflict, an object gone
+    or already there), anything else with its traceback."""
+    if isinstance(error, ApiError):
+        expected = error.conflict or error.already_exists or error.not_found
+        log.log(logging.DEBUG if expected else logging.WARNING, "%s: sync %s: %s", name, key, error)
+    else:
+        log.error("%s: sync %s failed", name, key, exc_info=error)

@@ -5,24 +5,21 @@ Invariants: `sync` is level-triggered (reads current state from the informer
 caches, makes the world match, is safe to run twice); a sync that raises is
 retried with the queue's exponential back-off, one that returns resets it; one key
 is never synced by two workers at once (the work queue guarantees it). `run()`
-waits for the informers to sync before the first sync and owns its workers.
+waits for the informers to sync before the first sync and owns its workers
+(`client.workqueue.run_workers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from k8py.api.types import Obj
 from k8py.client.client import Client
-from k8py.client.errors import ApiError, QueueShutDown
 from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
-from k8py.client.workqueue import WorkQueue
+from k8py.client.workqueue import WorkQueue, run_workers
 from k8py.clock import Clock
 from k8py.controllers.controllerutil import key_of
-
-log = logging.getLogger(__name__)
 
 
 class Controller:
@@ -65,33 +62,10 @@ class Controller:
             self.queue = WorkQueue(self.clock, name=self.name)
         await self.wait_synced()
         await self.on_start()
-        tasks = [asyncio.ensure_future(self._worker()) for _ in range(self.workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            self.queue.shutdown()
-            for t in tasks:
-                t.cancel()
+        await run_workers(self.queue, self._counted_sync, self.workers)
 
-    async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except QueueShutDown:
-                return
-            try:
-                await self.sync(key)
-                self.queue.forget(key)
-            except asyncio.CancelledError:
-                self.queue.done(key)
-                raise
-            except ApiError as e:
-                level = logging.DEBUG if e.conflict or e.already_exists or e.not_found else logging.WARNING
-                log.log(level, "%s: sync %s: %s", self.name, key, e)
-                self.queue.add_rate_limited(key)
-            except Exception:
-                log.exception("%s: sync %s failed", self.name, key)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.syncs += 1
-            self.queue.done(key)
+    async def _counted_sync(self, key: str) -> None:
+        try:
+            await self.sync(key)
+        finally:
+            self.syncs += 1

@@ -11,19 +11,15 @@ when a node goes away.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import logging
 
 from k8py.api.types import Obj
 from k8py.client.client import Client
-from k8py.client.errors import ApiError, QueueShutDown
+from k8py.client.errors import ApiError
 from k8py.client.events import WARNING, EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
-from k8py.client.workqueue import WorkQueue
+from k8py.client.workqueue import WorkQueue, run_workers
 from k8py.clock import Clock, RealClock
-
-log = logging.getLogger(__name__)
 
 CLUSTER_CIDR = "10.42.0.0/16"
 NODE_CIDR_MASK_SIZE = 24
@@ -142,23 +138,11 @@ class NodeIpamController:
                 raise
 
     async def run(self) -> None:
+        if self.queue.shutting_down:  # run again after a crash: a fresh queue
+            self.queue = WorkQueue(self.clock, name="nodeipam")
         self.factory.start()
         await self.nodes.wait_synced()
-        while True:
-            try:
-                name = await self.queue.get()
-            except QueueShutDown:
-                return
-            try:
-                await self.sync(name)
-                self.queue.forget(name)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.info("nodeipam %s: %s; retrying", name, e)
-                self.queue.add_rate_limited(name)
-            finally:
-                self.queue.done(name)
+        await run_workers(self.queue, self.sync, 1)
 
 
 def mask_for(nodes: int, cluster_cidr: str = CLUSTER_CIDR, preferred: int = NODE_CIDR_MASK_SIZE) -> int:
