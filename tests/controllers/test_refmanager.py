@@ -1,5 +1,7 @@
-"""refmanager.claim: adopt matching orphans, keep matching owned objects, release owned
-ones that stopped matching, never touch another owner's objects (ClaimObject's rules)."""
+"""refmanager.resolve_controller_ref: the cached owner whose kind, name and uid the
+controllerRef names; refmanager.claim: adopt matching orphans, keep matching owned
+objects, release owned ones that stopped matching, never touch another owner's objects
+(ClaimObject's rules)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,33 @@ import pytest
 from ctrl_helpers import Cluster
 from k8py.api.selectors import label_selector_from_dict
 from k8py.controllers.controllerutil import controller_ref, new_controller_ref
-from k8py.controllers.refmanager import claim, selector_match
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 
 OWNER = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
          "metadata": {"name": "web", "namespace": "default", "uid": "owner-uid"}}
 OTHER = {"metadata": {"name": "other", "uid": "other-uid"}}
+
+
+class FakeOwners:
+    """An owner cache holding OWNER only."""
+
+    def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        md = OWNER["metadata"]
+        return OWNER if (namespace, name) == (md["namespace"], md["name"]) else None
+
+
+@pytest.mark.parametrize("refs, namespace, resolved", [
+    ([new_controller_ref(OWNER, "apps/v1", "ReplicaSet")], "default", True),
+    ([], "default", False),                                                          # no controllerRef
+    ([{**new_controller_ref(OWNER, "apps/v1", "ReplicaSet"), "controller": False}], "default", False),
+    ([new_controller_ref(OWNER, "apps/v1", "DaemonSet")], "default", False),         # another kind
+    ([{**new_controller_ref(OWNER, "apps/v1", "ReplicaSet"), "uid": "x"}], "default", False),  # a namesake
+    ([{**new_controller_ref(OWNER, "apps/v1", "ReplicaSet"), "name": "db"}], "default", False),  # not cached
+    ([new_controller_ref(OWNER, "apps/v1", "ReplicaSet")], "other", False),          # another namespace
+])
+def test_resolve_controller_ref(refs: list[dict[str, Any]], namespace: str, resolved: bool) -> None:
+    pod = {"metadata": {"name": "p", "namespace": namespace, "ownerReferences": refs}}
+    assert resolve_controller_ref(FakeOwners(), "ReplicaSet", pod) == (OWNER if resolved else None)
 
 
 def deleting(obj: dict[str, Any]) -> dict[str, Any]:

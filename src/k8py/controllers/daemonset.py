@@ -45,7 +45,7 @@ from k8py.controllers.controllerutil import (
 )
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.refmanager import claim, selector_match
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.replicaset import (
     BY_CONTROLLER,
     BY_NAMESPACE,
@@ -156,20 +156,11 @@ class DaemonSetController(Controller):
                 or (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints")):
             self._node_changed(new)
 
-    def _owner(self, pod: Obj) -> Obj | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "DaemonSet":
-            return None
-        ds = self.dss.get(meta(pod).get("namespace"), ref.get("name", ""))
-        if ds is None or meta(ds).get("uid") != ref.get("uid"):
-            return None
-        return ds
-
     def _pod_added(self, pod: Obj) -> None:
         if is_deleting(pod):
             self._pod_deleted(pod)
             return
-        ds = self._owner(pod)
+        ds = resolve_controller_ref(self.dss, "DaemonSet", pod)
         if ds is not None:
             self.expectations.creation_observed(key_of(ds), key_of(pod))
             self.enqueue(ds)
@@ -180,20 +171,20 @@ class DaemonSetController(Controller):
         if is_deleting(new):
             self._pod_deleted(new)
             return
-        ds = self._owner(new)
+        ds = resolve_controller_ref(self.dss, "DaemonSet", new)
         if ds is not None:
             self.enqueue(ds)
             mrs = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
             if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
                 self.enqueue_after(ds, mrs + 1)
-        old_ds = self._owner(old)
+        old_ds = resolve_controller_ref(self.dss, "DaemonSet", old)
         if old_ds is not None and (ds is None or key_of(old_ds) != key_of(ds)):
             self.enqueue(old_ds)
         if controller_ref(new) is None and meta(old).get("labels") != meta(new).get("labels"):
             self._enqueue_matching(new)
 
     def _pod_deleted(self, pod: Obj) -> None:
-        ds = self._owner(pod)
+        ds = resolve_controller_ref(self.dss, "DaemonSet", pod)
         if ds is not None:
             self.expectations.deletion_observed(key_of(ds), key_of(pod))
             self.expectations.creation_observed(key_of(ds), key_of(pod))  # if we never saw it alive

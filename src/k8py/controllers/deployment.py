@@ -42,7 +42,7 @@ from k8py.controllers.controllerutil import (
     remove_condition,
     scaled_value,
 )
-from k8py.controllers.refmanager import claim, selector_match
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.replicaset import (
     BY_CONTROLLER,
     BY_NAMESPACE,
@@ -193,17 +193,8 @@ class DeploymentController(Controller):
                 "reason": reason, "message": message}
 
     # -- handlers -------------------------------------------------------------
-    def _owner_of(self, obj: Obj) -> Obj | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(meta(obj).get("namespace"), ref.get("name", ""))
-        if d is None or meta(d).get("uid") != ref.get("uid"):
-            return None
-        return d
-
     def _rs_changed(self, rs: Obj) -> None:
-        d = self._owner_of(rs)
+        d = resolve_controller_ref(self.deployments, "Deployment", rs)
         if d is not None:
             self.enqueue(d)
             return
@@ -223,13 +214,10 @@ class DeploymentController(Controller):
         self._rs_changed(new)
 
     def _pod_deleted(self, pod: Obj) -> None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
-            return
-        rs = self.rss.get(meta(pod).get("namespace"), ref.get("name", ""))
+        rs = resolve_controller_ref(self.rss, "ReplicaSet", pod)
         if rs is None:
             return
-        d = self._owner_of(rs)
+        d = resolve_controller_ref(self.deployments, "Deployment", rs)
         if d is not None and not is_rolling(d):
             self.enqueue(d)
 

@@ -31,7 +31,6 @@ from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (
-    controller_ref,
     deletion_rank,
     get_condition,
     is_deleting,
@@ -41,6 +40,7 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.refmanager import resolve_controller_ref
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_start_batch
 
 log = logging.getLogger(__name__)
@@ -113,17 +113,8 @@ class JobController(Controller):
     def _job_deleted(self, job: Obj) -> None:
         self.expectations.delete(key_of(job))
 
-    def _owner(self, pod: Obj) -> Obj | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "Job":
-            return None
-        job = self.jobs.get(meta(pod).get("namespace"), ref.get("name", ""))
-        if job is None or meta(job).get("uid") != ref.get("uid"):
-            return None
-        return job
-
     def _pod_added(self, pod: Obj) -> None:
-        job = self._owner(pod)
+        job = resolve_controller_ref(self.jobs, "Job", pod)
         if job is None:
             return
         if is_deleting(pod):
@@ -132,7 +123,7 @@ class JobController(Controller):
         self.enqueue(job)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        job = self._owner(new)
+        job = resolve_controller_ref(self.jobs, "Job", new)
         if job is None:
             return
         if is_deleting(new) and not is_deleting(old):
@@ -140,7 +131,7 @@ class JobController(Controller):
         self.enqueue(job)
 
     def _pod_deleted(self, pod: Obj) -> None:
-        job = self._owner(pod)
+        job = resolve_controller_ref(self.jobs, "Job", pod)
         if job is not None:
             self.expectations.deletion_observed(key_of(job), key_of(pod))
             self.expectations.creation_observed(key_of(job), key_of(pod))  # if we never saw it alive

@@ -1,5 +1,10 @@
-"""Claiming: an owner (ReplicaSet, DaemonSet, StatefulSet, Deployment) takes the objects it
+"""Controller references: from an object to the owner that controls it
+(`resolve_controller_ref`, as each Kubernetes controller's resolveControllerRef), and
+claiming: an owner (ReplicaSet, DaemonSet, StatefulSet, Deployment) takes the objects it
 controls, as Kubernetes' ControllerRefManager.ClaimObject.
+
+An object's controller is resolved from the owners' informer cache: the controllerRef's
+kind, name (in the object's namespace) and uid must all match a cached owner.
 
 For each candidate: one controlled by another owner is left alone; one this owner
 controls is kept while `match` holds, and released (its controllerRef removed) once it no
@@ -14,13 +19,30 @@ mutated.
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from typing import Callable, Protocol
 
 from k8py.api.selectors import LabelSelector
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.controllers.controllerutil import controller_ref, is_deleting, meta
+
+
+class OwnerCache(Protocol):
+    """Where owners are looked up: an Informer of the owners' resource."""
+
+    def get(self, namespace: str | None, name: str) -> Obj | None: ...
+
+
+def resolve_controller_ref(owners: OwnerCache, kind: str, obj: Obj) -> Obj | None:
+    """The cached owner of `kind` that controls `obj`, if any."""
+    ref = controller_ref(obj)
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = owners.get(meta(obj).get("namespace"), ref.get("name", ""))
+    if owner is None or meta(owner).get("uid") != ref.get("uid"):
+        return None
+    return owner
 
 
 def selector_match(selector: LabelSelector) -> Callable[[Obj], bool]:

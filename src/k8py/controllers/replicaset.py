@@ -38,7 +38,7 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.expectations import Expectations
-from k8py.controllers.refmanager import claim, selector_match
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +125,6 @@ class ReplicaSetController(Controller):
         self.expectations.delete(key_of(obj))
         self.enqueue(obj)
 
-    def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
-        if ref.get("kind") != self.kind:
-            return None
-        owner = self.owners.get(namespace, ref.get("name", ""))
-        if owner is None or meta(owner).get("uid") != ref.get("uid"):
-            return None
-        return owner
-
     def _matching_owners(self, pod: Obj) -> list[Obj]:
         labels = meta(pod).get("labels") or {}
         out = []
@@ -149,9 +141,8 @@ class ReplicaSetController(Controller):
         if is_deleting(pod):
             self._pod_deleted(pod)
             return
-        ref = controller_ref(pod)
-        if ref is not None:
-            owner = self._resolve(meta(pod).get("namespace", ""), ref)
+        if controller_ref(pod) is not None:
+            owner = resolve_controller_ref(self.owners, self.kind, pod)
             if owner is not None:
                 self.expectations.creation_observed(key_of(owner), key_of(pod))
                 self.enqueue(owner)
@@ -162,7 +153,6 @@ class ReplicaSetController(Controller):
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
             return
-        ns = meta(new).get("namespace", "")
         labels_changed = meta(old).get("labels") != meta(new).get("labels")
         if is_deleting(new):
             self._pod_deleted(new)
@@ -171,11 +161,11 @@ class ReplicaSetController(Controller):
             return
         old_ref, cur_ref = controller_ref(old), controller_ref(new)
         if old_ref is not None and old_ref != cur_ref:
-            o = self._resolve(ns, old_ref)
+            o = resolve_controller_ref(self.owners, self.kind, old)
             if o is not None:
                 self.enqueue(o)
         if cur_ref is not None:
-            o = self._resolve(ns, cur_ref)
+            o = resolve_controller_ref(self.owners, self.kind, new)
             if o is not None:
                 self.enqueue(o)
                 mrs = int((o.get("spec") or {}).get("minReadySeconds") or 0)
@@ -187,10 +177,7 @@ class ReplicaSetController(Controller):
                 self.enqueue(o)
 
     def _pod_deleted(self, pod: Obj) -> None:
-        ref = controller_ref(pod)
-        if ref is None:
-            return
-        owner = self._resolve(meta(pod).get("namespace", ""), ref)
+        owner = resolve_controller_ref(self.owners, self.kind, pod)
         if owner is None:
             return
         self.expectations.deletion_observed(key_of(owner), key_of(pod))

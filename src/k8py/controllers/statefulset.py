@@ -47,7 +47,7 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.refmanager import claim, selector_match
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -91,15 +91,8 @@ class StatefulSetController(Controller):
         self.sets.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), None)
         self.pods.add_event_handler(self._pod_changed, lambda o, n: self._pod_updated(o, n), self._pod_changed)
 
-    def _owner(self, pod: Obj) -> Obj | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "StatefulSet":
-            return None
-        s = self.sets.get(meta(pod).get("namespace"), ref.get("name", ""))
-        return s if s is not None and meta(s).get("uid") == ref.get("uid") else None
-
     def _pod_changed(self, pod: Obj) -> None:
-        s = self._owner(pod)
+        s = resolve_controller_ref(self.sets, "StatefulSet", pod)
         if s is not None:
             self.enqueue(s)
         elif controller_ref(pod) is None:
@@ -111,7 +104,7 @@ class StatefulSetController(Controller):
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         self._pod_changed(new)
-        s = self._owner(new)
+        s = resolve_controller_ref(self.sets, "StatefulSet", new)
         if s is not None:
             mrs = int((s.get("spec") or {}).get("minReadySeconds") or 0)
             if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
