@@ -35,6 +35,7 @@ from k8py.controllers.cronschedule import parse_schedule
 from k8py.controllers.errors import ScheduleError
 from k8py.controllers.job import job_finished
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
+from k8py.controllers.status import write_status
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +192,6 @@ class CronJobController(Controller):
                         raise
 
     async def _write_status(self, cj: Obj, status: Obj) -> None:
-        if status == (cj.get("status") or {}):
-            return
-        o = copy.deepcopy(cj)
-        o["status"] = status
-        try:
-            await self.client.update_status("cronjobs", o)
-        except ApiError as e:
-            if not e.not_found:
-                raise
+        if status != (cj.get("status") or {}):
+            await write_status(self.client, "cronjobs", cj, status)
 

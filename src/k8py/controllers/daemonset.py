@@ -53,6 +53,7 @@ from k8py.controllers.replicaset import (
     ensure_indexes,
     slow_start_batch,
 )
+from k8py.controllers.status import non_empty, write_status
 
 log = logging.getLogger(__name__)
 
@@ -411,17 +412,7 @@ class DaemonSetController(Controller):
             status["collisionCount"] = old["collisionCount"]
         if old.get("conditions"):
             status["conditions"] = old["conditions"]
-
-        def norm(s: Obj) -> Obj:
-            return {k: v for k, v in s.items() if v not in (0, None, [], {})}
-
-        if norm(old) != norm(status):
-            o = copy.deepcopy(ds)
-            o["status"] = status
-            try:
-                await self.client.update_status("daemonsets", o)
-            except ApiError as e:
-                if not e.not_found:
-                    raise
+        if non_empty(old) != non_empty(status):
+            await write_status(self.client, "daemonsets", ds, status)
         if mrs > 0 and ready != available:
             self.enqueue_after(ds, mrs)

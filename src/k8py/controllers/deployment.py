@@ -49,6 +49,7 @@ from k8py.controllers.replicaset import (
     claim_candidates,
     ensure_indexes,
 )
+from k8py.controllers.status import non_empty
 
 log = logging.getLogger(__name__)
 
@@ -672,7 +673,7 @@ class DeploymentController(Controller):
 
     async def sync_status(self, d: Obj, all_rss: list[Obj], new_rs: Obj | None) -> None:
         status = self.calculate_status(all_rss, new_rs, d)
-        if not _status_equal(d.get("status") or {}, status):
+        if non_empty(d.get("status") or {}) != non_empty(status):
             await self._write_status(d, status)
 
     async def sync_rollout_status(self, d: Obj, all_rss: list[Obj], new_rs: Obj | None) -> None:
@@ -712,7 +713,7 @@ class DeploymentController(Controller):
                                                  failure.get("reason", ""), failure.get("message", "")))
         elif get_condition(status, "ReplicaFailure") is not None:
             remove_condition(status, "ReplicaFailure")
-        if _status_equal(d.get("status") or {}, status):
+        if non_empty(d.get("status") or {}) == non_empty(status):
             self._requeue_stuck(d, status)
             return
         await self._write_status(d, status)
@@ -764,8 +765,3 @@ class DeploymentController(Controller):
             return
         await self._write_status(d, status)
 
-
-def _status_equal(a: Obj, b: Obj) -> bool:
-    def norm(s: Obj) -> Obj:
-        return {k: v for k, v in s.items() if v not in (0, None, [], {})}
-    return norm(a) == norm(b)

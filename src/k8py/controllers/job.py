@@ -42,6 +42,7 @@ from k8py.controllers.controllerutil import (
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.refmanager import resolve_controller_ref
 from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_start_batch
+from k8py.controllers.status import non_empty, write_status
 
 log = logging.getLogger(__name__)
 
@@ -250,15 +251,10 @@ class JobController(Controller):
                     status.setdefault("conditions", []).append(self.condition(t, reason, message))
             if ctype == "Complete":
                 status["completionTime"] = rfc3339(now)
-        status = {k: v for k, v in status.items() if v not in (0, None, [], {})}
-        if status != {k: v for k, v in (job.get("status") or {}).items() if v not in (0, None, [], {})}:
-            o = copy.deepcopy(job)
-            o["status"] = status
-            try:
-                updated = await self.client.update_status("jobs", o)
-            except ApiError as e:
-                if not e.not_found:
-                    raise
+        status = non_empty(status)
+        if status != non_empty(job.get("status") or {}):
+            updated = await write_status(self.client, "jobs", job, status)
+            if updated is None:
                 return
             if finished is not None:
                 ctype, reason, message, etype = finished

@@ -29,6 +29,7 @@ from k8py.controllers.controllerutil import (
     get_condition,
     meta,
 )
+from k8py.controllers.status import write_status
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +125,5 @@ class HorizontalPodAutoscalerController(Controller):
             self.recorder.event(hpa, WARNING, reason, message)
 
     async def _write(self, hpa: Obj, status: Obj) -> None:
-        if status == (hpa.get("status") or {}):
-            return
-        o = copy.deepcopy(hpa)
-        o["status"] = status
-        try:
-            await self.client.update_status("horizontalpodautoscalers", o)
-        except ApiError as e:
-            if not (e.not_found or e.conflict):
-                raise
+        if status != (hpa.get("status") or {}):
+            await write_status(self.client, "horizontalpodautoscalers", hpa, status, ignore_conflict=True)

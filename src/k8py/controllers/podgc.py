@@ -24,6 +24,7 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import creation_time, is_deleting, meta
+from k8py.controllers.status import write_status
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +105,13 @@ class PodGC(Controller):
     async def _mark_failed(self, pod: Obj) -> None:
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return
-        p = copy.deepcopy(pod)
-        st = p.setdefault("status", {})
+        st = copy.deepcopy(pod.get("status") or {})
         st["phase"] = "Failed"
         conds = [c for c in st.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
         conds.append({"type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
                       "message": "PodGC: node no longer exists", "lastTransitionTime": rfc3339(self.clock.now())})
         st["conditions"] = conds
-        try:
-            await self.client.update_status("pods", p)
-        except ApiError as e:
-            if not (e.not_found or e.conflict):
-                raise
+        await write_status(self.client, "pods", pod, st, ignore_conflict=True)
 
     async def _force_delete(self, pod: Obj) -> None:
         md = meta(pod)

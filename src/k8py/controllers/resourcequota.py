@@ -16,7 +16,6 @@ the API server's (k8py does not enforce quotas yet).
 
 from __future__ import annotations
 
-import copy
 import logging
 from fractions import Fraction
 
@@ -24,7 +23,6 @@ from k8py.api import resources
 from k8py.api.quantity import format_quantity, parse_quantity, quantity_format
 from k8py.api.types import Obj
 from k8py.client.client import Client
-from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
@@ -34,6 +32,7 @@ from k8py.controllers.controllerutil import (
     meta,
 )
 from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
+from k8py.controllers.status import write_status
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +150,5 @@ class ResourceQuotaController(Controller):
             fmt = quantity_format(limit) if isinstance(limit, str) else None
             used[res] = format_quantity(amount, fmt)
         status = {"hard": hard, "used": used}
-        if status == (quota.get("status") or {}):
-            return
-        o = copy.deepcopy(quota)
-        o["status"] = status
-        try:
-            await self.client.update_status("resourcequotas", o)
-        except ApiError as e:
-            if not (e.not_found or e.conflict):
-                raise
+        if status != (quota.get("status") or {}):
+            await write_status(self.client, "resourcequotas", quota, status, ignore_conflict=True)

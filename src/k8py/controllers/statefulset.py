@@ -49,6 +49,7 @@ from k8py.controllers.controllerutil import (
 from k8py.controllers.history import ensure_revision
 from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
+from k8py.controllers.status import EMPTY, non_empty, write_status
 
 log = logging.getLogger(__name__)
 
@@ -323,18 +324,8 @@ class StatefulSetController(Controller):
                        "collisionCount": int(old.get("collisionCount") or 0)}
         if old.get("conditions"):
             status["conditions"] = old["conditions"]
-
-        def norm(s: Obj) -> Obj:
-            return {k: v for k, v in s.items() if v not in (0, None, "", [], {})}
-
-        if norm(status) != norm(old):
-            o = copy.deepcopy(sts)
-            o["status"] = status
-            try:
-                await self.client.update_status("statefulsets", o)
-            except ApiError as e:
-                if not e.not_found:
-                    raise
+        if non_empty(status, (*EMPTY, "")) != non_empty(old, (*EMPTY, "")):
+            await write_status(self.client, "statefulsets", sts, status)
         if mrs > 0 and ready != available:
             self.enqueue_after(sts, mrs)
 
