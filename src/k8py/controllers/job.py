@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from k8py.api.types import Obj
 from k8py.client.client import Client
@@ -98,6 +100,102 @@ def job_finished(job: Obj) -> str | None:
     return None
 
 
+def _phase(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("phase") or "")
+
+
+def _int_or(spec: Obj, field: str, default: int) -> int:
+    v = spec.get(field)
+    return int(v) if v is not None else default
+
+
+def is_indexed(spec: Obj) -> bool:
+    return spec.get("completionMode") == "Indexed" and spec.get("completions") is not None
+
+
+@dataclass
+class JobPods:
+    """A Job's pods as one sync counts them. `succeeded` and `failed` never go below
+    the Job's status (pods may be gone since); `restarts` counts container restarts of
+    active pods when the template restarts OnFailure."""
+
+    active: list[Obj]
+    terminating: list[Obj]
+    failed_pods: list[Obj]
+    succeeded: int
+    failed: int
+    restarts: int
+    done_idx: set[int]  # the completion indexes of succeeded pods
+
+
+def count_pods(spec: Obj, status: Obj, pods: list[Obj]) -> JobPods:
+    active = [p for p in pods if _phase(p) not in ("Succeeded", "Failed") and not is_deleting(p)]
+    failed_pods = [p for p in pods if _phase(p) == "Failed"]
+    restarts = 0
+    if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure":
+        restarts = sum(int(cs.get("restartCount") or 0) for p in active
+                       for cs in (p.get("status") or {}).get("containerStatuses") or [])
+    return JobPods(
+        active=active,
+        terminating=[p for p in pods if is_deleting(p) and _phase(p) not in ("Succeeded", "Failed")],
+        failed_pods=failed_pods,
+        succeeded=max(sum(1 for p in pods if _phase(p) == "Succeeded"), int(status.get("succeeded") or 0)),
+        failed=max(len(failed_pods), int(status.get("failed") or 0)),
+        restarts=restarts,
+        done_idx={i for i in (completion_index(p) for p in pods if _phase(p) == "Succeeded") if i is not None},
+    )
+
+
+class Finish(NamedTuple):
+    """How a Job finished: its condition (Complete or Failed), reason and message, and
+    the type of the event that says so."""
+
+    condition: str
+    reason: str
+    message: str
+    event_type: str
+
+
+def finish_of(spec: Obj, status: Obj, pods: JobPods, now: float) -> Finish | None:
+    """Failed (back-off limit, then deadline) or Complete (enough succeeded), if the Job
+    has finished."""
+    completions = spec.get("completions")
+    indexed = is_indexed(spec)
+    deadline = spec.get("activeDeadlineSeconds")
+    if pods.failed + pods.restarts > _int_or(spec, "backoffLimit", 6):
+        return Finish("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", WARNING)
+    if deadline is not None and status.get("startTime") and \
+            now - parse_rfc3339(status["startTime"]) >= int(deadline):
+        return Finish("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", WARNING)
+    if (completions is not None and not indexed and pods.succeeded >= int(completions)) or \
+            (indexed and len(pods.done_idx) >= int(completions or 0)) or \
+            (completions is None and pods.succeeded > 0 and not pods.active):
+        return Finish("Complete", "CompletionsReached", "Reached expected number of succeeded pods", NORMAL)
+    return None
+
+
+def wanted_pods(spec: Obj, pods: JobPods) -> tuple[int, list[int | None]]:
+    """How many pods should be active, and the completion indexes of those to create
+    (None each when the Job is not Indexed)."""
+    completions = spec.get("completions")
+    parallelism = _int_or(spec, "parallelism", 1)
+    active = len(pods.active)
+    if completions is None:
+        want = 0 if pods.succeeded > 0 else parallelism
+    else:
+        want = max(0, min(parallelism, int(completions) - pods.succeeded))
+    if not is_indexed(spec):
+        return want, [None] * max(0, want - active)
+    taken = pods.done_idx | {i for i in (completion_index(p) for p in pods.active) if i is not None}
+    missing: list[int | None] = [i for i in range(int(completions or 0)) if i not in taken]
+    indexes = missing[:max(0, parallelism - active)]
+    return active + len(indexes), indexes
+
+
+def _replace_condition(status: Obj, cond: Obj) -> None:
+    status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != cond["type"]] + [cond]
+
+
 class JobController(Controller):
     name = "job-controller"
 
@@ -155,114 +253,116 @@ class JobController(Controller):
             return
         spec = job.get("spec") or {}
         status = copy.deepcopy(job.get("status") or {})
-        pods: list[Obj] = self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])
-
-        def phase(p: Obj) -> str:
-            return str((p.get("status") or {}).get("phase") or "")
-
-        active = [p for p in pods if phase(p) not in ("Succeeded", "Failed") and not is_deleting(p)]
-        terminating = [p for p in pods if is_deleting(p) and phase(p) not in ("Succeeded", "Failed")]
-        succeeded = max(sum(1 for p in pods if phase(p) == "Succeeded"), int(status.get("succeeded") or 0))
-        failed_pods = [p for p in pods if phase(p) == "Failed"]
-        failed = max(len(failed_pods), int(status.get("failed") or 0))
+        pods = count_pods(spec, status, self.pods.by_index(BY_CONTROLLER, meta(job)["uid"]))
         now = self.clock.now()
         if not status.get("startTime") and not spec.get("suspend"):
             status["startTime"] = rfc3339(now)
-        restarts = 0
-        if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure":
-            restarts = sum(int(cs.get("restartCount") or 0) for p in active
-                           for cs in (p.get("status") or {}).get("containerStatuses") or [])
-        completions = spec.get("completions")
-        parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1)
-        backoff_limit = int(spec.get("backoffLimit", 6) if spec.get("backoffLimit") is not None else 6)
-        indexed = spec.get("completionMode") == "Indexed" and completions is not None
-        done_idx = {i for i in (completion_index(p) for p in pods if phase(p) == "Succeeded") if i is not None}
-        if indexed:
-            status["completedIndexes"] = compress_indexes(done_idx)
-        finished: tuple[str, str, str, str] | None = None  # (type, reason, message, event type)
-        deadline = spec.get("activeDeadlineSeconds")
-        if failed + restarts > backoff_limit:
-            finished = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", WARNING)
-        elif deadline is not None and status.get("startTime") and \
-                now - parse_rfc3339(status["startTime"]) >= int(deadline):
-            finished = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", WARNING)
-        elif (completions is not None and not indexed and succeeded >= int(completions)) or \
-                (indexed and len(done_idx) >= int(completions or 0)) or \
-                (completions is None and succeeded > 0 and not active):
-            finished = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods", NORMAL)
+        if is_indexed(spec):
+            status["completedIndexes"] = compress_indexes(pods.done_idx)
+        finish = finish_of(spec, status, pods, now)
+        err = await self._reconcile(key, job, status, pods, finish, now)
+        self._requeue_at_deadline(key, spec, status, finish, now)
+        self._fill_status(status, pods, finish, now)
+        if not await self._write_status(job, status, finish):
+            return  # the Job is gone
+        if err is not None:
+            raise err
 
-        err: BaseException | None = None
-        if finished is not None:
-            if finished[0] == "Failed" and active:
-                err = await self._delete_pods(job, active)
-                active = []
-        elif spec.get("suspend"):
-            if active:
-                err = await self._delete_pods(job, active)
-                active = []
-            cur = get_condition(status, "Suspended")
-            if cur is None or cur.get("status") != "True":
-                status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
-                status["conditions"].append(self.condition("Suspended", "JobSuspended", "Job suspended"))
-                self.recorder.event(job, NORMAL, "Suspended", "Job suspended")
-        elif self.expectations.satisfied(key):
-            cur = get_condition(status, "Suspended")
-            if cur is not None and cur.get("status") == "True":
-                resumed = self.condition("Suspended", "JobResumed", "Job resumed")
-                resumed["status"] = "False"
-                status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
-                status["conditions"].append(resumed)
-                status["startTime"] = rfc3339(now)  # the deadline counts from the resume
-                self.recorder.event(job, NORMAL, "Resumed", "Job resumed")
-            if completions is None:
-                want = 0 if succeeded > 0 else parallelism
-            else:
-                want = max(0, min(parallelism, int(completions) - succeeded))
-            indexes: list[int | None] = [None] * max(0, want - len(active))
-            if indexed:
-                taken = done_idx | {i for i in (completion_index(p) for p in active) if i is not None}
-                missing = [i for i in range(int(completions or 0)) if i not in taken]
-                indexes = list(missing[:max(0, parallelism - len(active))])
-                want = len(active) + len(indexes)
-            if len(active) < want:
-                delay = self._backoff_remaining(failed_pods, failed, now)
-                if delay > 0:
-                    self.enqueue_after(key, delay)
-                else:
-                    err = await self._create_pods(job, indexes)
-            elif len(active) > want:
-                victims = sorted(active, key=deletion_rank)[:len(active) - want]
-                err = await self._delete_pods(job, victims)
-                active = [p for p in active if p not in victims]
-        if deadline is not None and finished is None and status.get("startTime"):
+    async def _reconcile(self, key: str, job: Obj, status: Obj, pods: JobPods, finish: Finish | None,
+                         now: float) -> BaseException | None:
+        """Make the active pods what the Job wants now: none once it failed or while it is
+        suspended, else as many as parallelism and the completions left allow (once the
+        expectations are met). The first error of a pod write is returned."""
+        if finish is not None:
+            if finish.condition == "Failed" and pods.active:
+                return await self._delete_active(job, pods)
+            return None
+        if (job.get("spec") or {}).get("suspend"):
+            return await self._suspend(job, status, pods)
+        if not self.expectations.satisfied(key):
+            return None
+        self._note_resumed(job, status, now)
+        return await self._scale(key, job, pods, now)
+
+    async def _delete_active(self, job: Obj, pods: JobPods) -> BaseException | None:
+        err = await self._delete_pods(job, pods.active)
+        pods.active = []
+        return err
+
+    async def _suspend(self, job: Obj, status: Obj, pods: JobPods) -> BaseException | None:
+        err = await self._delete_active(job, pods) if pods.active else None
+        cur = get_condition(status, "Suspended")
+        if cur is None or cur.get("status") != "True":
+            _replace_condition(status, self.condition("Suspended", "JobSuspended", "Job suspended"))
+            self.recorder.event(job, NORMAL, "Suspended", "Job suspended")
+        return err
+
+    def _note_resumed(self, job: Obj, status: Obj, now: float) -> None:
+        """A suspended Job that is no longer: Suspended False, and the deadline counts
+        from now."""
+        cur = get_condition(status, "Suspended")
+        if cur is None or cur.get("status") != "True":
+            return
+        resumed = self.condition("Suspended", "JobResumed", "Job resumed")
+        resumed["status"] = "False"
+        _replace_condition(status, resumed)
+        status["startTime"] = rfc3339(now)
+        self.recorder.event(job, NORMAL, "Resumed", "Job resumed")
+
+    async def _scale(self, key: str, job: Obj, pods: JobPods, now: float) -> BaseException | None:
+        """Create the missing pods (after the back-off of the failed ones), or delete the
+        surplus."""
+        want, indexes = wanted_pods(job.get("spec") or {}, pods)
+        if len(pods.active) < want:
+            delay = self._backoff_remaining(pods.failed_pods, pods.failed, now)
+            if delay > 0:
+                self.enqueue_after(key, delay)
+                return None
+            return await self._create_pods(job, indexes)
+        if len(pods.active) > want:
+            victims = sorted(pods.active, key=deletion_rank)[:len(pods.active) - want]
+            err = await self._delete_pods(job, victims)
+            pods.active = [p for p in pods.active if p not in victims]
+            return err
+        return None
+
+    def _requeue_at_deadline(self, key: str, spec: Obj, status: Obj, finish: Finish | None, now: float) -> None:
+        deadline = spec.get("activeDeadlineSeconds")
+        if deadline is not None and finish is None and status.get("startTime"):
             left = parse_rfc3339(status["startTime"]) + int(deadline) - now
             self.enqueue_after(key, max(left, 0) + 0.001)
 
-        status["active"] = len(active)
-        status["ready"] = sum(1 for p in active if is_pod_ready(p))
-        status["succeeded"] = succeeded
-        status["failed"] = failed
-        status["terminating"] = len(terminating)
-        if finished is not None:
-            ctype, reason, message, etype = finished
-            interim = "SuccessCriteriaMet" if ctype == "Complete" else "FailureTarget"
-            for t in (interim, ctype):
-                if get_condition(status, t) is None:
-                    status.setdefault("conditions", []).append(self.condition(t, reason, message))
-            if ctype == "Complete":
-                status["completionTime"] = rfc3339(now)
+    def _fill_status(self, status: Obj, pods: JobPods, finish: Finish | None, now: float) -> None:
+        """The counts, and for a finished Job its conditions (the interim one first)."""
+        status["active"] = len(pods.active)
+        status["ready"] = sum(1 for p in pods.active if is_pod_ready(p))
+        status["succeeded"] = pods.succeeded
+        status["failed"] = pods.failed
+        status["terminating"] = len(pods.terminating)
+        if finish is None:
+            return
+        interim = "SuccessCriteriaMet" if finish.condition == "Complete" else "FailureTarget"
+        for t in (interim, finish.condition):
+            if get_condition(status, t) is None:
+                status.setdefault("conditions", []).append(self.condition(t, finish.reason, finish.message))
+        if finish.condition == "Complete":
+            status["completionTime"] = rfc3339(now)
+
+    async def _write_status(self, job: Obj, status: Obj, finish: Finish | None) -> bool:
+        """Write the status if it changed; for a Job that just finished, record it and
+        start its time to live. False when the Job is gone."""
         status = non_empty(status)
-        if status != non_empty(job.get("status") or {}):
-            updated = await write_status(self.client, "jobs", job, status)
-            if updated is None:
-                return
-            if finished is not None:
-                ctype, reason, message, etype = finished
-                self.recorder.event(job, etype, "Completed" if ctype == "Complete" else reason,
-                                          "Job completed" if ctype == "Complete" else message)
-                await self._expire(updated)
-        if err is not None:
-            raise err
+        if status == non_empty(job.get("status") or {}):
+            return True
+        updated = await write_status(self.client, "jobs", job, status)
+        if updated is None:
+            return False
+        if finish is not None:
+            complete = finish.condition == "Complete"
+            self.recorder.event(job, finish.event_type, "Completed" if complete else finish.reason,
+                                "Job completed" if complete else finish.message)
+            await self._expire(updated)
+        return True
 
     def _backoff_remaining(self, failed_pods: list[Obj], failed: int, now: float) -> float:
         if failed == 0:
