@@ -123,6 +123,17 @@ def node_should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
     return True, True
 
 
+def _unique(pods: list[Obj]) -> list[Obj]:
+    """The pods without repeats (by uid), in order."""
+    seen: set[str] = set()
+    out = []
+    for p in pods:
+        if meta(p)["uid"] not in seen:
+            seen.add(meta(p)["uid"])
+            out.append(p)
+    return out
+
+
 class DaemonSetController(Controller):
     name = "daemonset-controller"
 
@@ -246,10 +257,30 @@ class DaemonSetController(Controller):
         return by_node, orphans
 
     async def manage(self, ds: Obj, pods: list[Obj], h: str) -> BaseException | None:
+        """Create the missing daemon pods and delete the unwanted ones (at most
+        burst_replicas of each); the first error is returned."""
         key = key_of(ds)
         by_node, orphans = self._node_pods(pods)
+        to_create, to_delete = self._place(ds, by_node)
+        to_delete = orphans + to_delete
+        strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            to_delete.extend(self._rolling_update_victims(ds, by_node, h, to_delete))
+        to_create = to_create[:self.burst_replicas]
+        victims = _unique(to_delete)[:self.burst_replicas]
+        if not to_create and not victims:
+            return None
+        self.expectations.expect(key, len(to_create), [key_of(p) for p in victims],
+                                 {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(ds)["uid"])})
+        err = await self._create_pods(ds, to_create, h) if to_create else None
+        delete_err = await self._delete_pods(ds, victims)
+        return err if err is not None else delete_err
+
+    def _place(self, ds: Obj, by_node: dict[str, list[Obj]]) -> tuple[list[str], list[Obj]]:
+        """The nodes that need a pod of the set, and the pods to delete: on nodes where
+        it may not stay or that are gone, failed ones and duplicates."""
         to_create: list[str] = []
-        to_delete: list[Obj] = list(orphans)
+        to_delete: list[Obj] = []
         node_names = set()
         for node in self.nodes.list():
             nn = meta(node)["name"]
@@ -260,56 +291,54 @@ class DaemonSetController(Controller):
                 if not any(is_deleting(p) for p in by_node.get(nn, [])):
                     to_create.append(nn)
             elif should_continue:
-                failed = [p for p in existing if (p.get("status") or {}).get("phase") == "Failed"]
-                if failed:
-                    to_delete.extend(failed)
-                    self.recorder.event(ds, WARNING, "FailedDaemonPod",
-                                              f"Found failed daemon pod {meta(failed[0]).get('namespace')}/{meta(failed[0])['name']} "
-                                              f"on node {nn}, "
-                                              "will try to kill it")
-                running = [p for p in existing if p not in failed]
-                if len(running) > 1:
-                    running.sort(key=lambda p: (0 if p.get("spec", {}).get("nodeName") else 1,
-                                                creation_time(p)))
-                    to_delete.extend(running[1:])
-            elif not should_continue:
+                to_delete.extend(self._surplus(ds, nn, existing))
+            else:
                 to_delete.extend(existing)
         for nn, ps in by_node.items():
             if nn not in node_names:
                 to_delete.extend(p for p in ps if not is_deleting(p))
-        strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
-        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-            to_delete.extend(self._rolling_update_victims(ds, by_node, h, to_delete))
-        seen: set[str] = set()
-        victims = []
-        for p in to_delete:
-            if meta(p)["uid"] not in seen:
-                seen.add(meta(p)["uid"])
-                victims.append(p)
-        to_create = to_create[:self.burst_replicas]
-        victims = victims[:self.burst_replicas]
-        if not to_create and not victims:
-            return None
-        self.expectations.expect(key, len(to_create), [key_of(p) for p in victims],
-                                 {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(ds)["uid"])})
+        return to_create, to_delete
 
-        err: BaseException | None = None
-        if to_create:
-            nodes_iter = iter(to_create)
+    def _surplus(self, ds: Obj, node_name: str, existing: list[Obj]) -> list[Obj]:
+        """Of the pods on a node where the set's pod may stay: the failed ones (with a
+        Warning event) and all running ones but the oldest (scheduled first)."""
+        failed = [p for p in existing if (p.get("status") or {}).get("phase") == "Failed"]
+        if failed:
+            self.recorder.event(ds, WARNING, "FailedDaemonPod",
+                                f"Found failed daemon pod {meta(failed[0]).get('namespace')}/{meta(failed[0])['name']} "
+                                f"on node {node_name}, "
+                                "will try to kill it")
+        surplus = list(failed)
+        running = [p for p in existing if p not in failed]
+        if len(running) > 1:
+            running.sort(key=lambda p: (0 if p.get("spec", {}).get("nodeName") else 1,
+                                        creation_time(p)))
+            surplus.extend(running[1:])
+        return surplus
 
-            async def create() -> None:
-                nn = next(nodes_iter)
-                try:
-                    pod = await self.client.create("pods", self.new_pod(ds, nn, h))
-                except ApiError as e:
-                    self.expectations.creation_observed(key)
-                    self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
-                    raise
-                self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
+    async def _create_pods(self, ds: Obj, nodes: list[str], h: str) -> BaseException | None:
+        """Create a pod on each node, in slow-start batches; the creations a failed batch
+        skipped are no longer expected."""
+        key = key_of(ds)
+        nodes_iter = iter(nodes)
 
-            created, err = await slow_start_batch(len(to_create), 1, create)
-            for _ in nodes_iter:  # skipped after a failed batch
+        async def create() -> None:
+            nn = next(nodes_iter)
+            try:
+                pod = await self.client.create("pods", self.new_pod(ds, nn, h))
+            except ApiError as e:
                 self.expectations.creation_observed(key)
+                self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
+                raise
+            self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
+
+        _, err = await slow_start_batch(len(nodes), 1, create)
+        for _ in nodes_iter:  # skipped after a failed batch
+            self.expectations.creation_observed(key)
+        return err
+
+    async def _delete_pods(self, ds: Obj, victims: list[Obj]) -> BaseException | None:
+        key = key_of(ds)
 
         async def delete(p: Obj) -> None:
             md = meta(p)
@@ -323,10 +352,7 @@ class DaemonSetController(Controller):
             self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
 
         results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException) and err is None:
-                err = r
-        return err
+        return next((r for r in results if isinstance(r, BaseException)), None)
 
     def _rolling_update_victims(self, ds: Obj, by_node: dict[str, list[Obj]], h: str,
                                 already: list[Obj]) -> list[Obj]:
