@@ -9,8 +9,7 @@ import pytest
 
 from k8py.clock import rfc3339
 from k8py.controllers.controllerutil import deletion_rank
-from k8py.controllers.replicaset import (ReplicaSetController, ReplicationControllerController,
-                                         slow_start_batch)
+from k8py.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 
 from ctrl_helpers import Cluster, pod_template, set_pod_state
 
@@ -134,26 +133,6 @@ def _with_cost(pod: Obj, cost: int) -> Obj:
 def test_deletion_order(first: Obj, second: Obj) -> None:
     assert deletion_rank(first) < deletion_rank(second)
     assert sorted([second, first], key=deletion_rank)[0] is first
-
-
-@pytest.mark.parametrize("count,fail_at,calls,successes", [
-    (10, None, 10, 10),   # batches 1, 2, 4, 3
-    (10, 1, 1, 0),        # first call fails: nothing more is tried
-    (10, 3, 3, 2),        # batch 2 (calls 2-3) fails: batch 3 never starts
-    (10, 5, 7, 6),        # batch 3 (calls 4-7) has one failure
-    (0, None, 0, 0),
-])
-async def test_slow_start_batch(count: int, fail_at: int | None, calls: int, successes: int) -> None:
-    n = 0
-
-    async def fn() -> None:
-        nonlocal n
-        n += 1
-        if n == fail_at:
-            raise RuntimeError("boom")
-
-    ok, err = await slow_start_batch(count, 1, fn)
-    assert (n, ok, err is not None) == (calls, successes, fail_at is not None)
 
 
 async def synced_behind_the_watch(c: Cluster) -> tuple[ReplicaSetController, Obj]:

@@ -17,7 +17,6 @@ subresource only when it changes.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 
@@ -25,7 +24,7 @@ from k8py.api.selectors import label_selector_from_dict, node_selector_matches
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
-from k8py.client.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import WARNING, EventRecorder
 from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
@@ -45,13 +44,13 @@ from k8py.controllers.controllerutil import (
 )
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
+from k8py.controllers.podcontrol import create_pods, delete_pods
 from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.replicaset import (
     BY_CONTROLLER,
     BY_NAMESPACE,
     claim_candidates,
     ensure_indexes,
-    slow_start_batch,
 )
 from k8py.controllers.status import non_empty, write_status
 
@@ -272,8 +271,10 @@ class DaemonSetController(Controller):
             return None
         self.expectations.expect(key, len(to_create), [key_of(p) for p in victims],
                                  {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(ds)["uid"])})
-        err = await self._create_pods(ds, to_create, h) if to_create else None
-        delete_err = await self._delete_pods(ds, victims)
+        nodes = iter(to_create)
+        err = await create_pods(self.client, self.recorder, self.expectations, ds, len(to_create),
+                                lambda: self.new_pod(ds, next(nodes), h))
+        delete_err = await delete_pods(self.client, self.recorder, self.expectations, ds, victims)
         return err if err is not None else delete_err
 
     def _place(self, ds: Obj, by_node: dict[str, list[Obj]]) -> tuple[list[str], list[Obj]]:
@@ -315,44 +316,6 @@ class DaemonSetController(Controller):
                                         creation_time(p)))
             surplus.extend(running[1:])
         return surplus
-
-    async def _create_pods(self, ds: Obj, nodes: list[str], h: str) -> BaseException | None:
-        """Create a pod on each node, in slow-start batches; the creations a failed batch
-        skipped are no longer expected."""
-        key = key_of(ds)
-        nodes_iter = iter(nodes)
-
-        async def create() -> None:
-            nn = next(nodes_iter)
-            try:
-                pod = await self.client.create("pods", self.new_pod(ds, nn, h))
-            except ApiError as e:
-                self.expectations.creation_observed(key)
-                self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
-                raise
-            self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
-
-        _, err = await slow_start_batch(len(nodes), 1, create)
-        for _ in nodes_iter:  # skipped after a failed batch
-            self.expectations.creation_observed(key)
-        return err
-
-    async def _delete_pods(self, ds: Obj, victims: list[Obj]) -> BaseException | None:
-        key = key_of(ds)
-
-        async def delete(p: Obj) -> None:
-            md = meta(p)
-            try:
-                await self.client.delete("pods", md["name"], md["namespace"], preconditions={"uid": md["uid"]})
-            except ApiError as e:
-                self.expectations.deletion_observed(key, key_of(p))
-                if not e.not_found:
-                    raise
-                return
-            self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
-
-        results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
-        return next((r for r in results if isinstance(r, BaseException)), None)
 
     def _rolling_update_victims(self, ds: Obj, by_node: dict[str, list[Obj]], h: str,
                                 already: list[Obj]) -> list[Obj]:

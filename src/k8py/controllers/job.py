@@ -19,7 +19,6 @@ alone; status is written via the status subresource only when it changes.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from dataclasses import dataclass
@@ -42,8 +41,9 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.podcontrol import create_pods, delete_pods
 from k8py.controllers.refmanager import resolve_controller_ref
-from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes, slow_start_batch
+from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
 from k8py.controllers.status import non_empty, write_status
 
 log = logging.getLogger(__name__)
@@ -397,42 +397,15 @@ class JobController(Controller):
         return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec}
 
     async def _create_pods(self, job: Obj, indexes: list[int | None]) -> BaseException | None:
-        key = key_of(job)
-        n = len(indexes)
         self.expectations.expect_creations(
-            key, n, {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])})
+            key_of(job), len(indexes), {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(job)["uid"])})
         todo = iter(indexes)
-
-        async def create() -> None:
-            try:
-                pod = await self.client.create("pods", self.new_pod(job, next(todo)))
-            except ApiError as e:
-                self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
-                raise
-            self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
-
-        created, err = await slow_start_batch(n, 1, create)
-        for _ in range(n - created):
-            self.expectations.creation_observed(key)
-        return err
+        return await create_pods(self.client, self.recorder, self.expectations, job, len(indexes),
+                                 lambda: self.new_pod(job, next(todo)))
 
     async def _delete_pods(self, job: Obj, pods: list[Obj]) -> BaseException | None:
-        key = key_of(job)
-        self.expectations.expect_deletions(key, [key_of(p) for p in pods])
-
-        async def delete(p: Obj) -> None:
-            md = meta(p)
-            try:
-                await self.client.delete("pods", md["name"], md.get("namespace"), preconditions={"uid": md["uid"]})
-            except ApiError as e:
-                self.expectations.deletion_observed(key, key_of(p))
-                if not e.not_found:
-                    raise
-                return
-            self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
-
-        results = await asyncio.gather(*(delete(p) for p in pods), return_exceptions=True)
-        return next((r for r in results if isinstance(r, BaseException)), None)
+        self.expectations.expect_deletions(key_of(job), [key_of(p) for p in pods])
+        return await delete_pods(self.client, self.recorder, self.expectations, job, pods)
 
     async def _expire(self, job: Obj) -> None:
         """ttlSecondsAfterFinished: delete the finished Job (and, through the garbage

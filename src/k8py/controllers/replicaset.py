@@ -13,16 +13,14 @@ compare-and-swap (PUT with resourceVersion) or plain create/delete.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
-from typing import Any, Awaitable, Callable
 
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
 from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
-from k8py.client.events import NORMAL, WARNING, EventRecorder
+from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory, split_key
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
@@ -38,6 +36,7 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.podcontrol import create_pods, delete_pods
 from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 
 log = logging.getLogger(__name__)
@@ -74,24 +73,6 @@ def claim_candidates(inf: Informer, owner: Obj) -> list[Obj]:
     namespace (cheaper than the whole namespace)."""
     return (inf.by_index(BY_CONTROLLER, meta(owner).get("uid") or "")
             + inf.by_index(BY_ORPHAN_NAMESPACE, meta(owner).get("namespace") or ""))
-
-
-async def slow_start_batch(count: int, initial: int,
-                           fn: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
-    """Call fn `count` times in batches of 1, 2, 4, ... (from `initial`); stop at the
-    first batch with a failure. Returns (successes, first error)."""
-    remaining = count
-    batch = min(remaining, initial)
-    successes = 0
-    while batch > 0:
-        results = await asyncio.gather(*(fn() for _ in range(batch)), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        successes += batch - len(errors)
-        if errors:
-            return successes, errors[0]
-        remaining -= batch
-        batch = min(2 * batch, remaining)
-    return successes, None
 
 
 class ReplicaSetController(Controller):
@@ -231,20 +212,8 @@ class ReplicaSetController(Controller):
             n = min(-diff, self.burst_replicas)
             known = {key_of(p) for p in self.pods.by_index(BY_CONTROLLER, meta(owner).get("uid") or "")}
             self.expectations.expect_creations(key, n, known)
-
-            async def create() -> None:
-                try:
-                    pod = await self.client.create("pods", self.pod_from_template(owner))
-                except ApiError as e:
-                    self.recorder.event(owner, WARNING, "FailedCreate", f"Error creating: {e.body.get('message', e)}")
-                    raise
-                self.recorder.event(owner, NORMAL, "SuccessfulCreate",
-                                          f"Created pod: {meta(pod).get('name')}")
-
-            created, err = await slow_start_batch(n, 1, create)
-            for _ in range(n - created):
-                self.expectations.creation_observed(key)
-            return err
+            return await create_pods(self.client, self.recorder, self.expectations, owner, n,
+                                     lambda: self.pod_from_template(owner))
         if diff > 0:
             n = min(diff, self.burst_replicas)
             on_node: dict[str, int] = {}
@@ -254,25 +223,8 @@ class ReplicaSetController(Controller):
                     on_node[node] = on_node.get(node, 0) + 1
             victims = sorted(pods, key=lambda p: deletion_rank(p, on_node))[:n]
             self.expectations.expect_deletions(key, [key_of(p) for p in victims])
-
-            async def delete(p: Obj) -> None:
-                md = meta(p)
-                try:
-                    await self.client.delete("pods", md["name"], md["namespace"],
-                                             preconditions={"uid": md["uid"]} if md.get("uid") else None)
-                except ApiError as e:
-                    self.expectations.deletion_observed(key, key_of(p))
-                    if not e.not_found:
-                        self.recorder.event(owner, WARNING, "FailedDelete",
-                                                  f"Error deleting: {e.body.get('message', e)}")
-                        raise
-                    return
-                self.recorder.event(owner, NORMAL, "SuccessfulDelete", f"Deleted pod: {md['name']}")
-
-            results = await asyncio.gather(*(delete(p) for p in victims), return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException):
-                    return r
+            return await delete_pods(self.client, self.recorder, self.expectations, owner, victims,
+                                     failed_delete_events=True)
         return None
 
     def calculate_status(self, owner: Obj, pods: list[Obj], err: BaseException | None) -> Obj:
