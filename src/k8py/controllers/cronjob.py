@@ -33,8 +33,8 @@ from k8py.controllers.controllerutil import (
 )
 from k8py.controllers.cronschedule import parse_schedule
 from k8py.controllers.errors import ScheduleError
+from k8py.controllers.indexes import BY_CONTROLLER, ensure_indexes
 from k8py.controllers.job import job_finished
-from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
 from k8py.controllers.status import write_status
 
 log = logging.getLogger(__name__)

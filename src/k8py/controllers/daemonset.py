@@ -44,14 +44,14 @@ from k8py.controllers.controllerutil import (
 )
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.podcontrol import create_pods, delete_pods
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
-from k8py.controllers.replicaset import (
+from k8py.controllers.indexes import (
     BY_CONTROLLER,
     BY_NAMESPACE,
     claim_candidates,
     ensure_indexes,
 )
+from k8py.controllers.podcontrol import create_pods, delete_pods
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.status import non_empty, write_status
 
 log = logging.getLogger(__name__)

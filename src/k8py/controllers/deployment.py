@@ -42,13 +42,13 @@ from k8py.controllers.controllerutil import (
     remove_condition,
     scaled_value,
 )
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
-from k8py.controllers.replicaset import (
+from k8py.controllers.indexes import (
     BY_CONTROLLER,
     BY_NAMESPACE,
     claim_candidates,
     ensure_indexes,
 )
+from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 from k8py.controllers.status import non_empty
 
 log = logging.getLogger(__name__)

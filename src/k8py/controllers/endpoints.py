@@ -33,7 +33,7 @@ from k8py.controllers.controllerutil import (
     key_of,
     meta,
 )
-from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
+from k8py.controllers.indexes import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
 

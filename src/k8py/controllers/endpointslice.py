@@ -42,7 +42,7 @@ from k8py.controllers.endpoints import (
     service_selects,
     should_be_in_endpoints,
 )
-from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
+from k8py.controllers.indexes import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
 

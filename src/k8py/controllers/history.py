@@ -21,7 +21,7 @@ from k8py.controllers.controllerutil import (
     meta,
     new_controller_ref,
 )
-from k8py.controllers.replicaset import BY_CONTROLLER
+from k8py.controllers.indexes import BY_CONTROLLER
 
 
 async def ensure_revision(client: Client, revisions: Informer, owner: Obj, kind: str, name: str, h: str) -> None:

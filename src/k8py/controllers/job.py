@@ -41,9 +41,9 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.indexes import BY_CONTROLLER, ensure_indexes
 from k8py.controllers.podcontrol import create_pods, delete_pods
 from k8py.controllers.refmanager import resolve_controller_ref
-from k8py.controllers.replicaset import BY_CONTROLLER, ensure_indexes
 from k8py.controllers.status import non_empty, write_status
 
 log = logging.getLogger(__name__)

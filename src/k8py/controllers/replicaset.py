@@ -21,7 +21,7 @@ from k8py.api.types import Obj
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
-from k8py.client.informer import Informer, SharedInformerFactory, split_key
+from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (
@@ -36,44 +36,18 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.expectations import Expectations
+from k8py.controllers.indexes import (
+    BY_CONTROLLER,
+    BY_NAMESPACE,
+    claim_candidates,
+    ensure_indexes,
+)
 from k8py.controllers.podcontrol import create_pods, delete_pods
 from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
 
 log = logging.getLogger(__name__)
 
 BURST_REPLICAS = 500
-BY_NAMESPACE = "controllers.namespace"
-BY_CONTROLLER = "controllers.controller-uid"
-BY_ORPHAN_NAMESPACE = "controllers.orphan-namespace"
-
-
-def namespace_index(obj: Obj) -> list[str]:
-    return [meta(obj).get("namespace") or ""]
-
-
-def controller_uid_index(obj: Obj) -> list[str]:
-    ref = controller_ref(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else []
-
-
-def orphan_namespace_index(obj: Obj) -> list[str]:
-    return [] if controller_ref(obj) else [meta(obj).get("namespace") or ""]
-
-
-def ensure_indexes(inf: Informer) -> None:
-    """The indexes controllers read pods (and replica sets) by: namespace, controller
-    uid, and namespace of those without a controller (adoption candidates)."""
-    inf.add_index(BY_NAMESPACE, namespace_index)
-    inf.add_index(BY_CONTROLLER, controller_uid_index)
-    inf.add_index(BY_ORPHAN_NAMESPACE, orphan_namespace_index)
-
-
-def claim_candidates(inf: Informer, owner: Obj) -> list[Obj]:
-    """The objects an owner may control: those it controls now and the orphans of its
-    namespace (cheaper than the whole namespace)."""
-    return (inf.by_index(BY_CONTROLLER, meta(owner).get("uid") or "")
-            + inf.by_index(BY_ORPHAN_NAMESPACE, meta(owner).get("namespace") or ""))
-
 
 class ReplicaSetController(Controller):
     name = "replicaset-controller"

@@ -31,7 +31,7 @@ from k8py.controllers.controllerutil import (
     is_deleting,
     meta,
 )
-from k8py.controllers.replicaset import BY_NAMESPACE, ensure_indexes
+from k8py.controllers.indexes import BY_NAMESPACE, ensure_indexes
 from k8py.controllers.status import write_status
 
 log = logging.getLogger(__name__)

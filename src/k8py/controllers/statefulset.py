@@ -47,8 +47,8 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.history import ensure_revision
+from k8py.controllers.indexes import BY_NAMESPACE, claim_candidates, ensure_indexes
 from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
-from k8py.controllers.replicaset import BY_NAMESPACE, claim_candidates, ensure_indexes
 from k8py.controllers.status import EMPTY, non_empty, write_status
 
 log = logging.getLogger(__name__)
