@@ -1,5 +1,6 @@
 """refmanager.resolve_controller_ref: the cached owner whose kind, name and uid the
-controllerRef names; refmanager.claim: adopt matching orphans, keep matching owned
+controllerRef names; refmanager.matching_owners: the owners whose selector matches an
+orphan; refmanager.claim: adopt matching orphans, keep matching owned
 objects, release owned ones that stopped matching, never touch another owner's objects
 (ClaimObject's rules)."""
 
@@ -12,7 +13,8 @@ import pytest
 from ctrl_helpers import Cluster
 from k8py.api.selectors import label_selector_from_dict
 from k8py.controllers.controllerutil import controller_ref, new_controller_ref
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
+from k8py.controllers.indexes import BY_NAMESPACE
+from k8py.controllers.refmanager import claim, matching_owners, resolve_controller_ref, selector_match
 
 OWNER = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
          "metadata": {"name": "web", "namespace": "default", "uid": "owner-uid"}}
@@ -20,11 +22,42 @@ OTHER = {"metadata": {"name": "other", "uid": "other-uid"}}
 
 
 class FakeOwners:
-    """An owner cache holding OWNER only."""
+    """An owner cache holding the given owners (OWNER by default)."""
+
+    def __init__(self, *owners: dict[str, Any]) -> None:
+        self.owners = list(owners) or [OWNER]
 
     def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
-        md = OWNER["metadata"]
-        return OWNER if (namespace, name) == (md["namespace"], md["name"]) else None
+        return next((o for o in self.owners
+                     if (o["metadata"].get("namespace"), o["metadata"]["name"]) == (namespace, name)), None)
+
+    def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
+        assert name == BY_NAMESPACE
+        return [o for o in self.owners if o["metadata"].get("namespace") == value]
+
+
+def owner(name: str, selector: Any, namespace: str = "default") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "uid": name}, "spec": {"selector": selector}}
+
+
+@pytest.mark.parametrize("labels, namespace, expected", [
+    ({"app": "web"}, "default", ["web", "all-web"]),
+    ({"app": "db"}, "default", ["db"]),
+    ({"app": "web"}, "other", ["elsewhere"]),
+    ({}, "default", []),
+])
+def test_matching_owners(labels: dict[str, str], namespace: str, expected: list[str]) -> None:
+    owners = FakeOwners(
+        owner("web", {"matchLabels": {"app": "web"}}),
+        owner("db", {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}),
+        owner("all-web", {"matchExpressions": [{"key": "app", "operator": "Exists"}],
+                          "matchLabels": {"app": "web"}}),
+        owner("empty", {}),                                                      # matches nothing
+        owner("invalid", {"matchExpressions": [{"key": "app", "operator": "Near"}]}),  # matches nothing
+        owner("elsewhere", {"matchLabels": {"app": "web"}}, namespace="other"),
+    )
+    pod = {"metadata": {"name": "p", "namespace": namespace, "labels": labels}}
+    assert [o["metadata"]["name"] for o in matching_owners(owners, pod)] == expected
 
 
 @pytest.mark.parametrize("refs, namespace, resolved", [

@@ -46,12 +46,16 @@ from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
 from k8py.controllers.indexes import (
     BY_CONTROLLER,
-    BY_NAMESPACE,
     claim_candidates,
     ensure_indexes,
 )
 from k8py.controllers.podcontrol import create_pods, delete_pods
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
+from k8py.controllers.refmanager import (
+    claim,
+    matching_owners,
+    resolve_controller_ref,
+    selector_match,
+)
 from k8py.controllers.status import non_empty, write_status
 
 log = logging.getLogger(__name__)
@@ -202,14 +206,8 @@ class DaemonSetController(Controller):
             self.enqueue(ds)
 
     def _enqueue_matching(self, pod: Obj) -> None:
-        labels = meta(pod).get("labels") or {}
-        for ds in self.dss.by_index(BY_NAMESPACE, meta(pod).get("namespace") or ""):
-            try:
-                sel = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
-            except Exception:
-                continue
-            if not sel.empty and sel.matches(labels):
-                self.enqueue(ds)
+        for ds in matching_owners(self.dss, pod):
+            self.enqueue(ds)
 
     # -- sync -----------------------------------------------------------------
     def template_hash(self, ds: Obj) -> str:

@@ -44,11 +44,15 @@ from k8py.controllers.controllerutil import (
 )
 from k8py.controllers.indexes import (
     BY_CONTROLLER,
-    BY_NAMESPACE,
     claim_candidates,
     ensure_indexes,
 )
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
+from k8py.controllers.refmanager import (
+    claim,
+    matching_owners,
+    resolve_controller_ref,
+    selector_match,
+)
 from k8py.controllers.status import non_empty
 
 log = logging.getLogger(__name__)
@@ -200,14 +204,8 @@ class DeploymentController(Controller):
             self.enqueue(d)
             return
         if controller_ref(rs) is None:  # an orphan: a deployment may adopt it
-            labels = meta(rs).get("labels") or {}
-            for d in self.deployments.by_index(BY_NAMESPACE, meta(rs).get("namespace") or ""):
-                try:
-                    sel = label_selector_from_dict((d.get("spec") or {}).get("selector"))
-                except Exception:
-                    continue
-                if not sel.empty and sel.matches(labels):
-                    self.enqueue(d)
+            for d in matching_owners(self.deployments, rs):
+                self.enqueue(d)
 
     def _rs_updated(self, old: Obj, new: Obj) -> None:
         if controller_ref(old) != controller_ref(new):

@@ -4,7 +4,9 @@ claiming: an owner (ReplicaSet, DaemonSet, StatefulSet, Deployment) takes the ob
 controls, as Kubernetes' ControllerRefManager.ClaimObject.
 
 An object's controller is resolved from the owners' informer cache: the controllerRef's
-kind, name (in the object's namespace) and uid must all match a cached owner.
+kind, name (in the object's namespace) and uid must all match a cached owner. The
+owners that may adopt an orphan (`matching_owners`) are those of its namespace whose
+selector matches its labels; an empty or invalid selector matches nothing.
 
 For each candidate: one controlled by another owner is left alone; one this owner
 controls is kept while `match` holds, and released (its controllerRef removed) once it no
@@ -21,17 +23,43 @@ from __future__ import annotations
 import copy
 from typing import Callable, Protocol
 
-from k8py.api.selectors import LabelSelector
+from k8py.api.errors import SelectorError
+from k8py.api.selectors import LabelSelector, label_selector_from_dict
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.controllers.controllerutil import controller_ref, is_deleting, meta
+from k8py.controllers.indexes import BY_NAMESPACE
 
 
 class OwnerCache(Protocol):
-    """Where owners are looked up: an Informer of the owners' resource."""
+    """Where owners are looked up: an Informer of the owners' resource, with the
+    controllers' indexes (`indexes.ensure_indexes`)."""
 
     def get(self, namespace: str | None, name: str) -> Obj | None: ...
+
+    def by_index(self, name: str, value: str) -> list[Obj]: ...
+
+
+def spec_selector(owner: Obj) -> LabelSelector:
+    """An owner's spec.selector (a metav1.LabelSelector)."""
+    return label_selector_from_dict((owner.get("spec") or {}).get("selector"))
+
+
+def matching_owners(owners: OwnerCache, obj: Obj,
+                    selector_of: Callable[[Obj], LabelSelector] = spec_selector) -> list[Obj]:
+    """The cached owners that may adopt `obj`: those of its namespace whose selector
+    matches its labels."""
+    labels = meta(obj).get("labels") or {}
+    out = []
+    for owner in owners.by_index(BY_NAMESPACE, meta(obj).get("namespace") or ""):
+        try:
+            selector = selector_of(owner)
+        except SelectorError:
+            continue
+        if not selector.empty and selector.matches(labels):
+            out.append(owner)
+    return out
 
 
 def resolve_controller_ref(owners: OwnerCache, kind: str, obj: Obj) -> Obj | None:

@@ -38,12 +38,17 @@ from k8py.controllers.controllerutil import (
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.indexes import (
     BY_CONTROLLER,
-    BY_NAMESPACE,
     claim_candidates,
     ensure_indexes,
 )
 from k8py.controllers.podcontrol import create_pods, delete_pods
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
+from k8py.controllers.refmanager import (
+    claim,
+    matching_owners,
+    resolve_controller_ref,
+    selector_match,
+    spec_selector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ class ReplicaSetController(Controller):
 
     # -- selectors ------------------------------------------------------------
     def selector(self, owner: Obj) -> LabelSelector:
-        return label_selector_from_dict((owner.get("spec") or {}).get("selector"))
+        return spec_selector(owner)
 
     # -- handlers -------------------------------------------------------------
     def _owner_updated(self, old: Obj, new: Obj) -> None:
@@ -79,18 +84,6 @@ class ReplicaSetController(Controller):
     def _owner_deleted(self, obj: Obj) -> None:
         self.expectations.delete(key_of(obj))
         self.enqueue(obj)
-
-    def _matching_owners(self, pod: Obj) -> list[Obj]:
-        labels = meta(pod).get("labels") or {}
-        out = []
-        for o in self.owners.by_index(BY_NAMESPACE, meta(pod).get("namespace") or ""):
-            try:
-                sel = self.selector(o)
-            except Exception:
-                continue
-            if not sel.empty and sel.matches(labels):
-                out.append(o)
-        return out
 
     def _pod_added(self, pod: Obj) -> None:
         if is_deleting(pod):
@@ -102,7 +95,7 @@ class ReplicaSetController(Controller):
                 self.expectations.creation_observed(key_of(owner), key_of(pod))
                 self.enqueue(owner)
             return
-        for o in self._matching_owners(pod):
+        for o in matching_owners(self.owners, pod, self.selector):
             self.enqueue(o)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
@@ -128,7 +121,7 @@ class ReplicaSetController(Controller):
                     self.enqueue_after(o, mrs + 1)
             return
         if labels_changed or old_ref != cur_ref:
-            for o in self._matching_owners(new):
+            for o in matching_owners(self.owners, new, self.selector):
                 self.enqueue(o)
 
     def _pod_deleted(self, pod: Obj) -> None:

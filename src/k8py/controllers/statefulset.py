@@ -47,8 +47,13 @@ from k8py.controllers.controllerutil import (
     new_controller_ref,
 )
 from k8py.controllers.history import ensure_revision
-from k8py.controllers.indexes import BY_NAMESPACE, claim_candidates, ensure_indexes
-from k8py.controllers.refmanager import claim, resolve_controller_ref, selector_match
+from k8py.controllers.indexes import claim_candidates, ensure_indexes
+from k8py.controllers.refmanager import (
+    claim,
+    matching_owners,
+    resolve_controller_ref,
+    selector_match,
+)
 from k8py.controllers.status import EMPTY, non_empty, write_status
 
 log = logging.getLogger(__name__)
@@ -97,11 +102,8 @@ class StatefulSetController(Controller):
         if s is not None:
             self.enqueue(s)
         elif controller_ref(pod) is None:
-            labels = meta(pod).get("labels") or {}
-            for s in self.sets.by_index(BY_NAMESPACE, meta(pod).get("namespace") or ""):
-                sel = label_selector_from_dict((s.get("spec") or {}).get("selector"))
-                if not sel.empty and sel.matches(labels):
-                    self.enqueue(s)
+            for s in matching_owners(self.sets, pod):
+                self.enqueue(s)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         self._pod_changed(new)
