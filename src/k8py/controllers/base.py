@@ -12,6 +12,7 @@ waits for the informers to sync before the first sync and owns its workers
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from k8py.api.types import Obj
 from k8py.client.client import Client
@@ -41,6 +42,12 @@ class Controller:
         if inf not in self._informers:
             self._informers.append(inf)
         return inf
+
+    def watch(self, inf: Informer, on_change: Callable[[Obj], None],
+              on_delete: Callable[[Obj], None] | None = None) -> None:
+        """Call on_change with each object added or updated (its new version), on_delete
+        with each one deleted: handlers that only care about the current state."""
+        inf.add_event_handler(on_change, lambda _old, new: on_change(new), on_delete)
 
     def enqueue(self, obj: Obj | str) -> None:
         self.queue.add(obj if isinstance(obj, str) else key_of(obj))

@@ -53,8 +53,8 @@ class CronJobController(Controller):
         self.jobs = self.informer("jobs")
         ensure_indexes(self.jobs)
         self._created: set[str] = set()  # Jobs created, perhaps not yet in the cache
-        self.cronjobs.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), None)
-        self.jobs.add_event_handler(self._job_changed, lambda o, n: self._job_changed(n), self._job_changed)
+        self.watch(self.cronjobs, self.enqueue)
+        self.watch(self.jobs, self._job_changed, self._job_changed)
 
     def _job_changed(self, job: Obj) -> None:
         ref = controller_ref(job)

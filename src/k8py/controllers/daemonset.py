@@ -153,7 +153,7 @@ class DaemonSetController(Controller):
         ensure_indexes(self.dss)
         ensure_indexes(self.pods)
         ensure_indexes(self.revisions)
-        self.dss.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self._ds_deleted)
+        self.watch(self.dss, self.enqueue, self._ds_deleted)
         self.nodes.add_event_handler(self._node_changed, self._node_updated, self._node_changed)
         self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 

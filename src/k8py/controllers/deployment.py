@@ -188,7 +188,7 @@ class DeploymentController(Controller):
         ensure_indexes(self.deployments)
         ensure_indexes(self.rss)
         ensure_indexes(self.pods)
-        self.deployments.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self.enqueue)
+        self.watch(self.deployments, self.enqueue, self.enqueue)
         self.rss.add_event_handler(self._rs_changed, self._rs_updated, self._rs_changed)
         self.pods.add_event_handler(None, None, self._pod_deleted)
 

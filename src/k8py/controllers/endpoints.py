@@ -142,7 +142,7 @@ class EndpointsController(Controller):
         self.endpoints = self.informer("endpoints")
         ensure_indexes(self.services)
         ensure_indexes(self.pods)
-        self.services.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self.enqueue)
+        self.watch(self.services, self.enqueue, self.enqueue)
         self.pods.add_event_handler(self._pod_changed, self._pod_updated, self._pod_changed)
         self.endpoints.add_event_handler(None, lambda o, n: self._endpoints_changed(n), self._endpoints_changed)
 

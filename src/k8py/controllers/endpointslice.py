@@ -85,10 +85,9 @@ class EndpointSliceController(Controller):
         ensure_indexes(self.services)
         ensure_indexes(self.pods)
         self.slices.add_index("controllers.service", _service_index)
-        self.services.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self.enqueue)
+        self.watch(self.services, self.enqueue, self.enqueue)
         self.pods.add_event_handler(self._pod_changed, self._pod_updated, self._pod_changed)
-        self.slices.add_event_handler(self._slice_changed, lambda o, n: self._slice_changed(n),
-                                      self._slice_changed)
+        self.watch(self.slices, self._slice_changed, self._slice_changed)
 
     def _pod_changed(self, pod: Obj) -> None:
         for s in self.services.by_index(BY_NAMESPACE, meta(pod).get("namespace") or ""):

@@ -206,7 +206,7 @@ class JobController(Controller):
         self.jobs = self.informer("jobs")
         self.pods = self.informer("pods")
         ensure_indexes(self.pods)
-        self.jobs.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), self._job_deleted)
+        self.watch(self.jobs, self.enqueue, self._job_deleted)
         self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     def _job_deleted(self, job: Obj) -> None:

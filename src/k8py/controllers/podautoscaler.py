@@ -44,7 +44,7 @@ class HorizontalPodAutoscalerController(Controller):
         super().__init__(client, factory, clock, recorder, workers)
         self.period = period
         self.hpas = self.informer("horizontalpodautoscalers")
-        self.hpas.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), None)
+        self.watch(self.hpas, self.enqueue)
         self._warned: set[tuple[str, str]] = set()
 
     def _cond(self, status: Obj, ctype: str, value: str, reason: str, message: str) -> None:

@@ -74,9 +74,9 @@ class PersistentVolumeBinder(Controller):
         self.pvs = self.informer("persistentvolumes")
         self.classes = self.informer("storageclasses")
         self.nodes = self.informer("nodes")
-        self.pvcs.add_event_handler(self._claim, lambda o, n: self._claim(n), self._claim_deleted)
-        self.pvs.add_event_handler(self._volume, lambda o, n: self._volume(n), self._volume)
-        self.classes.add_event_handler(self._class_changed, lambda o, n: self._class_changed(n), None)
+        self.watch(self.pvcs, self._claim, self._claim_deleted)
+        self.watch(self.pvs, self._volume, self._volume)
+        self.watch(self.classes, self._class_changed)
 
     # -- handlers -------------------------------------------------------------
     def _claim(self, pvc: Obj) -> None:

@@ -70,7 +70,7 @@ class ReplicaSetController(Controller):
         self.pods = self.informer("pods")
         ensure_indexes(self.pods)
         ensure_indexes(self.owners)
-        self.owners.add_event_handler(self.enqueue, self._owner_updated, self._owner_deleted)
+        self.watch(self.owners, self.enqueue, self._owner_deleted)
         self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     # -- selectors ------------------------------------------------------------
@@ -78,9 +78,6 @@ class ReplicaSetController(Controller):
         return spec_selector(owner)
 
     # -- handlers -------------------------------------------------------------
-    def _owner_updated(self, old: Obj, new: Obj) -> None:
-        self.enqueue(new)
-
     def _owner_deleted(self, obj: Obj) -> None:
         self.expectations.delete(key_of(obj))
         self.enqueue(obj)

@@ -86,11 +86,11 @@ class ResourceQuotaController(Controller):
         self.resync = resync
         self.quotas = self.informer("resourcequotas")
         ensure_indexes(self.quotas)
-        self.quotas.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), None)
+        self.watch(self.quotas, self.enqueue)
         self.watched = {name: self.informer(name) for name in ("pods", *sorted(_COUNTED))}
         for inf in self.watched.values():
             ensure_indexes(inf)
-            inf.add_event_handler(self._changed, lambda o, n: self._changed(n), self._changed)
+            self.watch(inf, self._changed, self._changed)
 
     def _changed(self, obj: Obj) -> None:
         for q in self.quotas.by_index(BY_NAMESPACE, meta(obj).get("namespace") or ""):

@@ -37,8 +37,7 @@ class ServiceLoadBalancerController(Controller):
         self._assigned: dict[str, str] = {}
         self._written_rv: dict[str, int] = {}  # resourceVersion of our last status write, by key
         self.services = self.informer("services")
-        self.services.add_event_handler(on_add=self.enqueue, on_update=lambda o, n: self.enqueue(n),
-                                        on_delete=self.enqueue)
+        self.watch(self.services, self.enqueue, self.enqueue)
 
     def _pool_ips(self, svc: Obj) -> list[str]:
         ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []

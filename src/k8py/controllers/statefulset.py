@@ -94,8 +94,8 @@ class StatefulSetController(Controller):
         ensure_indexes(self.sets)
         ensure_indexes(self.pods)
         ensure_indexes(self.revisions)
-        self.sets.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n), None)
-        self.pods.add_event_handler(self._pod_changed, lambda o, n: self._pod_updated(o, n), self._pod_changed)
+        self.watch(self.sets, self.enqueue)
+        self.pods.add_event_handler(self._pod_changed, self._pod_updated, self._pod_changed)
 
     def _pod_changed(self, pod: Obj) -> None:
         s = resolve_controller_ref(self.sets, "StatefulSet", pod)
