@@ -37,6 +37,20 @@ def test_deletions_are_tracked_by_pod_key() -> None:
     assert e.satisfied("ns/rs")
 
 
+@pytest.mark.parametrize("seen_alive, pending", [
+    ([], (1, 1)),       # created and deleted before the watch showed it alive: both observed
+    (["ns/a"], (1, 1)),  # seen alive first: its creation counted once
+])
+def test_a_deleted_pod_is_observed_as_deletion_and_creation(seen_alive: list[str],
+                                                             pending: tuple[int, int]) -> None:
+    e = Expectations(FakeClock())
+    e.expect("ns/ds", 2, ["ns/a", "ns/b"], set())
+    for k in seen_alive:
+        e.creation_observed("ns/ds", k)
+    e.pod_deleted("ns/ds", "ns/a")
+    assert e.pending("ns/ds") == pending
+
+
 async def test_expectations_expire() -> None:
     clock = FakeClock()
     e = Expectations(clock)

@@ -20,7 +20,7 @@ from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
 from k8py.client.workqueue import WorkQueue, run_workers
 from k8py.clock import Clock
-from k8py.controllers.controllerutil import key_of
+from k8py.controllers.controllerutil import is_pod_ready, key_of
 
 
 class Controller:
@@ -54,6 +54,13 @@ class Controller:
 
     def enqueue_after(self, obj: Obj | str, delay: float) -> None:
         self.queue.add_after(obj if isinstance(obj, str) else key_of(obj), delay)
+
+    def enqueue_when_available(self, owner: Obj, old_pod: Obj, new_pod: Obj) -> None:
+        """A pod of the owner just became ready: sync the owner again once the pod counts
+        as available (spec.minReadySeconds later)."""
+        mrs = int((owner.get("spec") or {}).get("minReadySeconds") or 0)
+        if mrs > 0 and not is_pod_ready(old_pod) and is_pod_ready(new_pod):
+            self.enqueue_after(owner, mrs + 1)
 
     async def sync(self, key: str) -> None:
         raise NotImplementedError

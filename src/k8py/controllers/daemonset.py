@@ -189,9 +189,7 @@ class DaemonSetController(Controller):
         ds = resolve_controller_ref(self.dss, "DaemonSet", new)
         if ds is not None:
             self.enqueue(ds)
-            mrs = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
-            if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
-                self.enqueue_after(ds, mrs + 1)
+            self.enqueue_when_available(ds, old, new)
         old_ds = resolve_controller_ref(self.dss, "DaemonSet", old)
         if old_ds is not None and (ds is None or key_of(old_ds) != key_of(ds)):
             self.enqueue(old_ds)
@@ -201,8 +199,7 @@ class DaemonSetController(Controller):
     def _pod_deleted(self, pod: Obj) -> None:
         ds = resolve_controller_ref(self.dss, "DaemonSet", pod)
         if ds is not None:
-            self.expectations.deletion_observed(key_of(ds), key_of(pod))
-            self.expectations.creation_observed(key_of(ds), key_of(pod))  # if we never saw it alive
+            self.expectations.pod_deleted(key_of(ds), key_of(pod))
             self.enqueue(ds)
 
     def _enqueue_matching(self, pod: Obj) -> None:

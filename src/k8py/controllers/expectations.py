@@ -81,6 +81,12 @@ class Expectations:
             r.deleting_keys.discard(pod_key)
             r.delete -= 1
 
+    def pod_deleted(self, key: str, pod_key: str) -> None:
+        """The informer shows a pod of the owner deleted: an expected deletion, and an
+        expected creation too if the pod was never seen alive."""
+        self.deletion_observed(key, pod_key)
+        self.creation_observed(key, pod_key)
+
     def delete(self, key: str) -> None:
         self._records.pop(key, None)
 

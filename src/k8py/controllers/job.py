@@ -232,8 +232,7 @@ class JobController(Controller):
     def _pod_deleted(self, pod: Obj) -> None:
         job = resolve_controller_ref(self.jobs, "Job", pod)
         if job is not None:
-            self.expectations.deletion_observed(key_of(job), key_of(pod))
-            self.expectations.creation_observed(key_of(job), key_of(pod))  # if we never saw it alive
+            self.expectations.pod_deleted(key_of(job), key_of(pod))
             self.enqueue(job)
 
     def condition(self, ctype: str, reason: str, message: str) -> Obj:

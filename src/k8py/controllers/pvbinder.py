@@ -154,7 +154,7 @@ class PersistentVolumeBinder(Controller):
             pv = self.pvs.get(None, volume_name) or await self.client.get_or_none("persistentvolumes", volume_name)
             if pv is None:
                 if _phase(pvc) == "Bound":
-                    await self._set_claim_phase(pvc, "Lost")
+                    await self._set_phase("persistentvolumeclaims", pvc, "Lost")
                     self.recorder.event(pvc, WARNING, "ClaimLost",
                                               "Bound claim has lost its PersistentVolume. Data on the volume is lost!")
                 return
@@ -195,7 +195,7 @@ class PersistentVolumeBinder(Controller):
     async def _pending(self, pvc: Obj, etype: str, reason: str, message: str) -> None:
         """The claim waits: phase Pending, and one event per claim and reason."""
         if _phase(pvc) != "Pending":
-            await self._set_claim_phase(pvc, "Pending")
+            await self._set_phase("persistentvolumeclaims", pvc, "Pending")
         key = (meta(pvc).get("uid", ""), reason)
         if key not in self._announced:
             self._announced.add(key)
@@ -356,22 +356,13 @@ class PersistentVolumeBinder(Controller):
         if before != "Bound":
             log.info("pv binder: bound %s/%s to %s", ns, name, pv_name)
 
-    async def _set_claim_phase(self, pvc: Obj, phase: str) -> None:
+    async def _set_phase(self, resource: str, obj: Obj, phase: str) -> None:
         def set_phase(o: Obj) -> bool:
             if _phase(o) == phase:
                 return False
             o.setdefault("status", {})["phase"] = phase
             return True
-        await self._edit("persistentvolumeclaims", meta(pvc)["name"], meta(pvc).get("namespace"),
-                         set_phase, status=True)
-
-    async def _set_volume_phase(self, pv: Obj, phase: str) -> None:
-        def set_phase(o: Obj) -> bool:
-            if _phase(o) == phase:
-                return False
-            o.setdefault("status", {})["phase"] = phase
-            return True
-        await self._edit("persistentvolumes", meta(pv)["name"], None, set_phase, status=True)
+        await self._edit(resource, meta(obj)["name"], meta(obj).get("namespace"), set_phase, status=True)
 
     async def sync_volume(self, pv: Obj) -> None:
         if is_deleting(pv):
@@ -379,7 +370,7 @@ class PersistentVolumeBinder(Controller):
         ref = (pv.get("spec") or {}).get("claimRef")
         if not ref:
             if _phase(pv) != "Available":
-                await self._set_volume_phase(pv, "Available")
+                await self._set_phase("persistentvolumes", pv, "Available")
             return
         ns, name = ref.get("namespace"), ref.get("name", "")
         pvc = self.pvcs.get(ns, name) or await self.client.get_or_none("persistentvolumeclaims", name, ns)
@@ -390,7 +381,7 @@ class PersistentVolumeBinder(Controller):
             self.queue.add(f"pvc:{ns}/{name}")  # pre-bound by a user: the claim's sync binds it
             return
         if _phase(pv) != "Bound":
-            await self._set_volume_phase(pv, "Bound")
+            await self._set_phase("persistentvolumes", pv, "Bound")
         if (pvc.get("spec") or {}).get("volumeName") != meta(pv)["name"]:
             self.queue.add(f"pvc:{ns}/{name}")
 
@@ -406,7 +397,7 @@ class PersistentVolumeBinder(Controller):
                     raise
             return
         if _phase(pv) != "Released":
-            await self._set_volume_phase(pv, "Released")
+            await self._set_phase("persistentvolumes", pv, "Released")
             self.recorder.event(pv, NORMAL if policy == "Retain" else WARNING, "VolumeReleased",
                                       f"Volume is released (reclaim policy {policy}); its claim is gone")
 

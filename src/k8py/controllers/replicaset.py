@@ -113,9 +113,7 @@ class ReplicaSetController(Controller):
             o = resolve_controller_ref(self.owners, self.kind, new)
             if o is not None:
                 self.enqueue(o)
-                mrs = int((o.get("spec") or {}).get("minReadySeconds") or 0)
-                if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
-                    self.enqueue_after(o, mrs + 1)
+                self.enqueue_when_available(o, old, new)
             return
         if labels_changed or old_ref != cur_ref:
             for o in matching_owners(self.owners, new, self.selector):
@@ -125,8 +123,7 @@ class ReplicaSetController(Controller):
         owner = resolve_controller_ref(self.owners, self.kind, pod)
         if owner is None:
             return
-        self.expectations.deletion_observed(key_of(owner), key_of(pod))
-        self.expectations.creation_observed(key_of(owner), key_of(pod))  # if we never saw it alive
+        self.expectations.pod_deleted(key_of(owner), key_of(pod))
         self.enqueue(owner)
 
     # -- sync -----------------------------------------------------------------

@@ -109,9 +109,7 @@ class StatefulSetController(Controller):
         self._pod_changed(new)
         s = resolve_controller_ref(self.sets, "StatefulSet", new)
         if s is not None:
-            mrs = int((s.get("spec") or {}).get("minReadySeconds") or 0)
-            if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
-                self.enqueue_after(s, mrs + 1)
+            self.enqueue_when_available(s, old, new)
 
     # -- revisions ------------------------------------------------------------
     def revision_name(self, sts: Obj) -> str:
