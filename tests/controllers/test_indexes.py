@@ -6,7 +6,11 @@ from typing import Any
 
 import pytest
 
-from k8py.controllers.indexes import controller_uid_index, namespace_index, orphan_namespace_index
+from k8py.controllers.indexes import (
+    controller_uid_index,
+    namespace_index,
+    orphan_namespace_index,
+)
 
 OWNED = [{"kind": "ReplicaSet", "name": "web", "uid": "u1", "controller": True}]
 NOT_CONTROLLED = [{"kind": "ReplicaSet", "name": "web", "uid": "u1"}]

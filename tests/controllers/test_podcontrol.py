@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from ctrl_helpers import Cluster, pod_template
+
 from k8py.client.errors import ApiError
 from k8py.controllers.controllerutil import key_of, new_controller_ref
 from k8py.controllers.expectations import Expectations

@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 import pytest
-
 from ctrl_helpers import Cluster
+
 from k8py.client.errors import ApiError
 from k8py.controllers.status import EMPTY, non_empty, write_status
 
