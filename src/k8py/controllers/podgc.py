@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 
+from k8py.api.taints import TAINT_NODE_OUT_OF_SERVICE
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
@@ -28,7 +29,6 @@ from k8py.controllers.controllerutil import creation_time, is_deleting, meta
 log = logging.getLogger(__name__)
 
 GC_KEY = "podgc"
-OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 
 
 class PodGC(Controller):
@@ -96,7 +96,8 @@ class PodGC(Controller):
 
     @staticmethod
     def _out_of_service(node: Obj) -> bool:
-        tainted = any(t.get("key") == OUT_OF_SERVICE for t in (node.get("spec") or {}).get("taints") or [])
+        tainted = any(t.get("key") == TAINT_NODE_OUT_OF_SERVICE
+                      for t in (node.get("spec") or {}).get("taints") or [])
         ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                     for c in (node.get("status") or {}).get("conditions") or [])
         return tainted and not ready

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from k8py.api.quantity import to_int, to_milli
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.runtime.protocol import ContainerConfig, DNSConfig, Mount, PodSandboxConfig
 
 LABEL_POD_NAME = "io.kubernetes.pod.name"
@@ -44,13 +45,13 @@ class ClusterSettings:
 
 def pod_labels(pod: Obj) -> dict[str, str]:
     md = pod["metadata"]
-    return {LABEL_POD_NAME: md["name"], LABEL_POD_NAMESPACE: md.get("namespace") or "default",
+    return {LABEL_POD_NAME: md["name"], LABEL_POD_NAMESPACE: md.get("namespace") or NAMESPACE_DEFAULT,
             LABEL_POD_UID: str(md["uid"])}
 
 
 def dns_config(pod: Obj, s: ClusterSettings) -> DNSConfig | None:
     spec = pod.get("spec") or {}
-    ns = pod["metadata"].get("namespace") or "default"
+    ns = pod["metadata"].get("namespace") or NAMESPACE_DEFAULT
     policy = spec.get("dnsPolicy") or "ClusterFirst"
     host_net = bool(spec.get("hostNetwork"))
     extra = spec.get("dnsConfig") or {}
@@ -95,7 +96,7 @@ def host_dns() -> DNSConfig:
 def sandbox_config(pod: Obj, s: ClusterSettings) -> PodSandboxConfig:
     md = pod["metadata"]
     spec = pod.get("spec") or {}
-    ns = md.get("namespace") or "default"
+    ns = md.get("namespace") or NAMESPACE_DEFAULT
     hostname = spec.get("hostname") or md["name"]
     extra: list[tuple[str, str]] = []
     for ha in spec.get("hostAliases") or []:
