@@ -20,7 +20,11 @@ import ipaddress
 import logging
 
 from k8py.api.types import Obj
-from k8py.api.wellknown import LABEL_HEADLESS_SERVICE, LABEL_MANAGED_BY, LABEL_SERVICE_NAME
+from k8py.api.wellknown import (
+    LABEL_HEADLESS_SERVICE,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+)
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from k8py.api.quantity import format_quantity, parse_quantity
 from k8py.api.types import Obj
-from k8py.api.wellknown import LABEL_ARCH_BETA, LABEL_ARCH_STABLE, LABEL_HOSTNAME, LABEL_OS_BETA, LABEL_OS_STABLE
+from k8py.api.wellknown import (
+    LABEL_ARCH_BETA,
+    LABEL_ARCH_STABLE,
+    LABEL_HOSTNAME,
+    LABEL_OS_BETA,
+    LABEL_OS_STABLE,
+)
 
 KUBELET_VERSION = "v1.32.0-k8py"
 EVICTION_MEMORY = "100Mi"

@@ -13,7 +13,11 @@ from typing import Any
 
 from k8py.api.quantity import to_int, to_milli
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
-from k8py.api.taints import TAINT_EFFECT_NO_EXECUTE, TAINT_EFFECT_NO_SCHEDULE, TAINT_EFFECT_PREFER_NO_SCHEDULE
+from k8py.api.taints import (
+    TAINT_EFFECT_NO_EXECUTE,
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_EFFECT_PREFER_NO_SCHEDULE,
+)
 from k8py.api.types import Obj
 from k8py.api.wellknown import LABEL_METADATA_NAME, NAMESPACE_DEFAULT
 

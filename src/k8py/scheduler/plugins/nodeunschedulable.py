@@ -3,7 +3,11 @@ tolerates the node.kubernetes.io/unschedulable:NoSchedule taint."""
 
 from __future__ import annotations
 
-from k8py.api.taints import TAINT_EFFECT_NO_SCHEDULE, TAINT_NODE_UNSCHEDULABLE, tolerated
+from k8py.api.taints import (
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_NODE_UNSCHEDULABLE,
+    tolerated,
+)
 from k8py.scheduler.framework import CycleState, Status
 from k8py.scheduler.types import NodeInfo, PodInfo
 
