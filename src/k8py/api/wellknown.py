@@ -31,6 +31,7 @@ LABEL_SERVICE_NAME = "kubernetes.io/service-name"  # an EndpointSlice's Service
 LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"  # an EndpointSlice's writer
 LABEL_HEADLESS_SERVICE = "service.kubernetes.io/headless"  # Endpoints(Slices) of a headless Service
 LABEL_SIMULATED = "k8py.io/simulated"  # "true" on a simulated node
+LABEL_KUBERNETES_CONTAINER_NAME = "io.kubernetes.container.name"  # on a CRI container (and its OCI spec)
 
 # ------------------------------------------------------------------ annotations
 
