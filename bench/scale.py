@@ -42,10 +42,10 @@ import time
 from typing import Any
 
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.informer import SharedInformerFactory
-from k8py.client.inprocess import InProcessTransport
 from k8py.clock import RealClock
 from k8py.controllers.nodeipam import NodeIpamController, mask_for
 from k8py.controllers.nodelifecycle import NodeLifecycleController

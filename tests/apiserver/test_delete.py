@@ -174,7 +174,7 @@ async def test_namespace_finalize_subresource(api: ApiServer, client: Client) ->
 
 async def test_namespace_deletion_resumes_after_restart(store: MemoryStore, clock) -> None:  # type: ignore[no-untyped-def]
     from k8py.apiserver.config import ApiServerConfig
-    from k8py.client.inprocess import InProcessTransport
+    from k8py.apiserver.inprocess import InProcessTransport
     api = ApiServer(store, ApiServerConfig(), clock)
     await api.start()
     c = Client(InProcessTransport(api))

@@ -6,10 +6,10 @@ import pytest
 
 from k8py.apiserver import codec, routing
 from k8py.apiserver.errors import StatusError
+from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
-from k8py.client.inprocess import InProcessTransport
 
 
 @pytest.mark.parametrize("path,want", [

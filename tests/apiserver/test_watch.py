@@ -9,9 +9,9 @@ import pytest
 
 from apiserver_helpers import call, pod
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
-from k8py.client.inprocess import InProcessTransport
 from k8py.clock import FakeClock
 from k8py.store.memory import MemoryStore
 

@@ -14,9 +14,9 @@ import pytest
 from k8py.apiserver import certs, kubeconfig
 from k8py.apiserver.auth import Authenticator
 from k8py.apiserver.http import HttpFront
+from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
-from k8py.client.inprocess import InProcessTransport
 from k8py.client.rest import RestTransport
 
 

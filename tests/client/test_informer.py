@@ -206,9 +206,9 @@ async def test_shared_factory_returns_one_informer_per_resource() -> None:
 async def test_against_the_real_api_server() -> None:
     """List + watch through the in-process client: adds, updates, deletes and a
     field selector, as the scheduler and simulated nodes use them."""
+    from k8py.apiserver.inprocess import InProcessTransport
     from k8py.apiserver.server import ApiServer
     from k8py.client.client import Client
-    from k8py.client.inprocess import InProcessTransport
     from k8py.store.memory import MemoryStore
 
     clock = FakeClock()

@@ -10,15 +10,15 @@ from typing import Any, AsyncIterator
 import pytest
 from helpers.api import eventually, start_api
 
+from k8py.api.taints import TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE
+from k8py.api.wellknown import ANNOTATION_SIMULATED_HEARTBEAT
 from k8py.clock import FakeClock
 from k8py.controllers.nodelifecycle import (
-    NOT_READY,
-    UNREACHABLE,
     NodeLifecycleController,
     desired_condition_taints,
     eviction_time,
 )
-from k8py.kubelet.simulated import HEARTBEAT_ANNOTATION, SimulatedNode
+from k8py.kubelet.simulated import SimulatedNode
 
 Obj = dict[str, Any]
 T0 = 1_700_000_000.0
@@ -35,23 +35,24 @@ def pod(name: str, node: str, **extra: Any) -> Obj:
 def daemon_pod(name: str, node: str) -> Obj:
     return pod(name, node, metadata={"ownerReferences": [
         {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds-uid", "controller": True}]},
-        tolerations=[{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"},
-                     {"key": NOT_READY, "operator": "Exists", "effect": "NoExecute"}])
+        tolerations=[{"key": TAINT_NODE_UNREACHABLE, "operator": "Exists", "effect": "NoExecute"},
+                     {"key": TAINT_NODE_NOT_READY, "operator": "Exists", "effect": "NoExecute"}])
 
 
 def unreachable(added: float = T0) -> list[Obj]:
     from k8py.clock import rfc3339
-    return [{"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": rfc3339(added)}]
+    return [{"key": TAINT_NODE_UNREACHABLE, "effect": "NoExecute", "timeAdded": rfc3339(added)}]
 
 
-DEFAULT_TOL = {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+DEFAULT_TOL = {"key": TAINT_NODE_UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
 EVICTION_CASES = [
     ("no taints", pod("p", "n"), [], 30, None),
     ("default toleration uses the eviction timeout", pod("p", "n", tolerations=[DEFAULT_TOL]), unreachable(), 30, T0 + 30),
     ("no toleration at all gets the default", pod("p", "n"), unreachable(), 30, T0 + 30),
     ("explicit shorter toleration", pod("p", "n", tolerations=[dict(DEFAULT_TOL, tolerationSeconds=10)]),
      unreachable(), 30, T0 + 10),
-    ("explicit forever", pod("p", "n", tolerations=[{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]),
+    ("explicit forever",
+     pod("p", "n", tolerations=[{"key": TAINT_NODE_UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]),
      unreachable(), 30, None),
     ("daemonset pod stays", daemon_pod("p", "n"), unreachable(), 30, None),
     ("untolerated custom NoExecute taint evicts now", pod("p", "n"),
@@ -67,8 +68,8 @@ def test_eviction_time(name: str, p: Obj, taints: list[Obj], timeout: float, exp
 
 
 @pytest.mark.parametrize("status,taints", [
-    ("True", []), (None, []), ("False", [(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")]),
-    ("Unknown", [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]),
+    ("True", []), (None, []), ("False", [(TAINT_NODE_NOT_READY, "NoSchedule"), (TAINT_NODE_NOT_READY, "NoExecute")]),
+    ("Unknown", [(TAINT_NODE_UNREACHABLE, "NoSchedule"), (TAINT_NODE_UNREACHABLE, "NoExecute")]),
 ])
 def test_desired_condition_taints(status: str | None, taints: list[tuple[str, str]]) -> None:
     assert desired_condition_taints(status) == taints
@@ -116,7 +117,7 @@ async def test_paused_node_goes_unknown_tainted_and_its_pods_are_evicted(env: An
     await ctrl.monitor_once()
     assert taint_keys(await client.get("nodes", "sim-1")) == set()
 
-    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {HEARTBEAT_ANNOTATION: "paused"}}})
+    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: "paused"}}})
     await eventually(lambda: sims[0].paused)
     await ctrl.monitor_once()  # last heard now
     for _ in range(8):  # 40 s: still within the grace period
@@ -130,13 +131,13 @@ async def test_paused_node_goes_unknown_tainted_and_its_pods_are_evicted(env: An
     ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
-    assert taint_keys(node) == {(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")}
+    assert taint_keys(node) == {(TAINT_NODE_UNREACHABLE, "NoSchedule"), (TAINT_NODE_UNREACHABLE, "NoExecute")}
     assert ready_status(await client.get("nodes", "sim-2")) == "True"
     assert taint_keys(await client.get("nodes", "sim-2")) == set()
     web = await client.get("pods", "web", "default")
     assert next(c for c in web["status"]["conditions"] if c["type"] == "Ready")["status"] == "False"
 
-    await eventually(lambda: (UNREACHABLE, "NoExecute") in taint_keys(cached(ctrl.nodes, None, "sim-1")))
+    await eventually(lambda: (TAINT_NODE_UNREACHABLE, "NoExecute") in taint_keys(cached(ctrl.nodes, None, "sim-1")))
     await clock.advance(25)  # 25 s of the 30 s eviction timeout
     await ctrl.monitor_once()
     assert "deletionTimestamp" not in (await client.get("pods", "web", "default"))["metadata"]
@@ -149,7 +150,7 @@ async def test_paused_node_goes_unknown_tainted_and_its_pods_are_evicted(env: An
     assert ctrl.evictions == 1
 
     # the kubelet comes back: Ready again, taints removed, the evicted pod finished
-    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {HEARTBEAT_ANNOTATION: "running"}}})
+    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: "running"}}})
     await eventually(lambda: ready_status(cached(ctrl.nodes, None, "sim-1")) == "True")
     await ctrl.monitor_once()
     assert taint_keys(await client.get("nodes", "sim-1")) == set()

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from k8py.api.wellknown import ANNOTATION_SELECTED_NODE
 from k8py.controllers.localpath import PROVISIONER
-from k8py.controllers.pvbinder import SELECTED_NODE, PersistentVolumeBinder
+from k8py.controllers.pvbinder import PersistentVolumeBinder
 
 from ctrl_helpers import Cluster, node
 
@@ -100,7 +101,7 @@ async def test_wait_for_first_consumer_provisions_on_the_selected_node(cluster: 
     await c.until(lambda: phase(c, "persistentvolumeclaims", "data", "Pending"), "waiting")
     # what the scheduler does when it places a pod that uses the claim
     await c.client.patch("persistentvolumeclaims", "data",
-                         {"metadata": {"annotations": {SELECTED_NODE: "n2"}}}, "default")
+                         {"metadata": {"annotations": {ANNOTATION_SELECTED_NODE: "n2"}}}, "default")
     bound = await c.until(lambda: phase(c, "persistentvolumeclaims", "data", "Bound"), "bound")
     name = f"pvc-{claim['metadata']['uid']}"
     assert bound["spec"]["volumeName"] == name

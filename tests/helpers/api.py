@@ -11,9 +11,9 @@ import asyncio
 import inspect
 from typing import Any
 
+from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
-from k8py.client.inprocess import InProcessTransport
 from k8py.clock import Clock
 from k8py.store.memory import MemoryStore
 

@@ -11,12 +11,11 @@ from typing import Any, AsyncIterator
 import pytest
 from sim_helpers import eventually, start_api
 
+from k8py.api.wellknown import ANNOTATION_SIMULATED, ANNOTATION_SIMULATED_HEARTBEAT
 from k8py.clock import FakeClock
 from k8py.kubelet.lease import parse_micro_time
 from k8py.kubelet.simulated import (
-    HEARTBEAT_ANNOTATION,
     KUBELET_VERSION,
-    SIMULATED_ANNOTATION,
     SimulatedCluster,
     SimulatedNode,
     documentation_address,
@@ -56,7 +55,7 @@ async def test_registers_a_node_that_says_it_is_simulated(sim: Any) -> None:
     assert labels["kubernetes.io/hostname"] == "sim-1"
     assert labels["kubernetes.io/os"] == "linux" and labels["kubernetes.io/arch"] == "amd64"
     assert labels["k8py.io/simulated"] == "true"
-    assert "simulated" in n["metadata"]["annotations"][SIMULATED_ANNOTATION]
+    assert "simulated" in n["metadata"]["annotations"][ANNOTATION_SIMULATED]
     assert n["spec"]["podCIDR"] == "10.42.7.0/24"
     st = n["status"]
     assert st["capacity"]["cpu"] == "8" and st["allocatable"]["memory"] == "16Gi"
@@ -124,7 +123,7 @@ async def _gone(client: Any, name: str) -> bool:
 
 async def test_pause_and_resume_by_annotation(sim: Any) -> None:
     client, clock, node = sim
-    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {HEARTBEAT_ANNOTATION: "paused"}}})
+    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: "paused"}}})
     await eventually(lambda: node.paused)
     before = (await client.get("leases", "sim-1", "kube-node-lease"))["spec"]["renewTime"]
     await client.create("pods", pod("late", "sim-1"), "default")
@@ -136,7 +135,7 @@ async def test_pause_and_resume_by_annotation(sim: Any) -> None:
     assert (await client.get("leases", "sim-1", "kube-node-lease"))["spec"]["renewTime"] == before
     assert (await client.get("pods", "late", "default")).get("status", {}).get("phase") != "Running"
 
-    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {HEARTBEAT_ANNOTATION: "running"}}})
+    await client.patch("nodes", "sim-1", {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: "running"}}})
     await eventually(lambda: not node.paused)
     await eventually(lambda: _running_ip(client, "late"))
 

@@ -8,18 +8,27 @@ import asyncio
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from k8py.network.bridge import BridgeNetwork, cleanup_links, veth_name
-from k8py.runtime.protocol import PodSandboxConfig
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
                                 reason="needs root and iproute2")
 
 BR = "k8pyt0"
 NS = ("k8py-nettest-a", "k8py-nettest-b")
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A network.podref.PodRef (the runtime passes its PodSandboxConfig)."""
+
+    name: str
+    namespace: str
+    uid: str
 
 
 def sh(*args: str) -> str:
@@ -36,14 +45,14 @@ async def net(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield n
     finally:
         for ns in NS:
-            await n.teardown(f"/run/netns/{ns}", PodSandboxConfig(name=ns, namespace="t", uid=ns))
+            await n.teardown(f"/run/netns/{ns}", Pod(name=ns, namespace="t", uid=ns))
             subprocess.run(["ip", "netns", "del", ns], check=False)
         await cleanup_links(BR)
 
 
 async def test_pods_reach_each_other_and_host(net: BridgeNetwork) -> None:
     await net.ensure_node()
-    ips = [await net.setup(f"/run/netns/{ns}", PodSandboxConfig(name=ns, namespace="t", uid=ns)) for ns in NS]
+    ips = [await net.setup(f"/run/netns/{ns}", Pod(name=ns, namespace="t", uid=ns)) for ns in NS]
     assert ips[0] != ips[1]
     assert all(i.startswith("10.244.7.") and i != "10.244.7.1" for i in ips)
     # pod a -> pod b, pod -> gateway, host -> pod
@@ -51,7 +60,7 @@ async def test_pods_reach_each_other_and_host(net: BridgeNetwork) -> None:
     sh("ip", "netns", "exec", NS[1], "ping", "-c1", "-W2", net.gateway)
     sh("ping", "-c1", "-W2", ips[0])
     # idempotent setup keeps the address
-    assert await net.setup(f"/run/netns/{NS[0]}", PodSandboxConfig(name="a", namespace="t", uid="a")) == ips[0]
+    assert await net.setup(f"/run/netns/{NS[0]}", Pod(name="a", namespace="t", uid="a")) == ips[0]
 
 
 async def test_service_and_cluster_ranges_stay_local(net: BridgeNetwork) -> None:
@@ -63,7 +72,7 @@ async def test_service_and_cluster_ranges_stay_local(net: BridgeNetwork) -> None
 async def test_teardown_releases_address_and_link(net: BridgeNetwork) -> None:
     await net.ensure_node()
     path = f"/run/netns/{NS[0]}"
-    cfg = PodSandboxConfig(name="a", namespace="t", uid="a")
+    cfg = Pod(name="a", namespace="t", uid="a")
     await net.setup(path, cfg)
     await net.teardown(path, cfg)
     assert veth_name(path) not in sh("ip", "-o", "link", "show")

@@ -18,10 +18,13 @@ from typing import Any, Callable
 from k8py.api.errors import QuantityError
 from k8py.api.quantity import parse_quantity
 from k8py.api.resources import Resource
-
-DEFAULT_TOLERATION_SECONDS = 300
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+from k8py.api.taints import (
+    DEFAULT_TOLERATION_SECONDS,
+    TAINT_EFFECT_NO_EXECUTE,
+    TAINT_NODE_NOT_READY,
+    TAINT_NODE_UNREACHABLE,
+)
+from k8py.api.wellknown import DEFAULT_SCHEDULER_NAME, LABEL_METADATA_NAME
 
 
 def apply_defaults(obj: dict[str, Any], resource: Resource) -> None:
@@ -139,7 +142,7 @@ def pod_spec_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "restartPolicy", "Always")
     _set(spec, "terminationGracePeriodSeconds", 30)
     _set(spec, "securityContext", {})
-    _set(spec, "schedulerName", "default-scheduler")
+    _set(spec, "schedulerName", DEFAULT_SCHEDULER_NAME)
     _set(spec, "enableServiceLinks", True)
     if spec.get("serviceAccountName") and not spec.get("serviceAccount"):
         spec["serviceAccount"] = spec["serviceAccountName"]
@@ -206,11 +209,11 @@ def _pod_defaults(obj: dict[str, Any]) -> None:
     if tols is None:
         tols = []
     if isinstance(tols, list):
-        for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
-            if not any(isinstance(t, dict) and t.get("effect") in ("NoExecute", None, "")
+        for key in (TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE):
+            if not any(isinstance(t, dict) and t.get("effect") in (TAINT_EFFECT_NO_EXECUTE, None, "")
                        and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
                        for t in tols):
-                tols.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+                tols.append({"key": key, "operator": "Exists", "effect": TAINT_EFFECT_NO_EXECUTE,
                              "tolerationSeconds": DEFAULT_TOLERATION_SECONDS})
         if tols:
             spec["tolerations"] = tols
@@ -481,7 +484,7 @@ def _namespace_defaults(obj: dict[str, Any]) -> None:
     if meta is not None and isinstance(meta.get("name"), str):
         labels = _dict(meta, "labels")
         if labels is not None:
-            labels.setdefault("kubernetes.io/metadata.name", meta["name"])
+            labels.setdefault(LABEL_METADATA_NAME, meta["name"])
 
 
 def _node_defaults(obj: dict[str, Any]) -> None:

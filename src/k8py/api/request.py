@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from k8py.api.wellknown import USER_SYSTEM_ADMIN
+
 
 @dataclass
 class ApiRequest:
@@ -20,7 +22,7 @@ class ApiRequest:
     query: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
-    user: str = "system:admin"
+    user: str = USER_SYSTEM_ADMIN
 
 
 @dataclass

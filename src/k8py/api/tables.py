@@ -19,6 +19,12 @@ from k8py.api.errors import QuantityError, SelectorError
 from k8py.api.quantity import format_quantity
 from k8py.api.resources import Resource
 from k8py.api.selectors import label_selector_from_dict
+from k8py.api.wellknown import (
+    ANNOTATION_IS_DEFAULT_CLASS,
+    ANNOTATION_IS_DEFAULT_CLASS_BETA,
+    LABEL_NODE_ROLE,
+    LABEL_NODE_ROLE_PREFIX,
+)
 
 Row = list[Any]
 Column = dict[str, Any]
@@ -679,11 +685,11 @@ def _node_cols() -> list[Column]:
 def node_roles(node: dict[str, Any]) -> list[str]:
     roles = set()
     for k, v in _d(_meta(node).get("labels")).items():
-        if k.startswith("node-role.kubernetes.io/"):
-            role = k[len("node-role.kubernetes.io/"):]
+        if k.startswith(LABEL_NODE_ROLE_PREFIX):
+            role = k[len(LABEL_NODE_ROLE_PREFIX):]
             if role:
                 roles.add(role)
-        elif k == "kubernetes.io/role" and v:
+        elif k == LABEL_NODE_ROLE and v:
             roles.add(str(v))
     return sorted(roles)
 
@@ -854,8 +860,7 @@ def _storageclass_cols() -> list[Column]:
 
 def is_default_class(obj: dict[str, Any]) -> bool:
     ann = _d(_meta(obj).get("annotations"))
-    return ann.get("storageclass.kubernetes.io/is-default-class") == "true" or \
-        ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true"
+    return ann.get(ANNOTATION_IS_DEFAULT_CLASS) == "true" or ann.get(ANNOTATION_IS_DEFAULT_CLASS_BETA) == "true"
 
 
 def _storageclass_row(obj: dict[str, Any], now: float) -> Row:

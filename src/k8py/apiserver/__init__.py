@@ -2,7 +2,8 @@
 
 `server.ApiServer.handle(ApiRequest) -> ApiResponse` is the whole API; the HTTPS
 front (`http`, `auth`, `certs`, `kubeconfig`) and the in-process client transport
-(`k8py.client.inprocess`) both call it. Inside, one module per concept:
+(`inprocess`: the client's Transport Protocol, served without sockets) both call it.
+Inside, one module per concept:
 
 - routing: URL -> (resource, namespace, name, subresource); discovery/openapi delegated
 - codec: JSON/YAML/protobuf bodies (duplicate keys noted), Accept negotiation (Table)

@@ -13,6 +13,8 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from k8py.api.wellknown import GROUP_AUTHENTICATED
+
 # Paths Kubernetes lets anyone read (system:public-info-viewer).
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 
@@ -48,7 +50,7 @@ class Authenticator:
                     groups.append(v)
         if not cn:
             return None
-        return User(cn, tuple(groups) + ("system:authenticated",))
+        return User(cn, tuple(groups) + (GROUP_AUTHENTICATED,))
 
     def from_authorization(self, header: str | None) -> User | None:
         if not header:

@@ -14,13 +14,21 @@ import logging
 from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
+from k8py.api.wellknown import (
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+    NAMESPACE_DEFAULT,
+    NAMESPACE_NODE_LEASE,
+    NAMESPACE_PUBLIC,
+    NAMESPACE_SYSTEM,
+)
 from k8py.apiserver import storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
 
 log = logging.getLogger(__name__)
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_NAMESPACES = (NAMESPACE_DEFAULT, NAMESPACE_SYSTEM, NAMESPACE_PUBLIC, NAMESPACE_NODE_LEASE)
 MANAGER = "kube-apiserver"
 
 
@@ -79,7 +87,7 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
     ip = kubernetes_service_ip(config)
     await _ensure(reg, _res("", "services"), {
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "kubernetes", "namespace": "default",
+        "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP",
@@ -95,25 +103,25 @@ async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
     """The `kubernetes` Service's targetPort, Endpoints and EndpointSlice point at
     advertise_address:port."""
     svc_res = _res("", "services")
-    kv = await reg.store.get(storage.key(svc_res, "default", "kubernetes"))
+    kv = await reg.store.get(storage.key(svc_res, NAMESPACE_DEFAULT, "kubernetes"))
     if kv is not None:
         svc = storage.from_kv(svc_res, kv)
         ports = (svc.get("spec") or {}).get("ports") or []
         if ports and isinstance(ports[0], dict) and ports[0].get("targetPort") != config.port:
             ports[0]["targetPort"] = config.port
-            await reg.update(svc_res, "default", "kubernetes", svc, WriteOptions(field_manager=MANAGER))
+            await reg.update(svc_res, NAMESPACE_DEFAULT, "kubernetes", svc, WriteOptions(field_manager=MANAGER))
     await _upsert(reg, _res("", "endpoints"), {
         "apiVersion": "v1", "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": "default",
+        "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
                      "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": config.advertise_address}],
                      "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}]}],
     }, ("subsets",))
     await _upsert(reg, _res("discovery.k8s.io", "endpointslices"), {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                     "labels": {"kubernetes.io/service-name": "kubernetes",
-                                "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"}},
+        "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
+                     "labels": {LABEL_SERVICE_NAME: "kubernetes",
+                                LABEL_MANAGED_BY: "endpointslicemirroring-controller.k8s.io"}},
         "addressType": "IPv4",
         "endpoints": [{"addresses": [config.advertise_address], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],

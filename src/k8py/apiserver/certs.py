@@ -17,6 +17,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from k8py.api.wellknown import GROUP_MASTERS
+
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
 SERVING_CERT = "apiserver.crt"
@@ -106,7 +108,7 @@ def ensure_pki(data_dir: str | Path, sans: list[str] | None = None) -> Pki:
         _gen_leaf(d, SERVING_CERT, SERVING_KEY, cn="kube-apiserver", org=None, sans=sans, server=True)
         _write(sans_path, want_sans.encode())
     if not ca_ok or not (d / ADMIN_CERT).exists() or not (d / ADMIN_KEY).exists():
-        _gen_leaf(d, ADMIN_CERT, ADMIN_KEY, cn="admin", org="system:masters", sans=[], server=False)
+        _gen_leaf(d, ADMIN_CERT, ADMIN_KEY, cn="admin", org=GROUP_MASTERS, sans=[], server=False)
     tok = d / AGENT_TOKEN
     if not tok.exists():
         _write(tok, secrets.token_urlsafe(32).encode(), private=True)

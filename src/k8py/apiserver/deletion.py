@@ -22,6 +22,7 @@ from typing import Any, Callable
 from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_DEFAULT, NAMESPACE_PUBLIC, NAMESPACE_SYSTEM
 from k8py.apiserver import codec, storage
 from k8py.apiserver.errors import bad_request, conflict, forbidden, success
 from k8py.apiserver.registry import Registry, WriteOptions, parse_rv
@@ -32,7 +33,7 @@ from k8py.store import errors as store_errors
 log = logging.getLogger(__name__)
 
 RETURNS_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
-UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
+UNDELETABLE_NAMESPACES = (NAMESPACE_DEFAULT, NAMESPACE_SYSTEM, NAMESPACE_PUBLIC)
 POLICIES = ("Foreground", "Background", "Orphan")
 
 

@@ -27,6 +27,7 @@ from aiohttp import web
 from k8py.apiserver import discovery
 from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ DebugHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
 
 MAX_BODY = 3 * 1024 * 1024 + 64 * 1024  # Kubernetes' request size limit plus headroom
 SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get to finish when the server stops
-MASTERS = "system:masters"
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ class HttpFront:
     # -- one request -----------------------------------------------------------
     def _user(self, request: web.Request) -> User | None:
         if self.authenticator is None:
-            return User("system:admin", (MASTERS,))
+            return User(USER_SYSTEM_ADMIN, (GROUP_MASTERS,))
         peercert = None
         if request.transport is not None:
             peercert = request.transport.get_extra_info("peercert")
@@ -132,7 +132,7 @@ class HttpFront:
         return await self._write(request, resp)
 
     async def _debug(self, req: ApiRequest, user: User) -> web.StreamResponse:
-        if MASTERS not in user.groups:
+        if GROUP_MASTERS not in user.groups:
             return web.Response(status=403, content_type="application/json",
                                 body=_dumps(_status(403, "Forbidden", "debug endpoints are admin-only")))
         h = self.debug_handlers.get(req.path.removeprefix("/debug/k8py/").strip("/"))

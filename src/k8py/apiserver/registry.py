@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.apiserver import machinery, storage, strategy
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
@@ -174,7 +175,7 @@ class Registry:
         check_type(r, obj)
         md = check_metadata(r, obj, namespace, None)
         if r.namespaced and namespace is None and not md.get("namespace"):
-            md["namespace"] = "default"
+            md["namespace"] = NAMESPACE_DEFAULT
         self.field_check(r, obj, opts)
         if md.get("resourceVersion") not in (None, ""):
             raise bad_request("resourceVersion should not be set on objects to be created")

@@ -14,6 +14,7 @@ import secrets
 
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
+from k8py.api.wellknown import LABEL_METADATA_NAME
 from k8py.apiserver.storage import clone
 
 # Kinds whose registry strategy keeps metadata.generation (spec changes bump it).
@@ -51,7 +52,7 @@ def prepare_create(r: Resource, obj: Obj) -> None:
     if r.group == "" and r.kind == "Namespace":
         md.setdefault("labels", {})
         if isinstance(md["labels"], dict) and isinstance(md.get("name"), str):
-            md["labels"]["kubernetes.io/metadata.name"] = md["name"]
+            md["labels"][LABEL_METADATA_NAME] = md["name"]
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict) and spec.get("finalizers") is None:
             spec["finalizers"] = ["kubernetes"]
@@ -92,7 +93,7 @@ def prepare_update(r: Resource, new: Obj, old: Obj, subresource: str | None) -> 
             spec["finalizers"] = clone((old.get("spec") or {}).get("finalizers", []))
         labels = md.setdefault("labels", {})
         if isinstance(labels, dict):
-            labels["kubernetes.io/metadata.name"] = omd.get("name", md.get("name"))
+            labels[LABEL_METADATA_NAME] = omd.get("name", md.get("name"))
     return new
 
 

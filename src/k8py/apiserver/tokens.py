@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from k8py.api.wellknown import GROUP_AUTHENTICATED
 from k8py.apiserver.auth import User
 
 API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"  # kube-apiserver's default issuer/audience
@@ -40,7 +41,7 @@ def _unb64(s: str) -> bytes:
 
 def service_account_user(namespace: str, name: str) -> User:
     return User(f"system:serviceaccount:{namespace}:{name}",
-                ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+                ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", GROUP_AUTHENTICATED))
 
 
 class TokenIssuer:

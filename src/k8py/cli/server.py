@@ -76,7 +76,7 @@ class ClusterContext:
     def client(self) -> Any:
         """A k8py Client over the in-process transport (no sockets)."""
         from k8py.client.client import Client
-        from k8py.client.inprocess import InProcessTransport  # type: ignore[import-not-found]
+        from k8py.apiserver.inprocess import InProcessTransport
         return Client(InProcessTransport(self.api))
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock, RealClock, rfc3339
@@ -63,7 +64,7 @@ class EventRecorder:
     async def _write_one(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         md = obj.get("metadata") or {}
         kind = obj.get("kind") or ""
-        ns = md.get("namespace") or "default"
+        ns = md.get("namespace") or NAMESPACE_DEFAULT
         uid = str(md.get("uid") or md.get("name"))
         now = self.clock.now()
         ts = rfc3339(now)

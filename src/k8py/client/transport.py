@@ -1,7 +1,8 @@
 """The Transport protocol of the client: how a request reaches an API server.
 
-Two implementations: `rest.RestTransport` (HTTPS, a kubeconfig's credentials) and
-`inprocess.InProcessTransport` (calls `ApiServer.handle` directly). Both answer
+Two implementations: `rest.RestTransport` (HTTPS, a kubeconfig's credentials) and, on
+the API server's side, `k8py.apiserver.inprocess.InProcessTransport` (calls
+`ApiServer.handle` directly, for components in the server process). Both answer
 (status, decoded JSON body) and raise nothing for HTTP errors; the Client does.
 """
 

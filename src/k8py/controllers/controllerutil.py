@@ -1,5 +1,5 @@
 """Helpers shared by the controllers: owner references, pod template hashing,
-pod readiness/availability, taints vs tolerations, IntOrString scaling.
+pod readiness/availability, IntOrString scaling (taints vs tolerations: `k8py.api.taints`).
 
 Pure functions over plain dicts (objects as the API returns them); nothing here
 does I/O. Invariants: functions never mutate their arguments (they copy).
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from typing import Any, Iterable
+from typing import Any
 
 from k8py.api.types import Obj
 from k8py.client.informer import (
@@ -236,27 +236,3 @@ def scaled_value(v: Any, total: int, round_up: bool) -> int:
         x = pct * total / 100.0
         return int(math.ceil(x)) if round_up else int(math.floor(x))
     return int(s)
-
-
-# ------------------------------------------------------------------ taints
-
-
-def toleration_tolerates(tol: Obj, taint: Obj) -> bool:
-    """v1.Toleration.ToleratesTaint."""
-    if tol.get("effect") and tol.get("effect") != taint.get("effect"):
-        return False
-    if tol.get("key") and tol.get("key") != taint.get("key"):
-        return False
-    op = tol.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if op == "Equal":
-        return (tol.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def untolerated_taints(taints: Iterable[Obj], tolerations: Iterable[Obj],
-                       effects: tuple[str, ...]) -> list[Obj]:
-    tols = list(tolerations)
-    return [t for t in taints if t.get("effect") in effects
-            and not any(toleration_tolerates(tol, t) for tol in tols)]

@@ -21,6 +21,18 @@ import copy
 import logging
 
 from k8py.api.selectors import label_selector_from_dict, node_selector_matches
+from k8py.api.taints import (
+    TAINT_EFFECT_NO_EXECUTE,
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_NODE_DISK_PRESSURE,
+    TAINT_NODE_MEMORY_PRESSURE,
+    TAINT_NODE_NETWORK_UNAVAILABLE,
+    TAINT_NODE_NOT_READY,
+    TAINT_NODE_PID_PRESSURE,
+    TAINT_NODE_UNREACHABLE,
+    TAINT_NODE_UNSCHEDULABLE,
+    untolerated_taints,
+)
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
@@ -40,7 +52,6 @@ from k8py.controllers.controllerutil import (
     meta,
     new_controller_ref,
     scaled_value,
-    untolerated_taints,
 )
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.history import ensure_revision
@@ -61,15 +72,15 @@ from k8py.controllers.status import non_empty, write_status
 log = logging.getLogger(__name__)
 
 DAEMON_TOLERATIONS: tuple[Obj, ...] = (
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": TAINT_NODE_NOT_READY, "operator": "Exists", "effect": TAINT_EFFECT_NO_EXECUTE},
+    {"key": TAINT_NODE_UNREACHABLE, "operator": "Exists", "effect": TAINT_EFFECT_NO_EXECUTE},
+    {"key": TAINT_NODE_DISK_PRESSURE, "operator": "Exists", "effect": TAINT_EFFECT_NO_SCHEDULE},
+    {"key": TAINT_NODE_MEMORY_PRESSURE, "operator": "Exists", "effect": TAINT_EFFECT_NO_SCHEDULE},
+    {"key": TAINT_NODE_PID_PRESSURE, "operator": "Exists", "effect": TAINT_EFFECT_NO_SCHEDULE},
+    {"key": TAINT_NODE_UNSCHEDULABLE, "operator": "Exists", "effect": TAINT_EFFECT_NO_SCHEDULE},
 )
-NETWORK_UNAVAILABLE = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
-                       "effect": "NoSchedule"}
+NETWORK_UNAVAILABLE = {"key": TAINT_NODE_NETWORK_UNAVAILABLE, "operator": "Exists",
+                       "effect": TAINT_EFFECT_NO_SCHEDULE}
 
 
 def add_daemon_tolerations(pod_spec: Obj) -> None:
@@ -119,9 +130,9 @@ def node_should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
     add_daemon_tolerations(pod_spec)
     taints = (node.get("spec") or {}).get("taints") or []
     tols = pod_spec.get("tolerations") or []
-    if untolerated_taints(taints, tols, ("NoExecute",)):
+    if untolerated_taints(taints, tols, (TAINT_EFFECT_NO_EXECUTE,)):
         return False, False
-    if untolerated_taints(taints, tols, ("NoSchedule",)):
+    if untolerated_taints(taints, tols, (TAINT_EFFECT_NO_SCHEDULE,)):
         return False, True
     return True, True
 

@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import LABEL_HEADLESS_SERVICE
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -36,8 +37,6 @@ from k8py.controllers.controllerutil import (
 from k8py.controllers.indexes import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
-
-HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -212,7 +211,7 @@ class EndpointsController(Controller):
         subsets = self.desired_subsets(svc)
         labels = dict(meta(svc).get("labels") or {})
         if is_headless(svc):
-            labels[HEADLESS_LABEL] = ""
+            labels[LABEL_HEADLESS_SERVICE] = ""
         current = self.endpoints.get(ns, name)
         if current is None:
             new: Obj = {"apiVersion": "v1", "kind": "Endpoints",

@@ -20,6 +20,11 @@ import ipaddress
 import logging
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import (
+    LABEL_HEADLESS_SERVICE,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+)
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -46,8 +51,6 @@ from k8py.controllers.indexes import BY_NAMESPACE, ensure_indexes
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
 MAX_ENDPOINTS_PER_SLICE = 100
 PENDING_TTL = 30.0  # how long a created slice may stay unseen before we stop waiting for it
@@ -63,9 +66,9 @@ def _family(ip: str) -> str:
 
 def _service_index(obj: Obj) -> list[str]:
     labels = meta(obj).get("labels") or {}
-    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or not labels.get(SERVICE_NAME_LABEL):
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or not labels.get(LABEL_SERVICE_NAME):
         return []
-    return [f"{meta(obj).get('namespace')}/{labels[SERVICE_NAME_LABEL]}"]
+    return [f"{meta(obj).get('namespace')}/{labels[LABEL_SERVICE_NAME]}"]
 
 
 class EndpointSliceController(Controller):
@@ -171,11 +174,11 @@ class EndpointSliceController(Controller):
                 await self._delete(sl)
             return
         labels = {k: v for k, v in (meta(svc).get("labels") or {}).items()
-                  if k not in (SERVICE_NAME_LABEL, MANAGED_BY_LABEL)}
-        labels[SERVICE_NAME_LABEL] = name
-        labels[MANAGED_BY_LABEL] = MANAGED_BY
+                  if k not in (LABEL_SERVICE_NAME, LABEL_MANAGED_BY)}
+        labels[LABEL_SERVICE_NAME] = name
+        labels[LABEL_MANAGED_BY] = MANAGED_BY
         if is_headless(svc):
-            labels["service.kubernetes.io/headless"] = ""
+            labels[LABEL_HEADLESS_SERVICE] = ""
         desired: list[tuple[str, list[Obj], list[Obj]]] = []
         for fam, ports, eps in self.desired_groups(svc).values():
             if not eps:

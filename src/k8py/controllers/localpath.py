@@ -12,20 +12,19 @@ from __future__ import annotations
 import posixpath
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import ANNOTATION_IS_DEFAULT_CLASS, LABEL_HOSTNAME
 from k8py.controllers.controllerutil import meta
 
 PROVISIONER = "k8py.io/local-path"
 DEFAULT_CLASS_NAME = "local-path"
 DEFAULT_BASE_DIR = "/var/lib/k8py/storage"
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
 def default_storage_class() -> Obj:
     return {
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": {"name": DEFAULT_CLASS_NAME, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+        "metadata": {"name": DEFAULT_CLASS_NAME, "annotations": {ANNOTATION_IS_DEFAULT_CLASS: "true"}},
         "provisioner": PROVISIONER,
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "WaitForFirstConsumer",
@@ -57,8 +56,8 @@ def build_pv(pvc: Obj, storage_class: Obj, node: Obj | None, base_dir: str = DEF
         pv_spec["mountOptions"] = storage_class["mountOptions"]
     if node is not None:
         nmd = meta(node)
-        hostname = (nmd.get("labels") or {}).get(HOSTNAME_LABEL)
-        term: Obj = ({"matchExpressions": [{"key": HOSTNAME_LABEL, "operator": "In", "values": [hostname]}]}
+        hostname = (nmd.get("labels") or {}).get(LABEL_HOSTNAME)
+        term: Obj = ({"matchExpressions": [{"key": LABEL_HOSTNAME, "operator": "In", "values": [hostname]}]}
                      if hostname else
                      {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [nmd["name"]]}]})
         pv_spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from k8py.api.taints import DEFAULT_TOLERATION_SECONDS
 from k8py.client.client import Client
 from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
@@ -30,10 +31,7 @@ from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.nodeipam import CLUSTER_CIDR, NodeIpamController
-from k8py.controllers.nodelifecycle import (
-    DEFAULT_TOLERATION_SECONDS,
-    NodeLifecycleController,
-)
+from k8py.controllers.nodelifecycle import NodeLifecycleController
 from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder

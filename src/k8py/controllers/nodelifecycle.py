@@ -28,21 +28,26 @@ import asyncio
 import logging
 from typing import Any
 
+from k8py.api.taints import (
+    DEFAULT_TOLERATION_SECONDS,
+    TAINT_EFFECT_NO_EXECUTE,
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_NODE_NOT_READY,
+    TAINT_NODE_UNREACHABLE,
+    tolerated,
+    tolerates,
+)
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_NODE_LEASE
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
 from k8py.clock import Clock, RealClock, parse_rfc3339, rfc3339
-from k8py.kubelet.lease import LEASE_NAMESPACE
-from k8py.scheduler.plugins.tainttoleration import tolerates
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "node-controller"
-UNREACHABLE = "node.kubernetes.io/unreachable"
-NOT_READY = "node.kubernetes.io/not-ready"
-DEFAULT_TOLERATION_SECONDS = 300
 NODE_MONITOR_GRACE_PERIOD = 40.0
 NODE_MONITOR_PERIOD = 5.0
 UNKNOWN_REASON = "NodeStatusUnknown"
@@ -58,9 +63,9 @@ def _ready(node: Obj) -> Obj | None:
 def desired_condition_taints(ready_status: str | None) -> list[tuple[str, str]]:
     """(key, effect) of the taints a node should carry for its Ready status."""
     if ready_status == "Unknown":
-        return [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]
+        return [(TAINT_NODE_UNREACHABLE, TAINT_EFFECT_NO_SCHEDULE), (TAINT_NODE_UNREACHABLE, TAINT_EFFECT_NO_EXECUTE)]
     if ready_status == "False":
-        return [(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")]
+        return [(TAINT_NODE_NOT_READY, TAINT_EFFECT_NO_SCHEDULE), (TAINT_NODE_NOT_READY, TAINT_EFFECT_NO_EXECUTE)]
     return []
 
 
@@ -73,15 +78,16 @@ def effective_tolerations(pod: Obj, pod_eviction_timeout: float) -> list[Obj]:
     """The pod's tolerations as the taint manager weighs them (see module docstring)."""
     tols = [dict(t) for t in (pod.get("spec") or {}).get("tolerations") or []]
     for t in tols:
-        if (t.get("key") in (UNREACHABLE, NOT_READY) and t.get("operator") == "Exists"
-                and t.get("effect") == "NoExecute" and t.get("tolerationSeconds") == DEFAULT_TOLERATION_SECONDS):
+        if (t.get("key") in (TAINT_NODE_UNREACHABLE, TAINT_NODE_NOT_READY) and t.get("operator") == "Exists"
+                and t.get("effect") == TAINT_EFFECT_NO_EXECUTE
+                and t.get("tolerationSeconds") == DEFAULT_TOLERATION_SECONDS):
             t["tolerationSeconds"] = pod_eviction_timeout
-    for key in (UNREACHABLE, NOT_READY):
-        taint = {"key": key, "effect": "NoExecute"}
+    for key in (TAINT_NODE_UNREACHABLE, TAINT_NODE_NOT_READY):
+        taint = {"key": key, "effect": TAINT_EFFECT_NO_EXECUTE}
         if is_daemonset_pod(pod):
-            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute"})
-        elif not any(tolerates(t, taint) for t in tols):
-            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+            tols.append({"key": key, "operator": "Exists", "effect": TAINT_EFFECT_NO_EXECUTE})
+        elif not tolerated(tols, taint):
+            tols.append({"key": key, "operator": "Exists", "effect": TAINT_EFFECT_NO_EXECUTE,
                          "tolerationSeconds": pod_eviction_timeout})
     return tols
 
@@ -121,7 +127,7 @@ class NodeLifecycleController:
         self.pod_eviction_timeout = pod_eviction_timeout
         self.factory = factory or SharedInformerFactory(client, self.clock)
         self.nodes: Informer = self.factory.informer("nodes")
-        self.leases: Informer = self.factory.informer("leases", LEASE_NAMESPACE)
+        self.leases: Informer = self.factory.informer("leases", NAMESPACE_NODE_LEASE)
         self.pods: Informer = self.factory.informer("pods")
         self.pods.add_index("nodeName", lambda p: [(p.get("spec") or {}).get("nodeName") or ""])
         self.recorder = EventRecorder(client, COMPONENT, self.clock)
@@ -170,7 +176,7 @@ class NodeLifecycleController:
 
     def _last_heard(self, node: Obj, now: float) -> float:
         name = node["metadata"]["name"]
-        lease = self.leases.get(LEASE_NAMESPACE, name)
+        lease = self.leases.get(NAMESPACE_NODE_LEASE, name)
         renew = (lease or {}).get("spec", {}).get("renewTime")
         ready = _ready(node)
         beat = (ready or {}).get("lastHeartbeatTime")
@@ -229,8 +235,8 @@ class NodeLifecycleController:
 
     async def _reconcile_taints(self, node: Obj, ready_status: str | None, now: float) -> None:
         want = desired_condition_taints(ready_status)
-        managed = {(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute"),
-                   (NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")}
+        managed = {(key, effect) for key in (TAINT_NODE_UNREACHABLE, TAINT_NODE_NOT_READY)
+                   for effect in (TAINT_EFFECT_NO_SCHEDULE, TAINT_EFFECT_NO_EXECUTE)}
         have = {(t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or []
                 if (t.get("key"), t.get("effect")) in managed}
         if have == set(want):
@@ -245,7 +251,7 @@ class NodeLifecycleController:
             for key, effect in want:
                 if (key, effect) not in present:
                     t: Obj = {"key": key, "effect": effect}
-                    if effect == "NoExecute":
+                    if effect == TAINT_EFFECT_NO_EXECUTE:
                         t["timeAdded"] = rfc3339(now)
                     taints.append(t)
             current.setdefault("spec", {})["taints"] = taints
@@ -260,7 +266,8 @@ class NodeLifecycleController:
     async def _evict(self, now: float) -> None:
         due: list[Obj] = []
         for node in self.nodes.list():
-            taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoExecute"]
+            taints = [t for t in (node.get("spec") or {}).get("taints") or []
+                      if t.get("effect") == TAINT_EFFECT_NO_EXECUTE]
             if not taints:
                 continue
             for pod in self.pods.by_index("nodeName", node["metadata"]["name"]):

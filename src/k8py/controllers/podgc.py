@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 
+from k8py.api.taints import TAINT_NODE_OUT_OF_SERVICE
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
@@ -29,7 +30,6 @@ from k8py.controllers.status import write_status
 log = logging.getLogger(__name__)
 
 GC_KEY = "podgc"
-OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 
 
 class PodGC(Controller):
@@ -97,7 +97,8 @@ class PodGC(Controller):
 
     @staticmethod
     def _out_of_service(node: Obj) -> bool:
-        tainted = any(t.get("key") == OUT_OF_SERVICE for t in (node.get("spec") or {}).get("taints") or [])
+        tainted = any(t.get("key") == TAINT_NODE_OUT_OF_SERVICE
+                      for t in (node.get("spec") or {}).get("taints") or [])
         ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                     for c in (node.get("status") or {}).get("conditions") or [])
         return tainted and not ready

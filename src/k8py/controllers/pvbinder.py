@@ -26,6 +26,11 @@ from typing import Any, Callable
 from k8py.api.quantity import parse_quantity
 from k8py.api.selectors import label_selector_from_dict, node_selector_matches
 from k8py.api.types import Obj
+from k8py.api.wellknown import (
+    ANNOTATION_IS_DEFAULT_CLASS,
+    ANNOTATION_IS_DEFAULT_CLASS_BETA,
+    ANNOTATION_SELECTED_NODE,
+)
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
@@ -39,7 +44,6 @@ from k8py.controllers.controllerutil import (
 )
 from k8py.controllers.localpath import (
     DEFAULT_BASE_DIR,
-    DEFAULT_CLASS_ANNOTATION,
     DEFAULT_CLASS_NAME,
     PROVISIONED_BY,
     PROVISIONER,
@@ -49,7 +53,6 @@ from k8py.controllers.localpath import (
 
 log = logging.getLogger(__name__)
 
-SELECTED_NODE = "volume.kubernetes.io/selected-node"
 STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
 BETA_STORAGE_PROVISIONER = "volume.beta.kubernetes.io/storage-provisioner"
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
@@ -130,9 +133,8 @@ class PersistentVolumeBinder(Controller):
 
     def default_class(self) -> Obj | None:
         defaults = [sc for sc in self.classes.list()
-                    if (meta(sc).get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"
-                    or (meta(sc).get("annotations") or {}).get(
-                        "storageclass.beta.kubernetes.io/is-default-class") == "true"]
+                    if (meta(sc).get("annotations") or {}).get(ANNOTATION_IS_DEFAULT_CLASS) == "true"
+                    or (meta(sc).get("annotations") or {}).get(ANNOTATION_IS_DEFAULT_CLASS_BETA) == "true"]
         if not defaults:
             return None
         return sorted(defaults, key=lambda s: (meta(s).get("creationTimestamp") or "", meta(s)["name"]))[-1]
@@ -177,7 +179,7 @@ class PersistentVolumeBinder(Controller):
         provisioner = sc.get("provisioner") or ""
         node: Obj | None = None
         if sc.get("volumeBindingMode") == "WaitForFirstConsumer":
-            node_name = (md.get("annotations") or {}).get(SELECTED_NODE)
+            node_name = (md.get("annotations") or {}).get(ANNOTATION_SELECTED_NODE)
             if not node_name:
                 await self._pending(pvc, NORMAL, "WaitForFirstConsumer",
                                     "waiting for first consumer to be created before binding")
@@ -206,7 +208,7 @@ class PersistentVolumeBinder(Controller):
         spec = pvc.get("spec") or {}
         class_name = spec.get("storageClassName") or ""
         sc = self.classes.get(None, class_name) if class_name else None
-        node_name = (md.get("annotations") or {}).get(SELECTED_NODE)
+        node_name = (md.get("annotations") or {}).get(ANNOTATION_SELECTED_NODE)
         wait = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
         node = self.nodes.get(None, node_name) if node_name else None
         try:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import LABEL_MANAGED_BY, LABEL_SERVICE_NAME, NAMESPACE_SYSTEM
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer
@@ -22,7 +23,6 @@ from k8py.dns.records import ClusterZone
 from k8py.dns.server import DnsServer
 
 log = logging.getLogger(__name__)
-NAMESPACE = "kube-system"
 LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io/cluster-service": "true"}
 
 
@@ -39,7 +39,7 @@ class ClusterDNS:
         self.services = Informer(client, "services", clock=clock)
         self.slices = Informer(client, "endpointslices", clock=clock)
         self.slices.add_index("service", lambda o: [
-            f"{o['metadata'].get('namespace')}/{(o['metadata'].get('labels') or {}).get('kubernetes.io/service-name', '')}"])
+            f"{o['metadata'].get('namespace')}/{(o['metadata'].get('labels') or {}).get(LABEL_SERVICE_NAME, '')}"])
         self.services.add_index("ip", lambda o: [(o.get("spec") or {}).get("clusterIP") or ""])
         self.zone = ClusterZone(
             lambda ns, name: self.services.get(ns, name),
@@ -55,7 +55,7 @@ class ClusterDNS:
 
     async def publish(self) -> None:
         """Create or update the kube-dns Service, EndpointSlice and Endpoints."""
-        svc = {"metadata": {"name": "kube-dns", "namespace": NAMESPACE, "labels": LABELS},
+        svc = {"metadata": {"name": "kube-dns", "namespace": NAMESPACE_SYSTEM, "labels": LABELS},
                "spec": {"clusterIP": self.service_ip, "ports": [
                    {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}}
@@ -66,20 +66,19 @@ class ClusterDNS:
                 raise
         ports = [{"name": "dns", "port": self.port, "protocol": "UDP"},
                  {"name": "dns-tcp", "port": self.port, "protocol": "TCP"}]
-        slice_ = {"metadata": {"name": f"kube-dns-{self.node}", "namespace": NAMESPACE,
-                               "labels": {"kubernetes.io/service-name": "kube-dns",
-                                          "endpointslice.kubernetes.io/managed-by": "k8py-dns"}},
+        slice_ = {"metadata": {"name": f"kube-dns-{self.node}", "namespace": NAMESPACE_SYSTEM,
+                               "labels": {LABEL_SERVICE_NAME: "kube-dns", LABEL_MANAGED_BY: "k8py-dns"}},
                   "addressType": "IPv4", "ports": ports,
                   "endpoints": [{"addresses": [self.listen_ip], "nodeName": self.node,
                                  "conditions": {"ready": True, "serving": True, "terminating": False}}]}
         await self._put("endpointslices", slice_)
-        eps = {"metadata": {"name": "kube-dns", "namespace": NAMESPACE, "labels": LABELS},
+        eps = {"metadata": {"name": "kube-dns", "namespace": NAMESPACE_SYSTEM, "labels": LABELS},
                "subsets": [{"addresses": [{"ip": self.listen_ip, "nodeName": self.node}], "ports": ports}]}
         await self._put("endpoints", eps)
 
     async def _put(self, resource: str, obj: Obj) -> None:
         async def write() -> None:
-            cur = await self.client.get_or_none(resource, obj["metadata"]["name"], NAMESPACE)
+            cur = await self.client.get_or_none(resource, obj["metadata"]["name"], NAMESPACE_SYSTEM)
             if cur is None:
                 await self.client.create(resource, obj)
                 return

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import ANNOTATION_NODE_TTL
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -155,7 +156,7 @@ class NodeAgent:
         self.allocatable = self.facts.allocatable(cap)
         return {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.node_name, "labels": {**self.facts.labels(), **self.options.labels},
-                             "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                             "annotations": {ANNOTATION_NODE_TTL: "0"}},
                 "spec": {}, "status": self._status(now, [])}
 
     def _status(self, now: str, old_conditions: list[Obj]) -> Obj:

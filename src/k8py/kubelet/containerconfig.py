@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from k8py.api.quantity import to_int, to_milli
 from k8py.api.types import Obj
+from k8py.api.wellknown import LABEL_KUBERNETES_CONTAINER_NAME, NAMESPACE_DEFAULT
 from k8py.runtime.protocol import ContainerConfig, DNSConfig, Mount, PodSandboxConfig
 
 LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_POD_UID = "io.kubernetes.pod.uid"
-LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_CONTAINER_KIND = "k8py.io/container-kind"  # "init" | "regular"
 LABEL_CONTAINER_HASH = "k8py.io/container-hash"  # of the container's spec: a change restarts it
 
@@ -44,13 +44,13 @@ class ClusterSettings:
 
 def pod_labels(pod: Obj) -> dict[str, str]:
     md = pod["metadata"]
-    return {LABEL_POD_NAME: md["name"], LABEL_POD_NAMESPACE: md.get("namespace") or "default",
+    return {LABEL_POD_NAME: md["name"], LABEL_POD_NAMESPACE: md.get("namespace") or NAMESPACE_DEFAULT,
             LABEL_POD_UID: str(md["uid"])}
 
 
 def dns_config(pod: Obj, s: ClusterSettings) -> DNSConfig | None:
     spec = pod.get("spec") or {}
-    ns = pod["metadata"].get("namespace") or "default"
+    ns = pod["metadata"].get("namespace") or NAMESPACE_DEFAULT
     policy = spec.get("dnsPolicy") or "ClusterFirst"
     host_net = bool(spec.get("hostNetwork"))
     extra = spec.get("dnsConfig") or {}
@@ -95,7 +95,7 @@ def host_dns() -> DNSConfig:
 def sandbox_config(pod: Obj, s: ClusterSettings) -> PodSandboxConfig:
     md = pod["metadata"]
     spec = pod.get("spec") or {}
-    ns = md.get("namespace") or "default"
+    ns = md.get("namespace") or NAMESPACE_DEFAULT
     hostname = spec.get("hostname") or md["name"]
     extra: list[tuple[str, str]] = []
     for ha in spec.get("hostAliases") or []:
@@ -127,7 +127,7 @@ def container_config(pod: Obj, c: Obj, *, image: str, env: list[tuple[str, str]]
     caps = sc.get("capabilities") or {}
     run_as_user = sc.get("runAsUser", psc.get("runAsUser"))
     run_as_group = sc.get("runAsGroup", psc.get("runAsGroup"))
-    labels = {**pod_labels(pod), LABEL_CONTAINER_NAME: c["name"], LABEL_CONTAINER_KIND: kind,
+    labels = {**pod_labels(pod), LABEL_KUBERNETES_CONTAINER_NAME: c["name"], LABEL_CONTAINER_KIND: kind,
               LABEL_CONTAINER_HASH: container_hash(c)}
     return ContainerConfig(
         name=c["name"], image=image, command=command, args=args, env=env, working_dir=c.get("workingDir") or "",

@@ -18,6 +18,7 @@ from typing import Awaitable, Callable
 
 from k8py.api.quantity import parse_quantity
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.kubelet.errors import ContainerConfigError
 
 # (kind "secrets"|"configmaps", namespace, name) -> the object or None
@@ -101,7 +102,7 @@ def resource_field(container: Obj, ref: Obj, node_allocatable: dict[str, str] | 
 
 async def build_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = "", host_ip: str = "",
                     node_allocatable: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    ns = (pod.get("metadata") or {}).get("namespace") or "default"
+    ns = (pod.get("metadata") or {}).get("namespace") or NAMESPACE_DEFAULT
     env: dict[str, str] = {}
     cache: dict[tuple[str, str], Obj | None] = {}
 

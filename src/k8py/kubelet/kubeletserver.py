@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from k8py.api.request import ApiRequest
+from k8py.api.wellknown import USER_SYSTEM_ADMIN
 from k8py.client.errors import ApiError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class KubeletServer:
             return web.json_response({"kind": "Status", "status": "Failure", "reason": "NotFound",
                                       "message": f"no such path {request.path}", "code": 404}, status=404)
         ns, name, sub = m.groups()
-        user = request.headers.get("X-Remote-User", "system:admin")
+        user = request.headers.get("X-Remote-User", USER_SYSTEM_ADMIN)
         req = ApiRequest(request.method.upper(), request.path, {k: v for k, v in request.query.items()},
                          headers={k.lower(): v for k, v in request.headers.items()}, user=user)
         if sub != "log":

@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_NODE_LEASE
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock
 
-LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 RENEW_INTERVAL_SECONDS = 10.0
 
@@ -54,7 +54,7 @@ class NodeLease:
 
     def _new(self) -> Obj:
         now = micro_time(self.clock.now())
-        md: Obj = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
+        md: Obj = {"name": self.node_name, "namespace": NAMESPACE_NODE_LEASE}
         if self.node_uid:
             md["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
                                       "uid": self.node_uid}]
@@ -65,10 +65,10 @@ class NodeLease:
     async def renew(self) -> Obj:
         for _ in range(3):
             if self._lease is None:
-                cur = await self.client.get_or_none("leases", self.node_name, LEASE_NAMESPACE)
+                cur = await self.client.get_or_none("leases", self.node_name, NAMESPACE_NODE_LEASE)
                 if cur is None:
                     try:
-                        self._lease = await self.client.create("leases", self._new(), LEASE_NAMESPACE)
+                        self._lease = await self.client.create("leases", self._new(), NAMESPACE_NODE_LEASE)
                         return self._lease
                     except ApiError as e:
                         if not e.already_exists:

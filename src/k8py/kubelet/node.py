@@ -19,6 +19,13 @@ from pathlib import Path
 
 from k8py.api.quantity import format_quantity, parse_quantity
 from k8py.api.types import Obj
+from k8py.api.wellknown import (
+    LABEL_ARCH_BETA,
+    LABEL_ARCH_STABLE,
+    LABEL_HOSTNAME,
+    LABEL_OS_BETA,
+    LABEL_OS_STABLE,
+)
 
 KUBELET_VERSION = "v1.32.0-k8py"
 EVICTION_MEMORY = "100Mi"
@@ -166,8 +173,8 @@ class NodeFacts:
 
     def labels(self) -> dict[str, str]:
         a = arch()
-        return {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": a,
-                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": a}
+        return {LABEL_HOSTNAME: self.name, LABEL_OS_STABLE: "linux", LABEL_ARCH_STABLE: a,
+                LABEL_OS_BETA: "linux", LABEL_ARCH_BETA: a}
 
     def addresses(self, node_ip: str) -> list[Obj]:
         out = []

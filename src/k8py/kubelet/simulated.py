@@ -34,6 +34,17 @@ import logging
 from typing import Any, Iterable
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import (
+    ANNOTATION_NODE_TTL,
+    ANNOTATION_SIMULATED,
+    ANNOTATION_SIMULATED_HEARTBEAT,
+    LABEL_ARCH_BETA,
+    LABEL_ARCH_STABLE,
+    LABEL_HOSTNAME,
+    LABEL_OS_BETA,
+    LABEL_OS_STABLE,
+    LABEL_SIMULATED,
+)
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer, SharedInformerFactory, object_key
@@ -43,11 +54,8 @@ from k8py.kubelet.lease import LEASE_DURATION_SECONDS, RENEW_INTERVAL_SECONDS, N
 
 log = logging.getLogger(__name__)
 
-SIMULATED_LABEL = "k8py.io/simulated"
-SIMULATED_ANNOTATION = "k8py.io/simulated"
 SIMULATED_NOTE = ("This node is simulated by k8py: it runs no containers; its pods are marked "
                   "Running without processes and their IPs route nowhere.")
-HEARTBEAT_ANNOTATION = "k8py.io/simulated-heartbeat"
 HEARTBEAT_PAUSED = "paused"
 HEARTBEAT_RUNNING = "running"
 KUBELET_VERSION = "v1.32.0-k8py-sim"
@@ -153,9 +161,9 @@ class SimulatedNode:
     # -- the Node object ----------------------------------------------------------
     def node_object(self) -> Obj:
         now = rfc3339(self.clock.now())
-        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": self.arch, "beta.kubernetes.io/os": "linux",
-                  "beta.kubernetes.io/arch": self.arch, SIMULATED_LABEL: "true", **self.extra_labels}
+        labels = {LABEL_HOSTNAME: self.name, LABEL_OS_STABLE: "linux",
+                  LABEL_ARCH_STABLE: self.arch, LABEL_OS_BETA: "linux",
+                  LABEL_ARCH_BETA: self.arch, LABEL_SIMULATED: "true", **self.extra_labels}
         spec: Obj = {}
         if self.pod_cidr:
             spec["podCIDR"] = self.pod_cidr
@@ -165,9 +173,9 @@ class SimulatedNode:
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.name, "labels": labels,
-                         "annotations": {SIMULATED_ANNOTATION: SIMULATED_NOTE,
-                                         HEARTBEAT_ANNOTATION: HEARTBEAT_RUNNING,
-                                         "node.alpha.kubernetes.io/ttl": "0"}},
+                         "annotations": {ANNOTATION_SIMULATED: SIMULATED_NOTE,
+                                         ANNOTATION_SIMULATED_HEARTBEAT: HEARTBEAT_RUNNING,
+                                         ANNOTATION_NODE_TTL: "0"}},
             "spec": spec,
             "status": self.status(now, None),
         }
@@ -220,8 +228,8 @@ class SimulatedNode:
             want = self.node_object()["metadata"]
             await self.client.patch("nodes", self.name, {"metadata": {
                 "labels": want["labels"],
-                "annotations": {SIMULATED_ANNOTATION: SIMULATED_NOTE}}})
-            if (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION) == HEARTBEAT_PAUSED:
+                "annotations": {ANNOTATION_SIMULATED: SIMULATED_NOTE}}})
+            if (md.get("annotations") or {}).get(ANNOTATION_SIMULATED_HEARTBEAT) == HEARTBEAT_PAUSED:
                 self.paused = True
             if (current.get("spec") or {}).get("podCIDR"):  # a node's podCIDR never changes
                 self.set_pod_cidr(current["spec"]["podCIDR"])
@@ -315,7 +323,8 @@ class _Engine:
 
     async def _annotate(self, sim: SimulatedNode, value: str) -> None:
         try:
-            await self.client.patch("nodes", sim.name, {"metadata": {"annotations": {HEARTBEAT_ANNOTATION: value}}})
+            await self.client.patch("nodes", sim.name,
+                                    {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: value}}})
         except ApiError as e:
             log.info("node %s: heartbeat annotation not written: %s", sim.name, e)
 
@@ -334,7 +343,7 @@ class _Engine:
         if sim is None or self._closed:
             return
         md = node_obj["metadata"]
-        flag = (md.get("annotations") or {}).get(HEARTBEAT_ANNOTATION)
+        flag = (md.get("annotations") or {}).get(ANNOTATION_SIMULATED_HEARTBEAT)
         if flag != self._flags.get(sim.name):  # act on changes of the annotation only
             self._flags[sim.name] = flag
             if flag == HEARTBEAT_PAUSED and not sim.paused:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from k8py.api.quantity import to_int
 from k8py.api.types import Obj
+from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.kubelet.envvars import Lookup, field_ref, resource_field
 from k8py.kubelet.errors import VolumeError
 from k8py.runtime.protocol import Mount
@@ -178,7 +179,7 @@ class VolumeManager:
         return out
 
     async def _projected(self, pod: Obj, vol: Obj) -> dict[str, tuple[bytes, int]]:
-        ns = pod["metadata"].get("namespace") or "default"
+        ns = pod["metadata"].get("namespace") or NAMESPACE_DEFAULT
         mode = int(vol["defaultMode"]) if vol.get("defaultMode") is not None else 0o644
         out: dict[str, tuple[bytes, int]] = {}
         for src in vol.get("sources") or []:
@@ -197,7 +198,7 @@ class VolumeManager:
     async def setup(self, pod: Obj) -> dict[str, str]:
         """Make every volume of the pod; returns volume name -> host path."""
         uid = str(pod["metadata"]["uid"])
-        ns = pod["metadata"].get("namespace") or "default"
+        ns = pod["metadata"].get("namespace") or NAMESPACE_DEFAULT
         base = self.pod_dir(uid) / "volumes"
         out: dict[str, str] = {}
         for vol in (pod.get("spec") or {}).get("volumes") or []:

@@ -1,4 +1,8 @@
-"""k8py.network: pod sandbox networking (bridge, veth, host-local IPAM, routes)."""
+"""k8py.network: pod sandbox networking (bridge, veth, host-local IPAM, routes).
+
+Imports no container runtime (the runtime's PodNetwork seam is met structurally;
+the pod a sandbox belongs to is a `podref.PodRef`).
+"""
 
 from __future__ import annotations
 

@@ -19,10 +19,10 @@ import ipaddress
 import os
 from pathlib import Path
 
+from k8py.host import proc
 from k8py.network.errors import NetworkError
 from k8py.network.ipam import HostLocalIPAM
-from k8py.runtime import proc
-from k8py.runtime.protocol import PodSandboxConfig
+from k8py.network.podref import PodRef
 
 BRIDGE = "k8py0"
 VETH_PREFIX = "k8pyv"
@@ -85,7 +85,7 @@ class BridgeNetwork:
         await ip("route", "replace", self.cluster_cidr, "dev", self.bridge, "proto", "static")
         await ip("route", "replace", self.service_cidr, "dev", self.bridge, "proto", "static")
 
-    async def setup(self, netns_path: str, pod: PodSandboxConfig) -> str:
+    async def setup(self, netns_path: str, pod: PodRef) -> str:
         ns = os.path.basename(netns_path)
         host = veth_name(netns_path)
         async with self._lock:
@@ -108,7 +108,7 @@ class BridgeNetwork:
             raise
         return addr
 
-    async def teardown(self, netns_path: str, pod: PodSandboxConfig) -> None:
+    async def teardown(self, netns_path: str, pod: PodRef) -> None:
         await ip("link", "del", veth_name(netns_path), check=False)
         async with self._lock:
             self.ipam.release(netns_path)

@@ -15,6 +15,7 @@ import logging
 import time
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import LABEL_SERVICE_NAME
 from k8py.client.client import Client
 from k8py.client.informer import Informer
 from k8py.clock import Clock, RealClock
@@ -38,7 +39,7 @@ class Proxier:
         self.services = Informer(client, "services", clock=self.clock)
         self.slices = Informer(client, "endpointslices", clock=self.clock)
         self.slices.add_index("service", lambda o: [
-            f"{o['metadata'].get('namespace')}/{(o['metadata'].get('labels') or {}).get('kubernetes.io/service-name', '')}"])
+            f"{o['metadata'].get('namespace')}/{(o['metadata'].get('labels') or {}).get(LABEL_SERVICE_NAME, '')}"])
         self._dirty = asyncio.Event()
         self._applied: rules.Ruleset | None = None
         self._rendered: dict[object, rules.Ruleset] = {}  # per ServicePort, reused between syncs

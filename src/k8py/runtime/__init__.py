@@ -6,7 +6,6 @@
     sandbox.py       pod sandboxes: netns (k8py-...), shared IPC/UTS, hosts/resolv.conf
     spec.py          OCI config.json from a ContainerConfig and the image config
     cgroups.py       cgroup paths, usage, removal;  mounts.py  overlay mounts
-    proc.py          helper commands (ip, unshare, runc) run off the event loop
     jsoncache.py     parsed record files, re-read only when changed (status relists)
     exec_session.py  streaming exec (pipes or a pty);  attach.py  attach sessions
     logs.py          reading CRI log files (kubectl logs)
@@ -17,5 +16,6 @@
     unpack.py        layer tarballs -> overlayfs-form directories (whiteouts)
     fake.py          FakeRuntime for kubelet tests;  cleanup.py  for `k8py reset`
     cli.py           `k8py image ...`
-Only the kubelet (and the CLI) import this package.
+Only the kubelet (and the CLI) import this package. Helper commands run off the event
+loop with `k8py.host.proc`.
 """

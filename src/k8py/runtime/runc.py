@@ -29,7 +29,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from k8py.runtime import cgroups, exec_session, mounts, proc
+from k8py.host import proc
+from k8py.runtime import cgroups, exec_session, mounts
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, RuntimeError_,
                                  StartContainerError)
 from k8py.runtime.attach import AttachSession

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from k8py.runtime import proc
+from k8py.host import proc
 from k8py.runtime.errors import SandboxError, SandboxNotFound
 from k8py.runtime.jsoncache import JsonFileCache
 from k8py.runtime.protocol import (DNSConfig, PodNetwork, PodSandboxConfig, PodSandboxStatus,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from k8py.api.wellknown import LABEL_KUBERNETES_CONTAINER_NAME
 from k8py.runtime.errors import CreateContainerError
 from k8py.runtime.protocol import ContainerConfig
 
@@ -248,5 +249,5 @@ def build_spec(*, config: ContainerConfig, image_cfg: dict[str, Any], rootfs: Pa
         "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
-        "annotations": {"io.kubernetes.container.name": config.name, **config.annotations},
+        "annotations": {LABEL_KUBERNETES_CONTAINER_NAME: config.name, **config.annotations},
     }

@@ -23,6 +23,7 @@ import time
 from typing import Any, Sequence
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import ANNOTATION_SELECTED_NODE, DEFAULT_SCHEDULER_NAME
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, WARNING, EventRecorder
@@ -31,16 +32,12 @@ from k8py.clock import Clock, RealClock, rfc3339
 from k8py.scheduler.cache import SchedulerCache, is_terminal
 from k8py.scheduler.framework import CycleState, FitError, Framework
 from k8py.scheduler.plugins import default_plugins
-from k8py.scheduler.plugins.volumebinding import (
-    SELECTED_NODE_ANNOTATION,
-    claims_to_annotate,
-)
+from k8py.scheduler.plugins.volumebinding import claims_to_annotate
 from k8py.scheduler.queue import SchedulingQueue
 from k8py.scheduler.types import PodInfo
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCHEDULER_NAME = "default-scheduler"
 REASON_FAILED_SCHEDULING = "FailedScheduling"
 REASON_SCHEDULED = "Scheduled"
 BATCH_SECONDS = 0.005
@@ -224,7 +221,7 @@ class Scheduler:
         try:
             for claim in claims:
                 await self.client.patch("persistentvolumeclaims", claim,
-                                        {"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}},
+                                        {"metadata": {"annotations": {ANNOTATION_SELECTED_NODE: node}}},
                                         pi.namespace)
             await self.client.bind(pod, node)
         except asyncio.CancelledError:

@@ -13,7 +13,13 @@ from typing import Any
 
 from k8py.api.quantity import to_int, to_milli
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
+from k8py.api.taints import (
+    TAINT_EFFECT_NO_EXECUTE,
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_EFFECT_PREFER_NO_SCHEDULE,
+)
 from k8py.api.types import Obj
+from k8py.api.wellknown import LABEL_METADATA_NAME, NAMESPACE_DEFAULT
 
 # Scheduler-internal defaults for containers without requests (scoring only).
 DEFAULT_MILLI_CPU_REQUEST = 100
@@ -129,7 +135,7 @@ class AffinityTerm:
         if pod.namespace not in self.namespaces and not (
                 # without a namespace informer only the label every namespace carries is known
                 self.namespace_selector is not None and self.namespace_selector.matches(
-                    {"kubernetes.io/metadata.name": pod.namespace})):
+                    {LABEL_METADATA_NAME: pod.namespace})):
             return False
         return self.selector.matches(pod.labels)
 
@@ -178,7 +184,7 @@ class PodInfo:
     def from_pod(cls, pod: Obj) -> "PodInfo":
         md = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
-        ns = md.get("namespace") or "default"
+        ns = md.get("namespace") or NAMESPACE_DEFAULT
         req, nz_cpu, nz_mem = pod_requests(spec)
         ports: list[tuple[str, str, int]] = []
         for c in spec.get("containers") or []:
@@ -246,8 +252,8 @@ class NodeInfo:
         self.allocatable = resources_from_list((node.get("status") or {}).get("allocatable"))
         self.unschedulable = bool(spec.get("unschedulable"))
         taints = spec.get("taints") or []
-        self.taints = [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute")]
-        self.prefer_no_schedule = [t for t in taints if t.get("effect") == "PreferNoSchedule"]
+        self.taints = [t for t in taints if t.get("effect") in (TAINT_EFFECT_NO_SCHEDULE, TAINT_EFFECT_NO_EXECUTE)]
+        self.prefer_no_schedule = [t for t in taints if t.get("effect") == TAINT_EFFECT_PREFER_NO_SCHEDULE]
         self.plain = not self.unschedulable and not self.taints
 
     def add_pod(self, p: PodInfo) -> None:

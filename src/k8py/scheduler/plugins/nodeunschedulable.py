@@ -3,13 +3,17 @@ tolerates the node.kubernetes.io/unschedulable:NoSchedule taint."""
 
 from __future__ import annotations
 
+from k8py.api.taints import (
+    TAINT_EFFECT_NO_SCHEDULE,
+    TAINT_NODE_UNSCHEDULABLE,
+    tolerated,
+)
 from k8py.scheduler.framework import CycleState, Status
-from k8py.scheduler.plugins.tainttoleration import tolerates
 from k8py.scheduler.types import NodeInfo, PodInfo
 
 NAME = "NodeUnschedulable"
 ERR_REASON_UNSCHEDULABLE = "node(s) were unschedulable"
-UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+UNSCHEDULABLE_TAINT = {"key": TAINT_NODE_UNSCHEDULABLE, "effect": TAINT_EFFECT_NO_SCHEDULE}
 
 
 class NodeUnschedulable:
@@ -19,7 +23,7 @@ class NodeUnschedulable:
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if not node.unschedulable:
             return None
-        if any(tolerates(t, UNSCHEDULABLE_TAINT) for t in pod.tolerations):
+        if tolerated(pod.tolerations, UNSCHEDULABLE_TAINT):
             return None
         return _FAIL
 

@@ -1,38 +1,17 @@
 """TaintToleration: a node's NoSchedule/NoExecute taints repel pods that do not tolerate
 them (filter); untolerated PreferNoSchedule taints lower a node's score.
 
-`tolerates(toleration, taint)` is Kubernetes' ToleratesTaint, shared with the node
-lifecycle controller (NoExecute eviction)."""
+Taint/toleration matching itself is shared vocabulary: `k8py.api.taints`."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from k8py.api.taints import TAINT_EFFECT_PREFER_NO_SCHEDULE, tolerated
 from k8py.scheduler.framework import MAX_SCORE, CycleState, Status
 from k8py.scheduler.types import NodeInfo, PodInfo
 
 NAME = "TaintToleration"
 ERR_REASON_UNTOLERATED = "node(s) had untolerated taint {%s: %s}"
 WEIGHT = 3
-
-
-def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if op == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def tolerated(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
-    return any(tolerates(t, taint) for t in tolerations)
 
 
 class TaintToleration:
@@ -51,7 +30,7 @@ class TaintToleration:
         if not any(n.prefer_no_schedule for n in nodes):
             return False
         state.data[NAME] = [t for t in pod.tolerations
-                            if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
+                            if (t.get("effect") or TAINT_EFFECT_PREFER_NO_SCHEDULE) == TAINT_EFFECT_PREFER_NO_SCHEDULE]
         return True
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:

@@ -23,7 +23,6 @@ ERR_REASON_NODE_CONFLICT = "node(s) had volume node affinity conflict"
 ERR_REASON_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 ERR_REASON_NOT_FOUND = 'persistentvolumeclaim "%s" not found'
 ERR_REASON_PV_NOT_FOUND = 'persistentvolume "%s" not found'
-SELECTED_NODE_ANNOTATION = "volume.kubernetes.io/selected-node"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 
 

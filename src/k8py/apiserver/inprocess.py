@@ -1,27 +1,29 @@
-"""The in-process transport: the client calls `ApiServer.handle` directly.
+"""The in-process transport: a client in the server process calls `ApiServer.handle`
+directly, without sockets.
 
-Same contract as the HTTPS transport (`client.transport.Transport`): (status,
-decoded body) for requests, decoded events for watch streams, ApiError when a
-stream cannot start. Bodies are JSON-encoded on the way in, exactly as over HTTP,
-so the server sees the same bytes; responses are fresh objects per request, so
-components never share Python objects through it.
+It belongs to the API server side and implements the client's `Transport` Protocol
+(`k8py.client.transport`), which the client package keeps: components hold a
+`Client(transport)` and never import the API server. Same contract as the HTTPS
+transport: (status, decoded body) for requests, decoded events for watch streams,
+ApiError when a stream cannot start. Bodies are JSON-encoded on the way in, exactly as
+over HTTP, so the server sees the same bytes; responses are fresh objects per request,
+so components never share Python objects through it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator
 
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.wellknown import USER_SYSTEM_ADMIN
+from k8py.apiserver.server import ApiServer
 from k8py.client.errors import ApiError
 from k8py.client.transport import encode_body
 
-if TYPE_CHECKING:
-    from k8py.apiserver.server import ApiServer
-
 
 class InProcessTransport:
-    def __init__(self, api: "ApiServer", *, user: str = "system:admin", user_agent: str = "k8py",
+    def __init__(self, api: ApiServer, *, user: str = USER_SYSTEM_ADMIN, user_agent: str = "k8py",
                  accept: str = "application/json") -> None:
         self.api = api
         self.user = user

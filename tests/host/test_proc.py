@@ -1,11 +1,11 @@
-"""runtime/proc.run: output, exit status, stdin, stderr merging and timeouts of helper commands."""
+"""host/proc.run: output, exit status, stdin, stderr merging and timeouts of helper commands."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from k8py.runtime import proc
+from k8py.host import proc
 
 
 @pytest.mark.parametrize("argv, kwargs, want", [
