@@ -13,7 +13,7 @@ from k8py import KUBERNETES_VERSION, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from k8py.cli import reset, server
+    from k8py.cli import image, reset, server
 
     parser = argparse.ArgumentParser(prog="k8py", description="A small Kubernetes in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -22,8 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_arguments(sub.add_parser("reset", help="remove everything k8py created on this machine"))
     from k8py.kubelet import agentcli  # `k8py agent ...` (owned by kubelet)
     agentcli.add_arguments(sub.add_parser("agent", help="run a node agent that joins a k8py server"))
-    from k8py.runtime import cli as image_cli  # `k8py image ...` (owned by runtime)
-    image_cli.add_image_commands(sub)
+    image.add_image_commands(sub)
     return parser
 
 
@@ -42,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         from k8py.cli import reset
         return reset.main(args)
     if args.cmd == "image":
-        from k8py.runtime import cli as image_cli
-        return image_cli.run_image_command(args)
+        from k8py.cli import image
+        return image.run_image_command(args)
     return 2
 
 
