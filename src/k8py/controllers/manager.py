@@ -3,9 +3,10 @@ informers (as kube-controller-manager does).
 
 `ControllerManager(client, clock, options).run()` builds the enabled controllers
 (each registers its informers and handlers on one SharedInformerFactory), starts the
-informers, then awaits every controller's `run()` until cancelled. Invariants: a controller that crashes is logged and restarted after
-a back-off on the clock, the others go on; cancelling `run()` stops the controllers
-and the informers.
+informers, then awaits every controller's `run()` until cancelled. Invariants: a
+controller that crashes is logged and restarted after a back-off on the clock, the
+others go on; cancelling `run()` stops the controllers, then the informers, then the
+controllers' event recorders, and returns only once all of them have stopped.
 """
 
 from __future__ import annotations
@@ -132,8 +133,10 @@ class ControllerManager:
         finally:
             for t in tasks:
                 t.cancel()
-            self.factory.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.factory.shutdown()
+            # pending events go with their controllers (none may reach an API server shutting down)
+            await asyncio.gather(*(c.recorder.close() for c in self.controllers.values()))
 
 
 async def run_in_server(ctx: Any) -> None:

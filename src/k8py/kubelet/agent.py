@@ -397,6 +397,7 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
     try:
         await agent.run()
     finally:
+        await agent.recorder.close()  # no event outlives the agent
         if server is not None:
             await server.close()
         await runtime.close()

@@ -528,8 +528,10 @@ class _Engine:
         finally:
             self._closed = True
             self.queue.shutdown()
-            for t in tasks + list(self._tasks):
+            owned = tasks + list(self._tasks)
+            for t in owned:
                 t.cancel()
+            await asyncio.gather(*owned, return_exceptions=True)
 
 
 async def run_simulated(ctx: Any) -> None:
