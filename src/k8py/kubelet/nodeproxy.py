@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -23,9 +23,6 @@ from aiohttp import WSMsgType, web
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.types import Obj
 from k8py.component import PodStreams
-
-if TYPE_CHECKING:
-    from k8py.apiserver.http import HttpFront
 
 log = logging.getLogger(__name__)
 _POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
@@ -152,9 +149,9 @@ class ForwardingNodeProxy:
         return ws
 
 
-def attach_to_server(api: Any, front: HttpFront, token: str) -> ForwardingNodeProxy:
+def attach_to_server(api: Any, front: Any, token: str) -> ForwardingNodeProxy:
     """Make the server's ForwardingNodeProxy and register it with the API server (pods/log)
-    and the HTTPS front (upgrades)."""
+    and the HTTPS front (`apiserver.http.HttpFront`: upgrades)."""
     p = ForwardingNodeProxy(api, token)
     api.set_node_proxy(p.node_proxy)
     front.upgrade_handler = p.upgrade_handler
