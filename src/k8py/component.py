@@ -83,7 +83,7 @@ class TokenCredentials:
     ca_cert: Path | None = None
 
 
-class PodStreams(Protocol):
+class NodeStreams(Protocol):
     """A node agent's answers for its own pods: pods/log, and the exec, attach and
     port-forward upgrades (kubelet.streaming.Streaming)."""
 
@@ -92,11 +92,11 @@ class PodStreams(Protocol):
     async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse: ...
 
 
-class LocalStreamsHook(Protocol):
+class LocalNodeHost(Protocol):
     """How the embedded agent serves its pods' logs and exec/attach/port-forward through
     the API server it runs in (the API server's node proxy)."""
 
-    def serve_local(self, node_name: str, streams: PodStreams) -> None:
+    def serve_local(self, node_name: str, streams: NodeStreams) -> None:
         """Answer requests for pods on `node_name` with `streams` (in-process)."""
         ...
 
@@ -117,7 +117,7 @@ class ClusterContext:
     server_url: str = ""
     credentials: AgentCredentials | None = None
     node: LocalNode | None = None  # None: this process runs no node components
-    local_streams: LocalStreamsHook | None = None  # None: the agent serves its own HTTPS endpoint
+    local_streams: LocalNodeHost | None = None  # None: the agent serves its own HTTPS endpoint
 
 
 Component = Callable[[ClusterContext], Coroutine[Any, Any, None]]  # `async def run(ctx)`: runs until cancelled

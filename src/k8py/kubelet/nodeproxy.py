@@ -6,7 +6,7 @@ other node are forwarded to that node's agent endpoint (`KubeletServer`) at
 log responses are streamed back, WebSocket upgrades are relayed message by message
 with the subprotocol the agent chose. `attach_to_server(api, front, token)` registers it
 with the ApiServer and the HTTPS front (once per server, before components start); it is
-the embedded agent's `component.LocalStreamsHook`.
+the embedded agent's `component.LocalNodeHost`.
 Invariant: a node without an address or port answers a clear 400, never a hang.
 """
 
@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.types import Obj
-from k8py.component import PodStreams
+from k8py.component import NodeStreams
 
 log = logging.getLogger(__name__)
 _POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
@@ -37,10 +37,10 @@ class ForwardingNodeProxy:
     def __init__(self, api: Any, token: str) -> None:
         self.api = api
         self.token = token
-        self.local: PodStreams | None = None
+        self.local: NodeStreams | None = None
         self.local_node = ""
 
-    def serve_local(self, node_name: str, streams: PodStreams) -> None:
+    def serve_local(self, node_name: str, streams: NodeStreams) -> None:
         """Serve pods on `node_name` (the embedded agent's node) in-process with `streams`."""
         self.local = streams
         self.local_node = node_name
