@@ -361,11 +361,13 @@ async def main(a: argparse.Namespace) -> None:
             print("(direct pods have no controller: no replacements to time)")
     print(f"final RSS {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
 
+    # stop in reverse order: every component (each awaits what it started), the shared
+    # informers, the event writes of the controllers run here directly, then the API and the store
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    factory.stop()
-    await asyncio.sleep(0.1)
+    await factory.shutdown()
+    await asyncio.gather(ipam.recorder.close(), lifecycle.recorder.close())
     await api.close()
     r = store.close()
     if asyncio.iscoroutine(r):

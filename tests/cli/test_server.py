@@ -17,6 +17,8 @@ from k8py.api.request import ApiRequest, ApiResponse
 from k8py.cli import server
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport
+from k8py.component import ClusterContext
+from k8py.kubelet import nodeproxy
 
 
 class FakeStore:
@@ -50,6 +52,10 @@ class FakeApi:
         store.log.append("api.init")
 
         self.endpoint: tuple[str, int] | None = None
+        self.node_proxy: Any = None
+
+    def set_node_proxy(self, proxy: Any) -> None:
+        self.node_proxy = proxy
 
     async def start(self) -> None:
         self.store.log.append("api.start")
@@ -89,18 +95,27 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     log, made = fakes
     ran: list[Any] = []
 
-    async def component(ctx: server.ClusterContext) -> None:
-        ran.append(ctx.args.simulated_nodes)
+    async def component(ctx: ClusterContext) -> None:
+        ran.append(ctx.options.simulated_nodes)
         try:
             await asyncio.Event().wait()
         finally:
             log.append("component.stopped")
 
-    async def broken(ctx: server.ClusterContext) -> None:
+    async def broken(ctx: ClusterContext) -> None:
         raise RuntimeError("crash")
 
     monkeypatch.setattr(server, "_builtin_components", lambda args: [])
     monkeypatch.setattr(server, "COMPONENTS", [("test", component), ("broken", broken)])
+    attached: list[tuple[Any, Any, nodeproxy.ForwardingNodeProxy]] = []
+    real_attach = nodeproxy.attach_to_server
+
+    def attach(api: Any, front: Any, token: str) -> nodeproxy.ForwardingNodeProxy:
+        p = real_attach(api, front, token)
+        attached.append((api, front, p))
+        return p
+
+    monkeypatch.setattr(nodeproxy, "attach_to_server", attach)
     stop = asyncio.Event()
     args = server.ServerArgs(data_dir=str(tmp_path / "data"), port=0, simulated_nodes=2)
     task = asyncio.create_task(server.serve(args, stop=stop))
@@ -123,6 +138,10 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     finally:
         await c.close()
     assert ran == [2]
+    # logs/exec of every node's pods are forwarded, with or without an embedded agent
+    [(api, front, proxy)] = attached
+    assert api.node_proxy == proxy.node_proxy and front.upgrade_handler == proxy.upgrade_handler
+    assert proxy.token == (tmp_path / "data" / "pki" / "agent-token").read_text().strip()
     stop.set()
     assert await asyncio.wait_for(task, 30) == 0
     api = made["store"].api

@@ -19,7 +19,7 @@ from k8py.cli import server
 async def main():
     stop = asyncio.Event()
     seen = {}
-    def run_components(ctx):
+    def run_components(ctx, args):
         seen["modules"] = sorted(sys.modules)
         stop.set()
         return []

@@ -66,28 +66,3 @@ async def test_uses_the_pod_cidr_from_node_ipam(tmp_path: Path) -> None:
     assert net.cidrs == ["10.42.7.0/24"]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-async def test_embedded_agent_says_what_is_missing(monkeypatch: object, capsys: object) -> None:
-    import os
-    import shutil
-
-    from k8py.kubelet import agent as agent_mod
-
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # type: ignore[attr-defined]
-    monkeypatch.setattr(shutil, "which", lambda name: None if name == "runc" else "/usr/bin/" + name)  # type: ignore[attr-defined]
-    from types import SimpleNamespace
-
-    class Api:
-        node_proxy = None
-
-        def set_node_proxy(self, p: object) -> None:
-            self.node_proxy = p
-
-    ctx = SimpleNamespace(api=Api(), pki=None, front=SimpleNamespace(upgrade_handler=None))
-    await agent_mod.run_embedded(ctx)
-    # logs/exec of other nodes' pods are still forwarded without a local agent
-    assert ctx.api.node_proxy is not None and ctx.front.upgrade_handler is not None
-    err = capsys.readouterr().err  # type: ignore[attr-defined]
-    assert err == ("k8py: running without the node agent (no containers): missing root (run k8py server as root), "
-                   "runc (apt install runc)\n")

@@ -1,4 +1,4 @@
-"""Image store: archives (docker save, OCI layout), tags, removal, and the `k8py image` CLI."""
+"""Image store: archives (docker save, OCI layout), tags, removal (the `k8py image` CLI: tests/cli/test_image.py)."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import yaml
 
-from k8py.cli.main import main as k8py_main
 from k8py.runtime.errors import ImageNotFound, RuntimeError_
 from k8py.runtime.images import ImageStore
-from tests.runtime.oci_helpers import FakeRegistry, TestImage, digest_of, image, layer
+from tests.runtime.oci_helpers import TestImage, digest_of, image, layer
 
 
 def need_root() -> None:
@@ -103,33 +101,3 @@ async def test_tags_and_remove(tmp_path: Path) -> None:
     assert not store.layer_path(a.layers[1].diff_id).exists()
     assert not store.blob_path(digest_of(a.layers[1].blob)).exists()
     assert [i.id for i in store.list()] == [b.config_digest]
-
-
-async def test_cli_pull_ls_rm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    need_root()
-    reg = FakeRegistry()
-    await reg.start()
-    try:
-        img = image([layer({"x": b"y"})])
-        reg.add("library/cli", "v1", img)
-        conf = tmp_path / "registries.yaml"
-        conf.write_text(yaml.safe_dump({"mirrors": {"docker.io": {"endpoint": [f"http://{reg.addr}"]}},
-                                        "disable_default_endpoint": True}))
-        base = ["image", "--store", str(tmp_path / "store"), "--registries", str(conf)]
-        # the CLI runs its own event loop: run it in a thread so the fake registry keeps serving
-        import asyncio
-
-        async def cli(*args: str) -> int:
-            return await asyncio.to_thread(k8py_main, base + list(args))
-
-        assert await cli("pull", "cli:v1") == 0
-        assert await cli("ls") == 0
-        out = capsys.readouterr().out
-        assert "docker.io/library/cli" in out and "v1" in out and img.config_digest[7:20] in out
-        assert await cli("pull", "cli:nope") == 1
-        assert "not found" in capsys.readouterr().err
-        assert await cli("rm", "cli:v1") == 0
-        assert await cli("ls", "-q") == 0
-        assert capsys.readouterr().out.strip().endswith("Deleted: cli:v1 (%s)" % img.config_digest)
-    finally:
-        await reg.stop()

@@ -1,7 +1,8 @@
-"""`k8py` command line: server, reset, version (agent and image come later).
+"""`k8py` command line: server, agent, image, reset, version.
 
-Subcommand modules are imported only when chosen, so `k8py version` and the
-server's startup do not pay for what they do not use.
+Every command lives in `k8py.cli` (`server.py`, `agent.py`, `image.py`, `reset.py`).
+Subcommand modules import their components only when chosen, so `k8py version` and
+the server's startup do not pay for what they do not use.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from k8py import KUBERNETES_VERSION, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from k8py.cli import reset, server
+    from k8py.cli import agent, image, reset, server
 
     parser = argparse.ArgumentParser(prog="k8py", description="A small Kubernetes in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("version", help="print versions")
     server.add_arguments(sub.add_parser("server", help="run the control plane (and the embedded node agent)"))
     reset.add_arguments(sub.add_parser("reset", help="remove everything k8py created on this machine"))
-    from k8py.kubelet import agentcli  # `k8py agent ...` (owned by kubelet)
-    agentcli.add_arguments(sub.add_parser("agent", help="run a node agent that joins a k8py server"))
-    from k8py.runtime import cli as image_cli  # `k8py image ...` (owned by runtime)
-    image_cli.add_image_commands(sub)
+    agent.add_arguments(sub.add_parser("agent", help="run a node agent that joins a k8py server"))
+    image.add_image_commands(sub)
     return parser
 
 
@@ -36,14 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         from k8py.cli import server
         return server.main(args)
     if args.cmd == "agent":
-        from k8py.kubelet import agentcli
-        return agentcli.main(args)
+        from k8py.cli import agent
+        return agent.main(args)
     if args.cmd == "reset":
         from k8py.cli import reset
         return reset.main(args)
     if args.cmd == "image":
-        from k8py.runtime import cli as image_cli
-        return image_cli.run_image_command(args)
+        from k8py.cli import image
+        return image.run_image_command(args)
     return 2
 
 

@@ -1,14 +1,16 @@
 """`k8py server`: the control plane in one process (store, API server, HTTPS front, components).
 
-Start order: data dir -> store -> ApiServer -> PKI -> HTTPS front -> kubeconfig ->
-one "ready" line on stdout -> components (`run_components`). SIGINT/SIGTERM stop
-everything in reverse order and exit 0. Invariants: exactly one line is printed
-when ready (tests and scripts wait for it); heavy modules (schemas, cryptography)
-are loaded lazily so startup stays well under a second on an existing data dir.
+`serve` runs named steps: store -> API server -> PKI -> HTTPS front (with the node
+proxy) -> kubeconfig and one "ready" line on stdout -> components, each
+`<component>/run.py:run(ctx)` with a `component.ClusterContext` built here
+(`_context`). SIGINT/SIGTERM stop everything in reverse order and exit 0: the
+components, awaited with whatever they started, before the front, the API server and
+the store close. Invariants: exactly one line is printed when ready (tests and scripts
+wait for it); heavy modules (schemas, cryptography) are loaded lazily so startup stays
+well under a second on an existing data dir.
 
-Components (scheduler, controllers, node agent) plug in through `COMPONENTS`:
-a list of `(name, factory)` where `factory(ctx)` returns a coroutine that runs
-until cancelled. Add yours in `_builtin_components` (imported lazily there).
+Components plug in through `_builtin_components` (imported lazily there) and, for tests
+or plugins, `COMPONENTS`: a list of `(name, run)` with `run(ctx)` running until cancelled.
 
 The store is compacted as kube-apiserver does: every `--compaction-interval` (default 5m;
 0 disables) to the revision observed at the previous tick (`apiserver.compaction`).
@@ -30,7 +32,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8py.api.request import ApiRequest
+    from k8py.apiserver.auth import Authenticator
+    from k8py.apiserver.certs import Pki
+    from k8py.apiserver.http import DebugHandler, HttpFront
+    from k8py.apiserver.server import ApiServer
+    from k8py.clock import RealClock
+    from k8py.component import ClusterContext, Component, LocalNode
+    from k8py.kubelet.nodeproxy import ForwardingNodeProxy
+    from k8py.store import Store
 
 log = logging.getLogger("k8py.server")
 
@@ -62,72 +75,34 @@ class ServerArgs:
         return Path(os.path.expanduser(self.data_dir)).resolve()
 
 
-@dataclass
-class ClusterContext:
-    """What a component gets: the API server (for in-process clients), the clock, the args."""
-
-    api: Any  # k8py.apiserver.server.ApiServer
-    clock: Any  # k8py.clock.Clock
-    args: ServerArgs
-    pki: Any = None  # k8py.apiserver.certs.Pki (agent token, CA) for components that dial HTTPS
-    server_url: str = ""
-    front: Any = None  # k8py.apiserver.http.HttpFront (kubelet: sets upgrade_handler for exec)
-
-    def client(self) -> Any:
-        """A k8py Client over the in-process transport (no sockets)."""
-        from k8py.client.client import Client
-        from k8py.apiserver.inprocess import InProcessTransport
-        return Client(InProcessTransport(self.api))
+# Extra components registered at run time (e.g. by tests or plugins): (name, run).
+COMPONENTS: list[tuple[str, Component]] = []
 
 
-ComponentFactory = Callable[[ClusterContext], Awaitable[None]]
-# Extra components registered at run time (e.g. by tests or plugins): (name, factory).
-COMPONENTS: list[tuple[str, ComponentFactory]] = []
-
-
-def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
-    """The cluster's own components, each `async def run(ctx: ClusterContext)` that runs until
-    cancelled. Owners add theirs in a marked section, importing lazily inside this function."""
-    comps: list[tuple[str, ComponentFactory]] = []
-    # ---- control-plane components (entry points owned by scheduler and controllers)
-    from k8py.controllers.manager import run_in_server as run_controllers
+def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
+    """The cluster's own components, each `<component>/run.py:run(ctx)` (imported lazily)."""
+    from k8py.controllers.run import run as run_controllers
     from k8py.scheduler.run import run as run_scheduler
-    comps.append(("scheduler", run_scheduler))
-    comps.append(("controller-manager", run_controllers))
+
+    comps: list[tuple[str, Component]] = [("scheduler", run_scheduler), ("controller-manager", run_controllers)]
     if args.simulated_nodes > 0:
         from k8py.kubelet.simulated import run_simulated
         comps.append(("simulated-nodes", run_simulated))
-    # ---- end control-plane components
-    # ---- node agent (owner: kubelet): real containers when root + Linux + runc, else says what is missing
-    from k8py.kubelet.nodeproxy import run_in_server as run_node_proxy  # logs/exec of remote agents' pods
-    comps.append(("node-proxy", run_node_proxy))
-    if not args.no_agent:
-        from k8py.kubelet.agent import run_embedded
-        comps.append(("agent", run_embedded))
-        from k8py.proxy.run import run_in_server as run_node_services
-        comps.append(("proxy-dns", run_node_services))
-    # ---- end node agent
+    if not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
+        from k8py.cli.agent import node_components
+        comps += node_components()
     return comps
 
 
-def run_components(ctx: ClusterContext) -> list[asyncio.Task[None]]:
+def run_components(ctx: ClusterContext, args: ServerArgs) -> list[asyncio.Task[None]]:
     """Start every component as a task. A component that crashes is logged; the others go on."""
-    tasks = []
+    from k8py.cli.components import start
     try:
-        builtin = _builtin_components(ctx.args)
+        builtin = _builtin_components(args)
     except Exception:  # noqa: BLE001 - a broken component must not take the API down with it
         log.exception("loading the cluster components failed; serving the API without them")
         builtin = []
-    for name, factory in builtin + COMPONENTS:
-        async def _run(name: str = name, factory: ComponentFactory = factory) -> None:
-            try:
-                await factory(ctx)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001
-                log.exception("component %s failed", name)
-        tasks.append(asyncio.create_task(_run(), name=f"k8py-{name}"))
-    return tasks
+    return start(ctx, builtin + COMPONENTS)
 
 
 def parse_capacity(s: str) -> dict[str, str]:
@@ -187,20 +162,28 @@ def _store_kind(url: str | None) -> str:
 
 
 async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
-    from k8py.apiserver import certs, kubeconfig
-    from k8py.apiserver.auth import Authenticator, User
-    from k8py.apiserver.config import ApiServerConfig
-    from k8py.apiserver.http import HttpFront
-    from k8py.api.request import ApiResponse
-    from k8py.apiserver.server import ApiServer  # type: ignore[import-not-found]
+    """Start the control plane and its components, run until `stop` is set (SIGINT and
+    SIGTERM set it), then stop everything in reverse order. Returns the exit code."""
     from k8py.clock import RealClock
-    from k8py.store import open_store  # type: ignore[attr-defined]
 
-    data = args.data_path
-    data.mkdir(parents=True, exist_ok=True)
-    advertise = args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    clock = RealClock()
     stop = stop or asyncio.Event()
+    _stop_on_signals(stop)
+    clock = RealClock()
+    args.data_path.mkdir(parents=True, exist_ok=True)
+    _phase("imports")
+    store = await _start_store(args)
+    api = await _start_api(args, store, clock)
+    pki, auth = _start_pki(args, api, clock)
+    front, node_proxy, port = await _start_front(args, api, store, pki, auth)
+    url = _announce_ready(args, pki, port)
+    ctx = _context(args, api, clock, pki, url, node_proxy)
+    tasks = await _start_components(ctx, args, api, store, clock, port)
+    await stop.wait()
+    await _shutdown(tasks, front, api, store)
+    return 0
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -208,72 +191,159 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
         except (NotImplementedError, RuntimeError):
             pass
 
-    def phase(name: str) -> None:
-        log.info("%-12s at %.3fs", name, time.monotonic() - T0)
 
-    phase("imports")
-    store = open_store(args.store, str(data))
+def _phase(name: str) -> None:
+    log.info("%-12s at %.3fs", name, time.monotonic() - T0)
+
+
+def _advertise(args: ServerArgs) -> str:
+    """The address clients and the `kubernetes` Service are told (never a wildcard)."""
+    return args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
+
+
+async def _start_store(args: ServerArgs) -> Store:
+    from k8py.store import open_store
+
+    store = open_store(args.store, str(args.data_path))
     await store.start()
-    phase("store")
-    config = ApiServerConfig(advertise_address=advertise, port=args.port, service_cidr=args.service_cidr,
+    _phase("store")
+    return store
+
+
+async def _start_api(args: ServerArgs, store: Store, clock: RealClock) -> ApiServer:
+    from k8py.apiserver.config import ApiServerConfig
+    from k8py.apiserver.server import ApiServer
+
+    config = ApiServerConfig(advertise_address=_advertise(args), port=args.port, service_cidr=args.service_cidr,
                              cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns)
     if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
         config.watch_history = int(os.environ["K8PY_WATCH_HISTORY"])
     api = ApiServer(store, config, clock)
     await api.start()
-    phase("api")
+    _phase("api")
+    return api
 
+
+def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki, Authenticator]:
+    """The PKI (made on the first start), who may call the API (the admin certificate, the
+    agent token, service-account tokens) and the service-account token signer."""
     import ipaddress
+
+    from k8py.apiserver import certs
+    from k8py.apiserver.auth import Authenticator, User
+    from k8py.apiserver.tokens import TokenIssuer
+
+    config = api.config
     service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
-    pki = certs.ensure_pki(data, certs.default_sans(advertise, config.cluster_domain,
-                                                     service_ip))
+    pki = certs.ensure_pki(args.data_path, certs.default_sans(_advertise(args), config.cluster_domain, service_ip))
     auth = Authenticator()
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
                                                                    "system:authenticated")))
-    # Service-account tokens (TokenRequest), signed with a key kept in the PKI dir.
-    from k8py.apiserver.tokens import TokenIssuer
-    tokens = TokenIssuer(pki.dir, clock.now)
-    api.tokens = tokens
+    api.tokens = TokenIssuer(pki.dir, clock.now)  # TokenRequest, signed with a key kept in the PKI dir
     auth.token_checkers.append(api.authenticate_token)
-    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
-    phase("pki")
+    _phase("pki")
+    return pki, auth
 
-    async def compact_once(_req: Any) -> Any:
+
+async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
+                       auth: Authenticator) -> tuple[HttpFront, ForwardingNodeProxy, int]:
+    """The HTTPS front with the node proxy (logs, exec, attach, port-forward of every
+    node's pods) and the debug endpoints; returns it with the port it listens on."""
+    from k8py.apiserver.http import HttpFront
+    from k8py.kubelet.nodeproxy import attach_to_server
+
+    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
+    front.debug_handlers["compact"] = _compact_handler(store)
+    node_proxy = attach_to_server(api, front, pki.agent_token)
+    port = await front.start(args.bind, args.port)
+    return front, node_proxy, port
+
+
+def _compact_handler(store: Store) -> DebugHandler:
+    """`POST /debug/k8py/compact`: compact the store's history to its current revision."""
+    from k8py.api.request import ApiResponse
+
+    async def compact_once(_req: ApiRequest) -> ApiResponse:
         rev = await store.current_revision()
         await store.compact(rev)
         return ApiResponse(200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
                                  "message": f"compacted at revision {rev}", "code": 200})
+    return compact_once
 
-    front.debug_handlers["compact"] = compact_once
-    port = await front.start(args.bind, args.port)
+
+def _announce_ready(args: ServerArgs, pki: Pki, port: int) -> str:
+    """Write the kubeconfig and print the one ready line; returns the server URL.
+    Ready means: the API serves and the kubeconfig is written. Components start right
+    after (their imports cost a few hundred ms); being level-triggered, they catch up on
+    anything created in between."""
+    from k8py.apiserver import kubeconfig
+
     url = kubeconfig.server_url(args.bind, port)
-    kc = kubeconfig.write(data / "kubeconfig", pki, url)
-
-    # Ready means: the API serves and the kubeconfig is written. Components start right after
-    # (their imports cost a few hundred ms); being level-triggered, they catch up on anything
-    # created in between.
-    print(f"k8py: ready at {url} (store {_store_kind(args.store)}, data {data}); export KUBECONFIG={kc}",
+    kc = kubeconfig.write(args.data_path / "kubeconfig", pki, url)
+    print(f"k8py: ready at {url} (store {_store_kind(args.store)}, data {args.data_path}); export KUBECONFIG={kc}",
           flush=True)
     log.info("ready in %.3fs (%.3fs CPU since the process started)", time.monotonic() - T0, time.process_time())
-    ctx = ClusterContext(api=api, clock=clock, args=args, pki=pki, server_url=url, front=front)
-    tasks = run_components(ctx)
+    return url
+
+
+def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: str,
+             node_proxy: ForwardingNodeProxy) -> ClusterContext:
+    """What the components get: in-process clients of `api`, the flags as ClusterOptions,
+    and the embedded node (unless --no-agent)."""
+    from k8py.client.client import Client
+    from k8py.apiserver.inprocess import InProcessTransport
+    from k8py.component import ClusterContext, ClusterOptions
+
+    root = os.environ.get("K8PY_AGENT_ROOT")  # local-path volumes live where the embedded agent keeps its storage
+    options = ClusterOptions(service_cidr=args.service_cidr, cluster_cidr=args.cluster_cidr,
+                             cluster_dns=args.cluster_dns, cluster_domain=api.config.cluster_domain,
+                             service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
+                             local_storage_dir=f"{root}/storage" if root else "",
+                             simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
+    return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
+                          server_url=url, credentials=pki, node=None if args.no_agent else _embedded_node(args),
+                          local_streams=node_proxy)
+
+
+def _embedded_node(args: ServerArgs) -> LocalNode:
+    """The embedded agent's node: K8PY_AGENT_* over the flags (so that test clusters on one
+    host do not collide), and what this host lacks to run containers."""
+    from k8py.component import LocalNode
+    from k8py.kubelet.agent import missing_requirements, options_from_env
+    from k8py.kubelet.node import default_node_name
+
+    options, rt = options_from_env()
+    env = os.environ
+    return LocalNode(name=rt["node_name"] or default_node_name(),
+                     cluster_cidr=rt["cluster_cidr"] if "K8PY_AGENT_CLUSTER_CIDR" in env else args.cluster_cidr,
+                     service_cidr=rt["service_cidr"] if "K8PY_AGENT_SERVICE_CIDR" in env else args.service_cidr,
+                     pod_cidr=options.pod_cidr, ident=env.get("K8PY_AGENT_ID", ""),
+                     missing=tuple(missing_requirements()))
+
+
+async def _start_components(ctx: ClusterContext, args: ServerArgs, api: ApiServer, store: Store,
+                            clock: RealClock, port: int) -> list[asyncio.Task[None]]:
+    """The components, then the periodic compaction: tasks that `_shutdown` stops first."""
+    tasks = run_components(ctx, args)
     if not args.port:  # bound to a free port: only now can the `kubernetes` Service's endpoints name it
-        await api.set_endpoint(advertise, port)  # (after ready: writing loads the validation schemas)
-    phase("components")
+        await api.set_endpoint(_advertise(args), port)  # (after ready: writing loads the validation schemas)
+    _phase("components")
     if args.compaction_interval > 0:
         from k8py.apiserver.compaction import Compactor
         tasks.append(asyncio.create_task(Compactor(store, clock, args.compaction_interval).run(),
                                          name="k8py-compaction"))
+    return tasks
 
-    await stop.wait()
 
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+async def _shutdown(tasks: list[asyncio.Task[None]], front: HttpFront, api: ApiServer, store: Store) -> None:
+    """Reverse start order: the components (and compaction) have stopped, with everything
+    they started, before the HTTPS front, the API server and the store close."""
+    from k8py.cli import components
+
+    await components.stop(tasks)
     await front.close()
     await api.close()
     await store.close()
-    return 0
 
 
 def main(ns: argparse.Namespace) -> int:
@@ -284,3 +354,5 @@ def main(ns: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet
+        return 130

@@ -4,8 +4,10 @@ the caller.
 `event(obj, type, reason, message)` returns at once; a background task writes the
 Event. Repeats of the same (object, type, reason, message) within the aggregation
 window update the first Event's count and lastTimestamp instead of creating a new one
-("(x15 over 91m)" in kubectl describe). Invariant: at most `max_in_flight` writes run
-at once; write failures are logged, never raised to the caller.
+("(x15 over 91m)" in kubectl describe). Invariants: at most `max_in_flight` writes run
+at once; write failures are logged, never raised to the caller; the recorder owns its
+write tasks, and whoever made the recorder `close()`s it when its component stops (no
+write outlives the component, so none reaches an API server that is shutting down).
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ class EventRecorder:
         self._seen: dict[tuple[str, str, str, str], tuple[str, str, int, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = 0
+        self._closed = False
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        if self._closed:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -51,6 +56,14 @@ class EventRecorder:
         """Wait until every event recorded so far has been written (for tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel the writes still pending and wait until they stopped; later events are dropped."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _write(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         async with self._sem:

@@ -326,3 +326,9 @@ class SharedInformerFactory:
         for t in self._tasks.values():
             t.cancel()
         self._tasks.clear()
+
+    async def shutdown(self) -> None:
+        """Stop every informer and wait until they have stopped."""
+        tasks = list(self._tasks.values())
+        self.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,16 +3,17 @@ informers (as kube-controller-manager does).
 
 `ControllerManager(client, clock, options).run()` builds the enabled controllers
 (each registers its informers and handlers on one SharedInformerFactory), starts the
-informers, then awaits every controller's `run()` until cancelled. Invariants: a controller that crashes is logged and restarted after
-a back-off on the clock, the others go on; cancelling `run()` stops the controllers
-and the informers.
+informers, then awaits every controller's `run()` until cancelled. Invariants: a
+controller that crashes is logged and restarted after a back-off on the clock, the
+others go on; cancelling `run()` stops the controllers, then the informers, then the
+controllers' event recorders, and returns only once all of them have stopped. Its
+component entry point is `controllers/run.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -130,16 +131,7 @@ class ControllerManager:
         finally:
             for t in tasks:
                 t.cancel()
-            self.factory.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def run_in_server(ctx: Any) -> None:
-    """The `k8py server` component: `ctx` is cli.server.ClusterContext."""
-    args = ctx.args  # cli.server.ServerArgs
-    # local-path volumes live where the embedded node agent keeps its storage
-    root = os.environ.get("K8PY_AGENT_ROOT")
-    opts = ControllerManagerOptions(lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
-                                    cluster_cidr=args.cluster_cidr,
-                                    storage_base_dir=f"{root}/storage" if root else DEFAULT_BASE_DIR)
-    await ControllerManager(ctx.client(), ctx.clock, opts).run()
+            await self.factory.shutdown()
+            # pending events go with their controllers (none may reach an API server shutting down)
+            await asyncio.gather(*(c.recorder.close() for c in self.controllers.values()))

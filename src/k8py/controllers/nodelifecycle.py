@@ -297,15 +297,4 @@ class NodeLifecycleController:
                 raise
 
 
-async def run(client: Client, clock: Clock | None = None, **kwargs: Any) -> None:
-    """Entry point: run the node lifecycle controller until cancelled."""
-    await NodeLifecycleController(client, clock, **kwargs).run()
-
-
-__all__ = ["NodeLifecycleController", "run", "eviction_time", "effective_tolerations"]
-
-
-async def component(ctx: Any) -> None:
-    """As a component of `k8py server` (honours --pod-eviction-timeout)."""
-    await NodeLifecycleController(ctx.client(), ctx.clock,
-                                  pod_eviction_timeout=float(ctx.args.pod_eviction_timeout)).run()
+__all__ = ["NodeLifecycleController", "effective_tolerations", "eviction_time"]

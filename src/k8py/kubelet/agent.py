@@ -11,9 +11,9 @@ per pod bound to it, and serves logs/exec for its pods.
  4. watch pods with spec.nodeName=<node>; one PodWorker per uid (newest state wins);
  5. every `lease_interval` renew the Lease, every `status_interval` post node status.
 
-Embedded mode (`run_embedded`, used by `k8py server`) needs root, Linux and runc;
-otherwise it says exactly what is missing and the server runs without an agent.
-Tunables of the embedded agent come from environment variables (K8PY_AGENT_*: see
+The component entry point is `kubelet/run.py` (in `k8py server` and in `k8py agent`); it
+needs root, Linux and runc (`missing_requirements`), else says exactly what is missing.
+Tunables of the agent come from environment variables (K8PY_AGENT_*: see
 `options_from_env`), so parallel test clusters on one machine do not collide.
 Invariant: restarting the agent never restarts running containers.
 """
@@ -40,7 +40,7 @@ from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
 from k8py.kubelet.lease import NodeLease
 from k8py.kubelet.localpathgc import stale_volume_dirs
-from k8py.kubelet.node import NodeFacts, default_node_name
+from k8py.kubelet.node import NodeFacts
 from k8py.kubelet.podworker import PodWorker
 from k8py.kubelet.runtimecache import RuntimeCache
 from k8py.kubelet.volumes import VolumeManager
@@ -398,42 +398,7 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
     try:
         await agent.run()
     finally:
+        await agent.recorder.close()  # no event outlives the agent
         if server is not None:
             await server.close()
         await runtime.close()
-
-
-async def run_embedded(ctx: Any) -> None:
-    """The `k8py server` component: the node agent on this machine, in-process."""
-    from k8py.kubelet.nodeproxy import attach_to_server
-
-    proxy = attach_to_server(ctx)
-    missing = missing_requirements()
-    if missing:
-        print("k8py: running without the node agent (no containers): missing " + ", ".join(missing),
-              file=sys.stderr, flush=True)
-        return
-    options, rt = options_from_env()
-    cfg = getattr(ctx.api, "config", None)
-    if cfg is not None:
-        options.cluster_dns = getattr(cfg, "cluster_dns", options.cluster_dns)
-        options.cluster_domain = getattr(cfg, "cluster_domain", options.cluster_domain)
-        if "K8PY_AGENT_SERVICE_CIDR" not in os.environ:
-            rt["service_cidr"] = getattr(cfg, "service_cidr", rt["service_cidr"])
-        if "K8PY_AGENT_CLUSTER_CIDR" not in os.environ:
-            rt["cluster_cidr"] = getattr(cfg, "cluster_cidr", rt["cluster_cidr"])
-    pki = getattr(ctx, "pki", None)
-    if pki is not None:
-        try:
-            options.ca_cert = Path(pki.ca_cert).read_bytes()
-        except OSError:
-            pass
-    node_name = rt["node_name"] or default_node_name()
-
-    def wire(agent: NodeAgent) -> None:
-        from k8py.kubelet.streaming import Streaming
-
-        proxy.local = Streaming(agent, ctx.api)
-        proxy.local_node = agent.node_name
-
-    await run_agent(ctx.client(), ctx.clock, options, rt, node_name, on_ready=wire)

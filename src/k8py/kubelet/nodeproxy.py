@@ -4,8 +4,9 @@ Pods on the embedded agent's node are served in-process (`Streaming`); pods on a
 other node are forwarded to that node's agent endpoint (`KubeletServer`) at
 `https://<InternalIP>:<daemonEndpoints.kubeletEndpoint.Port>` with the agent token:
 log responses are streamed back, WebSocket upgrades are relayed message by message
-with the subprotocol the agent chose. `attach_to_server(ctx)` registers it with the
-ApiServer and the HTTPS front (idempotent; one per server).
+with the subprotocol the agent chose. `attach_to_server(api, front, token)` registers it
+with the ApiServer and the HTTPS front (once per server, before components start); it is
+the embedded agent's `component.LocalNodeHost`.
 Invariant: a node without an address or port answers a clear 400, never a hang.
 """
 
@@ -14,20 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.types import Obj
-
-if TYPE_CHECKING:
-    from k8py.kubelet.streaming import Streaming
+from k8py.component import NodeStreams
 
 log = logging.getLogger(__name__)
 _POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
-_BY_API: dict[int, "ForwardingNodeProxy"] = {}
 
 
 def _status(code: int, reason: str, message: str) -> Obj:
@@ -39,8 +37,17 @@ class ForwardingNodeProxy:
     def __init__(self, api: Any, token: str) -> None:
         self.api = api
         self.token = token
-        self.local: Streaming | None = None
+        self.local: NodeStreams | None = None
         self.local_node = ""
+
+    def serve_local(self, node_name: str, streams: NodeStreams) -> None:
+        """Serve pods on `node_name` (the embedded agent's node) in-process with `streams`."""
+        self.local = streams
+        self.local_node = node_name
+
+    async def get_pod(self, namespace: str, name: str, user: str) -> tuple[int, Obj]:
+        resp = await self.api.handle(ApiRequest("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", user=user))
+        return resp.status, resp.body
 
     async def _node_endpoint(self, node_name: str, user: str) -> tuple[str, int] | str:
         resp = await self.api.handle(ApiRequest("GET", f"/api/v1/nodes/{node_name}", user=user))
@@ -142,20 +149,10 @@ class ForwardingNodeProxy:
         return ws
 
 
-def attach_to_server(ctx: Any) -> ForwardingNodeProxy:
-    """The server's ForwardingNodeProxy (made and registered on first use)."""
-    p = _BY_API.get(id(ctx.api))
-    if p is None:
-        token = getattr(getattr(ctx, "pki", None), "agent_token", "") or ""
-        p = ForwardingNodeProxy(ctx.api, token)
-        _BY_API[id(ctx.api)] = p
-        ctx.api.set_node_proxy(p.node_proxy)
-        front = getattr(ctx, "front", None)
-        if front is not None:
-            front.upgrade_handler = p.upgrade_handler
+def attach_to_server(api: Any, front: Any, token: str) -> ForwardingNodeProxy:
+    """Make the server's ForwardingNodeProxy and register it with the API server (pods/log)
+    and the HTTPS front (`apiserver.http.HttpFront`: upgrades)."""
+    p = ForwardingNodeProxy(api, token)
+    api.set_node_proxy(p.node_proxy)
+    front.upgrade_handler = p.upgrade_handler
     return p
-
-
-async def run_in_server(ctx: Any) -> None:
-    """`k8py server` component: forward node requests even when no agent runs in-process."""
-    attach_to_server(ctx)

@@ -50,6 +50,7 @@ from k8py.client.errors import ApiError
 from k8py.client.informer import Informer, SharedInformerFactory, object_key
 from k8py.client.workqueue import QueueShutDown, WorkQueue
 from k8py.clock import Clock, RealClock, rfc3339
+from k8py.component import ClusterContext
 from k8py.kubelet.lease import LEASE_DURATION_SECONDS, RENEW_INTERVAL_SECONDS, NodeLease
 
 log = logging.getLogger(__name__)
@@ -537,17 +538,19 @@ class _Engine:
         finally:
             self._closed = True
             self.queue.shutdown()
-            for t in tasks + list(self._tasks):
+            owned = tasks + list(self._tasks)
+            for t in owned:
                 t.cancel()
+            await asyncio.gather(*owned, return_exceptions=True)
 
 
-async def run_simulated(ctx: Any) -> None:
+async def run_simulated(ctx: ClusterContext) -> None:
     """`k8py server --simulated-nodes N --node-capacity ...`: run N simulated nodes
     (sim-1..sim-N) on the in-process client. Their podCIDRs come from node IPAM."""
-    n = int(getattr(ctx.args, "simulated_nodes", 0) or 0)
+    n = ctx.options.simulated_nodes
     if n <= 0:
         return
-    cluster = SimulatedCluster(ctx.client(), n, dict(ctx.args.node_capacity), ctx.clock)
+    cluster = SimulatedCluster(ctx.client(), n, dict(ctx.options.node_capacity), ctx.clock)
     if n > SELF_ASSIGN_ABOVE:
         for node, cidr in zip(cluster.nodes, top_down_cidrs(CLUSTER_CIDR, n)):
             node.set_pod_cidr(cidr)

@@ -15,7 +15,6 @@
     images.py        ImageStore: content store, unpacked layers, tags, archives
     unpack.py        layer tarballs -> overlayfs-form directories (whiteouts)
     fake.py          FakeRuntime for kubelet tests;  cleanup.py  for `k8py reset`
-    cli.py           `k8py image ...`
-Only the kubelet (and the CLI) import this package. Helper commands run off the event
-loop with `k8py.host.proc`.
+Only the kubelet (and the CLI: `k8py image` is `cli/image.py`) import this package. Helper
+commands run off the event loop with `k8py.host.proc`.
 """

@@ -1,12 +1,10 @@
-"""The scheduler as a component of `k8py server`: `run(ctx)` with a ClusterContext
-(`ctx.client()`, `ctx.clock`)."""
+"""The scheduler as a component: `run(ctx)` schedules pods on one client until cancelled."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from k8py.component import ClusterContext
 from k8py.scheduler.scheduler import Scheduler
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ClusterContext) -> None:
     await Scheduler(ctx.client(), ctx.clock).run()

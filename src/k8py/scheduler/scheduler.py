@@ -67,6 +67,7 @@ class Scheduler:
         self.framework = Framework(plugins if plugins is not None else default_plugins(),
                                    percentage_of_nodes_to_score, rng)
         self.factory = factory or SharedInformerFactory(client, self.clock)
+        self._owns_factory = factory is None
         self.cache = SchedulerCache()
         self.queue = SchedulingQueue(self.clock)
         self.recorder = EventRecorder(client, DEFAULT_SCHEDULER_NAME, self.clock)
@@ -184,10 +185,20 @@ class Scheduler:
                     key = nxt
                 await asyncio.sleep(0)
         finally:
-            flusher.cancel()
-            self.queue.close()
-            for t in list(self._tasks):
-                t.cancel()
+            await self._stop(flusher)
+
+    async def _stop(self, flusher: asyncio.Task[None]) -> None:
+        """Cancel and await what run() started: the queue flusher, binds in flight, the
+        informers (when this scheduler made their factory) and pending events."""
+        flusher.cancel()
+        self.queue.close()
+        binds = list(self._tasks)
+        for t in binds:
+            t.cancel()
+        await asyncio.gather(flusher, *binds, return_exceptions=True)
+        if self._owns_factory:
+            await self.factory.shutdown()
+        await self.recorder.close()
 
     def schedule_one(self, key: str) -> bool:
         """One scheduling cycle for a queued pod. True when a bind task was started

@@ -1,0 +1,99 @@
+"""`k8py agent --server URL --token TOKEN [--node-name N]`: a node on another machine.
+
+Runs the node's components (the node agent, the service proxy, the cluster DNS) as
+`k8py server` runs its embedded ones, each `run(ctx)`, here on one REST client of the
+server. The token is the bearer token the server writes to `<data-dir>/pki/agent-token`
+(`--token @file` reads it from a file). Parsing is cheap: the agent's modules are
+imported only when the command runs. SIGTERM/SIGINT cancel the components so they clean
+up on the way out (the proxy removes its nftables table, the runtime closes); a component
+that crashes stops the others and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8py.component import Component, LocalNode
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
+    p.add_argument("--token", required=True, help="bearer token (the server's pki/agent-token) or @file")
+    p.add_argument("--ca-file", default=None, help="the cluster CA (default: do not verify the server)")
+    p.add_argument("--node-name", default=None, help="node name (default: the host name)")
+    p.add_argument("--backoff-base", type=float, default=10.0, help="crash-loop back-off base seconds (default 10)")
+    p.add_argument("--pod-cidr", default="", help="fixed pod CIDR (default: from node IPAM, else 10.42.0.0/24)")
+    p.add_argument("--node-ip", default="", help="the address the server reaches this node at (default: the "
+                                                 "pod bridge's gateway, right only on the server's machine)")
+    p.add_argument("--kubelet-port", type=int, default=10250,
+                   help="port of the agent's HTTPS endpoint for logs/exec/port-forward (default 10250; 0: any)")
+
+
+def main(ns: argparse.Namespace) -> int:
+    from k8py.kubelet.agent import missing_requirements
+
+    logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr)
+    missing = missing_requirements()
+    if missing:
+        print("k8py agent: cannot run containers here: missing " + ", ".join(missing), file=sys.stderr)
+        return 1
+    token = ns.token
+    if token.startswith("@"):
+        token = Path(token[1:]).read_text().strip()
+    try:
+        asyncio.run(_run(ns, token))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    return 0
+
+
+def node_components() -> list[tuple[str, Component]]:
+    """The components of a node, in start order."""
+    from k8py.dns.run import run as run_dns
+    from k8py.kubelet.run import run as run_agent
+    from k8py.proxy.run import run as run_proxy
+    return [("agent", run_agent), ("proxy", run_proxy), ("dns", run_dns)]
+
+
+def local_node(ns: argparse.Namespace) -> LocalNode:
+    """This machine's node: the flags over K8PY_AGENT_* (`kubelet.agent.options_from_env`)."""
+    from k8py.component import LocalNode
+    from k8py.kubelet.agent import options_from_env
+    from k8py.kubelet.node import default_node_name
+
+    options, rt = options_from_env()
+    return LocalNode(name=ns.node_name or rt["node_name"] or default_node_name(), cluster_cidr=rt["cluster_cidr"],
+                     service_cidr=rt["service_cidr"], pod_cidr=ns.pod_cidr or options.pod_cidr,
+                     ident=os.environ.get("K8PY_AGENT_ID", ""), node_ip=ns.node_ip, kubelet_port=ns.kubelet_port,
+                     backoff_base=ns.backoff_base)
+
+
+async def _run(ns: argparse.Namespace, token: str) -> None:
+    from k8py.client.client import Client
+    from k8py.client.rest import RestTransport
+    from k8py.clock import RealClock
+    from k8py.component import ClusterContext, ClusterOptions, TokenCredentials
+
+    main = asyncio.current_task()
+    assert main is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, main.cancel)
+    node = local_node(ns)
+    client = Client(RestTransport(ns.server, ca_file=ns.ca_file, token=token, insecure=ns.ca_file is None))
+    ctx = ClusterContext(clock=RealClock(), client=lambda: client,
+                         options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr),
+                         server_url=ns.server, credentials=TokenCredentials(token), node=node)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for name, run in node_components():
+                tg.create_task(run(ctx), name=f"k8py-{name}")
+    finally:
+        await client.close()

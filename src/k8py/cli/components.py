@@ -1,0 +1,37 @@
+"""The tasks a launcher runs components in: `start` and `stop`.
+
+`start(ctx, components)` runs each `(name, run)` as a task named `k8py-<name>`; a
+component that crashes is logged and the others go on. `stop(tasks)` cancels them and
+returns once every one has finished. Invariant: components await whatever they start
+(informers, workers, event writes), so after `stop` nothing of theirs runs or writes,
+and the launcher may close the HTTPS front, the API server and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from k8py.component import ClusterContext, Component
+
+log = logging.getLogger("k8py.server")
+
+
+def start(ctx: ClusterContext, components: Sequence[tuple[str, Component]]) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(_guarded(name, run, ctx), name=f"k8py-{name}") for name, run in components]
+
+
+async def _guarded(name: str, run: Component, ctx: ClusterContext) -> None:
+    try:
+        await run(ctx)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # one broken component must not stop the others
+        log.exception("component %s failed", name)
+
+
+async def stop(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,123 @@
+"""What a cluster component is and what it gets: `Component` and `ClusterContext`.
+
+A component is `async def run(ctx: ClusterContext) -> None` in `<component>/run.py`: it
+runs until cancelled and is started the same way inside `k8py server` (in-process
+clients) and in a process of its own (`k8py agent`: REST clients). The launcher in
+`k8py.cli` builds the context; a component reads its settings from it and talks to the
+cluster only through `ctx.client()`.
+
+Invariants: this module is neutral ground between the launcher and the components, so
+it imports no component, no `apiserver` and no `cli` (only `api`, `clock` and, for
+types, `client`); what the API server lends a component (its PKI, its node proxy) is
+typed here as a small Protocol that the API server's class satisfies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.types import Obj
+from k8py.clock import Clock
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from k8py.client.client import Client
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """The cluster-wide settings components read (from `k8py server`'s flags)."""
+
+    service_cidr: str = "10.43.0.0/16"  # ClusterIPs; .1 is `kubernetes`, .10 the cluster DNS
+    cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a block of it
+    cluster_dns: str = "10.43.0.10"  # the cluster DNS Service's ClusterIP
+    cluster_domain: str = "cluster.local"
+    service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses (servicelb)
+    pod_eviction_timeout: float = 300.0  # seconds a node may be NotReady before its pods are evicted
+    local_storage_dir: str = ""  # local-path volumes (where the embedded agent keeps them); "" = the default
+    simulated_nodes: int = 0
+    node_capacity: Mapping[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi",
+                                                                      "pods": "110"})
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    """The node this process runs the node components for (agent, proxy, DNS): the
+    embedded agent's node in `k8py server`, or `k8py agent`'s."""
+
+    name: str
+    cluster_cidr: str = "10.42.0.0/16"  # pod addresses, as this node routes them
+    service_cidr: str = "10.43.0.0/16"
+    pod_cidr: str = ""  # a fixed pod CIDR; "" = the Node's spec.podCIDR once node IPAM set it
+    ident: str = ""  # K8PY_AGENT_ID: tells apart the nftables tables, bridges, cgroups of nodes on one host
+    node_ip: str = ""  # the address the server reaches the agent at ("" = the pod bridge's gateway)
+    kubelet_port: int = 10250  # the agent's HTTPS endpoint, when it serves one (0: any free port)
+    backoff_base: float | None = None  # crash-loop back-off base seconds (None: the agent's default)
+    missing: tuple[str, ...] = ()  # what this host lacks to run containers (empty: it can)
+
+
+class AgentCredentials(Protocol):
+    """The PKI material a node agent needs (apiserver.certs.Pki in `k8py server`)."""
+
+    @property
+    def agent_token(self) -> str:
+        """The bearer token agents and the API server's node proxy present to each other."""
+        ...
+
+    @property
+    def ca_cert(self) -> Path | None:
+        """The cluster CA certificate file (mounted into pods with service-account tokens)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenCredentials:
+    """AgentCredentials from a token alone (`k8py agent --token`)."""
+
+    agent_token: str
+    ca_cert: Path | None = None
+
+
+class NodeStreams(Protocol):
+    """A node agent's answers for its own pods: pods/log, and the exec, attach and
+    port-forward upgrades (kubelet.streaming.Streaming)."""
+
+    async def node_proxy(self, req: ApiRequest, pod: Obj, sub: str) -> ApiResponse: ...
+
+    async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse: ...
+
+
+class LocalNodeHost(Protocol):
+    """How the embedded agent serves its pods' logs and exec/attach/port-forward through
+    the API server it runs in (the API server's node proxy)."""
+
+    def serve_local(self, node_name: str, streams: NodeStreams) -> None:
+        """Answer requests for pods on `node_name` with `streams` (in-process)."""
+        ...
+
+    async def get_pod(self, namespace: str, name: str, user: str) -> tuple[int, Obj]:
+        """(HTTP status, pod or Status) of a pod, read as the requesting user."""
+        ...
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """Everything a component gets. `client()` gives a client of the cluster's API (a new
+    in-process one in `k8py server`, the process's one REST client in `k8py agent`); the
+    launcher owns its transport."""
+
+    clock: Clock
+    client: Callable[[], Client]
+    options: ClusterOptions = field(default_factory=ClusterOptions)
+    server_url: str = ""
+    credentials: AgentCredentials | None = None
+    node: LocalNode | None = None  # None: this process runs no node components
+    local_streams: LocalNodeHost | None = None  # None: the agent serves its own HTTPS endpoint
+
+
+Component = Callable[[ClusterContext], Coroutine[Any, Any, None]]  # `async def run(ctx)`: runs until cancelled

@@ -1,0 +1,47 @@
+"""`k8py image` (cli/image.py): pull, list and remove through the node's image store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from k8py.cli.main import main as k8py_main
+from tests.runtime.oci_helpers import FakeRegistry, image, layer
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("unpacking layers with ownership needs root")
+
+
+async def test_cli_pull_ls_rm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need_root()
+    reg = FakeRegistry()
+    await reg.start()
+    try:
+        img = image([layer({"x": b"y"})])
+        reg.add("library/cli", "v1", img)
+        conf = tmp_path / "registries.yaml"
+        conf.write_text(yaml.safe_dump({"mirrors": {"docker.io": {"endpoint": [f"http://{reg.addr}"]}},
+                                        "disable_default_endpoint": True}))
+        base = ["image", "--store", str(tmp_path / "store"), "--registries", str(conf)]
+        # the CLI runs its own event loop: run it in a thread so the fake registry keeps serving
+
+        async def cli(*args: str) -> int:
+            return await asyncio.to_thread(k8py_main, base + list(args))
+
+        assert await cli("pull", "cli:v1") == 0
+        assert await cli("ls") == 0
+        out = capsys.readouterr().out
+        assert "docker.io/library/cli" in out and "v1" in out and img.config_digest[7:20] in out
+        assert await cli("pull", "cli:nope") == 1
+        assert "not found" in capsys.readouterr().err
+        assert await cli("rm", "cli:v1") == 0
+        assert await cli("ls", "-q") == 0
+        assert capsys.readouterr().out.strip().endswith(f"Deleted: cli:v1 ({img.config_digest})")
+    finally:
+        await reg.stop()
