@@ -38,18 +38,18 @@ from k8py.kubelet.containerconfig import (
     sandbox_config,
 )
 from k8py.kubelet.envvars import build_env, expand_args
-from k8py.kubelet.errors import (
-    CreateContainerError,
-    ImageNeverPullError,
-    ImagePullError,
-    KubeletError,
-    StartError,
-    VolumeError,
-)
+from k8py.kubelet.errors import ImagePullBackOff, KubeletError, VolumeError
 from k8py.kubelet.prober import PodProber
 from k8py.kubelet.runtimecache import Snapshot
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
+from k8py.runtime.errors import (
+    CreateContainerError,
+    ImageNeverPullError,
+    ImagePullError,
+    ImageRefError,
+    StartError,
+)
 from k8py.runtime.protocol import (
     ContainerState,
     ContainerStatus,
@@ -367,21 +367,19 @@ class PodWorker:
             if self.agent.backoff.in_backoff_since(key, self._pull_failed_at.get(key, 0.0)):
                 if cur[0] != "ImagePullBackOff":
                     self.event("Normal", "BackOff", f'Back-off pulling image "{image}"')
-                self.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}": {cur[1]}'
-                                      if not cur[1].startswith("Back-off") else cur[1])
                 self.event("Warning", "Failed", "Error: ImagePullBackOff")
-                raise _Waiting()
+                raise ImagePullBackOff(f'Back-off pulling image "{image}": {cur[1]}'
+                                       if not cur[1].startswith("Back-off") else cur[1])
         self.event("Normal", "Pulling", f'Pulling image "{image}"')
         t0 = time.monotonic()
         try:
             image_id = await rt.pull_image(image)
-        except Exception as e:  # noqa: BLE001 - the registry's message goes to the user
-            msg = getattr(e, "message", None) or f'failed to pull and unpack image "{image}": {e}'
-            self.event("Warning", "Failed", f'Failed to pull image "{image}": {msg}')
+        except (ImagePullError, ImageRefError) as e:  # the registry's message goes to the user
+            self.event("Warning", "Failed", f'Failed to pull image "{image}": {e.message}')
             self.event("Warning", "Failed", "Error: ErrImagePull")
             self._pull_failed_at[key] = self.agent.clock.now()
             self.agent.backoff.next(key, self.agent.clock.now())
-            raise ImagePullError(msg) from e
+            raise
         dt = time.monotonic() - t0
         ist = await rt.image_status(image)
         size = f" Image size: {ist.size} bytes." if ist else ""
@@ -396,11 +394,7 @@ class PodWorker:
         name = c["name"]
         rt = self.agent.runtime
         try:
-            try:
-                await self._ensure_image(c)
-            except _Waiting:
-                v.waiting = self.waiting.get(name)
-                return
+            await self._ensure_image(c)
             log.debug("pod %s: image of %s present", self.key, name)
             env = await build_env(pod, c, self.agent.lookup, pod_ip=pod_ip, host_ip=self.agent.node_ip,
                                   node_allocatable=self.agent.allocatable)
@@ -410,28 +404,29 @@ class PodWorker:
                                    args=expand_args(c.get("args"), env),
                                    log_dir=pod_log_dir(pod, self.agent.settings))
             log.debug("pod %s: creating container %s", self.key, name)
-            try:
-                cid = await rt.create_container(sb.id, cfg)
-                self._touch()
-            except Exception as e:  # noqa: BLE001
-                raise CreateContainerError(getattr(e, "message", None) or str(e)) from e
+            cid = await rt.create_container(sb.id, cfg)
+            self._touch()
             self.event("Normal", "Created", f"Created container {name}")
             log.debug("pod %s: container %s created", self.key, name)
-            try:
-                await rt.start_container(cid)
-                self._touch()
-            except Exception as e:  # noqa: BLE001
-                raise StartError(getattr(e, "message", None) or str(e)) from e
+            await rt.start_container(cid)
+            self._touch()
             self.event("Normal", "Started", f"Started container {name}")
             log.debug("pod %s: container %s started", self.key, name)
             self.waiting.pop(name, None)
             v.waiting = None
             await self._post_start(pod, c, cid, name)
-        except KubeletError as e:
-            if not isinstance(e, (ImagePullError, ImageNeverPullError)):
-                self.event("Warning", "Failed", f"Error: {e.message}")
-            self.waiting[name] = (e.reason, e.message)
-            v.waiting = self.waiting[name]
+        except (ImagePullError, ImageRefError) as e:  # an unparsable name is a failed pull too (events told)
+            self._wait(v, ImagePullError.reason, e.message)
+        except (ImageNeverPullError, ImagePullBackOff) as e:
+            self._wait(v, e.reason, e.message)
+        except (KubeletError, CreateContainerError, StartError) as e:
+            self.event("Warning", "Failed", f"Error: {e.message}")
+            self._wait(v, e.reason, e.message)
+
+    def _wait(self, v: ContainerView, reason: str, message: str) -> None:
+        """The container stays waiting with this reason (shown in its status)."""
+        self.waiting[v.spec["name"]] = (reason, message)
+        v.waiting = self.waiting[v.spec["name"]]
 
     async def _post_start(self, pod: Obj, c: Obj, cid: str, name: str) -> None:
         hook = ((c.get("lifecycle") or {}).get("postStart") or {})
@@ -606,7 +601,3 @@ class PodWorker:
             except ApiError as e:
                 if not (e.not_found or e.conflict):
                     raise
-
-
-class _Waiting(Exception):
-    """The container stays waiting (image pull back-off)."""
