@@ -70,7 +70,7 @@ class KubeletServer:
 
     async def start(self) -> int:
         crt, key = self_signed(Path(self.agent.options.root_dir) / "pki", self.agent.node_name,
-                               [self.agent.node_ip, "127.0.0.1"])
+                               [self.agent.node.ip, "127.0.0.1"])
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(crt), str(key))
         app = web.Application()
