@@ -99,7 +99,7 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
         comps.append(("simulated-nodes", run_simulated))
     # ---- end control-plane components
     # ---- node agent (owner: kubelet): real containers when root + Linux + runc, else says what is missing
-    from k8py.kubelet.nodeproxy import run_in_server as run_node_proxy  # logs/exec of remote agents' pods
+    from k8py.apiserver.nodeproxy import run_in_server as run_node_proxy  # logs/exec of remote agents' pods
     comps.append(("node-proxy", run_node_proxy))
     if not args.no_agent:
         from k8py.kubelet.agent import run_embedded

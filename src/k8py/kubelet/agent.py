@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from k8py.api.streaming import LocalNodeHost
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
@@ -380,15 +381,11 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
     server = None
     if serve_token:
         from k8py.kubelet.kubeletserver import KubeletServer
-        from k8py.kubelet.streaming import Streaming
+        from k8py.kubelet.streaming import Streaming, client_pod_getter
 
-        async def get_pod(ns: str, name: str, user: str) -> tuple[int, Obj]:
-            try:
-                return 200, await client.get("pods", name, ns)
-            except ApiError as e:
-                return e.status, e.body
-
-        server = KubeletServer(agent, Streaming(agent, get_pod=get_pod), serve_token, options.kubelet_port)
+        streaming = Streaming(runtime, node_name, clock, client_pod_getter(client))
+        server = KubeletServer(streaming, serve_token, options.kubelet_port, Path(options.root_dir) / "pki",
+                               options.node_ip)
         options.kubelet_port = await server.start()
     if on_ready is not None:
         on_ready(agent)
@@ -401,10 +398,9 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
 
 
 async def run_embedded(ctx: Any) -> None:
-    """The `k8py server` component: the node agent on this machine, in-process."""
-    from k8py.kubelet.nodeproxy import attach_to_server
-
-    proxy = attach_to_server(ctx)
+    """The `k8py server` component: the node agent on this machine, in-process. Its pods'
+    logs and exec are served through the server's node proxy (`ctx.api.node_proxy`, a
+    LocalNodeHost registered by the `node-proxy` component, which starts before it)."""
     missing = missing_requirements()
     if missing:
         print("k8py: running without the node agent (no containers): missing " + ", ".join(missing),
@@ -428,9 +424,14 @@ async def run_embedded(ctx: Any) -> None:
     node_name = rt["node_name"] or default_node_name()
 
     def wire(agent: NodeAgent) -> None:
-        from k8py.kubelet.streaming import Streaming
+        from k8py.kubelet.streaming import Streaming, api_pod_getter
 
-        proxy.local = Streaming(agent, ctx.api)
-        proxy.local_node = agent.node_name
+        host = getattr(ctx.api, "node_proxy", None)
+        if not isinstance(host, LocalNodeHost):
+            log.warning("this server has no node proxy: logs and exec of node %s's pods are not served",
+                        agent.node_name)
+            return
+        host.serve_local(agent.node_name, Streaming(agent.runtime, agent.node_name, agent.clock,
+                                                    api_pod_getter(ctx.api)))
 
     await run_agent(ctx.client(), ctx.clock, options, rt, node_name, on_ready=wire)

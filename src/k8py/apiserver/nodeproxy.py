@@ -1,46 +1,50 @@
-"""The API server's side of pods/log, exec, attach and port-forward.
+"""The API server's side of pods/log, exec, attach and port-forward: it forwards them to
+the node agent of the pod's node.
 
-Pods on the embedded agent's node are served in-process (`Streaming`); pods on any
-other node are forwarded to that node's agent endpoint (`KubeletServer`) at
+Pods of the node whose agent runs in this process are served in-process (the agent
+offers its `NodeStreams` through `serve_local`: this proxy is a `LocalNodeHost`); pods
+on any other node are forwarded to that node's agent endpoint (the kubelet's port) at
 `https://<InternalIP>:<daemonEndpoints.kubeletEndpoint.Port>` with the agent token:
 log responses are streamed back, WebSocket upgrades are relayed message by message
-with the subprotocol the agent chose. `attach_to_server(ctx)` registers it with the
-ApiServer and the HTTPS front (idempotent; one per server).
+with the subprotocol the agent chose. `attach_to_server(ctx)` registers it as the
+ApiServer's node proxy (`ApiServer.node_proxy` is this object) and the HTTPS front's
+upgrade handler (idempotent; one per server); `run_in_server(ctx)` is the `node-proxy`
+component of `k8py server`, which runs whether or not an agent runs in-process.
 Invariant: a node without an address or port answers a clear 400, never a hang.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.streaming import POD_UPGRADE_PATH, REMOTE_USER_HEADER, NodeStreams, failure_status
 from k8py.api.types import Obj
 
-if TYPE_CHECKING:
-    from k8py.kubelet.streaming import Streaming
-
 log = logging.getLogger(__name__)
-_POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
-_BY_API: dict[int, "ForwardingNodeProxy"] = {}
-
-
-def _status(code: int, reason: str, message: str) -> Obj:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
 
 
 class ForwardingNodeProxy:
     def __init__(self, api: Any, token: str) -> None:
         self.api = api
         self.token = token
-        self.local: Streaming | None = None
+        self.local: NodeStreams | None = None
         self.local_node = ""
+
+    def serve_local(self, node_name: str, streams: NodeStreams) -> None:
+        """Serve the pods of `node_name` (the in-process agent's node) through `streams`."""
+        self.local = streams
+        self.local_node = node_name
+
+    async def __call__(self, req: ApiRequest, pod: Obj, sub: str) -> ApiResponse:
+        """The ApiServer's node proxy hook (`ApiServer.set_node_proxy`): pods/log."""
+        return await self.node_proxy(req, pod, sub)
 
     async def _node_endpoint(self, node_name: str, user: str) -> tuple[str, int] | str:
         resp = await self.api.handle(ApiRequest("GET", f"/api/v1/nodes/{node_name}", user=user))
@@ -62,25 +66,24 @@ class ForwardingNodeProxy:
         if self.local is not None and node == self.local_node:
             return await self.local.node_proxy(req, pod, sub)
         if sub != "log":
-            return ApiResponse(400, _status(400, "BadRequest", "Upgrade request required"))
+            return ApiResponse(400, failure_status(400, "BadRequest", "Upgrade request required"))
         ep = await self._node_endpoint(node, req.user)
         if isinstance(ep, str):
-            return ApiResponse(400, _status(400, "BadRequest", ep))
+            return ApiResponse(400, failure_status(400, "BadRequest", ep))
         ip, port = ep
         sess = self._session()
         try:
             resp = await sess.get(f"https://{ip}:{port}{req.path}", params=req.query, ssl=False,
-                                  headers={"X-Remote-User": req.user})
+                                  headers={REMOTE_USER_HEADER: req.user})
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
-            return ApiResponse(502, _status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"))
+            return ApiResponse(502, failure_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"))
         ctype = resp.headers.get("Content-Type", "text/plain").split(";")[0]
         if resp.status != 200 or req.query.get("follow") not in ("true", "1"):
             body = await resp.read()
             resp.release()
             await sess.close()
             if ctype == "application/json":
-                import json
                 return ApiResponse(resp.status, json.loads(body or b"{}"))
             return ApiResponse(resp.status, body, content_type=ctype)
 
@@ -94,9 +97,9 @@ class ForwardingNodeProxy:
         return ApiResponse(200, None, content_type=ctype, stream=chunks())
 
     async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse:
-        m = _POD_SUB.match(request.path)
+        m = POD_UPGRADE_PATH.match(request.path)
         if not m:
-            return web.json_response(_status(400, "BadRequest", f"no upgradable resource at {request.path}"),
+            return web.json_response(failure_status(400, "BadRequest", f"no upgradable resource at {request.path}"),
                                      status=400)
         ns, name, _sub = m.groups()
         resp = await self.api.handle(ApiRequest("GET", f"/api/v1/namespaces/{ns}/pods/{name}", user=req.user))
@@ -106,20 +109,20 @@ class ForwardingNodeProxy:
         if self.local is not None and node == self.local_node:
             return await self.local.upgrade_handler(request, req, user)
         if not node:
-            return web.json_response(_status(400, "BadRequest", f'pod "{name}" does not have a host assigned'),
+            return web.json_response(failure_status(400, "BadRequest", f'pod "{name}" does not have a host assigned'),
                                      status=400)
         ep = await self._node_endpoint(node, req.user)
         if isinstance(ep, str):
-            return web.json_response(_status(400, "BadRequest", ep), status=400)
+            return web.json_response(failure_status(400, "BadRequest", ep), status=400)
         ip, port = ep
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         sess = self._session()
         try:
             upstream = await sess.ws_connect(f"wss://{ip}:{port}{request.path_qs}", protocols=offered, ssl=False,
-                                             headers={"X-Remote-User": req.user}, max_msg_size=0)
+                                             headers={REMOTE_USER_HEADER: req.user}, max_msg_size=0)
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
-            return web.json_response(_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"),
+            return web.json_response(failure_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"),
                                      status=502)
         ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
         await ws.prepare(request)
@@ -144,12 +147,11 @@ class ForwardingNodeProxy:
 
 def attach_to_server(ctx: Any) -> ForwardingNodeProxy:
     """The server's ForwardingNodeProxy (made and registered on first use)."""
-    p = _BY_API.get(id(ctx.api))
-    if p is None:
+    p = ctx.api.node_proxy
+    if not isinstance(p, ForwardingNodeProxy):
         token = getattr(getattr(ctx, "pki", None), "agent_token", "") or ""
         p = ForwardingNodeProxy(ctx.api, token)
-        _BY_API[id(ctx.api)] = p
-        ctx.api.set_node_proxy(p.node_proxy)
+        ctx.api.set_node_proxy(p)
         front = getattr(ctx, "front", None)
         if front is not None:
             front.upgrade_handler = p.upgrade_handler
