@@ -18,7 +18,8 @@ from k8py.controllers.nodelifecycle import (
     desired_condition_taints,
     eviction_time,
 )
-from k8py.kubelet.simulated import HEARTBEAT_ANNOTATION, SimulatedNode
+from k8py.simnode.names import HEARTBEAT_ANNOTATION
+from k8py.simnode.node import SimulatedNode
 
 Obj = dict[str, Any]
 T0 = 1_700_000_000.0

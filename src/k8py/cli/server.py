@@ -95,7 +95,7 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, ComponentFactory]]:
     comps.append(("scheduler", run_scheduler))
     comps.append(("controller-manager", run_controllers))
     if args.simulated_nodes > 0:
-        from k8py.kubelet.simulated import run_simulated
+        from k8py.simnode.run import run_simulated
         comps.append(("simulated-nodes", run_simulated))
     # ---- end control-plane components
     # ---- node agent (owner: kubelet): real containers when root + Linux + runc, else says what is missing

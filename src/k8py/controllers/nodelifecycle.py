@@ -33,8 +33,8 @@ from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import NORMAL, EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory
+from k8py.client.nodelease import LEASE_NAMESPACE
 from k8py.clock import Clock, RealClock, parse_rfc3339, rfc3339
-from k8py.kubelet.lease import LEASE_NAMESPACE
 from k8py.scheduler.plugins.tainttoleration import tolerates
 
 log = logging.getLogger(__name__)

@@ -35,10 +35,10 @@ from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer
+from k8py.client.nodelease import NodeLease
 from k8py.clock import Clock, rfc3339
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
-from k8py.kubelet.lease import NodeLease
 from k8py.kubelet.localpathgc import stale_volume_dirs
 from k8py.kubelet.node import NodeFacts, default_node_name
 from k8py.kubelet.podworker import PodWorker
