@@ -218,7 +218,8 @@ async def test_a_start_failure_is_a_waiting_reason(tmp_path: Path) -> None:
             return w if w.get("reason") == "StartError" else None
         w = await h.until(waiting)
         assert w["message"] == "failed to start container: exec: no such file"
-        assert "Error: failed to start container: exec: no such file" in [e["message"] for e in await h.events("Failed")]
+        failed = [e["message"] for e in await h.events("Failed")]
+        assert "Error: failed to start container: exec: no such file" in failed
     finally:
         await h.stop()
 

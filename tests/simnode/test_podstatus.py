@@ -15,8 +15,8 @@ def _pod(**status: object) -> dict:
 
 
 def test_a_running_pod() -> None:
-    st = running_status(_pod(conditions=[{"type": "PodScheduled", "status": "True",
-                                          "lastTransitionTime": "2024-01-01T00:00:00Z"}]), NOW, "10.42.0.2", "192.0.2.1")
+    scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}
+    st = running_status(_pod(conditions=[scheduled]), NOW, "10.42.0.2", "192.0.2.1")
     assert (st["phase"], st["podIP"], st["podIPs"], st["hostIPs"]) == ("Running", "10.42.0.2", [{"ip": "10.42.0.2"}],
                                                                        [{"ip": "192.0.2.1"}])
     conds = {c["type"]: c for c in st["conditions"]}
