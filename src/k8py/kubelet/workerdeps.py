@@ -35,12 +35,12 @@ class NodeState:
 
 @dataclass(frozen=True)
 class WorkerTiming:
-    """Periods (seconds) a pod worker keeps; see AgentOptions for their meaning."""
+    """Periods (seconds) a pod worker keeps, from AgentOptions (their defaults are there)."""
 
-    sync_period: float = 1.0
-    volume_refresh_period: float = 10.0
-    storage_check_period: float = 10.0
-    max_kill_grace: float = 3600.0
+    sync_period: float  # at least one sync per period (to notice exits)
+    volume_refresh_period: float  # configMap/secret volumes re-projected
+    storage_check_period: float  # ephemeral-storage limits checked
+    max_kill_grace: float  # no stop waits longer than this
 
 
 @dataclass(frozen=True)
