@@ -49,8 +49,8 @@ from k8py.client.informer import SharedInformerFactory
 from k8py.clock import RealClock
 from k8py.controllers.nodeipam import NodeIpamController, mask_for
 from k8py.controllers.nodelifecycle import NodeLifecycleController
-from k8py.kubelet.simulated import SimulatedCluster
 from k8py.scheduler.scheduler import Scheduler
+from k8py.simnode.cluster import SimulatedCluster
 from k8py.store import open_store
 
 NS = "default"

@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from k8py.api.request import ApiRequest, ApiResponse
-from k8py.api.types import Obj
+from k8py.api.streaming import LocalNodeHost
 from k8py.clock import Clock
 
 if TYPE_CHECKING:
-    from aiohttp import web
 
     from k8py.client.client import Client
 
@@ -81,28 +79,6 @@ class TokenCredentials:
 
     agent_token: str
     ca_cert: Path | None = None
-
-
-class NodeStreams(Protocol):
-    """A node agent's answers for its own pods: pods/log, and the exec, attach and
-    port-forward upgrades (kubelet.streaming.Streaming)."""
-
-    async def node_proxy(self, req: ApiRequest, pod: Obj, sub: str) -> ApiResponse: ...
-
-    async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse: ...
-
-
-class LocalNodeHost(Protocol):
-    """How the embedded agent serves its pods' logs and exec/attach/port-forward through
-    the API server it runs in (the API server's node proxy)."""
-
-    def serve_local(self, node_name: str, streams: NodeStreams) -> None:
-        """Answer requests for pods on `node_name` with `streams` (in-process)."""
-        ...
-
-    async def get_pod(self, namespace: str, name: str, user: str) -> tuple[int, Obj]:
-        """(HTTP status, pod or Status) of a pod, read as the requesting user."""
-        ...
 
 
 @dataclass(frozen=True)

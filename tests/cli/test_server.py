@@ -18,7 +18,7 @@ from k8py.cli import server
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport
 from k8py.component import ClusterContext
-from k8py.kubelet import nodeproxy
+from k8py.apiserver import nodeproxy
 
 
 class FakeStore:

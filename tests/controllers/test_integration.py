@@ -8,8 +8,8 @@ from typing import Any
 
 from k8py.controllers.daemonset import target_node
 from k8py.controllers.manager import ControllerManager, ControllerManagerOptions
-from k8py.kubelet.simulated import SimulatedCluster
 from k8py.scheduler.scheduler import Scheduler
+from k8py.simnode.cluster import SimulatedCluster
 
 from ctrl_helpers import Cluster, pod_template
 

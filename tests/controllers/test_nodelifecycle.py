@@ -18,7 +18,7 @@ from k8py.controllers.nodelifecycle import (
     desired_condition_taints,
     eviction_time,
 )
-from k8py.kubelet.simulated import SimulatedNode
+from k8py.simnode.node import SimulatedNode
 
 Obj = dict[str, Any]
 T0 = 1_700_000_000.0

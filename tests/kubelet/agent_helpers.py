@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from sim_helpers import eventually, start_api
+from helpers.api import eventually, start_api
 
 from k8py.clock import FakeClock
 from k8py.kubelet.agent import AgentOptions, NodeAgent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sim_helpers import start_api
+from helpers.api import start_api
 
 from k8py.clock import FakeClock
 from k8py.kubelet.agent import AgentOptions, NodeAgent

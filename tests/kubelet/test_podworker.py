@@ -198,6 +198,32 @@ async def test_image_pull_error_then_back_off(h: Harness) -> None:
     assert any(m.startswith('Failed to pull image "nosuch": ') for m in failed)
 
 
+async def test_a_start_failure_is_a_waiting_reason(tmp_path: Path) -> None:
+    """The runtime's StartError reaches the container's status as it is (reason and message)."""
+    from k8py.runtime.errors import StartError
+    from k8py.runtime.fake import FakeRuntime
+
+    class Refusing(FakeRuntime):
+        async def start_container(self, container_id: str) -> None:
+            raise StartError("failed to start container: exec: no such file")
+
+    h = await make_harness(tmp_path, runtime=Refusing())
+    h.start()
+    try:
+        await h.until(lambda: h.agent.ready.is_set())
+        await h.create_pod("p", [BUSY])
+
+        async def waiting() -> dict | None:
+            w = cstatus(await h.pod("p")).get("state", {}).get("waiting") or {}
+            return w if w.get("reason") == "StartError" else None
+        w = await h.until(waiting)
+        assert w["message"] == "failed to start container: exec: no such file"
+        failed = [e["message"] for e in await h.events("Failed")]
+        assert "Error: failed to start container: exec: no such file" in failed
+    finally:
+        await h.stop()
+
+
 async def test_missing_secret_is_a_config_error(h: Harness) -> None:
     env = [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "password"}}}]
     await h.create_pod("p", [dict(BUSY, env=env)])

@@ -9,7 +9,7 @@ import pytest
 from agent_helpers import Harness, harness_fixture
 
 from k8py.api.request import ApiRequest
-from k8py.kubelet.streaming import Streaming
+from k8py.kubelet.streaming import Streaming, api_pod_getter
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ async def test_logs(h: Harness) -> None:
     await h.create_pod("p", two)
     await h.until(lambda: len(h.containers()) == 2)
     pod = await h.pod("p")
-    s = Streaming(h.agent, h.api)
+    s = Streaming(h.runtime, h.agent.node_name, h.clock, api_pod_getter(h.api))
     status, body = await _log(s, pod)
     assert status == 400
     assert body["message"] == "a container name must be specified for pod p, choose one of: [a b]"  # type: ignore[index]

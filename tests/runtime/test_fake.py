@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from k8py.runtime.errors import CreateContainerError, ImagePullError
+from k8py.runtime.errors import CreateContainerError, ImagePullError, StartError
 from k8py.runtime.fake import FakeRuntime
 from k8py.runtime.protocol import (ContainerConfig, ContainerRuntime, ContainerState, ExecResult,
                                    PodSandboxConfig, SandboxState)
@@ -46,3 +46,20 @@ async def test_pull_errors() -> None:
     with pytest.raises(ImagePullError):
         await rt.pull_image("nginx:nope")
     assert await rt.image_status("nginx:nope") is None
+
+
+async def test_create_and_start_raise_their_step_errors() -> None:
+    """The runtime contract: every create failure is a CreateContainerError, every start failure a StartError."""
+    rt = FakeRuntime()
+    await rt.pull_image("nginx")
+    cfg = ContainerConfig(name="c", image="docker.io/library/nginx:latest")
+    with pytest.raises(CreateContainerError, match="not found"):
+        await rt.create_container("no-such-sandbox", cfg)
+    sid = await rt.run_pod_sandbox(PodSandboxConfig(name="p", namespace="ns", uid="u1"))
+    cid = await rt.create_container(sid, cfg)
+    await rt.start_container(cid)
+    with pytest.raises(StartError, match="is running") as e:
+        await rt.start_container(cid)
+    assert e.value.reason == "StartError"
+    with pytest.raises(StartError, match="not found"):
+        await rt.start_container("no-such-container")

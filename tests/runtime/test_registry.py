@@ -82,6 +82,18 @@ async def test_corrupted_blob_is_refused(fake: FakeRegistry, store_for) -> None:
     assert store.list() == []
 
 
+async def test_a_local_failure_is_a_pull_error_too(fake: FakeRegistry, store_for) -> None:  # type: ignore[no-untyped-def]
+    """pull raises ImagePullError for every failure: here a corrupt cached image config."""
+    img = image([layer({"f": b"x"})])
+    fake.add("library/cached", "latest", img)
+    store: ImageStore = store_for(mirror_to(fake.addr))
+    store.blob_path(img.config_digest).parent.mkdir(parents=True, exist_ok=True)
+    store.blob_path(img.config_digest).write_bytes(b"{not json")
+    with pytest.raises(ImagePullError, match='failed to pull and unpack image "cached": ') as e:
+        await store.pull("cached")
+    assert e.value.reason == "ErrImagePull"
+
+
 async def test_manifest_list_resolves_to_this_platform(fake: FakeRegistry, store_for) -> None:  # type: ignore[no-untyped-def]
     os_, arch, _ = host_platform()
     ours = image([layer({"who": b"ours"})])

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from k8py.apiserver.server import ApiServer
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
-    from k8py.kubelet.nodeproxy import ForwardingNodeProxy
+    from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.store import Store
 
 log = logging.getLogger("k8py.server")
@@ -86,7 +86,7 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
 
     comps: list[tuple[str, Component]] = [("scheduler", run_scheduler), ("controller-manager", run_controllers)]
     if args.simulated_nodes > 0:
-        from k8py.kubelet.simulated import run_simulated
+        from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
     if not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
@@ -250,7 +250,7 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
     """The HTTPS front with the node proxy (logs, exec, attach, port-forward of every
     node's pods) and the debug endpoints; returns it with the port it listens on."""
     from k8py.apiserver.http import HttpFront
-    from k8py.kubelet.nodeproxy import attach_to_server
+    from k8py.apiserver.nodeproxy import attach_to_server
 
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
     front.debug_handlers["compact"] = _compact_handler(store)
@@ -290,8 +290,8 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
              node_proxy: ForwardingNodeProxy) -> ClusterContext:
     """What the components get: in-process clients of `api`, the flags as ClusterOptions,
     and the embedded node (unless --no-agent)."""
-    from k8py.client.client import Client
     from k8py.apiserver.inprocess import InProcessTransport
+    from k8py.client.client import Client
     from k8py.component import ClusterContext, ClusterOptions
 
     root = os.environ.get("K8PY_AGENT_ROOT")  # local-path volumes live where the embedded agent keeps its storage

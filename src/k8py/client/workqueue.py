@@ -166,8 +166,11 @@ async def run_workers(queue: WorkQueue[K], sync: Callable[[K], Awaitable[None]],
         await asyncio.gather(*workers)
     finally:
         queue.shutdown()
-        for w in workers:
+        running = [w for w in workers if not w.done()]
+        for w in running:
             w.cancel()
+        if running:  # cancelled mid-sync: wait until each worker has marked its key done
+            await asyncio.gather(*running, return_exceptions=True)
 
 
 async def _work(queue: WorkQueue[K], sync: Callable[[K], Awaitable[None]]) -> None:

@@ -35,15 +35,16 @@ from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer
+from k8py.client.nodelease import NodeLease
 from k8py.clock import Clock, rfc3339
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
-from k8py.kubelet.lease import NodeLease
 from k8py.kubelet.localpathgc import stale_volume_dirs
 from k8py.kubelet.node import NodeFacts
 from k8py.kubelet.podworker import PodWorker
 from k8py.kubelet.runtimecache import RuntimeCache
 from k8py.kubelet.volumes import VolumeManager
+from k8py.kubelet.workerdeps import NodeState, PodWorkerDeps, WorkerTiming
 from k8py.runtime.protocol import ContainerRuntime, PodSandboxConfig
 
 log = logging.getLogger(__name__)
@@ -131,20 +132,17 @@ class NodeAgent:
                                o.system_reserved_cpu, o.system_reserved_memory, o.max_pods)
         self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
         self.lease = NodeLease(client, node_name, clock)
+        self.node = NodeState(node_name, ip=o.node_ip)
+        self.worker_deps = PodWorkerDeps(
+            client=client, runtime=runtime, clock=clock, cache=self.cache, volumes=self.volumes,
+            backoff=self.backoff, settings=self.settings,
+            timing=WorkerTiming(o.sync_period, o.volume_refresh_period, o.storage_check_period, o.max_kill_grace),
+            recorder=self.recorder, lookup=self.lookup, node=self.node)
         self.workers: dict[str, PodWorker] = {}
         self.pods: Informer | None = None
-        self.node_ip = o.node_ip
         self.pod_cidr = ""
-        self.allocatable: dict[str, str] = {}
         self.ready = asyncio.Event()
         self._node: Obj | None = None
-
-    # ------------------------------------------------------------- seams for workers
-    def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        o = dict(obj)
-        o.setdefault("kind", "Pod")
-        o.setdefault("apiVersion", "v1")
-        self.recorder.event(o, type_, reason, message)
 
     async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
         return await self.client.get_or_none(kind, name, namespace or None)
@@ -153,7 +151,7 @@ class NodeAgent:
     def node_object(self) -> Obj:
         now = rfc3339(self.clock.now())
         cap = self.facts.capacity()
-        self.allocatable = self.facts.allocatable(cap)
+        self.node.allocatable = self.facts.allocatable(cap)
         return {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.node_name, "labels": {**self.facts.labels(), **self.options.labels},
                              "annotations": {ANNOTATION_NODE_TTL: "0"}},
@@ -161,10 +159,10 @@ class NodeAgent:
 
     def _status(self, now: str, old_conditions: list[Obj]) -> Obj:
         cap = self.facts.capacity()
-        self.allocatable = self.facts.allocatable(cap)
-        return {"capacity": cap, "allocatable": self.allocatable,
+        self.node.allocatable = self.facts.allocatable(cap)
+        return {"capacity": cap, "allocatable": self.node.allocatable,
                 "conditions": self.facts.conditions(now, old_conditions),
-                "addresses": self.facts.addresses(self.node_ip),
+                "addresses": self.facts.addresses(self.node.ip),
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": self.options.kubelet_port}},
                 "nodeInfo": self.facts.node_info()}
 
@@ -219,7 +217,7 @@ class NodeAgent:
         uid = str(pod["metadata"].get("uid"))
         w = self.workers.get(uid)
         if w is None:
-            w = PodWorker(self, uid, pod)
+            w = PodWorker(self.worker_deps, uid, pod)
             self.workers[uid] = w
             w.start()
             assert w.task is not None
@@ -294,10 +292,10 @@ class NodeAgent:
         self.pod_cidr = await self._wait_pod_cidr()
         if self.network is not None:
             ip = await self.network.start(self.pod_cidr)
-            if not self.node_ip:
-                self.node_ip = ip
-        if not self.node_ip:
-            self.node_ip = "127.0.0.1"
+            if not self.node.ip:
+                self.node.ip = ip
+        if not self.node.ip:
+            self.node.ip = "127.0.0.1"
         await self.post_status()
         self.pods = Informer(self.client, "pods", clock=self.clock, field_selector=f"spec.nodeName={self.node_name}")
         self.pods.add_event_handler(on_add=self._on_pod, on_update=self._on_pod_update, on_delete=self._on_pod_deleted)
@@ -383,15 +381,11 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
     server = None
     if serve_token:
         from k8py.kubelet.kubeletserver import KubeletServer
-        from k8py.kubelet.streaming import Streaming
+        from k8py.kubelet.streaming import Streaming, client_pod_getter
 
-        async def get_pod(ns: str, name: str, user: str) -> tuple[int, Obj]:
-            try:
-                return 200, await client.get("pods", name, ns)
-            except ApiError as e:
-                return e.status, e.body
-
-        server = KubeletServer(agent, Streaming(agent, get_pod=get_pod), serve_token, options.kubelet_port)
+        streaming = Streaming(runtime, node_name, clock, client_pod_getter(client))
+        server = KubeletServer(streaming, serve_token, options.kubelet_port, Path(options.root_dir) / "pki",
+                               options.node_ip)
         options.kubelet_port = await server.start()
     if on_ready is not None:
         on_ready(agent)

@@ -1,13 +1,17 @@
-"""Errors of the node agent (kubelet). Each carries the Kubernetes waiting reason it maps to.
+"""The kubelet's own errors: those of the pod worker's steps that are not the runtime's
+(container configuration, volumes, image pull back-off). Images, container creation
+and start raise the runtime's errors (`runtime/errors.py`).
 
 Invariant: `reason` is what appears in a container's `state.waiting.reason`
-(CreateContainerConfigError, ErrImagePull, ...), `message` is the human text.
+(CreateContainerConfigError, ImagePullBackOff, ...), `message` is the human text.
 """
 
 from __future__ import annotations
 
 
 class KubeletError(Exception):
+    """Base class of the kubelet's errors: a Kubernetes waiting reason and a message."""
+
     reason = "Error"
 
     def __init__(self, message: str) -> None:
@@ -21,23 +25,13 @@ class ContainerConfigError(KubeletError):
     reason = "CreateContainerConfigError"
 
 
-class ImagePullError(KubeletError):
-    reason = "ErrImagePull"
-
-
-class ImageNeverPullError(KubeletError):
-    reason = "ErrImageNeverPull"
-
-
 class VolumeError(KubeletError):
     """A volume could not be set up (the pod stays ContainerCreating, FailedMount event)."""
 
     reason = "FailedMount"
 
 
-class CreateContainerError(KubeletError):
-    reason = "CreateContainerError"
+class ImagePullBackOff(KubeletError):
+    """The image's last pull failed and its back-off has not expired: the container waits."""
 
-
-class StartError(KubeletError):
-    reason = "StartError"
+    reason = "ImagePullBackOff"

@@ -15,22 +15,14 @@ import datetime
 import hmac
 import ipaddress
 import json
-import re
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from k8py.api.request import ApiRequest
-from k8py.api.wellknown import USER_SYSTEM_ADMIN
-from k8py.client.errors import ApiError
-
-if TYPE_CHECKING:
-    from k8py.kubelet.agent import NodeAgent
-    from k8py.kubelet.streaming import Streaming
-
-_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(log|exec|attach|portforward)$")
+from k8py.api.streaming import DEFAULT_REMOTE_USER, POD_STREAM_PATH, REMOTE_USER_HEADER
+from k8py.kubelet.streaming import Streaming
 
 
 def self_signed(dir_: Path, name: str, ips: list[str]) -> tuple[Path, Path]:
@@ -60,18 +52,21 @@ def self_signed(dir_: Path, name: str, ips: list[str]) -> tuple[Path, Path]:
 
 
 class KubeletServer:
-    def __init__(self, agent: "NodeAgent", streaming: "Streaming", token: str, port: int,
+    """Serves `streaming` (the node's pods) on `host:port` to holders of `token`; its TLS
+    certificate (for `node_name` and `node_ip`) is kept in `pki_dir`."""
+
+    def __init__(self, streaming: Streaming, token: str, port: int, pki_dir: Path, node_ip: str,
                  host: str = "0.0.0.0") -> None:
-        self.agent = agent
         self.streaming = streaming
         self.token = token
         self.port = port
+        self.pki_dir = pki_dir
+        self.node_ip = node_ip
         self.host = host
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
-        crt, key = self_signed(Path(self.agent.options.root_dir) / "pki", self.agent.node_name,
-                               [self.agent.node_ip, "127.0.0.1"])
+        crt, key = self_signed(self.pki_dir, self.streaming.node_name, [self.node_ip, "127.0.0.1"])
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(crt), str(key))
         app = web.Application()
@@ -80,6 +75,7 @@ class KubeletServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx, reuse_address=True)
         await site.start()
+        # the port bound (0: any) is known only to the private server; its type allows None before start
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
         return self.port
 
@@ -92,20 +88,19 @@ class KubeletServer:
         if scheme.lower() != "bearer" or not hmac.compare_digest(tok.strip().encode(), self.token.encode()):
             return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                       "reason": "Unauthorized", "message": "Unauthorized", "code": 401}, status=401)
-        m = _PATH.match(request.path)
+        m = POD_STREAM_PATH.match(request.path)
         if not m:
             return web.json_response({"kind": "Status", "status": "Failure", "reason": "NotFound",
                                       "message": f"no such path {request.path}", "code": 404}, status=404)
         ns, name, sub = m.groups()
-        user = request.headers.get("X-Remote-User", USER_SYSTEM_ADMIN)
+        user = request.headers.get(REMOTE_USER_HEADER, DEFAULT_REMOTE_USER)
         req = ApiRequest(request.method.upper(), request.path, {k: v for k, v in request.query.items()},
                          headers={k.lower(): v for k, v in request.headers.items()}, user=user)
         if sub != "log":
             return await self.streaming.upgrade_handler(request, req, None)
-        try:
-            pod = await self.agent.client.get("pods", name, ns)
-        except ApiError as e:
-            return web.Response(status=e.status, body=json.dumps(e.body).encode(), content_type="application/json")
+        code, pod = await self.streaming.get_pod(ns, name, user)
+        if code != 200:
+            return web.Response(status=code, body=json.dumps(pod).encode(), content_type="application/json")
         resp = await self.streaming.node_proxy(req, pod, "log")
         if resp.stream is None:
             body = resp.body if isinstance(resp.body, bytes) else json.dumps(resp.body).encode()

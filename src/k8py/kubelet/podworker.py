@@ -10,6 +10,7 @@ status is written through pods/status only when it changed. A pod with a
 deletionTimestamp (or gone from the API) is terminated: preStop hooks, the stop
 signal, SIGKILL after the grace period, sandbox and volumes removed, then the pod is
 deleted with gracePeriodSeconds=0 and a uid precondition. The worker then ends.
+Everything it uses of its node comes through `PodWorkerDeps` (workerdeps.py).
 Invariants: only this worker touches its pod's sandbox and containers; at most the two
 newest attempts of a container are kept (the older one serves `logs --previous`).
 """
@@ -19,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from k8py.api.quantity import to_int
 from k8py.api.types import Obj
@@ -38,18 +37,20 @@ from k8py.kubelet.containerconfig import (
     sandbox_config,
 )
 from k8py.kubelet.envvars import build_env, expand_args
-from k8py.kubelet.errors import (
-    CreateContainerError,
-    ImageNeverPullError,
-    ImagePullError,
-    KubeletError,
-    StartError,
-    VolumeError,
-)
-from k8py.kubelet.prober import PodProber
+from k8py.kubelet.errors import ImagePullBackOff, KubeletError, VolumeError
+from k8py.kubelet.imagepull import ImagePuller, fmt_secs
+from k8py.kubelet.prober import PodProber, run_probe
 from k8py.kubelet.runtimecache import Snapshot
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
+from k8py.kubelet.workerdeps import PodWorkerDeps
+from k8py.runtime.errors import (
+    CreateContainerError,
+    ImageNeverPullError,
+    ImagePullError,
+    ImageRefError,
+    StartError,
+)
 from k8py.runtime.protocol import (
     ContainerState,
     ContainerStatus,
@@ -57,36 +58,19 @@ from k8py.runtime.protocol import (
     SandboxState,
 )
 
-if TYPE_CHECKING:
-    from k8py.kubelet.agent import NodeAgent
-
 log = logging.getLogger(__name__)
 TERMINAL = ("Succeeded", "Failed")
 DEFAULT_GRACE = 30
 
 
-def pull_policy(c: Obj) -> str:
-    p = c.get("imagePullPolicy")
-    if p:
-        return str(p)
-    image = c.get("image", "")
-    last = image.rsplit("/", 1)[-1]
-    if "@" in last:
-        return "IfNotPresent"
-    if ":" not in last or last.endswith(":latest"):
-        return "Always"
-    return "IfNotPresent"
-
-
-def _fmt_secs(s: float) -> str:
-    if s < 1:
-        return f"{s * 1000:.0f}ms"
-    return f"{s:.3g}s"
+def _newest_ready(sandboxes: list[PodSandboxStatus]) -> PodSandboxStatus | None:
+    ready = [s for s in sandboxes if s.state == SandboxState.READY]
+    return max(ready, key=lambda s: s.created_at) if ready else None
 
 
 class PodWorker:
-    def __init__(self, agent: "NodeAgent", uid: str, pod: Obj) -> None:
-        self.agent = agent
+    def __init__(self, deps: PodWorkerDeps, uid: str, pod: Obj) -> None:
+        self.deps = deps
         self.uid = uid
         self.pod: Obj | None = pod
         self.key = f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
@@ -101,9 +85,9 @@ class PodWorker:
         self._last_storage_check = 0.0
         self._evicted: tuple[str, str] | None = None
         self._last_written: Obj | None = None
-        self._pull_failed_at: dict[str, float] = {}
         self._changed = False  # this sync changed the runtime (the snapshot is stale)
-        self.prober = PodProber(agent.runtime, agent.clock, event=self._probe_event,
+        self.images = ImagePuller(deps.runtime, deps.backoff, deps.clock, uid, self._short_event)
+        self.prober = PodProber(deps.runtime, deps.clock, event=self._short_event,
                                 on_liveness_failure=self._liveness_failed, on_change=self.wake.set)
         self.done = asyncio.Event()
 
@@ -134,22 +118,29 @@ class PodWorker:
                     log.exception("pod %s: sync failed", self.key)
                 if finished:
                     return
-                sleeper = asyncio.ensure_future(self.agent.clock.sleep(self.agent.options.sync_period))
-                waker = asyncio.ensure_future(self.wake.wait())
-                try:
-                    await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    waker.cancel()
+                await self._idle()
         finally:
             self.prober.stop_all()
             self.done.set()
 
+    async def _idle(self) -> None:
+        """Until woken or `sync_period` has passed."""
+        sleeper = asyncio.ensure_future(self.deps.clock.sleep(self.deps.timing.sync_period))
+        waker = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
     # ------------------------------------------------------------- helpers
     def event(self, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
-        self.agent.event(self.last_pod, type_, reason, message)
+        o = dict(self.last_pod)
+        o.setdefault("kind", "Pod")
+        o.setdefault("apiVersion", "v1")
+        self.deps.recorder.event(o, type_, reason, message)
 
-    def _probe_event(self, type_: str, reason: str, message: str) -> None:
+    def _short_event(self, type_: str, reason: str, message: str) -> None:
         self.event(type_, reason, message)
 
     async def _liveness_failed(self, cid: str, name: str, message: str) -> None:
@@ -157,147 +148,165 @@ class PodWorker:
         pod = self.pod or self.last_pod
         grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or DEFAULT_GRACE)
         try:
-            await self.agent.runtime.stop_container(cid, min(grace, self.agent.options.max_kill_grace))
+            await self.deps.runtime.stop_container(cid, min(grace, self.deps.timing.max_kill_grace))
             self._touch()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - logged; the next sync sees the container as it is
             log.info("pod %s: killing %s failed: %s", self.key, name, e)
         self.prober.forget(cid)
         self.wake.set()
 
     async def _sandboxes(self) -> list[PodSandboxStatus]:
-        return [s for s in await self.agent.runtime.list_pod_sandboxes()
+        return [s for s in await self.deps.runtime.list_pod_sandboxes()
                 if s.uid == self.uid or s.labels.get(LABEL_POD_UID) == self.uid]
 
     def _touch(self) -> None:
         """This worker changed the runtime: later reads must not use the old snapshot."""
         self._changed = True
-        self.agent.cache.invalidate()
+        self.deps.cache.invalidate()
 
     async def _snapshot(self) -> Snapshot:
-        return await self.agent.cache.get(self.agent.options.sync_period / 2)
+        return await self.deps.cache.get(self.deps.timing.sync_period / 2)
 
     def _grace(self, pod: Obj) -> float:
         g = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
-        return float(min(g if g is not None else DEFAULT_GRACE, self.agent.options.max_kill_grace))
+        return float(min(g if g is not None else DEFAULT_GRACE, self.deps.timing.max_kill_grace))
 
     def _backoff_key(self, name: str) -> str:
         return f"{self.uid}/{name}"
 
     # ------------------------------------------------------------- sync
     async def sync(self) -> bool:
+        """One pass: terminate the pod, or make the runtime match it and report its status.
+        True when the worker is done (the pod is terminated)."""
         pod = self.pod
         if self.gone or pod is None or pod["metadata"].get("deletionTimestamp"):
             await self.terminate(None if self.gone else pod)
             return True
-        spec = pod.get("spec") or {}
-        phase_now = (pod.get("status") or {}).get("phase")
         snap = await self._snapshot()
         sandboxes = snap.pod_sandboxes(self.uid)
-        if phase_now in TERMINAL:
+        if (pod.get("status") or {}).get("phase") in TERMINAL:
             await self._stop_everything(sandboxes, grace=0, remove=False)
             return False
-        rt = self.agent.runtime
-        ready = [s for s in sandboxes if s.state == SandboxState.READY]
-        sb = max(ready, key=lambda s: s.created_at) if ready else None
+        sb = _newest_ready(sandboxes)
         if self._evicted:
             await self._stop_everything(sandboxes, grace=0, remove=False)
             await self._write_status(pod, sb, [], [], override_phase="Failed")
             return False
         if sb is None:
-            if sandboxes:  # the sandbox died (e.g. the node rebooted): start over, as Kubernetes does
-                self.event("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-                await self._stop_everything(sandboxes, grace=0, remove=True)
-            try:
-                self.volume_paths = await self.agent.volumes.setup(pod)
-                self._last_volume_refresh = self.agent.clock.monotonic()
-            except (VolumeError, ApiError, OSError) as e:
-                msg = e.message if isinstance(e, VolumeError) else str(e)
-                self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {msg}")
-                await self._write_status(pod, None, self._views(spec, "initContainers", []),
-                                         self._views(spec, "containers", []))
+            sb = await self._new_sandbox(pod, sandboxes)
+            if sb is None:
                 return False
-            cfg = sandbox_config(pod, self.agent.settings)
-            log.debug("pod %s: creating the sandbox", self.key)
-            try:
-                sid = await rt.run_pod_sandbox(cfg)
-            except Exception as e:  # noqa: BLE001
-                self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
-                return False
-            finally:
-                self.agent.cache.invalidate()
-            sb = await rt.pod_sandbox_status(sid)
-            log.debug("pod %s: sandbox %s ready (ip %s)", self.key, sid[:12], sb.ip)
             snap = await self._snapshot()
-        elif self.volume_paths is None or (self.agent.clock.monotonic() - self._last_volume_refresh
-                                           >= self.agent.options.volume_refresh_period):
-            try:
-                self.volume_paths = await self.agent.volumes.setup(pod)
-            except (VolumeError, ApiError, OSError) as e:
-                log.info("pod %s: volume refresh failed: %s", self.key, e)
-            self._last_volume_refresh = self.agent.clock.monotonic()
-        pod_ip = sb.ip or (self.agent.node_ip if spec.get("hostNetwork") else "")
-        records = snap.sandbox_containers(sb.id)
-        inits = self._views(spec, "initContainers", records)
-        mains = self._views(spec, "containers", records)
+        else:
+            await self._refresh_volumes(pod)
+        await self._sync_containers(pod, sb, snap)
+        return False
+
+    async def _new_sandbox(self, pod: Obj, old: list[PodSandboxStatus]) -> PodSandboxStatus | None:
+        """Volumes, then a new sandbox (the old ones, dead, removed first); None if either failed."""
+        if old:  # the sandbox died (e.g. the node rebooted): start over, as Kubernetes does
+            self.event("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+            await self._stop_everything(old, grace=0, remove=True)
+        try:
+            self.volume_paths = await self.deps.volumes.setup(pod)
+            self._last_volume_refresh = self.deps.clock.monotonic()
+        except (VolumeError, ApiError, OSError) as e:
+            msg = e.message if isinstance(e, VolumeError) else str(e)
+            self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {msg}")
+            spec = pod.get("spec") or {}
+            await self._write_status(pod, None, self._views(spec, "initContainers", []),
+                                     self._views(spec, "containers", []))
+            return None
+        cfg = sandbox_config(pod, self.deps.settings)
+        log.debug("pod %s: creating the sandbox", self.key)
+        try:
+            sid = await self.deps.runtime.run_pod_sandbox(cfg)
+        except Exception as e:  # noqa: BLE001 - the runtime's or the network's message goes to the event
+            self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            return None
+        finally:
+            self.deps.cache.invalidate()
+        sb = await self.deps.runtime.pod_sandbox_status(sid)
+        log.debug("pod %s: sandbox %s ready (ip %s)", self.key, sid[:12], sb.ip)
+        return sb
+
+    async def _refresh_volumes(self, pod: Obj) -> None:
+        """Re-project configMap/secret/downwardAPI volumes every `volume_refresh_period`."""
+        if self.volume_paths is not None and (self.deps.clock.monotonic() - self._last_volume_refresh
+                                              < self.deps.timing.volume_refresh_period):
+            return
+        try:
+            self.volume_paths = await self.deps.volumes.setup(pod)
+        except (VolumeError, ApiError, OSError) as e:
+            log.info("pod %s: volume refresh failed: %s", self.key, e)
+        self._last_volume_refresh = self.deps.clock.monotonic()
+
+    async def _sync_containers(self, pod: Obj, sb: PodSandboxStatus, snap: Snapshot) -> None:
+        """Init containers, then containers; then probes, ephemeral storage and the status."""
+        spec = pod.get("spec") or {}
+        pod_ip = sb.ip or (self.deps.node.ip if spec.get("hostNetwork") else "")
+        inits, mains = self._pod_views(spec, snap, sb)
         await self._gc_attempts(inits + mains)
         policy = spec.get("restartPolicy") or "Always"
+        if await self._sync_init_containers(pod, sb, inits, policy, pod_ip):
+            for v in mains:
+                await self._sync_container(pod, sb, v, policy, pod_ip)
+            if self._changed:  # read what the starts did
+                self._changed = False
+                snap = await self._snapshot()
+            inits, mains = self._pod_views(spec, snap, sb)
+        self._update_probes(mains, pod_ip)
+        await self._check_ephemeral_storage(pod, sb, mains)
+        await self._write_status(pod, sb, inits, mains)
 
-        # init containers, one at a time, in order
-        inits_done = True
+    async def _sync_init_containers(self, pod: Obj, sb: PodSandboxStatus, inits: list[ContainerView],
+                                    policy: str, pod_ip: str) -> bool:
+        """Init containers one at a time, in order; True once every one has succeeded."""
         for v in inits:
             latest = v.latest
             if latest is not None and latest.state == ContainerState.EXITED and latest.exit_code == 0:
                 continue
-            inits_done = False
             if latest is not None and latest.state == ContainerState.RUNNING:
-                break
+                return False
             if latest is not None and latest.state == ContainerState.EXITED:
-                if policy == "Never":
-                    break  # the pod fails
-                if self._in_backoff(v, pod):
-                    break
-                await self._start(pod, sb, v, "init", latest.attempt + 1, pod_ip)
-                break
+                if policy != "Never" and not self._in_backoff(v, pod):  # with Never, the pod fails
+                    await self._start(pod, sb, v, "init", latest.attempt + 1, pod_ip)
+                return False
             if latest is not None and latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
-                await rt.remove_container(latest.id)
+                await self.deps.runtime.remove_container(latest.id)
                 self._touch()
             await self._start(pod, sb, v, "init", (latest.attempt + 1) if latest else 0, pod_ip)
-            break
+            return False
+        return True
 
-        if inits_done:
-            for v in mains:
-                latest = v.latest
-                if latest is None:
-                    await self._start(pod, sb, v, "regular", 0, pod_ip)
-                elif latest.state == ContainerState.RUNNING:
-                    self.waiting.pop(v.spec["name"], None)
-                    have = latest.labels.get(LABEL_CONTAINER_HASH)
-                    if have and have != container_hash(v.spec):  # e.g. kubectl set image on the pod
-                        name = v.spec["name"]
-                        self.event("Normal", "Killing", f"Container {name} definition changed, will be restarted")
-                        self.prober.forget(latest.id)
-                        await rt.stop_container(latest.id, self._grace(pod))
-                        self._touch()
-                        await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
-                elif latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
-                    await rt.remove_container(latest.id)
-                    self._touch()
-                    await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
-                else:  # exited
-                    restart = policy == "Always" or (policy == "OnFailure" and latest.exit_code != 0)
-                    if not restart:
-                        self.waiting.pop(v.spec["name"], None)
-                        continue
-                    if self._in_backoff(v, pod):
-                        continue
-                    await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
-            # refresh after starts
-            if self._changed:
-                self._changed = False
-                snap = await self._snapshot()
-            records = snap.sandbox_containers(sb.id)
-            inits = self._views(spec, "initContainers", records)
-            mains = self._views(spec, "containers", records)
+    async def _sync_container(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, policy: str,
+                              pod_ip: str) -> None:
+        """One regular container: start it, restart it (changed, dead or exited per policy)."""
+        latest = v.latest
+        name = v.spec["name"]
+        if latest is None:
+            await self._start(pod, sb, v, "regular", 0, pod_ip)
+        elif latest.state == ContainerState.RUNNING:
+            self.waiting.pop(name, None)
+            have = latest.labels.get(LABEL_CONTAINER_HASH)
+            if have and have != container_hash(v.spec):  # e.g. kubectl set image on the pod
+                self.event("Normal", "Killing", f"Container {name} definition changed, will be restarted")
+                self.prober.forget(latest.id)
+                await self.deps.runtime.stop_container(latest.id, self._grace(pod))
+                self._touch()
+                await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
+        elif latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
+            await self.deps.runtime.remove_container(latest.id)
+            self._touch()
+            await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
+        elif policy == "Always" or (policy == "OnFailure" and latest.exit_code != 0):  # exited: restart
+            if not self._in_backoff(v, pod):
+                await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
+        else:  # exited for good
+            self.waiting.pop(name, None)
+
+    def _update_probes(self, mains: list[ContainerView], pod_ip: str) -> None:
+        """Probe the running containers (and only them); their readiness goes to the views."""
         running = set()
         for v in mains:
             latest = v.latest
@@ -307,9 +316,11 @@ class PodWorker:
                 v.ready = self.prober.is_ready(latest.id, v.spec)
                 v.started = self.prober.is_started(latest.id, v.spec)
         self.prober.keep_only(running)
-        await self._check_ephemeral_storage(pod, sb, mains)
-        await self._write_status(pod, sb, inits, mains)
-        return False
+
+    def _pod_views(self, spec: Obj, snap: Snapshot, sb: PodSandboxStatus) -> tuple[list[ContainerView],
+                                                                                    list[ContainerView]]:
+        records = snap.sandbox_containers(sb.id)
+        return self._views(spec, "initContainers", records), self._views(spec, "containers", records)
 
     def _views(self, spec: Obj, field: str, records: list[ContainerStatus]) -> list[ContainerView]:
         out = []
@@ -323,174 +334,148 @@ class PodWorker:
             while len(v.records) > 2:
                 old = v.records.pop(0)
                 try:
-                    await self.agent.runtime.remove_container(old.id)
+                    await self.deps.runtime.remove_container(old.id)
                     self._touch()
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - logged; retried on the next sync
                     log.info("pod %s: removing old container %s: %s", self.key, old.id, e)
 
     def _in_backoff(self, v: ContainerView, pod: Obj) -> bool:
         latest = v.latest
         assert latest is not None
         key = self._backoff_key(v.spec["name"])
-        finished = latest.finished_at or self.agent.clock.now()
-        bo = self.agent.backoff
+        finished = latest.finished_at or self.deps.clock.now()
+        bo = self.deps.backoff
         if bo.in_backoff_since(key, finished):
             md = pod["metadata"]
             delay = bo.get(key)
-            msg = (f"back-off {_fmt_secs(delay)} restarting failed container={v.spec['name']} "
+            msg = (f"back-off {fmt_secs(delay)} restarting failed container={v.spec['name']} "
                    f"pod={md['name']}_{md.get('namespace')}({md.get('uid')})")
             if self.waiting.get(v.spec["name"], ("",))[0] != "CrashLoopBackOff":
                 self.event("Warning", "BackOff", f"Back-off restarting failed container {v.spec['name']} in pod "
                                                  f"{md['name']}_{md.get('namespace')}({md.get('uid')})")
-            self.waiting[v.spec["name"]] = ("CrashLoopBackOff", msg)
-            v.waiting = self.waiting[v.spec["name"]]
+            self._wait(v, "CrashLoopBackOff", msg)
             return True
         bo.next(key, finished)
         return False
 
-    async def _ensure_image(self, c: Obj) -> str:
-        rt = self.agent.runtime
-        image = c.get("image", "")
-        policy = pull_policy(c)
-        present = await rt.image_status(image)
-        if policy == "Never":
-            if present is None:
-                raise ImageNeverPullError(f'Container image "{image}" is not present with pull policy of Never')
-            return present.id
-        if present is not None and policy == "IfNotPresent":
-            self.event("Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return present.id
-        key = f"image/{self.uid}/{image}"
-        name = c["name"]
-        cur = self.waiting.get(name)
-        if cur and cur[0] in ("ErrImagePull", "ImagePullBackOff"):
-            if self.agent.backoff.in_backoff_since(key, self._pull_failed_at.get(key, 0.0)):
-                if cur[0] != "ImagePullBackOff":
-                    self.event("Normal", "BackOff", f'Back-off pulling image "{image}"')
-                self.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}": {cur[1]}'
-                                      if not cur[1].startswith("Back-off") else cur[1])
-                self.event("Warning", "Failed", "Error: ImagePullBackOff")
-                raise _Waiting()
-        self.event("Normal", "Pulling", f'Pulling image "{image}"')
-        t0 = time.monotonic()
-        try:
-            image_id = await rt.pull_image(image)
-        except Exception as e:  # noqa: BLE001 - the registry's message goes to the user
-            msg = getattr(e, "message", None) or f'failed to pull and unpack image "{image}": {e}'
-            self.event("Warning", "Failed", f'Failed to pull image "{image}": {msg}')
-            self.event("Warning", "Failed", "Error: ErrImagePull")
-            self._pull_failed_at[key] = self.agent.clock.now()
-            self.agent.backoff.next(key, self.agent.clock.now())
-            raise ImagePullError(msg) from e
-        dt = time.monotonic() - t0
-        ist = await rt.image_status(image)
-        size = f" Image size: {ist.size} bytes." if ist else ""
-        self.event("Normal", "Pulled", f'Successfully pulled image "{image}" in {_fmt_secs(dt)} '
-                                       f"({_fmt_secs(dt)} including waiting).{size}")
-        self.agent.backoff.forget_prefix(key)
-        return image_id
-
     async def _start(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, kind: str, attempt: int,
                      pod_ip: str) -> None:
+        """Image, create, start, postStart hook; a failure leaves the container waiting with its reason."""
         c = v.spec
         name = c["name"]
-        rt = self.agent.runtime
+        rt = self.deps.runtime
         try:
-            try:
-                await self._ensure_image(c)
-            except _Waiting:
-                v.waiting = self.waiting.get(name)
-                return
+            await self.images.ensure(c, self.waiting.get(name))
             log.debug("pod %s: image of %s present", self.key, name)
-            env = await build_env(pod, c, self.agent.lookup, pod_ip=pod_ip, host_ip=self.agent.node_ip,
-                                  node_allocatable=self.agent.allocatable)
-            mounts = self.agent.volumes.mounts(c, self.volume_paths or {})
+            env = await build_env(pod, c, self.deps.lookup, pod_ip=pod_ip, host_ip=self.deps.node.ip,
+                                  node_allocatable=self.deps.node.allocatable)
+            mounts = self.deps.volumes.mounts(c, self.volume_paths or {})
             cfg = container_config(pod, c, image=c.get("image", ""), env=env, mounts=mounts, attempt=attempt,
                                    kind=kind, command=expand_args(c.get("command"), env),
                                    args=expand_args(c.get("args"), env),
-                                   log_dir=pod_log_dir(pod, self.agent.settings))
+                                   log_dir=pod_log_dir(pod, self.deps.settings))
             log.debug("pod %s: creating container %s", self.key, name)
-            try:
-                cid = await rt.create_container(sb.id, cfg)
-                self._touch()
-            except Exception as e:  # noqa: BLE001
-                raise CreateContainerError(getattr(e, "message", None) or str(e)) from e
+            cid = await rt.create_container(sb.id, cfg)
+            self._touch()
             self.event("Normal", "Created", f"Created container {name}")
             log.debug("pod %s: container %s created", self.key, name)
-            try:
-                await rt.start_container(cid)
-                self._touch()
-            except Exception as e:  # noqa: BLE001
-                raise StartError(getattr(e, "message", None) or str(e)) from e
+            await rt.start_container(cid)
+            self._touch()
             self.event("Normal", "Started", f"Started container {name}")
             log.debug("pod %s: container %s started", self.key, name)
             self.waiting.pop(name, None)
             v.waiting = None
-            await self._post_start(pod, c, cid, name)
-        except KubeletError as e:
-            if not isinstance(e, (ImagePullError, ImageNeverPullError)):
-                self.event("Warning", "Failed", f"Error: {e.message}")
-            self.waiting[name] = (e.reason, e.message)
-            v.waiting = self.waiting[name]
+            await self._post_start(c, cid)
+        except (ImagePullError, ImageRefError) as e:  # an unparsable name is a failed pull too (events told)
+            self._wait(v, ImagePullError.reason, e.message)
+        except (ImageNeverPullError, ImagePullBackOff) as e:
+            self._wait(v, e.reason, e.message)
+        except (KubeletError, CreateContainerError, StartError) as e:
+            self.event("Warning", "Failed", f"Error: {e.message}")
+            self._wait(v, e.reason, e.message)
 
-    async def _post_start(self, pod: Obj, c: Obj, cid: str, name: str) -> None:
+    def _wait(self, v: ContainerView, reason: str, message: str) -> None:
+        """The container stays waiting with this reason (shown in its status)."""
+        self.waiting[v.spec["name"]] = (reason, message)
+        v.waiting = self.waiting[v.spec["name"]]
+
+    async def _post_start(self, c: Obj, cid: str) -> None:
         hook = ((c.get("lifecycle") or {}).get("postStart") or {})
         if not hook:
             return
         ok, msg = await self._run_hook(hook, cid, c, 30)
         if not ok:
             self.event("Warning", "FailedPostStartHook", f"PostStartHook failed: {msg}")
-            await self.agent.runtime.stop_container(cid, 0)
+            await self.deps.runtime.stop_container(cid, 0)
             self._touch()
 
     async def _run_hook(self, hook: Obj, cid: str, c: Obj, timeout: float) -> tuple[bool, str]:
-        from k8py.kubelet.prober import run_probe
-
         probe = dict(hook)
         probe["timeoutSeconds"] = max(1, int(timeout))
         if hook.get("sleep"):
-            await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
+            await self.deps.clock.sleep(float(hook["sleep"].get("seconds") or 0))
             return True, ""
         pod_ip = ((self.pod or self.last_pod).get("status") or {}).get("podIP", "")
-        r = await run_probe(self.agent.runtime, cid, probe, c, pod_ip)
+        r = await run_probe(self.deps.runtime, cid, probe, c, pod_ip)
         return r.ok, r.message
 
     # ------------------------------------------------------------- ephemeral storage
     async def _check_ephemeral_storage(self, pod: Obj, sb: PodSandboxStatus, mains: list[ContainerView]) -> None:
-        now = self.agent.clock.monotonic()
-        if now - self._last_storage_check < self.agent.options.storage_check_period:
+        now = self.deps.clock.monotonic()
+        if now - self._last_storage_check < self.deps.timing.storage_check_period:
             return
         self._last_storage_check = now
-        data_dir = getattr(self.agent.runtime, "data_dir", None)
-        reason = None
+        reason = await self._container_over_limit(mains) or await self._empty_dir_over_limit(pod)
+        if reason:
+            self._evicted = ("Evicted", reason)
+            self.event("Warning", "Evicted", reason)
+            self.wake.set()
+
+    async def _container_over_limit(self, mains: list[ContainerView]) -> str | None:
+        data_dir = getattr(self.deps.runtime, "data_dir", None)
         for v in mains:
             lim = ((v.spec.get("resources") or {}).get("limits") or {}).get("ephemeral-storage")
             if not lim or v.latest is None or data_dir is None:
                 continue
             used = await asyncio.to_thread(dir_size, Path(data_dir) / "containers" / v.latest.id / "upper")
             if used > to_int(lim):
-                reason = f'Container {v.spec["name"]} exceeded its local ephemeral storage limit "{lim}". '
-                break
-        if reason is None:
-            for vol in (pod.get("spec") or {}).get("volumes") or []:
-                ed = vol.get("emptyDir")
-                if ed is None or not ed.get("sizeLimit") or ed.get("medium") == "Memory":
-                    continue
-                p = self.agent.volumes.pod_dir(self.uid) / "volumes" / "kubernetes.io~empty-dir" / vol["name"]
-                if p.exists() and await asyncio.to_thread(dir_size, p) > to_int(ed["sizeLimit"]):
-                    reason = f'Usage of EmptyDir volume "{vol["name"]}" exceeds the limit "{ed["sizeLimit"]}". '
-                    break
-        if reason:
-            self._evicted = ("Evicted", reason)
-            self.event("Warning", "Evicted", reason)
-            self.wake.set()
+                return f'Container {v.spec["name"]} exceeded its local ephemeral storage limit "{lim}". '
+        return None
+
+    async def _empty_dir_over_limit(self, pod: Obj) -> str | None:
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            ed = vol.get("emptyDir")
+            if ed is None or not ed.get("sizeLimit") or ed.get("medium") == "Memory":
+                continue
+            p = self.deps.volumes.pod_dir(self.uid) / "volumes" / "kubernetes.io~empty-dir" / vol["name"]
+            if p.exists() and await asyncio.to_thread(dir_size, p) > to_int(ed["sizeLimit"]):
+                return f'Usage of EmptyDir volume "{vol["name"]}" exceeds the limit "{ed["sizeLimit"]}". '
+        return None
 
     # ------------------------------------------------------------- status
     async def _write_status(self, pod: Obj, sb: PodSandboxStatus | None, inits: list[ContainerView],
                             mains: list[ContainerView], override_phase: str | None = None) -> None:
-        now = rfc3339(self.agent.clock.now())
-        spec = pod.get("spec") or {}
+        st = self._status(pod, sb, inits, mains, override_phase)
         old = pod.get("status") or {}
+        if {k: old.get(k) for k in st} == st or self._last_written == st:
+            return
+        md = pod["metadata"]
+        try:
+            new = await self.deps.client.patch("pods", md["name"], {"status": st}, md.get("namespace"),
+                                               subresource="status")
+            self._last_written = st
+            log.debug("pod %s: status written (phase %s)", self.key, st["phase"])
+            if new.get("metadata", {}).get("uid") == self.uid:
+                self.pod = new if not self.gone else self.pod
+        except ApiError as e:
+            if not e.not_found:
+                raise
+
+    def _status(self, pod: Obj, sb: PodSandboxStatus | None, inits: list[ContainerView],
+                mains: list[ContainerView], override_phase: str | None) -> Obj:
+        """The pod's status as this node sees it (Kubernetes' generateAPIPodStatus)."""
+        now = rfc3339(self.deps.clock.now())
+        spec = pod.get("spec") or {}
         for v in inits + mains:
             if v.waiting is None and v.spec["name"] in self.waiting:
                 v.waiting = self.waiting[v.spec["name"]]
@@ -504,7 +489,7 @@ class PodWorker:
         st: Obj = {"phase": ph,
                    "conditions": pstatus.conditions(pod, sb is not None and sb.state == SandboxState.READY,
                                                     inits, main_st, ph, now),
-                   "qosClass": qos_class(pod), "startTime": old.get("startTime") or now,
+                   "qosClass": qos_class(pod), "startTime": (pod.get("status") or {}).get("startTime") or now,
                    "containerStatuses": main_st}
         if self._evicted and override_phase:
             st["reason"], st["message"] = self._evicted
@@ -513,33 +498,19 @@ class PodWorker:
                     c["status"] = "False"
         if init_st:
             st["initContainerStatuses"] = init_st
-        if self.agent.node_ip:
-            st["hostIP"] = self.agent.node_ip
-            st["hostIPs"] = [{"ip": self.agent.node_ip}]
-        ip = (sb.ip if sb else "") or (self.agent.node_ip if spec.get("hostNetwork") and sb else "")
+        node_ip = self.deps.node.ip
+        if node_ip:
+            st["hostIP"] = node_ip
+            st["hostIPs"] = [{"ip": node_ip}]
+        ip = (sb.ip if sb else "") or (node_ip if spec.get("hostNetwork") and sb else "")
         if ip:
             st["podIP"] = ip
             st["podIPs"] = [{"ip": ip}]
-        compare = {k: old.get(k) for k in st}
-        if compare == st:
-            return
-        if self._last_written == st:
-            return
-        md = pod["metadata"]
-        try:
-            new = await self.agent.client.patch("pods", md["name"], {"status": st}, md.get("namespace"),
-                                                subresource="status")
-            self._last_written = st
-            log.debug("pod %s: status written (phase %s)", self.key, st["phase"])
-            if new.get("metadata", {}).get("uid") == self.uid:
-                self.pod = new if not self.gone else self.pod
-        except ApiError as e:
-            if not e.not_found:
-                raise
+        return st
 
     # ------------------------------------------------------------- termination
     async def _stop_everything(self, sandboxes: list[PodSandboxStatus], grace: float, remove: bool) -> None:
-        rt = self.agent.runtime
+        rt = self.deps.runtime
         self.prober.stop_all()
         for sb in sandboxes:
             for c in await rt.list_containers(sb.id):
@@ -553,60 +524,62 @@ class PodWorker:
                 await rt.stop_pod_sandbox(sb.id)
                 self._touch()
 
+    def _termination_grace(self, pod: Obj | None) -> float:
+        """deletionGracePeriodSeconds, else the spec's; 0 for a pod already gone from the API."""
+        if pod is None:
+            return 0.0
+        g = (pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
+        spec = pod.get("spec") or {}
+        grace = float(g if g is not None else spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE))
+        return min(grace, self.deps.timing.max_kill_grace)
+
     async def terminate(self, pod: Obj | None) -> None:
-        rt = self.agent.runtime
+        rt = self.deps.runtime
         self.prober.stop_all()
         src = pod or self.last_pod
-        spec = src.get("spec") or {}
         md = src.get("metadata") or {}
-        if pod is not None:
-            g = md.get("deletionGracePeriodSeconds")
-            grace = float(g if g is not None else spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE))
-        else:
-            grace = 0.0
-        grace = min(grace, self.agent.options.max_kill_grace)
-        specs = {c["name"]: c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])}
         sandboxes = await self._sandboxes()
-
-        async def stop_one(c: ContainerStatus) -> None:
-            t0 = self.agent.clock.monotonic()
-            cs = specs.get(c.name, {})
-            self.event("Normal", "Killing", f"Stopping container {c.name}")
-            pre = (cs.get("lifecycle") or {}).get("preStop")
-            if pre and grace > 0:
-                try:
-                    ok, msg = await asyncio.wait_for(self._run_hook(pre, c.id, cs, grace), grace)
-                    if not ok:
-                        self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}")
-                except asyncio.TimeoutError:
-                    self.event("Warning", "FailedPreStopHook", "PreStopHook failed: timed out")
-            left = max(0.0, grace - (self.agent.clock.monotonic() - t0))
-            await rt.stop_container(c.id, left if grace > 0 else 0)
-            self._touch()
-
-        running: list[ContainerStatus] = []
-        for sb in sandboxes:
-            running += [c for c in await rt.list_containers(sb.id)
-                        if c.state in (ContainerState.RUNNING, ContainerState.CREATED)]
-        results = await asyncio.gather(*(stop_one(c) for c in running), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                log.info("pod %s: stopping a container failed: %s", self.key, r)
+        await self._stop_containers(src, sandboxes, self._termination_grace(pod))
         for sb in sandboxes:
             await rt.remove_pod_sandbox(sb.id)
             self._touch()
-        await asyncio.to_thread(self.agent.volumes.teardown, self.uid)
+        await asyncio.to_thread(self.deps.volumes.teardown, self.uid)
         if md.get("name"):
-            await asyncio.to_thread(shutil.rmtree, pod_log_dir(src, self.agent.settings), True)
-        self.agent.backoff.forget_prefix(self.uid + "/")
+            await asyncio.to_thread(shutil.rmtree, pod_log_dir(src, self.deps.settings), True)
+        self.deps.backoff.forget_prefix(self.uid + "/")
         if pod is not None:
             try:
-                await self.agent.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0,
-                                               preconditions={"uid": self.uid})
+                await self.deps.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0,
+                                              preconditions={"uid": self.uid})
             except ApiError as e:
                 if not (e.not_found or e.conflict):
                     raise
 
+    async def _stop_containers(self, pod: Obj, sandboxes: list[PodSandboxStatus], grace: float) -> None:
+        """Every running or created container at once: preStop hook, then stop within `grace`."""
+        spec = pod.get("spec") or {}
+        specs = {c["name"]: c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])}
+        running: list[ContainerStatus] = []
+        for sb in sandboxes:
+            running += [c for c in await self.deps.runtime.list_containers(sb.id)
+                        if c.state in (ContainerState.RUNNING, ContainerState.CREATED)]
+        results = await asyncio.gather(*(self._stop_container(c, specs.get(c.name, {}), grace) for c in running),
+                                       return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                log.info("pod %s: stopping a container failed: %s", self.key, r)
 
-class _Waiting(Exception):
-    """The container stays waiting (image pull back-off)."""
+    async def _stop_container(self, c: ContainerStatus, cs: Obj, grace: float) -> None:
+        t0 = self.deps.clock.monotonic()
+        self.event("Normal", "Killing", f"Stopping container {c.name}")
+        pre = (cs.get("lifecycle") or {}).get("preStop")
+        if pre and grace > 0:
+            try:
+                ok, msg = await asyncio.wait_for(self._run_hook(pre, c.id, cs, grace), grace)
+                if not ok:
+                    self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}")
+            except asyncio.TimeoutError:
+                self.event("Warning", "FailedPreStopHook", "PreStopHook failed: timed out")
+        left = max(0.0, grace - (self.deps.clock.monotonic() - t0))
+        await self.deps.runtime.stop_container(c.id, left if grace > 0 else 0)
+        self._touch()

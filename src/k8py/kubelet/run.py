@@ -32,7 +32,7 @@ async def run(ctx: ClusterContext) -> None:
 
     def wire(agent: NodeAgent) -> None:
         if hook is not None:
-            hook.serve_local(agent.node_name, Streaming(agent, get_pod=hook.get_pod))
+            hook.serve_local(agent.node_name, Streaming(agent.runtime, agent.node_name, agent.clock, hook.get_pod))
 
     token = ctx.credentials.agent_token if ctx.credentials is not None and hook is None else ""
     await run_agent(ctx.client(), ctx.clock, options, rt, node.name, on_ready=wire, serve_token=token)

@@ -1,11 +1,12 @@
-"""Logs and exec for the agent's pods, behind the API server's node hooks.
+"""Logs and exec for the agent's pods: the `NodeStreams` of this node (api/streaming.py),
+served to the API server in-process (its node proxy) or through `KubeletServer`.
 
-`node_proxy(req, pod, sub)` (ApiServer.set_node_proxy) answers GET pods/<name>/log
+`node_proxy(req, pod, sub)` answers GET pods/<name>/log
 from the CRI log files: container (default: the only one), previous, follow,
 tailLines, sinceSeconds/sinceTime, timestamps, limitBytes. A followed log streams
 until the container stops running.
 
-`upgrade_handler(request, req, user)` (HttpFront.upgrade_handler) serves
+`upgrade_handler(request, req, user)` serves
 pods/<name>/exec over WebSocket with the Kubernetes channel protocols
 `v5.channel.k8s.io` / `v4.channel.k8s.io`: each binary message starts with its
 channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close-stream in v5);
@@ -22,36 +23,37 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.streaming import (
+    CHANNEL_PROTOCOLS,
+    CLOSE,
+    ERROR,
+    POD_UPGRADE_PATH,
+    RESIZE,
+    STDERR,
+    STDIN,
+    STDOUT,
+    failure_status,
+)
 from k8py.api.types import Obj
-from k8py.clock import parse_rfc3339
+from k8py.client.client import Client
+from k8py.client.errors import ApiError
+from k8py.clock import Clock, parse_rfc3339
 from k8py.kubelet.portforward import PortForwardSession
 from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.logs import read_log
-from k8py.runtime.protocol import ContainerState, ContainerStatus
-
-if TYPE_CHECKING:
-    from k8py.kubelet.agent import NodeAgent
+from k8py.runtime.protocol import ContainerRuntime, ContainerState, ContainerStatus
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
-_POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
-
-
-def _status(code: int, reason: str, message: str) -> Obj:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
 
 
 def _bad(message: str, code: int = 400, reason: str = "BadRequest") -> ApiResponse:
-    return ApiResponse(code, _status(code, reason, message))
+    return ApiResponse(code, failure_status(code, reason, message))
 
 
 # (namespace, name, user) -> (HTTP status, pod or Status)
@@ -66,16 +68,31 @@ def api_pod_getter(api: Any) -> PodGetter:
     return get
 
 
+def client_pod_getter(client: Client) -> PodGetter:
+    """Reads pods with the agent's own client (the API server checked the user already)."""
+    async def get(ns: str, name: str, user: str) -> tuple[int, Obj]:
+        try:
+            return 200, await client.get("pods", name, ns)
+        except ApiError as e:
+            return e.status, e.body
+    return get
+
+
 class Streaming:
-    def __init__(self, agent: "NodeAgent", api: Any = None, get_pod: PodGetter | None = None) -> None:
-        self.agent = agent
-        self.get_pod: PodGetter = get_pod or api_pod_getter(api)
+    """The streams of the pods of node `node_name`, whose containers run in `runtime`;
+    `get_pod` reads a pod as the requesting user."""
+
+    def __init__(self, runtime: ContainerRuntime, node_name: str, clock: Clock, get_pod: PodGetter) -> None:
+        self.runtime = runtime
+        self.node_name = node_name
+        self.clock = clock
+        self.get_pod = get_pod
         self.follow_poll = 0.2
 
     # ------------------------------------------------------------- containers of a pod
     async def _containers(self, pod: Obj, name: str) -> list[ContainerStatus]:
         uid = str(pod["metadata"].get("uid"))
-        rt = self.agent.runtime
+        rt = self.runtime
         out: list[ContainerStatus] = []
         for sb in await rt.list_pod_sandboxes():
             if sb.uid == uid:
@@ -100,7 +117,7 @@ class Streaming:
 
     # ------------------------------------------------------------- logs
     async def node_proxy(self, req: ApiRequest, pod: Obj, sub: str) -> ApiResponse:
-        if (pod.get("spec") or {}).get("nodeName") != self.agent.node_name:
+        if (pod.get("spec") or {}).get("nodeName") != self.node_name:
             return _bad(f"pod {pod['metadata']['name']} runs on node {pod['spec'].get('nodeName')}, which this "
                         "server cannot reach (only the embedded agent's node serves logs and exec)")
         if sub != "log":
@@ -129,16 +146,16 @@ class Streaming:
         limit = int(q["limitBytes"]) if q.get("limitBytes") else None
         since: float | None = None
         if q.get("sinceSeconds"):
-            since = self.agent.clock.now() - int(q["sinceSeconds"])
+            since = self.clock.now() - int(q["sinceSeconds"])
         elif q.get("sinceTime"):
             since = parse_rfc3339(q["sinceTime"])
-        path = target.log_path or self.agent.runtime.log_path(target.id)
+        path = target.log_path or self.runtime.log_path(target.id)
         follow = q.get("follow") in ("true", "1") and target is cs[-1] and target.state == ContainerState.RUNNING
         cid = target.id
 
         async def running() -> bool:
             try:
-                return (await self.agent.runtime.container_status(cid)).state == ContainerState.RUNNING
+                return (await self.runtime.container_status(cid)).state == ContainerState.RUNNING
             except Exception:  # noqa: BLE001 - removed: stop following
                 return False
 
@@ -150,44 +167,44 @@ class Streaming:
 
     # ------------------------------------------------------------- exec
     async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse:
-        m = _POD_SUB.match(request.path)
+        m = POD_UPGRADE_PATH.match(request.path)
         if not m:
-            return _json(400, _status(400, "BadRequest", f"no upgradable resource at {request.path}"))
+            return _json(400, failure_status(400, "BadRequest", f"no upgradable resource at {request.path}"))
         ns, name, sub = m.groups()
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            return _json(400, _status(400, "BadRequest", "k8py serves exec over WebSocket only (no SPDY)"))
+            return _json(400, failure_status(400, "BadRequest", "k8py serves exec over WebSocket only (no SPDY)"))
         code, pod = await self.get_pod(ns, name, req.user)
         if code != 200:
             return _json(code, pod)
-        if (pod.get("spec") or {}).get("nodeName") != self.agent.node_name:
-            return _json(400, _status(400, "BadRequest", "the pod's node is not reachable from this server"))
+        if (pod.get("spec") or {}).get("nodeName") != self.node_name:
+            return _json(400, failure_status(400, "BadRequest", "the pod's node is not reachable from this server"))
         if sub == "portforward":
             return await self._port_forward(request, pod)
         cname, err = self._container_name(pod, request.query.get("container"))
         if cname is None:
-            return _json(400, _status(400, "BadRequest", err))
+            return _json(400, failure_status(400, "BadRequest", err))
         cs = await self._containers(pod, cname)
         if not cs or cs[-1].state != ContainerState.RUNNING:
-            return _json(400, _status(400, "BadRequest",
+            return _json(400, failure_status(400, "BadRequest",
                                       f"unable to upgrade connection: container not found (\"{cname}\")"))
         command = request.query.getall("command", [])
         if sub == "exec" and not command:
-            return _json(400, _status(400, "BadRequest", "you must specify at least 1 command"))
+            return _json(400, failure_status(400, "BadRequest", "you must specify at least 1 command"))
         tty = request.query.get("tty") in ("true", "1")
         want_stdin = request.query.get("stdin") in ("true", "1")
-        ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0, autoping=True)
+        ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=0, autoping=True)
         await ws.prepare(request)
         v5 = ws.ws_protocol == "v5.channel.k8s.io"
         proc: ExecSession | AttachSession
         try:
             if sub == "attach":
-                proc = await self.agent.runtime.attach(cs[-1].id)
+                proc = await self.runtime.attach(cs[-1].id)
                 want_stdin = want_stdin and proc.has_stdin
                 command = [cname]
             else:
-                proc = await self.agent.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
+                proc = await self.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
         except Exception as e:  # noqa: BLE001
-            await ws.send_bytes(bytes([ERROR]) + json.dumps(_status(500, "InternalError", str(e))).encode())
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(failure_status(500, "InternalError", str(e))).encode())
             await ws.close()
             return ws
         await self._pump(ws, proc, command, want_stdin, v5)
@@ -197,11 +214,11 @@ class Streaming:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         tunnels = [p for p in offered if p.startswith("SPDY/3.1+")]
         if not tunnels:
-            return _json(400, _status(400, "BadRequest", "port-forward needs SPDY/3.1 tunnelled over WebSocket "
+            return _json(400, failure_status(400, "BadRequest", "port-forward needs SPDY/3.1 tunnelled over WebSocket "
                                                          "(kubectl 1.30 or newer)"))
         ip = (pod.get("status") or {}).get("podIP") or ""
         if not ip:
-            return _json(400, _status(400, "BadRequest", f"pod {pod['metadata']['name']} has no IP yet"))
+            return _json(400, failure_status(400, "BadRequest", f"pod {pod['metadata']['name']} has no IP yet"))
         if (pod.get("spec") or {}).get("hostNetwork"):
             ip = "127.0.0.1"
         ws = web.WebSocketResponse(protocols=tunnels[:1], max_msg_size=0, autoping=True)

@@ -1,7 +1,11 @@
-"""Errors of the container runtime and image service.
+"""Errors of the container runtime and image service: the node's error tree for images,
+containers and sandboxes (the kubelet's own errors are in `kubelet/errors.py`).
 
 Invariant: every error carries a Kubernetes-style `reason` (what the kubelet puts in a
-container's `waiting.reason`) and a human message like the kubelet's events.
+container's `waiting.reason`) and a human `message` like the kubelet's events. The
+`ContainerRuntime` calls raise them by step: `pull_image` raises ImagePullError (or
+ImageRefError for an unparsable reference), `create_container` CreateContainerError and
+`start_container` StartError, whatever failed underneath.
 """
 from __future__ import annotations
 
@@ -44,6 +48,10 @@ class ImageNotFound(RuntimeError_):
     reason = "ErrImageNeverPull"
 
 
+class ImageNeverPullError(ImageNotFound):
+    """A pod's image is not present and its pullPolicy is Never (kubelet: ErrImageNeverPull)."""
+
+
 class ContainerNotFound(RuntimeError_):
     reason = "NotFound"
 
@@ -58,10 +66,10 @@ class CreateContainerError(RuntimeError_):
     reason = "CreateContainerError"
 
 
-class StartContainerError(RuntimeError_):
-    """runc refused to start the process (kubelet: RunContainerError / StartError)."""
+class StartError(RuntimeError_):
+    """The container's process could not be started (kubelet: StartError, as containerd says)."""
 
-    reason = "RunContainerError"
+    reason = "StartError"
 
 
 class SandboxError(RuntimeError_):

@@ -17,7 +17,7 @@ from typing import Callable
 
 from k8py.runtime import reference
 from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, ImagePullError, RuntimeError_,
-                                 SandboxNotFound)
+                                 SandboxNotFound, StartError)
 from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.mirrors import Credentials
@@ -95,7 +95,10 @@ class FakeRuntime:
     # containers
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         self._log("create_container", sandbox_id, config.name)
-        _, sb = self._sb(sandbox_id)
+        try:
+            _, sb = self._sb(sandbox_id)
+        except SandboxNotFound as e:
+            raise CreateContainerError(e.message) from e
         if sb.state != SandboxState.READY:
             raise CreateContainerError(f"pod sandbox {sandbox_id} is not ready")
         img = await self.image_status(config.image)
@@ -115,9 +118,12 @@ class FakeRuntime:
 
     async def start_container(self, container_id: str) -> None:
         self._log("start_container", container_id)
-        cfg, st = self._c(container_id)
+        try:
+            cfg, st = self._c(container_id)
+        except ContainerNotFound as e:
+            raise StartError(e.message) from e
         if st.state != ContainerState.CREATED:
-            raise RuntimeError_(f"container {container_id} is {st.state.value}")
+            raise StartError(f"container {container_id} is {st.state.value}")
         self.containers[container_id] = (cfg, replace(st, state=ContainerState.RUNNING, started_at=self.now(),
                                                       pid=next(self._ids)))
 

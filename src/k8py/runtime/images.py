@@ -149,8 +149,15 @@ class ImageStore:
 
     async def pull(self, image: str, credentials: Credentials | None = None) -> Image:
         """Pull (or refresh) `image`; returns the stored record. `credentials` (a pod's
-        imagePullSecrets) override those of registries.yaml."""
+        imagePullSecrets) override those of registries.yaml. Raises ImageRefError for an
+        unparsable reference, else ImagePullError for every failure (disk ones included)."""
         ref = reference.parse(image)
+        try:
+            return await self._pull(ref, credentials)
+        except (OSError, ValueError, KeyError) as e:
+            raise ImagePullError(image, str(e)) from e
+
+    async def _pull(self, ref: reference.ImageRef, credentials: Credentials | None) -> Image:
         async with self._lock(str(ref)):
             resolved = await self.client.resolve(ref, credentials)
             m = resolved.manifest

@@ -31,25 +31,43 @@ from typing import Any
 
 from k8py.host import proc
 from k8py.runtime import cgroups, exec_session, mounts
-from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, RuntimeError_,
-                                 StartContainerError)
 from k8py.runtime.attach import AttachSession
+from k8py.runtime.errors import (
+    ContainerNotFound,
+    CreateContainerError,
+    RuntimeError_,
+    StartError,
+)
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.images import ImageStore
 from k8py.runtime.jsoncache import JsonFileCache
-from k8py.runtime.mirrors import Credentials
-from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStats, ContainerStatus,
-                                   ExecResult,
-                                   ImageStatus, LoopbackOnlyNetwork, Mount, PodNetwork,
-                                   PodSandboxConfig, PodSandboxStatus, SandboxState)
+from k8py.runtime.mirrors import Credentials, RegistriesConfig
+from k8py.runtime.protocol import (
+    ContainerConfig,
+    ContainerState,
+    ContainerStats,
+    ContainerStatus,
+    ExecResult,
+    ImageStatus,
+    LoopbackOnlyNetwork,
+    Mount,
+    PodNetwork,
+    PodSandboxConfig,
+    PodSandboxStatus,
+    SandboxState,
+)
 from k8py.runtime.registry import RegistryClient
-from k8py.runtime.mirrors import RegistriesConfig
 from k8py.runtime.sandbox import Sandboxes
 from k8py.runtime.spec import build_spec
 
 SHIM = Path(__file__).with_name("shim.py")
 DEFAULT_REGISTRIES_YAML = "/etc/k8py/registries.yaml"  # as k3s's /etc/rancher/k3s/registries.yaml
 NAME_PREFIX = "k8py-"
+
+
+def _message(e: Exception) -> str:
+    """The human text of a failure: a runtime error's message, else the exception's."""
+    return e.message if isinstance(e, RuntimeError_) else str(e)
 
 
 def _signal_number(name: str) -> int:
@@ -169,6 +187,15 @@ class RuncRuntime:
     # ------------------------------------------------------------ containers
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        """Raises CreateContainerError for every failure (what was made of the container is removed)."""
+        try:
+            return await self._create_container(sandbox_id, config)
+        except CreateContainerError:
+            raise
+        except (RuntimeError_, OSError, ValueError, KeyError) as e:
+            raise CreateContainerError(_message(e)) from e
+
+    async def _create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         sb = self.sandboxes.load(sandbox_id)
         if sb["state"] != SandboxState.READY.value:
             raise CreateContainerError(f"pod sandbox {sandbox_id} is not ready")
@@ -226,24 +253,29 @@ class RuncRuntime:
                 raise CreateContainerError(line.removeprefix("error ").strip() or "shim failed")
             rec["pid"] = int(line.split()[1])
             self._save(cid, rec)
-        except BaseException as e:
+        except BaseException:
             await self._destroy(cid)
-            if isinstance(e, CreateContainerError):
-                raise
-            if isinstance(e, RuntimeError_):
-                raise CreateContainerError(e.message) from e
             raise
         return cid
 
     async def start_container(self, container_id: str) -> None:
+        """Raises StartError for every failure."""
+        try:
+            await self._start_container(container_id)
+        except StartError:
+            raise
+        except (RuntimeError_, OSError) as e:
+            raise StartError(_message(e)) from e
+
+    async def _start_container(self, container_id: str) -> None:
         rec = self._load(container_id)
         if rec["started_at"]:
-            raise StartContainerError(f"container {container_id} was already started")
+            raise StartError(f"container {container_id} was already started")
         rec["started_at"] = time.time()
         self._save(container_id, rec)
         rc, _, err = await self._runc("start", self.runc_name(container_id), check=False)
         if rc != 0:
-            raise StartContainerError(f"failed to start container: {err.strip()}")
+            raise StartError(f"failed to start container: {err.strip()}")
 
     async def _wait_exit(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -1,6 +1,5 @@
 """Simulated nodes over the real ApiServer (MemoryStore, FakeClock): registration,
-lease renewal, pods Pending -> Running -> deleted, pause/resume by annotation, and a
-cluster of several nodes on shared informers."""
+lease renewal, pods Pending -> Running -> deleted, pause/resume by annotation."""
 
 from __future__ import annotations
 
@@ -9,32 +8,14 @@ import ipaddress
 from typing import Any, AsyncIterator
 
 import pytest
-from sim_helpers import eventually, start_api
+from helpers.api import eventually
+from simnode_helpers import Obj, gone, pod, running_ip
 
 from k8py.api.wellknown import ANNOTATION_SIMULATED, ANNOTATION_SIMULATED_HEARTBEAT
+from k8py.client.nodelease import parse_micro_time
 from k8py.clock import FakeClock
-from k8py.kubelet.lease import parse_micro_time
-from k8py.kubelet.simulated import (
-    KUBELET_VERSION,
-    SimulatedCluster,
-    SimulatedNode,
-    documentation_address,
-)
-
-Obj = dict[str, Any]
-
-
-def pod(name: str, node: str, **spec: Any) -> Obj:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"nodeName": node, "containers": [{"name": "app", "image": "nginx"}], **spec}}
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[tuple[Any, FakeClock]]:
-    clock = FakeClock()
-    server, client = await start_api(clock)
-    yield client, clock
-    await server.close()
+from k8py.simnode.names import KUBELET_VERSION
+from k8py.simnode.node import SimulatedNode
 
 
 @pytest.fixture
@@ -105,20 +86,11 @@ async def test_pods_run_and_are_deleted(sim: Any) -> None:
     assert st["startTime"]
 
     await client.create("pods", pod("other", "sim-1"), "default")
-    other = await eventually(lambda: _running_ip(client, "other"))
+    other = await eventually(lambda: running_ip(client, "other"))
     assert other != st["podIP"]
 
     await client.delete("pods", "web", "default")  # graceful: the node finishes it
-    await eventually(lambda: _gone(client, "web"))
-
-
-async def _running_ip(client: Any, name: str) -> str | None:
-    p = await client.get_or_none("pods", name, "default")
-    return (p or {}).get("status", {}).get("podIP")
-
-
-async def _gone(client: Any, name: str) -> bool:
-    return await client.get_or_none("pods", name, "default") is None
+    await eventually(lambda: gone(client, "web"))
 
 
 async def test_pause_and_resume_by_annotation(sim: Any) -> None:
@@ -137,7 +109,7 @@ async def test_pause_and_resume_by_annotation(sim: Any) -> None:
 
     await client.patch("nodes", "sim-1", {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: "running"}}})
     await eventually(lambda: not node.paused)
-    await eventually(lambda: _running_ip(client, "late"))
+    await eventually(lambda: running_ip(client, "late"))
 
     async def renewed() -> bool:
         le = await client.get("leases", "sim-1", "kube-node-lease")
@@ -158,54 +130,3 @@ async def test_reports_ready_again_when_marked_unknown(sim: Any) -> None:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
 
     await eventually(ready)
-
-
-@pytest.mark.parametrize("shared_factory", [False, True])
-async def test_cluster_of_nodes_shares_informers(api: Any, shared_factory: bool) -> None:
-    from k8py.client.informer import SharedInformerFactory
-    client, clock = api
-    factory = SharedInformerFactory(client, clock) if shared_factory else None
-    cluster = SimulatedCluster(client, 5, {"cpu": "2", "memory": "4Gi"}, clock, factory=factory)
-    for i, n in enumerate(cluster.nodes):
-        n.set_pod_cidr(f"10.42.{i}.0/24")
-    task = asyncio.create_task(cluster.run())
-    try:
-        async def registered() -> bool:
-            return len((await client.list("nodes"))["items"]) == 5
-
-        await eventually(registered)
-        for i in range(1, 6):
-            await client.create("pods", pod(f"p{i}", f"sim-{i}"), "default")
-        for i in range(1, 6):
-            ip = await eventually(lambda i=i: _running_ip(client, f"p{i}"))
-            assert ip.startswith(f"10.42.{i - 1}.")
-        n = await client.get("nodes", "sim-3")
-        internal = [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"]
-        assert internal == [documentation_address(2)]
-        assert ipaddress.ip_address(internal[0]) in ipaddress.ip_network("192.0.2.0/24")
-        leases = (await client.list("leases", "kube-node-lease"))["items"]
-        assert len(leases) == 5
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        if factory is not None:
-            factory.stop()
-
-
-def test_documentation_addresses_stay_in_test_nets() -> None:
-    assert documentation_address(0) == "192.0.2.1"
-    assert documentation_address(253) == "192.0.2.254"
-    assert documentation_address(254) == "198.51.100.1"
-    assert documentation_address(762) is None
-
-
-@pytest.mark.parametrize("n,first,last", [
-    (201, "10.42.255.0/24", "10.42.55.0/24"),
-    (1000, "10.42.255.192/26", "10.42.6.0/26"),
-])
-def test_top_down_cidrs_for_many_nodes(n: int, first: str, last: str) -> None:
-    from k8py.kubelet.simulated import top_down_cidrs
-    cidrs = top_down_cidrs("10.42.0.0/16", n)
-    assert (cidrs[0], cidrs[-1], len(set(cidrs))) == (first, last, n)
-    nets = [ipaddress.ip_network(c) for c in cidrs]
-    assert all(net.subnet_of(ipaddress.ip_network("10.42.0.0/16")) for net in nets)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""The node Lease: a kubelet's heartbeat, coordination.k8s.io/v1 Lease `<node>` in
-kube-node-lease, renewed every 10 s with a 40 s duration (Kubernetes' defaults).
+"""The node Lease: a node's heartbeat, coordination.k8s.io/v1 Lease `<node>` in
+kube-node-lease, renewed every 10 s with a 40 s duration (Kubernetes' defaults). Both
+node agents renew theirs with it: the kubelet and the simulated nodes (simnode).
 
 `NodeLease.renew()` creates the Lease on first use (owned by the Node, so it goes
 when the Node goes) and afterwards writes only spec.renewTime. Invariant: a renew

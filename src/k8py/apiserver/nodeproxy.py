@@ -1,40 +1,45 @@
-"""The API server's side of pods/log, exec, attach and port-forward.
+"""The API server's side of pods/log, exec, attach and port-forward: it forwards them to
+the node agent of the pod's node.
 
-Pods on the embedded agent's node are served in-process (`Streaming`); pods on any
-other node are forwarded to that node's agent endpoint (`KubeletServer`) at
+Pods of the node whose agent runs in this process are served in-process (the agent
+offers its `NodeStreams` through `serve_local`: this proxy is a `LocalNodeHost`); pods
+on any other node are forwarded to that node's agent endpoint (the kubelet's port) at
 `https://<InternalIP>:<daemonEndpoints.kubeletEndpoint.Port>` with the agent token:
 log responses are streamed back, WebSocket upgrades are relayed message by message
 with the subprotocol the agent chose. `attach_to_server(api, front, token)` registers it
 with the ApiServer and the HTTPS front (once per server, before components start); it is
-the embedded agent's `component.LocalNodeHost`.
+the embedded agent's `api.streaming.LocalNodeHost`.
 Invariant: a node without an address or port answers a clear 400, never a hang.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.streaming import (
+    POD_UPGRADE_PATH,
+    REMOTE_USER_HEADER,
+    NodeStreams,
+    failure_status,
+)
 from k8py.api.types import Obj
-from k8py.component import NodeStreams
+
+if TYPE_CHECKING:
+    from k8py.apiserver.http import HttpFront
+    from k8py.apiserver.server import ApiServer
 
 log = logging.getLogger(__name__)
-_POD_SUB = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
-
-
-def _status(code: int, reason: str, message: str) -> Obj:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
 
 
 class ForwardingNodeProxy:
-    def __init__(self, api: Any, token: str) -> None:
+    def __init__(self, api: ApiServer, token: str) -> None:
         self.api = api
         self.token = token
         self.local: NodeStreams | None = None
@@ -69,25 +74,24 @@ class ForwardingNodeProxy:
         if self.local is not None and node == self.local_node:
             return await self.local.node_proxy(req, pod, sub)
         if sub != "log":
-            return ApiResponse(400, _status(400, "BadRequest", "Upgrade request required"))
+            return ApiResponse(400, failure_status(400, "BadRequest", "Upgrade request required"))
         ep = await self._node_endpoint(node, req.user)
         if isinstance(ep, str):
-            return ApiResponse(400, _status(400, "BadRequest", ep))
+            return ApiResponse(400, failure_status(400, "BadRequest", ep))
         ip, port = ep
         sess = self._session()
         try:
             resp = await sess.get(f"https://{ip}:{port}{req.path}", params=req.query, ssl=False,
-                                  headers={"X-Remote-User": req.user})
+                                  headers={REMOTE_USER_HEADER: req.user})
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
-            return ApiResponse(502, _status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"))
+            return ApiResponse(502, failure_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"))
         ctype = resp.headers.get("Content-Type", "text/plain").split(";")[0]
         if resp.status != 200 or req.query.get("follow") not in ("true", "1"):
             body = await resp.read()
             resp.release()
             await sess.close()
             if ctype == "application/json":
-                import json
                 return ApiResponse(resp.status, json.loads(body or b"{}"))
             return ApiResponse(resp.status, body, content_type=ctype)
 
@@ -101,9 +105,9 @@ class ForwardingNodeProxy:
         return ApiResponse(200, None, content_type=ctype, stream=chunks())
 
     async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse:
-        m = _POD_SUB.match(request.path)
+        m = POD_UPGRADE_PATH.match(request.path)
         if not m:
-            return web.json_response(_status(400, "BadRequest", f"no upgradable resource at {request.path}"),
+            return web.json_response(failure_status(400, "BadRequest", f"no upgradable resource at {request.path}"),
                                      status=400)
         ns, name, _sub = m.groups()
         resp = await self.api.handle(ApiRequest("GET", f"/api/v1/namespaces/{ns}/pods/{name}", user=req.user))
@@ -113,20 +117,20 @@ class ForwardingNodeProxy:
         if self.local is not None and node == self.local_node:
             return await self.local.upgrade_handler(request, req, user)
         if not node:
-            return web.json_response(_status(400, "BadRequest", f'pod "{name}" does not have a host assigned'),
+            return web.json_response(failure_status(400, "BadRequest", f'pod "{name}" does not have a host assigned'),
                                      status=400)
         ep = await self._node_endpoint(node, req.user)
         if isinstance(ep, str):
-            return web.json_response(_status(400, "BadRequest", ep), status=400)
+            return web.json_response(failure_status(400, "BadRequest", ep), status=400)
         ip, port = ep
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         sess = self._session()
         try:
             upstream = await sess.ws_connect(f"wss://{ip}:{port}{request.path_qs}", protocols=offered, ssl=False,
-                                             headers={"X-Remote-User": req.user}, max_msg_size=0)
+                                             headers={REMOTE_USER_HEADER: req.user}, max_msg_size=0)
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
-            return web.json_response(_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"),
+            return web.json_response(failure_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"),
                                      status=502)
         ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
         await ws.prepare(request)
@@ -149,7 +153,7 @@ class ForwardingNodeProxy:
         return ws
 
 
-def attach_to_server(api: Any, front: Any, token: str) -> ForwardingNodeProxy:
+def attach_to_server(api: ApiServer, front: HttpFront, token: str) -> ForwardingNodeProxy:
     """Make the server's ForwardingNodeProxy and register it with the API server (pods/log)
     and the HTTPS front (`apiserver.http.HttpFront`: upgrades)."""
     p = ForwardingNodeProxy(api, token)
