@@ -19,22 +19,26 @@ from k8py.api.validation.pod import validate_pod_template
 
 
 def _selector_and_template(v: ErrorList, spec: dict[str, Any], kind_word: str) -> None:
+    """A non-empty selector that selects the pod template's labels; the template (restartPolicy Always)."""
     sel = spec.get("selector")
-    tmpl = spec.get("template")
     if sel is None:
         v.add(required("spec.selector"))
     else:
-        sel = dict_of(sel)
-        if selector_empty(sel):
-            v.add(invalid("spec.selector", Raw(go_label_selector(sel)), f"empty selector is invalid for {kind_word}"))
-        else:
-            before = len(v.errs)
-            validate_label_selector(v, sel, "spec.selector")
-            if len(v.errs) == before and tmpl is not None:
-                labels = dict_of(dict_of(dict_of(tmpl).get("metadata")).get("labels"))
-                if selector_matches(sel, labels) is False:
-                    v.add(invalid("spec.template.metadata.labels", Raw(go_map(dict_of(tmpl).get("metadata", {}).get("labels"))),
-                                  "`selector` does not match template `labels`"))
+        _selector_of_template(v, dict_of(sel), spec.get("template"), kind_word)
+    validate_pod_template(v, spec.get("template"), "spec.template", ("Always",))
+
+
+def _selector_of_template(v: ErrorList, sel: dict[str, Any], tmpl: Any, kind_word: str) -> None:
+    if selector_empty(sel):
+        v.add(invalid("spec.selector", Raw(go_label_selector(sel)), f"empty selector is invalid for {kind_word}"))
+        return
+    before = len(v.errs)
+    validate_label_selector(v, sel, "spec.selector")
+    if len(v.errs) == before and tmpl is not None:
+        labels = dict_of(dict_of(dict_of(tmpl).get("metadata")).get("labels"))
+        if selector_matches(sel, labels) is False:
+            v.add(invalid("spec.template.metadata.labels", Raw(go_map(dict_of(tmpl).get("metadata", {}).get("labels"))),
+                          "`selector` does not match template `labels`"))
 
 
 def validate_replica_counts(v: ErrorList, spec: dict[str, Any]) -> None:
@@ -80,7 +84,6 @@ def validate_deployment(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] |
     spec = dict_of(obj.get("spec"))
     validate_replica_counts(v, spec)
     _selector_and_template(v, spec, "deployment")
-    validate_pod_template(v, spec.get("template"), "spec.template", ("Always",))
     strat = dict_of(spec.get("strategy"))
     st = strat.get("type")
     validate_enum(v, st, "spec.strategy.type", ("Recreate", "RollingUpdate"))
@@ -102,7 +105,6 @@ def validate_replicaset(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] |
     spec = dict_of(obj.get("spec"))
     validate_replica_counts(v, spec)
     _selector_and_template(v, spec, "deployment")
-    validate_pod_template(v, spec.get("template"), "spec.template", ("Always",))
     if old is not None:
         _selector_immutable(v, spec, dict_of(old.get("spec")))
 
@@ -112,16 +114,10 @@ def validate_daemonset(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | 
     validate_nonnegative(v, spec.get("minReadySeconds"), "spec.minReadySeconds")
     validate_nonnegative(v, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
     _selector_and_template(v, spec, "daemonset")
-    validate_pod_template(v, spec.get("template"), "spec.template", ("Always",))
     us = dict_of(spec.get("updateStrategy"))
     validate_enum(v, us.get("type"), "spec.updateStrategy.type", ("OnDelete", "RollingUpdate"))
     if us.get("type") == "RollingUpdate" and us.get("rollingUpdate") is not None:
-        ru = dict_of(us["rollingUpdate"])
-        uz, _ = _int_or_percent(v, ru.get("maxUnavailable"), "spec.updateStrategy.rollingUpdate.maxUnavailable")
-        sz, _ = _int_or_percent(v, ru.get("maxSurge"), "spec.updateStrategy.rollingUpdate.maxSurge")
-        if uz and (sz or ru.get("maxSurge") is None):
-            v.add(invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
-                          "may not be 0 when `maxSurge` is 0"))
+        _rolling(v, dict_of(us["rollingUpdate"]), "spec.updateStrategy.rollingUpdate")
     if old is not None:
         _selector_immutable(v, spec, dict_of(old.get("spec")))
 
@@ -130,7 +126,6 @@ def validate_statefulset(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] 
     spec = dict_of(obj.get("spec"))
     validate_replica_counts(v, spec)
     _selector_and_template(v, spec, "statefulset")
-    validate_pod_template(v, spec.get("template"), "spec.template", ("Always",))
     validate_enum(v, spec.get("podManagementPolicy"), "spec.podManagementPolicy", ("OrderedReady", "Parallel"))
     us = dict_of(spec.get("updateStrategy"))
     validate_enum(v, us.get("type"), "spec.updateStrategy.type", ("OnDelete", "RollingUpdate"))

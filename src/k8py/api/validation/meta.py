@@ -222,13 +222,7 @@ def validate_label_selector(v: ErrorList, sel: dict[str, Any], path: str) -> Non
         p = f"{path}.matchExpressions[{i}]"
         op = e.get("operator")
         vals = e.get("values") or []
-        if op in ("In", "NotIn"):
-            if not vals:
-                v.add(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if vals:
-                v.add(forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
-        else:
+        if not validate_set_operator(v, op, vals, p):
             v.add(invalid(f"{p}.operator", op, "not a valid selector operator"))
         key = e.get("key")
         if isinstance(key, str):
@@ -236,6 +230,20 @@ def validate_label_selector(v: ErrorList, sel: dict[str, Any], path: str) -> Non
         for j, val in enumerate(vals):
             if isinstance(val, str):
                 v.msgs(f"{p}.values[{j}]", val, names.label_value_errors(val))
+
+
+def validate_set_operator(v: ErrorList, op: Any, vals: Any, path: str) -> bool:
+    """The values of a requirement at `path` whose operator is In or NotIn (some values) or
+    Exists or DoesNotExist (none); False, and no check, for any other operator."""
+    if op in ("In", "NotIn"):
+        if not vals:
+            v.add(required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+    elif op in ("Exists", "DoesNotExist"):
+        if vals:
+            v.add(forbidden(f"{path}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+    else:
+        return False
+    return True
 
 
 def selector_matches(sel: dict[str, Any], labels: dict[str, str]) -> bool | None:

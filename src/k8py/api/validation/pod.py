@@ -18,7 +18,8 @@ from k8py.api.validation.field import (
 )
 from k8py.api.validation.meta import (
     PROTOCOLS, ErrorList, dict_of, list_of, quantity, validate_annotations, validate_enum, validate_label_selector,
-    validate_labels, validate_nonnegative, validate_port_or_name, validate_unique_label,
+    validate_labels, validate_nonnegative, validate_port_or_name, validate_set_operator,
+    validate_unique_label,
 )
 
 _RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -144,18 +145,37 @@ def _relative_path(v: ErrorList, p: Any, path: str) -> None:
 
 
 def _container(v: ErrorList, c: dict[str, Any], path: str, volumes: set[str], seen: set[str], init: bool) -> None:
+    """One container (or init container) of a pod spec; `seen` holds the names of the ones before it."""
     validate_unique_label(v, c.get("name") or "", f"{path}.name", seen)
-    image = c.get("image")
-    if not image:
-        v.add(required(f"{path}.image"))
-    elif image != image.strip():
-        v.add(invalid(f"{path}.image", image, "must not have leading or trailing whitespace"))
+    _image(v, c.get("image"), f"{path}.image")
     validate_enum(v, c.get("imagePullPolicy"), f"{path}.imagePullPolicy", _PULL_POLICIES)
     validate_enum(v, c.get("terminationMessagePolicy"), f"{path}.terminationMessagePolicy", _TERMINATION_MSG_POLICIES)
+    _container_ports(v, list_of(c.get("ports")), f"{path}.ports")
+    for i, e in enumerate(list_of(c.get("env"))):
+        _env_var(v, dict_of(e), f"{path}.env[{i}]")
+    for i, e in enumerate(list_of(c.get("envFrom"))):
+        _env_from(v, dict_of(e), f"{path}.envFrom[{i}]")
+    _resources(v, dict_of(c.get("resources")), f"{path}.resources")
+    _volume_mounts(v, list_of(c.get("volumeMounts")), f"{path}.volumeMounts", volumes)
+    _probes(v, c, path, init)
+    lifecycle = dict_of(c.get("lifecycle"))
+    for hook in ("postStart", "preStop"):
+        if lifecycle.get(hook) is not None:
+            _handler(v, dict_of(lifecycle[hook]), f"{path}.lifecycle.{hook}", ("exec", "httpGet", "tcpSocket", "sleep"))
+
+
+def _image(v: ErrorList, image: Any, path: str) -> None:
+    if not image:
+        v.add(required(path))
+    elif image != image.strip():
+        v.add(invalid(path, image, "must not have leading or trailing whitespace"))
+
+
+def _container_ports(v: ErrorList, ports: list[Any], path: str) -> None:
     port_names: set[str] = set()
-    for i, p in enumerate(list_of(c.get("ports"))):
+    for i, p in enumerate(ports):
         p = dict_of(p)
-        pp = f"{path}.ports[{i}]"
+        pp = f"{path}[{i}]"
         if p.get("name"):
             v.msgs(f"{pp}.name", p["name"], names.port_name_errors(p["name"]))
             if p["name"] in port_names:
@@ -170,23 +190,24 @@ def _container(v: ErrorList, c: dict[str, Any], path: str, volumes: set[str], se
         if isinstance(hp, int) and hp != 0:
             v.msgs(f"{pp}.hostPort", hp, names.port_number_errors(hp))
         validate_enum(v, p.get("protocol"), f"{pp}.protocol", PROTOCOLS)
-    for i, e in enumerate(list_of(c.get("env"))):
-        _env_var(v, dict_of(e), f"{path}.env[{i}]")
-    for i, e in enumerate(list_of(c.get("envFrom"))):
-        e = dict_of(e)
-        ep = f"{path}.envFrom[{i}]"
-        if e.get("prefix"):
-            v.msgs(f"{ep}.prefix", e["prefix"], names.env_var_name_errors(e["prefix"]))
-        refs = [k for k in ("configMapRef", "secretRef") if e.get(k) is not None]
-        if not refs:
-            v.add(invalid(ep, Raw('""'), "must specify one of: `configMapRef` or `secretRef`"))
-        elif len(refs) > 1:
-            v.add(invalid(ep, Raw('""'), "may not have more than one field specified at a time"))
-    _resources(v, dict_of(c.get("resources")), f"{path}.resources")
-    mounts: set[str] = set()
-    for i, m in enumerate(list_of(c.get("volumeMounts"))):
+
+
+def _env_from(v: ErrorList, e: dict[str, Any], path: str) -> None:
+    if e.get("prefix"):
+        v.msgs(f"{path}.prefix", e["prefix"], names.env_var_name_errors(e["prefix"]))
+    refs = [k for k in ("configMapRef", "secretRef") if e.get(k) is not None]
+    if not refs:
+        v.add(invalid(path, Raw('""'), "must specify one of: `configMapRef` or `secretRef`"))
+    elif len(refs) > 1:
+        v.add(invalid(path, Raw('""'), "may not have more than one field specified at a time"))
+
+
+def _volume_mounts(v: ErrorList, mounts: list[Any], path: str, volumes: set[str]) -> None:
+    """Each mount names a volume of the pod, at a unique mount path, with a relative subPath."""
+    mount_paths: set[str] = set()
+    for i, m in enumerate(mounts):
         m = dict_of(m)
-        mp = f"{path}.volumeMounts[{i}]"
+        mp = f"{path}[{i}]"
         mname = m.get("name") or ""
         if not mname:
             v.add(required(f"{mp}.name"))
@@ -195,25 +216,25 @@ def _container(v: ErrorList, c: dict[str, Any], path: str, volumes: set[str], se
         mpath = m.get("mountPath") or ""
         if not mpath:
             v.add(required(f"{mp}.mountPath"))
-        elif mpath in mounts:
+        elif mpath in mount_paths:
             v.add(invalid(f"{mp}.mountPath", mpath, "must be unique"))
-        mounts.add(mpath)
+        mount_paths.add(mpath)
         if m.get("subPath"):
             sp = m["subPath"]
             if sp.startswith("/"):
                 v.add(invalid(f"{mp}.subPath", sp, "must be a relative path"))
             elif ".." in sp.split("/"):
                 v.add(invalid(f"{mp}.subPath", sp, "must not contain '..'"))
+
+
+def _probes(v: ErrorList, c: dict[str, Any], path: str, init: bool) -> None:
+    """Init containers may only have probes when they are sidecars (restartPolicy Always)."""
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if c.get(probe) is not None:
             if init and c.get("restartPolicy") != "Always":
                 v.add(forbidden(f"{path}.{probe}", "may not be set for init containers without restartPolicy=Always"))
                 continue
             _probe(v, dict_of(c[probe]), f"{path}.{probe}", must_succeed_once=probe != "readinessProbe")
-    lifecycle = dict_of(c.get("lifecycle"))
-    for hook in ("postStart", "preStop"):
-        if lifecycle.get(hook) is not None:
-            _handler(v, dict_of(lifecycle[hook]), f"{path}.lifecycle.{hook}", ("exec", "httpGet", "tcpSocket", "sleep"))
 
 
 def _env_var(v: ErrorList, e: dict[str, Any], path: str) -> None:
@@ -311,29 +332,7 @@ def _probe(v: ErrorList, p: dict[str, Any], path: str, must_succeed_once: bool) 
 
 def validate_node_selector_term(v: ErrorList, term: dict[str, Any], path: str) -> None:
     for i, e in enumerate(list_of(term.get("matchExpressions"))):
-        e = dict_of(e)
-        p = f"{path}.matchExpressions[{i}]"
-        op = e.get("operator")
-        vals = list_of(e.get("values"))
-        if op in ("In", "NotIn"):
-            if not vals:
-                v.add(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if vals:
-                v.add(forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
-        elif op in ("Gt", "Lt"):
-            if len(vals) != 1:
-                v.add(required(f"{p}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'"))
-            elif not re.fullmatch(r"-?\d+", str(vals[0])):
-                v.add(invalid(f"{p}.values[0]", vals[0], "must be an integer"))
-        else:
-            v.add(invalid(f"{p}.operator", op, "not a valid selector operator"))
-        if isinstance(e.get("key"), str):
-            v.msgs(f"{p}.key", e["key"], names.qualified_name_errors(e["key"]))
-        if op in ("In", "NotIn"):
-            for j, val in enumerate(vals):
-                if isinstance(val, str):
-                    v.msgs(f"{p}.values[{j}]", val, names.label_value_errors(val))
+        _node_selector_requirement(v, dict_of(e), f"{path}.matchExpressions[{i}]")
     for i, e in enumerate(list_of(term.get("matchFields"))):
         e = dict_of(e)
         p = f"{path}.matchFields[{i}]"
@@ -343,6 +342,27 @@ def validate_node_selector_term(v: ErrorList, term: dict[str, Any], path: str) -
             v.add(invalid(f"{p}.operator", e.get("operator"), "not a valid selector operator"))
         elif len(list_of(e.get("values"))) != 1:
             v.add(required(f"{p}.values", "must be only one value when `operator` is 'In' or 'NotIn' for node field selector"))
+
+
+def _node_selector_requirement(v: ErrorList, e: dict[str, Any], path: str) -> None:
+    """A label requirement of a node selector: the label selector's operators, plus Gt and Lt."""
+    op = e.get("operator")
+    vals = list_of(e.get("values"))
+    if validate_set_operator(v, op, vals, path):
+        pass  # In, NotIn, Exists, DoesNotExist
+    elif op in ("Gt", "Lt"):
+        if len(vals) != 1:
+            v.add(required(f"{path}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'"))
+        elif not re.fullmatch(r"-?\d+", str(vals[0])):
+            v.add(invalid(f"{path}.values[0]", vals[0], "must be an integer"))
+    else:
+        v.add(invalid(f"{path}.operator", op, "not a valid selector operator"))
+    if isinstance(e.get("key"), str):
+        v.msgs(f"{path}.key", e["key"], names.qualified_name_errors(e["key"]))
+    if op in ("In", "NotIn"):
+        for j, val in enumerate(vals):
+            if isinstance(val, str):
+                v.msgs(f"{path}.values[{j}]", val, names.label_value_errors(val))
 
 
 def _weight(v: ErrorList, w: Any, path: str) -> None:

@@ -27,18 +27,37 @@ def validate_service(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | No
     stype = spec.get("type") or "ClusterIP"
     validate_enum(v, spec.get("type"), "spec.type", _SERVICE_TYPES)
     cip = spec.get("clusterIP")
-    headless = cip == "None"
     ports = list_of(spec.get("ports"))
-    if not ports and not headless and stype != "ExternalName":
+    if not ports and cip != "None" and stype != "ExternalName":  # a headless service may have no ports
         v.add(required("spec.ports"))
     if stype == "ExternalName":
-        en = spec.get("externalName") or ""
-        if not en:
-            v.add(required("spec.externalName"))
-        else:
-            v.msgs("spec.externalName", en, names.dns1123_subdomain_errors(en.rstrip(".")))
-        if cip and cip != "None":
-            v.add(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
+        _external_name(v, spec)
+    _service_ports(v, ports, stype)
+    _service_ips(v, spec)
+    _service_policies(v, spec)
+    if spec.get("selector") is not None:
+        validate_labels(v, spec.get("selector"), "spec.selector")
+    if old is not None:
+        ocip = dict_of(old.get("spec")).get("clusterIP")
+        otype = dict_of(old.get("spec")).get("type") or "ClusterIP"
+        if ocip and cip and cip != ocip and otype != "ExternalName" and stype != "ExternalName":
+            v.add(invalid("spec.clusterIPs[0]", Raw(go_repr([cip])), "may not change once set"))
+
+
+def _external_name(v: ErrorList, spec: dict[str, Any]) -> None:
+    """An ExternalName service: a DNS name to alias, and no cluster IP."""
+    en = spec.get("externalName") or ""
+    if not en:
+        v.add(required("spec.externalName"))
+    else:
+        v.msgs("spec.externalName", en, names.dns1123_subdomain_errors(en.rstrip(".")))
+    cip = spec.get("clusterIP")
+    if cip and cip != "None":
+        v.add(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
+
+
+def _service_ports(v: ErrorList, ports: list[Any], stype: str) -> None:
+    """Names unique (and required when there are several), port/protocol and nodePort/protocol pairs unique."""
     port_names: set[str] = set()
     seen_ports: set[tuple[Any, Any]] = set()
     seen_node_ports: set[tuple[Any, Any]] = set()
@@ -59,37 +78,43 @@ def validate_service(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | No
         key = (port, p.get("protocol") or "TCP")
         if key in seen_ports:
             v.add(duplicate(pp, Raw(f"core.ServicePort{{Name:{json.dumps(name)}, Protocol:{json.dumps(key[1])}, "
-                                     f"Port:{port}}}")))
+                                    f"Port:{port}}}")))
         seen_ports.add(key)
-        np_ = p.get("nodePort")
-        if np_:
-            if stype in ("ClusterIP", "ExternalName"):
-                v.add(forbidden(f"{pp}.nodePort", f"may not be used when `type` is '{stype}'"))
-            elif isinstance(np_, int) and not NODE_PORT_RANGE[0] <= np_ <= NODE_PORT_RANGE[1]:
-                v.add(invalid(f"{pp}.nodePort", np_, "provided port is not in the valid range. The range of valid "
-                                                     f"ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
-            nk = (np_, p.get("protocol") or "TCP")
-            if nk in seen_node_ports:
-                v.add(duplicate(f"{pp}.nodePort", np_))
-            seen_node_ports.add(nk)
+        if p.get("nodePort"):
+            _node_port(v, p, f"{pp}.nodePort", stype, seen_node_ports)
+
+
+def _node_port(v: ErrorList, p: dict[str, Any], path: str, stype: str, seen: set[tuple[Any, Any]]) -> None:
+    """A set nodePort: only for NodePort and LoadBalancer services, in range, unique per protocol."""
+    np_ = p["nodePort"]
+    if stype in ("ClusterIP", "ExternalName"):
+        v.add(forbidden(path, f"may not be used when `type` is '{stype}'"))
+    elif isinstance(np_, int) and not NODE_PORT_RANGE[0] <= np_ <= NODE_PORT_RANGE[1]:
+        v.add(invalid(path, np_, "provided port is not in the valid range. The range of valid "
+                                 f"ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
+    nk = (np_, p.get("protocol") or "TCP")
+    if nk in seen:
+        v.add(duplicate(path, np_))
+    seen.add(nk)
+
+
+def _service_ips(v: ErrorList, spec: dict[str, Any]) -> None:
+    cip = spec.get("clusterIP")
     if cip and cip != "None" and not is_ip(cip):
         v.add(invalid("spec.clusterIPs[0]", cip, "must be empty, 'None', or a valid IP address"))
     for i, ip in enumerate(list_of(spec.get("externalIPs"))):
         if isinstance(ip, str) and not is_ip(ip):
             v.add(invalid(f"spec.externalIPs[{i}]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+
+
+def _service_policies(v: ErrorList, spec: dict[str, Any]) -> None:
     validate_enum(v, spec.get("sessionAffinity"), "spec.sessionAffinity", ("ClientIP", "None"))
     validate_enum(v, spec.get("externalTrafficPolicy"), "spec.externalTrafficPolicy", ("Cluster", "Local"))
     validate_enum(v, spec.get("internalTrafficPolicy"), "spec.internalTrafficPolicy", ("Cluster", "Local"))
-    validate_enum(v, spec.get("ipFamilyPolicy"), "spec.ipFamilyPolicy", ("SingleStack", "PreferDualStack", "RequireDualStack"))
+    validate_enum(v, spec.get("ipFamilyPolicy"), "spec.ipFamilyPolicy",
+                  ("SingleStack", "PreferDualStack", "RequireDualStack"))
     for i, fam in enumerate(list_of(spec.get("ipFamilies"))):
         validate_enum(v, fam, f"spec.ipFamilies[{i}]", ("IPv4", "IPv6"))
-    if spec.get("selector") is not None:
-        validate_labels(v, spec.get("selector"), "spec.selector")
-    if old is not None:
-        ocip = dict_of(old.get("spec")).get("clusterIP")
-        otype = dict_of(old.get("spec")).get("type") or "ClusterIP"
-        if ocip and cip and cip != ocip and otype != "ExternalName" and stype != "ExternalName":
-            v.add(invalid("spec.clusterIPs[0]", Raw(go_repr([cip])), "may not change once set"))
 
 
 def validate_endpoints(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
