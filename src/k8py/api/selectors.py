@@ -243,7 +243,8 @@ class _LabelSelectorParser:
         if op in _SET_OPS:
             assert op is not None
             return self._set(key, op)
-        raise self.fail(f"found {_show(nxt)}, expected one of '=', '==', '!=', 'in', 'notin', '>', '<', ',' after '{key}'")
+        raise self.fail(f"found {_show(nxt)}, expected one of '=', '==', '!=', 'in', 'notin', '>', '<', ',' "
+                        f"after '{key}'")
 
     def _equality(self, key: str, op: str) -> Requirement:
         """`key=value` (the value may be empty)."""

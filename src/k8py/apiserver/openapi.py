@@ -325,12 +325,10 @@ class _ResourcePaths:
         sgvk = _gvk_ext(sg, sv, sk)
         if sub == "log":
             p["get"] = self._log()
-        elif sub_schema is None:
+        elif sub_schema is None:  # exec, attach, portforward, proxy
             for verb in sverbs:
                 method = _CONNECT_METHODS[verb]
-                p[method] = self.op("connect", "connect", self.op_id(f"connect{method.capitalize()}", sub.capitalize()),
-                                    [], {"200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}}},
-                                    gvk=sgvk, desc=f"connect {method.upper()} requests to {sub} of {self.r.kind}")
+                p[method] = self._connect(sub, method, sgvk)
         else:
             self.roots.append(sub_schema)
             p.update(self._sub_object_ops(sub, sub_schema, sverbs, sgvk))
@@ -342,6 +340,12 @@ class _ResourcePaths:
                                             "tailLines", "timestamps", "limitBytes")],
                        {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
                        desc=f"read log of the specified {self.r.kind}")
+
+    def _connect(self, sub: str, method: str, gvk: dict[str, str]) -> dict[str, Any]:
+        """A connect-style subresource's operation: strings in, strings out."""
+        ok = {"200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}}}
+        return self.op("connect", "connect", self.op_id(f"connect{method.capitalize()}", sub.capitalize()), [], ok,
+                       gvk=gvk, desc=f"connect {method.upper()} requests to {sub} of {self.r.kind}")
 
     def _sub_object_ops(self, sub: str, schema: str, sverbs: tuple[str, ...], gvk: dict[str, str]) -> dict[str, Any]:
         """read, replace, patch and create of a subresource with an object schema (status, scale, ...)."""
