@@ -42,6 +42,7 @@ def _selector_of_template(v: ErrorList, sel: dict[str, Any], tmpl: Any, kind_wor
 
 
 def validate_replica_counts(v: ErrorList, spec: dict[str, Any]) -> None:
+    """replicas, minReadySeconds, revisionHistoryLimit: not negative (core ReplicationControllers' too)."""
     validate_nonnegative(v, spec.get("replicas"), "spec.replicas")
     validate_nonnegative(v, spec.get("minReadySeconds"), "spec.minReadySeconds")
     validate_nonnegative(v, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
