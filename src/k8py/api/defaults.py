@@ -13,6 +13,7 @@ nodePort) is the API server's, not done here.
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any, Callable
 
 from k8py.api.errors import QuantityError
@@ -48,6 +49,30 @@ def _dict(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
 def _set(d: dict[str, Any], key: str, value: Any) -> None:
     if d.get(key) is None:
         d[key] = value
+
+
+def _set_in(parent: dict[str, Any], key: str, **values: Any) -> None:
+    """Set the unset ones of `values` in parent[key] (created when unset; left alone when not a dict)."""
+    d = _dict(parent, key)
+    if d is not None:
+        for k, v in values.items():
+            _set(d, k, v)
+
+
+Defaulter = Callable[[dict[str, Any]], None]
+
+
+def _spec_defaulter(fn: Defaulter) -> Defaulter:
+    """The defaulter of a kind whose defaults all live in its spec: `fn` gets the spec
+    (created when unset; an object whose spec is not an object is left alone)."""
+
+    @functools.wraps(fn)
+    def defaulter(obj: dict[str, Any]) -> None:
+        spec = _dict(obj, "spec")
+        if spec is not None:
+            fn(spec)
+
+    return defaulter
 
 
 def _as_dict(x: Any) -> dict[str, Any]:
@@ -253,10 +278,8 @@ def _rolling_update(spec: dict[str, Any], field: str, **rolling: Any) -> None:
                 _set(ru, k, v)
 
 
-def _deployment_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is None:
-        return
+@_spec_defaulter
+def _deployment_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "replicas", 1)
     _rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
     _set(spec, "revisionHistoryLimit", 10)
@@ -264,10 +287,8 @@ def _deployment_defaults(obj: dict[str, Any]) -> None:
     _template_defaults(spec)
 
 
-def _replicaset_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is None:
-        return
+@_spec_defaulter
+def _replicaset_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "replicas", 1)
     _template_defaults(spec)
 
@@ -289,19 +310,15 @@ def _rc_defaults(obj: dict[str, Any]) -> None:
     _template_defaults(spec)
 
 
-def _daemonset_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is None:
-        return
+@_spec_defaulter
+def _daemonset_defaults(spec: dict[str, Any]) -> None:
     _rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
     _set(spec, "revisionHistoryLimit", 10)
     _template_defaults(spec)
 
 
-def _statefulset_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is None:
-        return
+@_spec_defaulter
+def _statefulset_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "replicas", 1)
     _set(spec, "podManagementPolicy", "OrderedReady")
     _rolling_update(spec, "updateStrategy", partition=0)
@@ -351,10 +368,8 @@ def _job_defaults(obj: dict[str, Any]) -> None:
                 labels.setdefault("job-name", name)
 
 
-def _cronjob_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is None:
-        return
+@_spec_defaulter
+def _cronjob_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "concurrencyPolicy", "Allow")
     _set(spec, "suspend", False)
     _set(spec, "successfulJobsHistoryLimit", 3)
@@ -364,17 +379,14 @@ def _cronjob_defaults(obj: dict[str, Any]) -> None:
         _template_defaults(jt["spec"])
 
 
-def _hpa_v1_defaults(obj: dict[str, Any]) -> None:
+@_spec_defaulter
+def _hpa_v1_defaults(spec: dict[str, Any]) -> None:
     """autoscaling/v1: only minReplicas (no target means the controller's 80% CPU)."""
-    spec = _dict(obj, "spec")
-    if spec is not None:
-        _set(spec, "minReplicas", 1)
+    _set(spec, "minReplicas", 1)
 
 
-def _hpa_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is None:
-        return
+@_spec_defaulter
+def _hpa_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "minReplicas", 1)
     if not spec.get("metrics"):
         spec["metrics"] = [{"type": "Resource", "resource": {
@@ -455,31 +467,18 @@ def _secret_defaults(obj: dict[str, Any]) -> None:
 
 
 def _pvc_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is not None:
-        _set(spec, "volumeMode", "Filesystem")
-    status = _dict(obj, "status")
-    if status is not None:
-        _set(status, "phase", "Pending")
+    _set_in(obj, "spec", volumeMode="Filesystem")
+    _set_in(obj, "status", phase="Pending")
 
 
 def _pv_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is not None:
-        _set(spec, "persistentVolumeReclaimPolicy", "Retain")
-        _set(spec, "volumeMode", "Filesystem")
-    status = _dict(obj, "status")
-    if status is not None:
-        _set(status, "phase", "Pending")
+    _set_in(obj, "spec", persistentVolumeReclaimPolicy="Retain", volumeMode="Filesystem")
+    _set_in(obj, "status", phase="Pending")
 
 
 def _namespace_defaults(obj: dict[str, Any]) -> None:
-    spec = _dict(obj, "spec")
-    if spec is not None:
-        _set(spec, "finalizers", ["kubernetes"])
-    status = _dict(obj, "status")
-    if status is not None:
-        _set(status, "phase", "Active")
+    _set_in(obj, "spec", finalizers=["kubernetes"])
+    _set_in(obj, "status", phase="Active")
     meta = _dict(obj, "metadata")
     if meta is not None and isinstance(meta.get("name"), str):
         labels = _dict(meta, "labels")
@@ -522,7 +521,7 @@ def _limitrange_defaults(obj: dict[str, Any]) -> None:
                     dr.setdefault(k, v)
 
 
-_DEFAULTERS: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
+_DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
     ("", "Endpoints"): _endpoints_defaults,
@@ -545,6 +544,6 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).
-_VERSIONED_DEFAULTERS: dict[tuple[str, str, str], Callable[[dict[str, Any]], None]] = {
+_VERSIONED_DEFAULTERS: dict[tuple[str, str, str], Defaulter] = {
     ("autoscaling", "v1", "HorizontalPodAutoscaler"): _hpa_v1_defaults,
 }

@@ -67,31 +67,26 @@ ENV_VAR_NAME_MSG = _regex_error(
     "and must not start with a digit", _ENV_VAR_NAME_FMT, "my.env-name", "MY_ENV.NAME", "MyEnvName1")
 
 
-def dns1123_label_errors(value: str) -> list[str]:
+def _length_and_format_errors(value: str, max_len: int, regex: re.Pattern[str], msg: str) -> list[str]:
+    """At most `max_len` characters, matching `regex` (else `msg`)."""
     errs = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(max_len_error(DNS1123_LABEL_MAX))
-    if not _DNS1123_LABEL_RE.match(value):
-        errs.append(DNS1123_LABEL_MSG)
+    if len(value) > max_len:
+        errs.append(max_len_error(max_len))
+    if not regex.match(value):
+        errs.append(msg)
     return errs
+
+
+def dns1123_label_errors(value: str) -> list[str]:
+    return _length_and_format_errors(value, DNS1123_LABEL_MAX, _DNS1123_LABEL_RE, DNS1123_LABEL_MSG)
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(DNS1123_SUBDOMAIN_MSG)
-    return errs
+    return _length_and_format_errors(value, DNS1123_SUBDOMAIN_MAX, _DNS1123_SUBDOMAIN_RE, DNS1123_SUBDOMAIN_MSG)
 
 
 def dns1035_label_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1035_LABEL_MAX:
-        errs.append(max_len_error(DNS1035_LABEL_MAX))
-    if not _DNS1035_LABEL_RE.match(value):
-        errs.append(DNS1035_LABEL_MSG)
-    return errs
+    return _length_and_format_errors(value, DNS1035_LABEL_MAX, _DNS1035_LABEL_RE, DNS1035_LABEL_MSG)
 
 
 def qualified_name_errors(value: str) -> list[str]:
@@ -121,21 +116,12 @@ def qualified_name_errors(value: str) -> list[str]:
 
 
 def label_value_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > LABEL_VALUE_MAX:
-        errs.append(max_len_error(LABEL_VALUE_MAX))
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(LABEL_VALUE_MSG)
-    return errs
+    return _length_and_format_errors(value, LABEL_VALUE_MAX, _LABEL_VALUE_RE, LABEL_VALUE_MSG)
 
 
 def config_key_errors(value: str) -> list[str]:
     """Keys of ConfigMap and Secret data."""
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _CONFIG_KEY_RE.match(value):
-        errs.append(CONFIG_KEY_MSG)
+    errs = _length_and_format_errors(value, DNS1123_SUBDOMAIN_MAX, _CONFIG_KEY_RE, CONFIG_KEY_MSG)
     if value == ".":
         errs.append("must not be '.'")
     elif value == "..":

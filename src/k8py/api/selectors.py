@@ -175,96 +175,127 @@ class _ParseError(SelectorError):
 
 def parse_label_selector(s: str) -> LabelSelector:
     """Parse a label selector string ("" selects everything)."""
-    tokens = _lex(s or "")
-    pos = 0
+    return _LabelSelectorParser(s).parse()
 
-    def fail(msg: str) -> SelectorError:
-        return _ParseError(f"{msg} (in label selector {s!r})")
 
-    def peek() -> str | None:
-        return tokens[pos] if pos < len(tokens) else None
+def _ident(tok: str | None) -> str | None:
+    """The identifier a token stands for; None for an operator, punctuation or the end."""
+    return tok[1:] if tok is not None and tok.startswith("\0") else None
 
-    def ident(tok: str | None) -> str | None:
-        return tok[1:] if tok is not None and tok.startswith("\0") else None
 
-    reqs: list[Requirement] = []
-    while pos < len(tokens):
-        tok = peek()
+class _LabelSelectorParser:
+    """Kubernetes' label selector grammar over `_lex` tokens: requirements separated by ','."""
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self.tokens = _lex(s or "")
+        self.pos = 0  # the next token
+
+    def fail(self, msg: str) -> SelectorError:
+        return _ParseError(f"{msg} (in label selector {self.s!r})")
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def parse(self) -> LabelSelector:
+        reqs: list[Requirement] = []
+        while self.pos < len(self.tokens):
+            reqs.append(self._requirement())
+            if self.pos < len(self.tokens):
+                if self.peek() != ",":
+                    raise self.fail(f"found {_show(self.peek())}, expected ','")
+                self.pos += 1
+                if self.pos >= len(self.tokens):
+                    raise self.fail("found end of string after ',', expected a requirement")
+        return LabelSelector(_sorted(reqs))
+
+    def _requirement(self) -> Requirement:
+        """`key`, `!key`, or `key` then an operator and its values; an invalid one names the selector."""
+        tok = self.peek()
         negate = tok == "!"
         if negate:
-            pos += 1
-            tok = peek()
-        key = ident(tok)
+            self.pos += 1
+            tok = self.peek()
+        key = _ident(tok)
         if key is None:
-            raise fail(f"found {_show(tok)}, expected a label key")
-        pos += 1
-        nxt = peek()
+            raise self.fail(f"found {_show(tok)}, expected a label key")
+        self.pos += 1
         try:
-            if negate:
-                if nxt not in (None, ","):
-                    raise fail(f"found {_show(nxt)} after '!{key}', expected ',' or end of string")
-                reqs.append(Requirement(key, "!"))
-            elif nxt in (None, ","):
-                reqs.append(Requirement(key, "exists"))
-            elif nxt in ("=", "==", "!="):
-                pos += 1
-                value = ident(peek())
-                if value is not None:
-                    pos += 1
-                elif peek() not in (None, ","):
-                    raise fail(f"found {_show(peek())}, expected a value after '{key}{nxt}'")
-                reqs.append(Requirement(key, nxt, (value or "",)))
-            elif nxt in (">", "<"):
-                pos += 1
-                value = ident(peek())
-                if value is None:
-                    raise fail(f"found {_show(peek())}, expected an integer after '{key}{nxt}'")
-                pos += 1
-                reqs.append(Requirement(key, nxt, (value,)))
-            elif ident(nxt) in _SET_OPS:
-                op = ident(nxt)
-                assert op is not None
-                pos += 1
-                if peek() != "(":
-                    raise fail(f"found {_show(peek())}, expected '(' after '{key} {op}'")
-                pos += 1
-                values: list[str] = []
-                expect_value = True
-                while True:
-                    t = peek()
-                    if t is None:
-                        raise fail("found end of string, expected ')'")
-                    if t == ")":
-                        if expect_value and values:
-                            values.append("")
-                        pos += 1
-                        break
-                    if t == ",":
-                        if expect_value:
-                            values.append("")
-                        expect_value = True
-                        pos += 1
-                        continue
-                    v = ident(t)
-                    if v is None or not expect_value:
-                        raise fail(f"found {_show(t)} in the values of '{key} {op}'")
-                    values.append(v)
-                    expect_value = False
-                    pos += 1
-                reqs.append(Requirement(key, op, tuple(values)))
-            else:
-                raise fail(f"found {_show(nxt)}, expected one of '=', '==', '!=', 'in', 'notin', '>', '<', ',' after '{key}'")
+            return self._after_key(key, negate)
         except SelectorError as e:
             if isinstance(e, _ParseError):
                 raise
-            raise fail(str(e)) from None
-        if pos < len(tokens):
-            if peek() != ",":
-                raise fail(f"found {_show(peek())}, expected ','")
-            pos += 1
-            if pos >= len(tokens):
-                raise fail("found end of string after ',', expected a requirement")
-    return LabelSelector(_sorted(reqs))
+            raise self.fail(str(e)) from None
+
+    def _after_key(self, key: str, negate: bool) -> Requirement:
+        nxt = self.peek()
+        if negate:
+            if nxt not in (None, ","):
+                raise self.fail(f"found {_show(nxt)} after '!{key}', expected ',' or end of string")
+            return Requirement(key, "!")
+        if nxt in (None, ","):
+            return Requirement(key, "exists")
+        if nxt in ("=", "==", "!="):
+            return self._equality(key, nxt)
+        if nxt in (">", "<"):
+            return self._comparison(key, nxt)
+        op = _ident(nxt)
+        if op in _SET_OPS:
+            assert op is not None
+            return self._set(key, op)
+        raise self.fail(f"found {_show(nxt)}, expected one of '=', '==', '!=', 'in', 'notin', '>', '<', ',' "
+                        f"after '{key}'")
+
+    def _equality(self, key: str, op: str) -> Requirement:
+        """`key=value` (the value may be empty)."""
+        self.pos += 1
+        value = _ident(self.peek())
+        if value is not None:
+            self.pos += 1
+        elif self.peek() not in (None, ","):
+            raise self.fail(f"found {_show(self.peek())}, expected a value after '{key}{op}'")
+        return Requirement(key, op, (value or "",))
+
+    def _comparison(self, key: str, op: str) -> Requirement:
+        """`key>value` or `key<value`."""
+        self.pos += 1
+        value = _ident(self.peek())
+        if value is None:
+            raise self.fail(f"found {_show(self.peek())}, expected an integer after '{key}{op}'")
+        self.pos += 1
+        return Requirement(key, op, (value,))
+
+    def _set(self, key: str, op: str) -> Requirement:
+        """`key in (a,b)` or `key notin (a,b)`."""
+        self.pos += 1
+        if self.peek() != "(":
+            raise self.fail(f"found {_show(self.peek())}, expected '(' after '{key} {op}'")
+        self.pos += 1
+        return Requirement(key, op, tuple(self._values(key, op)))
+
+    def _values(self, key: str, op: str) -> list[str]:
+        """The comma-separated values up to ')' (an empty place is the empty value)."""
+        values: list[str] = []
+        expect_value = True
+        while True:
+            t = self.peek()
+            if t is None:
+                raise self.fail("found end of string, expected ')'")
+            self.pos += 1
+            if t == ")":
+                if expect_value and values:
+                    values.append("")
+                return values
+            if t == ",":
+                if expect_value:
+                    values.append("")
+                expect_value = True
+                continue
+            v = _ident(t)
+            if v is None or not expect_value:
+                raise self.fail(f"found {_show(t)} in the values of '{key} {op}'")
+            values.append(v)
+            expect_value = False
 
 
 def _show(tok: str | None) -> str:

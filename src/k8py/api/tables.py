@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from k8py.api import schema
@@ -45,25 +46,26 @@ def human_duration(seconds: float) -> str:
         return f"{s}s"
     minutes = s // 60
     if minutes < 10:
-        rest = s % 60
-        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
+        return _two_units(minutes, "m", s % 60, "s")
     if minutes < 180:
         return f"{minutes}m"
     hours = s // 3600
     if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
+        return _two_units(hours, "h", minutes % 60, "m")
     if hours < 48:
         return f"{hours}h"
     if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
+        return _two_units(hours // 24, "d", hours % 24, "h")
     if hours < 24 * 365 * 2:
         return f"{hours // 24}d"
     if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+        return _two_units(hours // 24 // 365, "y", (hours // 24) % 365, "d")
     return f"{hours // 24 // 365}y"
+
+
+def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    """"5h3m", or "5h" when the smaller unit counts 0."""
+    return f"{big}{big_unit}" if small == 0 else f"{big}{big_unit}{small}{small_unit}"
 
 
 def parse_time(ts: Any) -> float | None:
@@ -198,90 +200,115 @@ def _latest(a: float | None, b: Any) -> float | None:
     return t if a is None or t > a else a
 
 
+@dataclass
+class _Restarts:
+    """Restarts of some containers: how many, and when the last one terminated."""
+
+    count: int = 0
+    last: float | None = None
+
+    def add(self, cs: dict[str, Any]) -> None:
+        """Count a container status's restarts."""
+        self.count += _int(cs.get("restartCount"))
+        self.last = _latest(self.last, _d(_d(cs.get("lastState")).get("terminated")).get("finishedAt"))
+
+
+@dataclass
+class _PodCells:
+    """What printPod accumulates while it walks a pod's container statuses."""
+
+    reason: str
+    ready: int = 0
+    restarts: _Restarts = field(default_factory=_Restarts)
+
+
 def pod_status(pod: dict[str, Any], now: float) -> tuple[str, str, str]:
     """(READY, STATUS, RESTARTS) cells of a pod, with Kubernetes' printPod logic."""
     spec, status = _d(pod.get("spec")), _d(pod.get("status"))
-    total = len(_l(spec.get("containers")))
-    ready = 0
-    restarts = 0
-    restartable_restarts = 0
-    last_restart: float | None = None
-    last_restartable: float | None = None
     phase = status.get("phase") or ""
-    reason = status.get("reason") or phase
     conditions = [_d(c) for c in _l(status.get("conditions"))]
-    for c in conditions:
-        if c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
     init_specs = {str(_d(c).get("name")): _d(c) for c in _l(spec.get("initContainers"))}
-    total += sum(1 for c in init_specs.values() if _is_restartable_init(c))
-    initializing = False
+    total = len(_l(spec.get("containers"))) + sum(1 for c in init_specs.values() if _is_restartable_init(c))
+    cells = _PodCells(reason=status.get("reason") or phase)
+    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated" for c in conditions):
+        cells.reason = "SchedulingGated"
+    sidecar_restarts = _Restarts()
     init_statuses = [_d(c) for c in _l(status.get("initContainerStatuses"))]
-    for i, cs in enumerate(init_statuses):
-        restarts += _int(cs.get("restartCount"))
-        last_term = _d(_d(cs.get("lastState")).get("terminated"))
-        last_restart = _latest(last_restart, last_term.get("finishedAt"))
-        restartable = _is_restartable_init(init_specs.get(str(cs.get("name"))))
+    initializing = _init_containers(cells, sidecar_restarts, init_specs, init_statuses)
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in conditions)
+    if not initializing or initialized:
+        cells.restarts = sidecar_restarts  # the init containers' own restarts no longer show
+        _containers(cells, [_d(c) for c in _l(status.get("containerStatuses"))], conditions)
+    meta = _meta(pod)
+    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        cells.reason = "Unknown"
+    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+        cells.reason = "Terminating"
+    restarts = cells.restarts
+    restarts_s = str(restarts.count)
+    if restarts.count and restarts.last is not None:
+        restarts_s = f"{restarts.count} ({human_duration(now - restarts.last)} ago)"
+    return f"{cells.ready}/{total}", cells.reason, restarts_s
+
+
+def _init_containers(cells: _PodCells, sidecar_restarts: _Restarts, specs: dict[str, dict[str, Any]],
+                     statuses: list[dict[str, Any]]) -> bool:
+    """Walk the init container statuses up to the first one not done; True if there is one
+    (the pod is still initializing, and `cells.reason` says at which step)."""
+    for i, cs in enumerate(statuses):
+        cells.restarts.add(cs)
+        restartable = _is_restartable_init(specs.get(str(cs.get("name"))))
         if restartable:
-            restartable_restarts += _int(cs.get("restartCount"))
-            last_restartable = _latest(last_restartable, last_term.get("finishedAt"))
+            sidecar_restarts.add(cs)
         state = _d(cs.get("state"))
         term = state.get("terminated")
-        waiting = state.get("waiting")
         if term is not None and _int(_d(term).get("exitCode")) == 0:
             continue
         if restartable and cs.get("started"):
             if cs.get("ready"):
-                ready += 1
+                cells.ready += 1
             continue
-        if term is not None:
+        cells.reason = _init_reason(state, i, len(specs))
+        return True
+    return False
+
+
+def _init_reason(state: dict[str, Any], i: int, n: int) -> str:
+    """The STATUS of a pod whose init container `i` (of `n`) is not done."""
+    term, waiting = state.get("terminated"), state.get("waiting")
+    if term is not None:
+        term = _d(term)
+        if term.get("reason"):
+            return "Init:" + str(term["reason"])
+        if _int(term.get("signal")):
+            return f"Init:Signal:{term['signal']}"
+        return f"Init:ExitCode:{_int(term.get('exitCode'))}"
+    if waiting is not None and _d(waiting).get("reason") and _d(waiting)["reason"] != "PodInitializing":
+        return "Init:" + str(_d(waiting)["reason"])
+    return f"Init:{i}/{n}"
+
+
+def _containers(cells: _PodCells, statuses: list[dict[str, Any]], conditions: list[dict[str, Any]]) -> None:
+    """Walk the app container statuses, last first: the first container's reason wins."""
+    has_running = False
+    for cs in reversed(statuses):
+        cells.restarts.add(cs)
+        state = _d(cs.get("state"))
+        waiting, term = state.get("waiting"), state.get("terminated")
+        if waiting is not None and _d(waiting).get("reason"):
+            cells.reason = str(_d(waiting)["reason"])
+        elif term is not None and _d(term).get("reason"):
+            cells.reason = str(_d(term)["reason"])
+        elif term is not None:
             term = _d(term)
-            if not term.get("reason"):
-                if _int(term.get("signal")):
-                    reason = f"Init:Signal:{term['signal']}"
-                else:
-                    reason = f"Init:ExitCode:{_int(term.get('exitCode'))}"
-            else:
-                reason = "Init:" + str(term["reason"])
-        elif waiting is not None and _d(waiting).get("reason") and _d(waiting)["reason"] != "PodInitializing":
-            reason = "Init:" + str(_d(waiting)["reason"])
-        else:
-            reason = f"Init:{i}/{len(init_specs)}"
-        initializing = True
-        break
-    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in conditions)
-    if not initializing or initialized:
-        restarts = restartable_restarts
-        last_restart = last_restartable
-        has_running = False
-        for cs in reversed([_d(c) for c in _l(status.get("containerStatuses"))]):
-            restarts += _int(cs.get("restartCount"))
-            last_restart = _latest(last_restart, _d(_d(cs.get("lastState")).get("terminated")).get("finishedAt"))
-            state = _d(cs.get("state"))
-            waiting, term = state.get("waiting"), state.get("terminated")
-            if waiting is not None and _d(waiting).get("reason"):
-                reason = str(_d(waiting)["reason"])
-            elif term is not None and _d(term).get("reason"):
-                reason = str(_d(term)["reason"])
-            elif term is not None:
-                term = _d(term)
-                reason = (f"Signal:{term['signal']}" if _int(term.get("signal"))
-                          else f"ExitCode:{_int(term.get('exitCode'))}")
-            elif cs.get("ready") and state.get("running") is not None:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            ready_cond = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-            reason = "Running" if ready_cond else "NotReady"
-    meta = _meta(pod)
-    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
-        reason = "Unknown"
-    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
-        reason = "Terminating"
-    restarts_s = str(restarts)
-    if restarts and last_restart is not None:
-        restarts_s = f"{restarts} ({human_duration(now - last_restart)} ago)"
-    return f"{ready}/{total}", reason, restarts_s
+            cells.reason = (f"Signal:{term['signal']}" if _int(term.get("signal"))
+                            else f"ExitCode:{_int(term.get('exitCode'))}")
+        elif cs.get("ready") and state.get("running") is not None:
+            has_running = True
+            cells.ready += 1
+    if cells.reason == "Completed" and has_running:
+        ready_cond = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        cells.reason = "Running" if ready_cond else "NotReady"
 
 
 def _pod_cols() -> list[Column]:

@@ -25,13 +25,7 @@ _SAME = ("metadata", "eventTime", "series", "reportingInstance", "action", "reas
 
 def to_core(ev: Obj) -> Obj:
     """events.k8s.io/v1 -> core/v1."""
-    out: Obj = {"apiVersion": "v1", "kind": "Event"}
-    for f in _SAME:
-        if f in ev:
-            out[f] = copy.deepcopy(ev[f])
-    for new, old in _RENAMES:
-        if new in ev:
-            out[old] = copy.deepcopy(ev[new])
+    out = _copy_fields(ev, "v1", _RENAMES)
     if "series" in out and isinstance(out["series"], dict):
         out["count"] = out["series"].get("count", out.get("count"))
     if "source" not in out and ev.get("reportingController"):
@@ -41,14 +35,21 @@ def to_core(ev: Obj) -> Obj:
 
 def from_core(ev: Obj) -> Obj:
     """core/v1 -> events.k8s.io/v1."""
-    out: Obj = {"apiVersion": "events.k8s.io/v1", "kind": "Event"}
-    for f in _SAME:
-        if f in ev:
-            out[f] = copy.deepcopy(ev[f])
-    for new, old in _RENAMES:
-        if old in ev:
-            out[new] = copy.deepcopy(ev[old])
+    out = _copy_fields(ev, "events.k8s.io/v1", tuple((old, new) for new, old in _RENAMES))
     if "reportingController" not in out and isinstance(ev.get("source"), dict) \
             and ev["source"].get("component"):
         out["reportingController"] = ev["source"]["component"]
+    return out
+
+
+def _copy_fields(ev: Obj, api_version: str, renames: tuple[tuple[str, str], ...]) -> Obj:
+    """A new Event of `api_version` with deep copies of the shared fields and of each
+    (from, to) renamed field that `ev` has."""
+    out: Obj = {"apiVersion": api_version, "kind": "Event"}
+    for f in _SAME:
+        if f in ev:
+            out[f] = copy.deepcopy(ev[f])
+    for src, dst in renames:
+        if src in ev:
+            out[dst] = copy.deepcopy(ev[src])
     return out

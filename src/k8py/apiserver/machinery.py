@@ -53,7 +53,7 @@ def cause(type_: str, field: str, message: str) -> dict[str, str]:
 
 
 def field_error_cause(fe: Any) -> dict[str, str]:
-    """The Status cause of a k8py.api.validation.FieldError."""
+    """The Status cause of a k8py.api.validation.field.FieldError."""
     return cause(fe.type, fe.field, fe.message)
 
 

@@ -200,115 +200,166 @@ def _gvk_ext(g: str, v: str, k: str) -> dict[str, str]:
     return {"group": g, "version": v, "kind": k}
 
 
-def _paths_for(r: Resource, defs: dict[str, Any], schema_of: dict[tuple[str, str, str], str]) -> \
-        tuple[dict[str, Any], list[str]]:
-    """(paths, schema roots) of one resource."""
-    from k8py.apiserver.discovery import _sub_info  # shared subresource table
+_WRITE_PARAMS = (_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION)
+_CONNECT_METHODS = {"create": "post", "get": "get", "update": "put", "delete": "delete", "patch": "patch"}
 
+
+def _patch_body() -> dict[str, Any]:
+    return {"content": {ct: {"schema": {"$ref": REF + META + "Patch"}} for ct in _PATCH_TYPES}, "required": True}
+
+
+SchemaOf = dict[tuple[str, str, str], str]
+"""The definition name of each (group, version, kind)."""
+
+
+def _paths_for(r: Resource, schema_of: SchemaOf) -> tuple[dict[str, Any], list[str]]:
+    """(paths, schema roots) of one resource."""
     obj = schema_of.get((r.group, r.version, r.kind))
-    lst = schema_of.get((r.group, r.version, r.list_kind_name))
     if obj is None:
         return {}, []
-    roots = [obj] + ([lst] if lst else [])
-    gvk = _gvk_ext(r.group, r.version, r.kind)
-    ns_param = {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string", "uniqueItems": True},
-                "description": "object name and auth scope, such as for teams and projects"}
-    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "uniqueItems": True},
-                  "description": f"name of the {r.kind}"}
-    base = r.prefix + ("/namespaces/{namespace}" if r.namespaced else "")
-    coll = f"{base}/{r.plural}"
-    item = f"{coll}/{{name}}"
-    common = [ns_param] if r.namespaced else []
-    paths: dict[str, Any] = {}
-    verbs = set(r.verbs)
-    k = r.kind
+    rp = _ResourcePaths(r, obj, schema_of.get((r.group, r.version, r.list_kind_name)))
+    paths = {rp.collection: rp.collection_ops(), rp.item: rp.item_ops()}
+    if r.namespaced and "list" in rp.verbs and rp.lst:
+        paths[f"{r.prefix}/{r.plural}"] = rp.all_namespaces_ops()
+    for sub in r.subresources:
+        paths[f"{rp.item}/{sub}"] = rp.subresource_ops(sub, schema_of)
+    return paths, rp.roots
 
-    def op(verb: str, action: str, op_id: str, params: list[Any], responses: dict[str, Any],
-           body: dict[str, Any] | None = None, gvk_: dict[str, str] | None = None,
+
+class _ResourcePaths:
+    """The operations of one resource, path by path, as Kubernetes' OpenAPI v3 lists them.
+
+    `obj` and `lst` name the schemas of the object and its list (none: not listable);
+    `roots` collects every schema the operations refer to.
+    """
+
+    def __init__(self, r: Resource, obj: str, lst: str | None) -> None:
+        self.r, self.obj, self.lst = r, obj, lst
+        self.roots = [obj] + ([lst] if lst else [])
+        self.gvk = _gvk_ext(r.group, r.version, r.kind)
+        self.verbs = set(r.verbs)
+        ns_param = {"name": "namespace", "in": "path", "required": True,
+                    "schema": {"type": "string", "uniqueItems": True},
+                    "description": "object name and auth scope, such as for teams and projects"}
+        self.common = [ns_param] if r.namespaced else []
+        self.name_param = {"name": "name", "in": "path", "required": True,
+                           "schema": {"type": "string", "uniqueItems": True}, "description": f"name of the {r.kind}"}
+        self.collection = r.prefix + ("/namespaces/{namespace}" if r.namespaced else "") + f"/{r.plural}"
+        self.item = f"{self.collection}/{{name}}"
+
+    def op(self, verb: str, action: str, op_id: str, params: list[Any], responses: dict[str, Any],
+           body: dict[str, Any] | None = None, gvk: dict[str, str] | None = None,
            desc: str = "") -> dict[str, Any]:
-        o: dict[str, Any] = {"description": desc or f"{verb} {k}", "operationId": op_id,
-                             "tags": [r.group_version.replace("/", "_")], "parameters": params,
+        o: dict[str, Any] = {"description": desc or f"{verb} {self.r.kind}", "operationId": op_id,
+                             "tags": [self.r.group_version.replace("/", "_")], "parameters": params,
                              "responses": responses, "x-kubernetes-action": action,
-                             "x-kubernetes-group-version-kind": gvk_ or gvk}
+                             "x-kubernetes-group-version-kind": gvk or self.gvk}
         if body is not None:
             o["requestBody"] = body
         return o
 
-    c: dict[str, Any] = {"parameters": common + [_PRETTY]}
-    if "list" in verbs and lst:
-        c["get"] = op("list", "list", _op_id("list", r, k, r.namespaced), list(_LIST_PARAMS),
-                      _resp(lst), desc=f"list or watch objects of kind {k}")
-    if "create" in verbs:
-        c["post"] = op("create", "post", _op_id("create", r, k, r.namespaced),
-                       [_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION], _resp(obj, ("200", "201", "202")),
-                       _body(obj), desc=f"create a {k}")
-    if "deletecollection" in verbs:
-        c["delete"] = op("deletecollection", "deletecollection", _op_id("deleteCollection", r, k, r.namespaced),
-                         _DELETE_PARAMS + _LIST_PARAMS, _resp(META + "Status"),
-                         desc=f"delete collection of {k}")
-    paths[coll] = c
-    i: dict[str, Any] = {"parameters": [name_param] + common + [_PRETTY]}
-    if "get" in verbs:
-        i["get"] = op("read", "get", _op_id("read", r, k, r.namespaced), [], _resp(obj), desc=f"read the specified {k}")
-    if "update" in verbs:
-        i["put"] = op("replace", "put", _op_id("replace", r, k, r.namespaced),
-                      [_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION], _resp(obj, ("200", "201")), _body(obj),
-                      desc=f"replace the specified {k}")
-    if "patch" in verbs:
-        i["patch"] = op("patch", "patch", _op_id("patch", r, k, r.namespaced),
-                        [_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION, _FORCE], _resp(obj, ("200", "201")),
-                        {"content": {ct: {"schema": {"$ref": REF + META + "Patch"}} for ct in _PATCH_TYPES},
-                         "required": True}, desc=f"partially update the specified {k}")
-    if "delete" in verbs:
-        i["delete"] = op("delete", "delete", _op_id("delete", r, k, r.namespaced), _DELETE_PARAMS,
-                         _resp(META + "Status", ("200", "202")), desc=f"delete a {k}")
-    paths[item] = i
-    if r.namespaced and "list" in verbs and lst:
-        paths[f"{r.prefix}/{r.plural}"] = {
+    def op_id(self, verb: str, suffix: str = "") -> str:
+        return _op_id(verb, self.r, self.r.kind, self.r.namespaced, suffix)
+
+    def read(self, schema: str, desc: str, suffix: str = "", gvk: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.op("read", "get", self.op_id("read", suffix), [], _resp(schema), gvk=gvk, desc=desc)
+
+    def replace(self, schema: str, desc: str, suffix: str = "", gvk: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.op("replace", "put", self.op_id("replace", suffix), list(_WRITE_PARAMS),
+                       _resp(schema, ("200", "201")), _body(schema), gvk=gvk, desc=desc)
+
+    def patch(self, schema: str, desc: str, suffix: str = "", gvk: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.op("patch", "patch", self.op_id("patch", suffix), [*_WRITE_PARAMS, _FORCE],
+                       _resp(schema, ("200", "201")), _patch_body(), gvk=gvk, desc=desc)
+
+    def create(self, schema: str, desc: str, suffix: str = "", gvk: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.op("create", "post", self.op_id("create", suffix), list(_WRITE_PARAMS),
+                       _resp(schema, ("200", "201", "202")), _body(schema), gvk=gvk, desc=desc)
+
+    def collection_ops(self) -> dict[str, Any]:
+        """list (and watch), create, deletecollection."""
+        k = self.r.kind
+        c: dict[str, Any] = {"parameters": self.common + [_PRETTY]}
+        if "list" in self.verbs and self.lst:
+            c["get"] = self.op("list", "list", self.op_id("list"), list(_LIST_PARAMS), _resp(self.lst),
+                               desc=f"list or watch objects of kind {k}")
+        if "create" in self.verbs:
+            c["post"] = self.create(self.obj, f"create a {k}")
+        if "deletecollection" in self.verbs:
+            c["delete"] = self.op("deletecollection", "deletecollection", self.op_id("deleteCollection"),
+                                  _DELETE_PARAMS + _LIST_PARAMS, _resp(META + "Status"),
+                                  desc=f"delete collection of {k}")
+        return c
+
+    def item_ops(self) -> dict[str, Any]:
+        """read, replace, patch, delete."""
+        k = self.r.kind
+        i: dict[str, Any] = {"parameters": [self.name_param] + self.common + [_PRETTY]}
+        if "get" in self.verbs:
+            i["get"] = self.read(self.obj, f"read the specified {k}")
+        if "update" in self.verbs:
+            i["put"] = self.replace(self.obj, f"replace the specified {k}")
+        if "patch" in self.verbs:
+            i["patch"] = self.patch(self.obj, f"partially update the specified {k}")
+        if "delete" in self.verbs:
+            i["delete"] = self.op("delete", "delete", self.op_id("delete"), _DELETE_PARAMS,
+                                  _resp(META + "Status", ("200", "202")), desc=f"delete a {k}")
+        return i
+
+    def all_namespaces_ops(self) -> dict[str, Any]:
+        """list (and watch) across namespaces."""
+        assert self.lst is not None
+        return {
             "parameters": [_PRETTY],
-            "get": op("list", "list", _op_id("list", r, k, False, "ForAllNamespaces"), list(_LIST_PARAMS),
-                      _resp(lst), desc=f"list or watch objects of kind {k}"),
+            "get": self.op("list", "list", _op_id("list", self.r, self.r.kind, False, "ForAllNamespaces"),
+                           list(_LIST_PARAMS), _resp(self.lst), desc=f"list or watch objects of kind {self.r.kind}"),
         }
-    for sub in r.subresources:
-        sg, sv, sk, sverbs = _sub_info(r, sub)
+
+    def subresource_ops(self, sub: str, schema_of: SchemaOf) -> dict[str, Any]:
+        """log, connect-style subresources (strings in and out) and the others (status, scale, ...)."""
+        from k8py.apiserver.discovery import _sub_info  # shared subresource table
+
+        sg, sv, sk, sverbs = _sub_info(self.r, sub)
         sub_schema = schema_of.get((sg, sv, sk))
-        p: dict[str, Any] = {"parameters": [name_param] + common + [_PRETTY]}
+        p: dict[str, Any] = {"parameters": [self.name_param] + self.common + [_PRETTY]}
         sgvk = _gvk_ext(sg, sv, sk)
-        suffix = sub.capitalize()
         if sub == "log":
-            p["get"] = op("read", "get", _op_id("read", r, k, r.namespaced, "Log"),
-                          [_qp(n, n) for n in ("container", "follow", "previous", "sinceSeconds",
-                                               "tailLines", "timestamps", "limitBytes")],
-                          {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
-                          gvk_=gvk, desc=f"read log of the specified {k}")
-        elif sub_schema is None:
-            # connect-style subresources (exec, attach, portforward, proxy): strings in, strings out
+            p["get"] = self._log()
+        elif sub_schema is None:  # exec, attach, portforward, proxy
             for verb in sverbs:
-                method = {"create": "post", "get": "get", "update": "put", "delete": "delete",
-                          "patch": "patch"}[verb]
-                p[method] = op("connect", "connect", _op_id(f"connect{method.capitalize()}", r, k, r.namespaced, suffix),
-                               [], {"200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}}},
-                               gvk_=sgvk, desc=f"connect {method.upper()} requests to {sub} of {k}")
+                method = _CONNECT_METHODS[verb]
+                p[method] = self._connect(sub, method, sgvk)
         else:
-            roots.append(sub_schema)
-            if "get" in sverbs:
-                p["get"] = op("read", "get", _op_id("read", r, k, r.namespaced, suffix), [], _resp(sub_schema),
-                              gvk_=sgvk, desc=f"read {sub} of the specified {k}")
-            if "update" in sverbs:
-                p["put"] = op("replace", "put", _op_id("replace", r, k, r.namespaced, suffix),
-                              [_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION], _resp(sub_schema, ("200", "201")),
-                              _body(sub_schema), gvk_=sgvk, desc=f"replace {sub} of the specified {k}")
-            if "patch" in sverbs:
-                p["patch"] = op("patch", "patch", _op_id("patch", r, k, r.namespaced, suffix),
-                                [_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION, _FORCE], _resp(sub_schema, ("200", "201")),
-                                {"content": {ct: {"schema": {"$ref": REF + META + "Patch"}} for ct in _PATCH_TYPES},
-                                 "required": True}, gvk_=sgvk, desc=f"partially update {sub} of the specified {k}")
-            if "create" in sverbs:
-                p["post"] = op("create", "post", _op_id("create", r, k, r.namespaced, suffix),
-                               [_DRYRUN, _FIELD_MANAGER, _FIELD_VALIDATION], _resp(sub_schema, ("200", "201", "202")),
-                               _body(sub_schema), gvk_=sgvk, desc=f"create {sub} of a {k}")
-        paths[f"{item}/{sub}"] = p
-    return paths, roots
+            self.roots.append(sub_schema)
+            p.update(self._sub_object_ops(sub, sub_schema, sverbs, sgvk))
+        return p
+
+    def _log(self) -> dict[str, Any]:
+        return self.op("read", "get", self.op_id("read", "Log"),
+                       [_qp(n, n) for n in ("container", "follow", "previous", "sinceSeconds",
+                                            "tailLines", "timestamps", "limitBytes")],
+                       {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                       desc=f"read log of the specified {self.r.kind}")
+
+    def _connect(self, sub: str, method: str, gvk: dict[str, str]) -> dict[str, Any]:
+        """A connect-style subresource's operation: strings in, strings out."""
+        ok = {"200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}}}
+        return self.op("connect", "connect", self.op_id(f"connect{method.capitalize()}", sub.capitalize()), [], ok,
+                       gvk=gvk, desc=f"connect {method.upper()} requests to {sub} of {self.r.kind}")
+
+    def _sub_object_ops(self, sub: str, schema: str, sverbs: tuple[str, ...], gvk: dict[str, str]) -> dict[str, Any]:
+        """read, replace, patch and create of a subresource with an object schema (status, scale, ...)."""
+        k, suffix = self.r.kind, sub.capitalize()
+        p: dict[str, Any] = {}
+        if "get" in sverbs:
+            p["get"] = self.read(schema, f"read {sub} of the specified {k}", suffix, gvk)
+        if "update" in sverbs:
+            p["put"] = self.replace(schema, f"replace {sub} of the specified {k}", suffix, gvk)
+        if "patch" in sverbs:
+            p["patch"] = self.patch(schema, f"partially update {sub} of the specified {k}", suffix, gvk)
+        if "create" in sverbs:
+            p["post"] = self.create(schema, f"create {sub} of a {k}", suffix, gvk)
+        return p
 
 
 # -- documents ------------------------------------------------------------------------
@@ -345,7 +396,7 @@ def render(group: str, version: str) -> dict[str, Any]:
     from k8py.api import schema
 
     defs = schema.definitions()
-    schema_of: dict[tuple[str, str, str], str] = {}
+    schema_of: SchemaOf = {}
     for name, d in defs.items():
         for gvk in d.get("x-kubernetes-group-version-kind", []):
             key = (gvk["group"], gvk["version"], gvk["kind"])
@@ -355,7 +406,7 @@ def render(group: str, version: str) -> dict[str, Any]:
     roots: list[str] = list(_COMMON_DEFS)
     for r in resources.SERVED:
         if r.group == group and r.version == version:
-            p, rs = _paths_for(r, defs, schema_of)
+            p, rs = _paths_for(r, schema_of)
             paths.update(p)
             roots.extend(rs)
     names = closure(roots, defs)

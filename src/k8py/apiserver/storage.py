@@ -10,7 +10,7 @@ converted on the way in and out.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from k8py.api import resources
 from k8py.api.resources import Resource
@@ -29,20 +29,23 @@ def storage_resource(r: Resource) -> Resource:
     return resources.preferred(r)
 
 
+# Conversions of the resources stored as another: group -> (to storage, from storage).
+_CONVERSIONS: dict[str, tuple[Callable[[Obj], Obj], Callable[[Obj], Obj]]] = {
+    "events.k8s.io": (events.to_core, events.from_core),
+    "autoscaling": (autoscaling.v1_to_v2, autoscaling.v2_to_v1),
+}
+
+
 def _to_storage(r: Resource, obj: Obj) -> Obj:
-    if r.group == "events.k8s.io":
-        return events.to_core(obj)
-    if r.group == "autoscaling":
-        return autoscaling.v1_to_v2(obj)
-    raise AssertionError(f"no conversion from {r.group_version} {r.kind} to its storage version")
+    if r.group not in _CONVERSIONS:
+        raise AssertionError(f"no conversion from {r.group_version} {r.kind} to its storage version")
+    return _CONVERSIONS[r.group][0](obj)
 
 
 def _from_storage(r: Resource, obj: Obj) -> Obj:
-    if r.group == "events.k8s.io":
-        return events.from_core(obj)
-    if r.group == "autoscaling":
-        return autoscaling.v2_to_v1(obj)
-    raise AssertionError(f"no conversion to {r.group_version} {r.kind} from its storage version")
+    if r.group not in _CONVERSIONS:
+        raise AssertionError(f"no conversion to {r.group_version} {r.kind} from its storage version")
+    return _CONVERSIONS[r.group][1](obj)
 
 
 def key(r: Resource, namespace: str | None, name: str) -> str:

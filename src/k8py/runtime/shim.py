@@ -83,24 +83,18 @@ def copy_stream(fd: int, stream: str, log: LogWriter, attach: "Attach | None" = 
 
 
 def oom_killed(memcg: str) -> bool:
+    """Whether the OOM killer struck in the memory cgroup (v1 memory.oom_control, v2 memory.events)."""
     if not memcg:
         return False
-    try:
-        with open(os.path.join(memcg, "memory.oom_control")) as f:
-            for line in f:
-                k, _, v = line.partition(" ")
-                if k == "oom_kill" and int(v) > 0:
-                    return True
-    except OSError:
-        pass
-    try:  # cgroup v2
-        with open(os.path.join(memcg, "memory.events")) as f:
-            for line in f:
-                k, _, v = line.partition(" ")
-                if k == "oom_kill" and int(v) > 0:
-                    return True
-    except OSError:
-        pass
+    for name in ("memory.oom_control", "memory.events"):
+        try:
+            with open(os.path.join(memcg, name)) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill" and int(v) > 0:
+                        return True
+        except OSError:
+            pass
     return False
 
 
@@ -285,54 +279,97 @@ class Args:
             raise SystemExit(f"shim: missing {', '.join('--' + k.replace('_', '-') for k in missing)}")
 
 
+class Stdio:
+    """The container's stdio as the shim sets it up for `runc create`.
+
+    Without --tty: pipes for stdout and stderr (and stdin with --stdin), whose container
+    ends are `child_fds` (0, 1, 2; /dev/null where unused) and are closed in the shim once
+    runc is started (`to_close`). With --tty: a console socket on which runc sends the pty
+    master (`console`, `runc_flags`); the pty then carries all output and stdin.
+    """
+
+    def __init__(self, a: Args, state: str, devnull: int) -> None:
+        self.pipes: list[tuple[int, str]] = []  # (read end, stream) to copy into the log
+        self.child_fds: list[int] = [devnull, devnull, devnull]
+        self.to_close: list[int] = []
+        self.stdin_w: int | None = None
+        self.console: socket.socket | None = None
+        self.runc_flags: list[str] = []
+        if a.tty:
+            console_path = os.path.join(state, "console.sock")
+            self.console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.console.bind(console_path)
+            self.console.listen(1)
+            self.runc_flags = ["--console-socket", console_path]
+            return
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.pipes = [(out_r, "stdout"), (err_r, "stderr")]
+        self.child_fds[1:] = [out_w, err_w]
+        self.to_close += [out_w, err_w]
+        if a.stdin:
+            in_r, self.stdin_w = os.pipe()
+            self.child_fds[0] = in_r
+            self.to_close.append(in_r)
+
+
+def start_runc_create(a: Args, stdio: Stdio, runc_log: str, pidfile: str) -> int:
+    """Fork `runc create` with the container's stdio; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        for i, fd in enumerate(stdio.child_fds):
+            os.dup2(fd, i)
+        try:
+            os.execvp(a.runc, [a.runc, "--root", a.root, "--log", runc_log, "--log-format", "json",
+                               "create", "--bundle", a.bundle, "--pid-file", pidfile, *stdio.runc_flags, a.id])
+        finally:
+            os._exit(127)
+    for fd in stdio.to_close:
+        os.close(fd)
+    return pid
+
+
+def wait_created(stdio: Stdio, runc_pid: int) -> tuple[int, int | None]:
+    """Wait for `runc create` to finish: (its wait status, the pty master with --tty)."""
+    master: int | None = None
+    status: int | None = None
+    if stdio.console is not None:
+        master, status = receive_console(stdio.console, runc_pid)
+        stdio.console.close()
+    if status is None:
+        _, status = os.waitpid(runc_pid, 0)
+    return status, master
+
+
+def wait_exit(cpid: int) -> tuple[int, int]:
+    """Reap children (as subreaper) until the container's init process exits: (exit code, signal)."""
+    while True:
+        try:
+            wpid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return -1, 0
+        except InterruptedError:
+            continue
+        if wpid == cpid:
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                return 128 + sig, sig
+            return os.WEXITSTATUS(status), 0
+
+
 def daemon(a: Args, report: int) -> int:
+    """Create the container, report `ok <pid>` or `error <message>` on `report`, then log
+    its output until it exits and write exit.json."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     runc_log = os.path.join(a.state, "runc.log")
     pidfile = os.path.join(a.state, "pid")
     devnull = os.open(os.devnull, os.O_RDWR)
-    pipes: list[tuple[int, str]] = []  # (read end, stream)
-    child_fds: list[int] = [devnull, devnull, devnull]
-    to_close: list[int] = []
-    stdin_w: int | None = None
-    console: socket.socket | None = None
-    extra: list[str] = []
-    if a.tty:
-        console_path = os.path.join(a.state, "console.sock")
-        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        console.bind(console_path)
-        console.listen(1)
-        extra = ["--console-socket", console_path]
-    else:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        pipes = [(out_r, "stdout"), (err_r, "stderr")]
-        child_fds[1:] = [out_w, err_w]
-        to_close += [out_w, err_w]
-        if a.stdin:
-            in_r, stdin_w = os.pipe()
-            child_fds[0] = in_r
-            to_close.append(in_r)
-    pid = os.fork()
-    if pid == 0:
-        for i, fd in enumerate(child_fds):
-            os.dup2(fd, i)
-        try:
-            os.execvp(a.runc, [a.runc, "--root", a.root, "--log", runc_log, "--log-format", "json",
-                               "create", "--bundle", a.bundle, "--pid-file", pidfile, *extra, a.id])
-        finally:
-            os._exit(127)
-    for fd in to_close:
-        os.close(fd)
+    stdio = Stdio(a, a.state, devnull)
+    pid = start_runc_create(a, stdio, runc_log, pidfile)
     # While runc creates the container (before reporting, as before).
     write_json(os.path.join(a.state, "shim.json"), {"pid": os.getpid()})
-    master: int | None = None
-    status: int | None = None
-    if console is not None:
-        master, status = receive_console(console, pid)
-        console.close()
-    if status is None:
-        _, status = os.waitpid(pid, 0)
+    status, master = wait_created(stdio, pid)
     if os.waitstatus_to_exitcode(status) != 0 or (a.tty and master is None):
         msg = runc_error(runc_log) or f"runc create exited with {os.waitstatus_to_exitcode(status)}"
         os.write(report, f"error {msg}\n".encode())
@@ -340,33 +377,19 @@ def daemon(a: Args, report: int) -> int:
     with open(pidfile) as f:
         cpid = int(f.read().strip())
     if master is not None:
-        pipes = [(master, "stdout")]
-        stdin_w = master if a.stdin else None
+        stdio.pipes = [(master, "stdout")]
+        stdio.stdin_w = master if a.stdin else None
     log = LogWriter(a.log)
-    attach = Attach(os.path.join(a.state, "attach.sock"), stdin_w, master, a.stdin_once)
+    attach = Attach(os.path.join(a.state, "attach.sock"), stdio.stdin_w, master, a.stdin_once)
     threads = [threading.Thread(target=copy_stream, args=(fd, name, log, attach), daemon=True)
-               for fd, name in pipes]
+               for fd, name in stdio.pipes]
     for t in threads:
         t.start()
     os.write(report, f"ok {cpid}\n".encode())
     os.close(report)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    exit_code, sig = -1, 0
-    while True:
-        try:
-            wpid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        if wpid == cpid:
-            if os.WIFSIGNALED(status):
-                sig = os.WTERMSIG(status)
-                exit_code = 128 + sig
-            else:
-                exit_code = os.WEXITSTATUS(status)
-            break
+    exit_code, sig = wait_exit(cpid)
     finished = time.time()
     oom = oom_killed(a.cgroup_memory)
     for t in threads:
