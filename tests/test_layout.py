@@ -16,20 +16,6 @@ from pathlib import Path
 
 import pytest
 
-# Offenders that are being fixed right now, elsewhere (issue 13). The lead empties these
-# when merging that work; an entry that is no longer an offender fails
-# test_pending_entries_are_still_offenders, so that the list cannot go stale.
-PENDING_LONG_FUNCTIONS = {
-    "k8py/cli/server.py::serve",
-    "k8py/controllers/daemonset.py::DaemonSetController.manage",
-    "k8py/controllers/job.py::JobController.sync",
-    "k8py/kubelet/podworker.py::PodWorker.sync",
-}
-# package -> the modules (names within the package) its pending cycle may involve.
-PENDING_CYCLES = {
-    "k8py.kubelet": {"agent", "kubeletserver", "nodeproxy", "podworker", "streaming"},
-}
-
 MAX_FUNCTION_LINES = 80
 SRC = Path(__file__).resolve().parent.parent / "src"
 ROOT_PACKAGE = "k8py"
@@ -90,7 +76,7 @@ def _long_functions() -> dict[str, str]:
 
 
 def test_no_function_is_longer_than_the_limit() -> None:
-    offenders = [msg for key, msg in sorted(_long_functions().items()) if key not in PENDING_LONG_FUNCTIONS]
+    offenders = [msg for _key, msg in sorted(_long_functions().items())]
     assert not offenders, (f"functions longer than {MAX_FUNCTION_LINES} lines (split them into named steps):\n"
                            + "\n".join(offenders))
 
@@ -198,22 +184,8 @@ def _short(package: str, module: str) -> str:
 @pytest.mark.parametrize("package", _packages())
 def test_no_import_cycle_within_the_package(package: str) -> None:
     graph = _graph(package)
-    allowed = PENDING_CYCLES.get(package, set())
     found = []
     for component in _cycles(graph):
-        if {_short(package, m) for m in component} <= allowed:
-            continue
         path = " -> ".join(_short(package, m) for m in _one_cycle(graph, component))
         found.append(f"{package}: {', '.join(_short(package, m) for m in component)} (e.g. {path})")
     assert not found, "import cycles between the modules of a package:\n" + "\n".join(found)
-
-
-# --- the allowlists --------------------------------------------------------------------
-
-
-def test_pending_entries_are_still_offenders() -> None:
-    stale = [f"{key}: no longer over {MAX_FUNCTION_LINES} lines (or gone)"
-             for key in sorted(PENDING_LONG_FUNCTIONS) if key not in _long_functions()]
-    stale += [f"{package}: no import cycle left" for package in sorted(PENDING_CYCLES)
-              if package not in _packages() or not _cycles(_graph(package))]
-    assert not stale, "remove from the PENDING lists at the top of tests/test_layout.py:\n" + "\n".join(stale)
