@@ -20,11 +20,31 @@ from typing import Any
 
 from k8py.api.resources import Resource
 from k8py.api.validation import (
-    apps, autoscaling, batch, coordination, core, discovery, events, pod, service, storage,
+    apps,
+    autoscaling,
+    batch,
+    coordination,
+    core,
+    discovery,
+    events,
+    pod,
+    service,
+    storage,
 )
-from k8py.api.validation.field import REQUIRED, TYPE_INVALID, FieldError, Raw, invalid, type_invalid
+from k8py.api.validation.field import (
+    REQUIRED,
+    TYPE_INVALID,
+    FieldError,
+    Raw,
+    invalid,
+    type_invalid,
+)
 from k8py.api.validation.meta import (
-    ErrorList, KindValidator, dict_of, validate_object_meta, validate_object_meta_update,
+    ErrorList,
+    KindValidator,
+    dict_of,
+    validate_object_meta,
+    validate_object_meta_update,
 )
 from k8py.api.validation.structural import json_type, structural_errors, unknown_fields
 

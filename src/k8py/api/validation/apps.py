@@ -10,9 +10,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from k8py.api.validation.field import IMMUTABLE, Raw, forbidden, go_label_selector, go_map, invalid, required
+from k8py.api.validation.field import (
+    IMMUTABLE,
+    Raw,
+    forbidden,
+    go_label_selector,
+    go_map,
+    invalid,
+    required,
+)
 from k8py.api.validation.meta import (
-    ErrorList, dict_of, selector_empty, selector_matches, validate_enum, validate_label_selector,
+    ErrorList,
+    dict_of,
+    selector_empty,
+    selector_matches,
+    validate_enum,
+    validate_label_selector,
     validate_nonnegative,
 )
 from k8py.api.validation.pod import validate_pod_template

@@ -12,10 +12,24 @@ import json
 import re
 from typing import Any
 
-from k8py.api.validation.field import IMMUTABLE, Raw, go_label_selector, go_map, invalid, required
+from k8py.api.validation.field import (
+    IMMUTABLE,
+    Raw,
+    go_label_selector,
+    go_map,
+    invalid,
+    required,
+)
 from k8py.api.validation.meta import (
-    ErrorList, dict_of, selector_matches, validate_enum, validate_immutable, validate_label_selector,
-    validate_labels, validate_nonnegative, validate_positive,
+    ErrorList,
+    dict_of,
+    selector_matches,
+    validate_enum,
+    validate_immutable,
+    validate_label_selector,
+    validate_labels,
+    validate_nonnegative,
+    validate_positive,
 )
 from k8py.api.validation.pod import validate_pod_template
 

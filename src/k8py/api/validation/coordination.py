@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8py.api.validation.meta import ErrorList, dict_of, validate_nonnegative, validate_positive
+from k8py.api.validation.meta import (
+    ErrorList,
+    dict_of,
+    validate_nonnegative,
+    validate_positive,
+)
 
 
 def validate_lease(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

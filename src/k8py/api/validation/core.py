@@ -16,15 +16,31 @@ from fractions import Fraction
 from typing import Any
 
 from k8py.api import names, schema
+from k8py.api.taints import TAINT_EFFECTS
 from k8py.api.validation.apps import validate_replica_counts
 from k8py.api.validation.field import (
-    IMMUTABLE, Raw, duplicate, forbidden, go_map, invalid, not_supported, required, too_long,
+    IMMUTABLE,
+    Raw,
+    duplicate,
+    forbidden,
+    go_map,
+    invalid,
+    not_supported,
+    required,
+    too_long,
 )
 from k8py.api.validation.meta import (
-    ErrorList, dict_of, list_of, quantity, validate_enum, validate_immutable, validate_label_selector,
-    validate_labels, validate_nonnegative,
+    ErrorList,
+    dict_of,
+    list_of,
+    quantity,
+    validate_enum,
+    validate_immutable,
+    validate_label_selector,
+    validate_labels,
+    validate_nonnegative,
 )
-from k8py.api.validation.pod import TAINT_EFFECTS, validate_node_selector_term, validate_pod_template
+from k8py.api.validation.pod import validate_node_selector_term, validate_pod_template
 from k8py.api.validation.structural import base64_error
 
 _DATA_MAX = 1024 * 1024

@@ -10,7 +10,15 @@ from typing import Any
 
 from k8py.api import names
 from k8py.api.validation.field import invalid, required, too_many
-from k8py.api.validation.meta import PROTOCOLS, ErrorList, dict_of, is_ip, list_of, validate_enum, validate_immutable
+from k8py.api.validation.meta import (
+    PROTOCOLS,
+    ErrorList,
+    dict_of,
+    is_ip,
+    list_of,
+    validate_enum,
+    validate_immutable,
+)
 
 
 def validate_endpointslice(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

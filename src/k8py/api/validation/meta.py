@@ -21,7 +21,15 @@ from k8py.api.quantity import parse_quantity
 from k8py.api.resources import Resource
 from k8py.api.selectors import label_selector_from_dict
 from k8py.api.validation.field import (
-    IMMUTABLE, FieldError, Raw, duplicate, forbidden, invalid, not_supported, required, too_long,
+    IMMUTABLE,
+    FieldError,
+    Raw,
+    duplicate,
+    forbidden,
+    invalid,
+    not_supported,
+    required,
+    too_long,
 )
 
 PROTOCOLS = ("SCTP", "TCP", "UDP")

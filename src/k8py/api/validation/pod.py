@@ -13,12 +13,29 @@ import re
 from typing import Any, Iterable
 
 from k8py.api import names, schema
+from k8py.api.taints import TAINT_EFFECTS
 from k8py.api.validation.field import (
-    Raw, duplicate, forbidden, invalid, not_found, not_supported, required,
+    Raw,
+    duplicate,
+    forbidden,
+    invalid,
+    not_found,
+    not_supported,
+    required,
 )
 from k8py.api.validation.meta import (
-    PROTOCOLS, ErrorList, dict_of, list_of, quantity, validate_annotations, validate_enum, validate_label_selector,
-    validate_labels, validate_nonnegative, validate_port_or_name, validate_set_operator,
+    PROTOCOLS,
+    ErrorList,
+    dict_of,
+    list_of,
+    quantity,
+    validate_annotations,
+    validate_enum,
+    validate_label_selector,
+    validate_labels,
+    validate_nonnegative,
+    validate_port_or_name,
+    validate_set_operator,
     validate_unique_label,
 )
 
@@ -27,7 +44,6 @@ _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _TERMINATION_MSG_POLICIES = ("File", "FallbackToLogsOnError")
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 def _volume_sources() -> list[str]:

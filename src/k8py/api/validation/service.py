@@ -12,9 +12,23 @@ import json
 from typing import Any
 
 from k8py.api import names
-from k8py.api.validation.field import Raw, duplicate, forbidden, go_repr, invalid, required
+from k8py.api.validation.field import (
+    Raw,
+    duplicate,
+    forbidden,
+    go_repr,
+    invalid,
+    required,
+)
 from k8py.api.validation.meta import (
-    PROTOCOLS, ErrorList, dict_of, is_ip, list_of, validate_enum, validate_labels, validate_port_or_name,
+    PROTOCOLS,
+    ErrorList,
+    dict_of,
+    is_ip,
+    list_of,
+    validate_enum,
+    validate_labels,
+    validate_port_or_name,
     validate_unique_label,
 )
 
