@@ -14,7 +14,9 @@ typed here as a small Protocol that the API server's class satisfies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -97,3 +99,19 @@ class ClusterContext:
 
 
 Component = Callable[[ClusterContext], Coroutine[Any, Any, None]]  # `async def run(ctx)`: runs until cancelled
+
+
+def node_to_run_on(ctx: ClusterContext, what: str, missing: Sequence[str] = ()) -> LocalNode | None:
+    """This process's node, if `what` (a node component: "the node agent (no containers)",
+    "the service proxy", ...) can run on it; else None, having said why: no node in this
+    process (logged), or what the host lacks, the component's own needs first (printed on
+    stderr, where a user starting `k8py server` sees it)."""
+    node = ctx.node
+    if node is None:
+        logging.getLogger("k8py.component").info("no node in this process: not running %s", what)
+        return None
+    lacking = list(missing) or list(node.missing)
+    if lacking:
+        print(f"k8py: running without {what}: missing " + ", ".join(lacking), file=sys.stderr, flush=True)
+        return None
+    return node

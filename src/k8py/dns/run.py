@@ -14,11 +14,10 @@ import ipaddress
 import logging
 import os
 import socket
-import sys
 
 from k8py.client.client import Client
 from k8py.clock import Clock
-from k8py.component import ClusterContext
+from k8py.component import ClusterContext, node_to_run_on
 from k8py.dns.clusterdns import ClusterDNS
 
 log = logging.getLogger(__name__)
@@ -31,13 +30,8 @@ def missing_requirements() -> list[str]:
 
 
 async def run(ctx: ClusterContext) -> None:
-    node = ctx.node
+    node = node_to_run_on(ctx, "the cluster DNS", missing_requirements())
     if node is None:
-        log.info("no node in this process: no cluster DNS")
-        return
-    missing = missing_requirements() or list(node.missing)  # its own, else the node agent's
-    if missing:
-        print("k8py: running without the cluster DNS: missing " + ", ".join(missing), file=sys.stderr, flush=True)
         return
     client = ctx.client()
     cidr = node.pod_cidr or await _pod_cidr(client, node.name, ctx.clock)

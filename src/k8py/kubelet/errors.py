@@ -1,6 +1,7 @@
 """The kubelet's own errors: those of the pod worker's steps that are not the runtime's
-(container configuration, volumes, image pull back-off). Images, container creation
-and start raise the runtime's errors (`runtime/errors.py`).
+(container configuration, volumes, image pull back-off), on the node's one error tree
+(`runtime.errors.NodeError`). Images, container creation and start raise the runtime's
+errors (`runtime/errors.py`).
 
 Invariant: `reason` is what appears in a container's `state.waiting.reason`
 (CreateContainerConfigError, ImagePullBackOff, ...), `message` is the human text.
@@ -8,15 +9,11 @@ Invariant: `reason` is what appears in a container's `state.waiting.reason`
 
 from __future__ import annotations
 
+from k8py.runtime.errors import NodeError
 
-class KubeletError(Exception):
+
+class KubeletError(NodeError):
     """Base class of the kubelet's errors: a Kubernetes waiting reason and a message."""
-
-    reason = "Error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class ContainerConfigError(KubeletError):

@@ -10,21 +10,16 @@ own HTTPS endpoint with the agent token. Without root, Linux or runc
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from k8py.component import ClusterContext, LocalNode
+from k8py.component import ClusterContext, LocalNode, node_to_run_on
 from k8py.kubelet.agent import AgentOptions, NodeAgent, options_from_env, run_agent
 from k8py.kubelet.streaming import Streaming
 
 
 async def run(ctx: ClusterContext) -> None:
-    node = ctx.node
+    node = node_to_run_on(ctx, "the node agent (no containers)")
     if node is None:
-        return
-    if node.missing:
-        print("k8py: running without the node agent (no containers): missing " + ", ".join(node.missing),
-              file=sys.stderr, flush=True)
         return
     options, rt = options_from_env()
     _apply(options, rt, ctx, node)

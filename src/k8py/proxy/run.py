@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 
-from k8py.component import ClusterContext
+from k8py.component import ClusterContext, node_to_run_on
 from k8py.proxy import nft
 from k8py.proxy.proxier import Proxier
 
@@ -35,13 +34,8 @@ def missing_requirements() -> list[str]:
 
 
 async def run(ctx: ClusterContext) -> None:
-    node = ctx.node
+    node = node_to_run_on(ctx, "the service proxy", missing_requirements())
     if node is None:
-        log.info("no node in this process: no service proxy")
-        return
-    missing = missing_requirements() or list(node.missing)  # its own, else the node agent's
-    if missing:
-        print("k8py: running without the service proxy: missing " + ", ".join(missing), file=sys.stderr, flush=True)
         return
     table = table_name(node.ident)
     try:

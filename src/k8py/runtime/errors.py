@@ -10,14 +10,21 @@ ImageRefError for an unparsable reference), `create_container` CreateContainerEr
 from __future__ import annotations
 
 
-class RuntimeError_(Exception):
-    """Base class of k8py.runtime errors."""
+class NodeError(Exception):
+    """The root of the node's error tree (runtime and kubelet alike): a Kubernetes waiting
+    reason and a human message."""
 
-    reason = "RuntimeError"
+    reason = "Error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class RuntimeError_(NodeError):
+    """Base class of k8py.runtime errors."""
+
+    reason = "RuntimeError"
 
 
 class ImageRefError(RuntimeError_):
