@@ -7,6 +7,7 @@ no failed request after a replica's endpoint is gone, and DNS from a busybox pod
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import urllib.request
@@ -54,6 +55,13 @@ def ready_pods(c: Any, selector: str) -> list[str]:
 def endpoint_ips(c: Any, name: str) -> list[str]:
     ep = c.kubectl_json("get", "endpoints", name)
     return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
+
+
+def proxy_rules(c: Any) -> str:
+    """The node's service rules: the nftables table of this cluster's service proxy."""
+    out = subprocess.run(["nft", "list", "table", "ip", f"k8py-{c.ident}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def ready_slice_ips(c: Any, service: str) -> list[str]:
@@ -181,8 +189,11 @@ def test_deleting_a_replica_fails_no_request_after_its_endpoint_is_gone(svc_clus
         victim_ip = c.kubectl_json("get", "pod", victim)["status"]["podIP"]
         c.kubectl("delete", "pod", victim, "--wait=false")
         # The change is complete when the EndpointSlice (what the service proxy follows)
-        # no longer offers the victim as ready.
+        # no longer offers the victim as ready and the proxy has taken it out of the node's
+        # nftables rules (the proxy reprograms a few ms after the slice changes, as
+        # kube-proxy does; kubectl may see the slice first on a loaded machine).
         wait_for(lambda: victim_ip not in ready_slice_ips(c, "nginx"), 30, "the endpoint removed")
+        wait_for(lambda: victim_ip not in proxy_rules(c), 30, "the endpoint out of the proxy's rules")
         gone_at = time.monotonic()
         wait_for(lambda: len([r for r in results if r[0] > gone_at]) > 50, 60, "requests after the change")
     finally:
