@@ -110,10 +110,9 @@ def _child(node: Node, name: str) -> Node:
 
 
 def _map_atomic(node: Node) -> bool:
-    return bool(node) and (
-        node.get("x-kubernetes-map-type") == "atomic"  # type: ignore[union-attr]
-        or _resolved(node).get("x-kubernetes-map-type") == "atomic"
-    )
+    if not node:
+        return False
+    return node.get("x-kubernetes-map-type") == "atomic" or _resolved(node).get("x-kubernetes-map-type") == "atomic"
 
 
 def _list_info(node: Node) -> tuple[str, list[str], Node]:

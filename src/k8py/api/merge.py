@@ -347,24 +347,21 @@ def _apply_set_order(
     pv = patch.get(name)
     if name in patch and not isinstance(pv, list):
         return False  # a null or a non-list replaces the field in the main loop
-    has_orig = isinstance(cur, list)
-    has_patch = isinstance(pv, list)
-    if not has_orig and not has_patch:
+    cur_list = cur if isinstance(cur, list) else None
+    patch_list = pv if isinstance(pv, list) else None
+    if cur_list is None and patch_list is None:
         return True
     key = _key_fn(merge_key)
     if merge_key:
         for o in order:
             if not isinstance(o, dict) or merge_key not in o:
                 raise PatchError(f"{SET_ORDER}{name} entries must be objects with the merge key {merge_key!r}")
-    if has_patch:
-        _check_order(pv, order, key, merge_key, path)  # type: ignore[arg-type]
-    if has_orig and has_patch:
-        merged = _merge_list(cur, pv, fs, strategy, merge_key, item_s, path)  # type: ignore[arg-type]
-    elif has_orig:
-        merged = list(cur)  # type: ignore[arg-type]
+    if patch_list is None:
+        merged = list(cur_list or [])
     else:
-        merged = _merge_list([], pv, fs, strategy, merge_key, item_s, path)  # type: ignore[arg-type]
+        _check_order(patch_list, order, key, merge_key, path)
+        merged = _merge_list(cur_list or [], patch_list, fs, strategy, merge_key, item_s, path)
     patch_items = [x for x in merged if _index(order, x, key) >= 0]
     server_only = [x for x in merged if _index(order, x, key) < 0]
-    orig[name] = _normalize_order(patch_items, server_only, order, cur if has_orig else [], key)  # type: ignore[arg-type]
+    orig[name] = _normalize_order(patch_items, server_only, order, cur_list or [], key)
     return True

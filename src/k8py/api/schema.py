@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources as ilr
-from typing import Any
+from typing import Any, cast
 
 SCHEMA_VERSION = "v1.32.0-local"
 
@@ -20,7 +20,7 @@ SCHEMA_VERSION = "v1.32.0-local"
 def definitions() -> dict[str, dict[str, Any]]:
     """All definitions by name, e.g. "io.k8s.api.core.v1.Pod"."""
     base = ilr.files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_VERSION / "_definitions.json"
-    return json.loads(base.read_text())["$defs"]  # type: ignore[no-any-return]
+    return cast("dict[str, dict[str, Any]]", json.loads(base.read_text())["$defs"])
 
 
 @functools.cache

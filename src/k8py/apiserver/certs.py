@@ -16,8 +16,12 @@ import secrets
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from k8py.api.wellknown import GROUP_MASTERS
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
@@ -115,12 +119,23 @@ def ensure_pki(data_dir: str | Path, sans: list[str] | None = None) -> Pki:
     return Pki(dir=d, agent_token=tok.read_text().strip())
 
 
-def _new_key():  # type: ignore[no-untyped-def]
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    """A new P-256 key: every key of the cluster's PKI, the CA's included, is one."""
     from cryptography.hazmat.primitives.asymmetric import ec
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
+def _load_ca_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The CA's key as `_gen_ca` wrote it (PEM, P-256)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{path}: not an EC private key (k8py's CA key is P-256)")
+    return key
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
@@ -158,7 +173,7 @@ def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | Non
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    ca_key = serialization.load_pem_private_key((d / CA_KEY).read_bytes(), None)
+    ca_key = _load_ca_key(d / CA_KEY)
     ca_cert = x509.load_pem_x509_certificate((d / CA_CERT).read_bytes())
     key = _new_key()
     attrs = []
@@ -173,7 +188,7 @@ def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | Non
          .add_extension(x509.ExtendedKeyUsage(
              [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]),
              critical=False)
-         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                         critical=False))
     if sans:
         alt: list[x509.GeneralName] = []
@@ -183,6 +198,6 @@ def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | Non
             except ValueError:
                 alt.append(x509.DNSName(s))
         b = b.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-    cert = b.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = b.sign(ca_key, hashes.SHA256())
     _write(d / key_file, _key_pem(key), private=True)
     _write(d / cert_file, cert.public_bytes(serialization.Encoding.PEM))

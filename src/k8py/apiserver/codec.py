@@ -40,21 +40,21 @@ def _yaml() -> tuple[Any, type]:
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise yaml.constructor.ConstructorError(None, None, f"invalid map key: {key!r}",
                                                         key_node.start_mark)
             key = key if isinstance(key, str) else json.dumps(key)
             if key in out:
                 loader.duplicates.append(key)
-            out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            out[key] = loader.construct_object(value_node, deep=True)
         return out
 
     def construct_str(loader: DupLoader, node: yaml.ScalarNode) -> str:
         return str(node.value)
 
-    DupLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)  # type: ignore[arg-type]
-    DupLoader.add_constructor("tag:yaml.org,2002:timestamp", construct_str)  # type: ignore[arg-type]
+    DupLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    DupLoader.add_constructor("tag:yaml.org,2002:timestamp", construct_str)
     return yaml, DupLoader
 
 

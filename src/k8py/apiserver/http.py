@@ -77,9 +77,7 @@ class HttpFront:
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
                            reuse_address=True)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp keeps the listening sockets here
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.port = int(self._runner.addresses[0][1])  # (host, port) of the site's first socket
         return self.port
 
     async def close(self) -> None:

@@ -50,8 +50,8 @@ def run_cleanups(say: Callable[[str], None]) -> int:
             continue
         try:
             r = fn()
-            if inspect.isawaitable(r):
-                asyncio.run(r)  # type: ignore[arg-type]
+            if inspect.iscoroutine(r):  # an async cleanup()
+                asyncio.run(r)
             say(f"k8py reset: {name} done")
         except Exception as e:  # noqa: BLE001 - report and go on with the others
             failed += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar, cast
 
 from k8py.api import resources
 from k8py.api.types import Obj
@@ -39,11 +39,17 @@ class Client:
             raise ApiError(status, data)
         return data
 
+    async def _call_obj(self, method: str, path: str, *, query: dict[str, str] | None = None,
+                        body: Any = None, content_type: str = "application/json") -> Obj:
+        """`_call` for the requests whose answer is a JSON object (an object, a List, a Status)."""
+        return cast(Obj, await self._call(method, path, query=query, body=body,
+                                          content_type=content_type))
+
     # -- reads -------------------------------------------------------------
     async def get(self, resource: str | resources.Resource, name: str,
                   namespace: str | None = None) -> Obj:
         r = _res(resource)
-        return await self._call("GET", r.path(namespace, name))  # type: ignore[no-any-return]
+        return await self._call_obj("GET", r.path(namespace, name))
 
     async def get_or_none(self, resource: str | resources.Resource, name: str,
                           namespace: str | None = None) -> Obj | None:
@@ -71,7 +77,7 @@ class Client:
             q["continue"] = continue_
         if resource_version is not None:
             q["resourceVersion"] = resource_version
-        return await self._call("GET", r.path(namespace), query=q)  # type: ignore[no-any-return]
+        return await self._call_obj("GET", r.path(namespace), query=q)
 
     async def watch(self, resource: str | resources.Resource, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
@@ -111,7 +117,7 @@ class Client:
         body = dict(obj)
         body.setdefault("apiVersion", r.api_version)
         body.setdefault("kind", r.kind)
-        return await self._call("POST", r.path(ns), body=body)  # type: ignore[no-any-return]
+        return await self._call_obj("POST", r.path(ns), body=body)
 
     async def update(self, resource: str | resources.Resource, obj: Obj,
                      subresource: str | None = None) -> Obj:
@@ -121,7 +127,7 @@ class Client:
         body = dict(obj)
         body.setdefault("apiVersion", r.api_version)
         body.setdefault("kind", r.kind)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call_obj(
             "PUT", r.path(md.get("namespace"), md["name"], subresource), body=body)
 
     async def update_status(self, resource: str | resources.Resource, obj: Obj) -> Obj:
@@ -145,8 +151,8 @@ class Client:
         if force:
             q["force"] = "true"
         body = json.dumps(patch).encode()
-        return await self._call("PATCH", r.path(namespace, name, subresource),  # type: ignore[no-any-return]
-                                query=q, body=body, content_type=ct)
+        return await self._call_obj("PATCH", r.path(namespace, name, subresource),
+                                    query=q, body=body, content_type=ct)
 
     async def delete(self, resource: str | resources.Resource, name: str,
                      namespace: str | None = None, *, propagation_policy: str | None = None,
@@ -160,7 +166,7 @@ class Client:
             body["gracePeriodSeconds"] = grace_period_seconds
         if preconditions:
             body["preconditions"] = preconditions
-        return await self._call("DELETE", r.path(namespace, name), body=body)  # type: ignore[no-any-return]
+        return await self._call_obj("DELETE", r.path(namespace, name), body=body)
 
     async def bind(self, pod: Obj, node_name: str) -> None:
         md = pod["metadata"]

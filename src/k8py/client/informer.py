@@ -20,10 +20,10 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, cast
 
 from k8py.api import resources
-from k8py.api.types import Obj
+from k8py.api.types import Obj, ObjectMeta
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock, RealClock
@@ -41,7 +41,7 @@ LIST_PAGE_SIZE = 500
 
 def object_key(obj: Obj) -> str:
     """The cache key of an object: "namespace/name", or "name" when cluster-scoped."""
-    md = obj.get("metadata") or {}
+    md = _meta(obj)
     ns = md.get("namespace")
     return f"{ns}/{md.get('name')}" if ns else str(md.get("name"))
 
@@ -280,8 +280,12 @@ class Informer:
             delay = min(self.backoff_max, delay * 2)
 
 
-def _rv(obj: Obj) -> Any:
-    return (obj.get("metadata") or {}).get("resourceVersion")
+def _meta(obj: Obj) -> ObjectMeta:
+    return cast(ObjectMeta, obj.get("metadata") or {})
+
+
+def _rv(obj: Obj) -> str | None:
+    return _meta(obj).get("resourceVersion")
 
 
 class SharedInformerFactory:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import math
-from typing import Any
+from typing import Any, cast
 
-from k8py.api.types import Obj
+from k8py.api.types import ContainerStatus, Obj, ObjectMeta, OwnerReference
 from k8py.client.informer import (
     object_key,
 )
@@ -29,8 +29,9 @@ _SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 # ------------------------------------------------------------------ metadata
 
 
-def meta(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
+def meta(obj: Obj) -> ObjectMeta:
+    """The object's metadata (the dict itself, not a copy; a new empty one when missing)."""
+    return cast(ObjectMeta, obj.get("metadata") or {})
 
 
 # The work-queue key of an object is its informer cache key: "namespace/name" or "name".
@@ -41,15 +42,15 @@ def is_deleting(obj: Obj) -> bool:
     return bool(meta(obj).get("deletionTimestamp"))
 
 
-def controller_ref(obj: Obj) -> Obj | None:
+def controller_ref(obj: Obj) -> OwnerReference | None:
     """The ownerReference with controller: true, if any."""
     for ref in meta(obj).get("ownerReferences") or []:
         if ref.get("controller"):
-            return ref  # type: ignore[no-any-return]
+            return ref
     return None
 
 
-def new_controller_ref(owner: Obj, api_version: str, kind: str) -> Obj:
+def new_controller_ref(owner: Obj, api_version: str, kind: str) -> OwnerReference:
     md = meta(owner)
     return {"apiVersion": api_version, "kind": kind, "name": md["name"], "uid": md["uid"],
             "controller": True, "blockOwnerDeletion": True}
@@ -121,11 +122,13 @@ def equal_ignore_hash(a: Obj, b: Obj) -> bool:
 # ------------------------------------------------------------------ pods
 
 
+def container_statuses(pod: Obj) -> list[ContainerStatus]:
+    """The pod's status.containerStatuses (empty when it has none yet)."""
+    return cast("list[ContainerStatus]", (pod.get("status") or {}).get("containerStatuses") or [])
+
+
 def pod_condition(pod: Obj, ctype: str) -> Obj | None:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return c  # type: ignore[no-any-return]
-    return None
+    return get_condition(pod.get("status") or {}, ctype)
 
 
 def is_pod_ready(pod: Obj) -> bool:
@@ -157,8 +160,7 @@ def is_pod_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
 
 
 def restart_count(pod: Obj) -> int:
-    return max((int(cs.get("restartCount") or 0)
-                for cs in (pod.get("status") or {}).get("containerStatuses") or []), default=0)
+    return max((int(cs.get("restartCount") or 0) for cs in container_statuses(pod)), default=0)
 
 
 def creation_time(obj: Obj) -> float:
@@ -209,9 +211,10 @@ def deletion_rank(pod: Obj, related_on_node: dict[str, int] | None = None) -> tu
 
 
 def get_condition(status: Obj, ctype: str) -> Obj | None:
-    for c in status.get("conditions") or []:
+    conditions: list[Obj] = status.get("conditions") or []
+    for c in conditions:
         if c.get("type") == ctype:
-            return c  # type: ignore[no-any-return]
+            return c
     return None
 
 

@@ -383,8 +383,9 @@ class DeploymentController(Controller):
         o["status"] = status
         updated = await self.client.update_status("deployments", o)
         d["metadata"]["resourceVersion"] = meta(updated).get("resourceVersion")
-        d["status"] = updated.get("status") or status
-        return d["status"]  # type: ignore[no-any-return]
+        written: Obj = updated.get("status") or status
+        d["status"] = written
+        return written
 
     # -- scaling --------------------------------------------------------------
     async def scale_rs(self, rs: Obj, new_scale: int, d: Obj) -> tuple[bool, Obj]:

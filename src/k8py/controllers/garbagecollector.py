@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from k8py.api import resources
-from k8py.api.types import Obj
+from k8py.api.types import Obj, OwnerReference
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -53,7 +53,7 @@ class GraphNode:
     resource: resources.Resource
     namespace: str | None
     name: str
-    owners: list[Obj] = field(default_factory=list)
+    owners: list[OwnerReference] = field(default_factory=list)
     deleting: bool = False
     finalizers: list[str] = field(default_factory=list)
 
@@ -150,7 +150,7 @@ class GarbageCollector(Controller):
             return None
         return obj
 
-    async def _owner_state(self, ref: Obj, namespace: str | None) -> str:
+    async def _owner_state(self, ref: OwnerReference, namespace: str | None) -> str:
         """"solid", "dangling" or "waiting"."""
         n = self.nodes.get(ref["uid"])
         if n is not None and n.waiting_for_dependents:
@@ -185,9 +185,9 @@ class GarbageCollector(Controller):
         refs = [r for r in meta(obj).get("ownerReferences") or [] if r.get("uid")]
         if not refs:
             return
-        solid: list[Obj] = []
-        dangling: list[Obj] = []
-        waiting: list[Obj] = []
+        solid: list[OwnerReference] = []
+        dangling: list[OwnerReference] = []
+        waiting: list[OwnerReference] = []
         for ref in refs:
             state = await self._owner_state(ref, node.namespace)
             {"solid": solid, "dangling": dangling, "waiting": waiting}[state].append(ref)

@@ -32,6 +32,7 @@ from k8py.client.informer import SharedInformerFactory, split_key
 from k8py.clock import Clock, parse_rfc3339, rfc3339
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import (
+    container_statuses,
     deletion_rank,
     get_condition,
     is_deleting,
@@ -56,7 +57,7 @@ BACKOFF_MAX = 360.0
 def _finished_at(pod: Obj) -> float | None:
     """When a terminated pod finished (latest container finishedAt), if known."""
     times = []
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+    for cs in container_statuses(pod):
         t = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
         if t:
             try:
@@ -133,8 +134,7 @@ def count_pods(spec: Obj, status: Obj, pods: list[Obj]) -> JobPods:
     failed_pods = [p for p in pods if _phase(p) == "Failed"]
     restarts = 0
     if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure":
-        restarts = sum(int(cs.get("restartCount") or 0) for p in active
-                       for cs in (p.get("status") or {}).get("containerStatuses") or [])
+        restarts = sum(int(cs.get("restartCount") or 0) for p in active for cs in container_statuses(p))
     return JobPods(
         active=active,
         terminating=[p for p in pods if is_deleting(p) and _phase(p) not in ("Succeeded", "Failed")],

@@ -25,6 +25,18 @@ CLUSTER_CIDR = "10.42.0.0/16"
 NODE_CIDR_MASK_SIZE = 24
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _subnet_of(net: Network, of: Network) -> bool:
+    """Whether `net` lies inside `of` (False for networks of different IP versions)."""
+    if isinstance(net, ipaddress.IPv4Network) and isinstance(of, ipaddress.IPv4Network):
+        return net.subnet_of(of)
+    if isinstance(net, ipaddress.IPv6Network) and isinstance(of, ipaddress.IPv6Network):
+        return net.subnet_of(of)
+    return False
+
+
 class CidrSet:
     """The /mask subnets of a cluster CIDR, each free or used."""
 
@@ -33,8 +45,8 @@ class CidrSet:
         if mask < self.network.prefixlen:
             raise ValueError(f"node mask /{mask} is larger than the cluster CIDR {cluster_cidr}")
         self.mask = mask
-        self.size = 2 ** (mask - self.network.prefixlen)
-        self._step = 2 ** (self.network.max_prefixlen - mask)
+        self.size: int = 2 ** (mask - self.network.prefixlen)
+        self._step: int = 2 ** (self.network.max_prefixlen - mask)
         self._used: set[int] = set()
         self._next = 0
 
@@ -43,7 +55,7 @@ class CidrSet:
             net = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             return None
-        if net.version != self.network.version or net.prefixlen != self.mask or not net.subnet_of(self.network):  # type: ignore[arg-type]
+        if net.prefixlen != self.mask or not _subnet_of(net, self.network):
             return None
         return (int(net.network_address) - int(self.network.network_address)) // self._step
 

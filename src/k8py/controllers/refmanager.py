@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 
 from k8py.api.errors import SelectorError
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
-from k8py.api.types import Obj
+from k8py.api.types import Obj, OwnerReference
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.controllers.controllerutil import controller_ref, is_deleting, meta
@@ -79,7 +79,7 @@ def selector_match(selector: LabelSelector) -> Callable[[Obj], bool]:
 
 
 async def claim(client: Client, resource: str, owner: Obj, candidates: list[Obj],
-                match: Callable[[Obj], bool], new_ref: Obj) -> list[Obj]:
+                match: Callable[[Obj], bool], new_ref: OwnerReference) -> list[Obj]:
     """The candidates the owner controls once matching orphans are adopted and owned
     objects that no longer match are released (adopted ones as the API returned them)."""
     uid = meta(owner).get("uid")
@@ -102,7 +102,7 @@ async def claim(client: Client, resource: str, owner: Obj, candidates: list[Obj]
     return owned
 
 
-async def set_controller(client: Client, resource: str, obj: Obj, ref: Obj | None,
+async def set_controller(client: Client, resource: str, obj: Obj, ref: OwnerReference | None,
                          uid: str | None) -> Obj | None:
     """Adopt (ref given) or release (ref None) an object with a compare-and-swap PUT; None
     when it no longer exists."""

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import struct
 from pathlib import Path
+from typing import cast
 
-from dnslib import AAAA, CNAME, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSRecord
+from dnslib import AAAA, CNAME, PTR, QTYPE, RCODE, RD, RR, SOA, SRV, A, DNSRecord
 
 from k8py.dns.records import Answer, ClusterZone, Record
 
@@ -29,7 +30,8 @@ def host_upstreams(path: str = "/etc/resolv.conf") -> list[str]:
     return [ln.split()[1] for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1]
 
 
-def _rdata(r: Record):  # type: ignore[no-untyped-def]
+def _rdata(r: Record) -> RD:
+    """The dnslib record data of a zone record."""
     if r.type == "A":
         return A(str(r.value))
     if r.type == "AAAA":
@@ -38,7 +40,9 @@ def _rdata(r: Record):  # type: ignore[no-untyped-def]
         return CNAME(str(r.value))
     if r.type == "PTR":
         return PTR(str(r.value))
-    prio, weight, port, target = r.value  # type: ignore[misc,str-unpack]
+    if isinstance(r.value, str):
+        raise TypeError(f"SRV record {r.name}: value {r.value!r} is not (priority, weight, port, target)")
+    prio, weight, port, target = r.value
     return SRV(prio, weight, port, target)
 
 
@@ -117,13 +121,14 @@ class DnsServer:
 
         class Udp(asyncio.DatagramProtocol):
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                self.t = transport
+                # create_datagram_endpoint gives its protocol a datagram transport.
+                self.t = cast(asyncio.DatagramTransport, transport)
 
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
                 async def answer() -> None:
                     out = await server.resolve(data)
                     if out is not None:
-                        self.t.sendto(out, addr)  # type: ignore[attr-defined]
+                        self.t.sendto(out, addr)
                 task = loop.create_task(answer())
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)

@@ -20,7 +20,7 @@ from k8py.client.client import Client
 from k8py.client.informer import Informer
 from k8py.clock import Clock, RealClock
 from k8py.proxy import nft, rules
-from k8py.proxy.model import service_ports
+from k8py.proxy.model import ServicePort, service_ports
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Proxier:
             f"{o['metadata'].get('namespace')}/{(o['metadata'].get('labels') or {}).get(LABEL_SERVICE_NAME, '')}"])
         self._dirty = asyncio.Event()
         self._applied: rules.Ruleset | None = None
-        self._rendered: dict[object, rules.Ruleset] = {}  # per ServicePort, reused between syncs
+        self._rendered: dict[ServicePort, rules.Ruleset] = {}  # per ServicePort, reused between syncs
         self.last_sync_seconds = 0.0
         self.syncs = 0
         for inf in (self.services, self.slices):
@@ -58,7 +58,7 @@ class Proxier:
             md = svc["metadata"]
             slices = self.slices.by_index("service", f"{md['namespace']}/{md['name']}")
             ports += service_ports(svc, slices)
-        return rules.build(ports, self.node, self.cluster_cidr, self._rendered)  # type: ignore[arg-type]
+        return rules.build(ports, self.node, self.cluster_cidr, self._rendered)
 
     async def sync(self) -> None:
         want = self.desired()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from k8py.proxy.model import ServicePort, usable
+from k8py.proxy.model import Endpoint, ServicePort, usable
 
 TABLE = "k8py"
 FAMILY = "ip"
@@ -103,7 +103,7 @@ def build(ports: list[ServicePort], node: str, cluster_cidr: str,
     return rs
 
 
-def _round_robin(rs: Ruleset, sp: ServicePort, eps: list, chain: str, prefix: list[str]) -> None:  # type: ignore[type-arg]
+def _round_robin(rs: Ruleset, sp: ServicePort, eps: list[Endpoint], chain: str, prefix: list[str]) -> None:
     rules = list(prefix)
     targets = []
     for e in eps:

@@ -56,7 +56,7 @@ def decompressed(f: BinaryIO) -> Iterator[bytes]:
         import zstandard
 
         reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
-        yield from _chunks(reader)  # type: ignore[arg-type]  # a ZstdDecompressionReader reads like a BinaryIO
+        yield from _chunks(reader)
     else:
         yield from _chunks(f)
 
