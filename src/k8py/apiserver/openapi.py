@@ -28,7 +28,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from k8py import KUBERNETES_VERSION, __version__
 from k8py.api import resources
@@ -108,7 +108,7 @@ def _definition(name: str, defs: dict[str, Any]) -> dict[str, Any]:
         if "description" in d:
             out["description"] = d["description"]
         return out
-    return convert(d)  # type: ignore[no-any-return]
+    return cast(dict[str, Any], convert(d))  # convert keeps a dict a dict
 
 
 def _refs(s: Any, acc: set[str]) -> None:

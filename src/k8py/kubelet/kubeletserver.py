@@ -75,8 +75,7 @@ class KubeletServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx, reuse_address=True)
         await site.start()
-        # the port bound (0: any) is known only to the private server; its type allows None before start
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self.port = int(self._runner.addresses[0][1])  # (host, port) of the site's first socket: the one bound
         return self.port
 
     async def close(self) -> None:

@@ -270,9 +270,10 @@ class Args:
                 setattr(self, key, True)
                 continue
             if not eq:
-                value = next(it, None)  # type: ignore[assignment]
-                if value is None:
+                following = next(it, None)
+                if following is None:
                     raise SystemExit(f"shim: {name} needs a value")
+                value = following
             setattr(self, key, value)
         missing = [k for k in self.REQUIRED if not hasattr(self, k)]
         if missing:
