@@ -16,12 +16,10 @@ Needs root, runc, docker-registry, debootstrap, kubectl. Everything is removed a
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile

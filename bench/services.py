@@ -20,10 +20,8 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -101,7 +99,7 @@ async def dns_load(server: str, name: str, total: int = 5000, inflight: int = 32
             try:
                 await asyncio.wait_for(fut, 2)
                 lat.append(time.perf_counter() - t)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             finally:
                 tr.close()

@@ -9,9 +9,9 @@ import socket as _socket
 import subprocess as _subprocess
 import sys as _sys
 import tempfile as _tempfile
+from collections.abc import Iterator as _Iterator
 from dataclasses import dataclass as _dataclass
 from pathlib import Path as _Path
-from typing import Iterator as _Iterator
 
 import pytest as _pytest
 
@@ -86,16 +86,10 @@ def local_registry() -> _Iterator[LocalRegistry]:
 # free loopback ports with a temporary data dir; tests that use it are skipped, with the
 # reason, when etcd is not installed. Tests share the one etcd: give your keys a unique
 # prefix, and expect its revisions to move under you.
-import os as _os  # (re-imported so that this section stands alone)
-import shutil as _shutil
-import socket as _socket
-import subprocess as _subprocess
-import tempfile as _tempfile
 import time as _etcd_time
 import urllib.error as _etcd_urlerror
 import urllib.request as _etcd_urlrequest
 from pathlib import Path as _Path
-from typing import Iterator as _Iterator
 
 import pytest as _pytest
 

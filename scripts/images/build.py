@@ -26,7 +26,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -329,7 +328,7 @@ class Chroot:
         self.upper, self.wdir, self.merged = work / "upper", work / "work", work / "merged"
         self.mounts: list[Path] = []
 
-    def __enter__(self) -> "Chroot":
+    def __enter__(self) -> Chroot:
         for d in (self.upper, self.wdir, self.merged):
             d.mkdir(parents=True, exist_ok=True)
         sh("mount", "-t", "overlay", "k8py-imgbuild", "-o",

@@ -152,7 +152,7 @@ def test_kubectl_scale_then_server_side_apply_conflicts_on_replicas() -> None:
     with pytest.raises(ApplyConflict) as e:
         server_side_apply(scaled, deployment(replicas=2), "kubectl", DEPLOY, False, T2)
     assert str(e.value) == (
-        f'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
     )
     # applying a config without replicas gives it up instead; the scaled value stays
     cfg = deployment()

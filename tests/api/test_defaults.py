@@ -14,6 +14,7 @@ import yaml
 
 from k8py.api import resources
 from k8py.api.defaults import apply_defaults, image_pull_policy, qos_class
+
 from helpers.corpus import EXAMPLES
 
 CORPUS = str(EXAMPLES)

@@ -8,13 +8,14 @@ import os
 import random
 import shutil
 import subprocess
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
+from k8py.api import schema
 from k8py.api.errors import PatchError
 from k8py.api.merge import field_patch_info, json_merge_patch, json_patch, strategic_merge_patch
-from k8py.api import schema
 
 POD = "io.k8s.api.core.v1.Pod"
 DEPLOY = "io.k8s.api.apps.v1.Deployment"

@@ -12,13 +12,14 @@ import yaml
 from k8py.api import resources
 from k8py.api.defaults import apply_defaults
 from k8py.api.tables import columns, human_duration, pod_status, to_table
+
 from helpers.corpus import EXAMPLES
 
 NOW = 1_700_000_000.0
 
 
 def ts(seconds_ago: float) -> str:
-    return dt.datetime.fromtimestamp(NOW - seconds_ago, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(NOW - seconds_ago, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def meta(name: str = "x", age: float = 60, **extra: Any) -> dict[str, Any]:

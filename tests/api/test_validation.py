@@ -14,8 +14,16 @@ from k8py.api import resources
 from k8py.api.defaults import apply_defaults
 from k8py.api.validation import unknown_fields, validate
 from k8py.api.validation.field import (
-    DUPLICATE, FORBIDDEN, INVALID, NOT_FOUND, NOT_SUPPORTED, REQUIRED, TOO_LONG, TYPE_INVALID,
-    FieldError, go_label_selector,
+    DUPLICATE,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    NOT_SUPPORTED,
+    REQUIRED,
+    TOO_LONG,
+    TYPE_INVALID,
+    FieldError,
+    go_label_selector,
 )
 
 from helpers.corpus import EXAMPLES

@@ -7,9 +7,10 @@ import os
 import random
 from typing import Any
 
-from apiserver_helpers import call, deployment, pod
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
+
+from apiserver_helpers import call, deployment, pod
 
 PATHS = ["/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods/p", "/api/v1/namespaces/default/pods/p/status",
          "/api/v1/namespaces/default/pods/p/binding", "/api/v1/namespaces/default/pods/p/eviction",

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call
 from k8py.apiserver.auth import Authenticator
 from k8py.apiserver.server import ApiServer
 from k8py.apiserver.tokens import API_AUDIENCE, TokenIssuer
 from k8py.clock import FakeClock
+
+from apiserver_helpers import call
 
 SA = "/api/v1/namespaces/default/serviceaccounts"
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from apiserver_helpers import call, pod
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.clock import FakeClock
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call, pod
 
 
 async def nxt(it: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:

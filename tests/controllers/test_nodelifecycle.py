@@ -5,10 +5,10 @@ the configured timeout; DaemonSet pods stay; the taints go when the node is back
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from helpers.api import eventually, start_api
 
 from k8py.api.taints import TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE
 from k8py.api.wellknown import ANNOTATION_SIMULATED_HEARTBEAT
@@ -19,6 +19,8 @@ from k8py.controllers.nodelifecycle import (
     eviction_time,
 )
 from k8py.simnode.node import SimulatedNode
+
+from helpers.api import eventually, start_api
 
 Obj = dict[str, Any]
 T0 = 1_700_000_000.0

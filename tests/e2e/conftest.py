@@ -11,10 +11,11 @@ import json
 import os
 import shutil
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+
 from e2e_harness import K8pyServer
 
 

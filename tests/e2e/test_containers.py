@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import wait_for
 
 pytestmark = pytest.mark.root

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import K8pyServer, wait_for
 from helpers.corpus import EXAMPLES
 
@@ -73,7 +74,9 @@ def test_deployment_spreads_scales_and_heals(sim: K8pyServer) -> None:
 
 
 def test_rolling_update_keeps_enough_ready_pods_then_undo(sim: K8pyServer) -> None:
-    from kubernetes import client as kc, config as kconf, watch as kw
+    from kubernetes import client as kc
+    from kubernetes import config as kconf
+    from kubernetes import watch as kw
     s = sim
     s.kubectl("scale", "deployment/nginx-deployment", "--replicas=4")  # maxUnavailable 25% -> 1
     wait_for(lambda: running(s, 4), 60, "4 running replicas")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from e2e_harness import K8pyServer
 from helpers.corpus import EXAMPLES
 

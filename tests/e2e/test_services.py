@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import wait_for
 
 pytestmark = pytest.mark.root

@@ -3,14 +3,15 @@ back-off, init containers, image pulls, adoption, orphans, graceful deletion."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
-from agent_helpers import Harness, cstatus, harness_fixture, make_harness
 
 from k8py.runtime.errors import ImagePullError
 from k8py.runtime.protocol import ContainerState
+
+from agent_helpers import Harness, cstatus, harness_fixture, make_harness
 
 BUSY = {"name": "main", "image": "busybox:1.28", "command": ["sleep", "3600"]}
 

@@ -5,16 +5,15 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import pytest
 
 from k8py.runtime import cgroups
 from k8py.runtime.errors import CreateContainerError
-from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, DNSConfig, Mount,
-                                   PodSandboxConfig)
 from k8py.runtime.logs import read_log
+from k8py.runtime.protocol import ContainerConfig, ContainerState, ContainerStatus, DNSConfig, Mount, PodSandboxConfig
 from k8py.runtime.runc import RuncRuntime
 
 pytestmark = pytest.mark.root

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from sched_helpers import cache_with, node, pod
 
 from k8py.scheduler.framework import (
     CycleState,
@@ -16,6 +15,8 @@ from k8py.scheduler.framework import (
 )
 from k8py.scheduler.plugins import default_plugins
 from k8py.scheduler.types import PodInfo
+
+from sched_helpers import cache_with, node, pod
 
 
 @pytest.mark.parametrize("n,pct,expected", [

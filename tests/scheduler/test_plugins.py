@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sched_helpers import cache_with, node, pod, run_filter, run_scores
 
 from k8py.scheduler.plugins import (
     balancedallocation,
@@ -20,6 +19,8 @@ from k8py.scheduler.plugins import (
     tainttoleration,
     volumebinding,
 )
+
+from sched_helpers import cache_with, node, pod, run_filter, run_scores
 
 Obj = dict[str, Any]
 

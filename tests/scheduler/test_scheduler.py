@@ -5,13 +5,15 @@ room is freed, node selectors and taints through the API."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sched_helpers import eventually, node, pod, start_api
 
 from k8py.clock import FakeClock
 from k8py.scheduler.scheduler import Scheduler
+
+from sched_helpers import eventually, node, pod, start_api
 
 Obj = dict[str, Any]
 

@@ -28,7 +28,8 @@ items the patch mentions).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jsonpatch
 import jsonpointer

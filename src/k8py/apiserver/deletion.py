@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
@@ -281,7 +282,7 @@ class NamespaceFinalizer:
             ev = self._changed[namespace]
             try:
                 await asyncio.wait_for(ev.wait(), self.poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             ev.clear()
 

@@ -32,8 +32,8 @@ from typing import Any, cast
 
 from k8py import KUBERNETES_VERSION, __version__
 from k8py.api import resources
-from k8py.api.resources import Resource
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.resources import Resource
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 REF = "#/components/schemas/"

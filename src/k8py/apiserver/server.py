@@ -15,7 +15,8 @@ import asyncio
 import importlib
 import json
 import logging
-from typing import Any, Callable, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from k8py.api import resources
 from k8py.api.request import ApiRequest, ApiResponse
@@ -501,7 +502,7 @@ class ApiServer:
             raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected kind (Eviction)")
         bname = (body.get("metadata") or {}).get("name")
         if bname not in (None, "", name):
-            raise bad_request(f"name in URL does not match name in Eviction object")
+            raise bad_request("name in URL does not match name in Eviction object")
         dopts = parse_options(body.get("deleteOptions"), req.query)
         await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))

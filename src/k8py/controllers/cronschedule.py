@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from k8py.controllers.errors import ScheduleError
@@ -135,7 +135,7 @@ def _duration(s: str) -> timedelta:
 
 def parse_schedule(spec: str, time_zone: str | None = None) -> Schedule:
     try:
-        tz: tzinfo = ZoneInfo(time_zone) if time_zone else timezone.utc
+        tz: tzinfo = ZoneInfo(time_zone) if time_zone else UTC
     except (ZoneInfoNotFoundError, ValueError):
         raise ScheduleError(f"unknown time zone {time_zone}") from None
     s = spec.strip()

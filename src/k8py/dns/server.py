@@ -107,7 +107,7 @@ class DnsServer:
             try:
                 transport.sendto(data)
                 return await asyncio.wait_for(fut, self.forward_timeout)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 continue
             finally:
                 transport.close()

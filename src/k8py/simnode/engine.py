@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Coroutine, Iterable, Protocol
+from collections.abc import Coroutine, Iterable
+from typing import Any, Protocol
 
 from k8py.api.types import Obj
 from k8py.api.wellknown import ANNOTATION_SIMULATED_HEARTBEAT

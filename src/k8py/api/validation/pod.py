@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from k8py.api import names, schema
 from k8py.api.taints import TAINT_EFFECTS
