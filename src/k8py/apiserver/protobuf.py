@@ -184,7 +184,7 @@ def decode_message(name: str, b: bytes) -> Any:
         elif wt == 2 and ftype not in (T_STRING, T_BYTES):
             # packed repeated scalars
             vals = []
-            for pn, pw, pv in _packed(ftype, v):
+            for _pn, pw, pv in _packed(ftype, v):
                 vals.append(_scalar(ftype, pw, pv))
             out.setdefault(fname, []).extend(vals)
             continue

@@ -195,7 +195,7 @@ class ImageStore:
 
     async def _commit(self, manifest: dict[str, Any], config: dict[str, Any], manifest_digest: str,
                       tags: builtins.list[str], repo_digests: builtins.list[str]) -> Image:
-        layers = [l["digest"] for l in manifest.get("layers", [])]
+        layers = [layer["digest"] for layer in manifest.get("layers", [])]
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(layers):
             raise ValueError(f"image config has {len(diff_ids)} diff_ids for {len(layers)} layers")
@@ -206,7 +206,7 @@ class ImageStore:
         await asyncio.gather(*(unpack(b, d) for b, d in zip(layers, diff_ids)))  # layers are independent dirs
         cfg_bytes = self.blob_path(manifest["config"]["digest"]).read_bytes()
         image_id = sha256_digest(cfg_bytes)
-        size = sum(int(l.get("size", 0)) for l in manifest.get("layers", []))
+        size = sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
         with self._flock():
             old = self.get(image_id)
             img = Image(
@@ -324,7 +324,7 @@ class ImageStore:
                     mdigest = entry["digest"]
                     mbytes = (d / "blobs" / "sha256" / mdigest.split(":", 1)[1]).read_bytes()
                     mdoc = json.loads(mbytes)
-                for bd in [mdoc["config"]["digest"]] + [l["digest"] for l in mdoc.get("layers", [])]:
+                for bd in [mdoc["config"]["digest"]] + [layer["digest"] for layer in mdoc.get("layers", [])]:
                     got = await asyncio.to_thread(self._import_blob, d / "blobs" / "sha256" / bd.split(":", 1)[1])
                     if got != bd:
                         raise RuntimeError_(f"archive blob {bd} is corrupt")

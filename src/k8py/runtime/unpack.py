@@ -106,7 +106,7 @@ def unpack_layer(blob: Path, dest: Path) -> str:
         proc.kill()
         proc.wait()
         shutil.rmtree(partial, ignore_errors=True)
-        raise ValueError(f"cannot unpack layer {blob.name}: {e}: {proc.stderr.read().decode(errors='replace')}")
+        raise ValueError(f"cannot unpack layer {blob.name}: {e}: {proc.stderr.read().decode(errors='replace')}") from e
     err = proc.stderr.read().decode(errors="replace")
     if proc.wait() != 0:
         shutil.rmtree(partial, ignore_errors=True)
