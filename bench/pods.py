@@ -33,7 +33,7 @@ from k8py.runtime.protocol import ContainerConfig, ContainerState, PodSandboxCon
 from k8py.runtime.registry import RegistryClient
 from k8py.runtime.runc import RuncRuntime
 
-from benchcluster import REPO, agent_cluster, free_port, load, pct  # noqa: E402,F401
+from benchcluster import REPO, agent_cluster, free_port, load, pct
 
 
 def show(name: str, xs: list[float]) -> None:
