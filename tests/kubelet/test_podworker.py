@@ -113,7 +113,8 @@ async def test_crash_loop_back_off_doubles(h: Harness) -> None:
         w = cstatus(p).get("state", {}).get("waiting") or {}
         return p if w.get("reason") == "CrashLoopBackOff" else None
     p = await h.until(waiting)
-    assert cstatus(p)["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=main pod=p_default(")
+    assert cstatus(p)["state"]["waiting"]["message"].startswith(
+        "back-off 10s restarting failed container=main pod=p_default(")
     assert cstatus(p)["lastState"]["terminated"]["exitCode"] == 1
     assert p["status"]["phase"] == "Running"
     await h.tick(8)

@@ -28,7 +28,8 @@ def test_num_feasible_nodes_to_find(n: int, pct: int | None, expected: int) -> N
 
 
 MESSAGE_CASES = [
-    ("memory on all", {"a": Status.unschedulable("Insufficient memory"), "b": Status.unschedulable("Insufficient memory"),
+    ("memory on all", {"a": Status.unschedulable("Insufficient memory"),
+                       "b": Status.unschedulable("Insufficient memory"),
                        "c": Status.unschedulable("Insufficient memory")},
      "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
      "3 No preemption victims found for incoming pod."),

@@ -88,7 +88,8 @@ class Requirement:
                 raise SelectorError(f"values set must be empty for exists and does not exist (key {self.key!r})")
         else:
             if len(self.values) != 1 or not _INT.match(self.values[0]):
-                raise SelectorError(f"for 'Gt', 'Lt' operators, exactly one integer value is required (key {self.key!r})")
+                raise SelectorError("for 'Gt', 'Lt' operators, exactly one integer value is required "
+                                    f"(key {self.key!r})")
         for v in self.values:
             _check_value(self.key, v)
         object.__setattr__(self, "values", tuple(sorted(set(self.values))))

@@ -123,7 +123,8 @@ class Deleter:
             md = obj["metadata"]
             if opts.uid and opts.uid != md.get("uid"):
                 raise conflict(r.plural, name, r.group,
-                               f"Precondition failed: UID in precondition: {opts.uid}, UID in object meta: {md.get('uid')}")
+                               f"Precondition failed: UID in precondition: {opts.uid}, "
+                               f"UID in object meta: {md.get('uid')}")
             if opts.resource_version and parse_rv(opts.resource_version) != kv.mod_revision:
                 raise conflict(r.plural, name, r.group,
                                f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "

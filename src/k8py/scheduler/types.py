@@ -212,7 +212,8 @@ class PodInfo:
             required_affinity=_affinity_terms(ns, pa.get("requiredDuringSchedulingIgnoredDuringExecution")),
             required_anti_affinity=_affinity_terms(ns, paa.get("requiredDuringSchedulingIgnoredDuringExecution")),
             preferred_affinity=_affinity_terms(ns, pa.get("preferredDuringSchedulingIgnoredDuringExecution"), True),
-            preferred_anti_affinity=_affinity_terms(ns, paa.get("preferredDuringSchedulingIgnoredDuringExecution"), True),
+            preferred_anti_affinity=_affinity_terms(ns, paa.get("preferredDuringSchedulingIgnoredDuringExecution"),
+                                                    True),
             owner_uid=owner, pvcs=pvcs,
         )
 

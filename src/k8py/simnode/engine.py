@@ -88,7 +88,8 @@ class Engine:
 
     async def _annotate(self, sim: DrivenNode, value: str) -> None:
         try:
-            await self.client.patch("nodes", sim.name, {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: value}}})
+            await self.client.patch("nodes", sim.name,
+                                    {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: value}}})
         except ApiError as e:
             log.info("node %s: heartbeat annotation not written: %s", sim.name, e)
 
