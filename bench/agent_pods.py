@@ -16,12 +16,10 @@ Needs root, runc, docker-registry, debootstrap, kubectl. Everything is removed a
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchcluster import REPO, free_port, load, pct  # noqa: E402,F401
+from benchcluster import REPO, free_port, load, pct
 
 
 def follow(watch: subprocess.Popen[str], t0: float, running: dict[str, float], ready: dict[str, float]) -> None:
@@ -92,8 +90,9 @@ def main() -> None:
         if args.server_log:
             env["K8PY_LOG"] = "DEBUG"
         err = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL
-        proc = subprocess.Popen([sys.executable, *prof, "-m", "k8py.cli.main", "server", "--data-dir", str(work / "data"),
-                                 "--port", "0"], stdout=subprocess.PIPE, stderr=err, env=env,
+        proc = subprocess.Popen([sys.executable, *prof, "-m", "k8py.cli.main", "server",
+                                 "--data-dir", str(work / "data"), "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=err, env=env,
                                 start_new_session=True)
         assert proc.stdout is not None
         proc.stdout.readline()

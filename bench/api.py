@@ -27,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport
@@ -159,7 +160,7 @@ async def watch_latency(clients: list[Client], count: int = 200, rate: float = 5
         await asyncio.sleep(1 / rate)
     try:
         await asyncio.wait_for(done.wait(), 30)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     task.cancel()
     return lat

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +33,7 @@ from k8py.runtime.protocol import ContainerConfig, ContainerState, PodSandboxCon
 from k8py.runtime.registry import RegistryClient
 from k8py.runtime.runc import RuncRuntime
 
-from benchcluster import REPO, agent_cluster, free_port, load, pct  # noqa: E402,F401
+from benchcluster import REPO, agent_cluster, free_port, load, pct
 
 
 def show(name: str, xs: list[float]) -> None:
@@ -132,8 +130,10 @@ def cluster_bench(args: argparse.Namespace) -> None:
     """API-level: a k8py server with its node agent (the e2e AgentCluster); pods created
     with the official Python client, time from create() returning to phase Running seen
     by polling (50 ms), and deletion to gone."""
-    from kubernetes import client as kc, config as kconf
     from typing import Any
+
+    from kubernetes import client as kc
+    from kubernetes import config as kconf
 
     with agent_cluster(["busybox"]) as c:
         api: Any = kc.CoreV1Api(kconf.new_client_from_config(str(c.kubeconfig)))

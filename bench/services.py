@@ -20,10 +20,8 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,8 @@ TABLE = "k8py-bench"
 def ports(n: int, extra: bool = False) -> list[ServicePort]:
     out = []
     for i in range(n):
-        eps = [Endpoint(f"10.42.{i // 200}.{(i % 200) + 2}", 8080, "n1"), Endpoint(f"10.42.9.{i % 250 + 2}", 8080, "n1")]
+        eps = [Endpoint(f"10.42.{i // 200}.{(i % 200) + 2}", 8080, "n1"),
+               Endpoint(f"10.42.9.{i % 250 + 2}", 8080, "n1")]
         if extra and i == n - 1:
             eps.append(Endpoint("10.42.10.2", 8080, "n1"))
         out.append(ServicePort("bench", f"s{i}", "http", "tcp", 80, f"10.43.{i // 250 + 1}.{i % 250 + 1}",
@@ -101,7 +100,7 @@ async def dns_load(server: str, name: str, total: int = 5000, inflight: int = 32
             try:
                 await asyncio.wait_for(fut, 2)
                 lat.append(time.perf_counter() - t)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             finally:
                 tr.close()
@@ -117,7 +116,8 @@ def cluster_part() -> None:
         c.kubectl("create", "deployment", "web", "--image=nginx:1.14.2", "--port=80")
         c.kubectl("expose", "deployment", "web", "--port=80")
         c.kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
-        pod_ip = json.loads(c.kubectl("get", "pods", "-l", "app=web", "-o", "json").stdout)["items"][0]["status"]["podIP"]
+        pods = json.loads(c.kubectl("get", "pods", "-l", "app=web", "-o", "json").stdout)
+        pod_ip = pods["items"][0]["status"]["podIP"]
         svc_ip = json.loads(c.kubectl("get", "svc", "web", "-o", "json").stdout)["spec"]["clusterIP"]
         deadline = time.time() + 30
         while time.time() < deadline and subprocess.run(["curl", "-sf", "-o", "/dev/null", f"http://{svc_ip}/"]).returncode:

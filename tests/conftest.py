@@ -1,7 +1,7 @@
-"""Shared pytest fixtures; each section is owned by one package's engineer."""
+"""Shared pytest fixtures; each section is owned by one package's engineer (the imports,
+shared by all sections, at the top)."""
 from __future__ import annotations
 
-# ======================= runtime: local OCI registry (owner: runtime) =======================
 import importlib.util as _ilu
 import os as _os
 import shutil as _shutil
@@ -9,12 +9,16 @@ import socket as _socket
 import subprocess as _subprocess
 import sys as _sys
 import tempfile as _tempfile
+import time as _etcd_time
+import urllib.error as _etcd_urlerror
+import urllib.request as _etcd_urlrequest
+from collections.abc import Iterator as _Iterator
 from dataclasses import dataclass as _dataclass
 from pathlib import Path as _Path
-from typing import Iterator as _Iterator
 
 import pytest as _pytest
 
+# ======================= runtime: local OCI registry (owner: runtime) =======================
 _REPO = _Path(__file__).resolve().parent.parent
 _IMAGES_DIR = _REPO / "scripts" / "images"
 
@@ -86,19 +90,6 @@ def local_registry() -> _Iterator[LocalRegistry]:
 # free loopback ports with a temporary data dir; tests that use it are skipped, with the
 # reason, when etcd is not installed. Tests share the one etcd: give your keys a unique
 # prefix, and expect its revisions to move under you.
-import os as _os  # (re-imported so that this section stands alone)
-import shutil as _shutil
-import socket as _socket
-import subprocess as _subprocess
-import tempfile as _tempfile
-import time as _etcd_time
-import urllib.error as _etcd_urlerror
-import urllib.request as _etcd_urlrequest
-from pathlib import Path as _Path
-from typing import Iterator as _Iterator
-
-import pytest as _pytest
-
 _ETCD_BIN = "/usr/bin/etcd"
 
 

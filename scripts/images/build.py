@@ -26,7 +26,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -167,7 +166,7 @@ if [ ! -d "$DATADIR/mysql" ]; then
     log "MySQL init process done. Ready for start up."
 fi
 exec "$@" --user=mysql
-"""
+"""  # noqa: E501 - the image's script, kept byte for byte (its text is part of the image)
 
 MYSQL_CNF = """\
 # k8py mysql image: listen on all addresses, realistic default memory use.
@@ -298,7 +297,7 @@ def make_image(blobs: Blobs, layers: list[dict], cfg: dict) -> dict:
         "architecture": ARCH,
         "os": "linux",
         "config": cfg,
-        "rootfs": {"type": "layers", "diff_ids": [l["diff_id"] for l in layers]},
+        "rootfs": {"type": "layers", "diff_ids": [layer["diff_id"] for layer in layers]},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "k8py scripts/images/build.py"}
                     for _ in layers],
     }
@@ -308,8 +307,8 @@ def make_image(blobs: Blobs, layers: list[dict], cfg: dict) -> dict:
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest, "size": len(cdata)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": l["digest"],
-                    "size": l["size"]} for l in layers],
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer["digest"],
+                    "size": layer["size"]} for layer in layers],
     }
     mdata = json.dumps(manifest, sort_keys=True).encode()
     return {"mediaType": manifest["mediaType"], "digest": blobs.put_bytes(mdata), "size": len(mdata)}
@@ -329,7 +328,7 @@ class Chroot:
         self.upper, self.wdir, self.merged = work / "upper", work / "work", work / "merged"
         self.mounts: list[Path] = []
 
-    def __enter__(self) -> "Chroot":
+    def __enter__(self) -> Chroot:
         for d in (self.upper, self.wdir, self.merged):
             d.mkdir(parents=True, exist_ok=True)
         sh("mount", "-t", "overlay", "k8py-imgbuild", "-o",
@@ -393,7 +392,8 @@ def build_overlay_layer(name: str, cache: Path, base: Path, install: str, key: s
     log(f"building {name} layer")
     t0 = time.monotonic()
     with Chroot(base, d) as ch:
-        ch.run(install + "\napt-get clean\nrm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log /tmp/*\n")
+        ch.run(install + "\napt-get clean\n"
+               "rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log /tmp/*\n")
         (ch.merged / "etc/resolv.conf").unlink(missing_ok=True)
     for m in ("proc", "dev", "sys"):
         (d / "upper" / m).rmdir() if (d / "upper" / m).is_dir() and not any((d / "upper" / m).iterdir()) else None
@@ -515,7 +515,8 @@ def push(registry: str, repo: str, tags: list[str], blobs: Blobs, manifest_desc:
         except urllib.error.HTTPError as e:
             if e.code != 404:
                 raise
-        resp = urllib.request.urlopen(urllib.request.Request(f"{base}/v2/{repo}/blobs/uploads/", method="POST", data=b""))
+        resp = urllib.request.urlopen(urllib.request.Request(f"{base}/v2/{repo}/blobs/uploads/", method="POST",
+                                                             data=b""))
         loc = resp.headers["Location"]
         if loc.startswith("/"):
             loc = base + loc
@@ -613,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"pushed to {args.push} in {time.monotonic() - t0:.1f}s")
     for name, desc in out.items():
         m = json.loads(blobs.path(desc["digest"]).read_bytes())
-        size = sum(l["size"] for l in m["layers"])
+        size = sum(layer["size"] for layer in m["layers"])
         print(json.dumps({"image": name, "manifest": desc["digest"], "compressed_bytes": size}) if args.sizes
               else f"{name} {desc['digest']}")
     return 0

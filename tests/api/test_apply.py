@@ -88,7 +88,8 @@ def test_reapply_same_config_changes_nothing_but_time() -> None:
     [
         (deployment(labels={"app": "web", "tier": "front"}), deployment(labels={"app": "web"}),
          lambda o: o["metadata"]["labels"] == {"app": "web"}),
-        (deployment(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]), deployment(env=[{"name": "A", "value": "1"}]),
+        (deployment(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]),
+         deployment(env=[{"name": "A", "value": "1"}]),
          lambda o: o["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]),
         (deployment(extra_container=True), deployment(),
          lambda o: [c["name"] for c in o["spec"]["template"]["spec"]["containers"]] == ["nginx"]),
@@ -132,7 +133,8 @@ def test_conflict_between_appliers_and_force() -> None:
         server_side_apply(live, deployment(replicas=3), "bob", DEPLOY, False, T1)
     assert str(e.value) == 'Apply failed with 1 conflict: conflict with "alice": .spec.replicas'
     assert e.value.conflicts == [("alice", ".spec.replicas")]
-    assert e.value.causes == [{"type": "FieldManagerConflict", "message": 'conflict with "alice"', "field": ".spec.replicas"}]
+    assert e.value.causes == [{"type": "FieldManagerConflict", "message": 'conflict with "alice"',
+                               "field": ".spec.replicas"}]
     out = server_side_apply(live, deployment(replicas=3), "bob", DEPLOY, True, T1)
     assert out["spec"]["replicas"] == 3
     assert "f:replicas" not in entry(out, "alice")["fieldsV1"]["f:spec"]
@@ -152,7 +154,7 @@ def test_kubectl_scale_then_server_side_apply_conflicts_on_replicas() -> None:
     with pytest.raises(ApplyConflict) as e:
         server_side_apply(scaled, deployment(replicas=2), "kubectl", DEPLOY, False, T2)
     assert str(e.value) == (
-        f'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
     )
     # applying a config without replicas gives it up instead; the scaled value stays
     cfg = deployment()
@@ -166,7 +168,8 @@ def test_client_side_apply_then_server_side_apply_conflicts() -> None:
     assert managers(created) == [("kubectl-client-side-apply", "Update", "")]
     with pytest.raises(ApplyConflict) as e:
         server_side_apply(created, deployment(replicas=3, image="nginx:2"), "kubectl", DEPLOY, False, T1)
-    assert str(e.value).startswith("Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using apps/v1")
+    assert str(e.value).startswith(
+        "Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using apps/v1")
     assert sorted(f for _, f in e.value.conflicts) == [
         '.spec.replicas', '.spec.template.spec.containers[name="nginx"].image']
     # same values: no conflict, shared ownership
@@ -221,8 +224,9 @@ def test_status_update_is_recorded_per_subresource() -> None:
     out = record_update(live, with_status, "kube-controller-manager", T1, subresource="status")
     e = entry(out, "kube-controller-manager", "Update")
     assert e["subresource"] == "status"
-    assert e["fieldsV1"] == {"f:status": {"f:conditions": {'k:{"type":"Available"}': {".": {}, "f:status": {}, "f:type": {}}},
-                                          "f:replicas": {}}}
+    assert e["fieldsV1"] == {"f:status": {
+        "f:conditions": {'k:{"type":"Available"}': {".": {}, "f:status": {}, "f:type": {}}},
+        "f:replicas": {}}}
 
 
 def test_finalizers_are_a_set() -> None:
@@ -242,7 +246,8 @@ def test_unknown_kinds_merge_maps_and_replace_lists() -> None:
     cr = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
           "spec": {"size": 1, "tags": ["a", "b"], "opts": {"x": 1, "y": 2}}}
     live = server_side_apply(None, cr, "alice", None, False, T0)
-    assert entry(live, "alice")["fieldsV1"] == {"f:spec": {"f:opts": {"f:x": {}, "f:y": {}}, "f:size": {}, "f:tags": {}}}
+    assert entry(live, "alice")["fieldsV1"] == {"f:spec": {"f:opts": {"f:x": {}, "f:y": {}}, "f:size": {},
+                                                           "f:tags": {}}}
     cfg = copy.deepcopy(cr)
     cfg["spec"] = {"tags": ["c"], "opts": {"x": 5}}
     out = server_side_apply(live, cfg, "alice", None, False, T1)
@@ -255,7 +260,8 @@ FIELDS_V1_FROM_KUBERNETES = {
                    "f:labels": {".": {}, "f:app": {}}},
     "f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"nginx"}': {
         ".": {}, "f:image": {}, "f:name": {},
-        "f:ports": {".": {}, 'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}, "f:protocol": {}}}}}}}},
+        "f:ports": {".": {}, 'k:{"containerPort":80,"protocol":"TCP"}': {
+            ".": {}, "f:containerPort": {}, "f:protocol": {}}}}}}}},
 }
 
 
@@ -270,7 +276,8 @@ def test_fields_v1_round_trip() -> None:
     "path,text",
     [
         ((("f", "spec"), ("f", "replicas")), ".spec.replicas"),
-        ((("f", "spec"), ("f", "containers"), ("k", '{"name":"nginx"}'), ("f", "image")), '.spec.containers[name="nginx"].image'),
+        ((("f", "spec"), ("f", "containers"), ("k", '{"name":"nginx"}'), ("f", "image")),
+         '.spec.containers[name="nginx"].image'),
         ((("f", "ports"), ("k", '{"containerPort":80,"protocol":"TCP"}')), '.ports[containerPort=80,protocol="TCP"]'),
         ((("f", "metadata"), ("f", "finalizers"), ("v", '"x"')), '.metadata.finalizers[="x"]'),
         ((("f", "args"), ("i", "2")), ".args[2]"),

@@ -14,6 +14,7 @@ import yaml
 
 from k8py.api import resources
 from k8py.api.defaults import apply_defaults, image_pull_policy, qos_class
+
 from helpers.corpus import EXAMPLES
 
 CORPUS = str(EXAMPLES)
@@ -175,7 +176,8 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
      "spec.behavior", {"scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max", "policies": [
          {"type": "Percent", "value": 100, "periodSeconds": 15}]},
          "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
-             {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]}}),
+             {"type": "Pods", "value": 4, "periodSeconds": 15},
+             {"type": "Percent", "value": 100, "periodSeconds": 15}]}}),
     ("service-type", obj("Service", spec={"ports": [{"port": 80}]}), "spec.type", "ClusterIP"),
     ("service-sessionAffinity", obj("Service", spec={"ports": [{"port": 80}]}), "spec.sessionAffinity", "None"),
     ("service-port-protocol", obj("Service", spec={"ports": [{"port": 80}]}), "spec.ports[0].protocol", "TCP"),
@@ -211,7 +213,8 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
     ("storageclass-reclaim", obj("StorageClass", "storage.k8s.io/v1", provisioner="p"), "reclaimPolicy", "Delete"),
     ("storageclass-binding", obj("StorageClass", "storage.k8s.io/v1", provisioner="p"),
      "volumeBindingMode", "Immediate"),
-    ("endpoints-protocol", obj("Endpoints", subsets=[{"ports": [{"port": 80}]}]), "subsets[0].ports[0].protocol", "TCP"),
+    ("endpoints-protocol", obj("Endpoints", subsets=[{"ports": [{"port": 80}]}]), "subsets[0].ports[0].protocol",
+     "TCP"),
     ("endpointslice-protocol", obj("EndpointSlice", "discovery.k8s.io/v1", addressType="IPv4", ports=[{"port": 80}]),
      "ports[0].protocol", "TCP"),
     ("limitrange-default-from-max", obj("LimitRange", spec={"limits": [{"type": "Container", "max": {"cpu": "1"}}]}),

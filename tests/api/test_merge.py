@@ -8,13 +8,14 @@ import os
 import random
 import shutil
 import subprocess
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
+from k8py.api import schema
 from k8py.api.errors import PatchError
 from k8py.api.merge import field_patch_info, json_merge_patch, json_patch, strategic_merge_patch
-from k8py.api import schema
 
 POD = "io.k8s.api.core.v1.Pod"
 DEPLOY = "io.k8s.api.apps.v1.Deployment"
@@ -55,8 +56,10 @@ def test_json_merge_patch_rfc7386(original: Any, patch: Any, result: Any) -> Non
 @pytest.mark.parametrize(
     "original,ops,result",
     [
-        ({"spec": {"replicas": 1}}, [{"op": "replace", "path": "/spec/replicas", "value": 3}], {"spec": {"replicas": 3}}),
-        ({"metadata": {}}, [{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}], {"metadata": {"labels": {"a": "b"}}}),
+        ({"spec": {"replicas": 1}}, [{"op": "replace", "path": "/spec/replicas", "value": 3}],
+         {"spec": {"replicas": 3}}),
+        ({"metadata": {}}, [{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}],
+         {"metadata": {"labels": {"a": "b"}}}),
         ({"a": [1, 2]}, [{"op": "add", "path": "/a/-", "value": 3}], {"a": [1, 2, 3]}),
         ({"a": [1, 2]}, [{"op": "remove", "path": "/a/0"}], {"a": [2]}),
         ({"a": 1}, [{"op": "test", "path": "/a", "value": 1}, {"op": "move", "from": "/a", "path": "/b"}], {"b": 1}),
@@ -186,7 +189,8 @@ KUBECTL_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "change one env var value",
         {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "env": [{"name": "B", "value": "20"}]}]}}}},
-        _with(NGINX + ["env"], [{"name": "A", "value": "1"}, {"name": "B", "value": "20"}, {"name": "C", "value": "3"}]),
+        _with(NGINX + ["env"],
+              [{"name": "A", "value": "1"}, {"name": "B", "value": "20"}, {"name": "C", "value": "3"}]),
     ),
     (
         "add an env var at the end (kubectl apply)",
@@ -232,7 +236,8 @@ KUBECTL_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "change a port's name keeps the port",
-        {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "ports": [{"containerPort": 80, "name": "http"}]}]}}}},
+        {"spec": {"template": {"spec": {"containers": [
+            {"name": "nginx", "ports": [{"containerPort": 80, "name": "http"}]}]}}}},
         _with(NGINX + ["ports"], [{"containerPort": 80, "protocol": "TCP", "name": "http"}]),
     ),
     (
@@ -283,13 +288,15 @@ KUBECTL_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "volume source change with retainKeys (kubectl apply)",
         {"spec": {"template": {"spec": {"$setElementOrder/volumes": [{"name": "data"}],
-            "volumes": [{"$retainKeys": ["hostPath", "name"], "emptyDir": None, "hostPath": {"path": "/srv"}, "name": "data"}]}}}},
+            "volumes": [{"$retainKeys": ["hostPath", "name"], "emptyDir": None, "hostPath": {"path": "/srv"},
+                         "name": "data"}]}}}},
         _with(["spec", "template", "spec", "volumes"], [{"name": "data", "hostPath": {"path": "/srv"}}]),
     ),
     (
         "add a volume",
         {"spec": {"template": {"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c"}}]}}}},
-        _with(["spec", "template", "spec", "volumes"], [{"name": "cfg", "configMap": {"name": "c"}}, {"name": "data", "emptyDir": {}}]),
+        _with(["spec", "template", "spec", "volumes"],
+              [{"name": "cfg", "configMap": {"name": "c"}}, {"name": "data", "emptyDir": {}}]),
     ),
     (
         "$patch: replace on a map",
@@ -313,9 +320,11 @@ KUBECTL_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "new nested object keeps no directives or nulls",
-        {"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {"x": None, "requiredDuringSchedulingIgnoredDuringExecution":
+        {"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
+            "x": None, "requiredDuringSchedulingIgnoredDuringExecution":
             {"nodeSelectorTerms": [{"matchExpressions": [{"key": "z", "operator": "Exists"}]}]}}}}}}},
-        _with(["spec", "template", "spec", "affinity"], {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        _with(["spec", "template", "spec", "affinity"], {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution":
             {"nodeSelectorTerms": [{"matchExpressions": [{"key": "z", "operator": "Exists"}]}]}}}),
     ),
     (
@@ -349,7 +358,8 @@ LIST_ORDER_CASES = [
 
 
 @pytest.mark.parametrize("orig,patch_names,order,expected", LIST_ORDER_CASES)
-def test_merge_list_order(orig: list[str], patch_names: list[str], order: list[str] | None, expected: list[str]) -> None:
+def test_merge_list_order(orig: list[str], patch_names: list[str], order: list[str] | None,
+                          expected: list[str]) -> None:
     live = {"spec": {"containers": [{"name": "c", "env": [{"name": n, "value": "old"} for n in orig]}]}}
     container: dict[str, Any] = {"name": "c"}
     if patch_names:
@@ -365,7 +375,8 @@ def test_merge_list_order(orig: list[str], patch_names: list[str], order: list[s
 def test_service_ports_merge_by_port() -> None:
     live = {"spec": {"ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]}}
     out = strategic_merge_patch(live, {"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}, SVC)
-    assert out["spec"]["ports"] == [{"port": 80, "targetPort": 9090, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+    assert out["spec"]["ports"] == [{"port": 80, "targetPort": 9090, "protocol": "TCP"},
+                                    {"port": 443, "protocol": "TCP"}]
 
 
 def test_unknown_schema_falls_back_to_json_merge() -> None:
@@ -402,7 +413,8 @@ def test_unknown_schema_falls_back_to_json_merge() -> None:
     ],
 )
 def test_strategic_merge_patch_errors(patch: Any, fragment: str) -> None:
-    live = {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "a"}], "strategy": {"type": "Recreate"}}}
+    live = {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "a"}], "strategy": {"type": "Recreate"}}}
     with pytest.raises(PatchError) as e:
         strategic_merge_patch(live, patch, DEPLOY if "strategy" in str(patch) else POD)
     assert fragment in str(e.value)

@@ -116,7 +116,8 @@ def test_format_canonical(value: str | int | Fraction, fmt: str | None, text: st
     assert parse_quantity(text) == parse_quantity(value) or isinstance(value, Fraction)
 
 
-@pytest.mark.parametrize("text,fmt", [("1Ki", "BinarySI"), ("1k", "DecimalSI"), ("1", "DecimalSI"), ("1e3", "DecimalExponent")])
+@pytest.mark.parametrize("text,fmt", [("1Ki", "BinarySI"), ("1k", "DecimalSI"), ("1", "DecimalSI"),
+                                      ("1e3", "DecimalExponent")])
 def test_quantity_format(text: str, fmt: str) -> None:
     assert quantity_format(text) == fmt
 
@@ -125,7 +126,8 @@ def test_quantity_format(text: str, fmt: str) -> None:
 # `kubectl set resources --local` prints the canonical form we must produce.
 KUBECTL = shutil.which("kubectl")
 ORACLE_CASES = ["1e0", "1200e0", "12e2", "1.2e3", "1e+3", "0e3", "1e-10", "100e-3", "1000e-3", "+5", "-5", "5000",
-                "1000k", "1.0", "-0", "3Gi", "1025Ki", "1.5Gi", "1024Ki", "1.5", "250m", "0.1m", "1.0001m", "0.333333333333"]
+                "1000k", "1.0", "-0", "3Gi", "1025Ki", "1.5Gi", "1024Ki", "1.5", "250m", "0.1m", "1.0001m",
+                "0.333333333333"]
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
@@ -139,4 +141,5 @@ def test_format_matches_kubectl(tmp_path: Any) -> None:
         capture_output=True, text=True, env={**os.environ, "KUBECONFIG": os.devnull}, timeout=60, check=True,
     )
     got = json.loads(r.stdout)["spec"]["containers"][0]["resources"]["limits"]
-    assert {k: format_quantity(q) for k, q in zip((f"example.com/r{i}" for i in range(len(ORACLE_CASES))), ORACLE_CASES)} == got
+    names = (f"example.com/r{i}" for i in range(len(ORACLE_CASES)))
+    assert {k: format_quantity(q) for k, q in zip(names, ORACLE_CASES)} == got

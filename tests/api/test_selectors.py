@@ -104,15 +104,19 @@ def test_empty_and_nothing() -> None:
         ({"matchLabels": {"app": "web"}}, WEB, True, "app=web"),
         ({"matchLabels": {"app": "db"}}, WEB, False, "app=db"),
         ({"matchLabels": {"tier": "front", "app": "web"}}, WEB, True, "app=web,tier=front"),
-        ({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "qa"]}]}, WEB, True, "env in (prod,qa)"),
-        ({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}, WEB, False, "env notin (prod)"),
+        ({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "qa"]}]}, WEB, True,
+         "env in (prod,qa)"),
+        ({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}, WEB, False,
+         "env notin (prod)"),
         ({"matchExpressions": [{"key": "app", "operator": "Exists"}]}, WEB, True, "app"),
         ({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, WEB, False, "!app"),
-        ({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "gone", "operator": "DoesNotExist"}]}, WEB, True, "app=web,!gone"),
+        ({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "gone", "operator": "DoesNotExist"}]}, WEB, True,
+         "app=web,!gone"),
         ({"matchLabels": {}, "matchExpressions": []}, WEB, True, ""),
     ],
 )
-def test_label_selector_from_dict(selector: dict[str, Any], labels: dict[str, str], expected: bool, canonical: str) -> None:
+def test_label_selector_from_dict(selector: dict[str, Any], labels: dict[str, str], expected: bool,
+                                  canonical: str) -> None:
     sel = label_selector_from_dict(selector)
     assert sel.matches(labels) is expected
     assert str(sel) == canonical
@@ -186,7 +190,8 @@ def test_field_selector_matches(selector: str, obj: dict[str, Any], expected: bo
 
 def test_field_selector_requirements_and_string() -> None:
     sel = parse_field_selector("metadata.name==x,spec.nodeName!=,status.phase=Running")
-    assert sel.requirements == [("metadata.name", "=", "x"), ("spec.nodeName", "!=", ""), ("status.phase", "=", "Running")]
+    assert sel.requirements == [("metadata.name", "=", "x"), ("spec.nodeName", "!=", ""),
+                                ("status.phase", "=", "Running")]
     assert str(sel) == "metadata.name=x,spec.nodeName!=,status.phase=Running"
     assert sel.value_for("metadata.name") == "x"
     assert sel.value_for("spec.nodeName") is None

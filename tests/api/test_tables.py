@@ -12,13 +12,14 @@ import yaml
 from k8py.api import resources
 from k8py.api.defaults import apply_defaults
 from k8py.api.tables import columns, human_duration, pod_status, to_table
+
 from helpers.corpus import EXAMPLES
 
 NOW = 1_700_000_000.0
 
 
 def ts(seconds_ago: float) -> str:
-    return dt.datetime.fromtimestamp(NOW - seconds_ago, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(NOW - seconds_ago, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def meta(name: str = "x", age: float = 60, **extra: Any) -> dict[str, Any]:
@@ -257,7 +258,8 @@ TABLE_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         "nodeSelector": {"kubernetes.io/os": "linux"}, "containers": []}}},
         "status": {"desiredNumberScheduled": 2, "currentNumberScheduled": 2, "numberReady": 1,
                    "updatedNumberScheduled": 2, "numberAvailable": 1}},
-     {"Desired": 2, "Current": 2, "Ready": 1, "Up-to-date": 2, "Available": 1, "Node Selector": "kubernetes.io/os=linux"}),
+     {"Desired": 2, "Current": 2, "Ready": 1, "Up-to-date": 2, "Available": 1,
+      "Node Selector": "kubernetes.io/os=linux"}),
     ("daemonset-no-selector", "daemonsets", {"metadata": meta("ds")}, {"Node Selector": "<none>"}),
     ("statefulset", "statefulsets", {"metadata": meta("db"), "spec": {"replicas": 3}, "status": {"readyReplicas": 3}},
      {"Ready": "3/3"}),

@@ -14,8 +14,16 @@ from k8py.api import resources
 from k8py.api.defaults import apply_defaults
 from k8py.api.validation import unknown_fields, validate
 from k8py.api.validation.field import (
-    DUPLICATE, FORBIDDEN, INVALID, NOT_FOUND, NOT_SUPPORTED, REQUIRED, TOO_LONG, TYPE_INVALID,
-    FieldError, go_label_selector,
+    DUPLICATE,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    NOT_SUPPORTED,
+    REQUIRED,
+    TOO_LONG,
+    TYPE_INVALID,
+    FieldError,
+    go_label_selector,
 )
 
 from helpers.corpus import EXAMPLES
@@ -111,7 +119,8 @@ def service(**spec: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "default"}, "spec": s}
 
 
-def obj(kind: str, api_version: str = "v1", name: str = "x", ns: str | None = "default", **fields: Any) -> dict[str, Any]:
+def obj(kind: str, api_version: str = "v1", name: str = "x", ns: str | None = "default",
+        **fields: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if ns:
         meta["namespace"] = ns
@@ -201,7 +210,8 @@ INVALID_CASES: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
         "exec": {"command": ["true"]}, "successThreshold": 2})]),
      (INVALID, "spec.containers[0].livenessProbe.successThreshold", "Invalid value: 2: must be 1")),
     ("probe-port-name", pod(containers=[container(livenessProbe={"httpGet": {"port": "Web_Port"}})]),
-     (INVALID, "spec.containers[0].livenessProbe.httpGet.port", "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")),
+     (INVALID, "spec.containers[0].livenessProbe.httpGet.port",
+      "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")),
     ("node-selector-key", pod(nodeSelector={"bad key": "x"}),
      (INVALID, "spec.nodeSelector", 'Invalid value: "bad key"')),
     ("affinity-empty-terms", pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call, deployment, pod, stored_keys
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call, deployment, pod
 
 KINDS: list[tuple[str, dict[str, Any]]] = [
     ("pods", pod("p")),
@@ -142,7 +143,8 @@ async def test_status_subresource_rules(client: Client) -> None:
     assert out["status"]["replicas"] == 2
     assert out["spec"]["replicas"] == 1
     assert "sneaky" not in (out["metadata"].get("labels") or {})
-    assert (await client.raw("GET", "/apis/apps/v1/namespaces/default/deployments/d/status"))["status"] == {"replicas": 2}
+    status = (await client.raw("GET", "/apis/apps/v1/namespaces/default/deployments/d/status"))["status"]
+    assert status == {"replicas": 2}
 
 
 async def test_create_resets_status_but_nodes_keep_theirs(client: Client) -> None:
@@ -181,7 +183,8 @@ BAD_INPUTS: list[tuple[str, str, Any, str, int, str]] = [
      {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}, "application/json", 422,
      'Pod "p" is invalid: spec.containers: Required value'),
     ("bad-quantity", "/api/v1/namespaces/default/pods",
-     pod("q", resources={}) | {"spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"memory": "12XB"}}}]}},
+     pod("q", resources={}) | {"spec": {"containers": [
+         {"name": "c", "image": "i", "resources": {"limits": {"memory": "12XB"}}}]}},
      "application/json", 422, "spec.containers[0].resources.limits"),
     ("long-label", "/api/v1/namespaces/default/configmaps",
      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "x" * 64}}},

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from apiserver_helpers import call, deployment, pod
-from helpers.api import eventually
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call, deployment, pod
+from helpers.api import eventually
 
 
 async def test_delete_returns_status_for_most_kinds_and_object_for_pods(client: Client) -> None:
@@ -182,8 +183,8 @@ async def test_namespace_deletion_resumes_after_restart(store: MemoryStore, cloc
     await c.create("configmaps", {"metadata": {"name": "c", "namespace": "resume"}})
     # Mark it terminating behind the server's back, as if it crashed mid-way.
     await api.close()
-    from k8py.apiserver import storage
     from k8py.api import resources
+    from k8py.apiserver import storage
     r = resources.get("namespaces")
     kv = await store.get(r.storage_key(None, "resume"))
     assert kv is not None

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from k8py.api import resources
-from k8py.apiserver import discovery
 from k8py.api.request import ApiRequest
+from k8py.apiserver import discovery
 
 V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 KUBECTL_ACCEPT = (V2 + ",application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"

@@ -7,11 +7,13 @@ import os
 import random
 from typing import Any
 
-from apiserver_helpers import call, deployment, pod
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 
-PATHS = ["/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods/p", "/api/v1/namespaces/default/pods/p/status",
+from apiserver_helpers import call, deployment, pod
+
+PATHS = ["/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods/p",
+         "/api/v1/namespaces/default/pods/p/status",
          "/api/v1/namespaces/default/pods/p/binding", "/api/v1/namespaces/default/pods/p/eviction",
          "/api/v1/namespaces/default/pods/p/log", "/apis/apps/v1/namespaces/default/deployments/d",
          "/apis/apps/v1/namespaces/default/deployments/d/scale", "/apis/apps/v1/namespaces/default/deployments",
@@ -34,7 +36,8 @@ def _values(rng: random.Random, depth: int = 0) -> Any:
     return [None, True, -1, 1.5, "x", "", {}, [], None][choice] if choice < 6 else (
         {rng.choice(["metadata", "spec", "status", "name", "kind", "apiVersion", "containers", "replicas",
                      "finalizers", "labels", "target", "op", "path", "value", "deleteOptions"]): _values(rng, depth + 1)
-         for _ in range(rng.randrange(4))} if choice < 8 else [_values(rng, depth + 1) for _ in range(rng.randrange(3))])
+         for _ in range(rng.randrange(4))} if choice < 8
+        else [_values(rng, depth + 1) for _ in range(rng.randrange(3))])
 
 
 def _body(rng: random.Random) -> bytes:

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call
 from k8py.api import resources
 from k8py.apiserver import autoscaling
 from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
+
+from apiserver_helpers import call
 
 V1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers"
 V2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers"

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.apiserver import certs
 from k8py.apiserver.auth import Authenticator, User
 from k8py.apiserver.http import HttpFront
-from k8py.api.request import ApiRequest, ApiResponse
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from apiserver_helpers import call, pod
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call, pod
 
 
 async def _pods(client: Client) -> None:

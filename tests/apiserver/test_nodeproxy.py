@@ -7,14 +7,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from apiserver_helpers import call
-
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.streaming import LocalNodeHost
 from k8py.api.types import Obj
 from k8py.apiserver.nodeproxy import ForwardingNodeProxy, attach_to_server
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
+
+from apiserver_helpers import call
 
 
 class LocalStreams:

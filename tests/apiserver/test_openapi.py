@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from k8py.api import resources
-from k8py.apiserver import openapi
 from k8py.api.request import ApiRequest
+from k8py.apiserver import openapi
 
 
 def get(path: str, **kw: Any) -> Any:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call, deployment
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call, deployment
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments/d"
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call
 from k8py.apiserver import protobuf, wire
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call
 
 BODIES: dict[str, Any] = json.loads(Path(__file__).with_name("kubectl_protobuf_bodies.json").read_text())
 PB = "application/vnd.kubernetes.protobuf"

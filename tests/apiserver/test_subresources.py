@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call, deployment, pod
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 
+from apiserver_helpers import call, deployment, pod
 
 SCALABLE: list[tuple[str, str, dict[str, Any], str]] = [
     ("deployments", "/apis/apps/v1/namespaces/default/deployments/w/scale", deployment("w", 2), "app=w"),

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from apiserver_helpers import call
 from k8py.apiserver.auth import Authenticator
 from k8py.apiserver.server import ApiServer
 from k8py.apiserver.tokens import API_AUDIENCE, TokenIssuer
 from k8py.clock import FakeClock
+
+from apiserver_helpers import call
 
 SA = "/api/v1/namespaces/default/serviceaccounts"
 
@@ -94,7 +95,8 @@ async def test_token_for_a_missing_account_is_404(api: ApiServer) -> None:
 async def test_deleting_the_account_voids_its_tokens(api: ApiServer) -> None:
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": "default"}}
     assert (await call(api, "POST", SA, sa)).status == 201
-    token = (await call(api, "POST", f"{SA}/builder/token", {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
+    token = (await call(api, "POST", f"{SA}/builder/token",
+                        {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
     user = api.authenticate_token(token)
     assert user is not None and user.name == "system:serviceaccount:default:builder"
     assert (await call(api, "DELETE", f"{SA}/builder")).status == 200
@@ -102,6 +104,7 @@ async def test_deleting_the_account_voids_its_tokens(api: ApiServer) -> None:
         await asyncio.sleep(0)
     assert (await call(api, "POST", SA, sa)).status == 201  # a new account of the same name
     assert api.authenticate_token(token) is None
-    fresh = (await call(api, "POST", f"{SA}/builder/token", {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
+    fresh = (await call(api, "POST", f"{SA}/builder/token",
+                        {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
     while api.authenticate_token(fresh) is None:
         await asyncio.sleep(0)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from apiserver_helpers import call, pod
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.clock import FakeClock
 from k8py.store.memory import MemoryStore
+
+from apiserver_helpers import call, pod
 
 
 async def nxt(it: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +69,8 @@ async def test_watch_from_resource_version_replays_later_events_only(client: Cli
 
 async def test_namespace_scoping(client: Client) -> None:
     await client.create("namespaces", {"metadata": {"name": "other"}})
-    w = client.watch("configmaps", "default", resource_version=str((await client.list("configmaps"))["metadata"]["resourceVersion"]), bookmarks=False)
+    rv = str((await client.list("configmaps"))["metadata"]["resourceVersion"])
+    w = client.watch("configmaps", "default", resource_version=rv, bookmarks=False)
     await client.create("configmaps", {"metadata": {"name": "x", "namespace": "other"}})
     await client.create("configmaps", {"metadata": {"name": "y", "namespace": "default"}})
     assert summary(await nxt(w)) == ("ADDED", "y")
@@ -212,7 +215,8 @@ async def test_legacy_watch_path_and_single_object(api: ApiServer, client: Clien
     await client.patch("configmaps", "two", {"data": {"a": "b"}}, "default")
     assert summary(await nxt(resp.stream)) == ("MODIFIED", "two")
     await resp.stream.aclose()  # type: ignore[attr-defined]
-    resp = await call(api, "GET", "/api/v1/namespaces/default/configmaps", query={"watch": "1", "fieldSelector": "metadata.name=one"})
+    resp = await call(api, "GET", "/api/v1/namespaces/default/configmaps",
+                      query={"watch": "1", "fieldSelector": "metadata.name=one"})
     assert summary(await nxt(resp.stream)) == ("ADDED", "one")  # type: ignore[arg-type]
     await resp.stream.aclose()  # type: ignore[union-attr]
 

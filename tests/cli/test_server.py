@@ -14,11 +14,11 @@ import yaml
 
 import k8py.store
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.apiserver import nodeproxy
 from k8py.cli import server
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport
 from k8py.component import ClusterContext
-from k8py.apiserver import nodeproxy
 
 
 class FakeStore:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from helpers.api import eventually
 from k8py.client.errors import ApiError
 from k8py.client.informer import Informer, SharedInformerFactory, object_key
 from k8py.clock import FakeClock
+
+from helpers.api import eventually
 
 Obj = dict[str, Any]
 

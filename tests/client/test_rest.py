@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import yaml
 
+from k8py.api.request import ApiRequest, ApiResponse
 from k8py.apiserver import certs, kubeconfig
 from k8py.apiserver.auth import Authenticator, User
 from k8py.apiserver.http import HttpFront
-from k8py.api.request import ApiRequest, ApiResponse
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.rest import RestTransport

@@ -4,19 +4,20 @@ in-process transport, with a FakeClock; helpers to wait for conditions (never sl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
-from helpers.api import start_api
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import FakeClock
 from k8py.controllers.base import Controller
-from k8py.store.memory import MemoryStore
+
+from helpers.api import start_api
 
 Obj = dict[str, Any]
 

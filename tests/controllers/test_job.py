@@ -174,7 +174,8 @@ async def test_indexed_job_runs_each_index_once(cluster: Cluster) -> None:
         assert p["metadata"]["name"].startswith(f"pi-{i}-") and p["spec"]["hostname"] == f"pi-{i}"
         assert p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == i
         (env,) = [e for e in p["spec"]["containers"][0]["env"] if e["name"] == "JOB_COMPLETION_INDEX"]
-        assert env["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['batch.kubernetes.io/job-completion-index']"
+        assert (env["valueFrom"]["fieldRef"]["fieldPath"]
+                == "metadata.labels['batch.kubernetes.io/job-completion-index']")
     await finish(c.client, pods[1], "Succeeded", c.clock.now())
     (third,) = [p for p in await c.until(lambda: n_active(c, 2), "index 2 started")
                 if p["metadata"]["name"] != pods[0]["metadata"]["name"]]

@@ -4,13 +4,15 @@ and never handed out twice, exhaustion reported and resolved when a node goes.""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from helpers.api import eventually, start_api
 
 from k8py.clock import FakeClock
 from k8py.controllers.nodeipam import CidrSet, NodeIpamController
+
+from helpers.api import eventually, start_api
 
 
 def node(name: str, cidr: str | None = None) -> dict[str, Any]:

@@ -5,10 +5,10 @@ the configured timeout; DaemonSet pods stay; the taints go when the node is back
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from helpers.api import eventually, start_api
 
 from k8py.api.taints import TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE
 from k8py.api.wellknown import ANNOTATION_SIMULATED_HEARTBEAT
@@ -19,6 +19,8 @@ from k8py.controllers.nodelifecycle import (
     eviction_time,
 )
 from k8py.simnode.node import SimulatedNode
+
+from helpers.api import eventually, start_api
 
 Obj = dict[str, Any]
 T0 = 1_700_000_000.0
@@ -47,7 +49,8 @@ def unreachable(added: float = T0) -> list[Obj]:
 DEFAULT_TOL = {"key": TAINT_NODE_UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
 EVICTION_CASES = [
     ("no taints", pod("p", "n"), [], 30, None),
-    ("default toleration uses the eviction timeout", pod("p", "n", tolerations=[DEFAULT_TOL]), unreachable(), 30, T0 + 30),
+    ("default toleration uses the eviction timeout", pod("p", "n", tolerations=[DEFAULT_TOL]), unreachable(), 30,
+     T0 + 30),
     ("no toleration at all gets the default", pod("p", "n"), unreachable(), 30, T0 + 30),
     ("explicit shorter toleration", pod("p", "n", tolerations=[dict(DEFAULT_TOL, tolerationSeconds=10)]),
      unreachable(), 30, T0 + 10),
@@ -112,8 +115,10 @@ async def test_paused_node_goes_unknown_tainted_and_its_pods_are_evicted(env: An
     await client.create("pods", daemon_pod("agent", "sim-1"), "default")
     await client.create("pods", pod("other", "sim-2"), "default")
     for name in ("web", "agent", "other"):
-        await eventually(lambda name=name: cached(ctrl.pods, "default", name).get("status", {}).get("phase") == "Running")
-    await eventually(lambda: ctrl.leases.get("kube-node-lease", "sim-1") and ctrl.leases.get("kube-node-lease", "sim-2"))
+        await eventually(
+            lambda name=name: cached(ctrl.pods, "default", name).get("status", {}).get("phase") == "Running")
+    await eventually(
+        lambda: ctrl.leases.get("kube-node-lease", "sim-1") and ctrl.leases.get("kube-node-lease", "sim-2"))
     await ctrl.monitor_once()
     assert taint_keys(await client.get("nodes", "sim-1")) == set()
 

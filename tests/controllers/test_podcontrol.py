@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ctrl_helpers import Cluster, pod_template
 
 from k8py.client.errors import ApiError
 from k8py.controllers.controllerutil import key_of, new_controller_ref
 from k8py.controllers.expectations import Expectations
 from k8py.controllers.podcontrol import create_pods, delete_pods, slow_start_batch
+
+from ctrl_helpers import Cluster, pod_template
 
 OWNER: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
                          "metadata": {"name": "web", "namespace": "default", "uid": "owner-uid"}}

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from ctrl_helpers import Cluster
 from k8py.api.selectors import label_selector_from_dict
 from k8py.controllers.controllerutil import controller_ref, new_controller_ref
 from k8py.controllers.indexes import BY_NAMESPACE
 from k8py.controllers.refmanager import claim, matching_owners, resolve_controller_ref, selector_match
+
+from ctrl_helpers import Cluster
 
 OWNER = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
          "metadata": {"name": "web", "namespace": "default", "uid": "owner-uid"}}

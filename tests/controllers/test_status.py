@@ -7,10 +7,11 @@ import copy
 from typing import Any
 
 import pytest
-from ctrl_helpers import Cluster
 
 from k8py.client.errors import ApiError
 from k8py.controllers.status import EMPTY, non_empty, write_status
+
+from ctrl_helpers import Cluster
 
 RS: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
                       "metadata": {"name": "web", "namespace": "default"},

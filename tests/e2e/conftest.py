@@ -9,12 +9,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import shutil
+import subprocess
+import sys
+import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+
 from e2e_harness import K8pyServer
 
 
@@ -73,12 +79,6 @@ def etcd_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 # ======================= kubelet: clusters with the real node agent (owner: kubelet) =======================
-import os as _os
-import random as _random
-import subprocess as _subprocess
-import sys
-import time
-import uuid as _uuid
 
 
 class AgentCluster(K8pyServer):
@@ -87,25 +87,25 @@ class AgentCluster(K8pyServer):
     docker.io mirrored to the local test registry and a 1 s crash back-off base."""
 
     def __init__(self, tmp: Path, registries_yaml: Path) -> None:
-        self.ident = _uuid.uuid4().hex[:6]
+        self.ident = uuid.uuid4().hex[:6]
         self.agent_root = tmp / "agent"
         self.state = Path(f"/run/k8py-e2e-{self.ident}")
         self.cgroup_parent = f"k8py-{self.ident}"
         self.netns_prefix = f"k8py-{self.ident}-"
         self.bridge = f"k8pyb{self.ident}"
-        self.pod_cidr = f"10.{_random.randint(200, 249)}.{_random.randint(0, 255)}.0/24"
+        self.pod_cidr = f"10.{random.randint(200, 249)}.{random.randint(0, 255)}.0/24"
         env = {"K8PY_AGENT_ROOT": str(self.agent_root), "K8PY_AGENT_STATE": str(self.state),
                "K8PY_AGENT_ID": self.ident, "K8PY_AGENT_POD_CIDR": self.pod_cidr,
                "K8PY_AGENT_CLUSTER_CIDR": self.pod_cidr, "K8PY_AGENT_BACKOFF_BASE": "1",
                "K8PY_AGENT_STORAGE_CHECK_PERIOD": "1",
                "K8PY_AGENT_NODE_NAME": f"node-{self.ident}", "K8PY_REGISTRIES": str(registries_yaml),
-               "K8PY_LOG": _os.environ.get("K8PY_LOG", "INFO"),
+               "K8PY_LOG": os.environ.get("K8PY_LOG", "INFO"),
                "K8PY_DNS_UPSTREAM": "none"}  # tests never send DNS queries off the machine
         # Its own service range, DNS address and LoadBalancer pool too, so that clusters
         # running at once on this machine do not answer for each other.
-        self.service_cidr = f"10.{_random.randint(100, 199)}.0.0/16"
+        self.service_cidr = f"10.{random.randint(100, 199)}.0.0/16"
         self.cluster_dns = self.service_cidr.replace(".0.0/16", ".0.10")
-        self.lb_pool = f"127.{_random.randint(101, 250)}.{_random.randint(0, 255)}.0/24"
+        self.lb_pool = f"127.{random.randint(101, 250)}.{random.randint(0, 255)}.0/24"
         super().__init__(tmp / "data", env=env, agent=True,
                          extra_args=("--service-cidr", self.service_cidr, "--service-lb-pool", self.lb_pool,
                                      "--cluster-cidr", self.pod_cidr.rsplit(".", 2)[0] + ".0.0/16"))
@@ -113,11 +113,11 @@ class AgentCluster(K8pyServer):
 
     def leftovers(self) -> list[str]:
         out: list[str] = []
-        r = _subprocess.run(["runc", "--root", str(self.state / "runc"), "list", "-q"], capture_output=True,
-                            text=True)
+        r = subprocess.run(["runc", "--root", str(self.state / "runc"), "list", "-q"], capture_output=True,
+                           text=True)
         out += [f"runc container {n}" for n in r.stdout.split()]
         if Path("/run/netns").exists():
-            out += [f"netns {n}" for n in _os.listdir("/run/netns") if n.startswith(self.netns_prefix)]
+            out += [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(self.netns_prefix)]
         for h in Path("/sys/fs/cgroup").iterdir():
             for p in (h / self.cgroup_parent,):
                 if p.exists() and any(x.is_dir() for x in p.iterdir()):
@@ -135,26 +135,25 @@ class AgentCluster(K8pyServer):
 
     def cleanup_node(self) -> None:
         """After stop(): remove the node-level bridge and any remains (so nothing leaks even on failure)."""
-        _subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-        _subprocess.run(["nft", "delete", "table", "ip", f"k8py-{self.ident}"], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", f"k8py-{self.ident}"], capture_output=True)
         code = (f"import asyncio; from k8py.runtime.runc import RuncRuntime; "
                 f"rt = RuncRuntime({str(self.state)!r}, {str(self.agent_root)!r}, "
                 f"cgroup_parent={self.cgroup_parent!r}, netns_prefix={self.netns_prefix!r}); "
                 f"asyncio.run(rt.cleanup())")
-        _subprocess.run([sys.executable, "-c", code], capture_output=True)
+        subprocess.run([sys.executable, "-c", code], capture_output=True)
         for h in Path("/sys/fs/cgroup").iterdir():
             p = h / self.cgroup_parent
             if p.exists():
-                _subprocess.run(["rmdir", str(p)], capture_output=True)
-        import shutil as _sh
-        _sh.rmtree(self.state, ignore_errors=True)
+                subprocess.run(["rmdir", str(p)], capture_output=True)
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def agent_cluster(tmp_path_factory: pytest.TempPathFactory, local_registry) -> Iterator[AgentCluster]:  # type: ignore[no-untyped-def]
     """One k8py server with a real node agent per test module. Teardown deletes every pod,
     stops the server and asserts that no container, netns, cgroup or mount is left."""
-    if _os.geteuid() != 0 or shutil.which("runc") is None:
+    if os.geteuid() != 0 or shutil.which("runc") is None:
         pytest.skip("the node agent needs root and runc")
     tmp = tmp_path_factory.mktemp("k8py-agent")
     regs = local_registry.write_registries_yaml(tmp / "registries.yaml")
@@ -171,7 +170,7 @@ def agent_cluster(tmp_path_factory: pytest.TempPathFactory, local_registry) -> I
         while (left := c.leftovers()) and time.monotonic() < deadline:
             time.sleep(0.2)
         c.stop()
-        tables = _subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
         left += [f"nftables {t.strip()}" for t in tables.splitlines() if t.strip().endswith(f"k8py-{c.ident}")]
     finally:
         if c.proc is not None:

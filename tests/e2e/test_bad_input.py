@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+
 from e2e_harness import K8pyServer
 
 pytestmark = pytest.mark.e2e

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import wait_for
 
 pytestmark = pytest.mark.root
@@ -73,7 +73,8 @@ def test_node_registered_with_real_capacity(agent_cluster: Any) -> None:
 
 def test_pod_runs_to_completion_and_logs(agent_cluster: Any) -> None:
     c = agent_cluster
-    apply(c, pod(c, "hello", [{"name": "hello", "image": "busybox", "command": ["sh", "-c", "echo err >&2; echo one; echo two"]}],
+    apply(c, pod(c, "hello", [{"name": "hello", "image": "busybox",
+                               "command": ["sh", "-c", "echo err >&2; echo one; echo two"]}],
                  restartPolicy="Never"))
     p = wait_phase(c, "hello", "Succeeded")
     st = cstatus(p)
@@ -162,8 +163,8 @@ def test_logs_previous_shows_the_last_run(agent_cluster: Any) -> None:
     apply(c, pod(c, "crasher", [{"name": "main", "image": "busybox", "command": ["sh", "-c", script],
                                  "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
                  volumes=[{"name": "data", "emptyDir": {}}]))
-    p = wait_for(lambda: (q := get_pod(c, "crasher")) and cstatus(q).get("restartCount", 0) >= 2 and q, 60,
-                 "two restarts")
+    wait_for(lambda: (q := get_pod(c, "crasher")) and cstatus(q).get("restartCount", 0) >= 2 and q, 60,
+             "two restarts")
     cur = c.kubectl("logs", "crasher").stdout.strip()
     prev = c.kubectl("logs", "crasher", "--previous").stdout.strip()
     assert cur.startswith("run ") and prev.startswith("run ")
@@ -179,7 +180,8 @@ def test_logs_previous_shows_the_last_run(agent_cluster: Any) -> None:
 def test_failing_liveness_probe_restarts_the_container(agent_cluster: Any) -> None:
     c = agent_cluster
     apply(c, pod(c, "unhealthy", [{
-        "name": "main", "image": "busybox", "command": ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600"],
+        "name": "main", "image": "busybox",
+        "command": ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600"],
         "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 2}}]))
     wait_for(lambda: cstatus(get_pod(c, "unhealthy")).get("restartCount", 0) >= 1, 60, "a liveness restart")
     events = json.loads(c.kubectl("get", "events", "--field-selector", "involvedObject.name=unhealthy",
@@ -489,7 +491,8 @@ def test_python_client_exec_and_logs(agent_cluster: Any) -> None:
 def test_image_pull_errors_and_init_containers(agent_cluster: Any) -> None:
     c = agent_cluster
     apply(c, pod(c, "no-image", [{"name": "main", "image": "k8py-no-such-image:1.0"}]),
-          pod(c, "with-init", [{"name": "main", "image": "busybox", "command": ["sh", "-c", "cat /scratch/msg; sleep 3600"],
+          pod(c, "with-init", [{"name": "main", "image": "busybox",
+                                "command": ["sh", "-c", "cat /scratch/msg; sleep 3600"],
                                 "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]}],
               initContainers=[{"name": "first", "image": "busybox", "command": ["sh", "-c", "echo a > /scratch/msg"],
                                "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]},

@@ -9,11 +9,13 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import K8pyServer, wait_for
 
 pytestmark = pytest.mark.root

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_harness import wait_for
 
 from k8py.runtime import reference
+
+from e2e_harness import wait_for
 from helpers.corpus import EXAMPLES
 
 pytestmark = pytest.mark.root

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import K8pyServer, wait_for
 from helpers.corpus import EXAMPLES
 
@@ -73,7 +74,9 @@ def test_deployment_spreads_scales_and_heals(sim: K8pyServer) -> None:
 
 
 def test_rolling_update_keeps_enough_ready_pods_then_undo(sim: K8pyServer) -> None:
-    from kubernetes import client as kc, config as kconf, watch as kw
+    from kubernetes import client as kc
+    from kubernetes import config as kconf
+    from kubernetes import watch as kw
     s = sim
     s.kubectl("scale", "deployment/nginx-deployment", "--replicas=4")  # maxUnavailable 25% -> 1
     wait_for(lambda: running(s, 4), 60, "4 running replicas")
@@ -133,7 +136,8 @@ def pod(name: str, memory: str, **spec: Any) -> dict[str, Any]:
 def test_a_pod_that_does_not_fit_waits_with_the_reason_then_runs(sim: K8pyServer) -> None:
     s = sim
     # fill each 8Gi node with a 6Gi pod, then ask for 4Gi: no node has room
-    fillers = [pod(f"filler-{n}", "6Gi", nodeSelector={"kubernetes.io/hostname": n}) for n in ("sim-1", "sim-2", "sim-3")]
+    fillers = [pod(f"filler-{n}", "6Gi", nodeSelector={"kubernetes.io/hostname": n})
+               for n in ("sim-1", "sim-2", "sim-3")]
     s.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(fillers))
     wait_for(lambda: running(s, 3, "app=big"), 60, "fillers running")
     s.kubectl("apply", "-f", "-", input=json.dumps(pod("too-big", "4Gi")))
@@ -207,11 +211,13 @@ def test_a_node_added_later_gets_its_daemonset_pod(sim: K8pyServer) -> None:
         return out
     wait_for(lambda: per_node() == {"sim-1": 1, "sim-2": 1, "sim-3": 1}, 60, "one pod per node")
     s.kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "late", "labels": {"kubernetes.io/hostname": "late"}}}))
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "late", "labels": {"kubernetes.io/hostname": "late"}}}))
     s.kubectl("patch", "node", "late", "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
         "capacity": {"cpu": "2", "memory": "4Gi", "pods": "20"},
         "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "20"},
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "posted by the test"}]}}))
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                        "message": "posted by the test"}]}}))
     wait_for(lambda: per_node() == {"sim-1": 1, "sim-2": 1, "sim-3": 1, "late": 1}, 60, "a pod on the new node")
     s.kubectl("delete", "daemonset", "capture")
     s.kubectl("delete", "node", "late")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from e2e_harness import wait_for
 
 pytestmark = pytest.mark.root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from e2e_harness import K8pyServer
 
 pytestmark = pytest.mark.e2e

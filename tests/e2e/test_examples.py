@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from e2e_harness import K8pyServer
 from helpers.corpus import EXAMPLES
 
@@ -27,7 +28,8 @@ def prepared(cluster: K8pyServer) -> K8pyServer:
     for n in ("mem-example", "cpu-example"):
         cluster.kubectl("create", "namespace", n)
     cluster.kubectl("create", "secret", "generic", "backend-user", "--from-literal=backend-username=admin")
-    cluster.kubectl("create", "secret", "generic", "nginxsecret", "--from-literal=tls.crt=x", "--from-literal=tls.key=y")
+    cluster.kubectl("create", "secret", "generic", "nginxsecret", "--from-literal=tls.crt=x",
+                    "--from-literal=tls.key=y")
     cluster.kubectl("create", "configmap", "nginxconfigmap", "--from-literal=default.conf=server {}")
     cluster.kubectl("create", "configmap", "special-config", "--from-literal=special.how=very")
     return cluster

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e_harness import K8pyServer, wait_for
+from e2e_harness import K8pyServer
 
 pytestmark = pytest.mark.e2e
 

@@ -4,9 +4,11 @@ and a watch that survives 410 Gone by relisting."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
 from e2e_harness import K8pyServer
 
 pytestmark = pytest.mark.e2e

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from e2e_harness import K8pyServer, wait_for
 
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport
+
+from e2e_harness import K8pyServer, wait_for
 
 pytestmark = pytest.mark.e2e
 

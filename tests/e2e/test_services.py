@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from e2e_harness import wait_for
 
 pytestmark = pytest.mark.root
@@ -245,7 +246,8 @@ def test_packet_capture_daemonset_sees_service_traffic(svc_cluster: Any) -> None
                                          "containers": [{
                                              "name": "tcpdump", "image": "tcpdump",
                                              "args": ["-i", "any", "-n", "-l", "tcp port 80"],
-                                             "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}}]}}}}
+                                             "securityContext": {
+                                                 "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}}]}}}}
     apply(c, ds)
     wait_for(lambda: ready_pods(c, "app=capture"), 90, "the capture pod ready")
     cluster_ip = c.kubectl_json("get", "svc", "nginx")["spec"]["clusterIP"]

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+
 from e2e_harness import K8pyServer, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -41,5 +41,5 @@ async def eventually(cond: Any, timeout: float = 10.0, what: str = "condition") 
 
     try:
         return await asyncio.wait_for(poll(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
-
-from helpers.api import eventually, start_api
+from typing import Any
 
 from k8py.clock import FakeClock
 from k8py.kubelet.agent import AgentOptions, NodeAgent
 from k8py.runtime.fake import FakeRuntime
+
+from helpers.api import eventually, start_api
 
 NODE = "node-1"
 

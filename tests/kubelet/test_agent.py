@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from helpers.api import start_api
-
 from k8py.clock import FakeClock
 from k8py.kubelet.agent import AgentOptions, NodeAgent
 from k8py.runtime.fake import FakeRuntime
+
+from helpers.api import start_api
 
 
 class RecordingNetwork:

@@ -23,8 +23,9 @@ def test_cluster_first_dns() -> None:
 
 
 def test_none_dns_uses_only_dns_config() -> None:
-    d = dns_config(_pod(dnsPolicy="None", dnsConfig={"nameservers": ["1.2.3.4"], "searches": ["a.b"],
-                                                     "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}), S)
+    d = dns_config(_pod(dnsPolicy="None", dnsConfig={
+        "nameservers": ["1.2.3.4"], "searches": ["a.b"],
+        "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}), S)
     assert d is not None and (d.servers, d.searches, d.options) == (["1.2.3.4"], ["a.b"], ["ndots:2", "edns0"])
 
 

@@ -27,7 +27,8 @@ POD = {"metadata": {"name": "web", "namespace": "prod", "uid": "u-1", "labels": 
                     "annotations": {"a": "b"}},
        "spec": {"nodeName": "n1", "serviceAccountName": "sa"}}
 OBJS: dict[tuple[str, str, str], Any] = {
-    ("secrets", "prod", "db"): {"data": {"password": base64.b64encode(b"pw").decode(), "user": base64.b64encode(b"u").decode()}},
+    ("secrets", "prod", "db"): {"data": {"password": base64.b64encode(b"pw").decode(),
+                                         "user": base64.b64encode(b"u").decode()}},
     ("configmaps", "prod", "cfg"): {"data": {"MODE": "fast", "bad-name!": "x", "level": "3"}},
 }
 

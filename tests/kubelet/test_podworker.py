@@ -3,14 +3,15 @@ back-off, init containers, image pulls, adoption, orphans, graceful deletion."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
-from agent_helpers import Harness, cstatus, harness_fixture, make_harness
 
 from k8py.runtime.errors import ImagePullError
 from k8py.runtime.protocol import ContainerState
+
+from agent_helpers import Harness, cstatus, harness_fixture, make_harness
 
 BUSY = {"name": "main", "image": "busybox:1.28", "command": ["sleep", "3600"]}
 
@@ -112,7 +113,8 @@ async def test_crash_loop_back_off_doubles(h: Harness) -> None:
         w = cstatus(p).get("state", {}).get("waiting") or {}
         return p if w.get("reason") == "CrashLoopBackOff" else None
     p = await h.until(waiting)
-    assert cstatus(p)["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=main pod=p_default(")
+    assert cstatus(p)["state"]["waiting"]["message"].startswith(
+        "back-off 10s restarting failed container=main pod=p_default(")
     assert cstatus(p)["lastState"]["terminated"]["exitCode"] == 1
     assert p["status"]["phase"] == "Running"
     await h.tick(8)

@@ -8,7 +8,7 @@ import zlib
 from k8py.kubelet import spdy
 
 
-def _client_syn_stream(deflate: "zlib._Compress", sid: int, headers: dict[str, str]) -> bytes:
+def _client_syn_stream(deflate: zlib._Compress, sid: int, headers: dict[str, str]) -> bytes:
     raw = struct.pack(">I", len(headers))
     for k, v in headers.items():
         raw += struct.pack(">I", len(k)) + k.encode() + struct.pack(">I", len(v)) + v.encode()

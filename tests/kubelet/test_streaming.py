@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
-from agent_helpers import Harness, harness_fixture
 
 from k8py.api.request import ApiRequest
 from k8py.kubelet.streaming import Streaming, api_pod_getter
+
+from agent_helpers import Harness, harness_fixture
 
 
 @pytest.fixture

@@ -97,5 +97,6 @@ async def test_optional_configmap_is_empty(tmp_path: Path) -> None:
     async def lookup(kind: str, ns: str, name: str) -> Any:
         return None
 
-    paths = await VolumeManager(tmp_path, lookup).setup(_pod([{"name": "v", "configMap": {"name": "x", "optional": True}}]))
+    paths = await VolumeManager(tmp_path, lookup).setup(
+        _pod([{"name": "v", "configMap": {"name": "x", "optional": True}}]))
     assert [p for p in Path(paths["v"]).iterdir() if not p.name.startswith("..")] == []

@@ -4,7 +4,6 @@ default route; teardown leaves nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess

@@ -10,8 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

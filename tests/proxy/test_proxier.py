@@ -9,10 +9,11 @@ import shutil
 
 import pytest
 
-from helpers.api import start_api
 from k8py.clock import FakeClock
 from k8py.proxy import nft
 from k8py.proxy.proxier import Proxier
+
+from helpers.api import start_api
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"), reason="needs root and nft")
 TABLE = "k8py-proxiertest"

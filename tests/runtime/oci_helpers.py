@@ -84,17 +84,17 @@ def image(layers: list[Layer], cfg: dict[str, Any] | None = None, arch: str | No
     """An image manifest in OCI form, or in Docker's v2 schema 2 form (as Docker Hub serves)."""
     config = json.dumps({
         "architecture": arch or host_platform()[1], "os": "linux", "config": cfg or {"Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [l.diff_id for l in layers]},
+        "rootfs": {"type": "layers", "diff_ids": [lay.diff_id for lay in layers]},
     }).encode()
     mt = DOCKER_TYPES["manifest"] if docker else "application/vnd.oci.image.manifest.v1+json"
     ct = DOCKER_TYPES["config"] if docker else "application/vnd.oci.image.config.v1+json"
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": mt,
         "config": {"mediaType": ct, "digest": digest_of(config), "size": len(config)},
-        "layers": [{"mediaType": DOCKER_TYPES.get(l.media_type, l.media_type) if docker else l.media_type,
-                    "digest": digest_of(l.blob), "size": len(l.blob)} for l in layers],
+        "layers": [{"mediaType": DOCKER_TYPES.get(lay.media_type, lay.media_type) if docker else lay.media_type,
+                    "digest": digest_of(lay.blob), "size": len(lay.blob)} for lay in layers],
     }).encode()
-    blobs = {digest_of(config): config, **{digest_of(l.blob): l.blob for l in layers}}
+    blobs = {digest_of(config): config, **{digest_of(lay.blob): lay.blob for lay in layers}}
     return TestImage(manifest, config, layers, blobs)
 
 

@@ -5,8 +5,14 @@ import pytest
 
 from k8py.runtime.errors import CreateContainerError, ImagePullError, StartError
 from k8py.runtime.fake import FakeRuntime
-from k8py.runtime.protocol import (ContainerConfig, ContainerRuntime, ContainerState, ExecResult,
-                                   PodSandboxConfig, SandboxState)
+from k8py.runtime.protocol import (
+    ContainerConfig,
+    ContainerRuntime,
+    ContainerState,
+    ExecResult,
+    PodSandboxConfig,
+    SandboxState,
+)
 from k8py.runtime.runc import RuncRuntime
 
 

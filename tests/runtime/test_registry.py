@@ -6,8 +6,8 @@ import os
 import stat
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 

@@ -5,16 +5,15 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import pytest
 
 from k8py.runtime import cgroups
 from k8py.runtime.errors import CreateContainerError
-from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStatus, DNSConfig, Mount,
-                                   PodSandboxConfig)
 from k8py.runtime.logs import read_log
+from k8py.runtime.protocol import ContainerConfig, ContainerState, ContainerStatus, DNSConfig, Mount, PodSandboxConfig
 from k8py.runtime.runc import RuncRuntime
 
 pytestmark = pytest.mark.root
@@ -354,7 +353,8 @@ async def test_host_network_pod(runtime: RuncRuntime) -> None:
     sid = await sandbox(runtime, "hostnet", host_network=True)
     st = await runtime.pod_sandbox_status(sid)
     assert st.netns_path == ""
-    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sh", "-c", "hostname; ls /sys/class/net"]))
+    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox",
+                                                  command=["sh", "-c", "hostname; ls /sys/class/net"]))
     assert (await wait_exit(runtime, cid)).exit_code == 0, log_lines(runtime, cid)
     import os
     assert log_lines(runtime, cid)[0] == os.uname().nodename
@@ -363,8 +363,9 @@ async def test_host_network_pod(runtime: RuncRuntime) -> None:
 
 async def test_termination_message(runtime: RuncRuntime) -> None:
     sid = await sandbox(runtime)
-    cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", termination_message_path="/dev/termination-log",
-                                                  command=["sh", "-c", "echo -n 'bye now' > /dev/termination-log; exit 4"]))
+    cid = await run(runtime, sid, ContainerConfig(
+        name="c", image="busybox", termination_message_path="/dev/termination-log",
+        command=["sh", "-c", "echo -n 'bye now' > /dev/termination-log; exit 4"]))
     st = await wait_exit(runtime, cid)
     assert (st.exit_code, st.message) == (4, "bye now")
 

@@ -79,7 +79,3 @@ def run_scores(plugin: Any, p: Obj, c: SchedulerCache) -> dict[str, int]:
     if norm is not None:
         norm(st, pi, scores)
     return {n.name: s for n, s in zip(nodes, scores)}
-
-
-# An API over MemoryStore and condition polling: the shared test helpers.
-from helpers.api import eventually, start_api  # noqa: E402,F401

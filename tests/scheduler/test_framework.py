@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from sched_helpers import cache_with, node, pod
 
 from k8py.scheduler.framework import (
     CycleState,
@@ -17,6 +16,8 @@ from k8py.scheduler.framework import (
 from k8py.scheduler.plugins import default_plugins
 from k8py.scheduler.types import PodInfo
 
+from sched_helpers import cache_with, node, pod
+
 
 @pytest.mark.parametrize("n,pct,expected", [
     (3, None, 3), (99, None, 99), (100, None, 100), (1000, None, 420), (5000, None, 500),
@@ -27,7 +28,8 @@ def test_num_feasible_nodes_to_find(n: int, pct: int | None, expected: int) -> N
 
 
 MESSAGE_CASES = [
-    ("memory on all", {"a": Status.unschedulable("Insufficient memory"), "b": Status.unschedulable("Insufficient memory"),
+    ("memory on all", {"a": Status.unschedulable("Insufficient memory"),
+                       "b": Status.unschedulable("Insufficient memory"),
                        "c": Status.unschedulable("Insufficient memory")},
      "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
      "3 No preemption victims found for incoming pod."),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sched_helpers import cache_with, node, pod, run_filter, run_scores
 
 from k8py.scheduler.plugins import (
     balancedallocation,
@@ -20,6 +19,8 @@ from k8py.scheduler.plugins import (
     tainttoleration,
     volumebinding,
 )
+
+from sched_helpers import cache_with, node, pod, run_filter, run_scores
 
 Obj = dict[str, Any]
 
@@ -80,7 +81,8 @@ SIMPLE_CASES = [
     ("cordoned but tolerated", nodeunschedulable.new(),
      pod("p", tolerations=[{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]),
      node("n1", unschedulable=True), None),
-    ("selector match", nodeaffinity.new(), pod("p", nodeSelector={"disk": "ssd"}), node("n1", labels={"disk": "ssd"}), None),
+    ("selector match", nodeaffinity.new(), pod("p", nodeSelector={"disk": "ssd"}), node("n1", labels={"disk": "ssd"}),
+     None),
     ("selector mismatch", nodeaffinity.new(), pod("p", nodeSelector={"disk": "ssd"}), node("n1"),
      "node(s) didn't match Pod's node affinity/selector"),
     ("required affinity In", nodeaffinity.new(),

@@ -5,13 +5,16 @@ room is freed, node selectors and taints through the API."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sched_helpers import eventually, node, pod, start_api
 
 from k8py.clock import FakeClock
 from k8py.scheduler.scheduler import Scheduler
+
+from helpers.api import eventually, start_api
+from sched_helpers import node, pod
 
 Obj = dict[str, Any]
 
@@ -116,7 +119,8 @@ async def test_repeated_failures_aggregate_into_one_event(cluster: Any) -> None:
 async def test_node_selector_and_taints_through_the_api(cluster: Any) -> None:
     client, clock, sched = cluster
     await client.patch("nodes", "n2", {"metadata": {"labels": {"disk": "ssd"}}})
-    await client.patch("nodes", "n3", {"spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}})
+    await client.patch("nodes", "n3",
+                       {"spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}})
     await client.create("pods", pod("ssd", nodeSelector={"disk": "ssd"}), "default")
     assert await eventually(lambda: node_of(client, "ssd")) == "n2"
     await client.create("pods", pod("db", nodeSelector={"kubernetes.io/hostname": "n3"},
@@ -175,7 +179,8 @@ async def test_claim_bound_to_a_local_volume_pins_the_pod(cluster: Any) -> None:
                  "resources": {"requests": {"storage": "1Gi"}}}}, "default")
     await eventually(lambda: sched.pvcs.get("default", "pinned") and sched.pvs.get(None, "local-n3"))
     for i in range(3):
-        await client.create("pods", pod(f"v{i}", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "pinned"}}]),
+        await client.create("pods",
+                            pod(f"v{i}", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "pinned"}}]),
                             "default")
     for i in range(3):
         assert await eventually(lambda i=i: node_of(client, f"v{i}")) == "n3"

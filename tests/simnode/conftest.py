@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from helpers.api import start_api
 
 from k8py.clock import FakeClock
+
+from helpers.api import start_api
 
 
 @pytest.fixture

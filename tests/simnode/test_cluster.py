@@ -7,12 +7,13 @@ import ipaddress
 from typing import Any
 
 import pytest
-from helpers.api import eventually
-from simnode_helpers import pod, running_ip
 
 from k8py.client.informer import SharedInformerFactory
 from k8py.simnode.addresses import documentation_address
 from k8py.simnode.cluster import SimulatedCluster
+
+from helpers.api import eventually
+from simnode_helpers import pod, running_ip
 
 
 @pytest.mark.parametrize("shared_factory", [False, True])

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from helpers.api import eventually
-from simnode_helpers import Obj, gone, pod, running_ip
 
 from k8py.api.wellknown import ANNOTATION_SIMULATED, ANNOTATION_SIMULATED_HEARTBEAT
 from k8py.client.nodelease import parse_micro_time
 from k8py.clock import FakeClock
 from k8py.simnode.names import KUBELET_VERSION
 from k8py.simnode.node import SimulatedNode
+
+from helpers.api import eventually
+from simnode_helpers import Obj, gone, pod, running_ip
 
 
 @pytest.fixture

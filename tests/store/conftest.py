@@ -4,8 +4,8 @@ etcd), started, with `pfx` a key prefix unique to the test (the etcd is shared).
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from k8py.api import schema as schemas
 from k8py.api.errors import ApplyConflict
@@ -69,7 +70,7 @@ _KEY_DEFAULTS: dict[str, Any] = {"protocol": "TCP"}
 def _rfc3339(now: str | float | int) -> str:
     """Entry times are RFC 3339 strings in UTC; epoch seconds are accepted too."""
     if isinstance(now, (int, float)) and not isinstance(now, bool):
-        t = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
+        t = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
         return t.strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(now)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import base64
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from k8py.api.errors import QuantityError
 from k8py.api.quantity import parse_quantity

@@ -28,7 +28,8 @@ items the patch mentions).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jsonpatch
 import jsonpointer
@@ -116,7 +117,8 @@ def field_patch_info(obj_schema: Schema, key: str) -> tuple[Schema, str, bool, s
     strategy = next((p for p in parts if p in ("merge", "replace")), "")
     resolved = schemas.resolve(prop)
     items = resolved.get("items") if isinstance(resolved.get("items"), dict) else None
-    return resolved, strategy, retain, prop.get("x-kubernetes-patch-merge-key"), schemas.resolve(items) if items else None
+    merge_key = prop.get("x-kubernetes-patch-merge-key")
+    return resolved, strategy, retain, merge_key, schemas.resolve(items) if items else None
 
 
 # ---------------------------------------------------------------- strategic merge patch
@@ -160,7 +162,8 @@ def _merge_map(orig: dict[str, Json], patch: dict[str, Json], s: Schema, path: s
             if k.startswith("$") or v is None:
                 continue
             if k not in allowed:
-                raise PatchError(f"field {k!r} at {_where(path)} is in the patch but not in its $retainKeys list {retain}")
+                raise PatchError(f"field {k!r} at {_where(path)} is in the patch "
+                                 f"but not in its $retainKeys list {retain}")
         for k in list(orig):
             if k not in allowed:
                 del orig[k]

@@ -9,8 +9,9 @@ Invariant: `handle` never raises for bad input; it answers a Kubernetes Status.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 from k8py.api.wellknown import USER_SYSTEM_ADMIN
 

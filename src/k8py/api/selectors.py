@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from k8py.api.errors import SelectorError
 
@@ -87,7 +88,8 @@ class Requirement:
                 raise SelectorError(f"values set must be empty for exists and does not exist (key {self.key!r})")
         else:
             if len(self.values) != 1 or not _INT.match(self.values[0]):
-                raise SelectorError(f"for 'Gt', 'Lt' operators, exactly one integer value is required (key {self.key!r})")
+                raise SelectorError("for 'Gt', 'Lt' operators, exactly one integer value is required "
+                                    f"(key {self.key!r})")
         for v in self.values:
             _check_value(self.key, v)
         object.__setattr__(self, "values", tuple(sorted(set(self.values))))

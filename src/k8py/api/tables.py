@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api import schema
 from k8py.api.errors import QuantityError, SelectorError
@@ -77,7 +78,7 @@ def parse_time(ts: Any) -> float | None:
     except ValueError:
         return None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.timezone.utc)
+        t = t.replace(tzinfo=_dt.UTC)
     return t.timestamp()
 
 
@@ -929,7 +930,7 @@ def _limitrange_cols() -> list[Column]:
 
 def _limitrange_row(obj: dict[str, Any], now: float) -> Row:
     t = parse_time(_meta(obj).get("creationTimestamp"))
-    created = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else ""
+    created = _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else ""
     return [_name(obj), created]
 
 

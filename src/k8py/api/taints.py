@@ -10,7 +10,7 @@ missing field (an unset key, effect or value matches as Kubernetes does).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from k8py.api.types import Obj
 

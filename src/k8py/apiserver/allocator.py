@@ -142,14 +142,16 @@ class ServiceAllocator:
                 addr = ipaddress.ip_address(want)
             except ValueError:
                 return [cause("FieldValueInvalid", "spec.clusterIPs[0]",
-                              f'Invalid value: "{want}": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)')]
+                              f'Invalid value: "{want}": must be a valid IP address, '
+                              "(e.g. 10.9.8.7 or 2001:db8::ffff)")]
             if addr not in self.network or addr in (self.network.network_address, self.network.broadcast_address):
                 return [cause("FieldValueInvalid", "spec.clusterIPs",
                               f'Invalid value: ["{want}"]: failed to allocate IP {want}: provided IP is not '
                               f"in the valid range. The range of valid IPs is {self.network}")]
             if want in used.ips:
                 return [cause("FieldValueInvalid", "spec.clusterIPs",
-                              f'Invalid value: ["{want}"]: failed to allocate IP {want}: provided IP is already allocated')]
+                              f'Invalid value: ["{want}"]: failed to allocate IP {want}: '
+                              "provided IP is already allocated")]
             ip = want
         else:
             got = self._random_ip(used.ips)
@@ -218,7 +220,8 @@ def _held(value: bytes) -> tuple[set[str], set[int]]:
         return set(), set()
     if not isinstance(spec, dict):
         return set(), set()
-    ips = {ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if isinstance(ip, str) and ip and ip != "None"}
+    ips = {ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
+           if isinstance(ip, str) and ip and ip != "None"}
     ports = {p["nodePort"] for p in spec.get("ports") or []
              if isinstance(p, dict) and isinstance(p.get("nodePort"), int)}
     return ips, ports

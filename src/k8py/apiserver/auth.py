@@ -10,8 +10,9 @@ peer certificate is a proof of identity. Tokens are compared in constant time.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api.wellknown import GROUP_AUTHENTICATED
 

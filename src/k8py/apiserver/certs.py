@@ -150,7 +150,7 @@ def _gen_ca(d: Path) -> None:
 
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "k8py-ca")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
@@ -180,7 +180,7 @@ def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | Non
     if org:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca_cert.subject)
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
@@ -122,7 +123,8 @@ class Deleter:
             md = obj["metadata"]
             if opts.uid and opts.uid != md.get("uid"):
                 raise conflict(r.plural, name, r.group,
-                               f"Precondition failed: UID in precondition: {opts.uid}, UID in object meta: {md.get('uid')}")
+                               f"Precondition failed: UID in precondition: {opts.uid}, "
+                               f"UID in object meta: {md.get('uid')}")
             if opts.resource_version and parse_rv(opts.resource_version) != kv.mod_revision:
                 raise conflict(r.plural, name, r.group,
                                f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "
@@ -281,7 +283,7 @@ class NamespaceFinalizer:
             ev = self._changed[namespace]
             try:
                 await asyncio.wait_for(ev.wait(), self.poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             ev.clear()
 

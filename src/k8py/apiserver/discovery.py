@@ -22,8 +22,8 @@ from typing import Any
 
 from k8py import KUBERNETES_VERSION
 from k8py.api import resources
-from k8py.api.resources import Resource
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.resources import Resource
 
 DISCOVERY_GROUP = "apidiscovery.k8s.io"
 AGGREGATED_AS = "APIGroupDiscoveryList"

@@ -20,14 +20,15 @@ import asyncio
 import json
 import logging
 import ssl
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from k8py.apiserver import discovery
-from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
+from k8py.apiserver import discovery
+from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ so components never share Python objects through it.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import USER_SYSTEM_ADMIN

@@ -3,8 +3,9 @@
 Schemas come from `k8py.api.schema.definitions()` (JSON Schema form) converted to
 the form Kubernetes serves: refs `#/components/schemas/<name>` (wrapped in
 `allOf` when they carry a description), nullable type lists collapsed to one
-type, IntOrString and Quantity as the untyped oneOfs Kubernetes serves, `x-kubernetes-*` extensions kept (merge keys drive `kubectl apply`'s
-strategic merge; group-version-kind drives `kubectl explain`).
+type, IntOrString and Quantity as the untyped oneOfs Kubernetes serves,
+`x-kubernetes-*` extensions kept (merge keys drive `kubectl apply`'s strategic
+merge; group-version-kind drives `kubectl explain`).
 
 Paths list every resource's operations with their query parameters; PATCH
 advertises `fieldValidation`, so kubectl validates on the server
@@ -32,8 +33,8 @@ from typing import Any, cast
 
 from k8py import KUBERNETES_VERSION, __version__
 from k8py.api import resources
-from k8py.api.resources import Resource
 from k8py.api.request import ApiRequest, ApiResponse
+from k8py.api.resources import Resource
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 REF = "#/components/schemas/"

@@ -64,7 +64,8 @@ def apply_patch(r: Resource, current: Obj | None, patch: Any, mt: str, *, manage
                                   'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                                   "is required for apply patch",
                                   {"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
-                                      {"reason": "FieldValueRequired", "message": "Required value: is required for apply patch",
+                                      {"reason": "FieldValueRequired",
+                                       "message": "Required value: is required for apply patch",
                                        "field": "fieldManager"}]})
             out = machinery.server_side_apply(current, patch, manager, machinery.schema_name(r), force, now)
     except ApplyConflict as e:

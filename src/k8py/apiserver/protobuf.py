@@ -110,7 +110,7 @@ def _time(m: dict[int, Any], micro: bool) -> str | None:
     nanos = _signed(m.get(2, 0), 32)
     if secs == 0 and nanos == 0:
         return None
-    t = dt.datetime.fromtimestamp(secs, dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(secs, dt.UTC)
     if micro:
         return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -184,7 +184,7 @@ def decode_message(name: str, b: bytes) -> Any:
         elif wt == 2 and ftype not in (T_STRING, T_BYTES):
             # packed repeated scalars
             vals = []
-            for pn, pw, pv in _packed(ftype, v):
+            for _pn, pw, pv in _packed(ftype, v):
                 vals.append(_scalar(ftype, pw, pv))
             out.setdefault(fname, []).extend(vals)
             continue

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
@@ -232,7 +233,8 @@ class Registry:
         nmd = new.get("metadata") or {}
         if nmd.get("uid") not in (None, "") and nmd["uid"] != omd.get("uid"):
             raise conflict(r.plural, omd["name"], r.group,
-                           f"Precondition failed: UID in precondition: {nmd['uid']}, UID in object meta: {omd.get('uid')}")
+                           f"Precondition failed: UID in precondition: {nmd['uid']}, "
+                           f"UID in object meta: {omd.get('uid')}")
         out = strategy.prepare_update(r, new, old, subresource)
         md = out["metadata"]
         if omd.get("deletionTimestamp"):
@@ -240,7 +242,8 @@ class Registry:
             if added:
                 raise invalid(r.kind, omd["name"], [machinery.cause(
                     "FieldValueForbidden", "metadata.finalizers",
-                    f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added!r}".replace("'", '"'))],
+                    ("Forbidden: no new finalizers can be added if the object is being deleted, "
+                     f"found new finalizers {added!r}").replace("'", '"'))],
                     r.group)
         machinery.apply_defaults(out, r)
         strategy.bump_generation(r, out, old)

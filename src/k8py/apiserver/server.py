@@ -15,7 +15,8 @@ import asyncio
 import importlib
 import json
 import logging
-from typing import Any, Callable, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from k8py.api import resources
 from k8py.api.request import ApiRequest, ApiResponse
@@ -466,7 +467,8 @@ class ApiServer:
             else:
                 desired = body
             want_rv = (desired.get("metadata") or {}).get("resourceVersion") if isinstance(desired, dict) else None
-            pinned = want_rv not in (None, "") and (method == "PUT" or want_rv != view["metadata"].get("resourceVersion"))
+            pinned = want_rv not in (None, "") and (method == "PUT"
+                                                    or want_rv != view["metadata"].get("resourceVersion"))
             if want_rv not in (None, "") and parse_rv(want_rv) != kv.mod_revision:
                 raise conflict(r.plural, name, r.group)
             new = subresources.apply_scale(r, current, desired)
@@ -501,7 +503,7 @@ class ApiServer:
             raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected kind (Eviction)")
         bname = (body.get("metadata") or {}).get("name")
         if bname not in (None, "", name):
-            raise bad_request(f"name in URL does not match name in Eviction object")
+            raise bad_request("name in URL does not match name in Eviction object")
         dopts = parse_options(body.get("deleteOptions"), req.query)
         await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
@@ -526,7 +528,8 @@ class ApiServer:
                                           f"Invalid value: {exp_s}: may not specify a duration less than 10 minutes"))
         elif exp_s > MAX_EXPIRATION:
             causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
-                                          f"Invalid value: {exp_s}: may not specify a duration larger than 2^32 seconds"))
+                                          f"Invalid value: {exp_s}: "
+                                          "may not specify a duration larger than 2^32 seconds"))
         auds = spec.get("audiences") or []
         if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
             causes.append(machinery.cause("FieldValueInvalid", "spec.audiences", "Invalid value: must be strings"))

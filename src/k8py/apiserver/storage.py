@@ -10,7 +10,8 @@ converted on the way in and out.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource

@@ -11,7 +11,7 @@ namespaces/finalize, and the node-served ones (log, exec, attach, portforward).
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource

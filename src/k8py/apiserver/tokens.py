@@ -18,8 +18,9 @@ import base64
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api.wellknown import GROUP_AUTHENTICATED
 from k8py.apiserver.auth import User

@@ -14,8 +14,8 @@ Timers use the injected Clock, so tests drive them with FakeClock.advance().
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
 
 from k8py.api.resources import Resource
 from k8py.api.types import Obj

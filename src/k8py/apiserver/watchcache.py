@@ -20,8 +20,9 @@ import bisect
 import collections
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api.types import Obj
 from k8py.store.errors import Compacted
@@ -44,7 +45,7 @@ class CacheEvent:
     _fields: dict[tuple[str, str, bool], Obj] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_store(cls, ev: WatchEvent) -> "CacheEvent":
+    def from_store(cls, ev: WatchEvent) -> CacheEvent:
         return cls(ev.type, ev.kv.key, ev.kv.mod_revision, ev.kv.value,
                    ev.prev.value if ev.prev is not None else None, ev.created)
 
@@ -89,7 +90,7 @@ class CacheEvent:
 class Subscription:
     """A watcher's queue of CacheEvents. `get()` returns None once closed and drained."""
 
-    def __init__(self, after: int, max_size: int, on_close: Callable[["Subscription"], None] | None = None,
+    def __init__(self, after: int, max_size: int, on_close: Callable[[Subscription], None] | None = None,
                  index: tuple[str, str] | None = None) -> None:
         self.after = after  # deliver only events with revision > after
         self.index = index  # (kind, value): the cache sends only events whose index value matches

@@ -8,7 +8,8 @@ protobuf body decoder (protobuf.py) and the descriptor reader (protobuf_gen.py).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 

@@ -17,8 +17,9 @@ import inspect
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # Modules, in teardown order, whose `cleanup()` reset calls. A module may also be a package
 # exposing `cleanup` as an attribute. Add yours here.

@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     from k8py.apiserver.auth import Authenticator
     from k8py.apiserver.certs import Pki
     from k8py.apiserver.http import DebugHandler, HttpFront
+    from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.apiserver.server import ApiServer
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
-    from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.store import Store
 
 log = logging.getLogger("k8py.server")

@@ -18,7 +18,8 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Generic, Hashable, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from k8py.clock import Clock
 

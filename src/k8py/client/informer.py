@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Iterable, cast
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, cast
 
 from k8py.api import resources
 from k8py.api.types import Obj, ObjectMeta

@@ -10,7 +10,7 @@ propagate to the caller, which retries on its next tick.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_NODE_LEASE
@@ -24,13 +24,13 @@ RENEW_INTERVAL_SECONDS = 10.0
 
 def micro_time(t: float) -> str:
     """Kubernetes' MicroTime: 2024-01-02T03:04:05.123456Z."""
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_micro_time(s: str) -> float:
     base = s.rstrip("Z")
     fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in base else "%Y-%m-%dT%H:%M:%S"
-    return datetime.strptime(base, fmt).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(base, fmt).replace(tzinfo=UTC).timestamp()
 
 
 def lease_renew_time(lease: Obj) -> float | None:

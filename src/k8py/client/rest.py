@@ -15,8 +15,9 @@ import json
 import os
 import ssl
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import yaml

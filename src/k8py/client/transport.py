@@ -9,7 +9,8 @@ the API server's side, `k8py.apiserver.inprocess.InProcessTransport` (calls
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 
 def encode_body(body: Any) -> bytes | None:

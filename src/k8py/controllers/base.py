@@ -12,7 +12,7 @@ waits for the informers to sync before the first sync and owns its workers
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 from k8py.api.types import Obj
 from k8py.client.client import Client

@@ -116,7 +116,8 @@ def template_without_hash(template: Obj) -> Obj:
 def equal_ignore_hash(a: Obj, b: Obj) -> bool:
     """Whether two pod templates are equal apart from the pod-template-hash label (and
     zero values a typed object cannot tell from absent)."""
-    return bool(semantic_normalize(template_without_hash(a), True) == semantic_normalize(template_without_hash(b), True))
+    return bool(semantic_normalize(template_without_hash(a), True)
+                == semantic_normalize(template_without_hash(b), True))
 
 
 # ------------------------------------------------------------------ pods

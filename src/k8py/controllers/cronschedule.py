@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from k8py.controllers.errors import ScheduleError
@@ -25,8 +25,9 @@ _DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0
                 "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
                 "@hourly": "0 * * * *"}
 # (name, low, high, names)
-_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
-           ("month", 1, 12, _MONTHS), ("day of week", 0, 6, _DAYS))
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS), ("day of week", 0, 6, _DAYS))
 
 
 def _value(s: str, low: int, high: int, names: dict[str, int], field: str) -> int:
@@ -135,7 +136,7 @@ def _duration(s: str) -> timedelta:
 
 def parse_schedule(spec: str, time_zone: str | None = None) -> Schedule:
     try:
-        tz: tzinfo = ZoneInfo(time_zone) if time_zone else timezone.utc
+        tz: tzinfo = ZoneInfo(time_zone) if time_zone else UTC
     except (ZoneInfoNotFoundError, ValueError):
         raise ScheduleError(f"unknown time zone {time_zone}") from None
     s = spec.strip()

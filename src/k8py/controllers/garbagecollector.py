@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from k8py.api import resources
 from k8py.api.types import Obj, OwnerReference

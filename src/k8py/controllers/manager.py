@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from k8py.api.taints import DEFAULT_TOLERATION_SECONDS
 from k8py.client.client import Client

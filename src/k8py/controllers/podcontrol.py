@@ -14,7 +14,8 @@ is marked observed here, so the owner is not held until the expectations expire.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from k8py.api.types import Obj
 from k8py.client.client import Client

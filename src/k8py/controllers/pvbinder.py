@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from k8py.api.quantity import parse_quantity
 from k8py.api.selectors import label_selector_from_dict, node_selector_matches

@@ -21,7 +21,8 @@ mutated.
 from __future__ import annotations
 
 import copy
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from k8py.api.errors import SelectorError
 from k8py.api.selectors import LabelSelector, label_selector_from_dict

@@ -7,8 +7,9 @@ its containers' sum and any one init container, plus overhead), services (and th
 node ports and load balancers), configmaps, secrets, replicationcontrollers,
 resourcequotas, persistentvolumeclaims and requests.storage (also per storage class),
 and `count/<resource>[.<group>]` (for resources not listed here, a live count at each
-sync: on changes of the quota or the counted objects, and every `resync` seconds). Quota scopes Terminating/NotTerminating and
-BestEffort/NotBestEffort narrow which pods count.
+sync: on changes of the quota or the counted objects, and every `resync` seconds).
+Quota scopes Terminating/NotTerminating and BestEffort/NotBestEffort narrow which
+pods count.
 Invariants: status is written only when it changes; quantities are written in
 Kubernetes' canonical form of the hard limit's format. Enforcement at admission is
 the API server's (k8py does not enforce quotas yet).

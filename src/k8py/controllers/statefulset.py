@@ -155,7 +155,8 @@ class StatefulSetController(Controller):
             claim: Obj = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                           "metadata": {"name": name, "namespace": ns,
                                        "labels": {**(meta(t).get("labels") or {}), **labels},
-                                       **({"annotations": meta(t)["annotations"]} if meta(t).get("annotations") else {})},
+                                       **({"annotations": meta(t)["annotations"]}
+                                          if meta(t).get("annotations") else {})},
                           "spec": copy.deepcopy(t.get("spec") or {})}
             if retention(sts, "whenDeleted") == "Delete":  # the claims go with the set
                 ref = new_controller_ref(sts, "apps/v1", "StatefulSet")

@@ -16,8 +16,8 @@ names outside it return None (the server forwards them).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from k8py.api.types import Obj
 

@@ -10,6 +10,7 @@ the server; it is dropped (UDP) or the connection closed (TCP).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import struct
 from pathlib import Path
@@ -20,6 +21,17 @@ from dnslib import AAAA, CNAME, PTR, QTYPE, RCODE, RD, RR, SOA, SRV, A, DNSRecor
 from k8py.dns.records import Answer, ClusterZone, Record
 
 log = logging.getLogger(__name__)
+
+
+class _Reply(asyncio.DatagramProtocol):
+    """An upstream's side of one forwarded question: the first datagram is the reply."""
+
+    def __init__(self, reply: asyncio.Future[bytes]) -> None:
+        self.reply = reply
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.reply.done():
+            self.reply.set_result(data)
 
 
 def host_upstreams(path: str = "/etc/resolv.conf") -> list[str]:
@@ -93,21 +105,16 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         for up in self.upstreams:
             fut: asyncio.Future[bytes] = loop.create_future()
-
-            class _P(asyncio.DatagramProtocol):
-                def datagram_received(self, d: bytes, addr: tuple[str, int]) -> None:
-                    if not fut.done():
-                        fut.set_result(d)
-
             host, _, port = up.partition(":")  # "ip" or "ip:port"
             try:
-                transport, _ = await loop.create_datagram_endpoint(_P, remote_addr=(host, int(port or 53)))
+                transport, _ = await loop.create_datagram_endpoint(functools.partial(_Reply, fut),
+                                                                   remote_addr=(host, int(port or 53)))
             except OSError:
                 continue
             try:
                 transport.sendto(data)
                 return await asyncio.wait_for(fut, self.forward_timeout)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 continue
             finally:
                 transport.close()

@@ -24,7 +24,7 @@ def _run(argv: list[str], stdin: bytes | None, merge: bool, timeout: float | Non
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE,
                            timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        raise asyncio.TimeoutError(f"{argv[0]} timed out after {timeout}s") from e
+        raise TimeoutError(f"{argv[0]} timed out after {timeout}s") from e
     return p.returncode, p.stdout or b"", p.stderr or b""
 
 

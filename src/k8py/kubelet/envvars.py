@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from k8py.api.quantity import parse_quantity
 from k8py.api.types import Obj

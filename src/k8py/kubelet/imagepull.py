@@ -12,7 +12,7 @@ forgets the back-off.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from k8py.api.types import Obj
 from k8py.clock import Clock

@@ -39,7 +39,7 @@ def self_signed(dir_: Path, name: str, ips: list[str]) -> tuple[Path, Path]:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     sans: list[x509.GeneralName] = [x509.DNSName(name)]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips if i]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=3650))

@@ -146,7 +146,8 @@ class NodeFacts:
                     "reason": bad_reason if bad else ok_reason, "message": bad_msg if bad else ok_msg}
 
         out = [
-            cond("MemoryPressure", mem_pressure, "KubeletHasSufficientMemory", "kubelet has sufficient memory available",
+            cond("MemoryPressure", mem_pressure,
+                 "KubeletHasSufficientMemory", "kubelet has sufficient memory available",
                  "KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
             cond("DiskPressure", disk_pressure, "KubeletHasNoDiskPressure", "kubelet has no disk pressure",
                  "KubeletHasDiskPressure", "kubelet has disk pressure"),

@@ -578,7 +578,7 @@ class PodWorker:
                 ok, msg = await asyncio.wait_for(self._run_hook(pre, c.id, cs, grace), grace)
                 if not ok:
                     self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.event("Warning", "FailedPreStopHook", "PreStopHook failed: timed out")
         left = max(0.0, grace - (self.deps.clock.monotonic() - t0))
         await self.deps.runtime.stop_container(c.id, left if grace > 0 else 0)

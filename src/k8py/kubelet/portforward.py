@@ -119,7 +119,7 @@ class PortForwardSession:
         log.debug("port-forward %s: connecting to %s:%d", self.pod_name, self.pod_ip, p.port)
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.pod_ip, p.port), 10)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             log.info("port-forward %s: connecting to %s:%d failed: %r", self.pod_name, self.pod_ip, p.port, e)
             msg = (f"error forwarding port {p.port} to pod {self.pod_name}, uid {self.uid}: "
                    f"failed to connect to {self.pod_ip}:{p.port}: {e}")

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from k8py.api.types import Obj
 from k8py.clock import Clock
@@ -90,14 +91,14 @@ async def run_probe(runtime: ContainerRuntime, cid: str, probe: Obj, container: 
             port = _port(ts.get("port"), container)
             try:
                 _r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return ProbeResult(False, f"dial tcp {host}:{port}: i/o timeout")
             w.close()
             return ProbeResult(True)
         if probe.get("grpc"):
             return ProbeResult(False, "grpc probes are not supported by k8py")
         return ProbeResult(False, "probe has no handler")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return ProbeResult(False, f"Get probe: context deadline exceeded (Client.Timeout exceeded after {timeout:g}s)")
     except (OSError, ValueError) as e:
         return ProbeResult(False, str(e))

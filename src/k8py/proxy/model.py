@@ -11,8 +11,8 @@ the same inputs always give the same model.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from k8py.api.types import Obj
 

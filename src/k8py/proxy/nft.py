@@ -33,6 +33,6 @@ def list_table(table: str = TABLE) -> str:
 
 
 async def table_exists(table: str = TABLE) -> bool:
-    proc = await asyncio.create_subprocess_exec("nft", "list", "table", FAMILY, table, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec("nft", "list", "table", FAMILY, table,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     return await proc.wait() == 0

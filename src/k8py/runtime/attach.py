@@ -27,7 +27,7 @@ class AttachSession:
         self._task = asyncio.create_task(self._pump())
 
     @classmethod
-    async def connect(cls, path: str, tty: bool, stdin: bool) -> "AttachSession":
+    async def connect(cls, path: str, tty: bool, stdin: bool) -> AttachSession:
         reader, writer = await asyncio.open_unix_connection(path)
         return cls(reader, writer, tty, stdin)
 

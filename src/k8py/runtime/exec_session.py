@@ -21,7 +21,7 @@ import pty
 import signal
 import struct
 import termios
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class ExecSession:
@@ -89,7 +89,7 @@ class ExecSession:
         if self.master is not None:
             try:
                 await asyncio.wait_for(self._drained(), 2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._close_master()
         return rc

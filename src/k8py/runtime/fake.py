@@ -12,19 +12,34 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from k8py.runtime import reference
-from k8py.runtime.errors import (ContainerNotFound, CreateContainerError, ImagePullError, RuntimeError_,
-                                 SandboxNotFound, StartError)
 from k8py.runtime.attach import AttachSession
+from k8py.runtime.errors import (
+    ContainerNotFound,
+    CreateContainerError,
+    ImagePullError,
+    RuntimeError_,
+    SandboxNotFound,
+    StartError,
+)
 from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.mirrors import Credentials
-from k8py.runtime.protocol import (ContainerConfig, ContainerState, ContainerStats, ContainerStatus,
-                                   ExecResult,
-                                   ImageStatus, LoopbackOnlyNetwork, PodNetwork, PodSandboxConfig,
-                                   PodSandboxStatus, SandboxState)
+from k8py.runtime.protocol import (
+    ContainerConfig,
+    ContainerState,
+    ContainerStats,
+    ContainerStatus,
+    ExecResult,
+    ImageStatus,
+    LoopbackOnlyNetwork,
+    PodNetwork,
+    PodSandboxConfig,
+    PodSandboxStatus,
+    SandboxState,
+)
 
 
 class FakeRuntime:

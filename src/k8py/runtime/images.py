@@ -14,6 +14,7 @@ root); layers are removed only when no remaining image uses them.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import fcntl
 import json
 import os
@@ -21,18 +22,25 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, List
+from typing import Any
 
 from k8py.runtime import reference
 from k8py.runtime.errors import ImageNotFound, ImagePullError, RuntimeError_
 from k8py.runtime.mirrors import Credentials
-from k8py.runtime.registry import (DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, RegistryClient,
-                                   ResolvedManifest, pick_platform, sha256_digest)
+from k8py.runtime.registry import (
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    RegistryClient,
+    ResolvedManifest,
+    pick_platform,
+    sha256_digest,
+)
 from k8py.runtime.unpack import unpack_layer
-
 
 PARALLEL_DOWNLOADS = 3  # as containerd's max_concurrent_downloads
 
@@ -53,7 +61,7 @@ class Image:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Image":
+    def from_dict(cls, d: dict[str, Any]) -> Image:
         return cls(**d)
 
 
@@ -101,7 +109,7 @@ class ImageStore:
 
     # ------------------------------------------------------------ queries
 
-    def list(self) -> List[Image]:
+    def list(self) -> builtins.list[Image]:
         out = []
         for p in sorted((self.root / "images").glob("*.json")):
             try:
@@ -113,7 +121,7 @@ class ImageStore:
     def get(self, image: str) -> Image | None:
         """Find by reference (normalized), image id, id prefix or repo digest."""
         refs = self._refs()
-        candidates: List[str] = []
+        candidates: list[str] = []
         try:
             r = reference.parse(image)
             by_ref = refs.get(str(r), "")
@@ -138,7 +146,7 @@ class ImageStore:
             raise ImageNotFound(f'image "{image}" not present locally')
         return img
 
-    def layer_dirs(self, img: Image) -> List[Path]:
+    def layer_dirs(self, img: Image) -> builtins.list[Path]:
         """Unpacked layer directories, bottom first (reverse for overlay lowerdir)."""
         return [self.layer_path(d) for d in img.diff_ids]
 
@@ -186,8 +194,8 @@ class ImageStore:
             return img
 
     async def _commit(self, manifest: dict[str, Any], config: dict[str, Any], manifest_digest: str,
-                      tags: List[str], repo_digests: List[str]) -> Image:
-        layers = [l["digest"] for l in manifest.get("layers", [])]
+                      tags: builtins.list[str], repo_digests: builtins.list[str]) -> Image:
+        layers = [layer["digest"] for layer in manifest.get("layers", [])]
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         if len(diff_ids) != len(layers):
             raise ValueError(f"image config has {len(diff_ids)} diff_ids for {len(layers)} layers")
@@ -198,7 +206,7 @@ class ImageStore:
         await asyncio.gather(*(unpack(b, d) for b, d in zip(layers, diff_ids)))  # layers are independent dirs
         cfg_bytes = self.blob_path(manifest["config"]["digest"]).read_bytes()
         image_id = sha256_digest(cfg_bytes)
-        size = sum(int(l.get("size", 0)) for l in manifest.get("layers", []))
+        size = sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
         with self._flock():
             old = self.get(image_id)
             img = Image(
@@ -277,7 +285,7 @@ class ImageStore:
 
     # ------------------------------------------------------------ load archives
 
-    async def load_archive(self, path: str | Path) -> List[Image]:
+    async def load_archive(self, path: str | Path) -> builtins.list[Image]:
         """Import a `docker save` tarball or an OCI image-layout archive (tar or directory)."""
         p = Path(path)
         if p.is_dir():
@@ -299,8 +307,8 @@ class ImageStore:
             os.replace(dst.with_suffix(".tmp"), dst)
         return digest
 
-    async def _load_dir(self, d: Path) -> List[Image]:
-        out: List[Image] = []
+    async def _load_dir(self, d: Path) -> builtins.list[Image]:
+        out: list[Image] = []
         if (d / "index.json").exists() and (d / "oci-layout").exists():
             index = json.loads((d / "index.json").read_text())
             for desc in index.get("manifests", []):
@@ -316,7 +324,7 @@ class ImageStore:
                     mdigest = entry["digest"]
                     mbytes = (d / "blobs" / "sha256" / mdigest.split(":", 1)[1]).read_bytes()
                     mdoc = json.loads(mbytes)
-                for bd in [mdoc["config"]["digest"]] + [l["digest"] for l in mdoc.get("layers", [])]:
+                for bd in [mdoc["config"]["digest"]] + [layer["digest"] for layer in mdoc.get("layers", [])]:
                     got = await asyncio.to_thread(self._import_blob, d / "blobs" / "sha256" / bd.split(":", 1)[1])
                     if got != bd:
                         raise RuntimeError_(f"archive blob {bd} is corrupt")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, Iterable
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class LogLine:
 def parse_time(ts: str) -> float:
     """RFC3339 with up to nanoseconds -> UNIX seconds (float)."""
     base, _, frac = ts.rstrip("Z").partition(".")
-    secs = dt.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
+    secs = dt.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC).timestamp()
     return secs + (float("0." + frac) if frac else 0.0)
 
 

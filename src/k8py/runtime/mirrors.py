@@ -63,7 +63,7 @@ class RegistriesConfig:
     disable_default_endpoint: bool = False
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "RegistriesConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> RegistriesConfig:
         d = d or {}
         mirrors = {host: [endpoint_url(e) for e in (m or {}).get("endpoint", [])]
                    for host, m in (d.get("mirrors") or {}).items()}
@@ -77,7 +77,7 @@ class RegistriesConfig:
         return cls(mirrors, auths, bool(d.get("disable_default_endpoint", False)))
 
     @classmethod
-    def load(cls, path: str | Path | None) -> "RegistriesConfig":
+    def load(cls, path: str | Path | None) -> RegistriesConfig:
         """Load a registries.yaml; a missing file means no mirrors."""
         if not path or not Path(path).exists():
             return cls()

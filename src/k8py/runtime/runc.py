@@ -415,14 +415,14 @@ class RuncRuntime:
         try:
             out, err = await asyncio.wait_for(p.communicate(), timeout)
             return ExecResult(p.returncode if p.returncode is not None else -1, out, err)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             try:
                 os.kill(int(pidfile.read_text()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
             try:
                 out, err = await asyncio.wait_for(p.communicate(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 p.kill()
                 out, err = b"", b""
             return ExecResult(-1, out, err, timed_out=True)

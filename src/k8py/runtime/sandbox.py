@@ -27,8 +27,7 @@ from typing import Any
 from k8py.host import proc
 from k8py.runtime.errors import SandboxError, SandboxNotFound
 from k8py.runtime.jsoncache import JsonFileCache
-from k8py.runtime.protocol import (DNSConfig, PodNetwork, PodSandboxConfig, PodSandboxStatus,
-                                   SandboxState)
+from k8py.runtime.protocol import DNSConfig, PodNetwork, PodSandboxConfig, PodSandboxStatus, SandboxState
 
 NETNS_DIR = Path("/run/netns")
 

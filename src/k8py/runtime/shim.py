@@ -53,7 +53,7 @@ class LogWriter:
             os.write(self.fd, rec)
 
 
-def copy_stream(fd: int, stream: str, log: LogWriter, attach: "Attach | None" = None) -> None:
+def copy_stream(fd: int, stream: str, log: LogWriter, attach: Attach | None = None) -> None:
     buf = b""
     while True:
         try:

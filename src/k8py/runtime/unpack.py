@@ -19,8 +19,9 @@ import os
 import shutil
 import subprocess
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -105,7 +106,7 @@ def unpack_layer(blob: Path, dest: Path) -> str:
         proc.kill()
         proc.wait()
         shutil.rmtree(partial, ignore_errors=True)
-        raise ValueError(f"cannot unpack layer {blob.name}: {e}: {proc.stderr.read().decode(errors='replace')}")
+        raise ValueError(f"cannot unpack layer {blob.name}: {e}: {proc.stderr.read().decode(errors='replace')}") from e
     err = proc.stderr.read().decode(errors="replace")
     if proc.wait() != 0:
         shutil.rmtree(partial, ignore_errors=True)

@@ -13,7 +13,7 @@ informers given to it.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from k8py.api.types import Obj
 from k8py.scheduler.types import NodeInfo, PodInfo

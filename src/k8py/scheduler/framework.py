@@ -18,8 +18,9 @@ per-pod work is bounded and spread across the cluster.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from k8py.scheduler.types import NodeInfo, PodInfo
 
@@ -42,18 +43,18 @@ class Status:
     plugin: str = ""
 
     @classmethod
-    def unschedulable(cls, *reasons: str, plugin: str = "") -> "Status":
+    def unschedulable(cls, *reasons: str, plugin: str = "") -> Status:
         return cls(tuple(reasons), UNSCHEDULABLE, plugin)
 
     @classmethod
-    def unresolvable(cls, *reasons: str, plugin: str = "") -> "Status":
+    def unresolvable(cls, *reasons: str, plugin: str = "") -> Status:
         return cls(tuple(reasons), UNSCHEDULABLE_AND_UNRESOLVABLE, plugin)
 
 
 @dataclass(slots=True)
 class CycleState:
     """Per-pod scratch space shared by the plugins of one scheduling cycle."""
-    snapshot: "Snapshot"
+    snapshot: Snapshot
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -20,7 +20,8 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from k8py.api.types import Obj
 from k8py.api.wellknown import ANNOTATION_SELECTED_NODE, DEFAULT_SCHEDULER_NAME

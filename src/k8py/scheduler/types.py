@@ -39,14 +39,14 @@ class Resources:
     pods: int = 0
     scalars: dict[str, int] = field(default_factory=dict)
 
-    def add(self, other: "Resources", sign: int = 1) -> None:
+    def add(self, other: Resources, sign: int = 1) -> None:
         self.milli_cpu += sign * other.milli_cpu
         self.memory += sign * other.memory
         self.ephemeral_storage += sign * other.ephemeral_storage
         for k, v in other.scalars.items():
             self.scalars[k] = self.scalars.get(k, 0) + sign * v
 
-    def set_max(self, other: "Resources") -> None:
+    def set_max(self, other: Resources) -> None:
         self.milli_cpu = max(self.milli_cpu, other.milli_cpu)
         self.memory = max(self.memory, other.memory)
         self.ephemeral_storage = max(self.ephemeral_storage, other.ephemeral_storage)
@@ -131,7 +131,7 @@ class AffinityTerm:
     topology_key: str
     weight: int = 0
 
-    def matches(self, pod: "PodInfo") -> bool:
+    def matches(self, pod: PodInfo) -> bool:
         if pod.namespace not in self.namespaces and not (
                 # without a namespace informer only the label every namespace carries is known
                 self.namespace_selector is not None and self.namespace_selector.matches(
@@ -181,7 +181,7 @@ class PodInfo:
     pvcs: list[str]
 
     @classmethod
-    def from_pod(cls, pod: Obj) -> "PodInfo":
+    def from_pod(cls, pod: Obj) -> PodInfo:
         md = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         ns = md.get("namespace") or NAMESPACE_DEFAULT
@@ -212,7 +212,8 @@ class PodInfo:
             required_affinity=_affinity_terms(ns, pa.get("requiredDuringSchedulingIgnoredDuringExecution")),
             required_anti_affinity=_affinity_terms(ns, paa.get("requiredDuringSchedulingIgnoredDuringExecution")),
             preferred_affinity=_affinity_terms(ns, pa.get("preferredDuringSchedulingIgnoredDuringExecution"), True),
-            preferred_anti_affinity=_affinity_terms(ns, paa.get("preferredDuringSchedulingIgnoredDuringExecution"), True),
+            preferred_anti_affinity=_affinity_terms(ns, paa.get("preferredDuringSchedulingIgnoredDuringExecution"),
+                                                    True),
             owner_uid=owner, pvcs=pvcs,
         )
 
@@ -237,7 +238,7 @@ class NodeInfo:
     affinity_pods: int = 0  # pods here with any (anti-)affinity terms
 
     @classmethod
-    def from_node(cls, node: Obj) -> "NodeInfo":
+    def from_node(cls, node: Obj) -> NodeInfo:
         ni = cls(name="", node={}, labels={}, allocatable=Resources(), unschedulable=False,
                  taints=[], prefer_no_schedule=[])
         ni.set_node(node)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Coroutine, Iterable, Protocol
+from collections.abc import Coroutine, Iterable
+from typing import Any, Protocol
 
 from k8py.api.types import Obj
 from k8py.api.wellknown import ANNOTATION_SIMULATED_HEARTBEAT
@@ -87,7 +88,8 @@ class Engine:
 
     async def _annotate(self, sim: DrivenNode, value: str) -> None:
         try:
-            await self.client.patch("nodes", sim.name, {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: value}}})
+            await self.client.patch("nodes", sim.name,
+                                    {"metadata": {"annotations": {ANNOTATION_SIMULATED_HEARTBEAT: value}}})
         except ApiError as e:
             log.info("node %s: heartbeat annotation not written: %s", sim.name, e)
 

@@ -18,8 +18,10 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import builtins
 import json
-from typing import Any, AsyncIterator, List
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -125,7 +127,7 @@ class EtcdStore:
 
     # ---- writes ----
 
-    async def _txn(self, key: str, compare: List[dict[str, Any]],
+    async def _txn(self, key: str, compare: builtins.list[dict[str, Any]],
                    success: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         data = await self._call("/v3/kv/txn", {
             "compare": compare,
@@ -153,8 +155,8 @@ class EtcdStore:
         return KeyValue(key=key, value=bytes(value), mod_revision=rev, create_revision=rev)
 
     @staticmethod
-    def _exists_and_at(key: str, expected: int | None) -> List[dict[str, Any]]:
-        cmp: List[dict[str, Any]] = [
+    def _exists_and_at(key: str, expected: int | None) -> builtins.list[dict[str, Any]]:
+        cmp: list[dict[str, Any]] = [
             {"key": _b64(key), "target": "CREATE", "result": "GREATER", "create_revision": "0"}]
         if expected is not None:
             cmp.append({"key": _b64(key), "target": "MOD", "result": "EQUAL",
@@ -212,7 +214,7 @@ class EtcdStore:
         try:
             if resp.status != 200:
                 raise EtcdError(f"etcd watch: HTTP {resp.status}: {(await resp.text())[:200]}")
-            parts: List[bytes] = []  # of the current line (one JSON message per line)
+            parts: list[bytes] = []  # of the current line (one JSON message per line)
             async for chunk in resp.content.iter_any():
                 while chunk:
                     i = chunk.find(b"\n")
@@ -236,7 +238,7 @@ class EtcdStore:
         finally:
             resp.close()
 
-    def _watch_message(self, msg: dict[str, Any], revision: int) -> List[WatchEvent]:
+    def _watch_message(self, msg: dict[str, Any], revision: int) -> builtins.list[WatchEvent]:
         if "error" in msg:
             err = msg["error"]
             text = err.get("message", err) if isinstance(err, dict) else err
@@ -248,7 +250,7 @@ class EtcdStore:
             raise Compacted(revision, compact)
         if result.get("canceled"):
             raise EtcdError(f"etcd watch canceled: {result.get('cancel_reason', '')}")
-        events: List[WatchEvent] = []
+        events: list[WatchEvent] = []
         for e in result.get("events") or []:
             kv = _kv(e["kv"])
             prev = _kv(e["prev_kv"]) if e.get("prev_kv") else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from k8py.store.errors import Compacted, Conflict, KeyExists, NotFound
 from k8py.store.keys import in_prefix, prefix_end

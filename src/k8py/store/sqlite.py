@@ -36,13 +36,15 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import queue
 import sqlite3
 import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, List
+from typing import Any
 
 from k8py.store.errors import Compacted, Conflict, KeyExists, NotFound, StoreError
 from k8py.store.keys import in_prefix, prefix_end
@@ -547,7 +549,7 @@ class SqliteStore:
         self._pos = pos
         if not self._pos_waiters:
             return
-        keep: List[tuple[int, asyncio.Future[None]]] = []
+        keep: list[tuple[int, asyncio.Future[None]]] = []
         for rev, fut in self._pos_waiters:
             if rev <= pos or self._closed:
                 if not fut.done():
@@ -556,7 +558,7 @@ class SqliteStore:
                 keep.append((rev, fut))
         self._pos_waiters = keep
 
-    def _committed(self, futures: List[asyncio.Future[Any]], results: List[Any]) -> None:
+    def _committed(self, futures: builtins.list[asyncio.Future[Any]], results: builtins.list[Any]) -> None:
         """In the loop, after a COMMIT: hand the new events straight to the watchers when
         they follow on from what the broadcaster has delivered (else it reads the log),
         then answer the writers."""

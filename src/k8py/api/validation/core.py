@@ -258,7 +258,8 @@ def validate_pv(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) -
             v.add(invalid("spec.volumeMode", spec.get("volumeMode"), IMMUTABLE))
         for s in _pv_sources():
             if ospec.get(s) is not None and spec.get(s) != ospec.get(s):
-                v.add(forbidden("spec.persistentvolumesource", "spec.persistentvolumesource is immutable after creation"))
+                v.add(forbidden("spec.persistentvolumesource",
+                                "spec.persistentvolumesource is immutable after creation"))
                 break
 
 

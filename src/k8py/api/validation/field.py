@@ -9,8 +9,9 @@ Forbidden, TooLong and TooMany errors never print the value. Pure functions.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 # Error types, as Kubernetes reports them in Status details.causes[].reason.
 REQUIRED = "FieldValueRequired"

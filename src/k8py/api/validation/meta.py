@@ -12,8 +12,9 @@ notation.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from k8py.api import names
 from k8py.api.errors import QuantityError, SelectorError

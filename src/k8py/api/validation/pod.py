@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from k8py.api import names, schema
 from k8py.api.taints import TAINT_EFFECTS
@@ -51,7 +52,8 @@ def _volume_sources() -> list[str]:
     return [k for k in props if k != "name"]
 
 
-def _pod_spec(v: ErrorList, spec: dict[str, Any], path: str, restart_allowed: Iterable[str] = _RESTART_POLICIES) -> None:
+def _pod_spec(v: ErrorList, spec: dict[str, Any], path: str,
+              restart_allowed: Iterable[str] = _RESTART_POLICIES) -> None:
     containers = list_of(spec.get("containers"))
     init = list_of(spec.get("initContainers"))
     if not containers:
@@ -310,7 +312,8 @@ def _resources(v: ErrorList, r: dict[str, Any], path: str) -> None:
         if not overcommit and rq != lq:
             v.add(invalid(f"{path}.requests", str(val), f"must be equal to {name} limit of {limits[name]}"))
         elif rq > lq:
-            v.add(invalid(f"{path}.requests", str(val), f"must be less than or equal to {name} limit of {limits[name]}"))
+            v.add(invalid(f"{path}.requests", str(val),
+                          f"must be less than or equal to {name} limit of {limits[name]}"))
 
 
 def _handler(v: ErrorList, h: dict[str, Any], path: str, kinds: tuple[str, ...]) -> None:
@@ -357,7 +360,8 @@ def validate_node_selector_term(v: ErrorList, term: dict[str, Any], path: str) -
         if e.get("operator") not in ("In", "NotIn"):
             v.add(invalid(f"{p}.operator", e.get("operator"), "not a valid selector operator"))
         elif len(list_of(e.get("values"))) != 1:
-            v.add(required(f"{p}.values", "must be only one value when `operator` is 'In' or 'NotIn' for node field selector"))
+            v.add(required(f"{p}.values",
+                           "must be only one value when `operator` is 'In' or 'NotIn' for node field selector"))
 
 
 def _node_selector_requirement(v: ErrorList, e: dict[str, Any], path: str) -> None:

@@ -118,7 +118,8 @@ def _service_ips(v: ErrorList, spec: dict[str, Any]) -> None:
         v.add(invalid("spec.clusterIPs[0]", cip, "must be empty, 'None', or a valid IP address"))
     for i, ip in enumerate(list_of(spec.get("externalIPs"))):
         if isinstance(ip, str) and not is_ip(ip):
-            v.add(invalid(f"spec.externalIPs[{i}]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+            v.add(invalid(f"spec.externalIPs[{i}]", ip,
+                          "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
 
 
 def _service_policies(v: ErrorList, spec: dict[str, Any]) -> None:
