@@ -46,11 +46,12 @@ def resize_only(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         src = by_name.get((kind, c.get("name")))
         if src is None:
             continue
-        for f in ("resources", "resizePolicy"):
-            if f in src:
-                c[f] = copy.deepcopy(src[f])
-            else:
-                c.pop(f, None)
+        if "resources" in src:
+            c["resources"] = copy.deepcopy(src["resources"])
+        else:
+            c.pop("resources", None)
+        if src.get("resizePolicy") is not None:  # absent (e.g. a JSON merge patch of the list): unchanged
+            c["resizePolicy"] = copy.deepcopy(src["resizePolicy"])
     md: dict[str, Any] = new["metadata"] if isinstance(new.get("metadata"), dict) else {}
     if md.get("resourceVersion"):
         out.setdefault("metadata", {})["resourceVersion"] = md["resourceVersion"]
