@@ -234,6 +234,7 @@ class PodResize:
             await self.runtime.update_container_resources(cid, want)
         except NodeError as e:
             msg = f"failed to update resources of container {name!r}: {e.message}".replace("'", '"')
+            log.info("pod %s: %s", self.uid, msg)
             if self.errors.get(name) != msg:
                 self.event("Warning", "ResizeError", msg)
             self.errors[name] = msg

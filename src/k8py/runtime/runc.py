@@ -410,9 +410,9 @@ class RuncRuntime:
 
     async def update_container_resources(self, container_id: str, resources: ContainerResources) -> None:
         """`runc update` of the running container's memory limit (and memsw on cgroup v1),
-        CFS quota/period and shares, without a restart; the values the kernel then holds are
-        recorded (ContainerStatus.resources). The kernel refuses a memory limit below what
-        the container uses (cgroup v1: EBUSY): raised as RuntimeError_."""
+        CFS quota/period and shares, without a restart; what was applied is recorded
+        (ContainerStatus.resources; the kernel's own values: cgroups.configured). The kernel
+        refuses a memory limit below what the container uses (cgroup v1: EBUSY): RuntimeError_."""
         self._require_running(container_id)
         rec = self._load(container_id)
         mem = str(resources.memory_limit_bytes) if resources.memory_limit_bytes > 0 else "-1"
@@ -421,10 +421,9 @@ class RuncRuntime:
         shares_m = resources.cpu_request_millis or resources.cpu_limit_millis
         shares = str(max(2, shares_m * 1024 // 1000) if shares_m else 2)
         args = ["update", "--memory", mem, *(["--memory-swap", mem] if cgroups.has_memsw() else []),
-                "--cpu-period", str(CPU_PERIOD), "--cpu-quota", quota, "--cpu-shares", shares]
+                "--cpu-period", str(CPU_PERIOD), "--cpu-quota", quota, "--cpu-share", shares]
         await self._runc(*args, self.runc_name(container_id))
-        now = await asyncio.to_thread(cgroups.configured, rec["cgroups_path"])
-        rec["resources"] = asdict(_from_cgroup(now) if now else resources)
+        rec["resources"] = asdict(resources)
         self._save(container_id, rec)
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> ExecResult:
@@ -503,14 +502,6 @@ class RuncRuntime:
         for sid in self.sandboxes.ids():
             await self.remove_pod_sandbox(sid)
         cgroups.remove_tree(self.cgroup_parent)
-
-
-def _from_cgroup(v: tuple[int, int, int, int]) -> ContainerResources:
-    """What the kernel holds, in the kubelet's units (shares -> millicores as Kubernetes does)."""
-    limit, quota, period, shares = v
-    return ContainerResources(memory_limit_bytes=limit if 0 < limit < 2**62 else 0,
-                              cpu_limit_millis=quota * 1000 // period if quota > 0 and period > 0 else 0,
-                              cpu_request_millis=round(shares * 1000 / 1024) if shares > 2 else 0)
 
 
 def _alive(pid: int) -> bool:
