@@ -80,7 +80,8 @@ RESOURCES: tuple[Resource, ...] = (
     # core/v1
     Resource("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize")),
     Resource("", "v1", "Pod", "pods", True, ("po",),
-             ("status", "binding", "log", "eviction", "exec", "attach", "portforward", "ephemeralcontainers"),
+             ("status", "binding", "log", "eviction", "exec", "attach", "portforward", "ephemeralcontainers",
+              "resize"),
              (_ALL,)),
     Resource("", "v1", "Service", "services", True, ("svc",), ("status", "proxy"), (_ALL,)),
     Resource("", "v1", "Endpoints", "endpoints", True, ("ep",), singular="endpoints"),

@@ -40,6 +40,7 @@ _SUB: dict[str, tuple[str | None, str | None, str | None, tuple[str, ...]]] = {
     "attach": (None, None, "PodAttachOptions", ("create", "get")),
     "portforward": (None, None, "PodPortForwardOptions", ("create", "get")),
     "ephemeralcontainers": (None, None, None, ("get", "patch", "update")),
+    "resize": (None, None, None, ("get", "patch", "update")),
     "finalize": (None, None, None, ("update",)),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
 }

@@ -62,6 +62,12 @@ def validate(obj: Obj, r: Resource, old: Obj | None = None) -> list[dict[str, st
     return [field_error_cause(fe) for fe in validation.validate(obj, r, old=old)]
 
 
+def validate_resize(new: Obj, old: Obj) -> list[dict[str, str]]:
+    """Causes of what a pods/resize write may not change (k8py.api.validation.podresize)."""
+    from k8py.api.validation.podresize import validate_pod_resize
+    return [field_error_cause(fe) for fe in validate_pod_resize(new, old)]
+
+
 def unknown_fields(obj: Obj, r: Resource) -> list[str]:
     from k8py.api import validation
     return [str(f).lstrip(".") for f in validation.unknown_fields(obj, r)]

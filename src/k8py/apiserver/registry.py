@@ -247,7 +247,13 @@ class Registry:
                     r.group)
         machinery.apply_defaults(out, r)
         strategy.bump_generation(r, out, old)
-        self.validate(r, out, old)
+        if subresource == "resize":  # the spec as on create, then what a resize may change
+            self.validate(r, out, None)
+            causes = machinery.validate_resize(out, old)
+            if causes:
+                raise invalid(r.kind, omd["name"], causes, r.group)
+        else:
+            self.validate(r, out, old)
         return out
 
     async def commit_update(self, r: Resource, kv: KeyValue, old: Obj, new: Obj,

@@ -238,6 +238,8 @@ class ApiServer:
         if sub == "scale":
             return await self._scale(req, r, ns, name, method)
         if r.plural == "pods" and r.group == "":
+            if sub == "resize":
+                return await self._resize(req, r, ns, name, method)
             if sub == "binding" and method == "POST":
                 return await self._bind(req, r, ns, name)
             if sub == "eviction" and method == "POST":
@@ -480,6 +482,20 @@ class ApiServer:
                 if pinned:
                     raise conflict(r.plural, name, r.group) from None
         raise conflict(r.plural, name, r.group)
+
+    async def _resize(self, req: ApiRequest, r: Resource, ns: str | None, name: str, method: str) -> ApiResponse:
+        """pods/resize: the pod; writes change only its containers' resources (registry, strategy)."""
+        pod = await self.registry.get(r, ns, name)
+        if method == "GET":
+            return self._render_one(req, r, pod)
+        if method not in ("PUT", "PATCH"):
+            raise method_not_allowed()
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            await subresources.resize_node_present(self.registry, pod, node)
+        if method == "PUT":
+            return await self._update(req, r, ns, name, "resize")
+        return await self._patch(req, r, ns, name, "resize")
 
     async def _bind(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
         body = await self._body(req)

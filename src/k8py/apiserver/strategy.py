@@ -76,6 +76,9 @@ def prepare_update(r: Resource, new: Obj, old: Obj, subresource: str | None) -> 
         else:
             out.pop("status", None)
         return out
+    if subresource == "resize":  # only the containers' resources and resizePolicy (dropNonResizeUpdates)
+        from k8py.api.validation.podresize import resize_only
+        new = resize_only(new, old)
     md, omd = new.setdefault("metadata", {}), old.get("metadata") or {}
     for f in _SERVER_META:
         if f in omd:

@@ -12,6 +12,7 @@ namespaces/finalize, and the node-served ones (log, exec, attach, portforward).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource
@@ -100,6 +101,24 @@ def bind(pod: Obj, binding: Obj, now: float) -> Obj:
                   "lastTransitionTime": rfc3339(now)})
     status["conditions"] = conds
     return out
+
+
+async def resize_node_present(registry: Any, pod: Obj, node: str) -> None:
+    """A resize is applied by the pod's node: refuse it (422 on spec.nodeName) when that
+    node is gone, rather than accept a change that nothing will ever apply."""
+    from k8py.api import resources
+    nodes = resources.lookup("", "nodes")
+    assert nodes is not None
+    try:
+        await registry.get(nodes, None, node)
+    except StatusError as e:
+        if e.code != 404:
+            raise
+        name = pod["metadata"]["name"]
+        raise invalid("Pod", name, [cause(
+            "FieldValueForbidden", "spec.nodeName",
+            f'Forbidden: node "{node}" of pod "{name}" no longer exists: its containers cannot be resized; '
+            "delete the pod (its controller, if any, creates a new one)")]) from None
 
 
 def no_node_proxy(pod: Obj, sub: str) -> StatusError:

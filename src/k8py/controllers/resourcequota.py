@@ -21,6 +21,7 @@ import logging
 from fractions import Fraction
 
 from k8py.api import resources
+from k8py.api.podresources import effective_spec
 from k8py.api.quantity import format_quantity, parse_quantity, quantity_format
 from k8py.api.types import Obj
 from k8py.client.client import Client
@@ -49,8 +50,9 @@ def pod_terminal(pod: Obj) -> bool:
 
 
 def pod_amounts(pod: Obj, kind: str) -> dict[str, Fraction]:
-    """A pod's requests or limits (kind "requests" or "limits") per resource."""
-    spec = pod.get("spec") or {}
+    """A pod's requests or limits (kind "requests" or "limits") per resource (during a resize,
+    the larger of the spec and what the node allocated, as Kubernetes counts it)."""
+    spec = effective_spec(pod)
     total: dict[str, Fraction] = {}
     for c in spec.get("containers") or []:
         for r, v in ((c.get("resources") or {}).get(kind) or {}).items():

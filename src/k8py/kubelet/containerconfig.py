@@ -28,10 +28,12 @@ LABEL_CONTAINER_HASH = "k8py.io/container-hash"  # of the container's spec: a ch
 
 def container_hash(c: Obj) -> str:
     """A hash of the container's spec (as the kubelet's HashContainer): another image,
-    command, env... means another container."""
+    command, env... means another container. Its resources and resizePolicy are left out:
+    they change in place (pods/resize, kubelet/resize.py)."""
     import hashlib
     import json
 
+    c = {k: v for k, v in c.items() if k not in ("resources", "resizePolicy")}
     return hashlib.sha256(json.dumps(c, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 

@@ -40,6 +40,7 @@ from k8py.kubelet.envvars import build_env, expand_args
 from k8py.kubelet.errors import ImagePullBackOff, KubeletError, VolumeError
 from k8py.kubelet.imagepull import ImagePuller, fmt_secs
 from k8py.kubelet.prober import PodProber, run_probe
+from k8py.kubelet.resize import PodResize
 from k8py.kubelet.runtimecache import Snapshot
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
@@ -89,6 +90,8 @@ class PodWorker:
         self.images = ImagePuller(deps.runtime, deps.backoff, deps.clock, uid, self._short_event)
         self.prober = PodProber(deps.runtime, deps.clock, event=self._short_event,
                                 on_liveness_failure=self._liveness_failed, on_change=self.wake.set)
+        self.resize = PodResize(uid, deps.runtime, deps.allocations, lambda: deps.node.allocatable,
+                                self._short_event)
         self.done = asyncio.Event()
 
     # ------------------------------------------------------------- control
@@ -121,6 +124,7 @@ class PodWorker:
                 await self._idle()
         finally:
             self.prober.stop_all()
+            self.resize.forget()
             self.done.set()
 
     async def _idle(self) -> None:
@@ -248,9 +252,12 @@ class PodWorker:
         inits, mains = self._pod_views(spec, snap, sb)
         await self._gc_attempts(inits + mains)
         policy = spec.get("restartPolicy") or "Always"
+        self.resize.admit(pod)
         if await self._sync_init_containers(pod, sb, inits, policy, pod_ip):
             for v in mains:
                 await self._sync_container(pod, sb, v, policy, pod_ip)
+            if await self.resize.actuate(mains, lambda v, why: self._restart(pod, sb, v, pod_ip, why)):
+                self._touch()
             if self._changed:  # read what the starts did
                 self._changed = False
                 snap = await self._snapshot()
@@ -290,11 +297,7 @@ class PodWorker:
             self.waiting.pop(name, None)
             have = latest.labels.get(LABEL_CONTAINER_HASH)
             if have and have != container_hash(v.spec):  # e.g. kubectl set image on the pod
-                self.event("Normal", "Killing", f"Container {name} definition changed, will be restarted")
-                self.prober.forget(latest.id)
-                await self.deps.runtime.stop_container(latest.id, self._grace(pod))
-                self._touch()
-                await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
+                await self._restart(pod, sb, v, pod_ip, f"Container {name} definition changed, will be restarted")
         elif latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
             await self.deps.runtime.remove_container(latest.id)
             self._touch()
@@ -304,6 +307,16 @@ class PodWorker:
                 await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
         else:  # exited for good
             self.waiting.pop(name, None)
+
+    async def _restart(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, pod_ip: str, why: str) -> None:
+        """Stop the running container and start its next attempt at once (no crash back-off)."""
+        latest = v.latest
+        assert latest is not None
+        self.event("Normal", "Killing", why)
+        self.prober.forget(latest.id)
+        await self.deps.runtime.stop_container(latest.id, self._grace(pod))
+        self._touch()
+        await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
 
     def _update_probes(self, mains: list[ContainerView], pod_ip: str) -> None:
         """Probe the running containers (and only them); their readiness goes to the views."""
@@ -361,7 +374,7 @@ class PodWorker:
     async def _start(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, kind: str, attempt: int,
                      pod_ip: str) -> None:
         """Image, create, start, postStart hook; a failure leaves the container waiting with its reason."""
-        c = v.spec
+        c = self.resize.spec_for(v.spec)  # with the resources this node allocated
         name = c["name"]
         rt = self.deps.runtime
         try:
@@ -491,6 +504,7 @@ class PodWorker:
                                                     inits, main_st, ph, now),
                    "qosClass": qos_class(pod), "startTime": (pod.get("status") or {}).get("startTime") or now,
                    "containerStatuses": main_st}
+        self.resize.report(st, inits + mains, (pod.get("status") or {}).get("conditions") or [], now)
         if self._evicted and override_phase:
             st["reason"], st["message"] = self._evicted
             for c in st["conditions"]:

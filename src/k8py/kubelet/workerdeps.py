@@ -19,6 +19,7 @@ from k8py.clock import Clock
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
 from k8py.kubelet.envvars import Lookup
+from k8py.kubelet.resize import Allocations
 from k8py.kubelet.runtimecache import RuntimeCache
 from k8py.kubelet.volumes import VolumeManager
 from k8py.runtime.protocol import ContainerRuntime
@@ -56,3 +57,4 @@ class PodWorkerDeps:
     recorder: EventRecorder
     lookup: Lookup
     node: NodeState
+    allocations: Allocations = field(default_factory=Allocations)  # the node's pods, for resize admission

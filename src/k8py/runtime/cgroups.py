@@ -111,3 +111,26 @@ def usage(cgroups_path: str) -> tuple[int, int, int] | None:
     except (OSError, ValueError):
         pass
     return cpu or 0, max(0, used - inactive), used
+
+
+def configured(cgroups_path: str) -> tuple[int, int, int, int] | None:
+    """(memory limit bytes, CFS quota us, CFS period us, cpu shares) as the kernel holds them
+    (a quota of -1 or a limit near 2**63: unlimited), or None if the cgroup is gone."""
+    rel = cgroups_path.strip("/")
+    mem = Path(memory_dir(cgroups_path))
+    cpu = Path(cpu_dir(cgroups_path))
+    if (mem / "memory.limit_in_bytes").exists():  # v1
+        limit = _read_int(mem / "memory.limit_in_bytes")
+        quota, period = _read_int(cpu / "cpu.cfs_quota_us"), _read_int(cpu / "cpu.cfs_period_us")
+        shares = _read_int(cpu / "cpu.shares")
+        if limit is None or quota is None or period is None or shares is None:
+            return None
+        return limit, quota, period, shares
+    try:  # v2: memory.max, cpu.max "quota period", cpu.weight
+        raw = (CGROUP_ROOT / rel / "memory.max").read_text().strip()
+        q, per = (CGROUP_ROOT / rel / "cpu.max").read_text().split()
+        weight = int((CGROUP_ROOT / rel / "cpu.weight").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    shares = 2 + ((weight - 1) * 262142) // 9999  # inverse of runc's shares -> weight
+    return (2**63 - 1 if raw == "max" else int(raw)), (-1 if q == "max" else int(q)), int(per), shares

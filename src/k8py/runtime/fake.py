@@ -29,6 +29,7 @@ from k8py.runtime.exec_session import ExecSession
 from k8py.runtime.mirrors import Credentials
 from k8py.runtime.protocol import (
     ContainerConfig,
+    ContainerResources,
     ContainerState,
     ContainerStats,
     ContainerStatus,
@@ -55,6 +56,7 @@ class FakeRuntime:
         self.exec_results: dict[tuple[str, tuple[str, ...]], ExecResult] = {}
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self.stats: dict[str, ContainerStats] = {}
+        self.update_errors: dict[str, Exception] = {}  # container id -> what update_container_resources raises
         self._ids = itertools.count(1)
         self.changed = asyncio.Event()
 
@@ -123,7 +125,8 @@ class FakeRuntime:
         self.containers[cid] = (config, ContainerStatus(
             id=cid, name=config.name, sandbox_id=sandbox_id, image=config.image, image_id=img.id,
             state=ContainerState.CREATED, created_at=self.now(), log_path=config.log_path or f"/fake/{cid}.log",
-            attempt=config.attempt, labels=dict(config.labels), annotations=dict(config.annotations)))
+            attempt=config.attempt, labels=dict(config.labels), annotations=dict(config.annotations),
+            resources=ContainerResources.of(config)))
         return cid
 
     def _c(self, cid: str) -> tuple[ContainerConfig, ContainerStatus]:
@@ -189,6 +192,16 @@ class FakeRuntime:
         return self.stats.get(container_id)
 
     # images
+    async def update_container_resources(self, container_id: str, resources: ContainerResources) -> None:
+        """Records the call; the container keeps running with `resources` (no restart)."""
+        self._log("update_container_resources", container_id, resources)
+        cfg, st = self._c(container_id)
+        if container_id in self.update_errors:
+            raise self.update_errors[container_id]
+        if st.state != ContainerState.RUNNING:
+            raise RuntimeError_(f"container {container_id} is not running")
+        self.containers[container_id] = (cfg, replace(st, resources=resources))
+
     async def pull_image(self, image: str, credentials: Credentials | None = None) -> str:
         self._log("pull_image", image)
         name = str(reference.parse(image))

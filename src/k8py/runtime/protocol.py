@@ -93,6 +93,19 @@ class ContainerConfig:
     termination_message_path: str = ""
 
 
+@dataclass(frozen=True)
+class ContainerResources:
+    """The CPU and memory a container runs with (CRI's LinuxContainerResources, as the
+    kubelet sets them): what `update_container_resources` applies and a status reports."""
+    memory_limit_bytes: int = 0  # 0: unlimited
+    cpu_limit_millis: int = 0  # 0: unlimited -> CFS quota
+    cpu_request_millis: int = 0  # -> cpu shares
+
+    @classmethod
+    def of(cls, config: ContainerConfig) -> ContainerResources:
+        return cls(config.memory_limit_bytes, config.cpu_limit_millis, config.cpu_request_millis)
+
+
 @dataclass
 class ContainerStatus:
     id: str
@@ -112,6 +125,7 @@ class ContainerStatus:
     attempt: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    resources: ContainerResources | None = None  # as configured (created with, or last updated to)
 
 
 @dataclass
@@ -204,6 +218,7 @@ class ContainerRuntime(Protocol):
     async def attach(self, container_id: str) -> AttachSession: ...
     def log_path(self, container_id: str) -> str: ...
     async def container_stats(self, container_id: str) -> ContainerStats | None: ...
+    async def update_container_resources(self, container_id: str, resources: ContainerResources) -> None: ...
 
     # images
     async def pull_image(self, image: str, credentials: Credentials | None = None) -> str: ...

@@ -44,6 +44,7 @@ from k8py.runtime.jsoncache import JsonFileCache
 from k8py.runtime.mirrors import Credentials, RegistriesConfig
 from k8py.runtime.protocol import (
     ContainerConfig,
+    ContainerResources,
     ContainerState,
     ContainerStats,
     ContainerStatus,
@@ -58,7 +59,7 @@ from k8py.runtime.protocol import (
 )
 from k8py.runtime.registry import RegistryClient
 from k8py.runtime.sandbox import Sandboxes
-from k8py.runtime.spec import build_spec
+from k8py.runtime.spec import CPU_PERIOD, build_spec
 
 SHIM = Path(__file__).with_name("shim.py")
 DEFAULT_REGISTRIES_YAML = "/etc/k8py/registries.yaml"  # as k3s's /etc/rancher/k3s/registries.yaml
@@ -340,7 +341,9 @@ class RuncRuntime:
             id=cid, name=cfg["name"], sandbox_id=rec["sandbox_id"], image=cfg["image"], image_id=rec["image_id"],
             state=ContainerState.CREATED, created_at=rec["created_at"], started_at=rec["started_at"],
             log_path=rec["log_path"], pid=rec.get("pid", 0), attempt=cfg.get("attempt", 0),
-            labels=dict(cfg.get("labels", {})), annotations=dict(cfg.get("annotations", {})))
+            labels=dict(cfg.get("labels", {})), annotations=dict(cfg.get("annotations", {})),
+            resources=ContainerResources(**rec["resources"]) if rec.get("resources") else ContainerResources(
+                cfg.get("memory_limit_bytes", 0), cfg.get("cpu_limit_millis", 0), cfg.get("cpu_request_millis", 0)))
         if ex is not None:
             st.state = ContainerState.EXITED
             st.exit_code = ex["exit_code"]
@@ -404,6 +407,24 @@ class RuncRuntime:
         if u is None:
             return None
         return ContainerStats(time.time(), u[0], u[1], u[2])
+
+    async def update_container_resources(self, container_id: str, resources: ContainerResources) -> None:
+        """`runc update` of the running container's memory limit (and memsw on cgroup v1),
+        CFS quota/period and shares, without a restart; what was applied is recorded
+        (ContainerStatus.resources; the kernel's own values: cgroups.configured). The kernel
+        refuses a memory limit below what the container uses (cgroup v1: EBUSY): RuntimeError_."""
+        self._require_running(container_id)
+        rec = self._load(container_id)
+        mem = str(resources.memory_limit_bytes) if resources.memory_limit_bytes > 0 else "-1"
+        quota = (str(max(1000, resources.cpu_limit_millis * CPU_PERIOD // 1000))
+                 if resources.cpu_limit_millis > 0 else "-1")
+        shares_m = resources.cpu_request_millis or resources.cpu_limit_millis
+        shares = str(max(2, shares_m * 1024 // 1000) if shares_m else 2)
+        args = ["update", "--memory", mem, *(["--memory-swap", mem] if cgroups.has_memsw() else []),
+                "--cpu-period", str(CPU_PERIOD), "--cpu-quota", quota, "--cpu-share", shares]
+        await self._runc(*args, self.runc_name(container_id))
+        rec["resources"] = asdict(resources)
+        self._save(container_id, rec)
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> ExecResult:
         self._require_running(container_id)

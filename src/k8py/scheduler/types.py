@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8py.api.podresources import effective_spec
 from k8py.api.quantity import to_int, to_milli
 from k8py.api.selectors import LabelSelector, label_selector_from_dict
 from k8py.api.taints import (
@@ -185,7 +186,7 @@ class PodInfo:
         md = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         ns = md.get("namespace") or NAMESPACE_DEFAULT
-        req, nz_cpu, nz_mem = pod_requests(spec)
+        req, nz_cpu, nz_mem = pod_requests(effective_spec(pod))  # a resize in progress counts at its max
         ports: list[tuple[str, str, int]] = []
         for c in spec.get("containers") or []:
             for p in c.get("ports") or []:
