@@ -265,7 +265,8 @@ class PodWorker:
         self._update_probes([v for v in inits if is_sidecar(v.spec)] + mains, pod_ip)
         await self._check_ephemeral_storage(pod, sb, mains)
         await self._write_status(pod, sb, inits, mains)
-        if stopping and any(v.latest is not None and v.latest.state == ContainerState.RUNNING for v in inits):
+        if stopping and any(v.latest is not None and v.latest.state in (ContainerState.RUNNING, ContainerState.CREATED)
+                            for v in inits):
             await self._stop_containers(pod, [sb], self._grace(pod))  # sidecars, in reverse order
             self.wake.set()  # the next sync reports them stopped (and the pod Succeeded/Failed)
 
