@@ -113,6 +113,13 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
      "spec.containers[0].livenessProbe",
      {"httpGet": {"port": 80, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1, "periodSeconds": 10,
       "successThreshold": 1, "failureThreshold": 3}),
+    ("sidecar-probe-defaults", pod(initContainers=[{"name": "s", "image": "i", "restartPolicy": "Always",
+                                                    "startupProbe": {"exec": {"command": ["true"]}}}]),
+     "spec.initContainers[0].startupProbe",
+     {"exec": {"command": ["true"]}, "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,
+      "failureThreshold": 3}),
+    ("sidecar-restart-policy-kept", pod(initContainers=[{"name": "s", "image": "i", "restartPolicy": "Always"}]),
+     "spec.initContainers[0].restartPolicy", "Always"),
     ("probe-user-values", pod(containers=[{"name": "a", "image": "i", "readinessProbe": {
         "tcpSocket": {"port": 80}, "periodSeconds": 3}}]), "spec.containers[0].readinessProbe.periodSeconds", 3),
     ("env-fieldRef-apiVersion", pod(containers=[{"name": "a", "image": "i", "env": [

@@ -343,6 +343,32 @@ INVALID_CASES: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
     ("init-container-probe", pod(initContainers=[container(name="init", livenessProbe={
         "exec": {"command": ["true"]}})]),
      (FORBIDDEN, "spec.initContainers[0].livenessProbe", "may not be set for init containers")),
+    ("init-container-restart-policy-on-failure",
+     pod(initContainers=[container(name="init", restartPolicy="OnFailure")]),
+     (NOT_SUPPORTED, "spec.initContainers[0].restartPolicy",
+      'Unsupported value: "OnFailure": supported values: "Always"')),
+    ("init-container-restart-policy-never", pod(initContainers=[container(name="init", restartPolicy="Never")]),
+     (NOT_SUPPORTED, "spec.initContainers[0].restartPolicy", 'Unsupported value: "Never"')),
+    ("container-restart-policy", pod(containers=[container(restartPolicy="Always")]),
+     (FORBIDDEN, "spec.containers[0].restartPolicy", "Forbidden: may not be set for non-init containers")),
+    ("init-container-lifecycle", pod(initContainers=[container(name="init", lifecycle={
+        "preStop": {"exec": {"command": ["true"]}}})]),
+     (FORBIDDEN, "spec.initContainers[0].lifecycle",
+      "Forbidden: may not be set for init containers without restartPolicy=Always")),
+    ("init-container-startup-probe", pod(initContainers=[container(name="init", startupProbe={
+        "exec": {"command": ["true"]}})]),
+     (FORBIDDEN, "spec.initContainers[0].startupProbe",
+      "Forbidden: may not be set for init containers without restartPolicy=Always")),
+    ("sidecar-probe-checked", pod(initContainers=[container(name="side", restartPolicy="Always", livenessProbe={
+        "exec": {"command": ["true"]}, "successThreshold": 2})]),
+     (INVALID, "spec.initContainers[0].livenessProbe.successThreshold", "Invalid value: 2: must be 1")),
+    ("sidecar-lifecycle-checked", pod(initContainers=[container(name="side", restartPolicy="Always", lifecycle={
+        "preStop": {"periodSeconds": 1}})]),
+     (REQUIRED, "spec.initContainers[0].lifecycle.preStop", "must specify a handler type")),
+    ("job-sidecar-restart-policy", obj("Job", "batch/v1", spec={"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "j", "image": "busybox"}],
+        "initContainers": [{"name": "s", "image": "busybox", "restartPolicy": "OnFailure"}]}}}),
+     (NOT_SUPPORTED, "spec.template.spec.initContainers[0].restartPolicy", 'supported values: "Always"')),
     ("init-and-app-same-name", pod(initContainers=[container()]),
      (DUPLICATE, "spec.containers[0].name", 'Duplicate value: "app"')),
     ("subpath-absolute", pod(volumes=[{"name": "v", "emptyDir": {}}], containers=[container(volumeMounts=[
@@ -435,6 +461,13 @@ VALID_CASES: list[tuple[str, dict[str, Any]]] = [
                                                                    "requests": {"cpu": "1000m", "memory": "1Gi"}})])),
     ("sidecar-init-container-with-probe", pod(initContainers=[container(
         name="side", restartPolicy="Always", readinessProbe={"exec": {"command": ["true"]}})])),
+    ("sidecar-with-probes-and-lifecycle", pod(initContainers=[container(
+        name="side", restartPolicy="Always", startupProbe={"exec": {"command": ["true"]}},
+        livenessProbe={"tcpSocket": {"port": 80}}, lifecycle={"preStop": {"sleep": {"seconds": 1}},
+                                                              "postStart": {"exec": {"command": ["true"]}}})])),
+    ("job-with-sidecar", obj("Job", "batch/v1", spec={"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "j", "image": "busybox"}],
+        "initContainers": [{"name": "s", "image": "busybox", "restartPolicy": "Always"}]}}})),
     ("secret-string-data", obj("Secret", stringData={"password": "s3cr3t"})),
     ("cronjob-macro", obj("CronJob", "batch/v1", spec={"schedule": "@hourly", "jobTemplate": {"spec": {
         "template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "j", "image": "busybox"}]}}}}})),

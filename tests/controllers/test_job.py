@@ -184,3 +184,45 @@ async def test_indexed_job_runs_each_index_once(cluster: Cluster) -> None:
     await finish(c.client, third, "Succeeded", c.clock.now())
     j = await c.until(lambda: condition(c, "pi", "Complete"), "complete")
     assert j["status"]["completedIndexes"] == "0-2"
+
+
+SIDECAR = {"name": "log", "image": "busybox", "restartPolicy": "Always", "command": ["sh", "-c", "sleep 3600"]}
+
+
+def _sidecar_status(restarts: int, terminated: bool) -> Obj:
+    state = {"terminated": {"exitCode": 137, "reason": "Error"}} if terminated else {"running": {}}
+    return {"name": "log", "ready": not terminated, "started": not terminated, "restartCount": restarts,
+            "image": "busybox", "imageID": "", "state": state}
+
+
+async def test_a_pod_with_a_sidecar_counts_once_succeeded_whatever_the_sidecars_exit_code(cluster: Cluster) -> None:
+    c = cluster
+    await start(c)
+    j = job()
+    j["spec"]["template"]["spec"]["initContainers"] = [SIDECAR]
+    await c.client.create("jobs", j)
+    (p,) = await c.until(lambda: n_active(c, 1), "pod")
+    assert p["spec"]["initContainers"][0]["restartPolicy"] == "Always"
+    await finish(c.client, p, "Succeeded", c.clock.now())
+    live = await c.client.get("pods", p["metadata"]["name"], "default")
+    live["status"]["initContainerStatuses"] = [_sidecar_status(0, terminated=True)]  # stopped by the kubelet
+    await c.client.update_status("pods", live)
+    done = await c.until(lambda: condition(c, "pi", "Complete"), "complete")
+    assert done["status"]["succeeded"] == 1 and not done["status"].get("failed")
+
+
+async def test_sidecar_restarts_count_against_the_backoff_limit_with_on_failure(cluster: Cluster) -> None:
+    c = cluster
+    await start(c)
+    j = job(backoffLimit=2)
+    j["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    j["spec"]["template"]["spec"]["initContainers"] = [SIDECAR]
+    await c.client.create("jobs", j)
+    (p,) = await c.until(lambda: n_active(c, 1), "pod")
+    live = await c.client.get("pods", p["metadata"]["name"], "default")
+    live["status"] = {"phase": "Running", "initContainerStatuses": [_sidecar_status(3, terminated=False)],
+                      "containerStatuses": [{"name": "pi", "ready": True, "restartCount": 0, "image": "perl",
+                                             "imageID": "", "state": {"running": {}}}]}
+    await c.client.update_status("pods", live)
+    failed = await c.until(lambda: condition(c, "pi", "Failed"), "back-off limit")
+    assert next(x for x in failed["status"]["conditions"] if x["type"] == "Failed")["reason"] == "BackoffLimitExceeded"

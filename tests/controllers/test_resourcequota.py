@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
-from k8py.controllers.resourcequota import ResourceQuotaController
+import pytest
+
+from k8py.controllers.resourcequota import ResourceQuotaController, pod_amounts
 
 from ctrl_helpers import Cluster
 
@@ -50,3 +53,16 @@ async def test_used_follows_pods_services_and_claims(cluster: Cluster) -> None:
     await c.client.delete("pods", "a", "default")
     want.update({"pods": "1", "requests.cpu": "500m", "requests.memory": "64Mi", "limits.cpu": "0"})
     await c.until(lambda: used(c, want), "usage after a pod went")
+
+
+@pytest.mark.parametrize("inits, expected_cpu", [
+    ([{"name": "i", "resources": {"requests": {"cpu": "3"}}}], "3"),  # an init container: a maximum
+    ([{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}}], "3"),  # a sidecar: summed
+    ([{"name": "i", "resources": {"requests": {"cpu": "3"}}},
+      {"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}}], "3"),
+    ([{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}},
+      {"name": "i", "resources": {"requests": {"cpu": "3"}}}], "5"),  # i runs beside s
+])
+def test_pod_requests_with_sidecars_as_kubernetes(inits: list[dict], expected_cpu: str) -> None:
+    p = {"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}], "initContainers": inits}}
+    assert pod_amounts(p, "requests")["cpu"] == Fraction(expected_cpu)

@@ -513,6 +513,70 @@ def test_image_pull_errors_and_init_containers(agent_cluster: Any) -> None:
     assert c.kubectl("logs", "with-init", "-c", "second").stdout == ""
 
 
+def istatus(p: dict, name: str) -> dict:
+    return next((s for s in (p.get("status") or {}).get("initContainerStatuses") or [] if s["name"] == name), {})
+
+
+def _running_runc_containers(c: Any) -> set[str]:
+    r = subprocess.run(["runc", "--root", str(c.state / "runc"), "list", "-f", "json"], capture_output=True,
+                       text=True, check=True)
+    return {x["id"] for x in json.loads(r.stdout or "null") or [] if x.get("status") == "running"}
+
+
+SIDECAR_LOOP = "trap 'exit 0' TERM; while true; do date >> /shared/log; sleep 1; done"
+
+
+def test_a_job_with_a_sidecar_completes_when_its_main_container_exits(agent_cluster: Any) -> None:
+    c = agent_cluster
+    shared = [{"name": "shared", "mountPath": "/shared"}]
+    apply(c, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "with-sidecar"}, "spec": {
+        "backoffLimit": 0, "template": {"spec": {
+            "nodeName": c.node_name, "restartPolicy": "Never", "terminationGracePeriodSeconds": 10,
+            "volumes": [{"name": "shared", "emptyDir": {}}],
+            "initContainers": [{"name": "logger", "image": "busybox", "restartPolicy": "Always",
+                                "command": ["sh", "-c", SIDECAR_LOOP], "volumeMounts": shared}],
+            "containers": [{"name": "main", "image": "busybox", "volumeMounts": shared, "command": [
+                "sh", "-c", "until [ -s /shared/log ]; do sleep 1; done; echo the sidecar wrote: $(head -1 /shared/log)"
+            ]}]}}}})
+    c.kubectl("wait", "--for=condition=complete", "job/with-sidecar", "--timeout=90s", timeout=100)
+    job = c.kubectl_json("get", "job", "with-sidecar")
+    assert job["status"]["succeeded"] == 1 and not job["status"].get("failed")
+    (p,) = c.kubectl_json("get", "pods", "-l", "job-name=with-sidecar")["items"]
+    assert p["status"]["phase"] == "Succeeded"
+    assert cstatus(p, "main")["state"]["terminated"]["exitCode"] == 0
+    logger = istatus(p, "logger")
+    assert "terminated" in logger["state"], logger  # stopped by the kubelet once main was done
+    assert logger["restartCount"] == 0
+    ids = {s["containerID"].split("://", 1)[1] for s in (cstatus(p, "main"), logger)}
+    assert not {i for i in _running_runc_containers(c) if any(i.endswith(x) for x in ids)}
+    logs = c.kubectl("logs", p["metadata"]["name"], "-c", "main").stdout
+    assert logs.startswith("the sidecar wrote: ") and len(logs.strip()) > len("the sidecar wrote:")
+
+
+def test_a_killed_sidecar_is_restarted_while_the_main_container_keeps_running(agent_cluster: Any) -> None:
+    import os
+    import signal
+
+    c = agent_cluster
+    apply(c, pod(c, "sidecar-kill", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}],
+                 restartPolicy="Never",
+                 initContainers=[{"name": "side", "image": "busybox", "restartPolicy": "Always",
+                                  "command": ["sleep", "3600"]}]))
+    p = wait_running_ready(c, "sidecar-kill")
+    assert "running" in istatus(p, "side")["state"] and istatus(p, "side")["started"] is True
+    assert c.kubectl("get", "pod", "sidecar-kill", "--no-headers").stdout.split()[1] == "2/2"
+    main_id = cstatus(p, "main")["containerID"]
+    cid = istatus(p, "side")["containerID"].split("://", 1)[1]
+    pid = int(json.loads((c.state / "containers" / cid / "container.json").read_text())["pid"])
+    os.kill(pid, signal.SIGKILL)
+    p = wait_for(lambda: (q := get_pod(c, "sidecar-kill")) and istatus(q, "side").get("restartCount", 0) >= 1
+                 and "running" in istatus(q, "side")["state"] and q, 60, "the sidecar restarted")
+    assert istatus(p, "side")["lastState"]["terminated"]["exitCode"] == 137
+    assert cstatus(p, "main")["restartCount"] == 0 and cstatus(p, "main")["containerID"] == main_id
+    assert "running" in cstatus(p, "main")["state"] and p["status"]["phase"] == "Running"
+    c.kubectl("delete", "pod", "sidecar-kill", "--wait=true", "--timeout=60s", timeout=70)
+
+
 def test_set_image_on_a_pod_restarts_its_container(agent_cluster: Any) -> None:
     c = agent_cluster
     apply(c, pod(c, "retag", [{"name": "web", "image": "nginx:1.14.2"}]))

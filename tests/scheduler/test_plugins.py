@@ -48,6 +48,19 @@ RESOURCE_CASES = [
                                    {"name": "j", "resources": {"requests": {"cpu": "4"}}}]), [], None),
     ("big init container", pod("p", "1", initContainers=[{"name": "i", "resources": {"requests": {"cpu": "5"}}}]),
      [], "Insufficient cpu"),
+    ("sidecars add to the containers",
+     pod("p", "3", initContainers=[{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}}]),
+     [], "Insufficient cpu"),
+    ("an init container after a sidecar counts with it",
+     pod("p", "1", initContainers=[{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}},
+                                   {"name": "i", "resources": {"requests": {"cpu": "3"}}}]), [], "Insufficient cpu"),
+    ("an init container before a sidecar does not",
+     pod("p", "1", initContainers=[{"name": "i", "resources": {"requests": {"cpu": "3"}}},
+                                   {"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}}]),
+     [], None),
+    ("a bound pod's sidecar is counted",
+     pod("p", "1"), [pod("q", "1", node_name="n1", initContainers=[
+         {"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "2500m"}}}])], "Insufficient cpu"),
     ("overhead counts", pod("p", "3900m", overhead={"cpu": "200m"}), [], "Insufficient cpu"),
     ("ephemeral storage", pod("p", containers=[{"name": "c", "resources": {"requests": {"ephemeral-storage": "2Gi"}}}]),
      [], "Insufficient ephemeral-storage"),
@@ -60,6 +73,26 @@ RESOURCE_CASES = [
 def test_noderesources_filter(name: str, p: Obj, existing: list[Obj], expected: str | None) -> None:
     c = cache_with([node("n1", pods="3", **{"ephemeral-storage": "1Gi"})], existing)
     assert run_filter(noderesources.new(), p, c, "n1") == expected
+
+
+@pytest.mark.parametrize("spec, expected", [
+    # (cpu milli, memory MiB, non-zero cpu milli, non-zero memory MiB)
+    ({"containers": [{"name": "c"}]}, (0, 0, 100, 200)),
+    ({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}],
+      "initContainers": [{"name": "s", "restartPolicy": "Always"}]}, (1000, 1024, 1100, 1224)),
+    ({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}],
+      "initContainers": [{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "500m"}}},
+                         {"name": "i", "resources": {"requests": {"cpu": "2", "memory": "2Gi"}}},
+                         {"name": "t", "restartPolicy": "Always", "resources": {"requests": {"memory": "1Gi"}}}]},
+     # cpu: max(c + s + t = 1500m, i + s = 2500m); memory: max(c + s + t = 2Gi, i + s = 2Gi);
+     # non-zero: s counts 200Mi and t 100m, so memory max(2Gi + 200Mi, 2Gi + 200Mi), cpu max(1600m, 2500m)
+     (2500, 2048, 2500, 2248)),
+])
+def test_pod_requests_with_sidecars(spec: Obj, expected: tuple[int, int, int, int]) -> None:
+    from k8py.scheduler.types import pod_requests
+    r, nz_cpu, nz_mem = pod_requests(spec)
+    mi = 1 << 20
+    assert (r.milli_cpu, r.memory // mi, nz_cpu, nz_mem // mi) == expected
 
 
 def test_noderesources_counts_assumed_pods() -> None:

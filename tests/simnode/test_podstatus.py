@@ -33,3 +33,11 @@ def test_a_running_pod() -> None:
 def test_without_an_internal_ip_there_is_no_host_ip() -> None:
     st = running_status(_pod(startTime="2024-01-01T00:00:00Z"), NOW, "10.42.0.2", None)
     assert "hostIP" not in st and st["startTime"] == "2024-01-01T00:00:00Z"
+
+
+def test_a_sidecar_runs_beside_the_containers() -> None:
+    p = _pod()
+    p["spec"]["initContainers"].append({"name": "side", "image": "busybox", "restartPolicy": "Always"})
+    init, side = running_status(p, NOW, "10.42.0.2", None)["initContainerStatuses"]
+    assert "terminated" in init["state"]
+    assert side["state"] == {"running": {"startedAt": NOW}} and side["started"] and side["ready"]

@@ -1,10 +1,12 @@
 """Job controller: runs pods of a Job until enough succeed, or gives up.
 
 sync(key): counts the Job's pods (by controllerRef uid) as active, succeeded and
-failed; the Job fails when failures exceed backoffLimit (BackoffLimitExceeded) or it
-outlives activeDeadlineSeconds (DeadlineExceeded) — its active pods are then
-deleted; it completes when `completions` pods succeeded (or, without completions,
-when one succeeded and none is active). Otherwise it keeps min(parallelism,
+failed by their phase (a pod with sidecars is Succeeded once its main containers
+succeeded and the kubelet stopped its sidecars, whatever their exit codes); the Job
+fails when failures exceed backoffLimit (BackoffLimitExceeded) or it outlives
+activeDeadlineSeconds (DeadlineExceeded) — its active pods are then deleted; it
+completes when `completions` pods succeeded (or, without completions, when one
+succeeded and none is active). Otherwise it keeps min(parallelism,
 completions - succeeded) pods active, recreating failed ones after an exponential
 back-off (10 s doubling, at most 6 min). In Indexed mode each index 0..completions-1
 gets its own pod (annotation/label `batch.kubernetes.io/job-completion-index`,
@@ -101,6 +103,10 @@ def job_finished(job: Obj) -> str | None:
     return None
 
 
+def _init_container_statuses(pod: Obj) -> list[Obj]:
+    return list((pod.get("status") or {}).get("initContainerStatuses") or [])
+
+
 def _phase(pod: Obj) -> str:
     return str((pod.get("status") or {}).get("phase") or "")
 
@@ -118,7 +124,8 @@ def is_indexed(spec: Obj) -> bool:
 class JobPods:
     """A Job's pods as one sync counts them. `succeeded` and `failed` never go below
     the Job's status (pods may be gone since); `restarts` counts container restarts of
-    active pods when the template restarts OnFailure."""
+    active pods when the template restarts OnFailure (init containers' and sidecars' too,
+    as Kubernetes' pastBackoffLimitOnFailure)."""
 
     active: list[Obj]
     terminating: list[Obj]
@@ -134,7 +141,8 @@ def count_pods(spec: Obj, status: Obj, pods: list[Obj]) -> JobPods:
     failed_pods = [p for p in pods if _phase(p) == "Failed"]
     restarts = 0
     if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure":
-        restarts = sum(int(cs.get("restartCount") or 0) for p in active for cs in container_statuses(p))
+        restarts = sum(int(cs.get("restartCount") or 0) for p in active
+                       for cs in _init_container_statuses(p) + container_statuses(p))
     return JobPods(
         active=active,
         terminating=[p for p in pods if is_deleting(p) and _phase(p) not in ("Succeeded", "Failed")],

@@ -50,16 +50,28 @@ def pod_terminal(pod: Obj) -> bool:
 
 
 def pod_amounts(pod: Obj, kind: str) -> dict[str, Fraction]:
-    """A pod's requests or limits (kind "requests" or "limits") per resource (during a resize,
-    the larger of the spec and what the node allocated, as Kubernetes counts it)."""
+    """A pod's requests or limits (kind "requests" or "limits") per resource, as Kubernetes'
+    PodRequests/PodLimits: containers and sidecars summed, init containers as a maximum;
+    during a resize, the larger of the spec and what the node allocated."""
     spec = effective_spec(pod)
     total: dict[str, Fraction] = {}
     for c in spec.get("containers") or []:
         for r, v in ((c.get("resources") or {}).get(kind) or {}).items():
             total[r] = total.get(r, Fraction(0)) + parse_quantity(v)
+    sidecars: dict[str, Fraction] = {}  # restartable init containers run beside the others: summed
+    init_max: dict[str, Fraction] = {}  # an init container runs beside the sidecars started before it
     for c in spec.get("initContainers") or []:
-        for r, v in ((c.get("resources") or {}).get(kind) or {}).items():
-            total[r] = max(total.get(r, Fraction(0)), parse_quantity(v))
+        amounts = {r: parse_quantity(v) for r, v in ((c.get("resources") or {}).get(kind) or {}).items()}
+        if c.get("restartPolicy") == "Always":
+            for r, q in amounts.items():
+                sidecars[r] = sidecars.get(r, Fraction(0)) + q
+                total[r] = total.get(r, Fraction(0)) + q
+            amounts = {}
+        for r in set(amounts) | set(sidecars):
+            need = sidecars.get(r, Fraction(0)) + amounts.get(r, Fraction(0))
+            init_max[r] = max(init_max.get(r, Fraction(0)), need)
+    for r, q in init_max.items():
+        total[r] = max(total.get(r, Fraction(0)), q)
     for r, v in (spec.get("overhead") or {}).items():
         total[r] = total.get(r, Fraction(0)) + parse_quantity(v)
     return total

@@ -6,10 +6,15 @@ A sync reads the truth from the runtime every time (sandboxes and containers lab
 with the pod uid), so a restarted agent adopts running containers instead of
 restarting them. Sync order: sandbox (volumes first) -> images -> init containers in
 order -> containers, with restartPolicy and Kubernetes' crash back-off; then the
-status is written through pods/status only when it changed. A pod with a
+status is written through pods/status only when it changed. Sidecars (init containers
+with restartPolicy Always, sidecars.py) start in that order, the next init container
+once a sidecar has started; they run beside the containers, are restarted whenever they
+exit, and are stopped (in reverse order) once the containers have exited for good under
+a Never/OnFailure policy, which lets the pod reach Succeeded/Failed. A pod with a
 deletionTimestamp (or gone from the API) is terminated: preStop hooks, the stop
-signal, SIGKILL after the grace period, sandbox and volumes removed, then the pod is
-deleted with gracePeriodSeconds=0 and a uid precondition. The worker then ends.
+signal (sidecars after the containers, in reverse order), SIGKILL after the grace
+period, sandbox and volumes removed, then the pod is deleted with
+gracePeriodSeconds=0 and a uid precondition. The worker then ends.
 Everything it uses of its node comes through `PodWorkerDeps` (workerdeps.py).
 Invariants: only this worker touches its pod's sandbox and containers; at most the two
 newest attempts of a container are kept (the older one serves `logs --previous`).
@@ -42,6 +47,7 @@ from k8py.kubelet.imagepull import ImagePuller, fmt_secs
 from k8py.kubelet.prober import PodProber, run_probe
 from k8py.kubelet.resize import PodResize
 from k8py.kubelet.runtimecache import Snapshot
+from k8py.kubelet.sidecars import TerminationOrder, is_sidecar, mains_done
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
 from k8py.kubelet.workerdeps import PodWorkerDeps
@@ -252,24 +258,38 @@ class PodWorker:
         inits, mains = self._pod_views(spec, snap, sb)
         await self._gc_attempts(inits + mains)
         policy = spec.get("restartPolicy") or "Always"
+        stopping = mains_done(policy, mains)  # the sidecars are stopped, not restarted
         self.resize.admit(pod)
-        if await self._sync_init_containers(pod, sb, inits, policy, pod_ip):
+        if await self._sync_init_containers(pod, sb, inits, mains, policy, pod_ip, stopping):
             for v in mains:
                 await self._sync_container(pod, sb, v, policy, pod_ip)
             if await self.resize.actuate(mains, lambda v, why: self._restart(pod, sb, v, pod_ip, why)):
                 self._touch()
-            if self._changed:  # read what the starts did
-                self._changed = False
-                snap = await self._snapshot()
+        if self._changed:  # read what the starts did
+            self._changed = False
+            snap = await self._snapshot()
             inits, mains = self._pod_views(spec, snap, sb)
-        self._update_probes(mains, pod_ip)
+        self._update_probes([v for v in inits if is_sidecar(v.spec)] + mains, pod_ip)
         await self._check_ephemeral_storage(pod, sb, mains)
         await self._write_status(pod, sb, inits, mains)
+        if stopping and any(v.latest is not None and v.latest.state in (ContainerState.RUNNING, ContainerState.CREATED)
+                            for v in inits):
+            await self._stop_containers(pod, [sb], self._grace(pod))  # sidecars, in reverse order
+            self.wake.set()  # the next sync reports them stopped (and the pod Succeeded/Failed)
 
     async def _sync_init_containers(self, pod: Obj, sb: PodSandboxStatus, inits: list[ContainerView],
-                                    policy: str, pod_ip: str) -> bool:
-        """Init containers one at a time, in order; True once every one has succeeded."""
+                                    mains: list[ContainerView], policy: str, pod_ip: str, stopping: bool) -> bool:
+        """Init containers in order: a regular one must exit 0, a sidecar must have started (its
+        startupProbe passed), before the next starts; True once the pod is initialized. Once a
+        main container exists (the pod was initialized) only the sidecars are kept running."""
+        was_initialized = any(v.latest is not None for v in mains)
         for v in inits:
+            if is_sidecar(v.spec):
+                if not await self._sync_sidecar(pod, sb, v, pod_ip, stopping) and not was_initialized:
+                    return False
+                continue
+            if was_initialized:
+                continue
             latest = v.latest
             if latest is not None and latest.state == ContainerState.EXITED and latest.exit_code == 0:
                 continue
@@ -286,6 +306,45 @@ class PodWorker:
             return False
         return True
 
+    async def _sync_sidecar(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, pod_ip: str,
+                            stopping: bool) -> bool:
+        """A sidecar: started, kept running, restarted when it exits whatever the pod's
+        restartPolicy (with the crash back-off), unless the pod is `stopping`. True when it
+        runs and has started (the next init container may start)."""
+        latest = v.latest
+        if latest is not None and latest.state == ContainerState.RUNNING:
+            self.waiting.pop(v.spec["name"], None)
+            if await self._restart_if_changed(pod, sb, v, "init", pod_ip):
+                self.wake.set()
+                return False
+            self.prober.ensure(latest.id, v.spec, latest.started_at or latest.created_at, pod_ip)
+            return self.prober.is_started(latest.id, v.spec)
+        if stopping:
+            return False
+        if latest is not None and latest.state == ContainerState.EXITED:
+            if self._in_backoff(v, pod):
+                return False
+        elif latest is not None:  # created or unknown: never started, start it over
+            await self.deps.runtime.remove_container(latest.id)
+            self._touch()
+        await self._start(pod, sb, v, "init", (latest.attempt + 1) if latest else 0, pod_ip)
+        if v.spec["name"] not in self.waiting:
+            self.wake.set()  # started: the next sync sees it running and goes on
+        return False
+
+    async def _restart_if_changed(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, kind: str,
+                                  pod_ip: str) -> bool:
+        """A running container whose definition changed (e.g. kubectl set image on the pod) is
+        stopped and started again; True if it was."""
+        latest = v.latest
+        assert latest is not None
+        have = latest.labels.get(LABEL_CONTAINER_HASH)
+        if not have or have == container_hash(v.spec):
+            return False
+        await self._restart(pod, sb, v, pod_ip, f"Container {v.spec['name']} definition changed, will be restarted",
+                            kind)
+        return True
+
     async def _sync_container(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, policy: str,
                               pod_ip: str) -> None:
         """One regular container: start it, restart it (changed, dead or exited per policy)."""
@@ -295,9 +354,7 @@ class PodWorker:
             await self._start(pod, sb, v, "regular", 0, pod_ip)
         elif latest.state == ContainerState.RUNNING:
             self.waiting.pop(name, None)
-            have = latest.labels.get(LABEL_CONTAINER_HASH)
-            if have and have != container_hash(v.spec):  # e.g. kubectl set image on the pod
-                await self._restart(pod, sb, v, pod_ip, f"Container {name} definition changed, will be restarted")
+            await self._restart_if_changed(pod, sb, v, "regular", pod_ip)
         elif latest.state in (ContainerState.CREATED, ContainerState.UNKNOWN):
             await self.deps.runtime.remove_container(latest.id)
             self._touch()
@@ -308,7 +365,8 @@ class PodWorker:
         else:  # exited for good
             self.waiting.pop(name, None)
 
-    async def _restart(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, pod_ip: str, why: str) -> None:
+    async def _restart(self, pod: Obj, sb: PodSandboxStatus, v: ContainerView, pod_ip: str, why: str,
+                       kind: str = "regular") -> None:
         """Stop the running container and start its next attempt at once (no crash back-off)."""
         latest = v.latest
         assert latest is not None
@@ -316,12 +374,12 @@ class PodWorker:
         self.prober.forget(latest.id)
         await self.deps.runtime.stop_container(latest.id, self._grace(pod))
         self._touch()
-        await self._start(pod, sb, v, "regular", latest.attempt + 1, pod_ip)
+        await self._start(pod, sb, v, kind, latest.attempt + 1, pod_ip)
 
-    def _update_probes(self, mains: list[ContainerView], pod_ip: str) -> None:
+    def _update_probes(self, views: list[ContainerView], pod_ip: str) -> None:
         """Probe the running containers (and only them); their readiness goes to the views."""
         running = set()
-        for v in mains:
+        for v in views:
             latest = v.latest
             if latest is not None and latest.state == ContainerState.RUNNING:
                 running.add(latest.id)
@@ -492,16 +550,16 @@ class PodWorker:
         for v in inits + mains:
             if v.waiting is None and v.spec["name"] in self.waiting:
                 v.waiting = self.waiting[v.spec["name"]]
-        init_st = [pstatus.container_status(v, self.image_ids) for v in inits]
+        init_st = pstatus.init_container_statuses(inits, self.image_ids)
         main_st = [pstatus.container_status(v, self.image_ids) for v in mains]
-        if inits and not pstatus.init_done(inits):
+        if inits and not pstatus.initialized(spec, init_st, main_st):
             for cst in main_st:
                 if "waiting" in cst["state"] and cst["state"]["waiting"].get("reason") == "ContainerCreating":
                     cst["state"] = {"waiting": {"reason": "PodInitializing"}}
-        ph = override_phase or pstatus.phase(spec, inits, mains, main_st)
+        ph = override_phase or pstatus.phase(spec, init_st, main_st)
         st: Obj = {"phase": ph,
                    "conditions": pstatus.conditions(pod, sb is not None and sb.state == SandboxState.READY,
-                                                    inits, main_st, ph, now),
+                                                    init_st, main_st, ph, now),
                    "qosClass": qos_class(pod), "startTime": (pod.get("status") or {}).get("startTime") or now,
                    "containerStatuses": main_st}
         self.resize.report(st, inits + mains, (pod.get("status") or {}).get("conditions") or [], now)
@@ -577,23 +635,29 @@ class PodWorker:
         for sb in sandboxes:
             running += [c for c in await self.deps.runtime.list_containers(sb.id)
                         if c.state in (ContainerState.RUNNING, ContainerState.CREATED)]
-        results = await asyncio.gather(*(self._stop_container(c, specs.get(c.name, {}), grace) for c in running),
-                                       return_exceptions=True)
+        order = TerminationOrder(spec, (c.name for c in running), self.deps.clock)
+        results = await asyncio.gather(*(self._stop_container(c, specs.get(c.name, {}), grace, order)
+                                         for c in running), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 log.info("pod %s: stopping a container failed: %s", self.key, r)
 
-    async def _stop_container(self, c: ContainerStatus, cs: Obj, grace: float) -> None:
+    async def _stop_container(self, c: ContainerStatus, cs: Obj, grace: float, order: TerminationOrder) -> None:
+        """preStop hook, then (a sidecar: once its turn comes) the stop signal within what is left of `grace`."""
         t0 = self.deps.clock.monotonic()
         self.event("Normal", "Killing", f"Stopping container {c.name}")
-        pre = (cs.get("lifecycle") or {}).get("preStop")
-        if pre and grace > 0:
-            try:
-                ok, msg = await asyncio.wait_for(self._run_hook(pre, c.id, cs, grace), grace)
-                if not ok:
-                    self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}")
-            except TimeoutError:
-                self.event("Warning", "FailedPreStopHook", "PreStopHook failed: timed out")
-        left = max(0.0, grace - (self.deps.clock.monotonic() - t0))
-        await self.deps.runtime.stop_container(c.id, left if grace > 0 else 0)
-        self._touch()
+        try:
+            pre = (cs.get("lifecycle") or {}).get("preStop")
+            if pre and grace > 0:
+                try:
+                    ok, msg = await asyncio.wait_for(self._run_hook(pre, c.id, cs, grace), grace)
+                    if not ok:
+                        self.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}")
+                except TimeoutError:
+                    self.event("Warning", "FailedPreStopHook", "PreStopHook failed: timed out")
+            await order.wait_for_turn(c.name, grace - (self.deps.clock.monotonic() - t0))
+            left = max(0.0, grace - (self.deps.clock.monotonic() - t0))
+            await self.deps.runtime.stop_container(c.id, left if grace > 0 else 0)
+            self._touch()
+        finally:
+            order.terminated(c.name)

@@ -3,9 +3,11 @@
 Container status: the newest attempt decides `state` (running / terminated / waiting
 with the worker's reason, e.g. CrashLoopBackOff or ErrImagePull), the one before it
 (or the newest, while waiting to restart) is `lastState`; restartCount = attempt.
-Phase (Kubernetes' getPhase): Pending until init containers finish and every
-container has started once; Running while any runs or restarts; Succeeded/Failed
-when all have stopped for good under the restart policy. Conditions in Kubernetes'
+Phase (Kubernetes' getPhase): Pending until init containers finish (a sidecar, an
+init container with restartPolicy Always: until it has started) and every container
+has started once; Running while any (sidecars included) runs or restarts;
+Succeeded/Failed when all have stopped for good under the restart policy and the
+sidecars are stopped (a stopped sidecar never counts, whatever its exit code). Conditions in Kubernetes'
 order keep their lastTransitionTime while their status does not change.
 Invariant: pure functions; the same input gives the same output.
 """
@@ -76,19 +78,83 @@ def container_status(v: ContainerView, image_ids: dict[str, str]) -> Obj:
     return st
 
 
-def init_done(inits: list[ContainerView]) -> bool:
-    return all(v.latest is not None and v.latest.state == ContainerState.EXITED and v.latest.exit_code == 0
-               for v in inits)
+def is_sidecar(c: Obj) -> bool:
+    """A restartable init container (`restartPolicy: Always`): Kubernetes' sidecar."""
+    return c.get("restartPolicy") == "Always"
 
 
-def phase(spec: Obj, inits: list[ContainerView], containers: list[ContainerView], statuses: list[Obj]) -> str:
+def init_container_statuses(views: list[ContainerView], image_ids: dict[str, str]) -> list[Obj]:
+    """As the kubelet reports them: a regular init container is ready once it completed; a
+    running one is started (it has no probes). A sidecar's started/ready come from its probes."""
+    out = []
+    for v in views:
+        st = container_status(v, image_ids)
+        if not is_sidecar(v.spec):
+            term = st["state"].get("terminated")
+            st["ready"] = bool(term and term.get("exitCode") == 0)
+            st["started"] = "running" in st["state"]
+        out.append(st)
+    return out
+
+
+def any_regular_started(statuses: list[Obj]) -> bool:
+    """Kubernetes' HasAnyRegularContainerStarted: the pod was initialized once."""
+    return any("running" in s["state"] or "terminated" in s["state"] for s in statuses)
+
+
+def incomplete_inits(spec: Obj, init_statuses: list[Obj]) -> list[str]:
+    """Init containers that hold initialization: a regular one until it exited 0, a sidecar
+    until it has started (its startupProbe, if any, succeeded)."""
+    by_name = {s["name"]: s for s in init_statuses}
+    out = []
+    for c in spec.get("initContainers") or []:
+        st = by_name.get(c["name"]) or {"state": {}}
+        if is_sidecar(c):
+            done = "running" in st["state"] and bool(st.get("started"))
+        else:
+            done = (st["state"].get("terminated") or {}).get("exitCode") == 0
+        if not done:
+            out.append(c["name"])
+    return out
+
+
+def initialized(spec: Obj, init_statuses: list[Obj], statuses: list[Obj]) -> bool:
+    return not incomplete_inits(spec, init_statuses) or any_regular_started(statuses)
+
+
+def _init_phase_counts(spec: Obj, init_statuses: list[Obj]) -> tuple[int, int, int, int]:
+    """(pending initialization, failed initialization, running sidecars, waiting sidecars),
+    as getPhase counts them; an exited sidecar does not count."""
+    by_name = {s["name"]: s for s in init_statuses}
+    pending = failed = running = waiting = 0
+    for c in spec.get("initContainers") or []:
+        st = by_name.get(c["name"])
+        if st is None:
+            pending += 1
+            continue
+        s, last = st["state"], (st.get("lastState") or {}).get("terminated")
+        if is_sidecar(c):
+            if "running" in s:
+                pending += 0 if st.get("started") else 1
+                running += 1
+            elif "waiting" in s and not last:
+                pending += 1
+                waiting += 1
+        elif "terminated" in s:
+            failed += 1 if s["terminated"].get("exitCode") != 0 else 0
+        elif "waiting" in s and last:
+            failed += 1 if last.get("exitCode") != 0 else 0
+        else:
+            pending += 1
+    return pending, failed, running, waiting
+
+
+def phase(spec: Obj, init_statuses: list[Obj], statuses: list[Obj]) -> str:
+    """Kubernetes' getPhase: sidecars count as running while they run, never as stopped, so a
+    pod whose main containers are done is Succeeded/Failed once its sidecars are stopped."""
     policy = spec.get("restartPolicy") or "Always"
-    if not init_done(inits):
-        if policy == "Never" and any(v.latest is not None and v.latest.state == ContainerState.EXITED
-                                     and v.latest.exit_code != 0 for v in inits):
-            return "Failed"
-        return "Pending"
-    running = waiting = stopped = succeeded = 0
+    pending_init, failed_init, running, waiting = _init_phase_counts(spec, init_statuses)
+    stopped = succeeded = 0
     for st in statuses:
         s = st["state"]
         if "running" in s:
@@ -104,7 +170,9 @@ def phase(spec: Obj, inits: list[ContainerView], containers: list[ContainerView]
                     succeeded += 1
             else:
                 waiting += 1
-    if waiting > 0:
+    if failed_init and policy == "Never":
+        return "Failed"
+    if (pending_init and not any_regular_started(statuses)) or waiting > 0:
         return "Pending"
     if running > 0:
         return "Running"
@@ -131,15 +199,15 @@ def _cond(type_: str, ok: bool, now: str, old: dict[str, Obj], reason: str = "",
     return c
 
 
-def conditions(pod: Obj, sandbox_ready: bool, inits: list[ContainerView], statuses: list[Obj],
+def conditions(pod: Obj, sandbox_ready: bool, init_statuses: list[Obj], statuses: list[Obj],
                phase_: str, now: str) -> list[Obj]:
+    """Kubernetes' pod conditions; Ready counts the sidecars' readiness before the containers'."""
+    spec = pod.get("spec") or {}
     old = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
-    inited = init_done(inits) or phase_ in ("Running", "Succeeded") and not inits
-    if inits and not inited and phase_ in ("Succeeded",):
-        inited = True
-    incomplete = [v.spec["name"] for v in inits if not (v.latest and v.latest.state == ContainerState.EXITED
-                                                         and v.latest.exit_code == 0)]
-    unready = [s["name"] for s in statuses if not s.get("ready")]
+    incomplete = [] if any_regular_started(statuses) else incomplete_inits(spec, init_statuses)
+    sidecars = {c["name"] for c in spec.get("initContainers") or [] if is_sidecar(c)}
+    unready = [s["name"] for s in init_statuses if s["name"] in sidecars and not s.get("ready")]
+    unready += [s["name"] for s in statuses if not s.get("ready")]
     if phase_ == "Succeeded":
         # Kubernetes: a completed pod's containers are not ready, reason PodCompleted
         ready_ok = False

@@ -83,45 +83,47 @@ def _container_requests(c: Obj) -> dict[str, Any]:
     return req
 
 
-def pod_requests(spec: Obj) -> tuple[Resources, int, int]:
-    """(requests, non-zero cpu, non-zero memory) of a pod spec, as Kubernetes computes
-    them: containers summed, restartable (sidecar) init containers added, other init
-    containers as a max, plus spec.overhead. The non-zero values count 100m / 200Mi
-    for a container without a cpu / memory request (used by scores only)."""
-    total = Resources()
-    nz_cpu = nz_mem = 0
-    for c in spec.get("containers") or []:
+def _aggregate(spec: Obj, non_zero: bool) -> Resources:
+    """Kubernetes' AggregateContainerRequests (KEP-753, "Resource sharing within containers"):
+    the containers' requests summed, each sidecar (restartable init container) added to them;
+    the i-th regular init container counts with the sidecars started before it, and the pod
+    needs the larger of the two. With `non_zero`, a container without a cpu / memory request
+    counts 100m / 200Mi (sidecars and init containers too)."""
+    def requests(c: Obj) -> Resources:
         req = _container_requests(c)
         r = resources_from_list(req)
-        total.add(r)
-        nz_cpu += r.milli_cpu if CPU in req else DEFAULT_MILLI_CPU_REQUEST
-        nz_mem += r.memory if MEMORY in req else DEFAULT_MEMORY_REQUEST
+        if non_zero:
+            r.milli_cpu = r.milli_cpu if CPU in req else DEFAULT_MILLI_CPU_REQUEST
+            r.memory = r.memory if MEMORY in req else DEFAULT_MEMORY_REQUEST
+        return r
+
+    total = Resources()
+    for c in spec.get("containers") or []:
+        total.add(requests(c))
     sidecars = Resources()
     init_max = Resources()
-    init_nz_cpu = init_nz_mem = 0
     for c in spec.get("initContainers") or []:
-        req = _container_requests(c)
-        r = resources_from_list(req)
+        r = requests(c)
         if c.get("restartPolicy") == "Always":
-            sidecars.add(r)
             total.add(r)
-            nz_cpu += r.milli_cpu
-            nz_mem += r.memory
-            continue
-        with_sidecars = Resources()
-        with_sidecars.add(r)
-        with_sidecars.add(sidecars)
-        init_max.set_max(with_sidecars)
-        init_nz_cpu = max(init_nz_cpu, r.milli_cpu if CPU in req else DEFAULT_MILLI_CPU_REQUEST)
-        init_nz_mem = max(init_nz_mem, r.memory if MEMORY in req else DEFAULT_MEMORY_REQUEST)
+            sidecars.add(r)
+            init_max.set_max(sidecars)
+        else:
+            r.add(sidecars)
+            init_max.set_max(r)
     total.set_max(init_max)
-    nz_cpu = max(nz_cpu, init_nz_cpu)
-    nz_mem = max(nz_mem, init_nz_mem)
+    return total
+
+
+def pod_requests(spec: Obj) -> tuple[Resources, int, int]:
+    """(requests, non-zero cpu, non-zero memory) of a pod spec, as Kubernetes computes
+    them (`_aggregate`), plus spec.overhead. The non-zero values count 100m / 200Mi
+    for a container without a cpu / memory request (used by scores only)."""
+    total = _aggregate(spec, non_zero=False)
+    nz = _aggregate(spec, non_zero=True)
     overhead = resources_from_list(spec.get("overhead"))
     total.add(overhead)
-    nz_cpu += overhead.milli_cpu
-    nz_mem += overhead.memory
-    return total, nz_cpu, nz_mem
+    return total, nz.milli_cpu + overhead.milli_cpu, nz.memory + overhead.memory
 
 
 @dataclass(slots=True)

@@ -1,5 +1,6 @@
 """The status of a pod a simulated node "runs": phase Running, the usual conditions, every
-container running (started, ready, never restarted) and every init container completed.
+container running (started, ready, never restarted) and every init container completed
+(a sidecar, restartPolicy Always: running, started and ready).
 
 Container IDs are `k8py-sim://<hash of pod uid and container name>`, stable across
 calls. Invariant: a pure function of its inputs; PodScheduled keeps its transition time.
@@ -42,6 +43,9 @@ def running_status(pod: Obj, now: str, ip: str, host_ip: str | None) -> Obj:
         "ready": True, "restartCount": 0, "lastState": {},
         "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now,
                                  "containerID": _container_id(pod, c["name"])}},
+    } if c.get("restartPolicy") != "Always" else {  # a sidecar runs beside the containers
+        "name": c["name"], "image": c.get("image", ""), "imageID": "", "containerID": _container_id(pod, c["name"]),
+        "ready": True, "started": True, "restartCount": 0, "lastState": {}, "state": {"running": {"startedAt": now}},
     } for c in spec.get("initContainers") or []]
     st: Obj = {"phase": "Running", "conditions": _conditions(pod, now), "podIP": ip, "podIPs": [{"ip": ip}],
                "startTime": (pod.get("status") or {}).get("startTime") or now,

@@ -45,6 +45,7 @@ _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _TERMINATION_MSG_POLICIES = ("File", "FallbackToLogsOnError")
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+_INIT_ONLY_SIDECARS = "may not be set for init containers without restartPolicy=Always"
 
 
 def _volume_sources() -> list[str]:
@@ -175,11 +176,25 @@ def _container(v: ErrorList, c: dict[str, Any], path: str, volumes: set[str], se
         _env_from(v, dict_of(e), f"{path}.envFrom[{i}]")
     _resources(v, dict_of(c.get("resources")), f"{path}.resources")
     _volume_mounts(v, list_of(c.get("volumeMounts")), f"{path}.volumeMounts", volumes)
+    _container_restart_policy(v, c.get("restartPolicy"), f"{path}.restartPolicy", init)
     _probes(v, c, path, init)
+    if c.get("lifecycle") is not None and init and c.get("restartPolicy") != "Always":
+        v.add(forbidden(f"{path}.lifecycle", _INIT_ONLY_SIDECARS))
+        return
     lifecycle = dict_of(c.get("lifecycle"))
     for hook in ("postStart", "preStop"):
         if lifecycle.get(hook) is not None:
             _handler(v, dict_of(lifecycle[hook]), f"{path}.lifecycle.{hook}", ("exec", "httpGet", "tcpSocket", "sleep"))
+
+
+def _container_restart_policy(v: ErrorList, rp: Any, path: str, init: bool) -> None:
+    """A container's own restartPolicy: only `Always`, and only on an init container (a sidecar)."""
+    if not isinstance(rp, str):  # absent, or the schema's type error says it
+        return
+    if not init:
+        v.add(forbidden(path, "may not be set for non-init containers"))
+    elif rp != "Always":
+        v.add(not_supported(path, rp, ("Always",)))
 
 
 def _image(v: ErrorList, image: Any, path: str) -> None:
@@ -250,7 +265,7 @@ def _probes(v: ErrorList, c: dict[str, Any], path: str, init: bool) -> None:
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if c.get(probe) is not None:
             if init and c.get("restartPolicy") != "Always":
-                v.add(forbidden(f"{path}.{probe}", "may not be set for init containers without restartPolicy=Always"))
+                v.add(forbidden(f"{path}.{probe}", _INIT_ONLY_SIDECARS))
                 continue
             _probe(v, dict_of(c[probe]), f"{path}.{probe}", must_succeed_once=probe != "readinessProbe")
 
