@@ -66,7 +66,7 @@ def test_node_registered_with_real_capacity(agent_cluster: Any) -> None:
     assert int(cap["cpu"]) >= 1 and cap["memory"].endswith("Ki") and cap["pods"] == "110"
     conds = {x["type"]: x["status"] for x in node["status"]["conditions"]}
     assert conds == {"Ready": "True", "MemoryPressure": "False", "DiskPressure": "False", "PIDPressure": "False"}
-    assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.32")
+    assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.37")
     lease = agent_cluster.kubectl_json("get", "lease", "-n", "kube-node-lease", agent_cluster.node_name)
     assert lease["spec"]["holderIdentity"] == agent_cluster.node_name
 
