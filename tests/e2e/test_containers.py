@@ -420,7 +420,7 @@ def test_port_forward_reaches_nginx(agent_cluster: Any) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(["kubectl", "port-forward", "pod/pf-web", f"{port}:80", "--address", "127.0.0.1"],
+    proc = subprocess.Popen([c.kubectl_bin, "port-forward", "pod/pf-web", f"{port}:80", "--address", "127.0.0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env())
     try:
         assert proc.stdout is not None
