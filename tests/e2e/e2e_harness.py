@@ -21,10 +21,10 @@ import copy
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
-import shutil
 import time
 from pathlib import Path
 from typing import Any

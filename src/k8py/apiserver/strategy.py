@@ -20,7 +20,8 @@ from k8py.apiserver.storage import clone
 # Kinds whose registry strategy keeps metadata.generation (spec changes bump it). Pods
 # since Kubernetes 1.33 (KEP-5067): 1 at create, +1 on a spec update (a resize or new
 # ephemeral containers included; pods/binding writes nodeName without it).
-_GENERATION = {("", "Pod"), ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+_GENERATION = {("", "Pod"),
+               ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
                ("", "ReplicationController"), ("batch", "Job"), ("batch", "CronJob"),
                ("autoscaling", "HorizontalPodAutoscaler")}
 # Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).
