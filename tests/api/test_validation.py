@@ -408,6 +408,24 @@ INVALID_CASES: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
         "podManagementPolicy": "Random", "selector": {"matchLabels": {"a": "b"}},
         "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}),
      (NOT_SUPPORTED, "spec.podManagementPolicy", 'Unsupported value: "Random"')),
+    # Validation of what changed between 1.32 and 1.37:
+    ("statefulset-maxUnavailable-0", obj("StatefulSet", "apps/v1", spec={
+        "updateStrategy": {"rollingUpdate": {"maxUnavailable": "0%"}}, "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}),
+     (INVALID, "spec.updateStrategy.rollingUpdate.maxUnavailable", "cannot be 0")),
+    ("statefulset-partition-negative", obj("StatefulSet", "apps/v1", spec={
+        "updateStrategy": {"rollingUpdate": {"partition": -1}}, "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}),
+     (INVALID, "spec.updateStrategy.rollingUpdate.partition", "must be greater than or equal to 0")),
+    ("job-podReplacementPolicy-with-failure-policy", obj("Job", "batch/v1", spec={
+        "podFailurePolicy": {"rules": []}, "podReplacementPolicy": "TerminatingOrFailed",
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}),
+     (NOT_SUPPORTED, "spec.podReplacementPolicy", 'supported values: "Failed"')),
+    ("service-trafficDistribution", service(trafficDistribution="Nearest"),
+     (NOT_SUPPORTED, "spec.trafficDistribution",
+      'Unsupported value: "Nearest": supported values: "PreferClose", "PreferSameZone", "PreferSameNode"')),
+    ("deployment-without-spec", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}},
+     (REQUIRED, "spec.selector", "Required value")),
     ("node-dup-taint", obj("Node", name="n1", ns=None, spec={"taints": [{"key": "k", "effect": "NoSchedule"},
                                                                         {"key": "k", "effect": "NoSchedule"}]}),
      (DUPLICATE, "spec.taints[1]", "Duplicate value")),
@@ -449,6 +467,12 @@ def test_quantity_error_is_kubernetes_wording_in_full() -> None:
 
 
 VALID_CASES: list[tuple[str, dict[str, Any]]] = [
+    # Optional since 1.33 (serviceName, a slice's endpoints); values new in 1.35 (trafficDistribution).
+    ("statefulset-without-serviceName", obj("StatefulSet", "apps/v1", spec={
+        "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}})),
+    ("endpointslice-without-endpoints", obj("EndpointSlice", "discovery.k8s.io/v1", addressType="IPv4")),
+    ("service-prefer-same-node", service(trafficDistribution="PreferSameNode")),
     ("generate-name-only", {**pod(), "metadata": {"generateName": "web-"}}),
     ("label-value-63", {**pod(), "metadata": {"name": "p", "labels": {"app": "a" * 63, "example.com/x": ""}}}),
     ("headless-service-without-ports", service(clusterIP="None", ports=[])),

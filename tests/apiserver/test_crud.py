@@ -129,6 +129,27 @@ async def test_generation_bumps_only_on_spec_change(client: Client) -> None:
     assert d["metadata"]["generation"] == 2
 
 
+async def test_pod_generation_since_1_33(client: Client) -> None:
+    # Pods keep metadata.generation (KEP-5067): 1 at create, +1 on a spec change only;
+    # metadata, status and the binding (spec.nodeName through pods/binding) leave it.
+    p = pod("gen")
+    p["metadata"]["generation"] = 7
+    p = await client.create("pods", p)
+    assert p["metadata"]["generation"] == 1
+    p["metadata"]["labels"] = {"x": "y"}
+    p = await client.update("pods", p)
+    assert p["metadata"]["generation"] == 1
+    await client.bind(p, "n1")
+    p = await client.get("pods", "gen", "default")
+    assert p["spec"]["nodeName"] == "n1" and p["metadata"]["generation"] == 1
+    p["status"]["phase"] = "Running"
+    p = await client.update_status("pods", p)
+    assert p["metadata"]["generation"] == 1
+    p = await client.patch("pods", "gen", {"spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}},
+                           "default", patch_type="strategic")
+    assert p["metadata"]["generation"] == 2
+
+
 async def test_status_subresource_rules(client: Client) -> None:
     d = await client.create("deployments", deployment("d"))
     # Main-resource writes ignore status.

@@ -120,5 +120,7 @@ def test_aggregated_core_and_groups() -> None:
 
 def test_version_info() -> None:
     v = discovery.version_info()
-    assert (v["major"], v["minor"]) == ("1", "32")
-    assert v["gitVersion"].startswith("v1.32.") and v["platform"].startswith("linux/")
+    assert (v["major"], v["minor"]) == ("1", "37")
+    assert (v["emulationMajor"], v["emulationMinor"]) == ("1", "37")
+    assert (v["minCompatibilityMajor"], v["minCompatibilityMinor"]) == ("1", "36")
+    assert v["gitVersion"].startswith("v1.37.") and v["platform"].startswith("linux/")

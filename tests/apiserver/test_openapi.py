@@ -152,3 +152,33 @@ def test_schema_conversion_keeps_what_kubectl_needs() -> None:
 ])
 def test_convert(src: dict[str, Any], want: dict[str, Any]) -> None:
     assert openapi.convert(src) == want
+
+
+def test_pods_resize_plumbing_from_the_1_37_schemas() -> None:
+    # The resize subresource (1.33+) needs only its name in the Pod's subresources: discovery
+    # and OpenAPI then advertise get/put/patch of a Pod at .../pods/{name}/resize.
+    import dataclasses
+
+    from k8py.apiserver import discovery
+
+    pod = resources.get("pods")
+    assert discovery._sub_info(pod, "resize") == ("", "v1", "Pod", ("get", "patch", "update"))
+    with_resize = dataclasses.replace(pod, subresources=(*pod.subresources, "resize"))
+    paths, roots = openapi._paths_for(with_resize, {("", "v1", "Pod"): "io.k8s.api.core.v1.Pod",
+                                                    ("", "v1", "PodList"): "io.k8s.api.core.v1.PodList"})
+    ops = paths["/api/v1/namespaces/{namespace}/pods/{name}/resize"]
+    assert {"get", "put", "patch"} <= set(ops) and "post" not in ops
+    assert ops["patch"]["operationId"] == "patchCoreV1NamespacedPodResize"
+    assert ops["get"]["x-kubernetes-group-version-kind"] == {"group": "", "version": "v1", "kind": "Pod"}
+
+
+def test_documents_are_the_1_37_schemas() -> None:
+    # Fields new since 1.32 are in the served schemas (kubectl validates and explains them).
+    core = doc("api/v1")["components"]["schemas"]
+    assert "observedGeneration" in core["io.k8s.api.core.v1.PodStatus"]["properties"]
+    assert "allocatedResources" in core["io.k8s.api.core.v1.PodStatus"]["properties"]
+    assert "stopSignal" in core["io.k8s.api.core.v1.Lifecycle"]["properties"]
+    apps = doc("apis/apps/v1")["components"]["schemas"]
+    assert "terminatingReplicas" in apps["io.k8s.api.apps.v1.DeploymentStatus"]["properties"]
+    assert "serviceName" not in apps["io.k8s.api.apps.v1.StatefulSetSpec"].get("required", [])
+    assert doc("api/v1")["info"]["version"].startswith("v1.37.")

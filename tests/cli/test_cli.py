@@ -15,7 +15,7 @@ from k8py.cli import reset, server
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["version"]) == 0
-    assert "Kubernetes API v1.32" in capsys.readouterr().out
+    assert "Kubernetes API v1.37" in capsys.readouterr().out
 
 
 def test_server_flags() -> None:

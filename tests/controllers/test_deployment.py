@@ -292,3 +292,19 @@ async def test_pod_creation_failures_surface_as_replica_failure(cluster: Cluster
     assert cond(d, "ReplicaFailure")["status"] == "True"
     assert "exceeded quota" in cond(d, "ReplicaFailure")["message"]
     assert rsc.recorder.for_reason("FailedCreate")[0].startswith('Error creating: pods "web-x" is forbidden')
+
+
+async def test_terminating_replicas_add_up_from_the_replica_sets(cluster: Cluster) -> None:
+    # status.terminatingReplicas (1.33+, beta and on by default): the sum of its ReplicaSets'.
+    c = cluster
+    await start(c)
+    await c.client.create("deployments", deployment("web", 2))
+    await c.until(lambda: rollout_done(c, "web"), "rollout")
+    victim = (await c.list("pods"))[0]
+    await c.client.bind(victim, "n1")  # a bound pod's deletion is graceful: it stays terminating
+    await c.client.delete("pods", victim["metadata"]["name"], "default")
+    await c.until(lambda: c.with_status("deployments", "web", terminatingReplicas=1, availableReplicas=2),
+                  "one terminating, its replacement available")
+    await c.client.delete("pods", victim["metadata"]["name"], "default", grace_period_seconds=0)
+    d = await c.until(lambda: c.with_status("deployments", "web", terminatingReplicas=0), "none terminating")
+    assert d["status"]["terminatingReplicas"] == 0

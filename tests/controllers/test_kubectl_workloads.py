@@ -5,7 +5,6 @@ StatefulSet, claims). kubectl's own waiting (`rollout status`, `wait`) does the 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from e2e_harness import K8pyServer, wait_for
+from e2e_harness import K8pyServer, default_kubectl, wait_for
 
 pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not on PATH")]
+              pytest.mark.skipif(default_kubectl() is None, reason="no kubectl")]
 
 
 @pytest.fixture(scope="module")

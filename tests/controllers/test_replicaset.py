@@ -221,3 +221,28 @@ async def test_a_pod_deleted_before_the_watch_saw_it_alive_still_counts_as_creat
     assert ctrl.expectations.satisfied("default/web")
     await ctrl.sync("default/web")
     assert len(await pods_of(c, created["metadata"]["uid"])) == 3  # replaced at once, not after the TTL
+
+
+async def test_terminating_replicas_since_1_33(cluster: Cluster) -> None:
+    # status.terminatingReplicas (beta, on by default since 1.33): pods being deleted that have
+    # not finished. A bound pod's graceful deletion leaves it terminating until it is gone.
+    c = cluster
+    await start_rs(c)
+    uid = (await c.client.create("replicasets", rs("web", 2)))["metadata"]["uid"]
+    pods = await c.until(lambda: _n_pods(c, uid, 2), "2 pods")
+    got = await c.until(lambda: c.with_status("replicasets", "web", replicas=2), "status")
+    assert got["status"]["terminatingReplicas"] == 0  # reported, not absent (a pointer field in Go)
+    victim = pods[0]
+    await c.client.bind(victim, "n1")
+    await c.client.delete("pods", victim["metadata"]["name"], "default")
+    await c.until(lambda: _n_pods(c, uid, 2), "a replacement")
+    await c.until(lambda: c.with_status("replicasets", "web", replicas=2, terminatingReplicas=1), "one terminating")
+    await c.client.delete("pods", victim["metadata"]["name"], "default", grace_period_seconds=0)
+    await c.until(lambda: c.with_status("replicasets", "web", replicas=2, terminatingReplicas=0), "gone")
+    rc = ReplicationControllerController(c.client, c.factory, c.clock, c.recorder("rc"))
+    await c.start(rc)
+    await c.client.create("replicationcontrollers", {
+        "metadata": {"name": "legacy", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"app": "legacy"}, "template": pod_template({"app": "legacy"})}})
+    o = await c.until(lambda: c.with_status("replicationcontrollers", "legacy", replicas=1), "rc status")
+    assert "terminatingReplicas" not in o["status"]  # not a field of ReplicationControllerStatus

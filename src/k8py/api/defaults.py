@@ -322,7 +322,8 @@ def _daemonset_defaults(spec: dict[str, Any]) -> None:
 def _statefulset_defaults(spec: dict[str, Any]) -> None:
     _set(spec, "replicas", 1)
     _set(spec, "podManagementPolicy", "OrderedReady")
-    _rolling_update(spec, "updateStrategy", partition=0)
+    # maxUnavailable: 1 since 1.35 (MaxUnavailableStatefulSet, beta and on by default).
+    _rolling_update(spec, "updateStrategy", partition=0, maxUnavailable=1)
     _set(spec, "revisionHistoryLimit", 10)
     pol = _dict(spec, "persistentVolumeClaimRetentionPolicy")
     if pol is not None:
@@ -348,10 +349,12 @@ def _job_defaults(obj: dict[str, Any]) -> None:
         spec["completions"] = 1
         spec["parallelism"] = 1
     _set(spec, "parallelism", 1)
-    _set(spec, "backoffLimit", 6)
+    # With a per-index limit (GA in 1.33) the job-wide backoffLimit is unlimited by default.
+    _set(spec, "backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
     _set(spec, "completionMode", "NonIndexed")
     _set(spec, "suspend", False)
-    _set(spec, "podReplacementPolicy", "TerminatingOrFailed")
+    # GA in 1.34: Failed when a podFailurePolicy is set (the only value it allows).
+    _set(spec, "podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") is not None else "TerminatingOrFailed")
     _template_defaults(spec)
     # The Job registry generates the selector from the uid (unless manualSelector).
     meta = _as_dict(obj.get("metadata"))

@@ -13,7 +13,7 @@ import json
 from importlib import resources as ilr
 from typing import Any, cast
 
-SCHEMA_VERSION = "v1.32.0-local"
+SCHEMA_VERSION = "v1.37.0-local"
 
 
 @functools.cache

@@ -40,7 +40,7 @@ _SUB: dict[str, tuple[str | None, str | None, str | None, tuple[str, ...]]] = {
     "attach": (None, None, "PodAttachOptions", ("create", "get")),
     "portforward": (None, None, "PodPortForwardOptions", ("create", "get")),
     "ephemeralcontainers": (None, None, None, ("get", "patch", "update")),
-    "resize": (None, None, None, ("get", "patch", "update")),
+    "resize": (None, None, None, ("get", "patch", "update")),  # pods/resize (1.33+), a Pod in and out
     "finalize": (None, None, None, ("update",)),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
 }
@@ -55,12 +55,16 @@ def _sub_info(r: Resource, sub: str) -> tuple[str, str, str, tuple[str, ...]]:
 
 
 def version_info() -> dict[str, str]:
-    """The /version document (Kubernetes' version.Info)."""
+    """The /version document (Kubernetes' version.Info; since 1.33 it also names the emulated
+    version, here the binary's own, and the oldest version it stays compatible with, one minor
+    before)."""
     major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
     machine = platform.machine().lower()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
     return {
-        "major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-k8py",
+        "major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
+        "minCompatibilityMajor": major, "minCompatibilityMinor": str(int(minor) - 1),
+        "gitVersion": f"{KUBERNETES_VERSION}-k8py",
         "gitCommit": "k8py", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
         "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
         "platform": f"linux/{arch}",

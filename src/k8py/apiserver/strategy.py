@@ -17,8 +17,11 @@ from k8py.api.types import Obj
 from k8py.api.wellknown import LABEL_METADATA_NAME
 from k8py.apiserver.storage import clone
 
-# Kinds whose registry strategy keeps metadata.generation (spec changes bump it).
-_GENERATION = {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+# Kinds whose registry strategy keeps metadata.generation (spec changes bump it). Pods
+# since Kubernetes 1.33 (KEP-5067): 1 at create, +1 on a spec update (a resize or new
+# ephemeral containers included; pods/binding writes nodeName without it).
+_GENERATION = {("", "Pod"),
+               ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
                ("", "ReplicationController"), ("batch", "Job"), ("batch", "CronJob"),
                ("autoscaling", "HorizontalPodAutoscaler")}
 # Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).

@@ -658,6 +658,10 @@ class DeploymentController(Controller):
             "availableReplicas": available,
             "unavailableReplicas": max(0, total_spec - available),
         }
+        # 1.33+: the ReplicaSets' terminating pods, when every one of them reports them.
+        terminating = [(rs.get("status") or {}).get("terminatingReplicas") for rs in all_rss]
+        if all(isinstance(t, int) for t in terminating):
+            status["terminatingReplicas"] = sum(t for t in terminating if isinstance(t, int))
         if old.get("collisionCount") is not None:
             status["collisionCount"] = old["collisionCount"]
         if old.get("conditions"):

@@ -135,12 +135,13 @@ class ReplicaSetController(Controller):
             return
         needs_sync = self.expectations.satisfied(key)
         selector = self.selector(owner)
-        candidates = [p for p in claim_candidates(self.pods, owner) if is_pod_active(p)]
+        all_candidates = claim_candidates(self.pods, owner)
+        candidates = [p for p in all_candidates if is_pod_active(p)]
         pods = await self.claim_pods(owner, selector, candidates)
         err: BaseException | None = None
         if needs_sync and not is_deleting(owner):
             err = await self.manage_replicas(owner, pods)
-        await self.update_status(owner, pods, err)
+        await self.update_status(owner, pods, err, self.terminating(owner, all_candidates))
         if err is not None:
             raise err
 
@@ -188,7 +189,17 @@ class ReplicaSetController(Controller):
                                      failed_delete_events=True)
         return None
 
-    def calculate_status(self, owner: Obj, pods: list[Obj], err: BaseException | None) -> Obj:
+    def terminating(self, owner: Obj, pods: list[Obj]) -> int | None:
+        """status.terminatingReplicas (ReplicaSets since 1.33, beta and on by default): the
+        owner's pods being deleted that have not yet reached Succeeded or Failed."""
+        if self.kind != "ReplicaSet":
+            return None
+        uid = meta(owner).get("uid")
+        return sum(1 for p in pods if is_deleting(p) and (controller_ref(p) or {}).get("uid") == uid
+                   and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
+
+    def calculate_status(self, owner: Obj, pods: list[Obj], err: BaseException | None,
+                         terminating: int | None = None) -> Obj:
         spec = owner.get("spec") or {}
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         mrs = int(spec.get("minReadySeconds") or 0)
@@ -204,6 +215,8 @@ class ReplicaSetController(Controller):
                      ("observedGeneration", int(meta(owner).get("generation") or 0))):
             if v:
                 status[k] = v
+        if terminating is not None:
+            status["terminatingReplicas"] = terminating
         conds = [c for c in old.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
         old_failure = next((c for c in old.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
         if err is not None and isinstance(err, ApiError) and not err.conflict:
@@ -215,8 +228,9 @@ class ReplicaSetController(Controller):
             status["conditions"] = conds
         return status
 
-    async def update_status(self, owner: Obj, pods: list[Obj], err: BaseException | None) -> None:
-        status = self.calculate_status(owner, pods, err)
+    async def update_status(self, owner: Obj, pods: list[Obj], err: BaseException | None,
+                            terminating: int | None = None) -> None:
+        status = self.calculate_status(owner, pods, err, terminating)
         if status != _normalized_status(owner.get("status") or {}):
             current = owner
 
@@ -248,7 +262,7 @@ class ReplicaSetController(Controller):
 
 
 def _normalized_status(s: Obj) -> Obj:
-    out = {k: v for k, v in s.items() if v not in (0, None, [], {}) or k == "replicas"}
+    out = {k: v for k, v in s.items() if v not in (0, None, [], {}) or k in ("replicas", "terminatingReplicas")}
     out.setdefault("replicas", 0)
     return out
 

@@ -17,6 +17,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from k8py import KUBERNETES_VERSION
 from k8py.api.quantity import format_quantity, parse_quantity
 from k8py.api.types import Obj
 from k8py.api.wellknown import (
@@ -27,7 +28,7 @@ from k8py.api.wellknown import (
     LABEL_OS_STABLE,
 )
 
-KUBELET_VERSION = "v1.32.0-k8py"
+KUBELET_VERSION = f"{KUBERNETES_VERSION}-k8py"
 EVICTION_MEMORY = "100Mi"
 
 

@@ -20,9 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8py import KUBERNETES_VERSION
 from k8py.api.types import Obj
 from k8py.clock import Clock
 from k8py.runtime.protocol import ContainerRuntime
+
+# Kubernetes' probe User-Agent: kube-probe/<major>.<minor>.
+_PROBE_USER_AGENT = "kube-probe/" + ".".join(KUBERNETES_VERSION.lstrip("v").split(".")[:2])
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ async def run_probe(runtime: ContainerRuntime, cid: str, probe: Obj, container: 
             if not path.startswith("/"):
                 path = "/" + path
             url = f"{scheme}://{host}:{port}{path}"
-            headers = {"User-Agent": "kube-probe/1.32", "Accept": "*/*"}
+            headers = {"User-Agent": _PROBE_USER_AGENT, "Accept": "*/*"}
             for h in hg.get("httpHeaders") or []:
                 headers[h.get("name", "")] = h.get("value", "")
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:

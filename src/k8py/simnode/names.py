@@ -5,9 +5,11 @@ versions in its nodeInfo."""
 
 from __future__ import annotations
 
+from k8py import KUBERNETES_VERSION
+
 SIMULATED_NOTE = ("This node is simulated by k8py: it runs no containers; its pods are marked "
                   "Running without processes and their IPs route nowhere.")
 HEARTBEAT_PAUSED = "paused"
 HEARTBEAT_RUNNING = "running"
-KUBELET_VERSION = "v1.32.0-k8py-sim"
+KUBELET_VERSION = f"{KUBERNETES_VERSION}-k8py-sim"
 RUNTIME_VERSION = "k8py-sim://0.1.0"

@@ -89,6 +89,15 @@ def _rolling(v: ErrorList, ru: dict[str, Any], path: str) -> None:
         v.add(invalid(f"{path}.maxUnavailable", ru.get("maxUnavailable"), "may not be 0 when `maxSurge` is 0"))
 
 
+def _statefulset_rolling(v: ErrorList, ru: dict[str, Any], path: str) -> None:
+    """partition >= 0; maxUnavailable (beta and on since 1.35) a positive int or 1-100%."""
+    validate_nonnegative(v, ru.get("partition"), f"{path}.partition")
+    mu = ru.get("maxUnavailable")
+    zero, _ = _int_or_percent(v, mu, f"{path}.maxUnavailable")
+    if zero:
+        v.add(invalid(f"{path}.maxUnavailable", mu, "cannot be 0"))
+
+
 def _selector_immutable(v: ErrorList, spec: dict[str, Any], ospec: dict[str, Any]) -> None:
     if spec.get("selector") != ospec.get("selector"):
         v.add(invalid("spec.selector", Raw(go_label_selector(dict_of(spec.get("selector")))), IMMUTABLE))
@@ -143,6 +152,8 @@ def validate_statefulset(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] 
     validate_enum(v, spec.get("podManagementPolicy"), "spec.podManagementPolicy", ("OrderedReady", "Parallel"))
     us = dict_of(spec.get("updateStrategy"))
     validate_enum(v, us.get("type"), "spec.updateStrategy.type", ("OnDelete", "RollingUpdate"))
+    if us.get("type") == "RollingUpdate" and us.get("rollingUpdate") is not None:
+        _statefulset_rolling(v, dict_of(us["rollingUpdate"]), "spec.updateStrategy.rollingUpdate")
     if old is not None:
         ospec = dict_of(old.get("spec"))
         mutable = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",

@@ -41,6 +41,11 @@ def _job_spec(v: ErrorList, spec: dict[str, Any], path: str) -> None:
     if ads is not None:
         validate_positive(v, ads, f"{path}.activeDeadlineSeconds")
     validate_enum(v, spec.get("completionMode"), f"{path}.completionMode", ("NonIndexed", "Indexed"))
+    prp = spec.get("podReplacementPolicy")
+    if spec.get("podFailurePolicy") is not None:
+        validate_enum(v, prp, f"{path}.podReplacementPolicy", ("Failed",))
+    else:
+        validate_enum(v, prp, f"{path}.podReplacementPolicy", ("Failed", "TerminatingOrFailed"))
     if spec.get("completionMode") == "Indexed" and spec.get("completions") is None:
         v.add(required(f"{path}.completions", "when completion mode is Indexed"))
     sel = spec.get("selector")

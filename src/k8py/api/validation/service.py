@@ -126,6 +126,9 @@ def _service_policies(v: ErrorList, spec: dict[str, Any]) -> None:
     validate_enum(v, spec.get("sessionAffinity"), "spec.sessionAffinity", ("ClientIP", "None"))
     validate_enum(v, spec.get("externalTrafficPolicy"), "spec.externalTrafficPolicy", ("Cluster", "Local"))
     validate_enum(v, spec.get("internalTrafficPolicy"), "spec.internalTrafficPolicy", ("Cluster", "Local"))
+    # PreferSameZone and PreferSameNode: GA in 1.35 (PreferClose is PreferSameZone's old name).
+    validate_enum(v, spec.get("trafficDistribution"), "spec.trafficDistribution",
+                  ("PreferClose", "PreferSameZone", "PreferSameNode"))
     validate_enum(v, spec.get("ipFamilyPolicy"), "spec.ipFamilyPolicy",
                   ("SingleStack", "PreferDualStack", "RequireDualStack"))
     for i, fam in enumerate(list_of(spec.get("ipFamilies"))):

@@ -126,10 +126,12 @@ def _walk_object(v: dict[str, Any], s: dict[str, Any], path: str, errs: list[Fie
     addl = s.get("additionalProperties")
     # Required fields as the schema lists them, except where Kubernetes' own validation
     # does not insist: in status (written by controllers) and on lists (semantic checks
-    # require the lists that matter, e.g. spec.containers).
+    # require the lists that matter, e.g. spec.containers), nor an object's top-level
+    # `spec` (1.37's schemas list it; the API server decodes a missing spec as an empty one
+    # and names the spec's own missing fields).
     if unknown is None and not (path == "status" or path.startswith("status.")):
         for r in s.get("required", []):
-            if "array" in _types(schema.resolve(props.get(r, {}) if props else {})):
+            if "array" in _types(schema.resolve(props.get(r, {}) if props else {})) or (not path and r == "spec"):
                 continue
             if v.get(r) is None:
                 errs.append(required(_join(path, r)))
