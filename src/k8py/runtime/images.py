@@ -383,9 +383,8 @@ class ImageStore:
 
     @staticmethod
     def _extract(archive: Path, dest: Path) -> None:
-        # the "data" filter refuses absolute names, `..`, links out of dest and device files
         with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter="data")
+            tf.extractall(dest, filter=_archive_filter)
 
     def _import_blob(self, src: Path, digest: str) -> None:
         """Copy an archive's blob into the store once its content matched `digest`."""
@@ -458,6 +457,14 @@ class ImageStore:
             _atomic_write(self.blob_path(mdigest), mbytes)
             out.append(await self._commit(mdoc, config, mdigest, tags, []))
         return out
+
+
+def _archive_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter (refuses `..`, links out of `dest`, device files), refusing
+    absolute names too instead of stripping their leading slash."""
+    if member.name.startswith("/"):
+        raise tarfile.AbsolutePathError(member)
+    return tarfile.data_filter(member, dest)
 
 
 def _inside(d: Path, rel: object, what: str = "path") -> Path:
