@@ -45,3 +45,30 @@ async def test_cli_pull_ls_rm(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert capsys.readouterr().out.strip().endswith(f"Deleted: cli:v1 ({img.config_digest})")
     finally:
         await reg.stop()
+
+
+def test_cli_load_refuses_a_crafted_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`k8py image load` of an archive with a member out of the archive and one whose
+    manifest.json names a path out of it: exit 1 with the reason, nothing written outside."""
+    import io
+    import json
+    import tarfile
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    base = ["image", "--store", str(tmp_path / "store"), "--registries", str(tmp_path / "none.yaml")]
+    cases = {"member": [("../outside/pwned", b"x"), ("manifest.json", b"[]")],
+             "manifest": [("manifest.json", json.dumps([{"Config": "../../outside/c.json", "RepoTags": ["a:1"],
+                                                         "Layers": []}]).encode())]}
+    for name, members in cases.items():
+        archive = tmp_path / f"{name}.tar"
+        with tarfile.open(archive, "w") as tf:
+            for path, data in members:
+                ti = tarfile.TarInfo(path)
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+        assert k8py_main(base + ["load", str(archive)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("k8py image load: ") and "outside" in err, err
+    assert list(outside.iterdir()) == []
+    assert list((tmp_path / "store" / "layers").iterdir()) == []

@@ -586,3 +586,58 @@ def test_set_image_on_a_pod_restarts_its_container(agent_cluster: Any) -> None:
                  and "running" in cstatus(q)["state"] and cstatus(q)["containerID"] != before["containerID"] and q,
                  60, "the container restarted with the new image")
     assert cstatus(p)["restartCount"] == 1
+
+
+def test_crafted_images_end_in_pull_errors_and_write_nothing_outside(agent_cluster: Any, local_registry: Any) -> None:
+    """Issue 10 (a safe node): images crafted to escape the image store, pushed to the local
+    registry, leave their pods in ErrImagePull/ImagePullBackOff with the reason, and nothing
+    is written outside the store (a sentinel directory keeps its one file)."""
+    import asyncio
+    import gzip
+    import io
+    import tarfile
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from tests.runtime.oci_helpers import Layer, digest_of, image, layer, push
+
+    c = agent_cluster
+    outside = Path(tempfile.mkdtemp(prefix="k8py-e2e-outside-", dir="/var/tmp"))
+    (outside / "sentinel").write_text("untouched\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        sym = tarfile.TarInfo("a")
+        sym.type, sym.linkname = tarfile.SYMTYPE, str(outside)
+        tf.addfile(sym)
+        f = tarfile.TarInfo("a/pwned")
+        f.size = 6
+        tf.addfile(f, io.BytesIO(b"pwned\n"))
+    raw = buf.getvalue()
+    escape = Layer(gzip.compress(raw, mtime=0), digest_of(raw), "application/vnd.oci.image.layer.v1.tar+gzip")
+    good = layer({"f": b"x"})
+    repo = f"library/k8py-crafted-{uuid.uuid4().hex[:6]}"
+    cases = {"symlink-escape": (image([escape]), "a symlink or not a directory"),
+             "diffid-traversal": (image([Layer(good.blob, "sha256:../../etc", good.media_type)]),
+                                  "invalid diff_id 'sha256:../../etc'")}
+    try:
+        for tag, (img, _) in cases.items():
+            asyncio.run(push(local_registry.addr, repo, tag, img))
+        apply(c, *[pod(c, f"crafted-{tag}", [{"name": "main", "image": f"{repo.split('/', 1)[1]}:{tag}"}])
+                   for tag in cases])
+        for tag, (_, why) in cases.items():
+            p = wait_for(lambda t=tag: (q := get_pod(c, f"crafted-{t}")) and cstatus(q).get("state", {})
+                         .get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff") and q, 60,
+                         f"a pull error for {tag}")
+            assert why in cstatus(p)["state"]["waiting"]["message"], cstatus(p)["state"]["waiting"]
+            events = c.kubectl("get", "events", "--field-selector", f"involvedObject.name=crafted-{tag}").stdout
+            assert why.split("'")[0].strip() in events, events
+        assert sorted(p.name for p in outside.iterdir()) == ["sentinel"]
+        assert (outside / "sentinel").read_text() == "untouched\n"
+        layers = c.agent_root / "images" / "layers"
+        assert not [p for p in layers.iterdir() if p.name.endswith(".partial") or p.name.startswith(".")]
+    finally:
+        c.kubectl("delete", "pod", *[f"crafted-{t}" for t in cases], "--wait=false", check=False)
+        for p in outside.iterdir():
+            p.unlink()
+        outside.rmdir()

@@ -100,7 +100,7 @@ async def _run(args: argparse.Namespace) -> int:
                     print(f"Loaded image: {t}")
             return 0
         if cmd == "inspect":
-            found = store.get(args.image)
+            found = store.get(args.image, verified=False)  # as `ls` shows it, layers verified or not
             if found is None:
                 print(f"k8py image inspect: {args.image}: not found", file=sys.stderr)
                 return 1

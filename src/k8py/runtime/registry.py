@@ -8,7 +8,9 @@ token, cached per endpoint and scope) as well as basic auth.
 
 Invariants: nothing is written under its final name unless its digest matched; every
 failure surfaces as ImagePullError with a containerd-like message; endpoints come from
-RegistriesConfig (mirrors first) and the last endpoint's error is reported.
+RegistriesConfig (mirrors first) and the last endpoint's error is reported; every digest
+taken from a registry is checked against `sha256:[0-9a-f]{64}` (check_digest) before it
+names a URL or a path.
 """
 from __future__ import annotations
 
@@ -44,6 +46,24 @@ def host_platform() -> tuple[str, str, str]:
     m = platform.machine()
     arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
     return "linux", arch, "v8" if arch == "arm64" else ""
+
+
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class InvalidDigest(ValueError):
+    """A digest or diff_id that is not `sha256:` and 64 lowercase hex digits: it never names a path."""
+
+    def __init__(self, value: object, what: str = "digest") -> None:
+        super().__init__(f"invalid {what} {value!r}: must match sha256:[0-9a-f]{{64}}")
+        self.value = value
+
+
+def check_digest(value: object, what: str = "digest") -> str:
+    """`value` if it is a well-formed sha256 digest, else InvalidDigest (before it names a path or URL)."""
+    if not isinstance(value, str) or not DIGEST_RE.fullmatch(value):
+        raise InvalidDigest(value, what)
+    return value
 
 
 def sha256_digest(data: bytes) -> str:
@@ -250,6 +270,10 @@ class RegistryClient:
                         os_, arch, _ = self.platform
                         raise ImagePullError(str(ref), f"no match for platform in manifest {digest}: "
                                              f"{os_}/{arch}: not found", "no matching platform")
+                    try:
+                        check_digest(entry.get("digest"), "manifest digest")
+                    except InvalidDigest as e:
+                        raise ImagePullError(str(ref), f"index {digest}: {e}", "bad manifest") from None
                     mt, body, digest = await self._get_manifest(ep, ref, entry["digest"], credentials)
                 if mt not in MANIFEST_TYPES:
                     raise ImagePullError(str(ref), f"unsupported manifest media type {mt!r}", "bad manifest")
@@ -267,9 +291,10 @@ class RegistryClient:
     async def fetch_blob(self, resolved: ResolvedManifest, digest: str, dest: Path,
                          size: int | None = None) -> None:
         """Stream a blob to `dest`, verifying its digest (and size); atomic rename."""
-        algo, _, hexd = digest.partition(":")
-        if algo != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", hexd):
-            raise ImagePullError(str(resolved.ref), f"unsupported digest {digest}", "bad manifest")
+        try:
+            check_digest(digest, "blob digest")
+        except InvalidDigest as e:
+            raise ImagePullError(str(resolved.ref), str(e), "bad manifest") from None
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{id(self)}.partial")
         h = hashlib.sha256()
