@@ -19,7 +19,7 @@ from k8py.apiserver.errors import StatusError
 from k8py.apiserver.http import HttpFront
 from k8py.apiserver.server import ApiServer
 from k8py.store.memory import MemoryStore
-from tests.apiserver.apiserver_helpers import call, deployment, stored_keys
+from tests.apiserver.apiserver_helpers import call, deployment, pod, stored_keys
 
 
 def laughs(levels: int = 9, width: int = 9, *, kind: str = "ConfigMap") -> str:
@@ -83,7 +83,7 @@ async def test_alias_bomb_create_is_400_and_nothing_stored(api: ApiServer, store
     assert resp.body["message"].startswith(
         "the object provided is unrecognized (must be of type ConfigMap): "
         "error converting YAML to JSON: yaml: document contains excessive aliasing (")
-    assert await stored_keys(store, "/registry/configmaps/") == []
+    assert await stored_keys(store, "/registry/core/configmaps/") == []
     # the same through server-side apply (YAML) and a PUT
     for method, path, ct in [
             ("PATCH", "/api/v1/namespaces/default/configmaps/yaml-bomb?fieldManager=t", "application/apply-patch+yaml"),
@@ -91,7 +91,7 @@ async def test_alias_bomb_create_is_400_and_nothing_stored(api: ApiServer, store
         p, _, q = path.partition("?")
         resp = await call(api, method, p, doc, content_type=ct, query=dict([q.split("=")]) if q else None)
         assert resp.status == 400 and "excessive aliasing" in resp.body["message"], (method, resp.body)
-    assert await stored_keys(store, "/registry/configmaps/") == []
+    assert await stored_keys(store, "/registry/core/configmaps/") == []
 
 
 def big_labels(n: int) -> dict[str, str]:
@@ -174,7 +174,7 @@ async def test_alias_bomb_over_https_while_others_are_served(real_front: HttpFro
     print(f"alias bomb over HTTPS answered {status} in {took * 1000:.1f} ms; concurrent GETs: {got}")
     assert status == 400 and "excessive aliasing" in body["message"]
     assert got == [200] * 5
-    assert await stored_keys(store, "/registry/configmaps/") == []
+    assert await stored_keys(store, "/registry/core/configmaps/") == []
 
 
 @pytest.mark.parametrize("size,status", [
@@ -190,7 +190,7 @@ async def test_request_body_limit(real_front: HttpFront, pki: certs.Pki, store: 
     if status == 413:
         assert body["reason"] == "RequestEntityTooLarge"
         assert body["message"] == "Request entity too large: limit is 3145728"
-    assert await stored_keys(store, "/registry/configmaps/") == []
+    assert await stored_keys(store, "/registry/core/configmaps/") == []
 
 
 class Slow:
@@ -294,3 +294,92 @@ def test_request_timeout_from_query(query: dict[str, str], default: float, expec
 ])
 def test_long_running_requests(method: str, path: str, query: dict[str, str], long: bool) -> None:
     assert limits.is_long_running(method, path, query) is long
+
+
+# -- decoding: unknown fields and integer ranges ----------------------------------
+
+@pytest.mark.parametrize("query,status,warned", [
+    ({}, 201, True),                              # default: Warn, as kube-apiserver
+    ({"fieldValidation": "Warn"}, 201, True),
+    ({"fieldValidation": "Ignore"}, 201, False),
+    ({"fieldValidation": "Strict"}, 400, False),
+])
+async def test_unknown_fields_are_dropped_with_a_warning(api: ApiServer, store: MemoryStore, query: dict[str, str],
+                                                         status: int, warned: bool) -> None:
+    body = pod("uf")
+    body["spec"]["foo"] = 1
+    body["spec"]["containers"][0]["bar"] = {"x": 1}
+    resp = await call(api, "POST", "/api/v1/namespaces/default/pods", body, query=query)
+    assert resp.status == status, resp.body
+    if status == 400:
+        assert resp.body["message"] == ('Pod in version "v1" cannot be handled as a Pod: strict decoding error: '
+                                        'unknown field "spec.containers[0].bar", unknown field "spec.foo"')
+        assert await stored_keys(store, "/registry/core/pods/") == []
+        return
+    assert ("Warning" in resp.headers) is warned
+    if warned:
+        assert resp.headers["Warning"] == ('299 - "unknown field \\"spec.containers[0].bar\\"", '
+                                           '299 - "unknown field \\"spec.foo\\""')
+    kv = await store.get("/registry/core/pods/default/uf")
+    assert kv is not None
+    stored = json.loads(kv.value)
+    assert "foo" not in stored["spec"] and "bar" not in stored["spec"]["containers"][0]
+    assert "foo" not in resp.body["spec"]
+
+
+async def test_unknown_fields_dropped_from_patches_and_updates(api: ApiServer) -> None:
+    assert (await call(api, "POST", "/api/v1/namespaces/default/configmaps",
+                       {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})).status == 201
+    resp = await call(api, "PATCH", "/api/v1/namespaces/default/configmaps/c", {"spec": {"x": 1}, "data": {"a": "b"}},
+                      content_type="application/merge-patch+json")
+    assert resp.status == 200 and "spec" not in resp.body and resp.body["data"] == {"a": "b"}
+    assert resp.headers["Warning"] == '299 - "unknown field \\"spec\\""'
+    cur = resp.body
+    cur["extra"] = True
+    resp = await call(api, "PUT", "/api/v1/namespaces/default/configmaps/c", cur)
+    assert resp.status == 200 and "extra" not in resp.body
+
+
+def _deep(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    cur: Any = obj
+    keys = path.split(".")
+    for k in keys[:-1]:
+        cur = cur[int(k)] if isinstance(cur, list) else cur[k]
+    cur[keys[-1]] = value
+    return obj
+
+
+@pytest.mark.parametrize("kind,path,value,message", [
+    ("deployment", "spec.replicas", 10 ** 12,
+     "json: cannot unmarshal number 1000000000000 into Go struct field DeploymentSpec.spec.replicas of type int32"),
+    ("deployment", "spec.replicas", 4294967296,
+     "json: cannot unmarshal number 4294967296 into Go struct field DeploymentSpec.spec.replicas of type int32"),
+    ("deployment", "spec.replicas", 1e12,
+     "json: cannot unmarshal number 1000000000000 into Go struct field DeploymentSpec.spec.replicas of type int32"),
+    ("deployment", "spec.replicas", -(2 ** 31) - 1,
+     "json: cannot unmarshal number -2147483649 into Go struct field DeploymentSpec.spec.replicas of type int32"),
+    ("pod", "spec.containers.0.ports", [{"containerPort": 2 ** 32}],
+     "json: cannot unmarshal number 4294967296 into Go struct field ContainerPort.spec.containers.ports.containerPort"
+     " of type int32"),
+    ("pod", "spec.activeDeadlineSeconds", 2 ** 63,
+     "json: cannot unmarshal number 9223372036854775808 into Go struct field PodSpec.spec.activeDeadlineSeconds"
+     " of type int64"),
+])
+async def test_integers_out_of_range_fail_decoding(api: ApiServer, store: MemoryStore, kind: str, path: str,
+                                                   value: Any, message: str) -> None:
+    if kind == "deployment":
+        body, url, k = deployment("big"), "/apis/apps/v1/namespaces/default/deployments", "Deployment"
+    else:
+        body, url, k = pod("big"), "/api/v1/namespaces/default/pods", "Pod"
+    _deep(body, path, value)
+    for query in ({}, {"fieldValidation": "Ignore"}, {"fieldValidation": "Strict"}):
+        resp = await call(api, "POST", url, body, query=query)
+        assert resp.status == 400, resp.body
+        assert resp.body["reason"] == "BadRequest"
+        assert resp.body["message"] == f'{k} in version "v1" cannot be handled as a {k}: {message}'
+    assert not [key for key in await stored_keys(store, "/registry/") if key.endswith("/big")]
+
+
+async def test_int32_limits_are_accepted(api: ApiServer) -> None:
+    resp = await call(api, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment("max", 2 ** 31 - 1))
+    assert resp.status == 201, resp.body

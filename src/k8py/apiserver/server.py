@@ -263,9 +263,8 @@ class ApiServer:
         dry = q.get("dryRun", "")
         if dry not in ("", "All"):
             raise bad_request(f'Invalid dryRun value: "{dry}": supported values: "All"')
-        # Unset: Kubernetes warns; we skip the (costly) unknown-field walk instead,
-        # since no client that leaves it unset reads the warnings.
-        fv = q.get("fieldValidation", "") or "Ignore"
+        # Unset: Warn, as kube-apiserver (unknown fields dropped, with a Warning header).
+        fv = q.get("fieldValidation", "") or "Warn"
         if fv not in ("Ignore", "Warn", "Strict"):
             raise bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: '
                               '"Ignore", "Strict", "Warn"')
