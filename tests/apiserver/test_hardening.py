@@ -383,3 +383,46 @@ async def test_integers_out_of_range_fail_decoding(api: ApiServer, store: Memory
 async def test_int32_limits_are_accepted(api: ApiServer) -> None:
     resp = await call(api, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment("max", 2 ** 31 - 1))
     assert resp.status == 201, resp.body
+
+
+# -- watch from a future resourceVersion ----------------------------------------
+
+async def _drive(clock: Any, task: asyncio.Future[Any], step: float = 0.5) -> None:
+    """Advance the fake clock until `task` is done."""
+    for _ in range(200):
+        if task.done():
+            return
+        await clock.advance(step)
+        await asyncio.sleep(0.01)
+    raise AssertionError("task did not finish")
+
+
+async def test_watch_at_a_future_resource_version(api: ApiServer, store: MemoryStore, clock: Any) -> None:
+    current = await store.current_revision()
+    future = current + 1000
+    task = asyncio.ensure_future(call(api, "GET", "/api/v1/namespaces/default/configmaps",
+                                      query={"watch": "true", "resourceVersion": str(future)}))
+    await _drive(clock, task)
+    resp = task.result()
+    assert resp.status == 200 and resp.stream is not None
+    events = [e async for e in resp.stream]
+    assert len(events) == 1 and events[0]["type"] == "ERROR"
+    status = events[0]["object"]
+    assert (status["code"], status["reason"], status["message"]) == (
+        504, "Timeout", f"Timeout: Too large resource version: {future}, current: {current}")
+    assert status["details"] == {"causes": [{"reason": "ResourceVersionTooLarge",
+                                             "message": "Too large resource version"}], "retryAfterSeconds": 1}
+
+
+async def test_watch_at_a_revision_reached_while_waiting(api: ApiServer, store: MemoryStore, clock: Any) -> None:
+    current = await store.current_revision()
+    task = asyncio.ensure_future(call(api, "GET", "/api/v1/namespaces/default/configmaps",
+                                      query={"watch": "true", "resourceVersion": str(current + 1)}))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # waiting for the store to get there
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "later"}}
+    assert (await call(api, "POST", "/api/v1/namespaces/default/configmaps", cm)).status == 201
+    await _drive(clock, task, step=0.05)
+    resp = task.result()
+    assert resp.status == 200 and resp.stream is not None
+    await resp.stream.aclose()  # type: ignore[attr-defined]
