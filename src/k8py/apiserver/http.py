@@ -11,7 +11,10 @@ logs as bytes). Invariants:
   whose client went away still completes); a stream is closed (`aclose`) as soon
   as its client disconnects;
 - protocol upgrades (exec/attach/port-forward over WebSocket or SPDY) go to
-  `upgrade_handler` when one is set, else answer 400.
+  `upgrade_handler` when one is set, else answer 400;
+- kube-apiserver's limits (`limits.py`): bodies over 3 MiB are refused (413), requests
+  beyond the max in-flight answered 429 with Retry-After, requests that are not
+  long-running answered 504 after the request timeout (60 s).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from aiohttp import web
 
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
-from k8py.apiserver import discovery
+from k8py.apiserver import discovery, limits
 from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ UpgradeHandler = Callable[[web.Request, ApiRequest, User], Awaitable[web.StreamR
 # Admin-only debug endpoints under /debug/k8py/<name> (e.g. "compact").
 DebugHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
 
-MAX_BODY = 3 * 1024 * 1024 + 64 * 1024  # Kubernetes' request size limit plus headroom
+MAX_BODY = limits.MAX_REQUEST_BODY  # kube-apiserver's request body limit (3 MiB)
 SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get to finish when the server stops
 
 
@@ -57,8 +60,13 @@ class HttpFront:
 
     def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None,
                  authenticator: Authenticator | None,
-                 upgrade_handler: UpgradeHandler | None = None) -> None:
+                 upgrade_handler: UpgradeHandler | None = None,
+                 max_mutating_inflight: int = limits.MAX_MUTATING_INFLIGHT,
+                 max_readonly_inflight: int = limits.MAX_READONLY_INFLIGHT,
+                 request_timeout: float = limits.REQUEST_TIMEOUT) -> None:
         self.handler = handler
+        self.inflight = limits.InflightLimiter(max_mutating_inflight, max_readonly_inflight)
+        self.request_timeout = request_timeout
         self.ssl_context = ssl_context
         self.authenticator = authenticator
         self.upgrade_handler = upgrade_handler
@@ -68,7 +76,7 @@ class HttpFront:
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        app = web.Application(client_max_size=MAX_BODY)
+        app = web.Application(client_max_size=MAX_BODY)  # a larger body: 413, as kube-apiserver
         app.router.add_route("*", "/{tail:.*}", self._serve)
         # handler_cancellation: a disconnect cancels the handler task, which is how a
         # watch stream with no events to write learns that its client went away.
@@ -109,7 +117,10 @@ class HttpFront:
             return web.Response(status=401, body=_dumps(unauthorized_status()),
                                 content_type="application/json")
         assert user is not None
-        body = await request.read() if request.body_exists else b""
+        try:
+            body = await request.read() if request.body_exists else b""
+        except web.HTTPRequestEntityTooLarge:
+            return web.Response(status=413, body=_dumps(limits.too_large_status()), content_type="application/json")
         req = ApiRequest(
             method=request.method.upper(), path=path, query={k: v for k, v in request.query.items()},
             body=body, headers={k.lower(): v for k, v in request.headers.items()}, user=user.name)
@@ -120,15 +131,31 @@ class HttpFront:
             return await self.upgrade_handler(request, req, user)
         if path.startswith("/debug/k8py/"):
             return await self._debug(req, user)
+        if limits.is_long_running(req.method, path, req.query):
+            return await self._write(request, await self._call(req, None))
+        kind = self.inflight.kind(req.method)
+        if not self.inflight.acquire(kind):
+            return web.Response(status=429, body=_dumps(limits.too_many_requests_status()),
+                                content_type="application/json", headers={"Retry-After": str(limits.RETRY_AFTER)})
         try:
-            # Shield: a client that disconnects must not abort a write half-way.
-            resp = await asyncio.shield(self.handler(req))
+            resp = await self._call(req, limits.request_timeout(req.query, self.request_timeout))
+        finally:
+            self.inflight.release(kind)
+        return await self._write(request, resp)
+
+    async def _call(self, req: ApiRequest, timeout: float | None) -> ApiResponse:
+        """The handler's answer; 504 if it takes longer than `timeout` (the work goes on)."""
+        try:
+            # Shield: a client that disconnects (or a timeout) must not abort a write half-way.
+            return await asyncio.wait_for(asyncio.shield(self.handler(req)), timeout)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            log.warning("request timed out after %ss: %s %s", timeout, req.method, req.path)
+            return ApiResponse(504, limits.timeout_status())
         except Exception as e:  # noqa: BLE001 - the handler must not raise; answer 500 if it does
             log.exception("handler failed for %s %s", req.method, req.path)
-            resp = ApiResponse(500, _status(500, "InternalError", f"internal error: {e}"))
-        return await self._write(request, resp)
+            return ApiResponse(500, _status(500, "InternalError", f"internal error: {e}"))
 
     async def _debug(self, req: ApiRequest, user: User) -> web.StreamResponse:
         if GROUP_MASTERS not in user.groups:

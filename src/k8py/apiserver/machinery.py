@@ -73,6 +73,14 @@ def unknown_fields(obj: Obj, r: Resource) -> list[str]:
     return [str(f).lstrip(".") for f in validation.unknown_fields(obj, r)]
 
 
+def decoding_problems(obj: Obj, r: Resource, prune: bool) -> tuple[list[str], list[str]]:
+    """What decoding `obj` into Kubernetes' Go types finds: the unknown fields (dropped
+    from `obj` with `prune`), and the messages of integers out of their field's range."""
+    from k8py.api.validation.structural import decoding_problems as problems
+    unknown, overflows = problems(obj, r, prune=prune)
+    return [str(f).lstrip(".") for f in unknown], [o.message() for o in overflows]
+
+
 def apply_defaults(obj: Obj, r: Resource) -> None:
     from k8py.api import defaults
     defaults.apply_defaults(obj, r)

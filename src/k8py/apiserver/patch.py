@@ -33,8 +33,8 @@ def patch_type(content_type: str) -> str:
     return mt
 
 
-def decode_patch(body: bytes, mt: str) -> codec.Decoded:
-    d = codec.decode(body, "application/yaml" if mt == APPLY else "application/json")
+async def decode_patch(body: bytes, mt: str) -> codec.Decoded:
+    d = await codec.decode_async(body, "application/yaml" if mt == APPLY else "application/json")
     if d.value is None:
         raise bad_request("the body of the patch was empty")
     if mt == JSON and not isinstance(d.value, list):

@@ -51,7 +51,7 @@ CREATE_ON_UPDATE = {("", "endpoints"), ("", "events"), ("events.k8s.io", "events
 @dataclass
 class WriteOptions:
     dry_run: bool = False
-    field_validation: str = "Ignore"
+    field_validation: str = "Warn"  # kube-apiserver's default when the request names none
     field_manager: str = "unknown"
     warnings: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # duplicate keys in the body
@@ -128,15 +128,21 @@ class Registry:
 
     # -- shared steps ------------------------------------------------------
     def field_check(self, r: Resource, obj: Obj, opts: WriteOptions) -> None:
+        """Kubernetes' decoding and field validation: an integer out of its field's range
+        fails decoding (400); unknown fields are dropped (decoding into Go types does), with a
+        warning under Warn (the default), refused under Strict; duplicate fields likewise."""
+        strict = opts.field_validation == "Strict"
+        unknown, overflows = machinery.decoding_problems(obj, r, prune=not strict)
+        cannot = f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: '
+        if overflows:
+            raise bad_request(cannot + overflows[0])
         if opts.field_validation == "Ignore":
             return
-        msgs = [f'unknown field "{f}"' for f in machinery.unknown_fields(obj, r)]
-        msgs += [f'duplicate field "{d}"' for d in opts.duplicates]
+        msgs = [f'unknown field "{f}"' for f in unknown] + [f'duplicate field "{d}"' for d in opts.duplicates]
         if not msgs:
             return
-        if opts.field_validation == "Strict":
-            raise bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: '
-                              "strict decoding error: " + ", ".join(msgs))
+        if strict:
+            raise bad_request(cannot + "strict decoding error: " + ", ".join(msgs))
         opts.warnings.extend(msgs)
 
     def validate(self, r: Resource, obj: Obj, old: Obj | None = None) -> None:

@@ -265,9 +265,8 @@ class ApiServer:
         dry = q.get("dryRun", "")
         if dry not in ("", "All"):
             raise bad_request(f'Invalid dryRun value: "{dry}": supported values: "All"')
-        # Unset: Kubernetes warns; we skip the (costly) unknown-field walk instead,
-        # since no client that leaves it unset reads the warnings.
-        fv = q.get("fieldValidation", "") or "Ignore"
+        # Unset: Warn, as kube-apiserver (unknown fields dropped, with a Warning header).
+        fv = q.get("fieldValidation", "") or "Warn"
         if fv not in ("Ignore", "Warn", "Strict"):
             raise bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: '
                               '"Ignore", "Strict", "Warn"')
@@ -307,8 +306,15 @@ class ApiServer:
         _, render = self._renderer(req, r)
         return ApiResponse(200, render(obj))
 
-    async def _body(self, req: ApiRequest, opts: WriteOptions | None = None) -> Obj:
-        d = codec.decode_object(req.body, req.headers.get("content-type", "application/json"))
+    async def _body(self, req: ApiRequest, opts: WriteOptions | None = None, kind: str = "") -> Obj:
+        try:
+            d = await codec.decode_object_async(req.body, req.headers.get("content-type", "application/json"))
+        except StatusError as e:
+            if kind and e.message.startswith("error converting YAML to JSON"):
+                # kube-apiserver's transformDecodeError: the body's kind is unknown here
+                raise bad_request(f"the object provided is unrecognized (must be of type {kind}): "
+                                  f"{e.message} ({codec.summarize(req.body)})") from None
+            raise
         if opts is not None:
             opts.duplicates = d.duplicates
         return cast(Obj, d.value)  # decode_object answers a JSON object or raises
@@ -355,14 +361,14 @@ class ApiServer:
 
     async def _create(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
         opts = self._write_options(req)
-        obj = await self._body(req, opts)
+        obj = await self._body(req, opts, r.kind)
         out = await self.registry.create(r, ns, obj, opts)
         return self._respond(201, out, opts)
 
     async def _delete_collection(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
         q = req.query
         opts = self._write_options(req)
-        body = codec.decode(req.body, req.headers.get("content-type", "application/json")).value
+        body = (await codec.decode_async(req.body, req.headers.get("content-type", "application/json"))).value
         dopts = parse_options(body, q)
         dopts.dry_run = dopts.dry_run or opts.dry_run
         sel = compile_selection(r, q.get("labelSelector"), q.get("fieldSelector"), ns)
@@ -384,12 +390,12 @@ class ApiServer:
     async def _update(self, req: ApiRequest, r: Resource, ns: str | None, name: str,
                       sub: str | None) -> ApiResponse:
         opts = self._write_options(req)
-        obj = await self._body(req, opts)
+        obj = await self._body(req, opts, r.kind)
         out, code = await self.registry.update(r, ns, name, obj, opts, sub)
         return self._respond(code, out, opts)
 
     async def _delete(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
-        body = codec.decode(req.body, req.headers.get("content-type", "application/json")).value
+        body = (await codec.decode_async(req.body, req.headers.get("content-type", "application/json"))).value
         dopts = parse_options(body, req.query)
         out, code = await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(code, out)
@@ -398,7 +404,7 @@ class ApiServer:
                      sub: str | None) -> ApiResponse:
         mt = patch.patch_type(req.headers.get("content-type", ""))
         opts = self._write_options(req)
-        decoded = patch.decode_patch(req.body, mt)
+        decoded = await patch.decode_patch(req.body, mt)
         opts.duplicates = decoded.duplicates
         apply = mt == patch.APPLY
         manager = req.query.get("fieldManager") or (None if apply else opts.field_manager)
@@ -457,7 +463,7 @@ class ApiServer:
             mt = ""
         else:
             mt = patch.patch_type(req.headers.get("content-type", ""))
-            body = patch.decode_patch(req.body, mt).value
+            body = (await patch.decode_patch(req.body, mt)).value
         for _ in range(self.config.patch_retries):
             kv = await self.registry.get_kv(r, ns, name)
             current = storage.from_kv(r, kv)

@@ -17,7 +17,12 @@ from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.apiserver import autoscaling, events
+from k8py.apiserver.errors import StatusError
 from k8py.store.protocol import KeyValue
+
+# etcd's default --max-request-bytes (1.5 MiB): no stored object may be larger, whatever
+# the store, so a cluster behaves the same on SQLite and on etcd.
+MAX_OBJECT_BYTES = 1536 * 1024
 
 _CORE_EVENTS = resources.lookup("", "events")
 
@@ -58,14 +63,19 @@ def prefix(r: Resource, namespace: str | None = None) -> str:
 
 
 def encode(r: Resource, obj: Obj) -> bytes:
-    """Bytes to store: converted to the storage shape, resourceVersion dropped."""
+    """Bytes to store: converted to the storage shape, resourceVersion dropped. An object
+    over MAX_OBJECT_BYTES is refused with etcd's words, as 413 RequestEntityTooLarge
+    (kube-apiserver passes etcd's error on as a 500; kubernetes/kubernetes#112152)."""
     if storage_resource(r) is not r:
         obj = _to_storage(r, obj)
     md = obj.get("metadata")
     if isinstance(md, dict) and "resourceVersion" in md:
         obj = dict(obj)
         obj["metadata"] = {k: v for k, v in md.items() if k != "resourceVersion"}
-    return json.dumps(obj, separators=(",", ":")).encode()
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    if len(data) > MAX_OBJECT_BYTES:
+        raise StatusError(413, "RequestEntityTooLarge", "etcdserver: request is too large")
+    return data
 
 
 def decode(r: Resource, value: bytes, revision: int) -> Obj:

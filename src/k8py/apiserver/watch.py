@@ -8,6 +8,10 @@
   at the event's revision), one that starts matching yields ADDED.
 - allowWatchBookmarks: a BOOKMARK every `bookmark_interval` carrying the revision
   up to which this watcher has seen every event. timeoutSeconds ends the stream.
+- resourceVersion N in the future: wait up to 3 s (kube-apiserver's watch cache
+  blockTimeout) for the store to reach N; if it does not, one ERROR event carrying
+  504 Timeout `Too large resource version: N, current: M` (cause ResourceVersionTooLarge,
+  retryAfterSeconds 1), then the stream ends.
 Timers use the injected Clock, so tests drive them with FakeClock.advance().
 """
 
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.apiserver import storage
-from k8py.apiserver.errors import gone
+from k8py.apiserver.errors import StatusError, gone
 from k8py.apiserver.selection import Selection
 from k8py.apiserver.watchcache import (
     CacheEvent,
@@ -91,6 +95,34 @@ def bookmark(r: Resource, rev: int, initial_end: bool = False) -> Obj:
     return {"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": r.api_version, "metadata": md}}
 
 
+FRESH_WAIT = 3.0  # seconds a watch from a future resourceVersion waits for the store to get there
+FRESH_POLL = 0.05
+TOO_LARGE_RETRY = 1  # retryAfterSeconds of "Too large resource version"
+
+
+def too_large_resource_version(rv: int, current: int) -> StatusError:
+    """kube-apiserver's storage.NewTooLargeResourceVersionError, as a Status."""
+    return StatusError(504, "Timeout", f"Timeout: Too large resource version: {rv}, current: {current}",
+                       {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                        "retryAfterSeconds": TOO_LARGE_RETRY})
+
+
+async def _wait_fresh(store: Store, clock: Clock, rv: int) -> int | None:
+    """None once the store has reached revision `rv`; its revision if it has not within FRESH_WAIT."""
+    deadline = clock.monotonic() + FRESH_WAIT
+    while True:
+        current = await store.current_revision()
+        if current >= rv:
+            return None
+        if clock.monotonic() >= deadline:
+            return current
+        await clock.sleep(FRESH_POLL)
+
+
+async def _error(err: StatusError) -> AsyncIterator[Obj]:
+    yield {"type": "ERROR", "object": err.status()}
+
+
 async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_interval: float,
                  queue_size: int, p: WatchParams) -> AsyncIterator[Obj]:
     initial: list[Obj] = []
@@ -98,6 +130,9 @@ async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_
         initial, start = await _initial(store, p)
     else:
         start = p.start
+        behind = None if cache is not None and start <= cache.last else await _wait_fresh(store, clock, start)
+        if behind is not None:
+            return _error(too_large_resource_version(start, behind))
     sub: Subscription | None = None
     if start < store.compacted_revision:
         sub = Subscription(start, 1)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from k8py.api import schema
@@ -76,22 +78,80 @@ def structural_errors(obj: dict[str, Any], resource: Resource) -> list[FieldErro
 def unknown_fields(obj: dict[str, Any], resource: Resource) -> list[str]:
     """Paths (like `.spec.foo`, `.spec.containers[0].bar`) of fields the schema does not define."""
     root = schema.for_gvk(resource.group, resource.version, resource.kind)
-    out: list[str] = []
+    d = _Decoding()
     if root is not None and isinstance(obj, dict):
-        _walk(obj, root, "", [], out)
-    return out
+        _walk(obj, root, "", [], d)
+    return d.unknown
+
+
+_INT_RANGES = {"int32": (-(2 ** 31), 2 ** 31 - 1), "int64": (-(2 ** 63), 2 ** 63 - 1)}
+
+
+@dataclass
+class IntOverflow:
+    """An integer out of its field's range (`format: int32|int64`): Kubernetes' JSON
+    decoder refuses the whole body (400), naming the Go field."""
+
+    path: str  # as Go's decoder names it: JSON names from the root, without indices
+    struct: str  # the Go type that holds the field
+    value: int | float
+    format: str
+
+    def message(self) -> str:
+        num = str(int(self.value)) if isinstance(self.value, float) and self.value.is_integer() else str(self.value)
+        return (f"json: cannot unmarshal number {num} into Go struct field "
+                f"{self.struct}.{self.path} of type {self.format}")
+
+
+@dataclass
+class _Decoding:
+    """What one decoding walk collects: unknown field paths, integers out of range."""
+
+    unknown: list[str] = field(default_factory=list)
+    overflows: list[IntOverflow] = field(default_factory=list)
+    prune: bool = False
+
+
+def decoding_problems(obj: dict[str, Any], resource: Resource, *,
+                      prune: bool) -> tuple[list[str], list[IntOverflow]]:
+    """The unknown fields of `obj` (removed from it with `prune`, as Kubernetes' decoding
+    into its Go types drops them) and its integers out of their format's range."""
+    root = schema.for_gvk(resource.group, resource.version, resource.kind)
+    d = _Decoding(prune=prune)
+    if root is not None and isinstance(obj, dict):
+        _walk(obj, root, "", [], d, resource.kind)
+    return d.unknown, d.overflows
+
+
+def prune_unknown_fields(obj: dict[str, Any], resource: Resource) -> list[str]:
+    """Remove the fields the schema does not define from `obj` and answer their paths."""
+    return decoding_problems(obj, resource, prune=True)[0]
+
+
+def _check_int(v: Any, s: dict[str, Any], path: str, owner: str, d: _Decoding) -> None:
+    bounds = _INT_RANGES.get(s.get("format", ""))
+    if bounds is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return
+    if not bounds[0] <= v <= bounds[1]:
+        go_path = re.sub(r"\[[^\]]*\]", "", path)
+        d.overflows.append(IntOverflow(go_path, owner.rsplit(".", 1)[-1], v, s["format"]))
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _walk(v: Any, s: dict[str, Any], path: str, errs: list[FieldError], unknown: list[str] | None) -> None:
-    """Check `v` against schema `s`. With `unknown` set, only collect unknown field paths."""
+def _walk(v: Any, s: dict[str, Any], path: str, errs: list[FieldError], unknown: _Decoding | None,
+          owner: str = "") -> None:
+    """Check `v` against schema `s`. With `unknown` set, only collect what decoding finds
+    (unknown fields, removed when it prunes; integers out of range). `owner` names the
+    schema of the object holding `v`."""
     ref = _ref_name(s)
     s = schema.resolve(s)
     if v is None:
         return  # null means unset for Kubernetes' decoders
+    if unknown is not None and "format" in s:
+        _check_int(v, s, path, owner, unknown)
     if ref.endswith("resource.Quantity"):
         if unknown is None:
             _check_quantity_value(v, path, errs)
@@ -107,12 +167,12 @@ def _walk(v: Any, s: dict[str, Any], path: str, errs: list[FieldError], unknown:
             errs.append(type_invalid(path, json_type(v), types[0]))
         return
     if isinstance(v, dict):
-        _walk_object(v, s, path, errs, unknown)
+        _walk_object(v, s, path, errs, unknown, ref or owner)
     elif isinstance(v, list):
         items = s.get("items")
         if isinstance(items, dict):
             for i, sub in enumerate(v):
-                _walk(sub, items, f"{path}[{i}]", errs, unknown)
+                _walk(sub, items, f"{path}[{i}]", errs, unknown, owner)
     elif isinstance(v, str) and s.get("format") == "byte" and unknown is None:
         msg = base64_error(v)
         if msg:
@@ -120,7 +180,7 @@ def _walk(v: Any, s: dict[str, Any], path: str, errs: list[FieldError], unknown:
 
 
 def _walk_object(v: dict[str, Any], s: dict[str, Any], path: str, errs: list[FieldError],
-                 unknown: list[str] | None) -> None:
+                 unknown: _Decoding | None, owner: str) -> None:
     """The required fields and the fields of a JSON object `v` (schema `s`, resolved)."""
     props = s.get("properties")
     addl = s.get("additionalProperties")
@@ -135,15 +195,20 @@ def _walk_object(v: dict[str, Any], s: dict[str, Any], path: str, errs: list[Fie
                 continue
             if v.get(r) is None:
                 errs.append(required(_join(path, r)))
+    drop: list[str] = []
     for k, sub in v.items():
         if props is not None and k in props:
-            _walk(sub, props[k], _join(path, k), errs, unknown)
+            _walk(sub, props[k], _join(path, k), errs, unknown, owner)
         elif isinstance(addl, dict):
             keyed = schema.resolve(addl).get("format") == "byte"
-            _walk(sub, addl, f"{path}[{k}]" if keyed else _join(path, k), errs, unknown)
+            _walk(sub, addl, f"{path}[{k}]" if keyed else _join(path, k), errs, unknown, owner)
         elif props is not None and addl is None:
             if unknown is not None:
-                unknown.append("." + _join(path, k))
+                unknown.unknown.append("." + _join(path, k))
+                drop.append(k)
+    if unknown is not None and unknown.prune:
+        for k in drop:
+            del v[k]
 
 
 def _check_quantity_value(v: Any, path: str, errs: list[FieldError]) -> None:
