@@ -64,6 +64,7 @@ class ServerArgs:
     service_cidr: str = "10.43.0.0/16"  # ClusterIPs; .1 is `kubernetes`, .10 the cluster DNS
     cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a /24 of it
     service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses
+    encryption_provider_config: str | None = None  # None: <data-dir>/encryption-config.yaml, made on first start
 
     @property
     def cluster_dns(self) -> str:
@@ -136,6 +137,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compaction-interval", type=_duration, default=300.0,
                    help="compact the store's history this often, to the revision seen one interval "
                         "earlier (a duration such as 5m or 90s; 0 disables; default 5m)")
+    p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
+                   help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
+                        "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
 
 
 def _duration(text: str) -> float:
@@ -152,7 +156,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       simulated_nodes=ns.simulated_nodes, node_capacity=cap,
                       pod_eviction_timeout=ns.pod_eviction_timeout,
                       compaction_interval=ns.compaction_interval,
-                      service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool)
+                      service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool,
+                      encryption_provider_config=getattr(ns, "encryption_provider_config", None))
 
 
 def _store_kind(url: str | None) -> str:
@@ -169,7 +174,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     clock = RealClock()
-    args.data_path.mkdir(parents=True, exist_ok=True)
+    _make_data_dir(args.data_path)
     _phase("imports")
     store = await _start_store(args)
     api = await _start_api(args, store, clock)
@@ -201,10 +206,20 @@ def _advertise(args: ServerArgs) -> str:
     return args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
 
 
+def _make_data_dir(path: Path) -> None:
+    """The data dir holds the keys of the cluster: only its owner may enter it (0700)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
 async def _start_store(args: ServerArgs) -> Store:
+    """The store, wrapped so that what the encryption configuration names (Secrets by
+    default) is encrypted at rest."""
+    from k8py.apiserver.encryption import EncryptingStore, ensure_config
     from k8py.store import open_store
 
-    store = open_store(args.store, str(args.data_path))
+    config = ensure_config(args.data_path, args.encryption_provider_config)
+    store: Store = EncryptingStore(open_store(args.store, str(args.data_path)), config)
     await store.start()
     _phase("store")
     return store

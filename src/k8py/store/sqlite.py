@@ -81,6 +81,19 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _owner_only(path: str, *, create: bool = True) -> None:
+    """Make `path` (created empty if missing and `create`) readable by its owner only (0600):
+    the database holds every object of the cluster."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o600)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _seq(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
     return int(row[0]) if row else 0
@@ -337,12 +350,15 @@ class SqliteStore:
             return
         self._loop = asyncio.get_running_loop()
         d = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        _owner_only(self.path)  # before SQLite opens it: its -wal and -shm files take the database's mode
         ready: asyncio.Future[None] = self._loop.create_future()
         self._writer = threading.Thread(target=self._writer_main, args=(ready,),
                                         name=f"k8py-sqlite-writer:{self.path}", daemon=True)
         self._writer.start()
         await ready
+        for suffix in ("", "-wal", "-shm"):
+            _owner_only(self.path + suffix, create=False)
         self._readers = ThreadPoolExecutor(max_workers=self._n_readers,
                                            thread_name_prefix="k8py-sqlite-reader")
         self._pos, self._compacted = await self._read(_rd_revisions)
