@@ -48,8 +48,9 @@ class FakeStore:
 class FakeApi:
     def __init__(self, store: FakeStore, config: Any, clock: Any) -> None:
         self.store, self.config = store, config
-        store.api = self
-        store.log.append("api.init")
+        inner = getattr(store, "inner", store)  # the server wraps the store in an EncryptingStore
+        inner.api = self
+        inner.log.append("api.init")
 
         self.endpoint: tuple[str, int] | None = None
         self.node_proxy: Any = None
@@ -58,7 +59,7 @@ class FakeApi:
         self.node_proxy = proxy
 
     async def start(self) -> None:
-        self.store.log.append("api.start")
+        self.store.log.append("api.start")  # (an EncryptingStore passes `log` through to the FakeStore)
 
     async def set_endpoint(self, address: str, port: int) -> None:
         self.endpoint = (address, port)
@@ -146,6 +147,8 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     assert await asyncio.wait_for(task, 30) == 0
     api = made["store"].api
     assert api is not None and api.endpoint == ("127.0.0.1", port)  # bound to port 0: endpoints told the real one
+    from k8py.apiserver.encryption import EncryptingStore
+    assert isinstance(api.store, EncryptingStore) and api.store.inner is made["store"]  # Secrets encrypted at rest
     assert log == ["open_store None data", "store.start", "api.init", "api.start", "component.stopped",
                    "api.close", "store.close"]
 

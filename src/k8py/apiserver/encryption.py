@@ -22,16 +22,20 @@ key and the reason, as kube-apiserver does, never a traceback.
 transformed on every write, and on every read (get, list, watch events), so the rest
 of the API server sees plaintext JSON.
 
-`k8py server` writes `<data-dir>/encryption-config.yaml` (0600, a fresh aescbc key, with
-`identity` last so that Secrets stored before encryption still read) on the first start
-unless `--encryption-provider-config FILE` is given; `rotate_keys` adds a new key first,
-rewrites every encrypted value with it and drops the old keys.
+`k8py server` writes `<data-dir>/encryption-config.yaml` on the first start unless
+`--encryption-provider-config FILE` is given: mode 0600, a fresh aescbc key, `identity` last
+so that Secrets stored before encryption still read; written as JSON (which is YAML too) so
+that a restart loads no YAML parser. Rotation (`k8py secrets rotate`, cli/secrets.py):
+`rotated_document` puts a new key first, `rewrite_all` rewrites every encrypted value with
+it, `without_old_keys` drops the others. Any write of a Secret re-encrypts it with the first
+key too.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
 import time
@@ -234,15 +238,18 @@ def parse(doc: Any, path: str = "") -> EncryptionConfig:
 
 
 def load(path: str | Path) -> EncryptionConfig:
-    import yaml
     try:
         text = Path(path).read_text()
     except OSError as e:
         raise EncryptionConfigError(f"encryption provider config {path}: {e.strerror}") from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise EncryptionConfigError(f"encryption provider config {path}: {e}") from None
+        doc = json.loads(text)  # what k8py writes (JSON is YAML): no YAML parser to load on a restart
+    except ValueError:
+        import yaml
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise EncryptionConfigError(f"encryption provider config {path}: {e}") from None
     try:
         return parse(doc, str(path))
     except EncryptionConfigError as e:
@@ -262,13 +269,11 @@ def default_document(kind: str = "aescbc") -> dict[str, Any]:
 
 
 def write_document(path: Path, doc: dict[str, Any]) -> None:
-    """Write atomically, mode 0600 (it holds the keys)."""
-    import yaml
+    """Write atomically, mode 0600 (it holds the keys), as JSON (which is YAML too)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write("# k8py: Secrets encryption at rest (keep this file secret, mode 0600)\n")
-        yaml.safe_dump(doc, f, sort_keys=False)
+        f.write(json.dumps(doc, indent=2) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.chmod(tmp, 0o600)
