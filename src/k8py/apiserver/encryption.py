@@ -286,6 +286,7 @@ def ensure_config(data_dir: Path, given: str | None) -> EncryptionConfig:
         return load(given)
     path = data_dir / DEFAULT_FILE
     if not path.exists():
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_document(path, default_document())
     return load(path)
 

@@ -6,6 +6,8 @@ configuration when it starts). Steps, each safe to run again if interrupted:
    after it, so everything still reads);
 2. every encrypted value in the store is rewritten (read with whichever key wrote it,
    written with the new one; compare-and-swap, retried on conflict);
+   then the store's history is compacted (it held the values written with the old keys;
+   SQLite may keep freed pages until it reuses them);
 3. unless `--keep-old-keys`, the old keys are dropped from the configuration.
 """
 
@@ -43,6 +45,7 @@ async def rotate(data_dir: Path, store_url: str | None, config_file: Path, keep_
     await store.start()
     try:
         n = await encryption.rewrite_all(store, encryption.parse(with_new, str(config_file)))
+        await store.compact(await store.current_revision())  # the history held the values under the old keys
     finally:
         await store.close()
     if not keep_old:
