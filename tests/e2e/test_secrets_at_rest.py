@@ -107,3 +107,35 @@ def test_a_wrong_key_or_a_broken_config_fails_clearly(tmp_path: Path) -> None:
         assert "secretbox: Unsupported value" in out.stderr and "Traceback" not in out.stderr
     finally:
         s.stop()
+
+
+def _etcd_registry(url: str, op: str) -> list[tuple[str, bytes]]:
+    """`op` (range, deleterange) on every key under /registry/, straight on etcd's JSON gateway."""
+    import json
+    import urllib.request
+    body = json.dumps({"key": base64.b64encode(b"/registry/").decode(),
+                       "range_end": base64.b64encode(b"/registry0").decode()}).encode()
+    req = urllib.request.Request(url.rstrip("/") + f"/v3/kv/{op}", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - our own etcd on loopback
+        kvs = json.loads(r.read()).get("kvs", [])
+    return [(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv.get("value", ""))) for kv in kvs]
+
+
+def test_on_etcd_the_value_is_in_no_key_and_reads_after_a_restart(tmp_path: Path, etcd_url: str) -> None:
+    _etcd_registry(etcd_url, "deleterange")  # the session shares one etcd: start from an empty /registry
+    s = K8pyServer(tmp_path / "data", store="etcd://" + etcd_url.split("://", 1)[-1].rstrip("/")).start()
+    try:
+        s.kubectl("create", "secret", "generic", "db", f"--from-literal=password={SECRET}")
+        s.kubectl("create", "configmap", "canary", f"--from-literal=v={CANARY}")
+        values = _etcd_registry(etcd_url, "range")
+        forms = (SECRET.encode(), base64.b64encode(SECRET.encode()))
+        assert any(CANARY.encode() in v for _, v in values)  # the check sees what is not encrypted
+        assert [k for k, v in values if any(f in v for f in forms)] == []
+        [(_, raw)] = [(k, v) for k, v in values if k == "/registry/core/secrets/default/db"]
+        assert raw.startswith(b"k8s:enc:aescbc:v1:key-")
+        assert s.stop() == 0
+        s.start()
+        assert _password(s) == SECRET
+    finally:
+        s.stop()
