@@ -177,6 +177,20 @@ async def test_a_watch_sees_secrets_in_clear() -> None:
     await inner.close()
 
 
+async def test_a_watch_skips_what_it_cannot_decrypt_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    inner = MemoryStore()
+    await inner.start()
+    rev = await inner.current_revision()
+    await EncryptingStore(inner, encryption.parse(_config(name="a"))).create(KEY, b'{"lost":1}')
+    enc = EncryptingStore(inner, encryption.parse(_config(name="a")))  # same name, another key
+    await enc.create(KEY + "2", b'{"seen":1}')
+    async for ev in enc.watch("/registry/core/secrets/", rev):
+        assert ev.kv.value == b'{"seen":1}'
+        break
+    assert f'unable to transform key "{KEY}"' in caplog.text
+    await inner.close()
+
+
 async def test_a_wrong_key_answers_a_clear_500_status_not_a_traceback() -> None:
     inner = MemoryStore()
     await inner.start()

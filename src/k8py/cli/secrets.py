@@ -21,7 +21,8 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="secrets_cmd", required=True)
-    r = sub.add_parser("rotate", help="add a new key first, rewrite every Secret with it, drop the old keys")
+    r = sub.add_parser("rotate", help="add a new key first, rewrite every Secret with it, drop the old keys "
+                                           "(stop the server first)")
     r.add_argument("--data-dir", default="~/.k8py", help="the server's data dir (default ~/.k8py)")
     r.add_argument("--store", default=None,
                    help="store URL, as given to `k8py server` (default: sqlite in the data dir)")
