@@ -20,6 +20,7 @@ import asyncio
 import base64
 import os
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.kubelet.envvars import Lookup, field_ref, resource_field
 from k8py.kubelet.errors import VolumeError
+from k8py.kubelet.safepath import DIR_FLAGS, check_path, lstat_at, read_tree, resolve_subpath, write_file
 from k8py.runtime.protocol import Mount
 
 DATA = "..data"
@@ -57,51 +59,77 @@ def _unmount(path: Path) -> None:
 
 
 def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]]) -> bool:
-    """Project `payload` (relative path -> (content, mode)) into target; True if it changed."""
+    """Project `payload` (relative path -> (content, mode)) into target; True if it changed.
+
+    Every path is checked as Kubernetes' atomic writer does and every file is created beneath
+    an fd of `target` without following a symlink, so nothing is written outside the volume."""
+    clean = {check_path(rel): v for rel, v in payload.items()}
     target.mkdir(parents=True, exist_ok=True)
-    data_link = target / DATA
-    if data_link.is_symlink():
-        cur = target / os.readlink(data_link)
-        same = True
-        existing = {str(p.relative_to(cur)) for p in cur.rglob("*") if p.is_file()}
-        if existing != set(payload):
-            same = False
-        else:
-            for rel, (content, mode) in payload.items():
-                p = cur / rel
-                if p.read_bytes() != content or (p.stat().st_mode & 0o777) != mode:
-                    same = False
-                    break
-        if same:
-            return False
-    else:
-        cur = None
-    ts = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
-    ts.mkdir()
-    for rel, (content, mode) in payload.items():
-        p = ts / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(content)
-        os.chmod(p, mode)
-    tmp = target / "..data_tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(ts.name, tmp)
-    os.rename(tmp, data_link)
+    try:
+        tfd = os.open(target, DIR_FLAGS)
+    except OSError as e:
+        raise VolumeError(f"open volume directory {target}: {e.strerror}") from e
+    try:
+        return _write_atomic_at(tfd, clean)
+    except OSError as e:
+        raise VolumeError(f"write volume {target}: {e.strerror}: {e.filename}") from e
+    finally:
+        os.close(tfd)
+
+
+def _current(tfd: int) -> str | None:
+    """The timestamped directory `..data` names, if it is one of ours (a plain `..` name)."""
+    try:
+        cur = os.readlink(DATA, dir_fd=tfd)
+    except OSError:
+        return None
+    return cur if cur.startswith("..") and "/" not in cur and cur not in ("..", DATA) else None
+
+
+def _same(tfd: int, cur: str, payload: dict[str, tuple[bytes, int]]) -> bool:
+    try:
+        cfd = os.open(cur, DIR_FLAGS, dir_fd=tfd)
+    except OSError:
+        return False
+    try:
+        return read_tree(cfd) == payload
+    finally:
+        os.close(cfd)
+
+
+def _write_atomic_at(tfd: int, payload: dict[str, tuple[bytes, int]]) -> bool:
+    cur = _current(tfd)
+    if cur is not None and _same(tfd, cur, payload):
+        return False
+    ts = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
+    os.mkdir(ts, 0o755, dir_fd=tfd)
+    tsfd = os.open(ts, DIR_FLAGS, dir_fd=tfd)
+    try:
+        for rel in sorted(payload):
+            content, mode = payload[rel]
+            write_file(tsfd, rel, content, mode)
+    finally:
+        os.close(tsfd)
+    if lstat_at(tfd, "..data_tmp") is not None:
+        os.unlink("..data_tmp", dir_fd=tfd)
+    os.symlink(ts, "..data_tmp", dir_fd=tfd)
+    os.rename("..data_tmp", DATA, src_dir_fd=tfd, dst_dir_fd=tfd)
     tops = {rel.split("/", 1)[0] for rel in payload}
     for top in tops:
-        link = target / top
-        if not link.is_symlink():
-            if link.exists():
-                shutil.rmtree(link) if link.is_dir() else link.unlink()
-            os.symlink(f"{DATA}/{top}", link)
-    for p in target.iterdir():  # names no longer in the payload
-        if p.name.startswith(".."):
+        st = lstat_at(tfd, top)
+        if st is not None and stat.S_ISLNK(st.st_mode):
             continue
-        if p.name not in tops and p.is_symlink():
-            p.unlink()
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(top, dir_fd=tfd)
+        elif st is not None:
+            os.unlink(top, dir_fd=tfd)
+        os.symlink(f"{DATA}/{top}", top, dir_fd=tfd)
+    for name in os.listdir(tfd):  # names no longer in the payload
+        st = lstat_at(tfd, name)
+        if not name.startswith("..") and name not in tops and st is not None and stat.S_ISLNK(st.st_mode):
+            os.unlink(name, dir_fd=tfd)
     if cur is not None and cur != ts:
-        shutil.rmtree(cur, ignore_errors=True)
+        shutil.rmtree(cur, dir_fd=tfd, ignore_errors=True)
     return True
 
 
@@ -140,6 +168,7 @@ class VolumeManager:
         self.lookup = lookup
         self.ca_cert = ca_cert
         self.storage_base = storage_base
+        self.api_data: set[str] = set()  # configMap/secret/downwardAPI/projected dirs: mounted read-only
 
     def pod_dir(self, uid: str) -> Path:
         return self.pods_dir / uid
@@ -236,12 +265,14 @@ class VolumeManager:
                 p = base / f"kubernetes.io~{plugin}" / name
                 await asyncio.to_thread(write_atomic, p, payload or {})
                 out[name] = str(p)
+                self.api_data.add(str(p))
             elif "downwardAPI" in vol:
                 dv = vol.get("downwardAPI") or {}
                 mode = int(dv["defaultMode"]) if dv.get("defaultMode") is not None else 0o644
                 p = base / "kubernetes.io~downward-api" / name
                 await asyncio.to_thread(write_atomic, p, self._downward(pod, dv.get("items") or [], mode))
                 out[name] = str(p)
+                self.api_data.add(str(p))
             elif "projected" in vol:
                 payload = await self._projected(pod, vol.get("projected") or {})
                 if self.ca_cert and any(s.get("serviceAccountToken") for s in
@@ -250,6 +281,7 @@ class VolumeManager:
                 p = base / "kubernetes.io~projected" / name
                 await asyncio.to_thread(write_atomic, p, payload)
                 out[name] = str(p)
+                self.api_data.add(str(p))
             elif "persistentVolumeClaim" in vol:
                 out[name] = await self._pvc(ns, vol["persistentVolumeClaim"] or {})
             else:
@@ -283,13 +315,12 @@ class VolumeManager:
             host = paths.get(vm.get("name", ""))
             if host is None:
                 raise VolumeError(f"volume {vm.get('name')!r} not found in the pod's volumes")
+            # API data volumes are always mounted read-only, as Kubernetes does (CVE-2017-1002102)
+            ro = bool(vm.get("readOnly")) or host in self.api_data
             sub = vm.get("subPath") or ""
-            if sub:
-                sp = Path(host) / sub
-                if not sp.exists():
-                    sp.mkdir(parents=True, exist_ok=True)
-                host = str(sp)
-            out.append(Mount(vm.get("mountPath", ""), host, bool(vm.get("readOnly"))))
+            if sub:  # resolved inside the volume, never through a symlink out of it (CVE-2017-1002101)
+                host = resolve_subpath(host, sub, vm.get("name", ""), container.get("name", ""))
+            out.append(Mount(vm.get("mountPath", ""), host, ro))
         return out
 
     def usage_bytes(self, uid: str) -> int:
@@ -312,6 +343,7 @@ class VolumeManager:
         for mp in sorted((m for m in mps if m.startswith(str(d) + "/")), key=len, reverse=True):
             _unmount(Path(mp))
         shutil.rmtree(d, ignore_errors=True)
+        self.api_data = {p for p in self.api_data if not p.startswith(str(d) + "/")}
 
 
 def dir_size(path: Path) -> int:
