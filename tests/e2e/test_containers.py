@@ -169,7 +169,18 @@ def test_a_subpath_symlink_planted_to_the_host_root_is_refused(agent_cluster: An
     ], initContainers=[{"name": "planter", "image": "busybox", "command": ["ln", "-s", "/", "/data/esc"],
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
         volumes=[{"name": "data", "emptyDir": {}}]))
+    # a symlink that stays inside the volume is followed, as Kubernetes does (and the subPath is pinned)
+    apply(c, pod(c, "subpath-in", [
+        {"name": "main", "image": "busybox", "command": ["sh", "-c", "cat /sub/f; sleep 3600"],
+         "volumeMounts": [{"name": "data", "mountPath": "/sub", "subPath": "inside"}]},
+    ], initContainers=[{"name": "prep", "image": "busybox", "command": [
+        "sh", "-c", "mkdir /data/real && echo in-volume > /data/real/f && ln -s real /data/inside"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        volumes=[{"name": "data", "emptyDir": {}}]))
     try:
+        wait_running_ready(c, "subpath-in")
+        assert wait_for(lambda: c.kubectl("logs", "subpath-in", "-c", "main", check=False).stdout, 30,
+                        "main's output") == "in-volume\n"
         p = wait_for(lambda: (q := get_pod(c, "subpath-esc")) and cstatus(q, "victim").get("state", {})
                      .get("waiting", {}).get("reason") == "CreateContainerConfigError" and q, 90,
                      "the victim refused its subPath")
@@ -180,7 +191,7 @@ def test_a_subpath_symlink_planted_to_the_host_root_is_refused(agent_cluster: An
         assert "failed to prepare subPath" in events, events
         assert not Path("/", marker).exists()
     finally:
-        c.kubectl("delete", "pod", "subpath-esc", "--wait=false", check=False)
+        c.kubectl("delete", "pod", "subpath-esc", "subpath-in", "--wait=false", check=False)
         Path("/", marker).unlink(missing_ok=True)
 
 

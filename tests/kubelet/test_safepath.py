@@ -146,3 +146,38 @@ async def test_api_data_volumes_are_mounted_read_only(tmp_path: Path) -> None:
     mounts = vm.mounts({"name": "c", "volumeMounts": [{"name": "info", "mountPath": "/i"},
                                                       {"name": "scratch", "mountPath": "/s"}]}, paths)
     assert [m.read_only for m in mounts] == [True, False]
+
+
+def _mountpoints() -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_subpath_is_pinned_by_a_bind_mount_a_later_swap_cannot_redirect(tmp_path: Path) -> None:
+    vm = VolumeManager(tmp_path / "root", _lookup)
+    vol = vm.pod_dir("u1") / "volumes" / "kubernetes.io~empty-dir" / "scratch"
+    (vol / "sub").mkdir(parents=True)
+    (vol / "sub" / "f").write_text("inside")
+    (vol / "file").write_text("a file")
+    c = {"name": "c", "volumeMounts": [{"name": "scratch", "mountPath": "/a", "subPath": "sub"},
+                                       {"name": "scratch", "mountPath": "/b", "subPath": "file"}]}
+    try:
+        mounts = vm.mounts(c, {"scratch": str(vol)}, pod_uid="u1")
+        pinned = vm.pod_dir("u1") / "volume-subpaths" / "scratch" / "c"
+        assert [m.host_path for m in mounts] == [str(pinned / "0"), str(pinned / "1")]
+        assert {str(pinned / "0"), str(pinned / "1")} <= _mountpoints()
+        # the container swaps the checked directory for a symlink to /: the pinned mount is unmoved
+        os.rename(vol / "sub", vol / "moved")
+        os.symlink("/", vol / "sub")
+        assert (pinned / "0" / "f").read_text() == "inside" and (pinned / "1").read_text() == "a file"
+        with pytest.raises(ContainerConfigError):  # and the next start refuses it
+            vm.mounts(c, {"scratch": str(vol)}, pod_uid="u1")
+        os.unlink(vol / "sub")
+        os.rename(vol / "moved", vol / "sub")
+        vm.mounts(c, {"scratch": str(vol)}, pod_uid="u1")  # a restart re-binds, one mount per target
+        assert sum(1 for line in open("/proc/self/mountinfo") if line.split()[4] == str(pinned / "0")) == 1
+    finally:
+        vm.teardown("u1")
+    assert not vm.pod_dir("u1").exists()
+    assert not [m for m in _mountpoints() if m.startswith(str(tmp_path))]

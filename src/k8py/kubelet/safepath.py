@@ -4,16 +4,19 @@ Paths are walked one component at a time relative to an open directory (`dir_fd`
 directory opened with O_NOFOLLOW, so a symlink planted by a container (or a hostile item
 path that slipped past validation) cannot lead the kubelet, which runs as root, outside the
 volume. `check_path` is the atomic writer's own check (Kubernetes' AtomicWriter.validatePath);
-`resolve_subpath` is the subPath preparation of CVE-2017-1002101's fix: symlinks inside the
-volume are followed only while they stay inside it, then every component is re-opened without
-following symlinks.
+`open_subpath` + `bind_subpath` are the subPath preparation of CVE-2017-1002101's fix: symlinks
+inside the volume are followed only while they stay inside it, every component is re-opened
+without following symlinks, and the opened file is bind-mounted through /proc/self/fd onto a
+kubelet-owned path, which is what the runtime mounts (a later swap of a component cannot redirect it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import posixpath
 import stat
+from pathlib import Path
 
 from k8py.kubelet.errors import ContainerConfigError, VolumeError
 
@@ -108,9 +111,16 @@ def _within(path: str, base: str) -> bool:
 
 
 def resolve_subpath(volume: str, sub: str, mount_name: str, container: str) -> str:
-    """The host path of `sub` inside `volume` (created as a directory if missing), refused
-    (ContainerConfigError, Kubernetes' message) if it resolves outside the volume or a component
-    is swapped for a symlink while it is opened."""
+    """The host path of `sub` inside `volume` (see `open_subpath`)."""
+    fd, full = open_subpath(volume, sub, mount_name, container)
+    os.close(fd)
+    return full
+
+
+def open_subpath(volume: str, sub: str, mount_name: str, container: str) -> tuple[int, str]:
+    """An O_PATH fd of `sub` inside `volume` (created as a directory if missing) and its host path;
+    refused (ContainerConfigError, Kubernetes' message) if it resolves outside the volume or a
+    component is swapped for a symlink while it is opened."""
     refused = ContainerConfigError(f'failed to prepare subPath for volumeMount "{mount_name}" of container '
                                    f'"{container}"')
     base = os.path.realpath(volume)
@@ -128,19 +138,39 @@ def resolve_subpath(volume: str, sub: str, mount_name: str, container: str) -> s
         try:
             if parts and lstat_at(pfd, parts[-1]) is None:
                 os.mkdir(parts[-1], 0o755, dir_fd=pfd)
-            if parts:
-                fd = os.open(parts[-1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-                try:
-                    if stat.S_ISLNK(os.fstat(fd).st_mode):
-                        raise refused
-                finally:
-                    os.close(fd)
+            fd = os.open(parts[-1] if parts else ".", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         finally:
             os.close(pfd)
-    except OSError as e:
-        raise refused from e
-    except VolumeError as e:
+    except (OSError, VolumeError) as e:
         raise refused from e
     finally:
         os.close(bfd)
-    return full
+    if stat.S_ISLNK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise refused
+    return fd, full
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+MS_BIND = 4096
+MNT_DETACH = 2
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def bind_subpath(fd: int, target: Path) -> None:
+    """Bind-mount what `fd` names (not a path a container could swap: /proc/self/fd) onto target,
+    a kubelet-owned file or directory; a mount left by an earlier start is replaced."""
+    if _mounted(str(target)):
+        _libc.umount2(str(target).encode(), MNT_DETACH)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        target.mkdir(exist_ok=True)
+    else:
+        target.touch(exist_ok=True)
+    if _libc.mount(f"/proc/self/fd/{fd}".encode(), str(target).encode(), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bind subPath on {target}: {os.strerror(err)}")

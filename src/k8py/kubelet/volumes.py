@@ -29,8 +29,8 @@ from k8py.api.quantity import to_int
 from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.kubelet.envvars import Lookup, field_ref, resource_field
-from k8py.kubelet.errors import VolumeError
-from k8py.kubelet.safepath import DIR_FLAGS, check_path, lstat_at, read_tree, resolve_subpath, write_file
+from k8py.kubelet.errors import ContainerConfigError, VolumeError
+from k8py.kubelet.safepath import DIR_FLAGS, bind_subpath, check_path, lstat_at, open_subpath, read_tree, write_file
 from k8py.runtime.protocol import Mount
 
 DATA = "..data"
@@ -309,9 +309,11 @@ class VolumeManager:
             os.chmod(p, 0o777)
         return str(p)
 
-    def mounts(self, container: Obj, paths: dict[str, str]) -> list[Mount]:
+    def mounts(self, container: Obj, paths: dict[str, str], pod_uid: str = "") -> list[Mount]:
+        """The container's mounts; a subPath is resolved inside its volume and, given the pod's uid,
+        pinned by a bind mount under `<pod dir>/volume-subpaths/<volume>/<container>/<index>`."""
         out = []
-        for vm in container.get("volumeMounts") or []:
+        for i, vm in enumerate(container.get("volumeMounts") or []):
             host = paths.get(vm.get("name", ""))
             if host is None:
                 raise VolumeError(f"volume {vm.get('name')!r} not found in the pod's volumes")
@@ -319,9 +321,24 @@ class VolumeManager:
             ro = bool(vm.get("readOnly")) or host in self.api_data
             sub = vm.get("subPath") or ""
             if sub:  # resolved inside the volume, never through a symlink out of it (CVE-2017-1002101)
-                host = resolve_subpath(host, sub, vm.get("name", ""), container.get("name", ""))
+                host = self._subpath(host, sub, vm.get("name", ""), container.get("name", ""), pod_uid, i)
             out.append(Mount(vm.get("mountPath", ""), host, ro))
         return out
+
+    def _subpath(self, volume: str, sub: str, vol_name: str, container: str, pod_uid: str, index: int) -> str:
+        fd, full = open_subpath(volume, sub, vol_name, container)
+        try:
+            if not pod_uid:
+                return full
+            target = self.pod_dir(pod_uid) / "volume-subpaths" / vol_name / container / str(index)
+            try:
+                bind_subpath(fd, target)
+            except OSError as e:
+                raise ContainerConfigError(f'failed to prepare subPath for volumeMount "{vol_name}" of '
+                                           f'container "{container}"') from e
+            return str(target)
+        finally:
+            os.close(fd)
 
     def usage_bytes(self, uid: str) -> int:
         """Bytes used by the pod's emptyDirs (for ephemeral-storage limits)."""
@@ -342,6 +359,8 @@ class VolumeManager:
             mps = []
         for mp in sorted((m for m in mps if m.startswith(str(d) + "/")), key=len, reverse=True):
             _unmount(Path(mp))
+        if any(_mounted(Path(m)) for m in mps if m.startswith(str(d) + "/")):
+            return  # never remove through a mount (a subPath of a hostPath): the next teardown retries
         shutil.rmtree(d, ignore_errors=True)
         self.api_data = {p for p in self.api_data if not p.startswith(str(d) + "/")}
 
