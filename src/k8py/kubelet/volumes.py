@@ -10,8 +10,12 @@ A projected serviceAccountToken source writes a placeholder token (k8py has no
 token issuer yet) next to the real CA certificate when the agent knows it.
 
 Invariants: `setup` is idempotent and re-projects changed configMap/secret data;
-`teardown(uid)` unmounts every tmpfs under the pod dir before removing it; nothing
-outside `<root>/pods/<uid>` is removed (hostPath and PV directories stay).
+`teardown(uid)` unmounts every tmpfs and subPath bind under the pod dir before removing
+it; nothing outside `<root>/pods/<uid>` is removed (hostPath and PV directories stay).
+Nothing is written outside a volume (`safepath`: payload paths checked as Kubernetes'
+atomic writer, files created beneath the volume's fd without following symlinks); API
+data volumes are mounted read-only; a subPath resolves inside its volume or the container
+fails with CreateContainerConfigError, and is pinned by a bind mount of its opened fd.
 """
 
 from __future__ import annotations
