@@ -373,7 +373,7 @@ INVALID_CASES: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
      (DUPLICATE, "spec.containers[0].name", 'Duplicate value: "app"')),
     ("subpath-absolute", pod(volumes=[{"name": "v", "emptyDir": {}}], containers=[container(volumeMounts=[
         {"name": "v", "mountPath": "/d", "subPath": "/etc"}])]),
-     (INVALID, "spec.containers[0].volumeMounts[0].subPath", "must be a relative path")),
+     (INVALID, "spec.containers[0].volumeMounts.subPath", "must be a relative path")),
     ("mountpath-duplicate", pod(volumes=[{"name": "v", "emptyDir": {}}], containers=[container(volumeMounts=[
         {"name": "v", "mountPath": "/d"}, {"name": "v", "mountPath": "/d"}])]),
      (INVALID, "spec.containers[0].volumeMounts[1].mountPath", "must be unique")),

@@ -135,6 +135,66 @@ def test_two_containers_share_localhost_and_an_empty_dir(agent_cluster: Any) -> 
     assert out == "written-by-writer\n"
 
 
+def test_volume_item_paths_out_of_the_volume_are_refused_with_422(agent_cluster: Any) -> None:
+    """Issue 10 (a safe node): a downwardAPI or projected item path with `..` is refused as
+    Kubernetes' validateLocalNonReservedPath refuses it, naming the field; no pod is created."""
+    c = agent_cluster
+    item = {"path": "../../etc/x", "fieldRef": {"fieldPath": "metadata.name"}}
+    for name, vol, field in [
+        ("badpath-downward", {"downwardAPI": {"items": [item]}}, "spec.volumes[0].downwardAPI.items[0].path"),
+        ("badpath-projected", {"projected": {"sources": [{"downwardAPI": {"items": [item]}}]}},
+         "spec.volumes[0].projected.sources[0].downwardAPI.items[0].path"),
+    ]:
+        r = c.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump(pod(c, name, [
+            {"name": "main", "image": "busybox", "command": ["sleep", "3600"],
+             "volumeMounts": [{"name": "v", "mountPath": "/v"}]}], volumes=[{"name": "v", **vol}])))
+        assert r.returncode != 0
+        assert f'The Pod "{name}" is invalid: {field}: Invalid value: "../../etc/x": must not contain \'..\'' \
+            in r.stderr, r.stderr
+        assert c.kubectl("get", "pod", name, check=False).returncode != 0
+
+
+def test_a_subpath_symlink_planted_to_the_host_root_is_refused(agent_cluster: Any) -> None:
+    """Issue 10 (CVE-2017-1002101): a first container plants `esc -> /` in an emptyDir; the next
+    container mounting `subPath: esc` does not start (CreateContainerConfigError, Kubernetes'
+    message) and nothing is written on the host's root."""
+    import uuid
+    from pathlib import Path
+
+    c = agent_cluster
+    marker = f"k8py-subpath-escape-{uuid.uuid4().hex[:8]}"
+    apply(c, pod(c, "subpath-esc", [
+        {"name": "victim", "image": "busybox", "command": ["sh", "-c", f"touch /host/{marker}; sleep 3600"],
+         "volumeMounts": [{"name": "data", "mountPath": "/host", "subPath": "esc"}]},
+    ], initContainers=[{"name": "planter", "image": "busybox", "command": ["ln", "-s", "/", "/data/esc"],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        volumes=[{"name": "data", "emptyDir": {}}]))
+    # a symlink that stays inside the volume is followed, as Kubernetes does (and the subPath is pinned)
+    apply(c, pod(c, "subpath-in", [
+        {"name": "main", "image": "busybox", "command": ["sh", "-c", "cat /sub/f; sleep 3600"],
+         "volumeMounts": [{"name": "data", "mountPath": "/sub", "subPath": "inside"}]},
+    ], initContainers=[{"name": "prep", "image": "busybox", "command": [
+        "sh", "-c", "mkdir /data/real && echo in-volume > /data/real/f && ln -s real /data/inside"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        volumes=[{"name": "data", "emptyDir": {}}]))
+    try:
+        wait_running_ready(c, "subpath-in")
+        assert wait_for(lambda: c.kubectl("logs", "subpath-in", "-c", "main", check=False).stdout, 30,
+                        "main's output") == "in-volume\n"
+        p = wait_for(lambda: (q := get_pod(c, "subpath-esc")) and cstatus(q, "victim").get("state", {})
+                     .get("waiting", {}).get("reason") == "CreateContainerConfigError" and q, 90,
+                     "the victim refused its subPath")
+        assert cstatus(p, "victim")["state"]["waiting"]["message"] == \
+            'failed to prepare subPath for volumeMount "data" of container "victim"'
+        assert p["status"]["phase"] == "Pending" and not cstatus(p, "victim").get("ready")
+        events = c.kubectl("get", "events", "--field-selector", "involvedObject.name=subpath-esc").stdout
+        assert "failed to prepare subPath" in events, events
+        assert not Path("/", marker).exists()
+    finally:
+        c.kubectl("delete", "pod", "subpath-esc", "subpath-in", "--wait=false", check=False)
+        Path("/", marker).unlink(missing_ok=True)
+
+
 def _container_pid(c: Any, p: dict, name: str) -> int:
     cid = cstatus(p, name)["containerID"].split("://", 1)[1]
     rec = json.loads((c.state / "containers" / cid / "container.json").read_text())

@@ -10,8 +10,12 @@ A projected serviceAccountToken source writes a placeholder token (k8py has no
 token issuer yet) next to the real CA certificate when the agent knows it.
 
 Invariants: `setup` is idempotent and re-projects changed configMap/secret data;
-`teardown(uid)` unmounts every tmpfs under the pod dir before removing it; nothing
-outside `<root>/pods/<uid>` is removed (hostPath and PV directories stay).
+`teardown(uid)` unmounts every tmpfs and subPath bind under the pod dir before removing
+it; nothing outside `<root>/pods/<uid>` is removed (hostPath and PV directories stay).
+Nothing is written outside a volume (`safepath`: payload paths checked as Kubernetes'
+atomic writer, files created beneath the volume's fd without following symlinks); API
+data volumes are mounted read-only; a subPath resolves inside its volume or the container
+fails with CreateContainerConfigError, and is pinned by a bind mount of its opened fd.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import base64
 import os
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -28,7 +33,8 @@ from k8py.api.quantity import to_int
 from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_DEFAULT
 from k8py.kubelet.envvars import Lookup, field_ref, resource_field
-from k8py.kubelet.errors import VolumeError
+from k8py.kubelet.errors import ContainerConfigError, VolumeError
+from k8py.kubelet.safepath import DIR_FLAGS, bind_subpath, check_path, lstat_at, open_subpath, read_tree, write_file
 from k8py.runtime.protocol import Mount
 
 DATA = "..data"
@@ -57,51 +63,77 @@ def _unmount(path: Path) -> None:
 
 
 def write_atomic(target: Path, payload: dict[str, tuple[bytes, int]]) -> bool:
-    """Project `payload` (relative path -> (content, mode)) into target; True if it changed."""
+    """Project `payload` (relative path -> (content, mode)) into target; True if it changed.
+
+    Every path is checked as Kubernetes' atomic writer does and every file is created beneath
+    an fd of `target` without following a symlink, so nothing is written outside the volume."""
+    clean = {check_path(rel): v for rel, v in payload.items()}
     target.mkdir(parents=True, exist_ok=True)
-    data_link = target / DATA
-    if data_link.is_symlink():
-        cur = target / os.readlink(data_link)
-        same = True
-        existing = {str(p.relative_to(cur)) for p in cur.rglob("*") if p.is_file()}
-        if existing != set(payload):
-            same = False
-        else:
-            for rel, (content, mode) in payload.items():
-                p = cur / rel
-                if p.read_bytes() != content or (p.stat().st_mode & 0o777) != mode:
-                    same = False
-                    break
-        if same:
-            return False
-    else:
-        cur = None
-    ts = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
-    ts.mkdir()
-    for rel, (content, mode) in payload.items():
-        p = ts / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(content)
-        os.chmod(p, mode)
-    tmp = target / "..data_tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(ts.name, tmp)
-    os.rename(tmp, data_link)
+    try:
+        tfd = os.open(target, DIR_FLAGS)
+    except OSError as e:
+        raise VolumeError(f"open volume directory {target}: {e.strerror}") from e
+    try:
+        return _write_atomic_at(tfd, clean)
+    except OSError as e:
+        raise VolumeError(f"write volume {target}: {e.strerror}: {e.filename}") from e
+    finally:
+        os.close(tfd)
+
+
+def _current(tfd: int) -> str | None:
+    """The timestamped directory `..data` names, if it is one of ours (a plain `..` name)."""
+    try:
+        cur = os.readlink(DATA, dir_fd=tfd)
+    except OSError:
+        return None
+    return cur if cur.startswith("..") and "/" not in cur and cur not in ("..", DATA) else None
+
+
+def _same(tfd: int, cur: str, payload: dict[str, tuple[bytes, int]]) -> bool:
+    try:
+        cfd = os.open(cur, DIR_FLAGS, dir_fd=tfd)
+    except OSError:
+        return False
+    try:
+        return read_tree(cfd) == payload
+    finally:
+        os.close(cfd)
+
+
+def _write_atomic_at(tfd: int, payload: dict[str, tuple[bytes, int]]) -> bool:
+    cur = _current(tfd)
+    if cur is not None and _same(tfd, cur, payload):
+        return False
+    ts = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
+    os.mkdir(ts, 0o755, dir_fd=tfd)
+    tsfd = os.open(ts, DIR_FLAGS, dir_fd=tfd)
+    try:
+        for rel in sorted(payload):
+            content, mode = payload[rel]
+            write_file(tsfd, rel, content, mode)
+    finally:
+        os.close(tsfd)
+    if lstat_at(tfd, "..data_tmp") is not None:
+        os.unlink("..data_tmp", dir_fd=tfd)
+    os.symlink(ts, "..data_tmp", dir_fd=tfd)
+    os.rename("..data_tmp", DATA, src_dir_fd=tfd, dst_dir_fd=tfd)
     tops = {rel.split("/", 1)[0] for rel in payload}
     for top in tops:
-        link = target / top
-        if not link.is_symlink():
-            if link.exists():
-                shutil.rmtree(link) if link.is_dir() else link.unlink()
-            os.symlink(f"{DATA}/{top}", link)
-    for p in target.iterdir():  # names no longer in the payload
-        if p.name.startswith(".."):
+        st = lstat_at(tfd, top)
+        if st is not None and stat.S_ISLNK(st.st_mode):
             continue
-        if p.name not in tops and p.is_symlink():
-            p.unlink()
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(top, dir_fd=tfd)
+        elif st is not None:
+            os.unlink(top, dir_fd=tfd)
+        os.symlink(f"{DATA}/{top}", top, dir_fd=tfd)
+    for name in os.listdir(tfd):  # names no longer in the payload
+        st = lstat_at(tfd, name)
+        if not name.startswith("..") and name not in tops and st is not None and stat.S_ISLNK(st.st_mode):
+            os.unlink(name, dir_fd=tfd)
     if cur is not None and cur != ts:
-        shutil.rmtree(cur, ignore_errors=True)
+        shutil.rmtree(cur, dir_fd=tfd, ignore_errors=True)
     return True
 
 
@@ -140,6 +172,7 @@ class VolumeManager:
         self.lookup = lookup
         self.ca_cert = ca_cert
         self.storage_base = storage_base
+        self.api_data: set[str] = set()  # configMap/secret/downwardAPI/projected dirs: mounted read-only
 
     def pod_dir(self, uid: str) -> Path:
         return self.pods_dir / uid
@@ -236,12 +269,14 @@ class VolumeManager:
                 p = base / f"kubernetes.io~{plugin}" / name
                 await asyncio.to_thread(write_atomic, p, payload or {})
                 out[name] = str(p)
+                self.api_data.add(str(p))
             elif "downwardAPI" in vol:
                 dv = vol.get("downwardAPI") or {}
                 mode = int(dv["defaultMode"]) if dv.get("defaultMode") is not None else 0o644
                 p = base / "kubernetes.io~downward-api" / name
                 await asyncio.to_thread(write_atomic, p, self._downward(pod, dv.get("items") or [], mode))
                 out[name] = str(p)
+                self.api_data.add(str(p))
             elif "projected" in vol:
                 payload = await self._projected(pod, vol.get("projected") or {})
                 if self.ca_cert and any(s.get("serviceAccountToken") for s in
@@ -250,6 +285,7 @@ class VolumeManager:
                 p = base / "kubernetes.io~projected" / name
                 await asyncio.to_thread(write_atomic, p, payload)
                 out[name] = str(p)
+                self.api_data.add(str(p))
             elif "persistentVolumeClaim" in vol:
                 out[name] = await self._pvc(ns, vol["persistentVolumeClaim"] or {})
             else:
@@ -277,20 +313,36 @@ class VolumeManager:
             os.chmod(p, 0o777)
         return str(p)
 
-    def mounts(self, container: Obj, paths: dict[str, str]) -> list[Mount]:
+    def mounts(self, container: Obj, paths: dict[str, str], pod_uid: str = "") -> list[Mount]:
+        """The container's mounts; a subPath is resolved inside its volume and, given the pod's uid,
+        pinned by a bind mount under `<pod dir>/volume-subpaths/<volume>/<container>/<index>`."""
         out = []
-        for vm in container.get("volumeMounts") or []:
+        for i, vm in enumerate(container.get("volumeMounts") or []):
             host = paths.get(vm.get("name", ""))
             if host is None:
                 raise VolumeError(f"volume {vm.get('name')!r} not found in the pod's volumes")
+            # API data volumes are always mounted read-only, as Kubernetes does (CVE-2017-1002102)
+            ro = bool(vm.get("readOnly")) or host in self.api_data
             sub = vm.get("subPath") or ""
-            if sub:
-                sp = Path(host) / sub
-                if not sp.exists():
-                    sp.mkdir(parents=True, exist_ok=True)
-                host = str(sp)
-            out.append(Mount(vm.get("mountPath", ""), host, bool(vm.get("readOnly"))))
+            if sub:  # resolved inside the volume, never through a symlink out of it (CVE-2017-1002101)
+                host = self._subpath(host, sub, vm.get("name", ""), container.get("name", ""), pod_uid, i)
+            out.append(Mount(vm.get("mountPath", ""), host, ro))
         return out
+
+    def _subpath(self, volume: str, sub: str, vol_name: str, container: str, pod_uid: str, index: int) -> str:
+        fd, full = open_subpath(volume, sub, vol_name, container)
+        try:
+            if not pod_uid:
+                return full
+            target = self.pod_dir(pod_uid) / "volume-subpaths" / vol_name / container / str(index)
+            try:
+                bind_subpath(fd, target)
+            except OSError as e:
+                raise ContainerConfigError(f'failed to prepare subPath for volumeMount "{vol_name}" of '
+                                           f'container "{container}"') from e
+            return str(target)
+        finally:
+            os.close(fd)
 
     def usage_bytes(self, uid: str) -> int:
         """Bytes used by the pod's emptyDirs (for ephemeral-storage limits)."""
@@ -311,7 +363,10 @@ class VolumeManager:
             mps = []
         for mp in sorted((m for m in mps if m.startswith(str(d) + "/")), key=len, reverse=True):
             _unmount(Path(mp))
+        if any(_mounted(Path(m)) for m in mps if m.startswith(str(d) + "/")):
+            return  # never remove through a mount (a subPath of a hostPath): the next teardown retries
         shutil.rmtree(d, ignore_errors=True)
+        self.api_data = {p for p in self.api_data if not p.startswith(str(d) + "/")}
 
 
 def dir_size(path: Path) -> int:

@@ -139,13 +139,13 @@ def _volume_source(v: ErrorList, kind: str, src: dict[str, Any], path: str) -> N
         if kind == "secret" and not src.get("secretName"):
             v.add(required(f"{path}.secretName"))
         _mode(v, src.get("defaultMode"), f"{path}.defaultMode")
-        for j, item in enumerate(list_of(src.get("items"))):
-            item = dict_of(item)
-            ip = f"{path}.items[{j}]"
-            if not item.get("key"):
-                v.add(required(f"{ip}.key"))
-            _relative_path(v, item.get("path"), f"{ip}.path")
-            _mode(v, item.get("mode"), f"{ip}.mode")
+        _key_to_paths(v, src.get("items"), f"{path}.items")
+    elif kind == "downwardAPI":
+        _mode(v, src.get("defaultMode"), f"{path}.defaultMode")
+        _downward_files(v, src.get("items"), f"{path}.items")
+    elif kind == "projected":
+        _mode(v, src.get("defaultMode"), f"{path}.defaultMode")
+        _projection_sources(v, list_of(src.get("sources")), f"{path}.sources")
     elif kind == "nfs":
         if not src.get("server"):
             v.add(required(f"{path}.server"))
@@ -153,14 +153,63 @@ def _volume_source(v: ErrorList, kind: str, src: dict[str, Any], path: str) -> N
             v.add(required(f"{path}.path"))
 
 
-def _relative_path(v: ErrorList, p: Any, path: str) -> None:
-    if not p:
-        v.add(required(path))
+def _key_to_paths(v: ErrorList, items: Any, path: str) -> None:
+    """Kubernetes' validateKeyToPath for each item of a secret/configMap source."""
+    for j, item in enumerate(list_of(items)):
+        item = dict_of(item)
+        ip = f"{path}[{j}]"
+        if not item.get("key"):
+            v.add(required(f"{ip}.key"))
+        _non_reserved_path(v, item.get("path"), f"{ip}.path")
+        _mode(v, item.get("mode"), f"{ip}.mode")
+
+
+def _downward_files(v: ErrorList, items: Any, path: str) -> None:
+    """Kubernetes' validateDownwardAPIVolumeFile: a non-reserved relative path and one reference."""
+    for j, item in enumerate(list_of(items)):
+        item = dict_of(item)
+        ip = f"{path}[{j}]"
+        _non_reserved_path(v, item.get("path"), f"{ip}.path")
+        if item.get("fieldRef") is not None and item.get("resourceFieldRef") is not None:
+            v.add(invalid(ip, "resource", "fieldRef and resourceFieldRef can not be specified simultaneously"))
+        elif item.get("fieldRef") is None and item.get("resourceFieldRef") is None:
+            v.add(required(ip, "one of fieldRef and resourceFieldRef is required"))
+        _mode(v, item.get("mode"), f"{ip}.mode")
+
+
+def _projection_sources(v: ErrorList, sources: list[Any], path: str) -> None:
+    """Each projected source's item paths (and a serviceAccountToken's path) stay inside the volume."""
+    for i, source in enumerate(sources):
+        source = dict_of(source)
+        sp = f"{path}[{i}]"
+        for kind in ("secret", "configMap"):
+            if source.get(kind) is not None:
+                _key_to_paths(v, dict_of(source[kind]).get("items"), f"{sp}.{kind}.items")
+        if source.get("downwardAPI") is not None:
+            _downward_files(v, dict_of(source["downwardAPI"]).get("items"), f"{sp}.downwardAPI.items")
+        if source.get("serviceAccountToken") is not None:
+            _non_reserved_path(v, dict_of(source["serviceAccountToken"]).get("path"), f"{sp}.serviceAccountToken.path")
+
+
+def _descending_path(v: ErrorList, p: Any, path: str) -> None:
+    """Kubernetes' validateLocalDescendingPath: relative, with no '..' element."""
+    if not isinstance(p, str):
         return
     if p.startswith("/"):
         v.add(invalid(path, p, "must be a relative path"))
     if ".." in p.split("/"):
         v.add(invalid(path, p, "must not contain '..'"))
+
+
+def _non_reserved_path(v: ErrorList, p: Any, path: str) -> None:
+    """Kubernetes' validateLocalNonReservedPath: required, descending, and not `..`-prefixed (reserved
+    for the atomic writer's `..data` and timestamped directories)."""
+    if not p:
+        v.add(required(path))
+        return
+    _descending_path(v, p, path)
+    if isinstance(p, str) and p.startswith("..") and not p.startswith("../"):
+        v.add(invalid(path, p, "must not start with '..'"))
 
 
 def _container(v: ErrorList, c: dict[str, Any], path: str, volumes: set[str], seen: set[str], init: bool) -> None:
@@ -252,12 +301,13 @@ def _volume_mounts(v: ErrorList, mounts: list[Any], path: str, volumes: set[str]
         elif mpath in mount_paths:
             v.add(invalid(f"{mp}.mountPath", mpath, "must be unique"))
         mount_paths.add(mpath)
+        # Kubernetes names these errors on the list (volumeMounts.subPath), not on the item.
         if m.get("subPath"):
-            sp = m["subPath"]
-            if sp.startswith("/"):
-                v.add(invalid(f"{mp}.subPath", sp, "must be a relative path"))
-            elif ".." in sp.split("/"):
-                v.add(invalid(f"{mp}.subPath", sp, "must not contain '..'"))
+            _descending_path(v, m["subPath"], f"{path}.subPath")
+        if m.get("subPathExpr"):
+            if m.get("subPath"):
+                v.add(invalid(f"{mp}.subPathExpr", m["subPathExpr"], "subPathExpr and subPath are mutually exclusive"))
+            _descending_path(v, m["subPathExpr"], f"{path}.subPathExpr")
 
 
 def _probes(v: ErrorList, c: dict[str, Any], path: str, init: bool) -> None:
