@@ -34,6 +34,15 @@ def test_v2_enables_the_pids_controller_in_the_ancestors(tmp_path: Path, monkeyp
     assert (tmp_path / "k8py" / "cgroup.subtree_control").read_text() == "pids\n"  # already on: untouched
 
 
+def test_pids_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", tmp_path)
+    assert not cgroups.pids_available()  # neither v1 pids nor v2 offering it: the limit is skipped
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory\n")
+    assert not cgroups.pids_available()
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    assert cgroups.pids_available()
+
+
 def test_pids_of_a_missing_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cgroups, "CGROUP_ROOT", tmp_path)
     assert cgroups.pids("k8py/gone") is None

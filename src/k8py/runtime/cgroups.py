@@ -142,6 +142,16 @@ def pids_dir(rel: str) -> Path:
     return (v1 if (v1 / "cgroup.procs").exists() else CGROUP_ROOT) / rel.strip("/")
 
 
+def pids_available() -> bool:
+    """Whether this host has the pids controller (a v1 pids hierarchy, or v2 offering it)."""
+    if (CGROUP_ROOT / "pids" / "cgroup.procs").exists():
+        return True
+    try:
+        return "pids" in (CGROUP_ROOT / "cgroup.controllers").read_text().split()
+    except OSError:
+        return False
+
+
 def set_pod_pids_limit(rel: str, limit: int) -> Path:
     """Create the pod's cgroup `rel` in the pids hierarchy (runc later makes its containers'
     cgroups inside it) and write `limit` into its pids.max: every process of every container

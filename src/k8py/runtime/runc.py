@@ -243,7 +243,7 @@ class RuncRuntime:
                               netns_path=sb["netns_path"], sandbox_dir=self.sandboxes.path(sandbox_id),
                               cgroups_path=cg, memory_swap=cgroups.has_memsw(), shared_ns=sb.get("ns") or {})
             (bundle / "config.json").write_text(json.dumps(spec, indent=1))
-            if self.pod_pids_limit > 0:
+            if self.pod_pids_limit > 0 and cgroups.pids_available():
                 cgroups.set_pod_pids_limit(f"{self.cgroup_parent}/{sb['config']['uid']}", self.pod_pids_limit)
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(
