@@ -110,6 +110,7 @@ async def read_log(path: str, *, follow: bool = False, tail: int | None = None, 
         if not follow:
             return
         buf = b""
+        rotated = False
         f.seek(pos)
         while True:
             chunk = f.read()
@@ -127,12 +128,16 @@ async def read_log(path: str, *, follow: bool = False, tail: int | None = None, 
                     sent += len(out)
                     yield out
                 continue
-            if _rotated(path, f):  # the old file is drained: go on with the new one, as the kubelet does
+            if rotated:  # the old file is drained: go on with the new one, as the kubelet does
+                rotated = False
                 f.close()
                 try:
                     f = open(path, "rb")
                 except FileNotFoundError:
                     return
+                continue
+            if _rotated(path, f):  # renamed: nothing more is written to it, but read it once more
+                rotated = True
                 continue
             if still_running is not None and not await still_running():
                 rest = f.read()
