@@ -86,7 +86,7 @@ class AgentCluster(K8pyServer):
     root, cgroup parent, netns prefix, bridge and pod CIDR (10.200-249.x.0/24), with
     docker.io mirrored to the local test registry and a 1 s crash back-off base."""
 
-    def __init__(self, tmp: Path, registries_yaml: Path) -> None:
+    def __init__(self, tmp: Path, registries_yaml: Path, extra_env: dict[str, str] | None = None) -> None:
         self.ident = uuid.uuid4().hex[:6]
         self.agent_root = tmp / "agent"
         self.state = Path(f"/run/k8py-e2e-{self.ident}")
@@ -100,7 +100,8 @@ class AgentCluster(K8pyServer):
                "K8PY_AGENT_STORAGE_CHECK_PERIOD": "1",
                "K8PY_AGENT_NODE_NAME": f"node-{self.ident}", "K8PY_REGISTRIES": str(registries_yaml),
                "K8PY_LOG": os.environ.get("K8PY_LOG", "INFO"),
-               "K8PY_DNS_UPSTREAM": "none"}  # tests never send DNS queries off the machine
+               "K8PY_DNS_UPSTREAM": "none",  # tests never send DNS queries off the machine
+               **(extra_env or {})}
         # Its own service range, DNS address and LoadBalancer pool too, so that clusters
         # running at once on this machine do not answer for each other.
         self.service_cidr = f"10.{random.randint(100, 199)}.0.0/16"
@@ -150,14 +151,16 @@ class AgentCluster(K8pyServer):
 
 
 @pytest.fixture(scope="module")
-def agent_cluster(tmp_path_factory: pytest.TempPathFactory, local_registry) -> Iterator[AgentCluster]:  # type: ignore[no-untyped-def]
-    """One k8py server with a real node agent per test module. Teardown deletes every pod,
-    stops the server and asserts that no container, netns, cgroup or mount is left."""
+def agent_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,  # type: ignore[no-untyped-def]
+                  local_registry) -> Iterator[AgentCluster]:
+    """One k8py server with a real node agent per test module (with the module's `AGENT_ENV`,
+    K8PY_AGENT_* settings, if it has one). Teardown deletes every pod, stops the server and
+    asserts that no container, netns, cgroup or mount is left."""
     if os.geteuid() != 0 or shutil.which("runc") is None:
         pytest.skip("the node agent needs root and runc")
     tmp = tmp_path_factory.mktemp("k8py-agent")
     regs = local_registry.write_registries_yaml(tmp / "registries.yaml")
-    c = AgentCluster(tmp, regs)
+    c = AgentCluster(tmp, regs, getattr(request.module, "AGENT_ENV", None))
     c.start()
     left: list[str] = []
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,11 @@ import yaml
 from e2e_harness import wait_for
 
 pytestmark = pytest.mark.root
+
+# small node limits for this module's cluster, so that rotation and the pids limit show quickly
+LOG_MAX_SIZE, LOG_MAX_FILES, POD_MAX_PIDS = 256 << 10, 3, 256
+AGENT_ENV = {"K8PY_AGENT_CONTAINER_LOG_MAX_SIZE": "256Ki", "K8PY_AGENT_CONTAINER_LOG_MAX_FILES": str(LOG_MAX_FILES),
+             "K8PY_AGENT_POD_MAX_PIDS": str(POD_MAX_PIDS)}
 
 
 def pod(c: Any, name: str, containers: list[dict], **spec: Any) -> dict:
@@ -701,3 +707,63 @@ def test_crafted_images_end_in_pull_errors_and_write_nothing_outside(agent_clust
         for p in outside.iterdir():
             p.unlink()
         outside.rmdir()
+
+
+def _log_files(c: Any, pod_name: str, container: str) -> list[Any]:
+    return [f for d in (c.agent_root / "pod-logs").glob(f"default_{pod_name}_*/{container}") for f in d.iterdir()]
+
+
+def test_endless_logs_keep_at_most_the_rotated_size_on_disk(agent_cluster: Any) -> None:
+    c = agent_cluster
+    line = "x" * 200
+    script = (f"i=0; while true; do i=$((i+1)); echo \"line $i {line}\"; "
+              "if [ $((i % 500)) -eq 0 ]; then sleep 0.2; fi; done")
+    apply(c, pod(c, "chatty", [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}]))
+    wait_running_ready(c, "chatty")
+    record = 31 + 7 + 10 + 200 + 8  # timestamp, stream, tag, "line N ", content, newline (N < 10**8)
+    cap = LOG_MAX_SIZE * LOG_MAX_FILES + record
+
+    def last_line() -> int:
+        out = c.kubectl("logs", "chatty", "--tail", "1").stdout.split()
+        return int(out[1]) if len(out) == 3 and out[0] == "line" else 0
+
+    def rotated_twice_over() -> bool:  # far more written than the files may keep
+        files = _log_files(c, "chatty", "main")
+        assert sum(f.stat().st_size for f in files if f.exists()) <= cap, files
+        return last_line() * (record - 8) > 3 * cap and any(f.name.endswith(".gz") for f in files)
+
+    wait_for(rotated_twice_over, 120, "the log to be rotated several times over")
+    files = _log_files(c, "chatty", "main")
+    assert len([f for f in files if not f.name.endswith(".tmp")]) <= LOG_MAX_FILES
+    assert sum(f.stat().st_size for f in files if f.exists()) <= cap
+    first = last_line()
+    wait_for(lambda: last_line() > first, 30, "kubectl logs --tail 1 to go on after rotations")
+    c.kubectl("delete", "pod", "chatty", "--wait=true")
+
+
+def test_a_fork_bomb_is_held_by_the_pod_pids_limit(agent_cluster: Any) -> None:
+    c = agent_cluster
+    bomb = "while true; do (sleep 1000 &) 2>/dev/null; done"
+    apply(c, pod(c, "forkbomb", [{"name": "main", "image": "busybox", "command": ["sh", "-c", bomb],
+                                  "resources": {"limits": {"cpu": "200m"}}}]))
+    uid = wait_running_ready(c, "forkbomb")["metadata"]["uid"]
+    pod_cg = Path("/sys/fs/cgroup/pids") / c.cgroup_parent / uid
+    if not pod_cg.exists():  # cgroup v2
+        pod_cg = Path("/sys/fs/cgroup") / c.cgroup_parent / uid
+    assert (pod_cg / "pids.max").read_text().strip() == str(POD_MAX_PIDS)
+
+    def held_at_the_limit() -> bool:
+        current = int((pod_cg / "pids.current").read_text())
+        assert current <= POD_MAX_PIDS
+        # forks refused (EAGAIN): counted in the cgroup of the forking task, under the pod's
+        refused = sum(int(f.read_text().split()[1]) for f in pod_cg.rglob("pids.events"))
+        return current >= POD_MAX_PIDS - 5 and refused > 0
+
+    wait_for(held_at_the_limit, 120, "the fork bomb to be held at the pids limit")
+    node = c.kubectl_json("get", "node", c.node_name)
+    assert {x["type"]: x["status"] for x in node["status"]["conditions"]}["Ready"] == "True"
+    apply(c, pod(c, "after-bomb", [{"name": "main", "image": "busybox", "command": ["echo", "still here"]}],
+                 restartPolicy="Never"))
+    wait_phase(c, "after-bomb", "Succeeded")
+    assert c.kubectl("logs", "after-bomb").stdout == "still here\n"
+    c.kubectl("delete", "pod", "forkbomb", "after-bomb", "--wait=true", timeout=120)

@@ -471,3 +471,39 @@ async def test_busybox_image_tools(runtime: RuncRuntime) -> None:
                     "command -v $c >/dev/null || echo missing $c; done; echo checked"]))
     st = await wait_exit(runtime, cid)
     assert (st.exit_code, log_lines(runtime, cid)) == (0, ["checked"])
+
+
+async def test_pod_pids_limit_holds_a_fork_bomb(runtime: RuncRuntime) -> None:
+    runtime.pod_pids_limit = 20
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="bomb", image="busybox", command=[
+        "sh", "-c",
+        "for i in $(seq 1 60); do (sleep 1000 &) 2>/dev/null || echo refused >&2; done; echo forked; sleep 1000"]))
+    pod_cg = cgroups.pids_dir("/".join(runtime._load(cid)["cgroups_path"].strip("/").split("/")[:2]))
+    assert (pod_cg / "pids.max").read_text().strip() == "20"
+
+    async def forked() -> bool:
+        return "forked" in log_lines(runtime, cid)
+
+    await wait_for(forked, what="the fork loop to end")
+    assert "refused" in log_lines(runtime, cid, "stderr")  # fork failed (EAGAIN) inside the container
+    current, limit = cgroups.pids("/".join(pod_cg.parts[-2:])) or (0, 0)
+    assert 0 < current <= limit == 20
+    await runtime.stop_container(cid, 0)
+
+
+async def test_the_shim_rotates_the_log(runtime: RuncRuntime) -> None:
+    runtime.log_max_size, runtime.log_max_files = 4000, 3
+    sid = await sandbox(runtime)
+    cid = await run(runtime, sid, ContainerConfig(name="chatty", image="busybox", command=[
+        "sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done"]))
+    assert (await wait_exit(runtime, cid)).exit_code == 0
+    log = Path(runtime.log_path(cid))
+
+    async def settled() -> bool:
+        files = sorted(p.name for p in log.parent.iterdir() if p.name.startswith(log.name))
+        return len(files) == 3 and files[1].endswith(".gz") and not files[2].endswith(".gz")
+
+    await wait_for(settled, what="the rotated files compressed")
+    assert all(p.stat().st_size <= 4000 for p in log.parent.iterdir() if p.name.startswith(log.name))
+    assert log_lines(runtime, cid)[-1] == "line 1999"

@@ -73,6 +73,14 @@ class AgentOptions:
     system_reserved_cpu: str = "100m"
     system_reserved_memory: str = "256Mi"
     max_pods: int = 110
+    # the kubelet's --container-log-max-size / --container-log-max-files (10Mi, 5): each
+    # container's CRI log is rotated past max_size, at most max_files files kept (current included)
+    container_log_max_size: int = 10 << 20
+    container_log_max_files: int = 5
+    # the kubelet's --pod-max-pids: pids.max of every pod's cgroup. Kubernetes' default is -1
+    # (unlimited); k8py's is 4096, so that a fork bomb in one pod cannot exhaust the node's pids
+    # (pid_max is often 32768) and the node stays Ready; -1 or 0: unlimited
+    pod_max_pids: int = 4096
     kubelet_port: int = 10250  # the agent's own HTTPS endpoint (logs/exec for a remote server)
     ca_cert: bytes = b""
     labels: dict[str, str] = field(default_factory=dict)
@@ -336,7 +344,9 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
     """AgentOptions plus runtime settings from K8PY_AGENT_* variables:
     ROOT (base dir, default /var/lib/k8py), STATE (default /run/k8py), ID (suffix of the
     cgroup parent, netns prefix and bridge name), POD_CIDR, CLUSTER_CIDR, SERVICE_CIDR,
-    BACKOFF_BASE, STORAGE_CHECK_PERIOD, NODE_NAME; K8PY_REGISTRIES is the registries.yaml."""
+    BACKOFF_BASE, STORAGE_CHECK_PERIOD, NODE_NAME, CONTAINER_LOG_MAX_SIZE (a quantity: 10Mi),
+    CONTAINER_LOG_MAX_FILES (>= 2), POD_MAX_PIDS (-1: unlimited); K8PY_REGISTRIES is the
+    registries.yaml. A malformed value is a ValueError naming the variable."""
     base = env.get("K8PY_AGENT_ROOT", "/var/lib/k8py")
     ident = env.get("K8PY_AGENT_ID", "")
     o = AgentOptions(root_dir=f"{base}/kubelet", log_root=env.get("K8PY_AGENT_LOG_ROOT", f"{base}/pod-logs"
@@ -347,6 +357,7 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
     if env.get("K8PY_AGENT_BACKOFF_BASE"):
         o.backoff_base = float(env["K8PY_AGENT_BACKOFF_BASE"])
         o.backoff_max = max(o.backoff_base, min(o.backoff_max, o.backoff_base * 30))
+    _limits_from_env(o, env)
     rt = {"base": base, "state": env.get("K8PY_AGENT_STATE", "/run/k8py" + (f"-{ident}" if ident else "")),
           "cgroup_parent": "k8py" + (f"-{ident}" if ident else ""),
           "netns_prefix": "k8py-" + (f"{ident[:6]}-" if ident else ""),
@@ -358,7 +369,30 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
     return o, rt
 
 
-def build_runtime(rt: dict[str, str], network: Any) -> Any:
+def _limits_from_env(o: AgentOptions, env: dict[str, str] | os._Environ[str]) -> None:
+    from k8py.api.quantity import to_int
+
+    def read(name: str, parse: Any, lowest: int) -> int | None:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            value = int(parse(raw))
+        except (ValueError, ArithmeticError):
+            value = lowest - 1
+        if value < lowest:
+            raise ValueError(f"{name}={raw!r}: must be an integer >= {lowest}")
+        return value
+
+    size = read("K8PY_AGENT_CONTAINER_LOG_MAX_SIZE", to_int, 0)  # 0: never rotate
+    files = read("K8PY_AGENT_CONTAINER_LOG_MAX_FILES", int, 2)  # the kubelet refuses fewer than 2
+    pids = read("K8PY_AGENT_POD_MAX_PIDS", int, -1)
+    o.container_log_max_size = o.container_log_max_size if size is None else size
+    o.container_log_max_files = o.container_log_max_files if files is None else files
+    o.pod_max_pids = o.pod_max_pids if pids is None else pids
+
+
+def build_runtime(rt: dict[str, str], network: Any, options: AgentOptions | None = None) -> Any:
     from k8py.runtime.images import ImageStore
     from k8py.runtime.mirrors import RegistriesConfig
     from k8py.runtime.registry import RegistryClient
@@ -366,8 +400,11 @@ def build_runtime(rt: dict[str, str], network: Any) -> Any:
 
     regs = RegistriesConfig.load(rt["registries"]) if Path(rt["registries"]).exists() else None
     images = ImageStore(Path(rt["base"]) / "images", RegistryClient(regs))
+    o = options or AgentOptions()
     return RuncRuntime(rt["state"], rt["base"], images=images, network=network,
-                       cgroup_parent=rt["cgroup_parent"], netns_prefix=rt["netns_prefix"])
+                       cgroup_parent=rt["cgroup_parent"], netns_prefix=rt["netns_prefix"],
+                       log_max_size=o.container_log_max_size, log_max_files=o.container_log_max_files,
+                       pod_pids_limit=o.pod_max_pids)
 
 
 async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dict[str, str],
@@ -376,7 +413,7 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
     `options.kubelet_port` (0: any free port) for a remote API server."""
     network = BridgeNodeNetwork(rt["cluster_cidr"], rt["service_cidr"], Path(rt["base"]) / "network",
                                 bridge=rt["bridge"] or None)
-    runtime = build_runtime(rt, network)
+    runtime = build_runtime(rt, network, options)
     agent = NodeAgent(client, runtime, network, node_name, clock, options)
     server = None
     if serve_token:

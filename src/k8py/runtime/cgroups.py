@@ -134,3 +134,49 @@ def configured(cgroups_path: str) -> tuple[int, int, int, int] | None:
         return None
     shares = 2 + ((weight - 1) * 262142) // 9999  # inverse of runc's shares -> weight
     return (2**63 - 1 if raw == "max" else int(raw)), (-1 if q == "max" else int(q)), int(per), shares
+
+
+def pids_dir(rel: str) -> Path:
+    """The pids cgroup directory of `rel` (v1 pids hierarchy, else v2)."""
+    v1 = CGROUP_ROOT / "pids"
+    return (v1 if (v1 / "cgroup.procs").exists() else CGROUP_ROOT) / rel.strip("/")
+
+
+def pids_available() -> bool:
+    """Whether this host has the pids controller (a v1 pids hierarchy, or v2 offering it)."""
+    if (CGROUP_ROOT / "pids" / "cgroup.procs").exists():
+        return True
+    try:
+        return "pids" in (CGROUP_ROOT / "cgroup.controllers").read_text().split()
+    except OSError:
+        return False
+
+
+def set_pod_pids_limit(rel: str, limit: int) -> Path:
+    """Create the pod's cgroup `rel` in the pids hierarchy (runc later makes its containers'
+    cgroups inside it) and write `limit` into its pids.max: every process of every container
+    of the pod counts against it, and fork beyond it fails with EAGAIN. On v2 the pids
+    controller is first enabled in the ancestors' cgroup.subtree_control. Idempotent."""
+    d = pids_dir(rel)
+    if not (CGROUP_ROOT / "pids" / "cgroup.procs").exists():  # v2
+        cur = CGROUP_ROOT
+        for part in Path(rel.strip("/")).parts:
+            ctl = cur / "cgroup.subtree_control"
+            if "pids" not in ctl.read_text().split():
+                ctl.write_text("+pids")
+            cur = cur / part
+            cur.mkdir(exist_ok=True)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "pids.max").write_text(str(limit))
+    return d
+
+
+def pids(rel: str) -> tuple[int, int] | None:
+    """(pids.current, pids.max with "max" as -1) of a cgroup, or None if it is gone."""
+    d = pids_dir(rel)
+    try:
+        cur = int((d / "pids.current").read_text().strip())
+        raw = (d / "pids.max").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return cur, (-1 if raw == "max" else int(raw))

@@ -5,15 +5,20 @@ line whose continuation follows. `read_log` yields whole lines (partials joined)
 ending in "\\n", optionally prefixed with the timestamp (`--timestamps`), filtered by
 stream, `since` (UNIX seconds), `tail` (last N lines) and `limit_bytes`; with `follow`
 it keeps reading as the file grows until `still_running()` turns false and the file is
-drained. Invariant: malformed lines are skipped, never raised.
+drained. Only the current file is read (as the kubelet does: `--tail`/`--since` do not
+reach into rotated files); a follow that sees the file rotated (renamed away by the shim,
+see shim.LogWriter) drains the old one and goes on with the new one.
+Invariant: malformed lines are skipped, never raised.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ async def read_log(path: str, *, follow: bool = False, tail: int | None = None, 
         f = open(path, "rb")
     except FileNotFoundError:
         return
-    with f:
+    try:
         joiner = _Joiner()
         first: Iterable[LogLine] = (ln for raw in f.readlines() if raw.endswith(b"\n")
                                     and (ln := joiner.feed(raw)) is not None)
@@ -105,6 +110,7 @@ async def read_log(path: str, *, follow: bool = False, tail: int | None = None, 
         if not follow:
             return
         buf = b""
+        rotated = False
         f.seek(pos)
         while True:
             chunk = f.read()
@@ -122,6 +128,17 @@ async def read_log(path: str, *, follow: bool = False, tail: int | None = None, 
                     sent += len(out)
                     yield out
                 continue
+            if rotated:  # the old file is drained: go on with the new one, as the kubelet does
+                rotated = False
+                f.close()
+                try:
+                    f = open(path, "rb")
+                except FileNotFoundError:
+                    return
+                continue
+            if _rotated(path, f):  # renamed: nothing more is written to it, but read it once more
+                rotated = True
+                continue
             if still_running is not None and not await still_running():
                 rest = f.read()
                 if not rest:
@@ -129,3 +146,13 @@ async def read_log(path: str, *, follow: bool = False, tail: int | None = None, 
                 buf += rest
                 continue
             await asyncio.sleep(poll)
+
+    finally:
+        f.close()
+
+def _rotated(path: str, f: BinaryIO) -> bool:
+    """Whether `path` now names another file than the open `f` (the writer rotated it)."""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return False

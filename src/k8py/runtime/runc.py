@@ -8,7 +8,9 @@ Layout (state_dir defaults to /run/k8py, data_dir to /var/lib/k8py):
     <data>/containers/<id>/{upper,work} the container's writable layer
     <data>/images/                     ImageStore
 runc container names are `k8py-<id>`; cgroups are `/<cgroup_parent>/<pod-uid>/<id>` in
-every v1 hierarchy (cgroup_parent defaults to "k8py").
+every v1 hierarchy (cgroup_parent defaults to "k8py"); with `pod_pids_limit` the pod's own
+cgroup (`/<cgroup_parent>/<pod-uid>`) gets that pids.max, shared by all its containers, as
+the kubelet's --pod-max-pids. With `log_max_size` the shims rotate the containers' logs.
 
 Invariants: every fact needed for status lives on disk, so a new RuncRuntime over the
 same directories (the agent restarted) sees the same containers, still running under
@@ -88,7 +90,8 @@ class RuncRuntime:
     def __init__(self, state_dir: str | Path = "/run/k8py", data_dir: str | Path = "/var/lib/k8py",
                  images: ImageStore | None = None, network: PodNetwork | None = None,
                  registries: RegistriesConfig | None = None, cgroup_parent: str = "k8py",
-                 netns_prefix: str = "k8py-", runc: str = "runc") -> None:
+                 netns_prefix: str = "k8py-", runc: str = "runc", log_max_size: int = 0,
+                 log_max_files: int = 5, pod_pids_limit: int = -1) -> None:
         self.state_dir = Path(state_dir)
         self.data_dir = Path(data_dir)
         self.runc_root = self.state_dir / "runc"
@@ -101,6 +104,8 @@ class RuncRuntime:
         self.sandboxes = Sandboxes(self.state_dir, network or LoopbackOnlyNetwork(), netns_prefix)
         self.cgroup_parent = cgroup_parent.strip("/")
         self.runc = runc
+        self.log_max_size, self.log_max_files = log_max_size, log_max_files  # the shim rotates the log
+        self.pod_pids_limit = pod_pids_limit  # pids.max of every pod's cgroup; <= 0: unlimited
         self._json = JsonFileCache()
 
     async def close(self) -> None:
@@ -238,11 +243,14 @@ class RuncRuntime:
                               netns_path=sb["netns_path"], sandbox_dir=self.sandboxes.path(sandbox_id),
                               cgroups_path=cg, memory_swap=cgroups.has_memsw(), shared_ns=sb.get("ns") or {})
             (bundle / "config.json").write_text(json.dumps(spec, indent=1))
+            if self.pod_pids_limit > 0 and cgroups.pids_available():
+                cgroups.set_pod_pids_limit(f"{self.cgroup_parent}/{sb['config']['uid']}", self.pod_pids_limit)
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-S", str(SHIM), "--runc", self.runc, "--root", str(self.runc_root),
                 "--id", self.runc_name(cid), "--bundle", str(bundle), "--state", str(cdir), "--log", log_path,
                 "--cgroup-memory", cgroups.memory_dir(cg),
+                "--log-max-size", str(self.log_max_size), "--log-max-files", str(self.log_max_files),
                 *(["--tty"] if config.tty else []), *(["--stdin"] if config.stdin else []),
                 *(["--stdin-once"] if config.stdin_once else []),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

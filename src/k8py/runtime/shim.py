@@ -1,13 +1,14 @@
 """Per-container shim: owns one runc container's process, logs and exit status.
 
 Run as `python3 -I -S shim.py --runc R --root ROOT --id ID --bundle B --state DIR --log PATH
-[--cgroup-memory DIR]` (standard library only, so it starts fast and survives restarts of
-the k8py process). It double-forks into its own session, so restarting the agent never
-touches a running container; then, as a child subreaper, it runs `runc create` with the
-container's stdout/stderr on pipes, reports `ok <pid>` (or `error <message>`) on its
-original stdout and detaches from it. It copies both pipes into the log file in CRI
-format (`<RFC3339Nano> stdout|stderr F|P <line>`), reaps the container's init process
-(reparented to the shim because it is a subreaper) and finally writes `exit.json`:
+[--cgroup-memory DIR] [--log-max-size BYTES --log-max-files N]` (standard library only, so it
+starts fast and survives restarts of the k8py process). It double-forks into its own session,
+so restarting the agent never touches a running container; then, as a child subreaper, it
+runs `runc create` with the container's stdout/stderr on pipes, reports `ok <pid>` (or
+`error <message>`) on its original stdout and detaches from it. It copies both pipes into the
+log file in CRI format (`<RFC3339Nano> stdout|stderr F|P <line>`; rotated past
+--log-max-size, see LogWriter), reaps the container's init process (reparented to the shim
+because it is a subreaper) and finally writes `exit.json`:
 {"exit_code", "signal", "finished_at", "oom_killed"}.
 
 Every container also gets `attach.sock` (see Attach): output frames to any client, stdin
@@ -42,15 +43,71 @@ def rfc3339nano(ns: int) -> str:
 
 
 class LogWriter:
-    def __init__(self, path: str) -> None:
+    """Appends CRI records to `path`; with `max_size` > 0 it rotates the file as the kubelet's
+    container log manager does (`--container-log-max-size`, `--container-log-max-files`):
+    before a record would take the file past max_size it is renamed `<path>.<YYYYmmdd-HHMMSS>`
+    and a new one is started; the rotated files but the newest are gzipped (`.gz`, in a thread)
+    and the oldest removed so that at most `max_files` files (the current one included) remain.
+    The check is on every write (the kubelet's is every 10 s), so no file is larger than
+    max_size (but for one record longer than it), and the current file always holds the
+    latest record (`kubectl logs --tail 1` answers right after a rotation)."""
+
+    def __init__(self, path: str, max_size: int = 0, max_files: int = 5) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self.path, self.max_size, self.max_files = path, max_size, max(2, max_files)
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self.size = os.fstat(self.fd).st_size
         self.lock = threading.Lock()
+        self.gz_lock = threading.Lock()  # compression vs removal of rotated files
 
     def write(self, stream: str, line: bytes, partial: bool) -> None:
         rec = f"{rfc3339nano(time.time_ns())} {stream} {'P' if partial else 'F'} ".encode() + line + b"\n"
         with self.lock:
+            if 0 < self.max_size < self.size + len(rec) and self.size > 0:
+                try:
+                    self._rotate()
+                except OSError:
+                    pass  # a full disk must not stop the copy (the pipe would fill and block the container)
             os.write(self.fd, rec)
+            self.size += len(rec)
+
+    def rotated(self) -> list[str]:
+        """The rotated files of `path`, oldest first."""
+        d, base = os.path.split(self.path)
+        names = [n for n in os.listdir(d or ".") if n.startswith(base + ".") and not n.endswith(".tmp")]
+        return [os.path.join(d, n) for n in sorted(names, key=lambda n: n.removesuffix(".gz"))]
+
+    def _rotate(self) -> None:
+        with self.gz_lock:
+            old = self.rotated()
+            for p in old[:max(0, len(old) - (self.max_files - 2))]:  # room for the one made now
+                os.unlink(p)
+            now = time.time_ns()
+            target = f"{self.path}.{time.strftime('%Y%m%d-%H%M%S', time.localtime(now / 1e9))}"
+            if any(p.startswith(target) for p in old):  # more than one rotation this second: keep the order
+                target = f"{target}-{now % 1_000_000_000:09d}"
+        os.rename(self.path, target)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        os.close(self.fd)
+        self.fd, self.size = fd, 0
+        threading.Thread(target=self.compress_older, daemon=True).start()
+
+    def compress_older(self) -> None:
+        """gzip every rotated file but the newest (the kubelet keeps the latest one plain)."""
+        import gzip  # not at the top: only containers that rotate pay for it
+        import shutil
+
+        with self.gz_lock:
+            for p in self.rotated()[:-1]:
+                if p.endswith(".gz"):
+                    continue
+                try:
+                    with open(p, "rb") as src, gzip.open(p + ".gz.tmp", "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    os.rename(p + ".gz.tmp", p + ".gz")
+                    os.unlink(p)
+                except OSError:
+                    pass
 
 
 def copy_stream(fd: int, stream: str, log: LogWriter, attach: Attach | None = None) -> None:
@@ -243,7 +300,7 @@ class Args:
     """The command line (a hand-written parser: argparse costs ~8 ms of startup per container)."""
 
     FLAGS = ("stdin", "stdin_once", "tty")
-    VALUES = ("runc", "root", "id", "bundle", "state", "log", "cgroup_memory")
+    VALUES = ("runc", "root", "id", "bundle", "state", "log", "cgroup_memory", "log_max_size", "log_max_files")
     REQUIRED = ("root", "id", "bundle", "state", "log")
     runc: str
     root: str
@@ -252,6 +309,8 @@ class Args:
     state: str
     log: str
     cgroup_memory: str
+    log_max_size: str  # bytes; 0: never rotate
+    log_max_files: str
     stdin: bool
     stdin_once: bool
     tty: bool
@@ -259,6 +318,7 @@ class Args:
     def __init__(self, argv: list[str]) -> None:
         self.runc = "runc"
         self.cgroup_memory = ""
+        self.log_max_size, self.log_max_files = "0", "5"
         self.stdin = self.stdin_once = self.tty = False
         it = iter(argv)
         for arg in it:
@@ -380,7 +440,7 @@ def daemon(a: Args, report: int) -> int:
     if master is not None:
         stdio.pipes = [(master, "stdout")]
         stdio.stdin_w = master if a.stdin else None
-    log = LogWriter(a.log)
+    log = LogWriter(a.log, int(a.log_max_size), int(a.log_max_files))
     attach = Attach(os.path.join(a.state, "attach.sock"), stdio.stdin_w, master, a.stdin_once)
     threads = [threading.Thread(target=copy_stream, args=(fd, name, log, attach), daemon=True)
                for fd, name in stdio.pipes]
