@@ -501,9 +501,16 @@ async def test_the_shim_rotates_the_log(runtime: RuncRuntime) -> None:
     log = Path(runtime.log_path(cid))
 
     async def settled() -> bool:
-        files = sorted(p.name for p in log.parent.iterdir() if p.name.startswith(log.name))
+        # oldest first, as the shim orders them: two rotations within one second are named
+        # <ts> and <ts>-<ns>, and "<ts>.gz" would sort after "<ts>-<ns>" by plain name
+        files = sorted((p.name for p in log.parent.iterdir() if p.name.startswith(log.name)),
+                       key=lambda n: n.removesuffix(".gz"))
         return len(files) == 3 and files[1].endswith(".gz") and not files[2].endswith(".gz")
 
-    await wait_for(settled, what="the rotated files compressed")
+    listing = lambda: sorted(p.name for p in log.parent.iterdir())  # noqa: E731
+    try:
+        await wait_for(settled, what="the rotated files compressed")
+    except AssertionError:
+        raise AssertionError(f"the rotated files compressed: {listing()}") from None
     assert all(p.stat().st_size <= 4000 for p in log.parent.iterdir() if p.name.startswith(log.name))
     assert log_lines(runtime, cid)[-1] == "line 1999"

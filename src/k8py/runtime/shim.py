@@ -59,6 +59,7 @@ class LogWriter:
         self.size = os.fstat(self.fd).st_size
         self.lock = threading.Lock()
         self.gz_lock = threading.Lock()  # compression vs removal of rotated files
+        self.compressing: list[threading.Thread] = []
 
     def write(self, stream: str, line: bytes, partial: bool) -> None:
         rec = f"{rfc3339nano(time.time_ns())} {stream} {'P' if partial else 'F'} ".encode() + line + b"\n"
@@ -90,7 +91,15 @@ class LogWriter:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         os.close(self.fd)
         self.fd, self.size = fd, 0
-        threading.Thread(target=self.compress_older, daemon=True).start()
+        t = threading.Thread(target=self.compress_older, daemon=True)
+        self.compressing = [c for c in self.compressing if c.is_alive()] + [t]
+        t.start()
+
+    def finish(self, timeout: float) -> None:
+        """Wait for the compressions under way (the shim exits with its container: a daemon
+        thread would be cut short and leave a rotated file uncompressed)."""
+        for t in self.compressing:
+            t.join(timeout=timeout)
 
     def compress_older(self) -> None:
         """gzip every rotated file but the newest (the kubelet keeps the latest one plain)."""
@@ -455,6 +464,7 @@ def daemon(a: Args, report: int) -> int:
     oom = oom_killed(a.cgroup_memory)
     for t in threads:
         t.join(timeout=2.0)
+    log.finish(timeout=10.0)
     write_json(os.path.join(a.state, "exit.json"),
                {"exit_code": exit_code, "signal": sig, "finished_at": finished, "oom_killed": oom})
     attach.close(exit_code)
