@@ -28,32 +28,22 @@ import time
 import uuid
 from pathlib import Path
 
-from benchcluster import REPO, free_port, load, pct
+from benchcluster import REPO, free_port, json_stream, load, pct
 
 
 def follow(watch: subprocess.Popen[str], t0: float, running: dict[str, float], ready: dict[str, float]) -> None:
     """Record when each b* pod is first seen Running / Ready in `kubectl get pods --watch -o json`."""
     assert watch.stdout is not None
-    dec = json.JSONDecoder()
-    buf = ""
-    for line in watch.stdout:
-        buf += line
-        while True:
-            buf = buf.lstrip()
-            try:
-                p, end = dec.raw_decode(buf)
-            except ValueError:
-                break
-            buf = buf[end:]
-            n = p["metadata"]["name"]
-            if not n.startswith("b"):
-                continue
-            st = p.get("status") or {}
-            now = time.monotonic() - t0
-            if st.get("phase") == "Running":
-                running.setdefault(n, now)
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or []):
-                ready.setdefault(n, now)
+    for p in json_stream(watch.stdout):
+        n = p["metadata"]["name"]
+        if not n.startswith("b"):
+            continue
+        st = p.get("status") or {}
+        now = time.monotonic() - t0
+        if st.get("phase") == "Running":
+            running.setdefault(n, now)
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or []):
+            ready.setdefault(n, now)
 
 
 def klog_time(line: str, near: float) -> float:

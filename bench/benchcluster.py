@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,21 @@ def load(name: str):  # type: ignore[no-untyped-def]
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def json_stream(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The objects of a concatenated JSON stream (`kubectl get --watch -o json`), as they complete."""
+    dec, buf = json.JSONDecoder(), ""
+    for line in lines:
+        buf += line
+        while True:
+            buf = buf.lstrip()
+            try:
+                obj, end = dec.raw_decode(buf)
+            except ValueError:
+                break
+            buf = buf[end:]
+            yield obj
 
 
 def free_port() -> int:

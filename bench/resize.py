@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchcluster import agent_cluster, pct
+from benchcluster import agent_cluster, json_stream, pct
 
 MI = 1 << 20
 
@@ -69,19 +69,10 @@ def watch_status(c: Any, t0: float, seen: dict[str, float], stop: threading.Even
 
     def follow() -> None:
         assert w.stdout is not None
-        dec, buf = json.JSONDecoder(), ""
-        for line in w.stdout:
-            buf += line
-            while True:
-                buf = buf.lstrip()
-                try:
-                    p, end = dec.raw_decode(buf)
-                except ValueError:
-                    break
-                buf = buf[end:]
-                cs = ((p.get("status") or {}).get("containerStatuses") or [{}])[0]
-                if ((cs.get("resources") or {}).get("limits") or {}).get("memory") == "96Mi":
-                    seen.setdefault(p["metadata"]["name"], time.monotonic() - t0)
+        for p in json_stream(w.stdout):
+            cs = ((p.get("status") or {}).get("containerStatuses") or [{}])[0]
+            if ((cs.get("resources") or {}).get("limits") or {}).get("memory") == "96Mi":
+                seen.setdefault(p["metadata"]["name"], time.monotonic() - t0)
     threading.Thread(target=follow, daemon=True).start()
     return w
 

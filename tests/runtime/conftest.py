@@ -21,6 +21,7 @@ from k8py.runtime.images import ImageStore
 from k8py.runtime.mirrors import RegistriesConfig
 from k8py.runtime.registry import RegistryClient
 from k8py.runtime.runc import RuncRuntime
+from tests.runtime.oci_helpers import FakeRegistry
 
 TEST_IMAGES = ["busybox", "stress", "nginx:1.14.2", "mysql:5.6"]
 
@@ -86,3 +87,12 @@ async def runtime(image_root: Path, registries: RegistriesConfig, tmp_path: Path
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(data, ignore_errors=True)
         assert not left, f"runtime teardown left: {left}"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeRegistry]:
+    """An OCI registry in memory, on loopback, for the image store's tests."""
+    reg = FakeRegistry()
+    await reg.start()
+    yield reg
+    await reg.stop()

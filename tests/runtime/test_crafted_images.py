@@ -71,14 +71,6 @@ def snapshot(root: Path, parts: tuple[str, ...] = ("layers", "verified", "images
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeRegistry]:
-    reg = FakeRegistry()
-    await reg.start()
-    yield reg
-    await reg.stop()
-
-
-@pytest.fixture
 async def env(tmp_path: Path, fake: FakeRegistry) -> AsyncIterator[tuple[ImageStore, Path]]:
     """A store holding one good image already (its layer must survive every attack), and the
     sentinel directory `outside` (one file) next to the store."""

@@ -25,14 +25,6 @@ def mirror_to(addr: str, **extra: object) -> RegistriesConfig:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeRegistry]:
-    reg = FakeRegistry()
-    await reg.start()
-    yield reg
-    await reg.stop()
-
-
-@pytest.fixture
 async def store_for(tmp_path: Path) -> AsyncIterator:  # type: ignore[type-arg]
     clients: list[RegistryClient] = []
 
