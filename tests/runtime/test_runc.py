@@ -261,20 +261,44 @@ async def test_streaming_exec_with_stdin(runtime: RuncRuntime) -> None:
 
 
 async def test_streaming_exec_with_tty(runtime: RuncRuntime) -> None:
+    """A tty exec: one terminal (no stderr), the size we set reaches the container's pty, the
+    exit code comes back. runc forwards a resize (SIGWINCH) asynchronously, and one sent before
+    it has the container's console is not replayed, so the test resizes once the shell has
+    prompted and asks `stty size` until the size shows (a condition, not a fixed wait)."""
     sid = await sandbox(runtime)
     cid = await run(runtime, sid, ContainerConfig(name="c", image="busybox", command=["sleep", "1000"]))
     s = await runtime.exec(cid, ["sh"], tty=True, stdin=True)
     assert s.stderr is None
-    s.resize(123, 45)
-    await s.write(b"tty; stty size; exit 5\n")
     out = b""
-    while b"exit" not in out or not s.stdout.at_eof():
-        chunk = await asyncio.wait_for(s.stdout.read(4096), 10)
+
+    async def read_more() -> None:
+        nonlocal out
+        chunk = await asyncio.wait_for(s.stdout.read(4096), 60)
+        assert chunk, f"the session ended early: {out!r}"
+        out += chunk
+
+    async def read_until(marker: bytes) -> None:
+        while marker not in out:
+            await read_more()
+
+    await read_until(b"# ")  # the shell's prompt: runc holds the container's console
+    sizes: list[bytes] = []
+    while b"45 123" not in sizes and len(sizes) < 50:
+        s.resize(123, 45)
+        await s.write(b"echo size=$(stty size)\n")
+        before = len(re.findall(rb"size=(\d+ \d+)", out))
+        while len(re.findall(rb"size=(\d+ \d+)", out)) == before:
+            await read_more()
+        sizes = re.findall(rb"size=(\d+ \d+)", out)
+    assert b"45 123" in sizes, sizes
+    await s.write(b"tty; exit 5\n")
+    while not s.stdout.at_eof():
+        chunk = await asyncio.wait_for(s.stdout.read(4096), 60)
         if not chunk:
             break
         out += chunk
     assert await s.wait() == 5
-    assert b"/dev/pts/" in out and b"45 123" in out
+    assert b"/dev/pts/" in out
 
 
 async def test_status_survives_a_new_runtime_instance(runtime: RuncRuntime) -> None:
