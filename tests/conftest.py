@@ -244,7 +244,7 @@ def _etcd_answers(url: str) -> bool:
 
 
 @_pytest.fixture
-def etcd_cluster() -> _Iterator[EtcdCluster]:
+def etcd3() -> _Iterator[EtcdCluster]:
     """A 3-member etcd cluster of the test's own (its members may be killed), torn down after."""
     if not _os.path.exists(_ETCD_BIN):
         _pytest.skip(f"{_ETCD_BIN} not installed (apt-get install etcd-server)")

@@ -132,20 +132,20 @@ async def test_a_write_whose_answer_was_lost_is_reported_once(
         await direct.close()
 
 
-async def test_kill_9_of_the_member_in_use(etcd_cluster: Any) -> None:
+async def test_kill_9_of_the_member_in_use(etcd3: Any) -> None:
     """Writes go on and the watch delivers every event, in order, once, across the kill."""
     pfx = f"/k8py-test/{uuid.uuid4().hex[:12]}/"
-    s = EtcdStore(etcd_cluster.urls)
+    s = EtcdStore(etcd3.urls)
     await s.start()
     try:
         it = s.watch(pfx, await s.current_revision()).__aiter__()
         await s.create(pfx + "0", b"0")
         assert (await _next(it)).kv.key == pfx + "0"
-        used = etcd_cluster.urls.index(s.url)
-        etcd_cluster.kill(used)
+        used = etcd3.urls.index(s.url)
+        etcd3.kill(used)
         for i in range(1, 6):
             await s.create(pfx + str(i), str(i).encode())
-        assert s.url != etcd_cluster.urls[used]
+        assert s.url != etcd3.urls[used]
         seen = [(await _next(it)).kv.key for _ in range(1, 6)]
         assert seen == [pfx + str(i) for i in range(1, 6)]
         assert len((await s.list(pfx)).items) == 6
