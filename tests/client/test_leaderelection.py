@@ -13,6 +13,7 @@ import pytest
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import EventRecorder
 from k8py.client.leaderelection import LeaderElectionConfig, LeaderElector
 from k8py.clock import FakeClock
 from tests.helpers.api import eventually, start_api
@@ -25,7 +26,8 @@ class Candidate:
 
     def __init__(self, client: Client, clock: FakeClock, identity: str,
                  config: LeaderElectionConfig = LAB) -> None:
-        self.elector = LeaderElector(client, clock, "kube-scheduler", identity, config)
+        self.recorder = EventRecorder(client, "kube-scheduler", clock)
+        self.elector = LeaderElector(client, clock, "kube-scheduler", identity, config, recorder=self.recorder)
         self.leading = False
         self.task = asyncio.ensure_future(self.elector.run(self._lead))
 
@@ -39,6 +41,7 @@ class Candidate:
     async def stop(self) -> None:
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
+        await self.recorder.close()
 
 
 @pytest.fixture
@@ -72,6 +75,10 @@ async def test_the_first_candidate_leads_and_the_lease_names_it(env: Any) -> Non
         assert spec["acquireTime"] == spec["renewTime"]
         await run_for(clock, 2.5)
         assert (await holder(client))["renewTime"] > spec["renewTime"]  # renewed every retry period
+        await a.recorder.flush()
+        events = (await client.list("events", "kube-system"))["items"]
+        assert [(e["reason"], e["message"], e["involvedObject"]["kind"]) for e in events] == [
+            ("LeaderElection", "host_127.0.0.1:6443 became leader", "Lease")]
     finally:
         await a.stop()
 

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from k8py.client.events import EventRecorder
 from k8py.client.leaderelection import LeaderElectionConfig, LeaderElector
 from k8py.component import ClusterContext, Component
 
@@ -54,8 +55,11 @@ def elected(lock: str, run: Component, config: LeaderElectionConfig) -> Componen
     """`run`, started while this server holds the Lease `lock` and stopped when it loses it."""
     async def run_elected(ctx: ClusterContext) -> None:
         client = ctx.client()
+        recorder = EventRecorder(client, lock, ctx.clock)
         try:
-            await LeaderElector(client, ctx.clock, lock, identity(ctx.server_url), config).run(lambda: run(ctx))
+            await LeaderElector(client, ctx.clock, lock, identity(ctx.server_url), config,
+                                recorder=recorder).run(lambda: run(ctx))
         finally:
+            await recorder.close()
             await client.close()
     return run_elected

@@ -7,7 +7,8 @@
 `retry_period`; when it could not renew for `renew_deadline` (or `lead()` ended), it
 cancels `lead()`, awaits it, and stands by again. Cancelled, it stops `lead()` and
 releases the Lease (holderIdentity "", leaseDurationSeconds 1), so a successor need not
-wait for it to expire.
+wait for it to expire. With a recorder, each change is an Event on the Lease, as
+Kubernetes writes them (reason LeaderElection, "<identity> became leader" / "stopped leading").
 
 Invariants:
 - Every write is CAS on the Lease's resourceVersion: of two candidates, one wins.
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
+from k8py.client.events import NORMAL, EventRecorder
 from k8py.client.nodelease import micro_time
 from k8py.clock import Clock
 
@@ -61,7 +63,9 @@ class LeaderElectionConfig:
 
 class LeaderElector:
     def __init__(self, client: Client, clock: Clock, name: str, identity: str,
-                 config: LeaderElectionConfig | None = None, namespace: str = LEASE_NAMESPACE) -> None:
+                 config: LeaderElectionConfig | None = None, namespace: str = LEASE_NAMESPACE,
+                 recorder: EventRecorder | None = None) -> None:
+        self.recorder = recorder
         self.client = client
         self.clock = clock
         self.name = name
@@ -80,6 +84,7 @@ class LeaderElector:
             while True:
                 await self._acquire()
                 log.info("%s: %s became leader", self.name, self.identity)
+                self._event("became leader")
                 task = asyncio.ensure_future(lead())
                 try:
                     await self._renew_while(task)
@@ -88,9 +93,14 @@ class LeaderElector:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
                 log.warning("%s: %s stopped leading", self.name, self.identity)
+                self._event("stopped leading")
         except asyncio.CancelledError:
             await self._release()
             raise
+
+    def _event(self, what: str) -> None:
+        if self.recorder is not None and self._lease is not None:
+            self.recorder.event(self._lease, NORMAL, "LeaderElection", f"{self.identity} {what}")
 
     async def _acquire(self) -> None:
         while not await self._attempt(self.config.retry_period):
