@@ -167,4 +167,91 @@ def etcd_url() -> _Iterator[str]:
         yield etcd.start()
     finally:
         etcd.stop()
+class EtcdCluster:
+    """A 3-member etcd cluster on loopback (one data dir each, under one temp dir).
+    `urls` are the members' client URLs, `store_url` the `--store etcd://h1:p1,...` form;
+    `kill(i)` is kill -9 of member i; `stop()` kills every member and removes the dirs."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.dir = _Path(_tempfile.mkdtemp(prefix="k8py-etcd3-"))
+        self.size = size
+        self.procs: list[_subprocess.Popen[bytes] | None] = []
+        self.urls: list[str] = []
+
+    @property
+    def store_url(self) -> str:
+        return "etcd://" + ",".join(u.split("://", 1)[1] for u in self.urls)
+
+    def start(self, timeout: float = 60.0) -> EtcdCluster:
+        for _attempt in range(3):  # a free port may be taken before etcd binds it
+            if self._start_once(timeout):
+                return self
+            self.stop(remove=False)
+        tail = "".join((self.dir / f"m{i}.log").read_text(errors="replace")[-1500:] for i in range(self.size))
+        self.stop()
+        raise RuntimeError(f"etcd cluster did not start:\n{tail}")
+
+    def _start_once(self, timeout: float) -> bool:
+        clients = [f"http://127.0.0.1:{_etcd_free_port()}" for _ in range(self.size)]
+        peers = [f"http://127.0.0.1:{_etcd_free_port()}" for _ in range(self.size)]
+        initial = ",".join(f"m{i}={p}" for i, p in enumerate(peers))
+        token = self.dir.name
+        self.urls, self.procs = clients, []
+        for i in range(self.size):
+            _shutil.rmtree(self.dir / f"m{i}", ignore_errors=True)
+            log = open(self.dir / f"m{i}.log", "ab")
+            self.procs.append(_subprocess.Popen(
+                [_ETCD_BIN, "--name", f"m{i}", "--data-dir", str(self.dir / f"m{i}"),
+                 "--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
+                 "--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+                 "--initial-cluster", initial, "--initial-cluster-token", token,
+                 "--initial-cluster-state", "new"],
+                stdout=log, stderr=_subprocess.STDOUT, stdin=_subprocess.DEVNULL,
+                preexec_fn=_etcd_die_with_parent))
+            log.close()
+        deadline = _etcd_time.monotonic() + timeout
+        while _etcd_time.monotonic() < deadline:
+            if any(p is None or p.poll() is not None for p in self.procs):
+                return False
+            if all(_etcd_answers(u) for u in self.urls):
+                return True
+            _etcd_time.sleep(0.1)
+        return False
+
+    def kill(self, i: int) -> None:
+        p = self.procs[i]
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+
+    def stop(self, remove: bool = True) -> None:
+        for i in range(len(self.procs)):
+            self.kill(i)
+        self.procs = []
+        if remove:
+            _shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _etcd_answers(url: str) -> bool:
+    """A write-free linearizable read answers: the member is up and the cluster has a leader."""
+    req = _etcd_urlrequest.Request(url + "/v3/kv/range", data=b'{"key":"AA=="}',
+                                   headers={"Content-Type": "application/json"})
+    try:
+        with _etcd_urlrequest.urlopen(req, timeout=2) as r:
+            return bool(r.status == 200)
+    except (_etcd_urlerror.URLError, OSError):
+        return False
+
+
+@_pytest.fixture
+def etcd3() -> _Iterator[EtcdCluster]:
+    """A 3-member etcd cluster of the test's own (its members may be killed), torn down after."""
+    if not _os.path.exists(_ETCD_BIN):
+        _pytest.skip(f"{_ETCD_BIN} not installed (apt-get install etcd-server)")
+    cluster = EtcdCluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
 # ========================== end store: etcd server (owner: store) ==========================

@@ -190,3 +190,31 @@ async def test_serve_compacts_periodically(fakes: tuple[list[str], dict[str, Fak
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 30) == 0
+
+
+@pytest.mark.parametrize("argv,want", [
+    ([], (True, 15.0, 10.0, 2.0)),  # Kubernetes' defaults
+    (["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s",
+      "--leader-elect-retry-period", "500ms"], (True, 3.0, 2.0, 0.5)),
+    (["--no-leader-elect"], (False, 15.0, 10.0, 2.0)),
+])
+def test_leader_elect_flags(argv: list[str], want: tuple[bool, float, float, float]) -> None:
+    import argparse
+    p = argparse.ArgumentParser()
+    server.add_arguments(p)
+    a = server.args_from(p.parse_args(argv))
+    assert (a.leader_elect, a.leader_elect_lease_duration, a.leader_elect_renew_deadline,
+            a.leader_elect_retry_period) == want
+
+
+def test_leader_elected_components_and_bad_timings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    elected = dict(server._builtin_components(server.ServerArgs(no_agent=True)))
+    plain = dict(server._builtin_components(server.ServerArgs(no_agent=True, leader_elect=False)))
+    assert elected["scheduler"].__name__ == "run_elected" and plain["scheduler"].__name__ != "run_elected"
+    p = argparse.ArgumentParser()
+    server.add_arguments(p)
+    ns = p.parse_args(["--data-dir", str(tmp_path / "d"), "--leader-elect-lease-duration", "10s"])
+    assert server.main(ns) == 1
+    assert "--leader-elect-lease-duration must be greater than" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # refused before anything was made

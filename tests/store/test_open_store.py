@@ -19,6 +19,7 @@ from k8py.store.sqlite import SqliteStore
     ("sqlite:///var/lib/x/y.db", SqliteStore, "/var/lib/x/y.db"),
     ("etcd://127.0.0.1:2379", EtcdStore, "http://127.0.0.1:2379"),
     ("etcd://localhost:12379/", EtcdStore, "http://localhost:12379"),
+    ("etcd://127.0.0.1:1,127.0.0.2:2,h3:3", EtcdStore, "http://127.0.0.1:1,http://127.0.0.2:2,http://h3:3"),
     ("memory://", MemoryStore, None),
 ])
 def test_open_store(tmp_path: Path, url: str | None, cls: type, where: str | None) -> None:
@@ -27,10 +28,10 @@ def test_open_store(tmp_path: Path, url: str | None, cls: type, where: str | Non
     if isinstance(s, SqliteStore):
         assert s.path == (where or "").format(data=tmp_path)
     if isinstance(s, EtcdStore):
-        assert s.url == where
+        assert s.urls == where.split(",") if where else False
 
 
-@pytest.mark.parametrize("url", ["postgres://db", "sqlite://relative.db", "etcd://", "etcd://h:1/x",
+@pytest.mark.parametrize("url", ["postgres://db", "sqlite://relative.db", "etcd://", "etcd://h:1/x", "etcd://h:1,,h:2", "etcd://h:1,",
                                  "memory", "http://127.0.0.1:2379"])
 def test_open_store_rejects_unknown_urls(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValueError, match="store URL"):

@@ -5,14 +5,23 @@ component that crashes is logged and the others go on. `stop(tasks)` cancels the
 returns once every one has finished. Invariant: components await whatever they start
 (informers, workers, event writes), so after `stop` nothing of theirs runs or writes,
 and the launcher may close the HTTPS front, the API server and the store.
+
+`elected(lock, run, config)` wraps a component so that it runs only while this server
+holds the `kube-system/<lock>` Lease (`client.leaderelection`), as kube-scheduler and
+kube-controller-manager do; the holder identity is `<hostname>_<address>:<port>` of
+this server's API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
+from k8py.client.events import EventRecorder
+from k8py.client.leaderelection import LeaderElectionConfig, LeaderElector
 from k8py.component import ClusterContext, Component
 
 log = logging.getLogger("k8py.server")
@@ -35,3 +44,22 @@ async def stop(tasks: Sequence[asyncio.Task[None]]) -> None:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def identity(server_url: str) -> str:
+    """`myhost_127.0.0.1:6443`: the host and the API address and port of this server."""
+    return f"{socket.gethostname()}_{urlsplit(server_url).netloc}"
+
+
+def elected(lock: str, run: Component, config: LeaderElectionConfig) -> Component:
+    """`run`, started while this server holds the Lease `lock` and stopped when it loses it."""
+    async def run_elected(ctx: ClusterContext) -> None:
+        client = ctx.client()
+        recorder = EventRecorder(client, lock, ctx.clock)
+        try:
+            await LeaderElector(client, ctx.clock, lock, identity(ctx.server_url), config,
+                                recorder=recorder).run(lambda: run(ctx))
+        finally:
+            await recorder.close()
+            await client.close()
+    return run_elected

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from k8py.apiserver.http import DebugHandler, HttpFront
     from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.apiserver.server import ApiServer
+    from k8py.client.leaderelection import LeaderElectionConfig
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
     from k8py.store import Store
@@ -65,6 +66,18 @@ class ServerArgs:
     cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a /24 of it
     service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses
     encryption_provider_config: str | None = None  # None: <data-dir>/encryption-config.yaml, made on first start
+    leader_elect: bool = True  # the scheduler and the controllers run only while this server holds their Lease
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_renew_deadline: float = 10.0
+    leader_elect_retry_period: float = 2.0
+    join_data_dir: str | None = None  # copy the PKI and the encryption config of this server's data dir
+
+    def leader_election(self) -> LeaderElectionConfig:
+        from k8py.client.leaderelection import LeaderElectionConfig
+        config = LeaderElectionConfig(self.leader_elect_lease_duration, self.leader_elect_renew_deadline,
+                                      self.leader_elect_retry_period)
+        config.validate()
+        return config
 
     @property
     def cluster_dns(self) -> str:
@@ -86,6 +99,11 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     from k8py.scheduler.run import run as run_scheduler
 
     comps: list[tuple[str, Component]] = [("scheduler", run_scheduler), ("controller-manager", run_controllers)]
+    if args.leader_elect:
+        from k8py.cli.components import elected
+        config = args.leader_election()
+        comps = [("scheduler", elected("kube-scheduler", run_scheduler, config)),
+                 ("controller-manager", elected("kube-controller-manager", run_controllers, config))]
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
@@ -140,6 +158,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the scheduler and the controllers only while this server holds their Lease "
+                        "(kube-system/kube-scheduler, kube-system/kube-controller-manager; default on)")
+    p.add_argument("--leader-elect-lease-duration", type=_duration, default=15.0,
+                   help="how long a standby waits after the leader's last renewal before taking over (default 15s)")
+    p.add_argument("--leader-elect-renew-deadline", type=_duration, default=10.0,
+                   help="how long a leader keeps trying to renew before it stops leading (default 10s)")
+    p.add_argument("--leader-elect-retry-period", type=_duration, default=2.0,
+                   help="how often to try to take or renew the Lease (default 2s)")
+    p.add_argument("--join-data-dir", default=None, metavar="DIR",
+                   help="another server of the same cluster (same --store): copy its PKI and encryption "
+                        "config into this data dir on the first start, so one CA and one key serve both")
 
 
 def _duration(text: str) -> float:
@@ -157,7 +187,12 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       pod_eviction_timeout=ns.pod_eviction_timeout,
                       compaction_interval=ns.compaction_interval,
                       service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool,
-                      encryption_provider_config=getattr(ns, "encryption_provider_config", None))
+                      encryption_provider_config=getattr(ns, "encryption_provider_config", None),
+                      leader_elect=getattr(ns, "leader_elect", True),
+                      leader_elect_lease_duration=getattr(ns, "leader_elect_lease_duration", 15.0),
+                      leader_elect_renew_deadline=getattr(ns, "leader_elect_renew_deadline", 10.0),
+                      leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
+                      join_data_dir=getattr(ns, "join_data_dir", None))
 
 
 def _store_kind(url: str | None) -> str:
@@ -174,7 +209,13 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     clock = RealClock()
+    if args.leader_elect:
+        args.leader_election()  # bad timings: a one-line error before anything starts
     _make_data_dir(args.data_path)
+    if args.join_data_dir:
+        from k8py.cli.join import join
+        join(args.data_path, Path(os.path.expanduser(args.join_data_dir)).resolve(),
+             copy_encryption_config=args.encryption_provider_config is None)
     _phase("imports")
     store = await _start_store(args)
     api = await _start_api(args, store, clock)

@@ -1,4 +1,4 @@
-"""EtcdStore: the Store protocol on a real etcd (3.4+) through its gRPC-gateway JSON API.
+"""EtcdStore: the Store protocol on a real etcd (3.4+) cluster through its gRPC-gateway JSON API.
 
 Uses aiohttp against `POST /v3/kv/range`, `/v3/kv/txn`, `/v3/kv/compaction` and the
 streaming `/v3/watch`; keys and values travel base64-encoded, int64s as strings, and
@@ -13,14 +13,31 @@ Invariants:
   "compacted" cancellation becomes `Compacted`.
 - `compacted_revision` is the highest compaction this client has made or been told
   of (etcd 3.4 has no call that reports it).
+
+Several members (`EtcdStore([url1, url2, url3])`, as etcd's own client takes them):
+requests go to one member; one that cannot be reached, drops the connection, times
+out or answers "unavailable" (no leader, leader changed, request timed out: HTTP 503)
+makes the store move to the next member and retry there, until `timeout` has passed.
+Reads are retried as they are. A write whose attempt may have been applied (the
+request was sent, the answer was lost) is retried too, and its CAS failure is then
+resolved from etcd's own history, so that a write applied once is reported once:
+- create: KeyExists after an ambiguous attempt -> the key's value at its
+  create_revision is ours (a value carries the object's uid) -> success;
+- update: Conflict after an ambiguous attempt -> the key's current value is ours ->
+  success (if another write followed ours, the caller sees a Conflict and re-reads);
+- delete: NotFound after an ambiguous attempt -> the key's value at the expected
+  revision is what was deleted -> success (its revision: the one the absence was read at).
+A watch that loses its member resumes on the next from the last revision it delivered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -28,6 +45,8 @@ import aiohttp
 from k8py.store.errors import Compacted, Conflict, EtcdError, KeyExists, NotFound, StoreError
 from k8py.store.keys import prefix_end
 from k8py.store.protocol import KeyValue, ListResult, WatchEvent
+
+log = logging.getLogger("k8py.store.etcd")
 
 
 def _b64(s: str | bytes) -> str:
@@ -53,13 +72,38 @@ def _range_end(prefix: str) -> str:
     return _b64(end) if end is not None else _b64(b"\0")  # "\0": every key >= key
 
 
+# etcd's answers that mean "this member cannot serve it now; another may" (gRPC Unavailable).
+_UNAVAILABLE = ("etcdserver: no leader", "etcdserver: leader changed", "etcdserver: request timed out",
+                "etcdserver: too many requests", "etcdserver: unhealthy cluster", "etcdserver: not capable")
+_RETRY_PAUSE = 0.2  # seconds between rounds over every member
+
+
+class _Unreachable(Exception):
+    """One member could not answer. `sent`: the request may have reached it (and been applied)."""
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
 class EtcdStore:
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, url: str | Sequence[str], *, timeout: float = 30.0,
+                 attempt_timeout: float = 10.0) -> None:
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("EtcdStore: no endpoint")
+        self.urls = [u.rstrip("/") for u in urls]
+        self._current = 0  # the member requests go to; moves on when it fails
         self._timeout = timeout
+        self._attempt_timeout = min(attempt_timeout, timeout)
         self._session: aiohttp.ClientSession | None = None
         self._compacted = 0
         self._closing = False
+
+    @property
+    def url(self) -> str:
+        """The member requests go to now."""
+        return self.urls[self._current]
 
     async def start(self) -> None:
         if self._session is None:
@@ -76,21 +120,57 @@ class EtcdStore:
             raise StoreError("store is not started")
         return self._session
 
-    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _fail_over(self, index: int) -> None:
+        """Member `index` failed: the next one takes the requests (unless another request moved on already)."""
+        if self._current == index and len(self.urls) > 1:
+            self._current = (index + 1) % len(self.urls)
+            log.warning("etcd member %s failed; using %s", self.urls[index], self.urls[self._current])
+
+    async def _post(self, url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One attempt on one member: its answer, EtcdError for a definite error, or
+        _Unreachable when another member may do better."""
         try:
-            async with self._sess().post(self.url + path, json=body,
-                                         timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
+            async with self._sess().post(url + path, json=body,
+                                         timeout=aiohttp.ClientTimeout(total=self._attempt_timeout)) as resp:
                 text = await resp.text()
+        except aiohttp.ClientConnectorError as e:  # no connection: nothing was sent
+            raise _Unreachable(f"etcd {url}{path}: {e!r}", sent=False) from e
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise EtcdError(f"etcd {path}: {e!r}") from e
+            raise _Unreachable(f"etcd {url}{path}: {e!r}", sent=True) from e
         try:
             data: dict[str, Any] = json.loads(text) if text else {}
         except ValueError as e:
             raise EtcdError(f"etcd {path}: HTTP {resp.status}: {text[:200]}") from e
         if resp.status != 200 or "error" in data:
             msg = str(data.get("message") or data.get("error") or text[:200])
+            if resp.status == 503 or any(m in msg for m in _UNAVAILABLE):
+                raise _Unreachable(f"etcd {url}{path}: HTTP {resp.status}: {msg}", sent=True)
             raise EtcdError(f"etcd {path}: HTTP {resp.status}: {msg}")
         return data
+
+    async def _request(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """`body` to one member after another until one answers (or `timeout` passes).
+        Returns the answer and whether an earlier attempt may have been applied."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        ambiguous = False
+        failures = 0
+        while True:
+            index = self._current
+            try:
+                return await self._post(self.urls[index], path, body), ambiguous
+            except _Unreachable as e:
+                ambiguous = ambiguous or e.sent
+                failures += 1
+                self._fail_over(index)
+                if loop.time() >= deadline or self._closing:
+                    raise EtcdError(str(e)) from e
+                if failures % len(self.urls) == 0:  # every member failed once: pause before the next round
+                    await asyncio.sleep(_RETRY_PAUSE)
+
+    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A read (or an idempotent request), retried on the next member."""
+        return (await self._request(path, body))[0]
 
     # ---- reads ----
 
@@ -103,7 +183,19 @@ class EtcdStore:
         return self._compacted
 
     async def get(self, key: str) -> KeyValue | None:
-        data = await self._call("/v3/kv/range", {"key": _b64(key)})
+        return await self._get_at(key, 0)
+
+    async def _get_at(self, key: str, revision: int) -> KeyValue | None:
+        """The key as it was at `revision` (0: now); None if absent then or compacted away."""
+        body: dict[str, Any] = {"key": _b64(key)}
+        if revision:
+            body["revision"] = str(revision)
+        try:
+            data = await self._call("/v3/kv/range", body)
+        except EtcdError as e:
+            if revision and "compacted" in str(e):
+                return None
+            raise
         kvs = data.get("kvs") or []
         return _kv(kvs[0]) if kvs else None
 
@@ -128,13 +220,14 @@ class EtcdStore:
     # ---- writes ----
 
     async def _txn(self, key: str, compare: builtins.list[dict[str, Any]],
-                   success: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        data = await self._call("/v3/kv/txn", {
+                   success: dict[str, Any]) -> tuple[bool, dict[str, Any], bool]:
+        """The txn's outcome, its answer, and whether an earlier attempt may have been applied."""
+        data, ambiguous = await self._request("/v3/kv/txn", {
             "compare": compare,
             "success": [success],
             "failure": [{"request_range": {"key": _b64(key)}}],
         })
-        return bool(data.get("succeeded", False)), data
+        return bool(data.get("succeeded", False)), data, ambiguous
 
     @staticmethod
     def _failed(key: str, data: dict[str, Any], expected: int | None) -> StoreError:
@@ -144,12 +237,24 @@ class EtcdStore:
             return NotFound(key)
         return Conflict(f"{key}: revision is {_kv(kvs[0]).mod_revision}, expected {expected}")
 
+    @staticmethod
+    def _current_kv(data: dict[str, Any]) -> KeyValue | None:
+        """The key as the failed txn read it."""
+        kvs = (data.get("responses") or [{}])[0].get("response_range", {}).get("kvs") or []
+        return _kv(kvs[0]) if kvs else None
+
     async def create(self, key: str, value: bytes) -> KeyValue:
-        ok, data = await self._txn(
+        ok, data, ambiguous = await self._txn(
             key,
             [{"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
             {"request_put": {"key": _b64(key), "value": _b64(value)}})
         if not ok:
+            cur = self._current_kv(data)
+            if ambiguous and cur is not None:  # did our lost attempt create it?
+                first = await self._get_at(key, cur.create_revision)
+                if first is not None and first.value == value:
+                    return KeyValue(key=key, value=bytes(value), mod_revision=first.mod_revision,
+                                    create_revision=first.create_revision)
             raise KeyExists(key)
         rev = int(data["header"]["revision"])
         return KeyValue(key=key, value=bytes(value), mod_revision=rev, create_revision=rev)
@@ -164,10 +269,13 @@ class EtcdStore:
         return cmp
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> KeyValue:
-        ok, data = await self._txn(
+        ok, data, ambiguous = await self._txn(
             key, self._exists_and_at(key, expected_revision),
             {"request_put": {"key": _b64(key), "value": _b64(value), "prev_kv": True}})
         if not ok:
+            cur = self._current_kv(data)
+            if ambiguous and cur is not None and cur.mod_revision > expected_revision and cur.value == value:
+                return cur  # our lost attempt was applied
             raise self._failed(key, data, expected_revision)
         rev = int(data["header"]["revision"])
         prev = _kv(data["responses"][0]["response_put"]["prev_kv"])
@@ -175,10 +283,15 @@ class EtcdStore:
                         create_revision=prev.create_revision)
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
-        ok, data = await self._txn(
+        ok, data, ambiguous = await self._txn(
             key, self._exists_and_at(key, expected_revision),
             {"request_delete_range": {"key": _b64(key), "prev_kv": True}})
         if not ok:
+            if ambiguous and expected_revision is not None and self._current_kv(data) is None:
+                gone = await self._get_at(key, expected_revision)  # what our lost attempt deleted
+                if gone is not None and gone.mod_revision == expected_revision:
+                    return KeyValue(key=key, value=gone.value, mod_revision=int(data["header"]["revision"]),
+                                    create_revision=gone.create_revision)
             raise self._failed(key, data, expected_revision)
         rev = int(data["header"]["revision"])
         prev = _kv(data["responses"][0]["response_delete_range"]["prev_kvs"][0])
@@ -203,17 +316,43 @@ class EtcdStore:
         return self._watch(prefix, revision)
 
     async def _watch(self, prefix: str, revision: int) -> AsyncIterator[WatchEvent]:
+        """One member's watch after another, each resuming after the last revision delivered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        failures = 0
+        while True:
+            index = self._current
+            try:
+                async for ev in self._watch_member(self.urls[index], prefix, revision):
+                    yield ev
+                    revision = ev.kv.mod_revision
+                    deadline, failures = loop.time() + self._timeout, 0
+                return
+            except _Unreachable as e:
+                if self._closing:
+                    return
+                failures += 1
+                self._fail_over(index)
+                if loop.time() >= deadline:
+                    raise EtcdError(str(e)) from e
+                if failures % len(self.urls) == 0:
+                    await asyncio.sleep(_RETRY_PAUSE)
+
+    async def _watch_member(self, url: str, prefix: str, revision: int) -> AsyncIterator[WatchEvent]:
         body = {"create_request": {"key": _range_key(prefix), "range_end": _range_end(prefix),
                                    "start_revision": str(revision + 1), "prev_kv": True}}
         try:
             resp = await self._sess().post(
-                self.url + "/v3/watch", json=body,
-                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=None))
-        except aiohttp.ClientError as e:
-            raise EtcdError(f"etcd watch: {e!r}") from e
+                url + "/v3/watch", json=body,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._attempt_timeout, sock_read=None))
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise _Unreachable(f"etcd watch {url}: {e!r}", sent=False) from e
         try:
             if resp.status != 200:
-                raise EtcdError(f"etcd watch: HTTP {resp.status}: {(await resp.text())[:200]}")
+                text = (await resp.text())[:200]
+                if resp.status == 503:
+                    raise _Unreachable(f"etcd watch {url}: HTTP 503: {text}", sent=False)
+                raise EtcdError(f"etcd watch: HTTP {resp.status}: {text}")
             parts: list[bytes] = []  # of the current line (one JSON message per line)
             async for chunk in resp.content.iter_any():
                 while chunk:
@@ -230,11 +369,11 @@ class EtcdStore:
                         revision = ev.kv.mod_revision
             if self._closing:
                 return  # close() ended the stream, as it ends watches on every store
-            raise EtcdError("etcd watch: stream ended")
+            raise _Unreachable(f"etcd watch {url}: stream ended", sent=False)
         except (aiohttp.ClientError, RuntimeError) as e:  # aiohttp: "Connection closed."
             if self._closing:
                 return
-            raise EtcdError(f"etcd watch: {e!r}") from e
+            raise _Unreachable(f"etcd watch {url}: {e!r}", sent=False) from e
         finally:
             resp.close()
 
