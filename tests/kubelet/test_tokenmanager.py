@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,3 +65,28 @@ async def test_tokens_are_bound_to_the_pod_cached_and_refreshed() -> None:
         assert not tm._cache
     finally:
         await api.close()
+
+
+async def test_the_pod_volume_gets_a_real_token_refreshed_in_place(tmp_path: Path) -> None:
+    from agent_helpers import harness_fixture
+
+    async for h in harness_fixture(tmp_path):
+        h.agent.tokens.jitter = lambda: 0.0
+        pod = await h.create_pod("web", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}])
+        vol = next(v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-"))
+        d = h.agent.volumes.pod_dir(pod["metadata"]["uid"]) / "volumes" / "kubernetes.io~projected" / vol
+
+        async def token_file() -> bytes | None:
+            p = d / "token"
+            return p.read_bytes() if p.exists() else None
+        first = await h.until(token_file)
+        assert claims(first)["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]
+        assert (d / "namespace").read_text() == "default" and (d / "ca.crt").read_text().startswith("-----BEGIN")
+        assert os.readlink(d / "token") == "..data/token"
+        (cfg, _), = list(h.runtime.containers.values())
+        env = dict(cfg.env)
+        assert env["KUBERNETES_SERVICE_HOST"] == "10.43.0.1" and env["KUBERNETES_SERVICE_PORT"] == "443"
+        await h.tick(2000)
+        assert await token_file() == first  # not yet 80% of 3607 s
+        second = await h.until(lambda: (t := (d / "token").read_bytes()) != first and t, step=100)
+        assert claims(second)["iat"] - claims(first)["iat"] >= 2886
