@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from k8py.clock import FakeClock
 from k8py.kubelet.errors import VolumeError
 from k8py.kubelet.tokenmanager import CachedToken, TokenManager, requires_refresh
 
+from agent_helpers import Harness, harness_fixture
 from helpers.api import start_api
 
 
@@ -67,26 +69,29 @@ async def test_tokens_are_bound_to_the_pod_cached_and_refreshed() -> None:
         await api.close()
 
 
-async def test_the_pod_volume_gets_a_real_token_refreshed_in_place(tmp_path: Path) -> None:
-    from agent_helpers import harness_fixture
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async for x in harness_fixture(tmp_path):
+        yield x
 
-    async for h in harness_fixture(tmp_path):
-        h.agent.tokens.jitter = lambda: 0.0
-        pod = await h.create_pod("web", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}])
-        vol = next(v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-"))
-        d = h.agent.volumes.pod_dir(pod["metadata"]["uid"]) / "volumes" / "kubernetes.io~projected" / vol
 
-        async def token_file() -> bytes | None:
-            p = d / "token"
-            return p.read_bytes() if p.exists() else None
-        first = await h.until(token_file)
-        assert claims(first)["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]
-        assert (d / "namespace").read_text() == "default" and (d / "ca.crt").read_text().startswith("-----BEGIN")
-        assert os.readlink(d / "token") == "..data/token"
-        (cfg, _), = list(h.runtime.containers.values())
-        env = dict(cfg.env)
-        assert env["KUBERNETES_SERVICE_HOST"] == "10.43.0.1" and env["KUBERNETES_SERVICE_PORT"] == "443"
-        await h.tick(2000)
-        assert await token_file() == first  # not yet 80% of 3607 s
-        second = await h.until(lambda: (t := (d / "token").read_bytes()) != first and t, step=100)
-        assert claims(second)["iat"] - claims(first)["iat"] >= 2886
+async def test_the_pod_volume_gets_a_real_token_refreshed_in_place(h: Harness) -> None:
+    h.agent.tokens.jitter = lambda: 0.0
+    pod = await h.create_pod("web", [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}])
+    vol = next(v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-"))
+    d = h.agent.volumes.pod_dir(pod["metadata"]["uid"]) / "volumes" / "kubernetes.io~projected" / vol
+
+    def token_file() -> bytes | None:
+        p = d / "token"
+        return p.read_bytes() if p.exists() else None
+    first = await h.until(token_file)
+    assert claims(first)["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]
+    assert (d / "namespace").read_text() == "default" and (d / "ca.crt").read_text().startswith("-----BEGIN")
+    assert os.readlink(d / "token") == "..data/token"
+    (cfg, _), = list(h.runtime.containers.values())
+    env = dict(cfg.env)
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.43.0.1" and env["KUBERNETES_SERVICE_PORT"] == "443"
+    await h.tick(2000)
+    assert token_file() == first  # not yet 80% of 3607 s
+    second = await h.until(lambda: (t := token_file()) != first and t, step=100)
+    assert claims(second)["iat"] - claims(first)["iat"] >= 2886
