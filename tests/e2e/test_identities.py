@@ -133,3 +133,15 @@ def test_incluster_python_client_lists_pods(agent_cluster: Any) -> None:
     # assert "STATUS 403 default" here, then grant `view` with a RoleBinding and expect 200.
     assert "STATUS 200 default" in logs and "'incluster'" in logs, logs
     c.kubectl("delete", "pod", "incluster", "--wait=true")
+
+
+def test_token_review_through_kubectl(cluster: K8pyServer) -> None:
+    tok = token(cluster, "default", "--audience", "vault")
+    agent = (cluster.data_dir / "pki" / "agent-token").read_text().strip()
+    for spec, user in [({"token": tok, "audiences": ["vault"]}, "system:serviceaccount:default:default"),
+                       ({"token": agent}, "system:node:k8py-agent"), ({"token": tok}, None)]:
+        out = cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}))
+        status = json.loads(out.stdout)["status"]
+        assert status.get("authenticated", False) == (user is not None), status
+        assert user is None or status["user"]["username"] == user
