@@ -33,6 +33,7 @@ DEFAULT_EXPIRATION = 3600  # seconds (kubectl create token without --duration)
 MIN_EXPIRATION = 600  # Kubernetes refuses shorter tokens
 MAX_EXPIRATION = 2 ** 32  # Kubernetes' cap on expirationSeconds
 KEY_FILE = "sa.key"
+VERIFIED_CACHE = 4096  # tokens whose signature check is remembered (oldest forgotten first)
 
 
 def _b64(data: bytes) -> str:
@@ -55,6 +56,7 @@ class TokenIssuer:
         self.now = now
         self.issuer = issuer
         self._key: Any = None
+        self._verified: dict[str, dict[str, Any]] = {}  # token -> claims whose signature checked
         self._lock = threading.Lock()
 
     def _private_key(self) -> Any:
@@ -120,7 +122,28 @@ class TokenIssuer:
 
     def verify(self, token: str, audiences: Collection[str] = (API_AUDIENCE,)) -> dict[str, Any] | None:
         """The claims of a valid token of ours for one of `audiences` (the API server's by
-        default), else None."""
+        default), else None. Signatures already checked are remembered (the same string
+        always checks the same way); audience and time are checked on every call."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._signed_claims(token)
+            if claims is None:
+                return None
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = claims
+        now = self.now()
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not any(a in auds for a in audiences):
+            return None
+        exp, nbf = claims.get("exp"), claims.get("nbf", 0)
+        if not isinstance(exp, (int, float)) or now >= exp or not isinstance(nbf, (int, float)) or now < nbf - 60:
+            return None
+        return claims
+
+    def _signed_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token whose signature is this key's, else None."""
         parts = token.split(".")
         if len(parts) != 3:
             return None
@@ -143,14 +166,6 @@ class TokenIssuer:
             self._private_key().public_key().verify(der, (parts[0] + "." + parts[1]).encode(),
                                                     ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
-            return None
-        now = self.now()
-        aud = claims.get("aud")
-        auds = aud if isinstance(aud, list) else [aud]
-        if not any(a in auds for a in audiences):
-            return None
-        exp, nbf = claims.get("exp"), claims.get("nbf", 0)
-        if not isinstance(exp, (int, float)) or now >= exp or not isinstance(nbf, (int, float)) or now < nbf - 60:
             return None
         return claims
 
