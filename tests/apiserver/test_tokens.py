@@ -80,7 +80,9 @@ def test_key_is_kept_in_the_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spec,code,msg", [
     ({"expirationSeconds": 60}, 422, "may not specify a duration less than 10 minutes"),
     ({"boundObjectRef": {"kind": "Pod", "name": "nope"}}, 404, 'pods "nope" not found'),
-    ({"boundObjectRef": {"kind": "Node", "name": "n"}}, 400, 'object of kind "Node"'),
+    ({"boundObjectRef": {"kind": "Node", "name": "n"}}, 404, 'nodes "n" not found'),
+    ({"boundObjectRef": {"kind": "Deployment", "name": "d"}}, 400, 'object of kind "Deployment"'),
+    ({"audiences": "x"}, 422, "spec.audiences"),
 ])
 async def test_token_request_errors(api: ApiServer, spec: dict[str, Any], code: int, msg: str) -> None:
     resp = await call(api, "POST", f"{SA}/default/token", {"kind": "TokenRequest", "spec": spec})
@@ -97,8 +99,9 @@ async def test_deleting_the_account_voids_its_tokens(api: ApiServer) -> None:
     assert (await call(api, "POST", SA, sa)).status == 201
     token = (await call(api, "POST", f"{SA}/builder/token",
                         {"kind": "TokenRequest", "spec": {}})).body["status"]["token"]
-    user = api.authenticate_token(token)
-    assert user is not None and user.name == "system:serviceaccount:default:builder"
+    while (user := api.authenticate_token(token)) is None:  # the watch cache reports the creation
+        await asyncio.sleep(0)
+    assert user.name == "system:serviceaccount:default:builder"
     assert (await call(api, "DELETE", f"{SA}/builder")).status == 200
     while api.authenticate_token(token) is not None:  # the watch cache reports the deletion
         await asyncio.sleep(0)

@@ -27,6 +27,14 @@ async def start_api(clock: Clock) -> tuple[ApiServer, Client]:
     return api, Client(InProcessTransport(api))
 
 
+async def publish_root_ca(client: Client, namespace: str = "default") -> None:
+    """The `kube-root-ca.crt` ConfigMap the root CA publisher keeps in every namespace of a
+    cluster (pods' kube-api-access volumes mount it), for tests that run no controllers."""
+    await client.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                       "metadata": {"name": "kube-root-ca.crt", "namespace": namespace},
+                                       "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\ntest\n"}})
+
+
 async def eventually(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll an (async or sync) condition until it returns something truthy; returns that.
     Fails with AssertionError("timed out waiting for <what>") after `timeout` seconds."""

@@ -11,7 +11,7 @@ from k8py.clock import FakeClock
 from k8py.kubelet.agent import AgentOptions, NodeAgent
 from k8py.runtime.fake import FakeRuntime
 
-from helpers.api import eventually, start_api
+from helpers.api import eventually, publish_root_ca, start_api
 
 NODE = "node-1"
 
@@ -85,6 +85,7 @@ def cstatus(pod: dict, name: str | None = None) -> dict:
 async def make_harness(tmp: Path, runtime: FakeRuntime | None = None, **opts: Any) -> Harness:
     clock = FakeClock()
     api, client = await start_api(clock)
+    await publish_root_ca(client)
     rt = runtime or FakeRuntime(now=clock.now)
     rt.now = clock.now
     o = AgentOptions(root_dir=str(tmp / "kubelet"), log_root=str(tmp / "logs"), pod_cidr="10.99.0.0/24",

@@ -85,6 +85,14 @@ async def _lookup(kind: str, ns: str, name: str) -> Any:
     return None
 
 
+class _Tokens:
+    async def token(self, pod: dict, source: dict) -> bytes:
+        return b"t"
+
+    def forget(self, pod_uid: str) -> None:
+        pass
+
+
 def _pod(volumes: list[dict]) -> dict:
     return {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
             "spec": {"volumes": volumes, "containers": [{"name": "c"}]}, "status": {}}
@@ -97,7 +105,7 @@ def _pod(volumes: list[dict]) -> dict:
         {"path": "ok/../../../x", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
 ])
 async def test_setup_refuses_hostile_paths_that_bypassed_validation(tmp_path: Path, volume: dict) -> None:
-    vm = VolumeManager(tmp_path / "root", _lookup)
+    vm = VolumeManager(tmp_path / "root", _lookup, tokens=_Tokens())
     volume = json.loads(json.dumps(volume).replace("{tmp}", str(tmp_path)))
     with pytest.raises(VolumeError, match="invalid path"):
         await vm.setup(_pod([volume]))

@@ -26,6 +26,19 @@ def test_atomic_writer_swaps_data_and_drops_old_keys(tmp_path: Path) -> None:
     assert os.readlink(t / "..data") != first and not (t / first).exists()
 
 
+class FakeTokens:
+    """A TokenSource: one token per (pod uid, source), as the token manager gives."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+
+    async def token(self, pod: dict, source: dict) -> bytes:
+        return f"token-of-{pod['metadata']['uid']}-{source.get('expirationSeconds')}".encode()
+
+    def forget(self, pod_uid: str) -> None:
+        self.forgotten.append(pod_uid)
+
+
 def _pod(volumes: list[dict]) -> dict:
     return {"metadata": {"name": "p", "namespace": "ns", "uid": "u1", "labels": {"a": "b"}},
             "spec": {"volumes": volumes, "containers": [{"name": "c"}]}, "status": {"podIP": "10.0.0.9"}}
@@ -42,7 +55,8 @@ async def test_setup_all_kinds(tmp_path: Path) -> None:
     async def lookup(kind: str, ns: str, name: str) -> Any:
         return objs.get((kind, ns, name))
 
-    vm = VolumeManager(tmp_path / "kubelet", lookup)
+    tokens = FakeTokens()
+    vm = VolumeManager(tmp_path / "kubelet", lookup, tokens=tokens)
     pod = _pod([
         {"name": "scratch", "emptyDir": {}},
         {"name": "host", "hostPath": {"path": str(tmp_path / "h" / "d"), "type": "DirectoryOrCreate"}},
@@ -52,7 +66,8 @@ async def test_setup_all_kinds(tmp_path: Path) -> None:
         {"name": "claim", "persistentVolumeClaim": {"claimName": "claim"}},
         {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
         {"name": "proj", "projected": {"sources": [{"configMap": {"name": "cfg"}},
-                                                   {"serviceAccountToken": {"path": "token"}}]}},
+                                                   {"serviceAccountToken": {"path": "token",
+                                                                            "expirationSeconds": 3607}}]}},
     ])
     paths = await vm.setup(pod)
     assert Path(paths["scratch"]).is_dir() and (tmp_path / "h" / "d").is_dir()
@@ -64,6 +79,7 @@ async def test_setup_all_kinds(tmp_path: Path) -> None:
     assert (Path(paths["info"]) / "labels").read_text() == 'a="b"'
     assert {p.name for p in Path(paths["proj"]).iterdir() if not p.name.startswith("..")} == {"app.conf", "other",
                                                                                                 "token"}
+    assert (Path(paths["proj"]) / "token").read_text() == "token-of-u1-3607"
     # a configMap update is projected on the next setup
     objs[("configmaps", "ns", "cfg")] = {"data": {"app.conf": "x=2"}}
     await vm.setup(pod)
@@ -75,6 +91,16 @@ async def test_setup_all_kinds(tmp_path: Path) -> None:
     assert mounts[1].host_path == paths["scratch"] + "/sub" and Path(mounts[1].host_path).is_dir()
     vm.teardown("u1")
     assert not vm.pod_dir("u1").exists() and (tmp_path / "pvdir").is_dir()
+    assert tokens.forgotten == ["u1"]
+
+
+async def test_a_token_projection_needs_a_token_source(tmp_path: Path) -> None:
+    async def lookup(kind: str, ns: str, name: str) -> Any:
+        return None
+
+    with pytest.raises(VolumeError, match="no service-account token source"):
+        await VolumeManager(tmp_path, lookup).setup(
+            _pod([{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]))
 
 
 @pytest.mark.parametrize("vol, message", [

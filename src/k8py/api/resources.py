@@ -116,6 +116,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
     # storage.k8s.io/v1
     Resource("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    # authentication.k8s.io/v1: reviews are created and answered, never stored
+    Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=("create",)),
 )
 
 

@@ -48,3 +48,14 @@ DEFAULT_SCHEDULER_NAME = "default-scheduler"  # a pod's spec.schedulerName when 
 USER_SYSTEM_ADMIN = "system:admin"  # the in-process components' user
 GROUP_MASTERS = "system:masters"  # may do anything
 GROUP_AUTHENTICATED = "system:authenticated"  # every authenticated user
+
+# ------------------------------------------------------------------ service-account tokens in pods
+
+ANNOTATION_MIRROR_POD = "kubernetes.io/config.mirror"  # a static pod's mirror: admission leaves it alone
+DEFAULT_SERVICE_ACCOUNT = "default"  # every namespace has one; a pod's spec.serviceAccountName when unset
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"  # in every namespace: the cluster CA under ROOT_CA_KEY
+ROOT_CA_KEY = "ca.crt"
+SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-"  # the admission's projected volume: + 5 random chars
+SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+# expirationSeconds of the admission's serviceAccountToken source (Kubernetes' WarnOnlyBoundTokenExpirationSeconds)
+KUBELET_TOKEN_EXPIRATION = 3607

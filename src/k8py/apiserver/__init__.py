@@ -15,6 +15,10 @@ Inside, one module per concept:
 - watchcache, watch: one store watch per resource fanned out to all watchers
 - subresources: scale, binding, eviction, finalize, node-served (log/exec) via a proxy hook
 - allocator: Service ClusterIPs and NodePorts; bootstrap: the cluster's first objects
+  (and the `kubernetes` Service, recreated when deleted)
+- tokens, tokenrequest, boundtokens: service-account tokens (TokenRequest, TokenReview),
+  checked against the live account and bound object; saadmission: the ServiceAccount
+  admission plugin (default account, the kube-api-access projected volume)
 - storage, events: keys, encoding (no resourceVersion stored), core<->events.k8s.io
 - machinery: bindings to the pure helpers in k8py.api; errors: Status bodies
 """

@@ -4,12 +4,16 @@ Endpoints and EndpointSlice, and a `default` ServiceAccount in each namespace.
 
 Idempotent: run at every start; existing objects are kept, the `kubernetes`
 endpoints are corrected to the current advertise address and port.
+`KubernetesServiceKeeper` recreates the `kubernetes` Service, Endpoints and
+EndpointSlice when one is deleted (as kube-apiserver's bootstrap controller does).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+from typing import Any
 
 from k8py.api import resources
 from k8py.api.resources import Resource
@@ -84,6 +88,11 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
         obj = storage.from_kv(ns, kv)
         if not obj["metadata"].get("deletionTimestamp"):
             await ensure_service_account(reg, obj["metadata"]["name"])
+    await ensure_kubernetes_service(reg, config)
+
+
+async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> None:
+    """The `kubernetes` Service, and its endpoints once the port is known."""
     ip = kubernetes_service_ip(config)
     await _ensure(reg, _res("", "services"), {
         "apiVersion": "v1", "kind": "Service",
@@ -126,3 +135,42 @@ async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
         "endpoints": [{"addresses": [config.advertise_address], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
     }, ("endpoints", "ports"))
+
+
+class KubernetesServiceKeeper:
+    """Recreates the `kubernetes` Service (and its endpoints) when one is deleted.
+
+    `observe` is a listener of the services, endpoints and endpointslices watch caches; a
+    deletion of a `default/kubernetes` key wakes a task that runs `ensure_kubernetes_service`
+    (idempotent), retrying after a failure."""
+
+    def __init__(self, reg: Registry, config: ApiServerConfig) -> None:
+        self.reg = reg
+        self.config = config
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def observe(self, e: Any) -> None:
+        if e.type == "DELETE" and e.key.endswith(f"/{NAMESPACE_DEFAULT}/kubernetes"):
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kubernetes-service")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await ensure_kubernetes_service(self.reg, self.config)
+            except Exception:
+                log.exception("recreating the kubernetes Service failed; retrying")
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

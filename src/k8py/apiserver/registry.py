@@ -2,7 +2,8 @@
 
 Every write runs: type/metadata checks -> field validation (Strict/Warn/Ignore) ->
 strategy (server-owned fields, status rules) -> defaults -> validation (422) ->
-admission (namespace exists and is not terminating) -> allocation (services) ->
+admission (namespace exists and is not terminating; then `admission` hooks, e.g. the
+ServiceAccount plugin's) -> allocation (services) ->
 managedFields -> compare-and-swap in the store. Nothing is stored when any step
 fails, or for dryRun. Store conflicts surface as `store.errors.Conflict` so callers
 choose between 409 (a client precondition) and retrying (PATCH, unconditional PUT).
@@ -112,6 +113,9 @@ class Registry:
         self.after_create: list[Callable[[Resource, Obj], Awaitable[None]]] = []
         # Called when an object with deletionTimestamp lost its last finalizer and was deleted.
         self.after_delete: list[Callable[[Resource, Obj], Awaitable[None]]] = []
+        # Mutating admission of a create, after the namespace's (e.g. the ServiceAccount plugin):
+        # `await hook(registry, resource, obj)` changes obj or raises a StatusError.
+        self.admission: list[Callable[[Registry, Resource, Obj], Awaitable[None]]] = []
 
     def now(self) -> str:
         return rfc3339(self.clock.now())
@@ -201,6 +205,8 @@ class Registry:
         machinery.apply_defaults(obj, r)
         self.validate(r, obj)
         await self.admit_namespace(r, obj)
+        for admit in self.admission:
+            await admit(self, r, obj)
         for attempt in range(8):
             key = storage.key(r, md.get("namespace"), md["name"])
             async with self._write_lock(r):

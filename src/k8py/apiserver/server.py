@@ -12,8 +12,8 @@ stops and awaits them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -29,11 +29,14 @@ from k8py.apiserver import (
     machinery,
     patch,
     routing,
+    saadmission,
     storage,
     subresources,
+    tokenrequest,
 )
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
+from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.deletion import (
     DeleteOptions,
@@ -46,7 +49,6 @@ from k8py.apiserver.errors import (
     bad_request,
     conflict,
     internal,
-    invalid,
     method_not_allowed,
     not_found,
     resource_not_found,
@@ -61,15 +63,9 @@ from k8py.apiserver.registry import (
 from k8py.apiserver.selection import compile_selection
 from k8py.apiserver.storage import clone
 from k8py.apiserver.subresources import NodeProxy
-from k8py.apiserver.tokens import (
-    DEFAULT_EXPIRATION,
-    MAX_EXPIRATION,
-    MIN_EXPIRATION,
-    TokenIssuer,
-    user_from_claims,
-)
+from k8py.apiserver.tokens import TokenIssuer
 from k8py.apiserver.watchcache import WatchCache
-from k8py.clock import Clock, RealClock, rfc3339
+from k8py.clock import Clock, RealClock
 from k8py.store import errors as store_errors
 from k8py.store.protocol import Store
 
@@ -94,16 +90,21 @@ class ApiServer:
         self.node_proxy: NodeProxy | None = None
         # Signs service-account tokens; `k8py server` gives it a key in the data dir.
         self.tokens = TokenIssuer(None, self.clock.now)
-        self._sa_uids: dict[str, str] = {}  # storage key -> uid of the service accounts that exist
-        self._sa_deleted: set[str] = set()  # uids of deleted service accounts: their tokens are void
+        # Service-account tokens are checked against the live objects they name (boundtokens).
+        self.live = LiveObjects()
+        self.bound_tokens = BoundTokenAuthenticator(lambda: self.tokens, self.live)
+        self.token_reviewer: Callable[[str], Any] | None = None  # TokenReview of other tokens (the front's)
+        self.registry.admission.append(saadmission.admit)
+        self.kubernetes_service = bootstrap.KubernetesServiceKeeper(self.registry, self.config)
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         """Start the watch caches, bootstrap the cluster, resume namespace deletions."""
+        live_prefixes = LiveObjects.prefixes()
         for r in resources.RESOURCES:
             prefix = storage.prefix(r)
-            if prefix in self.caches:
+            if prefix in self.caches or "watch" not in r.verbs:
                 continue
             cache = WatchCache(self.store, prefix, self.config.watch_history, self.config.watcher_queue)
             if r.namespaced:
@@ -111,16 +112,17 @@ class ApiServer:
             if r.group == "" and r.plural == "services":
                 cache.listeners.append(lambda e: self.allocator.observe(
                     e.key, e.revision, e.value if e.type == "PUT" else None))
-            if r.group == "" and r.plural == "serviceaccounts":
-                cache.listeners.append(self._observe_service_account)
+            if prefix in live_prefixes:
+                cache.listeners.append(self.live.observe)
+                cache.on_restart.append(functools.partial(self.live.refill, self.store, prefix))
+            if (r.group, r.plural) in (("", "services"), ("", "endpoints"), ("discovery.k8s.io", "endpointslices")):
+                cache.listeners.append(self.kubernetes_service.observe)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
-        sa_res = resources.lookup("", "serviceaccounts")
-        assert sa_res is not None
-        for kv in (await self.store.list(storage.prefix(sa_res))).items:
-            self._sa_uids.setdefault(kv.key, str(json.loads(kv.value).get("metadata", {}).get("uid", "")))
+        await self.live.fill(self.store)
         await bootstrap.bootstrap(self.registry, self.config)
+        self.kubernetes_service.start()
         ns = resources.lookup("", "namespaces")
         assert ns is not None
         for kv in (await self.store.list(storage.prefix(ns))).items:
@@ -129,6 +131,8 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        await self.kubernetes_service.close()
+        await self.live.close()
         await self.namespaces.close()
         for c in self.caches.values():
             await c.close()
@@ -140,32 +144,11 @@ class ApiServer:
         self.config.advertise_address, self.config.port = address, port
         await bootstrap.ensure_endpoints(self.registry, self.config)
 
-    def _observe_service_account(self, e: Any) -> None:
-        try:
-            uid = str(json.loads(e.value).get("metadata", {}).get("uid", ""))
-        except (ValueError, AttributeError):
-            return
-        if e.type == "PUT":
-            self._sa_uids[e.key] = uid
-        else:
-            self._sa_uids.pop(e.key, None)
-            self._sa_deleted.add(uid)
-
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
-        token must verify and its account must not have been deleted (or recreated)."""
-        claims = self.tokens.verify(token) if token.count(".") == 2 else None
-        user = user_from_claims(claims) if claims is not None else None
-        if claims is None or user is None:
-            return None
-        k8s = claims["kubernetes.io"]
-        uid = str(k8s["serviceaccount"].get("uid", ""))
-        sa_res = resources.lookup("", "serviceaccounts")
-        assert sa_res is not None
-        live = self._sa_uids.get(storage.key(sa_res, k8s["namespace"], k8s["serviceaccount"]["name"]))
-        if uid in self._sa_deleted or (live is not None and live != uid):
-            return None
-        return user
+        token must verify, and its account and the object it is bound to must exist now
+        with the uids it names (`boundtokens`)."""
+        return self.bound_tokens.authenticate(token)
 
     @property
     def watchers(self) -> int:
@@ -207,6 +190,11 @@ class ApiServer:
         assert r is not None
         q = req.query
         method = req.method.upper()
+        if r.group == tokenrequest.GROUP and r.plural == "tokenreviews":
+            if method != "POST" or route.name is not None:
+                raise method_not_allowed()
+            return ApiResponse(201, tokenrequest.review_token(await self._body(req), self.bound_tokens,
+                                                              self.token_reviewer))
         if route.legacy_watch or (method == "GET" and route.subresource is None and codec.query_bool(q, "watch")):
             if method != "GET":
                 raise method_not_allowed()
@@ -532,56 +520,8 @@ class ApiServer:
 
     async def _token_request(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
         """TokenRequest: a signed token for the service account (authentication.k8s.io/v1)."""
-        body = await self._body(req)
-        if body.get("kind") not in (None, "", "TokenRequest"):
-            raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected kind "
-                              "(authentication.k8s.io/v1, Kind=TokenRequest)")
-        sa = await self.registry.get(r, ns, name)
-        raw_spec = body.get("spec")
-        spec: Obj = raw_spec if isinstance(raw_spec, dict) else {}
-        exp_s = spec.get("expirationSeconds")
-        exp_s = DEFAULT_EXPIRATION if exp_s in (None, 0) else exp_s
-        causes = []
-        if not isinstance(exp_s, int) or isinstance(exp_s, bool):
-            causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
-                                          f"Invalid value: {exp_s!r}: must be an integer"))
-        elif exp_s < MIN_EXPIRATION:
-            causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
-                                          f"Invalid value: {exp_s}: may not specify a duration less than 10 minutes"))
-        elif exp_s > MAX_EXPIRATION:
-            causes.append(machinery.cause("FieldValueInvalid", "spec.expirationSeconds",
-                                          f"Invalid value: {exp_s}: "
-                                          "may not specify a duration larger than 2^32 seconds"))
-        auds = spec.get("audiences") or []
-        if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
-            causes.append(machinery.cause("FieldValueInvalid", "spec.audiences", "Invalid value: must be strings"))
-        if causes:
-            raise invalid("TokenRequest", name, causes, "authentication.k8s.io")
-        bound = None
-        raw_ref = spec.get("boundObjectRef")
-        ref: Obj = raw_ref if isinstance(raw_ref, dict) else {}
-        if ref:
-            kinds = {"Pod": "pods", "Secret": "secrets"}
-            if ref.get("kind") not in kinds:
-                raise bad_request(f'cannot bind token for serviceaccount "{name}" to object of kind '
-                                  f'"{ref.get("kind")}": only Pod and Secret are supported')
-            target_r = resources.lookup("", kinds[ref["kind"]])
-            assert target_r is not None
-            target = await self.registry.get(target_r, ns, str(ref.get("name") or ""))
-            uid = target["metadata"].get("uid")
-            if ref.get("uid") and ref["uid"] != uid:
-                raise conflict(target_r.plural, target["metadata"]["name"], "",
-                               f'the UID in the bound object reference ({ref["uid"]}) does not match the UID '
-                               f"in record. The object might have been deleted and then recreated")
-            bound = {"kind": ref["kind"], "name": target["metadata"]["name"], "uid": uid}
-        token, exp = self.tokens.issue(str(ns), name, str(sa["metadata"].get("uid", "")), audiences=auds,
-                                       expiration_seconds=exp_s, bound=bound)
-        out_spec: Obj = {"audiences": auds or [self.tokens.issuer], "expirationSeconds": exp_s,
-                         "boundObjectRef": ref or None}
-        return ApiResponse(201, {
-            "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
-            "spec": out_spec, "status": {"token": token, "expirationTimestamp": rfc3339(exp)}})
+        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req))
+        return ApiResponse(201, body)
 
     async def _node(self, req: ApiRequest, r: Resource, ns: str | None, name: str, sub: str) -> ApiResponse:
         pod = await self.registry.get(r, ns, name)

@@ -3,13 +3,15 @@
 `TokenIssuer` signs ES256 JWTs with a P-256 key kept at `<dir>/sa.key` (0600; made on
 first use, so neither startup nor clusters that never ask for a token pay for it) and
 verifies them for the authenticator. Claims follow Kubernetes' bound tokens: `iss`,
-`sub = system:serviceaccount:<ns>:<name>`, `aud`, `iat`/`nbf`/`exp`, and
-`kubernetes.io: {namespace, serviceaccount: {name, uid}[, pod|secret]}`.
+`sub = system:serviceaccount:<ns>:<name>`, `aud`, `iat`/`nbf`/`exp`, `jti`, and
+`kubernetes.io: {namespace, serviceaccount: {name, uid}[, pod|secret|node: {name, uid}]}`
+(a pod-bound token also names the pod's node).
 
 Invariant: `verify` accepts only tokens signed by this key, unexpired, whose
-audience includes the API server's (`API_AUDIENCE`); it never raises for bad input.
-`ApiServer.authenticate_token` adds Kubernetes' liveness check: the token's service
-account (name and uid) must still exist.
+audience includes one of the wanted audiences (the API server's, `API_AUDIENCE`, by
+default); it never raises for bad input. `boundtokens.BoundTokenAuthenticator` adds
+Kubernetes' liveness check: the account, and the object the token is bound to, must
+still exist with the uid the token names.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ DEFAULT_EXPIRATION = 3600  # seconds (kubectl create token without --duration)
 MIN_EXPIRATION = 600  # Kubernetes refuses shorter tokens
 MAX_EXPIRATION = 2 ** 32  # Kubernetes' cap on expirationSeconds
 KEY_FILE = "sa.key"
+VERIFIED_CACHE = 4096  # tokens whose signature check is remembered (oldest forgotten first)
 
 
 def _b64(data: bytes) -> str:
@@ -52,6 +56,7 @@ class TokenIssuer:
         self.now = now
         self.issuer = issuer
         self._key: Any = None
+        self._verified: dict[str, dict[str, Any]] = {}  # token -> claims whose signature checked
         self._lock = threading.Lock()
 
     def _private_key(self) -> Any:
@@ -89,8 +94,11 @@ class TokenIssuer:
         return _b64(hashlib.sha256(der).digest())
 
     def issue(self, namespace: str, name: str, uid: str, *, audiences: list[str] | None = None,
-              expiration_seconds: int = DEFAULT_EXPIRATION, bound: dict[str, Any] | None = None) -> tuple[str, int]:
-        """A signed token for service account namespace/name; returns (token, exp)."""
+              expiration_seconds: int = DEFAULT_EXPIRATION, bound: dict[str, Any] | None = None,
+              node: dict[str, Any] | None = None) -> tuple[str, int]:
+        """A signed token for service account namespace/name, bound to an object (`{kind,
+        name, uid}` of a Pod, Secret or Node) if given, naming a pod's `node` ({name, uid});
+        returns (token, exp)."""
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -100,8 +108,11 @@ class TokenIssuer:
         k8s: dict[str, Any] = {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}}
         if bound:
             k8s[str(bound["kind"]).lower()] = {"name": bound["name"], "uid": bound.get("uid", "")}
-        claims = {"aud": list(audiences or [API_AUDIENCE]), "exp": exp, "iat": now, "nbf": now,
-                  "iss": self.issuer, "sub": f"system:serviceaccount:{namespace}:{name}", "kubernetes.io": k8s}
+        if node and not (bound and bound.get("kind") == "Node"):
+            k8s["node"] = {"name": node["name"], "uid": node.get("uid", "")}
+        claims = {"aud": list(audiences or [API_AUDIENCE]), "exp": exp, "iat": now, "iss": self.issuer,
+                  "jti": str(uuid.uuid4()), "kubernetes.io": k8s, "nbf": now,
+                  "sub": f"system:serviceaccount:{namespace}:{name}"}
         header = {"alg": "ES256", "kid": self._kid()}
         signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + "." +
                          _b64(json.dumps(claims, separators=(",", ":")).encode()))
@@ -109,8 +120,30 @@ class TokenIssuer:
         r, s = decode_dss_signature(der)
         return signing_input + "." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big")), exp
 
-    def verify(self, token: str) -> dict[str, Any] | None:
-        """The claims of a valid token of ours for the API server's audience, else None."""
+    def verify(self, token: str, audiences: Collection[str] = (API_AUDIENCE,)) -> dict[str, Any] | None:
+        """The claims of a valid token of ours for one of `audiences` (the API server's by
+        default), else None. Signatures already checked are remembered (the same string
+        always checks the same way); audience and time are checked on every call."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._signed_claims(token)
+            if claims is None:
+                return None
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = claims
+        now = self.now()
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not any(a in auds for a in audiences):
+            return None
+        exp, nbf = claims.get("exp"), claims.get("nbf", 0)
+        if not isinstance(exp, (int, float)) or now >= exp or not isinstance(nbf, (int, float)) or now < nbf - 60:
+            return None
+        return claims
+
+    def _signed_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token whose signature is this key's, else None."""
         parts = token.split(".")
         if len(parts) != 3:
             return None
@@ -133,14 +166,6 @@ class TokenIssuer:
             self._private_key().public_key().verify(der, (parts[0] + "." + parts[1]).encode(),
                                                     ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
-            return None
-        now = self.now()
-        aud = claims.get("aud")
-        auds = aud if isinstance(aud, list) else [aud]
-        if API_AUDIENCE not in auds:
-            return None
-        exp, nbf = claims.get("exp"), claims.get("nbf", 0)
-        if not isinstance(exp, (int, float)) or now >= exp or not isinstance(nbf, (int, float)) or now < nbf - 60:
             return None
         return claims
 

@@ -149,6 +149,7 @@ class WatchCache:
         self._indexed: dict[str, dict[str, set[Subscription]]] = {}  # kind -> value -> subscriptions
         self._task: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[CacheEvent], None]] = []
+        self.on_restart: list[Callable[[], None]] = []  # called when events may have been missed
         self._started = asyncio.Event()
 
     async def start(self, replay: int = 0) -> None:
@@ -197,6 +198,8 @@ class WatchCache:
                 self.oldest = self.last = rev
                 for s in self._all():
                     s.close()
+                for fn in self.on_restart:
+                    fn()
             except Exception:
                 log.exception("watch cache %s: store watch failed; restarting", self.prefix)
                 await asyncio.sleep(0.5)

@@ -297,6 +297,7 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
                                                                    "system:authenticated")))
     api.tokens = TokenIssuer(pki.dir, clock.now)  # TokenRequest, signed with a key kept in the PKI dir
     auth.token_checkers.append(api.authenticate_token)
+    api.token_reviewer = lambda token: auth.from_authorization(f"Bearer {token}")  # TokenReview of other tokens
     _phase("pki")
     return pki, auth
 

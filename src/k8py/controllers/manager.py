@@ -42,6 +42,7 @@ from k8py.controllers.replicaset import (
     ReplicationControllerController,
 )
 from k8py.controllers.resourcequota import ResourceQuotaController
+from k8py.controllers.rootcacert import RootCACertPublisher
 from k8py.controllers.servicelb import ServiceLoadBalancerController
 from k8py.controllers.statefulset import StatefulSetController
 
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
                    "garbagecollector", "podgc", "horizontalpodautoscaling", "resourcequota",
-                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb")
+                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb",
+                   "root-ca-cert-publisher")
 
 @dataclass
 class ControllerManagerOptions:
@@ -60,6 +62,7 @@ class ControllerManagerOptions:
     lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses (servicelb)
     pod_eviction_timeout: float = DEFAULT_TOLERATION_SECONDS  # nodelifecycle: NoExecute toleration of unreachable
     cluster_cidr: str = CLUSTER_CIDR  # nodeipam: the pod CIDRs of nodes are carved from it
+    root_ca: str = ""  # root-ca-cert-publisher: the cluster CA (PEM) it publishes; "" = not run
 
 
 class ControllerManager:
@@ -102,9 +105,11 @@ class ControllerManager:
             "nodelifecycle": lambda: NodeLifecycleController(c, clk, pod_eviction_timeout=o.pod_eviction_timeout,
                                                              factory=f),
             "nodeipam": lambda: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
+            "root-ca-cert-publisher": lambda: RootCACertPublisher(c, f, clk, o.root_ca,
+                                                                  self._recorder("root-ca-cert-publisher")),
         }
         for name, build in builders.items():
-            if name in o.enabled:
+            if name in o.enabled and (name != "root-ca-cert-publisher" or o.root_ca):
                 self.controllers[name] = build()
 
     async def _run_one(self, name: str, ctrl: Any) -> None:

@@ -43,6 +43,7 @@ from k8py.kubelet.localpathgc import stale_volume_dirs
 from k8py.kubelet.node import NodeFacts
 from k8py.kubelet.podworker import PodWorker
 from k8py.kubelet.runtimecache import RuntimeCache
+from k8py.kubelet.tokenmanager import TokenManager
 from k8py.kubelet.volumes import VolumeManager
 from k8py.kubelet.workerdeps import NodeState, PodWorkerDeps, WorkerTiming
 from k8py.runtime.protocol import ContainerRuntime, PodSandboxConfig
@@ -82,7 +83,6 @@ class AgentOptions:
     # (pid_max is often 32768) and the node stays Ready; -1 or 0: unlimited
     pod_max_pids: int = 4096
     kubelet_port: int = 10250  # the agent's own HTTPS endpoint (logs/exec for a remote server)
-    ca_cert: bytes = b""
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -135,7 +135,8 @@ class NodeAgent:
         self.settings = ClusterSettings(o.cluster_dns, o.cluster_domain, o.log_root)
         self.backoff = Backoff(clock, o.backoff_base, o.backoff_max)
         self.cache = RuntimeCache(runtime, clock)
-        self.volumes = VolumeManager(o.root_dir, self.lookup, ca_cert=o.ca_cert, storage_base=o.storage_dir)
+        self.tokens = TokenManager(client, clock)
+        self.volumes = VolumeManager(o.root_dir, self.lookup, tokens=self.tokens, storage_base=o.storage_dir)
         self.facts = NodeFacts(node_name, o.root_dir, f"{runtime.name}://k8py",
                                o.system_reserved_cpu, o.system_reserved_memory, o.max_pods)
         self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)

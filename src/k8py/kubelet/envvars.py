@@ -14,7 +14,8 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections import ChainMap
+from collections.abc import Awaitable, Callable, Mapping
 
 from k8py.api.quantity import parse_quantity
 from k8py.api.types import Obj
@@ -27,7 +28,7 @@ Lookup = Callable[[str, str, str], Awaitable[Obj | None]]
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
-def expand(s: str, env: dict[str, str]) -> str:
+def expand(s: str, env: Mapping[str, str]) -> str:
     """Kubernetes' $(VAR) expansion: $$ -> $, $(KNOWN) -> value, otherwise kept."""
     out: list[str] = []
     i = 0
@@ -101,9 +102,13 @@ def resource_field(container: Obj, ref: Obj, node_allocatable: dict[str, str] | 
 
 
 async def build_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = "", host_ip: str = "",
-                    node_allocatable: dict[str, str] | None = None) -> list[tuple[str, str]]:
+                    node_allocatable: dict[str, str] | None = None,
+                    service_env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """The container's variables; `service_env` (`serviceenv.service_env`) come after its
+    own, which win, and are seen by its `$(VAR)` references."""
     ns = (pod.get("metadata") or {}).get("namespace") or NAMESPACE_DEFAULT
     env: dict[str, str] = {}
+    visible: Mapping[str, str] = ChainMap(env, dict(service_env or {}))
     cache: dict[tuple[str, str], Obj | None] = {}
 
     async def get(kind: str, name: str) -> Obj | None:
@@ -129,7 +134,7 @@ async def build_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = "
     for e in container.get("env") or []:
         name = e.get("name", "")
         if "valueFrom" not in e or e.get("value") is not None:
-            env[name] = expand(str(e.get("value") or ""), env)
+            env[name] = expand(str(e.get("value") or ""), visible)
             continue
         vf = e["valueFrom"] or {}
         if "fieldRef" in vf:
@@ -157,7 +162,7 @@ async def build_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = "
                         f"{ns}/{ref.get('name', '')}")
                 env[name] = data[ref["key"]]
                 break
-    return list(env.items())
+    return list(env.items()) + [(k, v) for k, v in (service_env or {}).items() if k not in env]
 
 
 def expand_args(args: list[str] | None, env: list[tuple[str, str]]) -> list[str] | None:

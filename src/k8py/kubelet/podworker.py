@@ -47,6 +47,7 @@ from k8py.kubelet.imagepull import ImagePuller, fmt_secs
 from k8py.kubelet.prober import PodProber, run_probe
 from k8py.kubelet.resize import PodResize
 from k8py.kubelet.runtimecache import Snapshot
+from k8py.kubelet.serviceenv import service_env
 from k8py.kubelet.sidecars import TerminationOrder, is_sidecar, mains_done
 from k8py.kubelet.status import ContainerView
 from k8py.kubelet.volumes import dir_size
@@ -439,7 +440,8 @@ class PodWorker:
             await self.images.ensure(c, self.waiting.get(name))
             log.debug("pod %s: image of %s present", self.key, name)
             env = await build_env(pod, c, self.deps.lookup, pod_ip=pod_ip, host_ip=self.deps.node.ip,
-                                  node_allocatable=self.deps.node.allocatable)
+                                  node_allocatable=self.deps.node.allocatable,
+                                  service_env=await service_env(self.deps.client, pod))
             mounts = self.deps.volumes.mounts(c, self.volume_paths or {}, pod_uid=self.uid)
             cfg = container_config(pod, c, image=c.get("image", ""), env=env, mounts=mounts, attempt=attempt,
                                    kind=kind, command=expand_args(c.get("command"), env),

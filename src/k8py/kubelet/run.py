@@ -10,8 +10,6 @@ own HTTPS endpoint with the agent token. Without root, Linux or runc
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from k8py.component import ClusterContext, LocalNode, node_to_run_on
 from k8py.kubelet.agent import AgentOptions, NodeAgent, options_from_env, run_agent
 from k8py.kubelet.streaming import Streaming
@@ -45,9 +43,3 @@ def _apply(options: AgentOptions, rt: dict[str, str], ctx: ClusterContext, node:
     if node.backoff_base is not None:
         options.backoff_base = node.backoff_base
         options.backoff_max = 300.0 if node.backoff_base >= 10 else node.backoff_base * 30
-    ca = ctx.credentials.ca_cert if ctx.credentials is not None else None
-    if ca is not None:
-        try:
-            options.ca_cert = Path(ca).read_bytes()
-        except OSError:
-            pass

@@ -6,8 +6,9 @@ downwardAPI and projected (files written by an atomic writer: payload in a
 timestamped directory, `..data` symlink swapped with rename, each top-level name a
 symlink through `..data`, as Kubernetes' AtomicWriter, so updates are seen whole),
 persistentVolumeClaim (the bound PV's hostPath/local path; created if missing).
-A projected serviceAccountToken source writes a placeholder token (k8py has no
-token issuer yet) next to the real CA certificate when the agent knows it.
+A projected serviceAccountToken source writes a token that the node's `TokenSource`
+(`tokenmanager.TokenManager`: a TokenRequest bound to the pod) gives; the periodic
+re-projection (`setup` again) writes the refreshed token when the manager renews it.
 
 Invariants: `setup` is idempotent and re-projects changed configMap/secret data;
 `teardown(uid)` unmounts every tmpfs and subPath bind under the pod dir before removing
@@ -28,6 +29,7 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import Protocol
 
 from k8py.api.quantity import to_int
 from k8py.api.types import Obj
@@ -38,7 +40,18 @@ from k8py.kubelet.safepath import DIR_FLAGS, bind_subpath, check_path, lstat_at,
 from k8py.runtime.protocol import Mount
 
 DATA = "..data"
-PLACEHOLDER_TOKEN = "k8py-placeholder-service-account-token"
+
+
+class TokenSource(Protocol):
+    """Service-account tokens for pods' projected volumes (`tokenmanager.TokenManager`)."""
+
+    async def token(self, pod: Obj, source: Obj) -> bytes:
+        """The token for the pod's serviceAccountToken projection `source`; raises VolumeError."""
+        ...
+
+    def forget(self, pod_uid: str) -> None:
+        """Drop what is kept for the pod's tokens."""
+        ...
 
 
 def _mounted(path: Path) -> bool:
@@ -164,13 +177,13 @@ def _obj_data(obj: Obj, kind: str) -> dict[str, bytes]:
 
 
 class VolumeManager:
-    def __init__(self, root: str | Path, lookup: Lookup, *, ca_cert: bytes = b"",
+    def __init__(self, root: str | Path, lookup: Lookup, *, tokens: TokenSource | None = None,
                  storage_base: str = "/var/lib/k8py/storage") -> None:
         self.root = Path(root)
         self.pods_dir = self.root / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.lookup = lookup
-        self.ca_cert = ca_cert
+        self.tokens = tokens
         self.storage_base = storage_base
         self.api_data: set[str] = set()  # configMap/secret/downwardAPI/projected dirs: mounted read-only
 
@@ -223,7 +236,10 @@ class VolumeManager:
             elif src.get("downwardAPI"):
                 out.update(self._downward(pod, src["downwardAPI"].get("items") or [], mode))
             elif src.get("serviceAccountToken"):
-                out[src["serviceAccountToken"].get("path", "token")] = (PLACEHOLDER_TOKEN.encode(), mode)
+                sat = src["serviceAccountToken"]
+                if self.tokens is None:
+                    raise VolumeError("no service-account token source on this node")
+                out[sat.get("path", "token")] = (await self.tokens.token(pod, sat), mode)
             elif src.get("clusterTrustBundle"):
                 continue
         return out
@@ -279,9 +295,6 @@ class VolumeManager:
                 self.api_data.add(str(p))
             elif "projected" in vol:
                 payload = await self._projected(pod, vol.get("projected") or {})
-                if self.ca_cert and any(s.get("serviceAccountToken") for s in
-                                        (vol.get("projected") or {}).get("sources") or []):
-                    payload.setdefault("ca.crt", (self.ca_cert, 0o644))
                 p = base / "kubernetes.io~projected" / name
                 await asyncio.to_thread(write_atomic, p, payload)
                 out[name] = str(p)
@@ -353,6 +366,8 @@ class VolumeManager:
         return total
 
     def teardown(self, uid: str) -> None:
+        if self.tokens is not None:
+            self.tokens.forget(uid)
         d = self.pod_dir(uid)
         if not d.exists():
             return

@@ -1,0 +1,44 @@
+"""Service environment variables, as Kubernetes' FromServices, and how a container's own win."""
+
+from __future__ import annotations
+
+import pytest
+
+from k8py.kubelet.envvars import build_env
+from k8py.kubelet.serviceenv import from_service
+
+
+def svc(name: str, ip: str, *ports: dict) -> dict:
+    return {"metadata": {"name": name}, "spec": {"clusterIP": ip, "ports": list(ports)}}
+
+
+@pytest.mark.parametrize("service, want", [
+    (svc("kubernetes", "10.43.0.1", {"name": "https", "port": 443, "protocol": "TCP"}), {
+        "KUBERNETES_SERVICE_HOST": "10.43.0.1", "KUBERNETES_SERVICE_PORT": "443",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": "tcp://10.43.0.1:443",
+        "KUBERNETES_PORT_443_TCP": "tcp://10.43.0.1:443", "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+        "KUBERNETES_PORT_443_TCP_PORT": "443", "KUBERNETES_PORT_443_TCP_ADDR": "10.43.0.1"}),
+    (svc("my-dns", "10.43.0.10", {"name": "dns", "port": 53, "protocol": "UDP"}, {"port": 53}), {
+        "MY_DNS_SERVICE_HOST": "10.43.0.10", "MY_DNS_SERVICE_PORT": "53", "MY_DNS_SERVICE_PORT_DNS": "53",
+        "MY_DNS_PORT": "udp://10.43.0.10:53",
+        "MY_DNS_PORT_53_UDP": "udp://10.43.0.10:53", "MY_DNS_PORT_53_UDP_PROTO": "udp",
+        "MY_DNS_PORT_53_UDP_PORT": "53", "MY_DNS_PORT_53_UDP_ADDR": "10.43.0.10",
+        "MY_DNS_PORT_53_TCP": "tcp://10.43.0.10:53", "MY_DNS_PORT_53_TCP_PROTO": "tcp",
+        "MY_DNS_PORT_53_TCP_PORT": "53", "MY_DNS_PORT_53_TCP_ADDR": "10.43.0.10"}),
+    (svc("headless", "None", {"port": 80}), {}),
+])
+def test_from_service(service: dict, want: dict) -> None:
+    assert from_service(service) == want
+
+
+async def test_container_env_wins_and_sees_service_env() -> None:
+    async def lookup(kind: str, ns: str, name: str) -> None:
+        return None
+
+    pod = {"metadata": {"name": "p", "namespace": "default"}, "spec": {}}
+    c = {"name": "c", "env": [{"name": "KUBERNETES_SERVICE_PORT", "value": "1"},
+                              {"name": "URL", "value": "https://$(KUBERNETES_SERVICE_HOST):443"}]}
+    env = dict(await build_env(pod, c, lookup, service_env={"KUBERNETES_SERVICE_HOST": "10.43.0.1",
+                                                            "KUBERNETES_SERVICE_PORT": "443"}))
+    assert env == {"KUBERNETES_SERVICE_PORT": "1", "URL": "https://10.43.0.1:443",
+                   "KUBERNETES_SERVICE_HOST": "10.43.0.1"}
