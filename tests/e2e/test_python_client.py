@@ -5,6 +5,7 @@ and a watch that survives 410 Gone by relisting."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_watch_survives_410_by_relisting(small_history_cluster: K8pyServer) -> N
 
 # ----------------------------------------------------------------- wire protocols (a real node agent)
 # exec, attach and port-forward over WebSocket as the Python client speaks them, Status bodies
-# byte for byte.
+# byte for byte, and a deleted pod's Ready=False while it drains.
 
 def _agent_pod(c: Any, name: str, container: dict, **spec: Any) -> None:
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
@@ -227,3 +228,40 @@ def test_status_bodies_byte_for_byte(cluster: K8pyServer) -> None:
             'character (e.g. \'example.com\', regex used for validation is '
             '\'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\')","field":"metadata.name"}]},'
             '"code":422}\n')
+
+
+@pytest.mark.root
+def test_a_deleted_pod_turns_unready_and_drains_from_its_endpoints(agent_cluster: Any) -> None:
+    c = agent_cluster
+    c.kubectl("create", "service", "clusterip", "drain", "--tcp=80:80")
+    _agent_pod(c, "drain", {
+        "name": "main", "image": "busybox",
+        "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"],
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}}}, terminationGracePeriodSeconds=20)
+
+    def endpoint() -> dict:
+        slices = c.kubectl_json("get", "endpointslices", "-l", "kubernetes.io/service-name=drain")["items"]
+        eps = [e for s in slices for e in s.get("endpoints") or []]
+        return eps[0] if len(eps) == 1 else {}
+
+    wait_for(lambda: endpoint().get("conditions", {}).get("ready") is True, 30, "the pod's endpoint ready")
+    waiter = subprocess.Popen([c.kubectl_bin, "wait", "--for=condition=Ready=false", "pod/drain", "--timeout=90s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env())
+    try:
+        c.kubectl("delete", "pod", "drain", "--wait=false")
+        # draining (the preStop hook runs, the container still serves): an endpoint that is not ready,
+        # terminating, and serving (the pod's readiness), as in Kubernetes' termination tutorial
+        conds = wait_for(lambda: (e := endpoint()) and e["conditions"].get("terminating") and e["conditions"], 30,
+                         "a terminating endpoint")
+        assert conds["ready"] is False and conds["serving"] is True
+        # once its container has stopped, the pod reports Ready=False before it goes
+        out, err = waiter.communicate(timeout=90)
+        assert waiter.returncode == 0, (out, err)
+        assert "pod/drain condition met" in out
+        wait_for(lambda: not c.kubectl("get", "pod", "drain", "--ignore-not-found", "-o", "name").stdout, 30,
+                 "the pod gone")
+        wait_for(lambda: not endpoint(), 30, "its endpoint gone")
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()

@@ -258,6 +258,31 @@ async def test_graceful_deletion_stops_containers_and_deletes_the_pod(h: Harness
     assert killing[0]["message"] == "Stopping container main"
 
 
+async def test_a_deleted_pod_reports_its_stopped_containers_unready_before_it_goes(h: Harness) -> None:
+    await h.create_pod("p", [BUSY], terminationGracePeriodSeconds=7)
+    await running(h, "p")
+    patches: list[dict] = []
+    patch = h.client.patch
+
+    async def recording(resource: str, name: str, body: dict, *args: object, **kw: object) -> dict:
+        if kw.get("subresource") == "status":
+            patches.append(body["status"])
+        return await patch(resource, name, body, *args, **kw)
+    h.client.patch = recording  # type: ignore[method-assign]
+    await h.client.delete("pods", "p", "default")
+
+    async def gone() -> bool:
+        return await h.client.get_or_none("pods", "p", "default") is None
+    await h.until(gone)
+    last = patches[-1]  # written after the stop, before the pod was deleted
+    conds = {c["type"]: c for c in last["conditions"]}
+    assert conds["Ready"]["status"] == conds["ContainersReady"]["status"] == "False"
+    assert "terminated" in last["containerStatuses"][0]["state"]
+    # stopped with SIGTERM (143, the fake runtime's graceful stop): a terminal Failed, as the kubelet's getPhase
+    assert last["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143
+    assert last["phase"] == "Failed"
+
+
 async def test_restarted_agent_adopts_running_containers(tmp_path: Path) -> None:
     h1 = await make_harness(tmp_path)
     h1.start()

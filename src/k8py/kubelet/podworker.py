@@ -13,7 +13,9 @@ exit, and are stopped (in reverse order) once the containers have exited for goo
 a Never/OnFailure policy, which lets the pod reach Succeeded/Failed. A pod with a
 deletionTimestamp (or gone from the API) is terminated: preStop hooks, the stop
 signal (sidecars after the containers, in reverse order), SIGKILL after the grace
-period, sandbox and volumes removed, then the pod is deleted with
+period; then its status is written once more (containers terminated, Ready=False,
+phase Succeeded or Failed, as the kubelet's syncTerminatingPod does, so watchers such
+as `kubectl wait --for=condition=Ready=false` see it), sandbox and volumes removed, then the pod is deleted with
 gracePeriodSeconds=0 and a uid precondition. The worker then ends.
 Everything it uses of its node comes through `PodWorkerDeps` (workerdeps.py).
 Invariants: only this worker touches its pod's sandbox and containers; at most the two
@@ -612,6 +614,8 @@ class PodWorker:
         md = src.get("metadata") or {}
         sandboxes = await self._sandboxes()
         await self._stop_containers(src, sandboxes, self._termination_grace(pod))
+        if pod is not None:
+            await self._report_stopped(pod, sandboxes)
         for sb in sandboxes:
             await rt.remove_pod_sandbox(sb.id)
             self._touch()
@@ -626,6 +630,22 @@ class PodWorker:
             except ApiError as e:
                 if not (e.not_found or e.conflict):
                     raise
+
+    async def _report_stopped(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
+        """The stopped containers' states, Ready=False and the terminal phase, written before the
+        pod is deleted (Kubernetes' syncTerminatingPod), so that watchers see the pod unready."""
+        sb = _newest_ready(sandboxes) or (sandboxes[-1] if sandboxes else None)
+        if sb is None:
+            return
+        self.deps.cache.invalidate()
+        spec = pod.get("spec") or {}
+        inits, mains = self._pod_views(spec, await self._snapshot(), sb)
+        ph = pstatus.phase(spec, pstatus.init_container_statuses(inits, self.image_ids),
+                           [pstatus.container_status(v, self.image_ids) for v in mains], terminal=True)
+        try:
+            await self._write_status(pod, sb, inits, mains, override_phase=ph)
+        except ApiError as e:
+            log.info("pod %s: reporting the stopped containers failed: %s", self.key, e)
 
     async def _stop_containers(self, pod: Obj, sandboxes: list[PodSandboxStatus], grace: float) -> None:
         """Every running or created container at once: preStop hook, then stop within `grace`."""
