@@ -139,7 +139,44 @@ def test_interactive_exec_answers_line_by_line(shell_pod: Any) -> None:
         assert ws.readline_stderr(timeout=30) == "42"
         ws.write_stdin("exit 3\n")
         ws.run_forever(timeout=30)
-        assert not ws.is_open() and ws.returncode == 3
+        assert not ws.is_open()
+        # channel 3: the Status as the kubelet marshals it (CRI's message), then the client's exit code
+        assert ws.peek_channel(3) == (
+            '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error '
+            'executing command [sh], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":'
+            '"ExitCode","message":"3"}]}}')
+        assert ws.returncode == 3
+    finally:
+        ws.close()
+
+
+@pytest.mark.root
+def test_exec_with_a_tty_follows_resizes(shell_pod: Any) -> None:
+    ws = stream(shell_pod.connect_get_namespaced_pod_exec, "sh-target", "default", command=["sh"],
+                stdin=True, stdout=True, stderr=False, tty=True, _preload_content=False)
+    try:
+        ws.write_channel(4, json.dumps({"Width": 101, "Height": 33}))  # resize, a text frame
+        ws.write_stdin("stty size; exit\n")
+        ws.run_forever(timeout=30)
+        assert "33 101" in ws.read_stdout()
+        assert ws.peek_channel(3) == '{"metadata":{},"status":"Success"}' and ws.returncode == 0
+    finally:
+        ws.close()
+
+
+@pytest.mark.root
+def test_attach_with_stdin_line_by_line(agent_cluster: Any) -> None:
+    c = agent_cluster
+    _agent_pod(c, "att-target", {"name": "main", "image": "busybox", "stdin": True,
+                                 "command": ["sh", "-c", "while read line; do echo got $line; done"]})
+    core = client.CoreV1Api(api_client(c))
+    ws = stream(core.connect_get_namespaced_pod_attach, "att-target", "default",
+                stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+    try:
+        ws.write_stdin("one\n")
+        assert ws.readline_stdout(timeout=30) == "got one"
+        ws.write_stdin("two\n")
+        assert ws.readline_stdout(timeout=30) == "got two"
     finally:
         ws.close()
 
@@ -215,6 +252,10 @@ def test_status_bodies_byte_for_byte(cluster: K8pyServer) -> None:
             '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps '
             '\\"none\\" not found","reason":"NotFound","details":{"name":"none","group":"apps","kind":"deployments"},'
             '"code":404}\n')
+        assert body(core.delete_namespace, "kube-system") == (
+            '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"namespaces '
+            '\\"kube-system\\" is forbidden: this namespace may not be deleted","reason":"Forbidden",'
+            '"details":{"name":"kube-system","kind":"namespaces"},"code":403}\n')
         assert body(core.create_namespaced_config_map, "default", client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name="Bad<Name>"))) == (
             '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"ConfigMap '
