@@ -306,3 +306,21 @@ def test_a_deleted_pod_turns_unready_and_drains_from_its_endpoints(agent_cluster
         if waiter.poll() is None:
             waiter.kill()
             waiter.wait()
+
+
+@pytest.mark.root
+def test_a_failing_readiness_probe_turns_a_draining_pod_unready(agent_cluster: Any) -> None:
+    c = agent_cluster
+    _agent_pod(c, "drain-probe", {
+        "name": "main", "image": "busybox",
+        "command": ["sh", "-c", "touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 0.2; done"],
+        "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1},
+        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "rm /tmp/ready; sleep 10"]}}}},
+        terminationGracePeriodSeconds=30)
+    c.kubectl("delete", "pod", "drain-probe", "--wait=false")
+    # readiness is still probed while the pod drains: it fails, so the pod is Ready=False while its
+    # container still runs (the preStop hook sleeps)
+    r = c.kubectl("wait", "--for=condition=Ready=false", "pod/drain-probe", "--timeout=60s", timeout=90)
+    assert "condition met" in r.stdout
+    p = c.kubectl_json("get", "pod", "drain-probe")
+    assert p["metadata"].get("deletionTimestamp") and "running" in p["status"]["containerStatuses"][0]["state"]

@@ -350,6 +350,45 @@ async def test_readiness_probe_gates_ready(h: Harness) -> None:
     await h.until(is_ready, step=1)
 
 
+async def test_readiness_is_probed_while_a_deleted_pod_drains(h: Harness) -> None:
+    import asyncio
+
+    from k8py.runtime.protocol import ExecResult
+
+    ready = {"exec": {"command": ["ready"]}, "periodSeconds": 1, "failureThreshold": 1}
+    live = {"exec": {"command": ["live"]}, "periodSeconds": 1, "failureThreshold": 1}
+    await h.create_pod("p", [dict(BUSY, readinessProbe=ready, livenessProbe=live)], terminationGracePeriodSeconds=30)
+    await h.until(lambda: ready_status(h), step=1)
+    release = asyncio.Event()
+    stop = h.runtime.stop_container
+
+    async def slow_stop(cid: str, timeout: float) -> None:  # the container drains until released
+        await release.wait()
+        await stop(cid, timeout)
+    h.runtime.stop_container = slow_stop  # type: ignore[method-assign]
+    await h.client.delete("pods", "p", "default")
+    await h.until(lambda: h.events("Killing"))  # the drain has begun
+    h.runtime.exec_results[("main", ("live",))] = ExecResult(1, b"", b"")  # no restart while draining
+    h.runtime.exec_results[("main", ("ready",))] = ExecResult(1, b"", b"")  # the app stops being ready
+
+    async def unready_while_draining() -> bool:
+        p = await h.pod("p")
+        conds = {c["type"]: c["status"] for c in p["status"]["conditions"]}
+        return conds["Ready"] == "False" and "running" in p["status"]["containerStatuses"][0]["state"]
+    await h.until(unready_while_draining, step=1)
+    assert len(h.containers("main")) == 1  # the failing liveness probe restarted nothing
+    release.set()
+
+    async def gone() -> bool:
+        return await h.client.get_or_none("pods", "p", "default") is None
+    await h.until(gone)
+
+
+async def ready_status(h: Harness) -> bool:
+    p = await h.pod("p")
+    return {c["type"]: c["status"] for c in (p.get("status") or {}).get("conditions") or []}.get("Ready") == "True"
+
+
 async def test_a_changed_container_spec_restarts_the_container(h: Harness) -> None:
     p = await h.create_pod("p", [BUSY], restartPolicy="Never", terminationGracePeriodSeconds=5)
     await running(h, "p")

@@ -11,7 +11,8 @@ with restartPolicy Always, sidecars.py) start in that order, the next init conta
 once a sidecar has started; they run beside the containers, are restarted whenever they
 exit, and are stopped (in reverse order) once the containers have exited for good under
 a Never/OnFailure policy, which lets the pod reach Succeeded/Failed. A pod with a
-deletionTimestamp (or gone from the API) is terminated: preStop hooks, the stop
+deletionTimestamp (or gone from the API) is terminated (its readiness still probed and
+reported while it drains; liveness and startup probes stopped): preStop hooks, the stop
 signal (sidecars after the containers, in reverse order), SIGKILL after the grace
 period; then its status is written once more (containers terminated, Ready=False,
 phase Succeeded or Failed, as the kubelet's syncTerminatingPod does, so watchers such
@@ -609,12 +610,14 @@ class PodWorker:
 
     async def terminate(self, pod: Obj | None) -> None:
         rt = self.deps.runtime
-        self.prober.stop_all()
         src = pod or self.last_pod
         md = src.get("metadata") or {}
         sandboxes = await self._sandboxes()
-        await self._stop_containers(src, sandboxes, self._termination_grace(pod))
-        if pod is not None:
+        if pod is None:
+            self.prober.stop_all()
+            await self._stop_containers(src, sandboxes, 0.0)
+        else:
+            await self._drain(pod, sandboxes)
             await self._report_stopped(pod, sandboxes)
         for sb in sandboxes:
             await rt.remove_pod_sandbox(sb.id)
@@ -630,6 +633,35 @@ class PodWorker:
             except ApiError as e:
                 if not (e.not_found or e.conflict):
                     raise
+
+    async def _drain(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
+        """Stop the containers within the grace period; meanwhile readiness is still probed and
+        a change is reported (a failing readiness probe turns the pod Ready=False as it drains)."""
+        self.prober.stop_liveness()
+        reporter = asyncio.ensure_future(self._report_readiness(pod, sandboxes))
+        try:
+            await self._stop_containers(pod, sandboxes, self._termination_grace(pod))
+        finally:
+            reporter.cancel()
+            self.prober.stop_all()
+
+    async def _report_readiness(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
+        sb = _newest_ready(sandboxes)
+        if sb is None:
+            return
+        spec = pod.get("spec") or {}
+        while True:
+            self.wake.clear()
+            await self.wake.wait()  # a probe result changed (or the pod was updated)
+            inits, mains = self._pod_views(spec, await self._snapshot(), sb)
+            for v in [v for v in inits if is_sidecar(v.spec)] + mains:
+                if v.latest is not None and v.latest.state == ContainerState.RUNNING:
+                    v.ready = self.prober.is_ready(v.latest.id, v.spec)
+                    v.started = self.prober.is_started(v.latest.id, v.spec)
+            try:
+                await self._write_status(self.pod or pod, sb, inits, mains)
+            except ApiError as e:
+                log.info("pod %s: reporting readiness while draining failed: %s", self.key, e)
 
     async def _report_stopped(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
         """The stopped containers' states, Ready=False and the terminal phase, written before the
