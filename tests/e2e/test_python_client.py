@@ -315,7 +315,7 @@ def test_a_failing_readiness_probe_turns_a_draining_pod_unready(agent_cluster: A
         "name": "main", "image": "busybox",
         "command": ["sh", "-c", "touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 0.2; done"],
         "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1},
-        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "rm /tmp/ready; sleep 10"]}}}},
+        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "rm /tmp/ready; sleep 8"]}}}},
         terminationGracePeriodSeconds=30)
     c.kubectl("delete", "pod", "drain-probe", "--wait=false")
     # readiness is still probed while the pod drains: it fails, so the pod is Ready=False while its
