@@ -151,6 +151,26 @@ def test_interactive_exec_answers_line_by_line(shell_pod: Any) -> None:
 
 
 @pytest.mark.root
+def test_exec_over_the_v4_protocol(shell_pod: Any) -> None:
+    from kubernetes.stream import ws_client
+
+    conf = shell_pod.api_client.configuration
+    url = ws_client.get_websocket_url(conf.host + "/api/v1/namespaces/default/pods/sh-target/exec", [
+        ("command", ["sh", "-c", "read x; echo got $x; read y; exit 2"]), ("stdin", "true"), ("stdout", "true"),
+        ("stderr", "true")])
+    ws = ws_client.WSClient(conf, url, {"sec-websocket-protocol": "v4.channel.k8s.io"}, capture_all=True)
+    try:
+        assert ws.subprotocol == "v4.channel.k8s.io"
+        ws.write_stdin("v4\n")
+        assert ws.readline_stdout(timeout=30) == "got v4"
+        ws.write_stdin("bye\n")
+        ws.run_forever(timeout=30)
+        assert not ws.is_open() and ws.returncode == 2
+    finally:
+        ws.close()
+
+
+@pytest.mark.root
 def test_exec_with_a_tty_follows_resizes(shell_pod: Any) -> None:
     ws = stream(shell_pod.connect_get_namespaced_pod_exec, "sh-target", "default", command=["sh"],
                 stdin=True, stdout=True, stderr=False, tty=True, _preload_content=False)

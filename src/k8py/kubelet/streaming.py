@@ -209,7 +209,7 @@ class Streaming:
             else:
                 proc = await self.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
         except Exception as e:  # noqa: BLE001
-            await ws.send_bytes(channels.frame(ERROR, jsonwire.marshal(failure_status(500, "InternalError", str(e)))))
+            await ws.send_bytes(channels.frame(ERROR, jsonwire.marshal(_internal_error(f"{e}"))))
             await ws.close()
             return ws
         await self._pump(ws, proc, command, want_stdin, v5)
@@ -285,8 +285,7 @@ class Streaming:
             if code == 0 or (code < 0 and isinstance(proc, AttachSession)):
                 st: Obj = {"metadata": {}, "status": "Success"}  # an attach whose end has no exit code
             elif code < 0:
-                st = {"metadata": {}, "status": "Failure", "reason": "InternalError",
-                      "message": f"error executing command [{' '.join(command)}]: the exit code is unknown"}
+                st = _internal_error(f"error executing command [{' '.join(command)}]: the exit code is unknown")
             else:
                 st = {"metadata": {}, "status": "Failure",
                       "message": f"command terminated with non-zero exit code: error executing command "
@@ -302,6 +301,13 @@ class Streaming:
         finally:
             reader.cancel()
             outs.cancel()
+
+
+def _internal_error(why: str) -> Obj:
+    """The kubelet's channel-3 Status of an exec that failed to run (apierrors.NewInternalError)."""
+    msg = f"error executing command in container: {why}"
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {msg}",
+            "reason": "InternalError", "details": {"causes": [{"message": msg}]}, "code": 500}
 
 
 def _json(code: int, body: Any) -> web.Response:
