@@ -258,6 +258,31 @@ async def test_graceful_deletion_stops_containers_and_deletes_the_pod(h: Harness
     assert killing[0]["message"] == "Stopping container main"
 
 
+async def test_a_deleted_pod_reports_its_stopped_containers_unready_before_it_goes(h: Harness) -> None:
+    await h.create_pod("p", [BUSY], terminationGracePeriodSeconds=7)
+    await running(h, "p")
+    patches: list[dict] = []
+    patch = h.client.patch
+
+    async def recording(resource: str, name: str, body: dict, *args: object, **kw: object) -> dict:
+        if kw.get("subresource") == "status":
+            patches.append(body["status"])
+        return await patch(resource, name, body, *args, **kw)
+    h.client.patch = recording  # type: ignore[method-assign]
+    await h.client.delete("pods", "p", "default")
+
+    async def gone() -> bool:
+        return await h.client.get_or_none("pods", "p", "default") is None
+    await h.until(gone)
+    last = patches[-1]  # written after the stop, before the pod was deleted
+    conds = {c["type"]: c for c in last["conditions"]}
+    assert conds["Ready"]["status"] == conds["ContainersReady"]["status"] == "False"
+    assert "terminated" in last["containerStatuses"][0]["state"]
+    # stopped with SIGTERM (143, the fake runtime's graceful stop): a terminal Failed, as the kubelet's getPhase
+    assert last["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143
+    assert last["phase"] == "Failed"
+
+
 async def test_restarted_agent_adopts_running_containers(tmp_path: Path) -> None:
     h1 = await make_harness(tmp_path)
     h1.start()
@@ -323,6 +348,45 @@ async def test_readiness_probe_gates_ready(h: Harness) -> None:
         p = await h.pod("p")
         return {c["type"]: c["status"] for c in p["status"]["conditions"]}["Ready"] == "True"
     await h.until(is_ready, step=1)
+
+
+async def test_readiness_is_probed_while_a_deleted_pod_drains(h: Harness) -> None:
+    import asyncio
+
+    from k8py.runtime.protocol import ExecResult
+
+    ready = {"exec": {"command": ["ready"]}, "periodSeconds": 1, "failureThreshold": 1}
+    live = {"exec": {"command": ["live"]}, "periodSeconds": 1, "failureThreshold": 1}
+    await h.create_pod("p", [dict(BUSY, readinessProbe=ready, livenessProbe=live)], terminationGracePeriodSeconds=30)
+    await h.until(lambda: ready_status(h), step=1)
+    release = asyncio.Event()
+    stop = h.runtime.stop_container
+
+    async def slow_stop(cid: str, timeout: float) -> None:  # the container drains until released
+        await release.wait()
+        await stop(cid, timeout)
+    h.runtime.stop_container = slow_stop  # type: ignore[method-assign]
+    await h.client.delete("pods", "p", "default")
+    await h.until(lambda: h.events("Killing"))  # the drain has begun
+    h.runtime.exec_results[("main", ("live",))] = ExecResult(1, b"", b"")  # no restart while draining
+    h.runtime.exec_results[("main", ("ready",))] = ExecResult(1, b"", b"")  # the app stops being ready
+
+    async def unready_while_draining() -> bool:
+        p = await h.pod("p")
+        conds = {c["type"]: c["status"] for c in p["status"]["conditions"]}
+        return conds["Ready"] == "False" and "running" in p["status"]["containerStatuses"][0]["state"]
+    await h.until(unready_while_draining, step=1)
+    assert len(h.containers("main")) == 1  # the failing liveness probe restarted nothing
+    release.set()
+
+    async def gone() -> bool:
+        return await h.client.get_or_none("pods", "p", "default") is None
+    await h.until(gone)
+
+
+async def ready_status(h: Harness) -> bool:
+    p = await h.pod("p")
+    return {c["type"]: c["status"] for c in (p.get("status") or {}).get("conditions") or []}.get("Ready") == "True"
 
 
 async def test_a_changed_container_spec_restarts_the_container(h: Harness) -> None:

@@ -57,3 +57,36 @@ async def test_logs(h: Harness) -> None:
     assert h.containers("a")[1].log_path.endswith("/a/1.log")
     status, body = await _log(s, pod, container="zzz")
     assert status == 400 and body["message"] == "container zzz is not valid for pod p"  # type: ignore[index]
+
+
+async def test_an_exec_that_cannot_start_answers_an_internal_error_on_channel_3(h: Harness) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from k8py.api.request import ApiRequest
+
+    await h.create_pod("p", [{"name": "a", "image": "busybox"}])
+    await h.until(lambda: h.containers("a"))
+    s = Streaming(h.runtime, h.agent.node_name, h.clock, api_pod_getter(h.api))
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await s.upgrade_handler(request, ApiRequest("GET", request.path, user="admin"), None)
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/exec", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as sess, sess.ws_connect(
+                f"http://127.0.0.1:{port}/api/v1/namespaces/default/pods/p/exec?command=ls",
+                protocols=("v5.channel.k8s.io",)) as ws:
+            msg = await ws.receive(timeout=10)
+            why = "FakeRuntime does not stream exec"  # the runtime's refusal
+            assert msg.data == (
+                b'\x03{"metadata":{},"status":"Failure","message":"Internal error occurred: error executing command '
+                b'in container: ' + why.encode() + b'","reason":"InternalError","details":{"causes":[{"message":'
+                b'"error executing command in container: ' + why.encode() + b'"}]},"code":500}')
+    finally:
+        await runner.cleanup()

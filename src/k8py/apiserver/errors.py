@@ -1,7 +1,9 @@
 """Errors of the API server, each carrying the Kubernetes `Status` it answers.
 
 `StatusError.status()` is the body sent to clients: {"kind": "Status", ...,
-"status": "Failure", "reason", "message", "details", "code"}. Helpers build the
+"status": "Failure", "message", "reason", "details", "code"}, in metav1.Status' field order;
+"details" only where Kubernetes' constructor sets them (not for BadRequest, Expired, ...;
+`{}` for its generic server responses such as the unknown path's 404). Helpers build the
 errors with the messages Kubernetes uses, so clients (kubectl, informers) that
 match on reason/code behave as against a real API server.
 """
@@ -23,14 +25,16 @@ class StatusError(Exception):
         self.code = code
         self.reason = reason
         self.message = message
-        self.details = details or {}
+        self.details = details  # None: no "details" (as Go's nil pointer); {} is sent as {}
 
     def status(self) -> dict[str, Any]:
-        return {
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": self.message, "reason": self.reason, "details": dict(self.details),
-            "code": self.code,
-        }
+        """The Status body, its keys in Go's field order (metav1.Status)."""
+        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                               "message": self.message, "reason": self.reason}
+        if self.details is not None:
+            out["details"] = dict(self.details)
+        out["code"] = self.code
+        return out
 
 
 def _details(name: str | None, group: str, kind: str) -> dict[str, Any]:
@@ -55,7 +59,7 @@ def success(name: str, group: str, plural: str, uid: str | None = None,
 
 
 def resource_not_found() -> StatusError:
-    return StatusError(404, "NotFound", "the server could not find the requested resource")
+    return StatusError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def not_found(plural: str, name: str, group: str = "") -> StatusError:
@@ -103,7 +107,7 @@ def gone(message: str) -> StatusError:
 
 def method_not_allowed() -> StatusError:
     return StatusError(405, "MethodNotAllowed",
-                       "the server does not allow this method on the requested resource")
+                       "the server does not allow this method on the requested resource", {})
 
 
 def unsupported_media_type(content_type: str) -> StatusError:

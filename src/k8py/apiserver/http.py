@@ -20,7 +20,6 @@ logs as bytes). Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from k8py.api import jsonwire
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 from k8py.apiserver import discovery, limits
@@ -52,7 +52,8 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
 
 
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """A JSON body as kube-apiserver writes it (Go's escapes, a trailing newline)."""
+    return jsonwire.encode(body)
 
 
 class HttpFront:
@@ -201,7 +202,7 @@ class HttpFront:
                 elif isinstance(chunk, str):
                     data = chunk.encode()
                 else:
-                    data = _dumps(chunk) + b"\n"
+                    data = _dumps(chunk)  # one line per event
                 if data:
                     await out.write(data)  # write() drains: each event is flushed
             await out.write_eof()

@@ -32,9 +32,10 @@ Kind = Literal["mutating", "readonly"]
 
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                           "message": message, "reason": reason, "code": code}
+                           "message": message, "reason": reason}
     if details:
         out["details"] = details
+    out["code"] = code  # after details: metav1.Status' field order
     return out
 
 

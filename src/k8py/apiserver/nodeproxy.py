@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from k8py.api import jsonwire
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.streaming import (
     POD_UPGRADE_PATH,
@@ -107,21 +108,21 @@ class ForwardingNodeProxy:
     async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse:
         m = POD_UPGRADE_PATH.match(request.path)
         if not m:
-            return web.json_response(failure_status(400, "BadRequest", f"no upgradable resource at {request.path}"),
+            return _json(failure_status(400, "BadRequest", f"no upgradable resource at {request.path}"),
                                      status=400)
         ns, name, _sub = m.groups()
         resp = await self.api.handle(ApiRequest("GET", f"/api/v1/namespaces/{ns}/pods/{name}", user=req.user))
         if resp.status != 200:
-            return web.json_response(resp.body, status=resp.status)
+            return _json(resp.body, status=resp.status)
         node = (resp.body.get("spec") or {}).get("nodeName") or ""
         if self.local is not None and node == self.local_node:
             return await self.local.upgrade_handler(request, req, user)
         if not node:
-            return web.json_response(failure_status(400, "BadRequest", f'pod "{name}" does not have a host assigned'),
+            return _json(failure_status(400, "BadRequest", f'pod "{name}" does not have a host assigned'),
                                      status=400)
         ep = await self._node_endpoint(node, req.user)
         if isinstance(ep, str):
-            return web.json_response(failure_status(400, "BadRequest", ep), status=400)
+            return _json(failure_status(400, "BadRequest", ep), status=400)
         ip, port = ep
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         sess = self._session()
@@ -130,7 +131,7 @@ class ForwardingNodeProxy:
                                              headers={REMOTE_USER_HEADER: req.user}, max_msg_size=0)
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
-            return web.json_response(failure_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"),
+            return _json(failure_status(502, "BadGateway", f"cannot reach the agent of node {node}: {e}"),
                                      status=502)
         ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
         await ws.prepare(request)
@@ -151,6 +152,10 @@ class ForwardingNodeProxy:
             await upstream.close()
             await sess.close()
         return ws
+
+
+def _json(body: Obj, status: int) -> web.Response:
+    return web.Response(status=status, body=jsonwire.encode(body), content_type="application/json")
 
 
 def attach_to_server(api: ApiServer, front: HttpFront, token: str) -> ForwardingNodeProxy:

@@ -11,9 +11,12 @@ with restartPolicy Always, sidecars.py) start in that order, the next init conta
 once a sidecar has started; they run beside the containers, are restarted whenever they
 exit, and are stopped (in reverse order) once the containers have exited for good under
 a Never/OnFailure policy, which lets the pod reach Succeeded/Failed. A pod with a
-deletionTimestamp (or gone from the API) is terminated: preStop hooks, the stop
+deletionTimestamp (or gone from the API) is terminated (its readiness still probed and
+reported while it drains; liveness and startup probes stopped): preStop hooks, the stop
 signal (sidecars after the containers, in reverse order), SIGKILL after the grace
-period, sandbox and volumes removed, then the pod is deleted with
+period; then its status is written once more (containers terminated, Ready=False,
+phase Succeeded or Failed, as the kubelet's syncTerminatingPod does, so watchers such
+as `kubectl wait --for=condition=Ready=false` see it), sandbox and volumes removed, then the pod is deleted with
 gracePeriodSeconds=0 and a uid precondition. The worker then ends.
 Everything it uses of its node comes through `PodWorkerDeps` (workerdeps.py).
 Invariants: only this worker touches its pod's sandbox and containers; at most the two
@@ -609,11 +612,15 @@ class PodWorker:
 
     async def terminate(self, pod: Obj | None) -> None:
         rt = self.deps.runtime
-        self.prober.stop_all()
         src = pod or self.last_pod
         md = src.get("metadata") or {}
         sandboxes = await self._sandboxes()
-        await self._stop_containers(src, sandboxes, self._termination_grace(pod))
+        if pod is None:
+            self.prober.stop_all()
+            await self._stop_containers(src, sandboxes, 0.0)
+        else:
+            await self._drain(pod, sandboxes)
+            await self._report_stopped(pod, sandboxes)
         for sb in sandboxes:
             await rt.remove_pod_sandbox(sb.id)
             self._touch()
@@ -628,6 +635,51 @@ class PodWorker:
             except ApiError as e:
                 if not (e.not_found or e.conflict):
                     raise
+
+    async def _drain(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
+        """Stop the containers within the grace period; meanwhile readiness is still probed and
+        a change is reported (a failing readiness probe turns the pod Ready=False as it drains)."""
+        self.prober.stop_liveness()
+        reporter = asyncio.ensure_future(self._report_readiness(pod, sandboxes))
+        try:
+            await self._stop_containers(pod, sandboxes, self._termination_grace(pod))
+        finally:
+            reporter.cancel()
+            self.prober.stop_all()
+
+    async def _report_readiness(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
+        sb = _newest_ready(sandboxes)
+        if sb is None:
+            return
+        spec = pod.get("spec") or {}
+        while True:
+            self.wake.clear()
+            await self.wake.wait()  # a probe result changed (or the pod was updated)
+            inits, mains = self._pod_views(spec, await self._snapshot(), sb)
+            for v in [v for v in inits if is_sidecar(v.spec)] + mains:
+                if v.latest is not None and v.latest.state == ContainerState.RUNNING:
+                    v.ready = self.prober.is_ready(v.latest.id, v.spec)
+                    v.started = self.prober.is_started(v.latest.id, v.spec)
+            try:
+                await self._write_status(self.pod or pod, sb, inits, mains)
+            except ApiError as e:
+                log.info("pod %s: reporting readiness while draining failed: %s", self.key, e)
+
+    async def _report_stopped(self, pod: Obj, sandboxes: list[PodSandboxStatus]) -> None:
+        """The stopped containers' states, Ready=False and the terminal phase, written before the
+        pod is deleted (Kubernetes' syncTerminatingPod), so that watchers see the pod unready."""
+        sb = _newest_ready(sandboxes) or (sandboxes[-1] if sandboxes else None)
+        if sb is None:
+            return
+        self.deps.cache.invalidate()
+        spec = pod.get("spec") or {}
+        inits, mains = self._pod_views(spec, await self._snapshot(), sb)
+        ph = pstatus.phase(spec, pstatus.init_container_statuses(inits, self.image_ids),
+                           [pstatus.container_status(v, self.image_ids) for v in mains], terminal=True)
+        try:
+            await self._write_status(pod, sb, inits, mains, override_phase=ph)
+        except ApiError as e:
+            log.info("pod %s: reporting the stopped containers failed: %s", self.key, e)
 
     async def _stop_containers(self, pod: Obj, sandboxes: list[PodSandboxStatus], grace: float) -> None:
         """Every running or created container at once: preStop hook, then stop within `grace`."""

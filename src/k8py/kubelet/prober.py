@@ -8,6 +8,7 @@ the runtime), httpGet (aiohttp, to the pod IP unless `host` is set; 200-399 pass
 and tcpSocket (a connection to the pod IP). Each failed attempt emits a Warning
 `Unhealthy` event ("Liveness probe failed: ..."); a liveness verdict calls
 `on_liveness_failure(cid, name, message)` once and stops that container's probes.
+`stop_liveness` leaves only the readiness probes (a pod that drains).
 Invariants: all waiting goes through the Clock; results change only by thresholds;
 `stop_all` cancels every task.
 """
@@ -148,7 +149,7 @@ class PodProber:
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = container.get(kind)
             if probe:
-                st.tasks.append(loop.create_task(self._loop(cid, container, kind, probe, started_at, st)))
+                st.tasks.append(loop.create_task(self._loop(cid, container, kind, probe, started_at, st), name=kind))
 
     def forget(self, cid: str) -> None:
         st = self.states.pop(cid, None)
@@ -160,6 +161,14 @@ class PodProber:
         for cid in list(self.states):
             if cid not in cids:
                 self.forget(cid)
+
+    def stop_liveness(self) -> None:
+        """Stop the liveness and startup probes, keep the readiness ones (a pod being deleted:
+        Kubernetes keeps probing readiness while it drains, and restarts nothing)."""
+        for st in self.states.values():
+            for t in st.tasks:
+                if t.get_name() != "readinessProbe":
+                    t.cancel()
 
     def stop_all(self) -> None:
         for cid in list(self.states):

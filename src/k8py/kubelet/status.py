@@ -149,9 +149,11 @@ def _init_phase_counts(spec: Obj, init_statuses: list[Obj]) -> tuple[int, int, i
     return pending, failed, running, waiting
 
 
-def phase(spec: Obj, init_statuses: list[Obj], statuses: list[Obj]) -> str:
+def phase(spec: Obj, init_statuses: list[Obj], statuses: list[Obj], terminal: bool = False) -> str:
     """Kubernetes' getPhase: sidecars count as running while they run, never as stopped, so a
-    pod whose main containers are done is Succeeded/Failed once its sidecars are stopped."""
+    pod whose main containers are done is Succeeded/Failed once its sidecars are stopped.
+    `terminal`: the pod is being deleted and its containers are stopped for good, so whatever
+    the restartPolicy it ends Succeeded (every container exited 0) or Failed."""
     policy = spec.get("restartPolicy") or "Always"
     pending_init, failed_init, running, waiting = _init_phase_counts(spec, init_statuses)
     stopped = succeeded = 0
@@ -177,6 +179,8 @@ def phase(spec: Obj, init_statuses: list[Obj], statuses: list[Obj]) -> str:
     if running > 0:
         return "Running"
     if stopped > 0:
+        if terminal:
+            return "Succeeded" if stopped == succeeded else "Failed"
         if policy == "Always":
             return "Running"
         if stopped == succeeded:

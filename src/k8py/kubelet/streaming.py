@@ -9,10 +9,12 @@ until the container stops running.
 `upgrade_handler(request, req, user)` serves
 pods/<name>/exec over WebSocket with the Kubernetes channel protocols
 `v5.channel.k8s.io` / `v4.channel.k8s.io`: each binary message starts with its
-channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close-stream in v5);
+channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close-stream in v5),
+in binary or text frames (channels.py);
 when the command ends, channel 3 carries a Status (Success, or NonZeroExitCode
 with the exit code in details.causes) and the socket closes. pods/<name>/portforward
-speaks SPDY/3.1 tunnelled in a WebSocket (portforward.py); pods/<name>/attach uses the
+speaks SPDY/3.1 tunnelled in a WebSocket (kubectl, portforward.py) or the plain channel
+protocol (`v4.channel.k8s.io`, the Python client, wsportforward.py); pods/<name>/attach uses the
 same channels as exec on the container's main process. Plain SPDY upgrades are
 answered with an error Status (kubectl 1.32 tries WebSocket first).
 Invariant: the process of an exec is killed when its client goes away.
@@ -26,8 +28,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from k8py.api import jsonwire
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.streaming import (
     CHANNEL_PROTOCOLS,
@@ -44,6 +47,7 @@ from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.clock import Clock, parse_rfc3339
+from k8py.kubelet import channels, wsportforward
 from k8py.kubelet.portforward import PortForwardSession
 from k8py.runtime.attach import AttachSession
 from k8py.runtime.exec_session import ExecSession
@@ -205,26 +209,37 @@ class Streaming:
             else:
                 proc = await self.runtime.exec(cs[-1].id, command, tty=tty, stdin=want_stdin)
         except Exception as e:  # noqa: BLE001
-            await ws.send_bytes(bytes([ERROR]) + json.dumps(failure_status(500, "InternalError", str(e))).encode())
+            await ws.send_bytes(channels.frame(ERROR, jsonwire.marshal(_internal_error(f"{e}"))))
             await ws.close()
             return ws
         await self._pump(ws, proc, command, want_stdin, v5)
         return ws
 
     async def _port_forward(self, request: web.Request, pod: Obj) -> web.StreamResponse:
+        """kubectl's SPDY/3.1 tunnelled in a WebSocket, else the plain channel protocol."""
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         tunnels = [p for p in offered if p.startswith("SPDY/3.1+")]
+        ports: list[int] = []
         if not tunnels:
-            return _json(400, failure_status(400, "BadRequest", "port-forward needs SPDY/3.1 tunnelled over WebSocket "
-                                                         "(kubectl 1.30 or newer)"))
+            if offered and not set(offered) & set(wsportforward.PROTOCOLS):
+                return _json(400, failure_status(400, "BadRequest", "port-forward speaks SPDY/3.1 tunnelled over "
+                                                 f"WebSocket or {', '.join(wsportforward.PROTOCOLS)}"))
+            parsed = channels.parse_ports(request.query.getall("ports", []) or request.query.getall("port", []))
+            if isinstance(parsed, str):
+                return _json(400, failure_status(400, "BadRequest", parsed))
+            ports = parsed
         ip = (pod.get("status") or {}).get("podIP") or ""
         if not ip:
             return _json(400, failure_status(400, "BadRequest", f"pod {pod['metadata']['name']} has no IP yet"))
         if (pod.get("spec") or {}).get("hostNetwork"):
             ip = "127.0.0.1"
-        ws = web.WebSocketResponse(protocols=tunnels[:1], max_msg_size=0, autoping=True)
+        name, uid = pod["metadata"]["name"], str(pod["metadata"].get("uid"))
+        ws = web.WebSocketResponse(protocols=tunnels[:1] or wsportforward.PROTOCOLS, max_msg_size=0, autoping=True)
         await ws.prepare(request)
-        await PortForwardSession(ws, ip, pod["metadata"]["name"], str(pod["metadata"].get("uid"))).run()
+        if tunnels:
+            await PortForwardSession(ws, ip, name, uid).run()
+        else:
+            await wsportforward.ChannelPortForward(ws, ip, ports, name, uid).run()
         return ws
 
     async def _pump(self, ws: web.WebSocketResponse, proc: ExecSession | AttachSession, command: list[str],
@@ -240,9 +255,10 @@ class Streaming:
 
         async def inp() -> None:
             async for msg in ws:
-                if msg.type != WSMsgType.BINARY or not msg.data:
+                got = channels.decode(msg)  # binary, or text (the Python client's str)
+                if got is None:
                     continue
-                ch, data = msg.data[0], msg.data[1:]
+                ch, data = got
                 try:
                     if ch == STDIN and want_stdin:
                         if data:
@@ -269,8 +285,7 @@ class Streaming:
             if code == 0 or (code < 0 and isinstance(proc, AttachSession)):
                 st: Obj = {"metadata": {}, "status": "Success"}  # an attach whose end has no exit code
             elif code < 0:
-                st = {"metadata": {}, "status": "Failure", "reason": "InternalError",
-                      "message": f"error executing command [{' '.join(command)}]: the exit code is unknown"}
+                st = _internal_error(f"error executing command [{' '.join(command)}]: the exit code is unknown")
             else:
                 st = {"metadata": {}, "status": "Failure",
                       "message": f"command terminated with non-zero exit code: error executing command "
@@ -278,7 +293,7 @@ class Streaming:
                       "reason": "NonZeroExitCode",
                       "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
             if not ws.closed:
-                await ws.send_bytes(bytes([ERROR]) + json.dumps(st).encode())
+                await ws.send_bytes(channels.frame(ERROR, jsonwire.marshal(st)))
                 await ws.close()
         except (ConnectionResetError, asyncio.CancelledError):
             proc.kill()
@@ -288,5 +303,12 @@ class Streaming:
             outs.cancel()
 
 
+def _internal_error(why: str) -> Obj:
+    """The kubelet's channel-3 Status of an exec that failed to run (apierrors.NewInternalError)."""
+    msg = f"error executing command in container: {why}"
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {msg}",
+            "reason": "InternalError", "details": {"causes": [{"message": msg}]}, "code": 500}
+
+
 def _json(code: int, body: Any) -> web.Response:
-    return web.Response(status=code, body=json.dumps(body).encode(), content_type="application/json")
+    return web.Response(status=code, body=jsonwire.encode(body), content_type="application/json")
