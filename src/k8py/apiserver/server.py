@@ -103,7 +103,7 @@ class ApiServer:
         """Start the watch caches, bootstrap the cluster, resume namespace deletions."""
         for r in resources.RESOURCES:
             prefix = storage.prefix(r)
-            if prefix in self.caches:
+            if prefix in self.caches or not resources.stored(r):
                 continue
             cache = WatchCache(self.store, prefix, self.config.watch_history, self.config.watcher_queue)
             if r.namespaced:
