@@ -28,12 +28,15 @@ from k8py.apiserver import (
     listing,
     machinery,
     patch,
+    rbac,
+    reviews,
     routing,
     storage,
     subresources,
 )
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
+from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.deletion import (
     DeleteOptions,
@@ -97,6 +100,9 @@ class ApiServer:
         self._sa_uids: dict[str, str] = {}  # storage key -> uid of the service accounts that exist
         self._sa_deleted: set[str] = set()  # uids of deleted service accounts: their tokens are void
         self._started = False
+        # Who may do what: RBAC (the index follows the RBAC objects' watch caches) unless
+        # the config says AlwaysAllow.
+        self.authorizer = Authorizer(self.config.authorization_mode)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -113,6 +119,8 @@ class ApiServer:
                     e.key, e.revision, e.value if e.type == "PUT" else None))
             if r.group == "" and r.plural == "serviceaccounts":
                 cache.listeners.append(self._observe_service_account)
+            if r.group == "rbac.authorization.k8s.io":
+                cache.listeners.append(self._observe_rbac)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
@@ -120,6 +128,8 @@ class ApiServer:
         assert sa_res is not None
         for kv in (await self.store.list(storage.prefix(sa_res))).items:
             self._sa_uids.setdefault(kv.key, str(json.loads(kv.value).get("metadata", {}).get("uid", "")))
+        for kv in (await self.store.list(rbac.PREFIX)).items:
+            self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
         await bootstrap.bootstrap(self.registry, self.config)
         ns = resources.lookup("", "namespaces")
         assert ns is not None
@@ -150,6 +160,9 @@ class ApiServer:
         else:
             self._sa_uids.pop(e.key, None)
             self._sa_deleted.add(uid)
+
+    def _observe_rbac(self, e: Any) -> None:
+        self.authorizer.index.observe_bytes(e.key, e.revision, e.value if e.type == "PUT" else None)
 
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
@@ -187,6 +200,7 @@ class ApiServer:
     # -- entry point -------------------------------------------------------
     async def handle(self, req: ApiRequest) -> ApiResponse:
         try:
+            self.authorizer.check(req)
             return await self._handle(req)
         except StatusError as e:
             return ApiResponse(e.code, e.status())
@@ -207,6 +221,11 @@ class ApiServer:
         assert r is not None
         q = req.query
         method = req.method.upper()
+        if not resources.stored(r):
+            if route.name is not None:
+                raise resource_not_found()
+            body = (await codec.decode_async(req.body, req.headers.get("content-type", "application/json"))).value
+            return reviews.respond(self.authorizer, req, r, route.namespace, body)
         if route.legacy_watch or (method == "GET" and route.subresource is None and codec.query_bool(q, "watch")):
             if method != "GET":
                 raise method_not_allowed()

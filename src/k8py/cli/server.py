@@ -65,6 +65,7 @@ class ServerArgs:
     cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a /24 of it
     service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses
     encryption_provider_config: str | None = None  # None: <data-dir>/encryption-config.yaml, made on first start
+    authorization_mode: str = "RBAC"  # or AlwaysAllow
 
     @property
     def cluster_dns(self) -> str:
@@ -140,6 +141,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
+    p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
+                   help="RBAC (default: system:masters, then Roles and bindings) or AlwaysAllow")
 
 
 def _duration(text: str) -> float:
@@ -157,7 +160,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       pod_eviction_timeout=ns.pod_eviction_timeout,
                       compaction_interval=ns.compaction_interval,
                       service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool,
-                      encryption_provider_config=getattr(ns, "encryption_provider_config", None))
+                      encryption_provider_config=getattr(ns, "encryption_provider_config", None),
+                      authorization_mode=getattr(ns, "authorization_mode", "RBAC"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -230,7 +234,8 @@ async def _start_api(args: ServerArgs, store: Store, clock: RealClock) -> ApiSer
     from k8py.apiserver.server import ApiServer
 
     config = ApiServerConfig(advertise_address=_advertise(args), port=args.port, service_cidr=args.service_cidr,
-                             cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns)
+                             cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
+                             authorization_mode=args.authorization_mode)
     if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
         config.watch_history = int(os.environ["K8PY_WATCH_HISTORY"])
     api = ApiServer(store, config, clock)
@@ -267,7 +272,8 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
     from k8py.apiserver.http import HttpFront
     from k8py.apiserver.nodeproxy import attach_to_server
 
-    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
+    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth,
+                      authorizer=api.authorizer)
     front.debug_handlers["compact"] = _compact_handler(store)
     node_proxy = attach_to_server(api, front, pki.agent_token)
     port = await front.start(args.bind, args.port)
