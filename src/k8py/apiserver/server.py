@@ -25,6 +25,7 @@ from k8py.api.types import Obj
 from k8py.apiserver import (
     bootstrap,
     codec,
+    escalation,
     listing,
     machinery,
     patch,
@@ -103,6 +104,7 @@ class ApiServer:
         # Who may do what: RBAC (the index follows the RBAC objects' watch caches) unless
         # the config says AlwaysAllow.
         self.authorizer = Authorizer(self.config.authorization_mode)
+        self.registry.admission.append(self._no_escalation)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -160,6 +162,9 @@ class ApiServer:
         else:
             self._sa_uids.pop(e.key, None)
             self._sa_deleted.add(uid)
+
+    def _no_escalation(self, r: Resource, obj: Obj, _old: Obj | None, opts: WriteOptions) -> None:
+        escalation.check(self.authorizer, r, obj, opts.user, opts.groups)
 
     def _observe_rbac(self, e: Any) -> None:
         self.authorizer.index.observe_bytes(e.key, e.revision, e.value if e.type == "PUT" else None)
@@ -295,7 +300,8 @@ class ApiServer:
         if not manager:
             ua = req.headers.get("user-agent", "")
             manager = ua.split("/", 1)[0].strip() or "unknown"
-        return WriteOptions(dry_run=dry == "All", field_validation=fv, field_manager=manager[:128])
+        return WriteOptions(dry_run=dry == "All", field_validation=fv, field_manager=manager[:128], user=req.user,
+                            groups=req.groups)
 
     @staticmethod
     def _respond(code: int, body: Obj, opts: WriteOptions | None = None) -> ApiResponse:
