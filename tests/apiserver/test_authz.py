@@ -216,3 +216,32 @@ def test_index_ignores_older_events_and_indexes_by_subject() -> None:
     assert list(idx.bindings_of("u", ["g1"])) == []
     idx.observe(key, 11, None)
     assert list(idx.bindings_of("u", ["g2"])) == [] and not idx.by_subject
+
+
+def test_impersonation_needs_the_impersonate_verb() -> None:
+    from k8py.apiserver.auth import User
+    from k8py.apiserver.errors import StatusError
+    from k8py.apiserver.impersonation import impersonate
+
+    authz = Authorizer("RBAC")
+    idx = authz.index
+    idx.observe("/registry/rbac.authorization.k8s.io/clusterroles/imp", 1, {"rules": [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["jane"]},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"]}]})
+    idx.observe("/registry/rbac.authorization.k8s.io/clusterrolebindings/imp", 2,
+                bind("ClusterRoleBinding", "imp", "ClusterRole", "imp", [{"kind": "User", "name": "ops"}]))
+    ops = User("ops", AUTHED)
+    assert impersonate(authz, ops, "jane", ["devs"]) == User("jane", ("devs", "system:authenticated"))
+    with pytest.raises(StatusError) as e:
+        impersonate(authz, ops, "bob", [])
+    assert e.value.message == ('users "bob" is forbidden: User "ops" cannot impersonate resource "users" in API '
+                               'group "" at the cluster scope')
+    with pytest.raises(StatusError) as e:
+        impersonate(authz, ops, "system:serviceaccount:kube-system:default", [])
+    assert 'cannot impersonate resource "serviceaccounts" in API group "" in the namespace "kube-system"' \
+        in e.value.message
+    assert impersonate(authz, User("root", ("system:masters",)), "system:serviceaccount:ns:sa", []) == User(
+        "system:serviceaccount:ns:sa", ("system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated"))
+    with pytest.raises(StatusError) as e:
+        impersonate(authz, ops, None, ["devs"])
+    assert e.value.code == 400

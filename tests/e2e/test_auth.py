@@ -110,3 +110,17 @@ def test_default_service_account_is_refused_until_bound(cluster: K8pyServer, tmp
     assert "secrets" in listing and "selfsubjectaccessreviews.authorization.k8s.io" in listing, listing
     table = cluster.kubectl("get", "rolebinding", "sa-secrets", "-o", "wide").stdout
     assert "Role/secret-reader" in table and "default/default" in table, table
+
+
+def test_impersonation_for_those_allowed(cluster: K8pyServer, tmp_path: Path) -> None:
+    cluster.kubectl("create", "serviceaccount", "ops")
+    kc = _as_token(cluster, tmp_path, cluster.kubectl("create", "token", "ops").stdout.strip())
+    p = cluster.kubectl("--kubeconfig", kc, "get", "pods", "--as", "jane", check=False)
+    assert 'cannot impersonate resource "users"' in p.stderr, p.stderr
+    cluster.kubectl("create", "clusterrole", "impersonator", "--verb=impersonate", "--resource=users,groups")
+    cluster.kubectl("create", "clusterrolebinding", "ops-impersonates", "--clusterrole=impersonator",
+                    "--serviceaccount=default:ops")
+    me = wait_for(lambda: cluster.kubectl("--kubeconfig", kc, "auth", "whoami", "--as", "jane", "--as-group", "devs",
+                                          "-o", "json", check=False).stdout, what="impersonation allowed")
+    info = json.loads(me)["status"]["userInfo"]
+    assert info["username"] == "jane" and info["groups"] == ["devs", "system:authenticated"]
