@@ -9,7 +9,12 @@ the admin client certificate:
 - watch delivery latency (write acknowledged -> event received);
 - RSS when idle after start and after the load.
 
-    .venv/bin/python bench/api.py [--rate 200] [--n 1000] [--clients 8] [--stores sqlite,etcd]
+With `--authz` it measures instead the cost of authorization (SQLite): create and get p50/p99
+as the default service account (a RoleBinding lets it write ConfigMaps), with
+`--authorization-mode AlwaysAllow`, with RBAC, and with RBAC and 500 more RoleBindings (of
+other users) in the namespace.
+
+    .venv/bin/python bench/api.py [--rate 200] [--n 1000] [--clients 8] [--stores sqlite,etcd] [--authz]
 Traffic goes to 127.0.0.1 only; every loop is bounded in count.
 """
 
@@ -31,6 +36,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from k8py.client.client import Client
 from k8py.client.rest import RestTransport
 
@@ -44,13 +51,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, store: str | None) -> None:
-        self.data, self.store = data, store
+    def __init__(self, data: Path, store: str | None, extra: tuple[str, ...] = ()) -> None:
+        self.data, self.store, self.extra = data, store, extra
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> float:
         args = [sys.executable, "-m", "k8py.cli.main", "server", "--no-agent", "--data-dir", str(self.data),
-                "--port", "0"]
+                "--port", "0", *self.extra]
         if self.store:
             args += ["--store", self.store]
         t0 = time.monotonic()
@@ -209,13 +216,110 @@ def bench_store(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+RBAC_V1 = "/apis/rbac.authorization.k8s.io/v1/namespaces/default"
+AUTHZ_RUNS = (("authorization off (AlwaysAllow)", "AlwaysAllow", 0), ("RBAC", "RBAC", 0),
+              ("RBAC, 500 RoleBindings", "RBAC", 500))
+
+
+def _binding(name: str, subject: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "subjects": [subject],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-cm"}}
+
+
+async def as_service_account(kubeconfig: Path, bindings: int) -> Path:
+    """Let default:default write ConfigMaps (plus `bindings` RoleBindings of other users); a
+    kubeconfig with its token."""
+    admin = RestTransport.from_kubeconfig(kubeconfig)
+    try:
+        await admin.request("POST", f"{RBAC_V1}/roles", body={"metadata": {"name": "bench-cm"}, "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "patch"]}]})
+        await admin.request("POST", f"{RBAC_V1}/rolebindings",
+                            body=_binding("bench-sa", {"kind": "ServiceAccount", "name": "default"}))
+        for i in range(bindings):
+            await admin.request("POST", f"{RBAC_V1}/rolebindings", body=_binding(f"bench-{i}", {
+                "kind": "User", "name": f"user-{i}", "apiGroup": "rbac.authorization.k8s.io"}))
+        _, tr = await admin.request("POST", "/api/v1/namespaces/default/serviceaccounts/default/token",
+                                    body={"spec": {}})
+    finally:
+        await admin.close()
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    cfg["users"] = [{"name": u["name"], "user": {"token": tr["status"]["token"]}} for u in cfg["users"]]
+    out = kubeconfig.with_name("sa-kubeconfig")
+    out.write_text(yaml.safe_dump(cfg))
+    await asyncio.sleep(1.0)  # the bindings reach the authorizer's index through a watch
+    return out
+
+
+async def authz_load(kubeconfig: Path, n: int, rate: float, nclients: int) -> dict[str, list[float]]:
+    clients = [Client(RestTransport.from_kubeconfig(kubeconfig)) for _ in range(nclients)]
+    try:
+        return {"create": await paced(n, rate, clients, lambda c, i: c.create(
+                    "configmaps", {"metadata": {"name": f"b-{i}"}, "data": {"i": str(i)}}, NS)),
+                "get": await paced(n, rate, clients, lambda c, i: c.get("configmaps", f"b-{i}", NS))}
+    finally:
+        for c in clients:
+            await c.close()
+
+
+def decision_cost(bindings: int, n: int = 20000) -> float:
+    """Microseconds per authorization of a default-SA `get configmaps` (in process, no I/O),
+    with the bootstrap policy, the SA's binding and `bindings` other RoleBindings indexed."""
+    from k8py.api.request import ApiRequest
+    from k8py.apiserver import bootstrappolicy
+    from k8py.apiserver.authz import Authorizer
+
+    authz = Authorizer("RBAC")
+    idx, rev = authz.index, 0
+    objs = [("clusterroles", o) for o in bootstrappolicy.cluster_roles()]
+    objs += [("clusterrolebindings", o) for o in bootstrappolicy.cluster_role_bindings()]
+    objs.append(("roles/default", {"rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+                                   "metadata": {"name": "bench-cm"}}))
+    objs.append(("rolebindings/default", _binding("bench-sa", {"kind": "ServiceAccount", "name": "default"})))
+    objs += [("rolebindings/default", _binding(f"bench-{i}", {"kind": "User", "name": f"user-{i}"}))
+             for i in range(bindings)]
+    for where, o in objs:
+        rev += 1
+        idx.observe(f"/registry/rbac.authorization.k8s.io/{where}/{o['metadata']['name']}", rev, o)
+    req = ApiRequest("GET", "/api/v1/namespaces/default/configmaps/b-1", user="system:serviceaccount:default:default",
+                     groups=("system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        authz.check(req)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def bench_authz(args: argparse.Namespace) -> None:
+    print(f"k8py authorization cost: {args.n} ConfigMaps created then read at {args.rate:.0f}/s over "
+          f"{args.clients} HTTPS clients as the default service account, SQLite, {os.cpu_count()} CPUs")
+    print("| run | create p50 / p99 | get p50 / p99 |")
+    print("|---|---|---|")
+    for label, mode, extra in AUTHZ_RUNS:
+        tmp = Path(tempfile.mkdtemp(prefix="k8py-bench-authz-"))
+        srv = Server(tmp / "data", None, ("--authorization-mode", mode))
+        try:
+            srv.start()
+            kc = asyncio.run(as_service_account(srv.data / "kubeconfig", extra))
+            lat = asyncio.run(authz_load(kc, args.n, args.rate, args.clients))
+        finally:
+            srv.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+        cells = [f"{pct(lat[op], 50):.1f} / {pct(lat[op], 99):.1f} ms" for op in ("create", "get")]
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    print(f"authorizer decision (in process): {decision_cost(0):.1f} us per request; "
+          f"{decision_cost(500):.1f} us with 500 more RoleBindings")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--stores", default="sqlite,etcd")
+    ap.add_argument("--authz", action="store_true", help="authorization off vs RBAC vs RBAC with 500 RoleBindings")
     args = ap.parse_args()
+    if args.authz:
+        bench_authz(args)
+        return
     stores = [s for s in args.stores.split(",") if s != "etcd" or shutil.which("etcd")]
     results = {s: bench_store(s, args) for s in stores}
     print(f"k8py API benchmark: {args.n} objects, writes at {args.rate:.0f}/s over {args.clients} HTTPS clients, "

@@ -54,6 +54,7 @@ class FakeApi:
 
         self.endpoint: tuple[str, int] | None = None
         self.node_proxy: Any = None
+        self.authorizer: Any = None
 
     def set_node_proxy(self, proxy: Any) -> None:
         self.node_proxy = proxy

@@ -308,3 +308,23 @@ async def test_terminating_replicas_add_up_from_the_replica_sets(cluster: Cluste
     await c.client.delete("pods", victim["metadata"]["name"], "default", grace_period_seconds=0)
     d = await c.until(lambda: c.with_status("deployments", "web", terminatingReplicas=0), "none terminating")
     assert d["status"]["terminatingReplicas"] == 0
+
+
+async def test_old_set_just_scaled_down_does_not_count_its_leaving_pods_as_available(cluster: Cluster) -> None:
+    """replicas 4, maxUnavailable 1: the old set was just scaled 4 -> 3 but its status still says 4
+    available (its controller has not caught up), the new set has 1 of 2 available. Only 3 + 1 pods
+    can be available, so at most one more old pod may go (not two: that would leave 2 ready)."""
+    dc = DeploymentController(cluster.client, cluster.factory, cluster.clock)
+    d = deployment("web", 4)
+    old = {"metadata": {"name": "old", "namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"},
+           "spec": {"replicas": 3}, "status": {"availableReplicas": 4}}
+    new = {"metadata": {"name": "new", "namespace": "default", "creationTimestamp": "2026-01-02T00:00:00Z"},
+           "spec": {"replicas": 2}, "status": {"availableReplicas": 1}}
+    scaled: list[tuple[str, int]] = []
+
+    async def scale_rs(rs: Obj, n: int, _d: Obj) -> tuple[bool, Obj]:
+        scaled.append((rs["metadata"]["name"], n))
+        return True, {**rs, "spec": {"replicas": n}}
+    dc.scale_rs = scale_rs  # type: ignore[method-assign]  # record, do not write
+    await dc.reconcile_old_rss([old], new, d)
+    assert scaled == [("old", 2)]

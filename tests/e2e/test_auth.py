@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e_harness import K8pyServer
+from e2e_harness import K8pyServer, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -50,3 +50,77 @@ def test_kubectl_without_credentials(cluster: K8pyServer, tmp_path: Path) -> Non
     p = cluster.kubectl("--kubeconfig", str(kc), "get", "pods", check=False)
     assert p.returncode != 0
     assert "You must be logged in to the server" in p.stderr, p.stderr
+
+
+# ---- authorization (RBAC) through the real kubectl ----
+
+SA = "system:serviceaccount:default:default"
+
+
+def _as_token(cluster: K8pyServer, tmp_path: Path, token: str) -> str:
+    """A kubeconfig of the cluster whose user is `token`."""
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    cfg["users"] = [{"name": u["name"], "user": {"token": token}} for u in cfg["users"]]
+    kc = tmp_path / "token-kubeconfig"
+    kc.write_text(yaml.safe_dump(cfg))
+    return str(kc)
+
+
+def test_whoami_and_can_i_as_admin(cluster: K8pyServer) -> None:
+    me = cluster.kubectl_json("auth", "whoami")
+    assert me["kind"] == "SelfSubjectReview" and "system:masters" in me["status"]["userInfo"]["groups"]
+    assert cluster.kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
+    listing = cluster.kubectl("auth", "can-i", "--list").stdout
+    assert "*.*" in listing and "[*]" in listing, listing
+
+
+def test_default_service_account_is_refused_until_bound(cluster: K8pyServer, tmp_path: Path) -> None:
+    token = cluster.kubectl("create", "token", "default").stdout.strip()
+    kc = _as_token(cluster, tmp_path, token)
+    assert cluster.kubectl("--kubeconfig", kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"
+                           ).stdout == SA
+    refused = {
+        ("get", "secrets"): f'secrets is forbidden: User "{SA}" cannot list resource "secrets" in API group "" '
+                            'in the namespace "default"',
+        ("get", "nodes"): f'nodes is forbidden: User "{SA}" cannot list resource "nodes" in API group "" at the '
+                          "cluster scope",
+        ("get", "namespaces"): f'namespaces is forbidden: User "{SA}" cannot list resource "namespaces" in API '
+                               'group "" at the cluster scope',
+    }
+    for args, message in refused.items():
+        p = cluster.kubectl("--kubeconfig", kc, *args, check=False)
+        assert p.returncode != 0 and f"Error from server (Forbidden): {message}" in p.stderr, p.stderr
+    p = cluster.kubectl("auth", "can-i", "list", "secrets", "--as", SA, check=False)
+    assert p.stdout.strip() == "no"
+    p = cluster.kubectl("--kubeconfig", kc, "get", "pods", "--as", "jane", check=False)
+    assert (f'users "jane" is forbidden: User "{SA}" cannot impersonate resource "users" in API group "" at the '
+            "cluster scope") in p.stderr, p.stderr
+
+    cluster.kubectl("create", "role", "secret-reader", "--verb=get,list", "--resource=secrets")
+    cluster.kubectl("create", "rolebinding", "sa-secrets", "--role=secret-reader", "--serviceaccount=default:default")
+    cluster.kubectl("create", "clusterrole", "cluster-reader", "--verb=get,list", "--resource=nodes,namespaces")
+    cluster.kubectl("create", "clusterrolebinding", "sa-cluster-reader", "--clusterrole=cluster-reader",
+                    "--serviceaccount=default:default")
+    for args in refused:
+        wait_for(lambda args=args: cluster.kubectl("--kubeconfig", kc, *args, check=False).returncode == 0,
+                 what=f"{args} allowed after the bindings")
+    assert cluster.kubectl("auth", "can-i", "list", "secrets", "--as", SA).stdout.strip() == "yes"
+    assert cluster.kubectl("auth", "can-i", "delete", "secrets", "--as", SA, check=False).stdout.strip() == "no"
+    listing = cluster.kubectl("--kubeconfig", kc, "auth", "can-i", "--list").stdout
+    assert "secrets" in listing and "selfsubjectaccessreviews.authorization.k8s.io" in listing, listing
+    table = cluster.kubectl("get", "rolebinding", "sa-secrets", "-o", "wide").stdout
+    assert "Role/secret-reader" in table and "default/default" in table, table
+
+
+def test_impersonation_for_those_allowed(cluster: K8pyServer, tmp_path: Path) -> None:
+    cluster.kubectl("create", "serviceaccount", "ops")
+    kc = _as_token(cluster, tmp_path, cluster.kubectl("create", "token", "ops").stdout.strip())
+    p = cluster.kubectl("--kubeconfig", kc, "get", "pods", "--as", "jane", check=False)
+    assert 'cannot impersonate resource "users"' in p.stderr, p.stderr
+    cluster.kubectl("create", "clusterrole", "impersonator", "--verb=impersonate", "--resource=users,groups")
+    cluster.kubectl("create", "clusterrolebinding", "ops-impersonates", "--clusterrole=impersonator",
+                    "--serviceaccount=default:ops")
+    me = wait_for(lambda: cluster.kubectl("--kubeconfig", kc, "auth", "whoami", "--as", "jane", "--as-group", "devs",
+                                          "-o", "json", check=False).stdout, what="impersonation allowed")
+    info = json.loads(me)["status"]["userInfo"]
+    assert info["username"] == "jane" and info["groups"] == ["devs", "system:authenticated"]

@@ -43,6 +43,9 @@ def token(s: K8pyServer, *args: str) -> str:
 
 
 def test_tokens_die_with_their_account_and_pod(tmp_path: Path) -> None:
+    """A token is accepted (GET /api: any authenticated user may, whatever its rights) while its
+    account and bound pod exist, and refused (401) once either is gone, after compaction and a
+    restart too."""
     s = K8pyServer(tmp_path / "data").start()
     try:
         s.kubectl("create", "serviceaccount", "robot")
@@ -50,18 +53,18 @@ def test_tokens_die_with_their_account_and_pod(tmp_path: Path) -> None:
         assert c["aud"] == ["x"] and c["exp"] - c["iat"] == 600
         assert c["sub"] == "system:serviceaccount:default:robot"
         robot = token(s, "robot")
-        wait_for(lambda: api_get(s, "/api/v1/namespaces/default/pods", robot) == 200, 30, "the token accepted")
+        wait_for(lambda: api_get(s, "/api", robot) == 200, 30, "the token accepted")
         s.kubectl("run", "p", "--image=busybox", "--restart=Never", "--", "sleep", "1")
         pod = s.kubectl_json("get", "pod", "p")
         vols = [v for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-")]
         assert len(vols) == 1 and pod["spec"]["serviceAccountName"] == "default"
         bound = token(s, "default", "--bound-object-kind", "Pod", "--bound-object-name", "p")
         assert claims(bound)["kubernetes.io"]["pod"] == {"name": "p", "uid": pod["metadata"]["uid"]}
-        wait_for(lambda: api_get(s, "/api/v1/namespaces/default/pods", bound) == 200, 30, "the pod's token")
+        wait_for(lambda: api_get(s, "/api", bound) == 200, 30, "the pod's token")
         s.kubectl("delete", "pod", "p", "--grace-period=0", "--force")
-        wait_for(lambda: api_get(s, "/api/v1/namespaces/default/pods", bound) == 401, 30, "the pod's token refused")
+        wait_for(lambda: api_get(s, "/api", bound) == 401, 30, "the pod's token refused")
         s.kubectl("delete", "serviceaccount", "robot")
-        wait_for(lambda: api_get(s, "/api/v1/namespaces/default/pods", robot) == 401, 30, "the token refused")
+        wait_for(lambda: api_get(s, "/api", robot) == 401, 30, "the token refused")
         token_path = "/debug/k8py/compact"
         ctx = ssl.create_default_context(cafile=str(s.data_dir / "pki" / "ca.crt"))
         ctx.load_cert_chain(str(s.data_dir / "pki" / "admin.crt"), str(s.data_dir / "pki" / "admin.key"))
@@ -70,10 +73,10 @@ def test_tokens_die_with_their_account_and_pod(tmp_path: Path) -> None:
             assert r.status == 200
         assert s.stop() == 0
         s.start()
-        assert api_get(s, "/api/v1/namespaces/default/pods", robot) == 401
-        assert api_get(s, "/api/v1/namespaces/default/pods", bound) == 401
+        assert api_get(s, "/api", robot) == 401
+        assert api_get(s, "/api", bound) == 401
         s.kubectl("create", "serviceaccount", "robot")  # the same name again is another account
-        assert api_get(s, "/api/v1/namespaces/default/pods", robot) == 401
+        assert api_get(s, "/api", robot) == 401
     finally:
         s.stop()
 
@@ -107,16 +110,13 @@ LIST_PODS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.root
-def test_incluster_python_client_lists_pods(agent_cluster: Any) -> None:
-    """The official client inside a pod: token, ca.crt and namespace from the projected volume,
-    KUBERNETES_SERVICE_HOST/PORT from the environment, https to the `kubernetes` Service.
-    The image is Debian (nginx's); the host's Python and .venv are mounted read-only."""
-    c = agent_cluster
+def _run_incluster(c: Any, name: str) -> str:
+    """Run LIST_PODS in a pod named `name`; its logs once it has ended. The image is Debian
+    (nginx's); the host's Python and .venv are mounted read-only."""
     venv = Path(sys.prefix).resolve()
     python_home = Path(os.path.realpath(sys.executable)).parents[1]
     c.kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "incluster"},
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {"nodeName": c.node_name, "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
                  "containers": [{"name": "py", "image": "nginx:1.14.2",
                                  "command": [str(venv / "bin" / "python"), "-c", LIST_PODS],
@@ -125,14 +125,27 @@ def test_incluster_python_client_lists_pods(agent_cluster: Any) -> None:
                                                    "readOnly": True}]}],
                  "volumes": [{"name": "venv", "hostPath": {"path": str(venv), "type": "Directory"}},
                              {"name": "python", "hostPath": {"path": str(python_home), "type": "Directory"}}]}}))
-    p = wait_for(lambda: (x := c.kubectl_json("get", "pod", "incluster"))["status"].get("phase")
-                 in ("Succeeded", "Failed") and x, 120, "the in-cluster client to finish")
-    logs = c.kubectl("logs", "incluster").stdout
+    p = wait_for(lambda: (x := c.kubectl_json("get", "pod", name))["status"].get("phase")
+                 in ("Succeeded", "Failed") and x, 120, f"the in-cluster client {name} to finish")
+    logs = c.kubectl("logs", name).stdout
     assert p["status"]["phase"] == "Succeeded", logs
-    # TODO(rbac): without authorization the default account may list pods (200). Once RBAC is on,
-    # assert "STATUS 403 default" here, then grant `view` with a RoleBinding and expect 200.
-    assert "STATUS 200 default" in logs and "'incluster'" in logs, logs
-    c.kubectl("delete", "pod", "incluster", "--wait=true")
+    c.kubectl("delete", "pod", name, "--wait=true")
+    return logs
+
+
+@pytest.mark.root
+def test_incluster_python_client_lists_pods_when_its_role_allows(agent_cluster: Any) -> None:
+    """The official client inside a pod: token, ca.crt and namespace from the projected volume,
+    KUBERNETES_SERVICE_HOST/PORT from the environment, https to the `kubernetes` Service. The
+    default service account has no rights (403); a RoleBinding to `view` lets it list pods."""
+    c = agent_cluster
+    assert "STATUS 403 default" in (logs := _run_incluster(c, "incluster-denied")), logs
+    c.kubectl("create", "rolebinding", "incluster-view", "--clusterrole=view", "--serviceaccount=default:default")
+    try:
+        logs = _run_incluster(c, "incluster")
+        assert "STATUS 200 default" in logs and "'incluster'" in logs, logs
+    finally:
+        c.kubectl("delete", "rolebinding", "incluster-view")
 
 
 def test_token_review_through_kubectl(cluster: K8pyServer) -> None:

@@ -317,7 +317,7 @@ def test_create_token_authenticates_as_the_service_account(cluster: K8pyServer, 
     empty.write_text("")
     flags = ["--server", cluster.url, "--certificate-authority", str(cluster.data_dir / "pki" / "ca.crt")]
     env = {"KUBECONFIG": str(empty)}
-    out = cluster.kubectl(*flags, "--token", token, "get", "namespaces", env=env).stdout
-    assert "kube-system" in out
-    bad = cluster.kubectl(*flags, "--token", token[:-4] + "AAAA", "get", "namespaces", env=env, check=False)
+    out = cluster.kubectl(*flags, "--token", token, "auth", "whoami", env=env).stdout
+    assert "system:serviceaccount:default:default" in out  # authenticated (and, by RBAC, allowed little)
+    bad = cluster.kubectl(*flags, "--token", token[:-4] + "AAAA", "auth", "whoami", env=env, check=False)
     assert bad.returncode != 0 and "Unauthorized" in bad.stderr

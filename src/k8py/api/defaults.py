@@ -504,6 +504,13 @@ def _storageclass_defaults(obj: dict[str, Any]) -> None:
     _set(obj, "volumeBindingMode", "Immediate")
 
 
+def _binding_defaults(obj: dict[str, Any]) -> None:
+    """A User or Group subject's apiGroup is rbac.authorization.k8s.io (SetDefaults_Subject)."""
+    for s in _items(obj.get("subjects")):
+        if s.get("kind") in ("User", "Group") and not s.get("apiGroup"):
+            s["apiGroup"] = "rbac.authorization.k8s.io"
+
+
 def _limitrange_defaults(obj: dict[str, Any]) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -545,6 +552,8 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("autoscaling", "HorizontalPodAutoscaler"): _hpa_defaults,
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice_defaults,
     ("storage.k8s.io", "StorageClass"): _storageclass_defaults,
+    ("rbac.authorization.k8s.io", "RoleBinding"): _binding_defaults,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

@@ -158,3 +158,11 @@ def port_number_errors(port: int) -> list[str]:
     if 1 <= port <= 65535:
         return []
     return ["must be between 1 and 65535, inclusive"]
+
+
+def path_segment_errors(value: str) -> list[str]:
+    """Kubernetes' ValidatePathSegmentName: names that are any string usable as one URL
+    path segment (RBAC roles and bindings: `system:basic-user`)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8py.api.wellknown import USER_SYSTEM_ADMIN
+from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 
 
 @dataclass
@@ -24,6 +24,9 @@ class ApiRequest:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     user: str = USER_SYSTEM_ADMIN
+    # The user's groups, which authorization reads. The default is the in-process
+    # components' (system:admin in system:masters); the HTTPS front always sets both.
+    groups: tuple[str, ...] = (GROUP_MASTERS,)
 
 
 @dataclass

@@ -75,6 +75,12 @@ class Resource:
 
 
 _ALL = "all"
+_CREATE_ONLY = ("create",)  # reviews: answered, never stored
+
+
+def stored(r: Resource) -> bool:
+    """Whether objects of `r` live in the store (reviews do not: they are only created)."""
+    return "get" in r.verbs
 
 RESOURCES: tuple[Resource, ...] = (
     # core/v1
@@ -116,8 +122,23 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
     # storage.k8s.io/v1
     Resource("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
-    # authentication.k8s.io/v1: reviews are created and answered, never stored
-    Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=("create",)),
+    # rbac.authorization.k8s.io/v1
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    # authorization.k8s.io/v1 and authentication.k8s.io/v1: reviews, created and answered, never stored
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+             verbs=_CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
+             verbs=_CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", False,
+             verbs=_CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", True,
+             verbs=_CREATE_ONLY),
+    Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
+             verbs=_CREATE_ONLY),
+    Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=_CREATE_ONLY),
 )
 
 

@@ -934,6 +934,27 @@ def _limitrange_row(obj: dict[str, Any], now: float) -> Row:
     return [_name(obj), created]
 
 
+def _role_row(obj: dict[str, Any], now: float) -> Row:
+    return _limitrange_row(obj, now)  # name and creation time (RFC 3339), as Kubernetes prints roles
+
+
+def _binding_cols(what: str) -> list[Column]:
+    return [_name_col(), col("Role", "string", _doc("io.k8s.api.rbac.v1.RoleBinding", "roleRef")), _age_col(),
+            col("Users", "string", f"Users in the {what}", priority=1),
+            col("Groups", "string", f"Groups in the {what}", priority=1),
+            col("ServiceAccounts", "string", f"ServiceAccounts in the {what}", priority=1)]
+
+
+def _binding_row(obj: dict[str, Any], now: float) -> Row:
+    ref = _d(obj.get("roleRef"))
+    subjects = [s for s in obj.get("subjects") or [] if isinstance(s, dict)]
+    users = [str(s.get("name", "")) for s in subjects if s.get("kind") == "User"]
+    groups = [str(s.get("name", "")) for s in subjects if s.get("kind") == "Group"]
+    sas = [f'{s.get("namespace", "")}/{s.get("name", "")}' for s in subjects if s.get("kind") == "ServiceAccount"]
+    return [_name(obj), f'{ref.get("kind", "")}/{ref.get("name", "")}', _age(obj, now),
+            ", ".join(users), ", ".join(groups), ", ".join(sas)]
+
+
 def _generic_cols() -> list[Column]:
     return [_name_col(), _age_col()]
 
@@ -976,6 +997,11 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("coordination.k8s.io", "Lease"): (_lease_cols, _lease_row),
     ("discovery.k8s.io", "EndpointSlice"): (_endpointslice_cols, _endpointslice_row),
     ("storage.k8s.io", "StorageClass"): (_storageclass_cols, _storageclass_row),
+    ("rbac.authorization.k8s.io", "Role"): (_limitrange_cols, _role_row),
+    ("rbac.authorization.k8s.io", "ClusterRole"): (_limitrange_cols, _role_row),
+    ("rbac.authorization.k8s.io", "RoleBinding"): (lambda: _binding_cols("roleBinding"), _binding_row),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (lambda: _binding_cols("clusterRoleBinding"),
+                                                          _binding_row),
 }
 
 

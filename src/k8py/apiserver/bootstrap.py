@@ -1,6 +1,7 @@
 """What a fresh cluster has before anyone writes: system namespaces, the `kubernetes`
 Service (first address of the service CIDR, port 443 -> the API server) with its
-Endpoints and EndpointSlice, and a `default` ServiceAccount in each namespace.
+Endpoints and EndpointSlice, a `default` ServiceAccount in each namespace, and
+Kubernetes' bootstrap RBAC policy (`bootstrappolicy`).
 
 Idempotent: run at every start; existing objects are kept, the `kubernetes`
 endpoints are corrected to the current advertise address and port.
@@ -26,7 +27,7 @@ from k8py.api.wellknown import (
     NAMESPACE_PUBLIC,
     NAMESPACE_SYSTEM,
 )
-from k8py.apiserver import storage
+from k8py.apiserver import bootstrappolicy, storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
@@ -88,6 +89,7 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
         obj = storage.from_kv(ns, kv)
         if not obj["metadata"].get("deletionTimestamp"):
             await ensure_service_account(reg, obj["metadata"]["name"])
+    await ensure_policy(reg)
     await ensure_kubernetes_service(reg, config)
 
 
@@ -106,6 +108,14 @@ async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> N
         await ensure_endpoints(reg, config)
     else:
         log.info("the API server's port is not known yet: the kubernetes endpoints wait for it")
+
+
+async def ensure_policy(reg: Registry) -> None:
+    """Kubernetes' bootstrap ClusterRoles and ClusterRoleBindings, each created if missing."""
+    for obj in bootstrappolicy.cluster_roles():
+        await _ensure(reg, _res("rbac.authorization.k8s.io", "clusterroles"), obj)
+    for obj in bootstrappolicy.cluster_role_bindings():
+        await _ensure(reg, _res("rbac.authorization.k8s.io", "clusterrolebindings"), obj)
 
 
 async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:

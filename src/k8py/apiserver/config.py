@@ -21,4 +21,5 @@ class ApiServerConfig:
     cluster_dns: str = "10.43.0.10"
     watch_history: int = 2_000  # events each watch cache keeps; older resumes read the store
     watcher_queue: int = 10_000  # events buffered per watcher before it is dropped
+    authorization_mode: str = "RBAC"  # or "AlwaysAllow" (`k8py server --authorization-mode`)
     patch_retries: int = 100  # read-modify-write attempts of PATCH (and unconditional PUT) on store conflicts

@@ -219,7 +219,7 @@ def namespaced_storage_resources() -> list[Resource]:
     seen: set[str] = set()
     out = []
     for r in resources.RESOURCES:
-        if not r.namespaced:
+        if not r.namespaced or not resources.stored(r):
             continue
         p = storage.prefix(r)
         if p not in seen:

@@ -32,6 +32,9 @@ from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 from k8py.apiserver import discovery, limits
 from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
+from k8py.apiserver.authz import Authorizer
+from k8py.apiserver.errors import StatusError
+from k8py.apiserver.impersonation import impersonate
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class HttpFront:
     def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None,
                  authenticator: Authenticator | None,
                  upgrade_handler: UpgradeHandler | None = None,
+                 authorizer: Authorizer | None = None,
                  max_mutating_inflight: int = limits.MAX_MUTATING_INFLIGHT,
                  max_readonly_inflight: int = limits.MAX_READONLY_INFLIGHT,
                  request_timeout: float = limits.REQUEST_TIMEOUT) -> None:
@@ -71,6 +75,8 @@ class HttpFront:
         self.ssl_context = ssl_context
         self.authenticator = authenticator
         self.upgrade_handler = upgrade_handler
+        # Impersonation and upgrades are authorized here (the handler authorizes the rest).
+        self.authorizer = authorizer
         self.debug_handlers: dict[str, DebugHandler] = {}
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[Any]] = set()  # handler tasks writing a stream (watch, logs)
@@ -122,13 +128,23 @@ class HttpFront:
             body = await request.read() if request.body_exists else b""
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413, body=_dumps(limits.too_large_status()), content_type="application/json")
+        try:
+            user = self._impersonated(request, user)
+        except StatusError as e:
+            return web.Response(status=e.code, body=_dumps(e.status()), content_type="application/json")
         req = ApiRequest(
             method=request.method.upper(), path=path, query={k: v for k, v in request.query.items()},
-            body=body, headers={k.lower(): v for k, v in request.headers.items()}, user=user.name)
+            body=body, headers={k.lower(): v for k, v in request.headers.items()}, user=user.name,
+            groups=user.groups)
         if request.headers.get("Upgrade") or request.headers.get("Connection", "").lower() == "upgrade":
             if self.upgrade_handler is None:
                 return web.Response(status=400, content_type="application/json", body=_dumps(
                     _status(400, "BadRequest", "protocol upgrades (exec, attach, port-forward) are not supported yet")))
+            try:
+                if self.authorizer is not None:
+                    self.authorizer.check(req)
+            except StatusError as e:
+                return web.Response(status=e.code, body=_dumps(e.status()), content_type="application/json")
             return await self.upgrade_handler(request, req, user)
         if path.startswith("/debug/k8py/"):
             return await self._debug(req, user)
@@ -143,6 +159,16 @@ class HttpFront:
         finally:
             self.inflight.release(kind)
         return await self._write(request, resp)
+
+    def _impersonated(self, request: web.Request, user: User) -> User:
+        """The user the request runs as (Impersonate-User/-Group, if the user may)."""
+        as_user = request.headers.get("Impersonate-User")
+        as_groups = request.headers.getall("Impersonate-Group", [])
+        if not as_user and not as_groups:
+            return user
+        if self.authorizer is None:
+            return user
+        return impersonate(self.authorizer, user, as_user, as_groups)
 
     async def _call(self, req: ApiRequest, timeout: float | None) -> ApiResponse:
         """The handler's answer; 504 if it takes longer than `timeout` (the work goes on)."""

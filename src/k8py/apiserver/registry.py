@@ -2,8 +2,9 @@
 
 Every write runs: type/metadata checks -> field validation (Strict/Warn/Ignore) ->
 strategy (server-owned fields, status rules) -> defaults -> validation (422) ->
-admission (namespace exists and is not terminating; then `admission` hooks, e.g. the
-ServiceAccount plugin's) -> allocation (services) ->
+admission (namespace exists and is not terminating; then the mutating `admission` hooks,
+e.g. the ServiceAccount plugin's, on create; the `validating_admission` checks, e.g. RBAC
+escalation, on create and update) -> allocation (services) ->
 managedFields -> compare-and-swap in the store. Nothing is stored when any step
 fails, or for dryRun. Store conflicts surface as `store.errors.Conflict` so callers
 choose between 409 (a client precondition) and retrying (PATCH, unconditional PUT).
@@ -20,7 +21,7 @@ from typing import Any
 from k8py.api import resources
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
-from k8py.api.wellknown import NAMESPACE_DEFAULT
+from k8py.api.wellknown import GROUP_MASTERS, NAMESPACE_DEFAULT, USER_SYSTEM_ADMIN
 from k8py.apiserver import machinery, storage, strategy
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
@@ -57,6 +58,8 @@ class WriteOptions:
     warnings: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # duplicate keys in the body
     record_managed: bool = True  # False for apply: server_side_apply records managedFields
+    user: str = USER_SYSTEM_ADMIN  # who writes (admission checks such as RBAC escalation read it)
+    groups: tuple[str, ...] = (GROUP_MASTERS,)
 
 
 def parse_rv(value: Any, what: str = "resourceVersion") -> int:
@@ -111,6 +114,9 @@ class Registry:
         self.allocator = allocator
         # Called after an object was created (not for dry runs): e.g. namespace -> SA.
         self.after_create: list[Callable[[Resource, Obj], Awaitable[None]]] = []
+        # Admission checks of a valid object about to be written (create, or update with the
+        # old object): raise a StatusError to refuse it (e.g. RBAC escalation).
+        self.validating_admission: list[Callable[[Resource, Obj, Obj | None, WriteOptions], None]] = []
         # Called when an object with deletionTimestamp lost its last finalizer and was deleted.
         self.after_delete: list[Callable[[Resource, Obj], Awaitable[None]]] = []
         # Mutating admission of a create, after the namespace's (e.g. the ServiceAccount plugin):
@@ -204,6 +210,8 @@ class Registry:
         strategy.prepare_create(r, obj)
         machinery.apply_defaults(obj, r)
         self.validate(r, obj)
+        for check in self.validating_admission:
+            check(r, obj, None, opts)
         await self.admit_namespace(r, obj)
         for admit in self.admission:
             await admit(self, r, obj)
@@ -266,6 +274,8 @@ class Registry:
                 raise invalid(r.kind, omd["name"], causes, r.group)
         else:
             self.validate(r, out, old)
+        for check in self.validating_admission:
+            check(r, out, old, opts)
         return out
 
     async def commit_update(self, r: Resource, kv: KeyValue, old: Obj, new: Obj,

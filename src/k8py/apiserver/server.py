@@ -25,9 +25,12 @@ from k8py.api.types import Obj
 from k8py.apiserver import (
     bootstrap,
     codec,
+    escalation,
     listing,
     machinery,
     patch,
+    rbac,
+    reviews,
     routing,
     saadmission,
     storage,
@@ -36,6 +39,7 @@ from k8py.apiserver import (
 )
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
+from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.deletion import (
@@ -97,6 +101,10 @@ class ApiServer:
         self.registry.admission.append(saadmission.admit)
         self.kubernetes_service = bootstrap.KubernetesServiceKeeper(self.registry, self.config)
         self._started = False
+        # Who may do what: RBAC (the index follows the RBAC objects' watch caches) unless
+        # the config says AlwaysAllow.
+        self.authorizer = Authorizer(self.config.authorization_mode)
+        self.registry.validating_admission.append(self._no_escalation)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -104,7 +112,7 @@ class ApiServer:
         live_prefixes = LiveObjects.prefixes()
         for r in resources.RESOURCES:
             prefix = storage.prefix(r)
-            if prefix in self.caches or "watch" not in r.verbs:
+            if prefix in self.caches or not resources.stored(r):
                 continue
             cache = WatchCache(self.store, prefix, self.config.watch_history, self.config.watcher_queue)
             if r.namespaced:
@@ -117,10 +125,14 @@ class ApiServer:
                 cache.on_restart.append(functools.partial(self.live.refill, self.store, prefix))
             if (r.group, r.plural) in (("", "services"), ("", "endpoints"), ("discovery.k8s.io", "endpointslices")):
                 cache.listeners.append(self.kubernetes_service.observe)
+            if r.group == "rbac.authorization.k8s.io":
+                cache.listeners.append(self._observe_rbac)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
         await self.live.fill(self.store)
+        for kv in (await self.store.list(rbac.PREFIX)).items:
+            self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         ns = resources.lookup("", "namespaces")
@@ -143,6 +155,12 @@ class ApiServer:
         front actually serves on (known only after it bound, e.g. with port 0)."""
         self.config.advertise_address, self.config.port = address, port
         await bootstrap.ensure_endpoints(self.registry, self.config)
+
+    def _no_escalation(self, r: Resource, obj: Obj, _old: Obj | None, opts: WriteOptions) -> None:
+        escalation.check(self.authorizer, r, obj, opts.user, opts.groups)
+
+    def _observe_rbac(self, e: Any) -> None:
+        self.authorizer.index.observe_bytes(e.key, e.revision, e.value if e.type == "PUT" else None)
 
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
@@ -170,6 +188,7 @@ class ApiServer:
     # -- entry point -------------------------------------------------------
     async def handle(self, req: ApiRequest) -> ApiResponse:
         try:
+            self.authorizer.check(req)
             return await self._handle(req)
         except StatusError as e:
             return ApiResponse(e.code, e.status())
@@ -195,6 +214,11 @@ class ApiServer:
                 raise method_not_allowed()
             return ApiResponse(201, tokenrequest.review_token(await self._body(req), self.bound_tokens,
                                                               self.token_reviewer))
+        if not resources.stored(r):
+            if route.name is not None:
+                raise resource_not_found()
+            body = (await codec.decode_async(req.body, req.headers.get("content-type", "application/json"))).value
+            return reviews.respond(self.authorizer, req, r, route.namespace, body)
         if route.legacy_watch or (method == "GET" and route.subresource is None and codec.query_bool(q, "watch")):
             if method != "GET":
                 raise method_not_allowed()
@@ -264,7 +288,8 @@ class ApiServer:
         if not manager:
             ua = req.headers.get("user-agent", "")
             manager = ua.split("/", 1)[0].strip() or "unknown"
-        return WriteOptions(dry_run=dry == "All", field_validation=fv, field_manager=manager[:128])
+        return WriteOptions(dry_run=dry == "All", field_validation=fv, field_manager=manager[:128], user=req.user,
+                            groups=req.groups)
 
     @staticmethod
     def _respond(code: int, body: Obj, opts: WriteOptions | None = None) -> ApiResponse:

@@ -78,6 +78,7 @@ class ServerArgs:
                                       self.leader_elect_retry_period)
         config.validate()
         return config
+    authorization_mode: str = "RBAC"  # or AlwaysAllow
 
     @property
     def cluster_dns(self) -> str:
@@ -170,6 +171,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--join-data-dir", default=None, metavar="DIR",
                    help="another server of the same cluster (same --store): copy its PKI and encryption "
                         "config into this data dir on the first start, so one CA and one key serve both")
+    p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
+                   help="RBAC (default: system:masters, then Roles and bindings) or AlwaysAllow")
 
 
 def _duration(text: str) -> float:
@@ -192,7 +195,9 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_lease_duration=getattr(ns, "leader_elect_lease_duration", 15.0),
                       leader_elect_renew_deadline=getattr(ns, "leader_elect_renew_deadline", 10.0),
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
-                      join_data_dir=getattr(ns, "join_data_dir", None))
+                      join_data_dir=getattr(ns, "join_data_dir", None),
+
+                      authorization_mode=getattr(ns, "authorization_mode", "RBAC"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -271,7 +276,8 @@ async def _start_api(args: ServerArgs, store: Store, clock: RealClock) -> ApiSer
     from k8py.apiserver.server import ApiServer
 
     config = ApiServerConfig(advertise_address=_advertise(args), port=args.port, service_cidr=args.service_cidr,
-                             cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns)
+                             cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
+                             authorization_mode=args.authorization_mode)
     if os.environ.get("K8PY_WATCH_HISTORY"):  # debug: a short watch cache history makes 410s reachable
         config.watch_history = int(os.environ["K8PY_WATCH_HISTORY"])
     api = ApiServer(store, config, clock)
@@ -309,7 +315,8 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
     from k8py.apiserver.http import HttpFront
     from k8py.apiserver.nodeproxy import attach_to_server
 
-    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth)
+    front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth,
+                      authorizer=api.authorizer)
     front.debug_handlers["compact"] = _compact_handler(store)
     node_proxy = attach_to_server(api, front, pki.agent_token)
     port = await front.start(args.bind, args.port)

@@ -571,8 +571,10 @@ class DeploymentController(Controller):
             down = min(max_scaled_down - total, unhealthy)
             _, olds[i] = await self.scale_rs(rs, replicas_of(rs) - down, d)
             total += down
-        # 2. then available ones while enough pods stay available
-        available = sum(status_int(rs, "availableReplicas") for rs in olds + [new_rs])
+        # 2. then available ones while enough pods stay available. A set just scaled down still
+        # reports the pods it is deleting as available until its controller catches up: count
+        # no more than its replicas, or the next step would scale below minAvailable.
+        available = sum(min(replicas_of(rs), status_int(rs, "availableReplicas")) for rs in olds + [new_rs])
         can_down = available - min_available
         scaled = 0
         if can_down > 0:

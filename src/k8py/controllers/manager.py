@@ -24,6 +24,7 @@ from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
 from k8py.clock import Clock, RealClock
 from k8py.controllers.base import Controller
+from k8py.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from k8py.controllers.cronjob import CronJobController
 from k8py.controllers.daemonset import DaemonSetController
 from k8py.controllers.deployment import DeploymentController
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
                    "garbagecollector", "podgc", "horizontalpodautoscaling", "resourcequota",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb",
-                   "root-ca-cert-publisher")
+                   "root-ca-cert-publisher", "clusterrole-aggregation")
+
 
 @dataclass
 class ControllerManagerOptions:
@@ -107,6 +109,8 @@ class ControllerManager:
             "nodeipam": lambda: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
             "root-ca-cert-publisher": lambda: RootCACertPublisher(c, f, clk, o.root_ca,
                                                                   self._recorder("root-ca-cert-publisher")),
+            "clusterrole-aggregation": lambda: ClusterRoleAggregationController(
+                c, f, clk, self._recorder("clusterrole-aggregation-controller")),
         }
         for name, build in builders.items():
             if name in o.enabled and (name != "root-ca-cert-publisher" or o.root_ca):

@@ -5,7 +5,8 @@ layers: structural (`structural`: schema-driven JSON types, required fields, qua
 syntax, base64 of `format: byte`) and, when the structure is sound, semantic per kind
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
-`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`), plus
+`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
+`rbac`), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
 raises on any JSON-decoded input; messages use Kubernetes' wording
@@ -28,6 +29,7 @@ from k8py.api.validation import (
     discovery,
     events,
     pod,
+    rbac,
     service,
     storage,
 )
@@ -116,4 +118,8 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("discovery.k8s.io", "EndpointSlice"): discovery.validate_endpointslice,
     ("events.k8s.io", "Event"): events.validate_events_event,
     ("storage.k8s.io", "StorageClass"): storage.validate_storageclass,
+    ("rbac.authorization.k8s.io", "Role"): rbac.validate_role,
+    ("rbac.authorization.k8s.io", "ClusterRole"): rbac.validate_cluster_role,
+    ("rbac.authorization.k8s.io", "RoleBinding"): rbac.validate_role_binding,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): rbac.validate_cluster_role_binding,
 }

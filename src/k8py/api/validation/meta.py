@@ -86,6 +86,8 @@ NameFn = Callable[[str], list[str]]
 _DNS_LABEL_NAMED = {("", "Namespace")}
 _DNS1035_NAMED = {("", "Service")}
 _UNCHECKED_NAMES = {("", "Event"), ("events.k8s.io", "Event")}
+_PATH_SEGMENT_NAMED = {("rbac.authorization.k8s.io", k) for k in ("Role", "ClusterRole", "RoleBinding",
+                                                                  "ClusterRoleBinding")}
 
 
 def _name_fn(resource: Resource) -> NameFn | None:
@@ -96,6 +98,8 @@ def _name_fn(resource: Resource) -> NameFn | None:
         return names.dns1123_label_errors
     if key in _DNS1035_NAMED:
         return names.dns1035_label_errors
+    if key in _PATH_SEGMENT_NAMED:
+        return names.path_segment_errors
     return names.dns1123_subdomain_errors
 
 
