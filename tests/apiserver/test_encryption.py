@@ -72,8 +72,32 @@ def test_provider_round_trip_with_kube_apiserver_prefix(kind: str, size: int) ->
     assert value.startswith(f"k8s:enc:{kind}:v1:mykey:".encode()) and not _leaks(value)
     assert p.encrypt(SECRET.encode(), KEY) != value  # a fresh IV / nonce every time
     assert p.decrypt(value, KEY) == SECRET.encode()
-    with pytest.raises(TransformError):
-        Provider(kind, "mykey", os.urandom(size)).decrypt(value, KEY)
+    # A wrong key never yields the plaintext. aesgcm always refuses; aescbc (no authentication,
+    # as kube-apiserver's) refuses on the padding, except about 1 time in 256 when the garbage
+    # happens to end in valid padding: then it is garbage, never the value.
+    try:
+        wrong = Provider(kind, "mykey", os.urandom(size)).decrypt(value, KEY)
+    except TransformError:
+        pass
+    else:
+        assert kind == "aescbc" and wrong != SECRET.encode()
+
+
+def test_aescbc_garbage_from_a_wrong_key_is_refused_even_with_valid_padding() -> None:
+    """Find (by trying keys) a wrong key whose garbage ends in valid padding: still refused."""
+    right = Provider("aescbc", "k", os.urandom(32))
+    value = right.encrypt(b'{"kind":"Secret"}', KEY)
+    for _ in range(5000):
+        wrong = Provider("aescbc", "k", os.urandom(32))
+        try:
+            wrong.decrypt(value, KEY)
+        except TransformError:
+            continue
+        break
+    else:
+        pytest.skip("no wrong key with valid padding found in 5000 tries")
+    with pytest.raises(TransformError, match="failed to decrypt"):
+        encryption._checked(wrong, wrong.decrypt(value, KEY))
 
 
 def test_aesgcm_binds_the_value_to_its_key() -> None:
@@ -88,12 +112,12 @@ def test_reading_picks_the_provider_whose_prefix_matches() -> None:
     new_key = {"name": "new", "secret": base64.b64encode(os.urandom(32)).decode()}
     both["resources"][0]["providers"][0]["aescbc"]["keys"].insert(0, new_key)
     c_old, c_both = encryption.parse(old), encryption.parse(both)
-    v_old = c_old.write_value(KEY, b"payload")
-    assert c_both.read_value(KEY, v_old) == b"payload"
+    v_old = c_old.write_value(KEY, b'{"payload":1}')
+    assert c_both.read_value(KEY, v_old) == b'{"payload":1}'
     assert c_both.write_value(KEY, b"p").startswith(b"k8s:enc:aescbc:v1:new:")
     assert c_both.read_value(KEY, b'{"plain":1}') == b'{"plain":1}'  # identity, last, reads plaintext
     with pytest.raises(TransformError, match="identity transformer tried to read encrypted data"):
-        c_old.read_value(KEY, c_both.write_value(KEY, b"p"))
+        c_old.read_value(KEY, c_both.write_value(KEY, b"{}"))
     assert c_old.write_value("/registry/core/configmaps/default/x", b"cm") == b"cm"
 
 
