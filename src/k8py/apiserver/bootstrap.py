@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from k8py.api import resources
@@ -118,9 +119,27 @@ async def ensure_policy(reg: Registry) -> None:
         await _ensure(reg, _res("rbac.authorization.k8s.io", "clusterrolebindings"), obj)
 
 
+async def _retry_conflicts(write: Callable[[], Awaitable[None]]) -> None:
+    """Run a read-modify-write again while another writer (a controller, another server)
+    changed the object in between (409): each attempt reads the current object."""
+    for attempt in range(20):
+        try:
+            await write()
+            return
+        except StatusError as e:
+            if e.code != 409 or attempt == 19:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+
 async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
     """The `kubernetes` Service's targetPort, Endpoints and EndpointSlice point at
-    advertise_address:port."""
+    advertise_address:port (each write retried on conflict)."""
+    await _retry_conflicts(lambda: _service_target_port(reg, config))
+    await _retry_conflicts(lambda: _kubernetes_endpoints(reg, config))
+
+
+async def _service_target_port(reg: Registry, config: ApiServerConfig) -> None:
     svc_res = _res("", "services")
     kv = await reg.store.get(storage.key(svc_res, NAMESPACE_DEFAULT, "kubernetes"))
     if kv is not None:
@@ -129,6 +148,9 @@ async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
         if ports and isinstance(ports[0], dict) and ports[0].get("targetPort") != config.port:
             ports[0]["targetPort"] = config.port
             await reg.update(svc_res, NAMESPACE_DEFAULT, "kubernetes", svc, WriteOptions(field_manager=MANAGER))
+
+
+async def _kubernetes_endpoints(reg: Registry, config: ApiServerConfig) -> None:
     await _upsert(reg, _res("", "endpoints"), {
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
