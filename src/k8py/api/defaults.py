@@ -504,6 +504,10 @@ def _storageclass_defaults(obj: dict[str, Any]) -> None:
     _set(obj, "volumeBindingMode", "Immediate")
 
 
+def _priorityclass_defaults(obj: dict[str, Any]) -> None:
+    _set(obj, "preemptionPolicy", "PreemptLowerPriority")
+
+
 def _limitrange_defaults(obj: dict[str, Any]) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -545,6 +549,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("autoscaling", "HorizontalPodAutoscaler"): _hpa_defaults,
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice_defaults,
     ("storage.k8s.io", "StorageClass"): _storageclass_defaults,
+    ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

@@ -116,6 +116,10 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
     # storage.k8s.io/v1
     Resource("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    # disruptions, priorities, runtime classes
+    Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
+    Resource("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    Resource("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
 )
 
 

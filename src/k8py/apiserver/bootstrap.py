@@ -1,6 +1,7 @@
 """What a fresh cluster has before anyone writes: system namespaces, the `kubernetes`
 Service (first address of the service CIDR, port 443 -> the API server) with its
-Endpoints and EndpointSlice, and a `default` ServiceAccount in each namespace.
+Endpoints and EndpointSlice, a `default` ServiceAccount in each namespace, and the two
+system PriorityClasses.
 
 Idempotent: run at every start; existing objects are kept, the `kubernetes`
 endpoints are corrected to the current advertise address and port.
@@ -22,7 +23,7 @@ from k8py.api.wellknown import (
     NAMESPACE_PUBLIC,
     NAMESPACE_SYSTEM,
 )
-from k8py.apiserver import storage
+from k8py.apiserver import priority, storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
@@ -84,6 +85,7 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
         obj = storage.from_kv(ns, kv)
         if not obj["metadata"].get("deletionTimestamp"):
             await ensure_service_account(reg, obj["metadata"]["name"])
+    await priority.ensure_system_classes(reg)
     ip = kubernetes_service_ip(config)
     await _ensure(reg, _res("", "services"), {
         "apiVersion": "v1", "kind": "Service",

@@ -1,8 +1,9 @@
 """The registry: create, read and update API objects in the Store.
 
 Every write runs: type/metadata checks -> field validation (Strict/Warn/Ignore) ->
-strategy (server-owned fields, status rules) -> defaults -> validation (422) ->
-admission (namespace exists and is not terminating) -> allocation (services) ->
+strategy (server-owned fields, status rules) -> on create, the `Registry.admission` hooks
+(priority and runtime classes) -> defaults -> validation (422) -> admission (namespace
+exists and is not terminating) -> allocation (services) ->
 managedFields -> compare-and-swap in the store. Nothing is stored when any step
 fails, or for dryRun. Store conflicts surface as `store.errors.Conflict` so callers
 choose between 409 (a client precondition) and retrying (PATCH, unconditional PUT).
@@ -110,6 +111,9 @@ class Registry:
         self.allocator = allocator
         # Called after an object was created (not for dry runs): e.g. namespace -> SA.
         self.after_create: list[Callable[[Resource, Obj], Awaitable[None]]] = []
+        # Admission on create, after the server's own fields and before defaults and
+        # validation (priority and runtime classes): mutate the object or raise a Status.
+        self.admission: list[Callable[[Resource, Obj], Awaitable[None]]] = []
         # Called when an object with deletionTimestamp lost its last finalizer and was deleted.
         self.after_delete: list[Callable[[Resource, Obj], Awaitable[None]]] = []
 
@@ -198,6 +202,8 @@ class Registry:
         if generate:
             md["name"] = strategy.generated_name(str(md["generateName"]))
         strategy.prepare_create(r, obj)
+        for admit in self.admission:
+            await admit(r, obj)
         machinery.apply_defaults(obj, r)
         self.validate(r, obj)
         await self.admit_namespace(r, obj)

@@ -25,10 +25,13 @@ from k8py.api.types import Obj
 from k8py.apiserver import (
     bootstrap,
     codec,
+    eviction,
     listing,
     machinery,
     patch,
+    priority,
     routing,
+    runtimeclass,
     storage,
     subresources,
 )
@@ -88,6 +91,8 @@ class ApiServer:
         self.allocator = ServiceAllocator(store, self.config)
         self.registry = Registry(store, self.config, self.clock, self.allocator)
         self.registry.after_create.append(self._after_create)
+        self.registry.admission += [lambda r, o: priority.admit(self.registry, r, o),
+                                    lambda r, o: runtimeclass.admit(self.registry, r, o)]
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
         self.caches: dict[str, WatchCache] = {}
@@ -527,6 +532,8 @@ class ApiServer:
         if bname not in (None, "", name):
             raise bad_request("name in URL does not match name in Eviction object")
         dopts = parse_options(body.get("deleteOptions"), req.query)
+        pod = await self.registry.get(r, ns, name)
+        await eviction.check_budget(self.registry, pod, self.clock.now(), dopts.dry_run)
         await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
 

@@ -5,7 +5,8 @@ layers: structural (`structural`: schema-driven JSON types, required fields, qua
 syntax, base64 of `format: byte`) and, when the structure is sound, semantic per kind
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
-`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`), plus
+`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
+`policy` for policy, scheduling.k8s.io and node.k8s.io), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
 raises on any JSON-decoded input; messages use Kubernetes' wording
@@ -28,6 +29,7 @@ from k8py.api.validation import (
     discovery,
     events,
     pod,
+    policy,
     service,
     storage,
 )
@@ -116,4 +118,7 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("discovery.k8s.io", "EndpointSlice"): discovery.validate_endpointslice,
     ("events.k8s.io", "Event"): events.validate_events_event,
     ("storage.k8s.io", "StorageClass"): storage.validate_storageclass,
+    ("policy", "PodDisruptionBudget"): policy.validate_pdb,
+    ("scheduling.k8s.io", "PriorityClass"): policy.validate_priorityclass,
+    ("node.k8s.io", "RuntimeClass"): policy.validate_runtimeclass,
 }
