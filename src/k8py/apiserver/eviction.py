@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8py.api import resources
+from k8py.api import disruption, resources
 from k8py.api.resources import Resource
-from k8py.api.selectors import label_selector_from_dict
 from k8py.api.types import Obj
 from k8py.apiserver import storage
 from k8py.apiserver.errors import StatusError, conflict, forbidden, internal
@@ -55,17 +54,9 @@ def is_ready(pod: Obj) -> bool:
 
 
 def matching(pdbs: list[Obj], pod: Obj) -> list[Obj]:
-    """The PDBs selecting the pod (policy/v1: a null selector selects nothing, {} everything)."""
+    """The PDBs selecting the pod."""
     labels = pod["metadata"].get("labels") or {}
-    out = []
-    for pdb in pdbs:
-        try:
-            sel = label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
-        except (ValueError, TypeError):
-            continue
-        if sel.matches(labels):
-            out.append(pdb)
-    return out
+    return [pdb for pdb in pdbs if disruption.selects(pdb, labels)]
 
 
 def charge(pdb: Obj, pod_name: str, now: float) -> Obj:
@@ -88,25 +79,9 @@ def charge(pdb: Obj, pod_name: str, now: float) -> Obj:
     st = out.setdefault("status", {})
     st["disruptionsAllowed"] = allowed - 1
     if allowed - 1 == 0:
-        set_disruption_allowed_condition(st, now)
+        disruption.set_condition(st, rfc3339(now))
     st.setdefault("disruptedPods", {})[pod_name] = rfc3339(now)
     return out
-
-
-def set_disruption_allowed_condition(status: Obj, now: float) -> None:
-    """The DisruptionAllowed condition as Kubernetes' pdb helper words it."""
-    if int(status.get("disruptionsAllowed") or 0) > 0:
-        cond = {"type": "DisruptionAllowed", "status": "True", "reason": "SufficientPods", "message": ""}
-    else:
-        cond = {"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods", "message": ""}
-    cond["observedGeneration"] = status.get("observedGeneration", 0)
-    conds = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
-    old = next((c for c in conds if c.get("type") == "DisruptionAllowed"), None)
-    if old is not None and old.get("status") == cond["status"]:
-        old.update(reason=cond["reason"], message="", observedGeneration=cond["observedGeneration"])
-        return
-    cond["lastTransitionTime"] = rfc3339(now)
-    status["conditions"] = [c for c in conds if c.get("type") != "DisruptionAllowed"] + [cond]
 
 
 async def check_budget(reg: Registry, pod: Obj, now: float, dry_run: bool) -> None:

@@ -27,6 +27,7 @@ from k8py.controllers.base import Controller
 from k8py.controllers.cronjob import CronJobController
 from k8py.controllers.daemonset import DaemonSetController
 from k8py.controllers.deployment import DeploymentController
+from k8py.controllers.disruption import DisruptionController
 from k8py.controllers.endpoints import EndpointsController
 from k8py.controllers.endpointslice import EndpointSliceController
 from k8py.controllers.garbagecollector import GarbageCollector
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
                    "garbagecollector", "podgc", "horizontalpodautoscaling", "resourcequota",
-                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb")
+                   "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb",
+                   "disruption")
 
 @dataclass
 class ControllerManagerOptions:
@@ -102,6 +104,7 @@ class ControllerManager:
             "nodelifecycle": lambda: NodeLifecycleController(c, clk, pod_eviction_timeout=o.pod_eviction_timeout,
                                                              factory=f),
             "nodeipam": lambda: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
+            "disruption": lambda: DisruptionController(c, f, clk, self._recorder("controllermanager")),
         }
         for name, build in builders.items():
             if name in o.enabled:
