@@ -25,7 +25,11 @@ _PC = resources.lookup("scheduling.k8s.io", "priorityclasses")
 assert _PC is not None
 PRIORITY_CLASSES: Resource = _PC
 DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
-_SYSTEM_DESCRIPTION = "Used for system critical pods that must not be moved from their current node."
+_DESCRIPTIONS = {
+    "system-cluster-critical": "Used for system critical pods that must run in the cluster, but can be moved to "
+                               "another node if necessary.",
+    "system-node-critical": "Used for system critical pods that must not be moved from their current node.",
+}
 
 
 async def ensure_system_classes(reg: Registry) -> None:
@@ -35,7 +39,7 @@ async def ensure_system_classes(reg: Registry) -> None:
         try:
             await reg.create(PRIORITY_CLASSES, None, {
                 "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
-                "value": value, "description": _SYSTEM_DESCRIPTION, "preemptionPolicy": DEFAULT_PREEMPTION_POLICY,
+                "value": value, "description": _DESCRIPTIONS.get(name, ""), "preemptionPolicy": DEFAULT_PREEMPTION_POLICY,
             }, WriteOptions(field_manager="kube-apiserver"))
         except StatusError as e:
             if e.reason != "AlreadyExists":
