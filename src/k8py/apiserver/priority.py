@@ -39,7 +39,8 @@ async def ensure_system_classes(reg: Registry) -> None:
         try:
             await reg.create(PRIORITY_CLASSES, None, {
                 "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
-                "value": value, "description": _DESCRIPTIONS.get(name, ""), "preemptionPolicy": DEFAULT_PREEMPTION_POLICY,
+                "value": value, "description": _DESCRIPTIONS.get(name, ""),
+                "preemptionPolicy": DEFAULT_PREEMPTION_POLICY,
             }, WriteOptions(field_manager="kube-apiserver"))
         except StatusError as e:
             if e.reason != "AlreadyExists":
