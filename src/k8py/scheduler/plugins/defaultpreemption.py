@@ -80,6 +80,8 @@ def split_by_pdb(pods: list[PodInfo], pdbs: Sequence[dict[str, Any]]) -> tuple[l
 
 def select_victims(fw: Framework, state: CycleState, pod: PodInfo, ni: NodeInfo,
                    pdbs: Sequence[dict[str, Any]]) -> Candidate | None:
+    if min(ni.priority_counts, default=pod.priority) >= pod.priority:
+        return None  # nothing of lower priority here (cheap: no walk over the pods)
     lower = [p for p in ni.pods.values() if p.priority < pod.priority]
     if not lower:
         return None
