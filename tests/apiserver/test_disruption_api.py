@@ -163,6 +163,10 @@ async def test_global_default_priority_class(client: Client) -> None:
     with pytest.raises(ApiError) as e:
         await client.create("priorityclasses", pc("std2", 8, globalDefault=True))
     assert e.value.status == 403 and "PriorityClass std is already marked as default" in e.value.body["message"]
+    await client.create("priorityclasses", pc("std2", 8))
+    with pytest.raises(ApiError) as e:
+        await client.patch("priorityclasses", "std2", {"globalDefault": True})
+    assert e.value.status == 403 and "Only one default can exist" in e.value.body["message"]
 
 
 @pytest.mark.parametrize("name,value,field,message", [

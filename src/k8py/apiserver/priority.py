@@ -7,8 +7,9 @@
   class (the lowest-valued one if several say globalDefault) or priority 0. An unknown
   class, or a priority / preemptionPolicy in the pod that differs from the class's, is
   refused with 403 Forbidden in Kubernetes' words.
-- A PriorityClass may not say `globalDefault: true` while another one does (403).
-Runs on create only: `spec.priority` is immutable afterwards.
+- A PriorityClass may not say `globalDefault: true` while another one does (403), on
+  create or update.
+Pods are admitted on create only: `spec.priority` is immutable afterwards.
 """
 
 from __future__ import annotations
@@ -55,12 +56,23 @@ async def _classes(reg: Registry) -> list[Obj]:
 async def admit(reg: Registry, r: Resource, obj: Obj) -> None:
     if r.group == "" and r.plural == "pods":
         await _admit_pod(reg, obj)
-    elif r is PRIORITY_CLASSES and obj.get("globalDefault") is True:
-        name = obj["metadata"].get("name", "")
-        for pc in await _classes(reg):
-            if pc.get("globalDefault") is True and pc["metadata"]["name"] != name:
-                raise forbidden("priorityclasses", name, f"PriorityClass {pc['metadata']['name']} is already marked "
-                                "as default. Only one default can exist", "scheduling.k8s.io")
+    elif r is PRIORITY_CLASSES:
+        await _one_default(reg, obj)
+
+
+async def admit_update(reg: Registry, r: Resource, new: Obj, old: Obj) -> None:
+    if r is PRIORITY_CLASSES and old.get("globalDefault") is not True:
+        await _one_default(reg, new)
+
+
+async def _one_default(reg: Registry, obj: Obj) -> None:
+    if obj.get("globalDefault") is not True:
+        return
+    name = obj["metadata"].get("name", "")
+    for pc in await _classes(reg):
+        if pc.get("globalDefault") is True and pc["metadata"]["name"] != name:
+            raise forbidden("priorityclasses", name, f"PriorityClass {pc['metadata']['name']} is already marked "
+                            "as default. Only one default can exist", "scheduling.k8s.io")
 
 
 async def _resolve(reg: Registry, obj: Obj, spec: Obj) -> tuple[int, str | None]:

@@ -114,6 +114,8 @@ class Registry:
         # Admission on create, after the server's own fields and before defaults and
         # validation (priority and runtime classes): mutate the object or raise a Status.
         self.admission: list[Callable[[Resource, Obj], Awaitable[None]]] = []
+        # Admission on update (new, old), before the write: raise a Status to refuse it.
+        self.update_admission: list[Callable[[Resource, Obj, Obj], Awaitable[None]]] = []
         # Called when an object with deletionTimestamp lost its last finalizer and was deleted.
         self.after_delete: list[Callable[[Resource, Obj], Awaitable[None]]] = []
 
@@ -274,6 +276,8 @@ class Registry:
         an object being deleted that lost its last finalizer is deleted."""
         if _same(old, new):
             return old
+        for admit in self.update_admission:
+            await admit(r, new, old)
         md = new["metadata"]
         key = kv.key
         async with self._write_lock(r):

@@ -93,6 +93,7 @@ class ApiServer:
         self.registry.after_create.append(self._after_create)
         self.registry.admission += [lambda r, o: priority.admit(self.registry, r, o),
                                     lambda r, o: runtimeclass.admit(self.registry, r, o)]
+        self.registry.update_admission.append(lambda r, new, old: priority.admit_update(self.registry, r, new, old))
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
         self.caches: dict[str, WatchCache] = {}
