@@ -46,8 +46,9 @@ def preempt(nodes: list[Obj], pods: list[Obj], preemptor: Obj,
         fw.select_host(state, pi, c.node_infos())
     res = fw.run_post_filter(state, pi, e.value)
     if res is None:
-        if preemptor["spec"].get("preemptionPolicy") != "Never":
-            assert "preemption: 0/" in e.value.message()
+        never = preemptor["spec"].get("preemptionPolicy") == "Never"
+        assert ("preemption: not eligible due to preemptionPolicy=Never." if never else "preemption: 0/") \
+            in e.value.message()
         return None
     assert "preemption" not in e.value.message()  # nominated: the event says only why it did not fit
     return res.node, sorted(v.name for v in res.victims)
@@ -146,3 +147,25 @@ async def test_high_priority_pod_preempts_low_priority_on_full_node(api_cluster:
 async def _node_of(client: Any, name: str) -> str | None:
     p = await client.get("pods", name, "default")
     return p["spec"].get("nodeName")
+
+
+def test_waits_for_its_victims_instead_of_preempting_again() -> None:
+    victim = running("low", "n1", "3", 0)
+    victim["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    victim["status"]["conditions"] = [{"type": "DisruptionTarget", "status": "True",
+                                       "reason": "PreemptionByScheduler"}]
+    other = running("other", "n1", "1", 0)
+    hi = pod("hi", "2", priority=100)
+    hi["status"]["nominatedNodeName"] = "n1"
+    c = cache_with(N1, [victim, other])
+    fw = Framework(default_plugins())
+    state = CycleState(c)
+    pi = PodInfo.from_pod(hi)
+    with pytest.raises(FitError) as e:
+        fw.select_host(state, pi, c.node_infos())
+    assert fw.run_post_filter(state, pi, e.value) is None
+    assert e.value.message() == ("0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to a "
+                                 "terminating pod on the nominated node.")
+    # a terminating pod that was not preempted does not hold it back
+    del victim["status"]["conditions"]
+    assert preempt(N1, [victim, other], hi, []) is not None

@@ -35,6 +35,8 @@ UNSCHEDULABLE = "Unschedulable"
 UNSCHEDULABLE_AND_UNRESOLVABLE = "UnschedulableAndUnresolvable"
 
 _FILTERS = "framework.filters"
+POST_FILTER_MSG = "framework.post-filter-message"  # CycleState key a post-filter may set
+NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
 PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_PREEMPTION_VICTIMS = "No preemption victims found for incoming pod"
 
@@ -115,6 +117,7 @@ class FitError(Exception):
         self.pre_filter_msg = pre_filter_msg
         self.preemption_allowed = preemption_allowed
         self.nominated = ""  # the node preemption nominated, if it did
+        self.post_filter_msg = ""  # why preemption did not run, when a post-filter says so
         super().__init__(self.message())
 
     def message(self) -> str:
@@ -139,7 +142,9 @@ class FitError(Exception):
         """What default preemption says when it found no node: nodes where removing
         lower-priority pods did not help count as 'no victims found'."""
         if not self.preemption_allowed:
-            return ""
+            return "preemption: " + NOT_ELIGIBLE_NEVER
+        if self.post_filter_msg:
+            return self.post_filter_msg
         counts: dict[str, int] = {}
         if self.pre_filter_msg:
             counts[PREEMPTION_NOT_HELPFUL] = self.num_all_nodes
@@ -246,6 +251,9 @@ class Framework:
             if res is not None:
                 err.nominated = res.node
                 return res
+            if state.data.get(POST_FILTER_MSG):
+                err.post_filter_msg = state.data[POST_FILTER_MSG]
+                return None
         return None
 
     def score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:

@@ -10,10 +10,11 @@ spared; the rest are the victims. Among candidates, Kubernetes' order picks the 
 fewest PDB violations, then the lowest highest victim priority, the smallest sum of
 victim priorities, the fewest victims, then the first.
 
-Not eligible: `preemptionPolicy: Never`, and a pod already nominated to a node where a
-pod of lower priority is still terminating (it waits for that room instead of
-preempting again). Invariants: reads only the snapshot (what-if NodeInfos are copies);
-the scheduler performs the result (nominatedNodeName, victims deleted).
+Not eligible (the FailedScheduling message says so): `preemptionPolicy: Never`, and a pod
+already nominated to a node where a lower-priority pod it preempted is still terminating
+(it waits for that room instead of preempting again). Invariants: reads only the
+snapshot (what-if NodeInfos are copies); the scheduler performs the result
+(nominatedNodeName, victims deleted).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 from k8py.api import disruption
 from k8py.scheduler.framework import (
+    NOT_ELIGIBLE_NEVER,
+    POST_FILTER_MSG,
     UNSCHEDULABLE,
     CycleState,
     Framework,
@@ -110,15 +113,26 @@ def select_victims(fw: Framework, state: CycleState, pod: PodInfo, ni: NodeInfo,
     return cand if cand.victims else None
 
 
-def eligible(state: CycleState, pod: PodInfo) -> bool:
-    if (pod.pod.get("spec") or {}).get("preemptionPolicy") == "Never":
+def _terminating_by_preemption(p: PodInfo) -> bool:
+    if not (p.pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
+    return any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+               and c.get("reason") == "PreemptionByScheduler"
+               for c in (p.pod.get("status") or {}).get("conditions") or [])
+
+
+def eligible(state: CycleState, pod: PodInfo, statuses: dict[str, Status]) -> str:
+    """"" when the pod may preempt, else why not (Kubernetes' words)."""
+    if (pod.pod.get("spec") or {}).get("preemptionPolicy") == "Never":
+        return NOT_ELIGIBLE_NEVER
     nominated = state.data.get(NOMINATED_NODE) or (pod.pod.get("status") or {}).get("nominatedNodeName")
+    st = statuses.get(nominated) if nominated else None
+    if st is not None and st.code != UNSCHEDULABLE:
+        return ""  # its nominated node cannot take it any more: preempt elsewhere
     ni = state.snapshot.node_info(nominated) if nominated else None
-    if ni is None:
-        return True
-    return not any(p.priority < pod.priority and (p.pod.get("metadata") or {}).get("deletionTimestamp")
-                   for p in ni.pods.values())
+    if ni is not None and any(p.priority < pod.priority and _terminating_by_preemption(p) for p in ni.pods.values()):
+        return "not eligible due to a terminating pod on the nominated node."
+    return ""
 
 
 class DefaultPreemption:
@@ -131,7 +145,11 @@ class DefaultPreemption:
         self.fw = fw
 
     def post_filter(self, state: CycleState, pod: PodInfo, statuses: dict[str, Status]) -> PostFilterResult | None:
-        if self.fw is None or not eligible(state, pod):
+        if self.fw is None:
+            return None
+        why = eligible(state, pod, statuses)
+        if why:
+            state.data[POST_FILTER_MSG] = "preemption: " + why
             return None
         pdbs = list(state.snapshot.pdbs()) if hasattr(state.snapshot, "pdbs") else []
         best: Candidate | None = None
