@@ -511,6 +511,10 @@ def _binding_defaults(obj: dict[str, Any]) -> None:
             s["apiGroup"] = "rbac.authorization.k8s.io"
 
 
+def _priorityclass_defaults(obj: dict[str, Any]) -> None:
+    _set(obj, "preemptionPolicy", "PreemptLowerPriority")
+
+
 def _limitrange_defaults(obj: dict[str, Any]) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -554,6 +558,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("storage.k8s.io", "StorageClass"): _storageclass_defaults,
     ("rbac.authorization.k8s.io", "RoleBinding"): _binding_defaults,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
+    ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

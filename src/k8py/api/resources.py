@@ -139,6 +139,10 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
              verbs=_CREATE_ONLY),
     Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=_CREATE_ONLY),
+    # disruptions, priorities, runtime classes
+    Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
+    Resource("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    Resource("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
 )
 
 

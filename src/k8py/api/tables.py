@@ -897,6 +897,41 @@ def _storageclass_row(obj: dict[str, Any], now: float) -> Row:
             obj.get("volumeBindingMode") or "Immediate", bool(obj.get("allowVolumeExpansion")), _age(obj, now)]
 
 
+def _pdb_cols() -> list[Column]:
+    d = "io.k8s.api.policy.v1.PodDisruptionBudgetSpec"
+    return [_name_col(), col("Min Available", "string", _doc(d, "minAvailable")),
+            col("Max Unavailable", "string", _doc(d, "maxUnavailable")),
+            col("Allowed Disruptions", "integer",
+                _doc("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", "disruptionsAllowed")), _age_col()]
+
+
+def _pdb_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    mn, mx = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return [_name(obj), "N/A" if mn is None else str(mn), "N/A" if mx is None else str(mx),
+            int(_d(obj.get("status")).get("disruptionsAllowed") or 0), _age(obj, now)]
+
+
+def _priorityclass_cols() -> list[Column]:
+    d = "io.k8s.api.scheduling.v1.PriorityClass"
+    return [_name_col(), col("Value", "integer", _doc(d, "value")),
+            col("Global-Default", "boolean", _doc(d, "globalDefault")), _age_col(),
+            col("PreemptionPolicy", "string", _doc(d, "preemptionPolicy"))]
+
+
+def _priorityclass_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), obj.get("value", 0), bool(obj.get("globalDefault")), _age(obj, now),
+            obj.get("preemptionPolicy") or ""]
+
+
+def _runtimeclass_cols() -> list[Column]:
+    return [_name_col(), col("Handler", "string", _doc("io.k8s.api.node.v1.RuntimeClass", "handler")), _age_col()]
+
+
+def _runtimeclass_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), obj.get("handler", ""), _age(obj, now)]
+
+
 def _lease_cols() -> list[Column]:
     return [_name_col(), col("Holder", "string", _doc("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity")),
             _age_col()]
@@ -1002,6 +1037,9 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("rbac.authorization.k8s.io", "RoleBinding"): (lambda: _binding_cols("roleBinding"), _binding_row),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (lambda: _binding_cols("clusterRoleBinding"),
                                                           _binding_row),
+    ("policy", "PodDisruptionBudget"): (_pdb_cols, _pdb_row),
+    ("scheduling.k8s.io", "PriorityClass"): (_priorityclass_cols, _priorityclass_row),
+    ("node.k8s.io", "RuntimeClass"): (_runtimeclass_cols, _runtimeclass_row),
 }
 
 

@@ -59,3 +59,12 @@ SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-"  # the admission's projected 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 # expirationSeconds of the admission's serviceAccountToken source (Kubernetes' WarnOnlyBoundTokenExpirationSeconds)
 KUBELET_TOKEN_EXPIRATION = 3607
+
+# PriorityClasses (scheduling.k8s.io): the two built in, and the limit of user-defined values.
+HIGHEST_USER_DEFINABLE_PRIORITY = 1_000_000_000
+SYSTEM_PRIORITY_CLASS_PREFIX = "system-"
+SYSTEM_CLUSTER_CRITICAL = "system-cluster-critical"
+SYSTEM_NODE_CRITICAL = "system-node-critical"
+SYSTEM_CRITICAL_PRIORITY = 2 * HIGHEST_USER_DEFINABLE_PRIORITY
+SYSTEM_PRIORITY_CLASSES = {SYSTEM_CLUSTER_CRITICAL: SYSTEM_CRITICAL_PRIORITY,
+                           SYSTEM_NODE_CRITICAL: SYSTEM_CRITICAL_PRIORITY + 1000}

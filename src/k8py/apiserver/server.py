@@ -26,12 +26,15 @@ from k8py.apiserver import (
     bootstrap,
     codec,
     escalation,
+    eviction,
     listing,
     machinery,
     patch,
+    priority,
     rbac,
     reviews,
     routing,
+    runtimeclass,
     saadmission,
     storage,
     subresources,
@@ -88,6 +91,9 @@ class ApiServer:
         self.allocator = ServiceAllocator(store, self.config)
         self.registry = Registry(store, self.config, self.clock, self.allocator)
         self.registry.after_create.append(self._after_create)
+        self.registry.class_admission += [lambda r, o: priority.admit(self.registry, r, o),
+                                    lambda r, o: runtimeclass.admit(self.registry, r, o)]
+        self.registry.update_admission.append(lambda r, new, old: priority.admit_update(self.registry, r, new, old))
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
         self.caches: dict[str, WatchCache] = {}
@@ -540,6 +546,8 @@ class ApiServer:
         if bname not in (None, "", name):
             raise bad_request("name in URL does not match name in Eviction object")
         dopts = parse_options(body.get("deleteOptions"), req.query)
+        pod = await self.registry.get(r, ns, name)
+        await eviction.check_budget(self.registry, pod, self.clock.now(), dopts.dry_run)
         await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
 

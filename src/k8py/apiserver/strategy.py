@@ -23,7 +23,7 @@ from k8py.apiserver.storage import clone
 _GENERATION = {("", "Pod"),
                ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
                ("", "ReplicationController"), ("batch", "Job"), ("batch", "CronJob"),
-               ("autoscaling", "HorizontalPodAutoscaler")}
+               ("autoscaling", "HorizontalPodAutoscaler"), ("policy", "PodDisruptionBudget")}
 # Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).
 _KEEP_STATUS_ON_CREATE = {("", "Node")}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet

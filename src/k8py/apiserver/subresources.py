@@ -4,7 +4,7 @@ namespaces/finalize, and the node-served ones (log, exec, attach, portforward).
 - scale: an autoscaling/v1 Scale view of spec.replicas/status.replicas/selector of
   deployments, replicasets, statefulsets and replicationcontrollers.
 - binding: sets spec.nodeName once (409 if already bound) and PodScheduled=True.
-- eviction: a graceful delete of the pod (no disruption budgets yet).
+- eviction: a graceful delete of the pod, within its disruption budget (`eviction`).
 - log/exec/attach/portforward: forwarded to a registered node proxy (the kubelet's
   endpoint) when there is one; 400 with a clear message otherwise.
 """
