@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from k8py.api import resources
+from k8py.api.customresource import CLEANUP_FINALIZER
+from k8py.api.customresource import GROUP as CRD_GROUP
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_DEFAULT, NAMESPACE_PUBLIC, NAMESPACE_SYSTEM
@@ -164,6 +166,8 @@ class Deleter:
                 return new, 200
             nkv = await reg.store.update(kv.key, storage.encode(r, new), kv.mod_revision)
             return storage.from_kv(r, nkv), 200
+        if (r.group, r.plural) == (CRD_GROUP, "customresourcedefinitions") and CLEANUP_FINALIZER not in finalizers:
+            finalizers.append(CLEANUP_FINALIZER)  # its custom resources go first (apiserver/customresources.py)
         if grace == 0 and not finalizers:
             return await self._remove(r, kv, obj, wopts)
         new = clone(obj)

@@ -35,6 +35,7 @@ from k8py.apiserver import (
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.customresources import CRDS, CustomResources
 from k8py.apiserver.deletion import (
     DeleteOptions,
     Deleter,
@@ -90,6 +91,7 @@ class ApiServer:
         self.registry.after_create.append(self._after_create)
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
+        self.crds = CustomResources(self.registry, self.deleter)
         self.caches: dict[str, WatchCache] = {}
         self.node_proxy: NodeProxy | None = None
         # Signs service-account tokens; `k8py server` gives it a key in the data dir.
@@ -113,6 +115,8 @@ class ApiServer:
                     e.key, e.revision, e.value if e.type == "PUT" else None))
             if r.group == "" and r.plural == "serviceaccounts":
                 cache.listeners.append(self._observe_service_account)
+            if r is CRDS:
+                cache.listeners.append(self.crds.observe)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
@@ -121,6 +125,7 @@ class ApiServer:
         for kv in (await self.store.list(storage.prefix(sa_res))).items:
             self._sa_uids.setdefault(kv.key, str(json.loads(kv.value).get("metadata", {}).get("uid", "")))
         await bootstrap.bootstrap(self.registry, self.config)
+        await self.crds.start()
         ns = resources.lookup("", "namespaces")
         assert ns is not None
         for kv in (await self.store.list(storage.prefix(ns))).items:
@@ -129,6 +134,7 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        await self.crds.close()
         await self.namespaces.close()
         for c in self.caches.values():
             await c.close()
@@ -183,6 +189,8 @@ class ApiServer:
     async def _after_create(self, r: Resource, obj: Obj) -> None:
         if r.group == "" and r.plural == "namespaces":
             await bootstrap.ensure_service_account(self.registry, obj["metadata"]["name"])
+        if r is CRDS:  # served (and Established) by the time the create answers
+            await self.crds.reconcile(obj["metadata"]["name"])
 
     # -- entry point -------------------------------------------------------
     async def handle(self, req: ApiRequest) -> ApiResponse:
@@ -198,7 +206,7 @@ class ApiServer:
             return ApiResponse(500, err.status())
 
     async def _handle(self, req: ApiRequest) -> ApiResponse:
-        route = routing.parse(req.path, req.method)
+        route = routing.parse(req.path, req.method, self.crds.lookup)
         if route is None:
             raise resource_not_found()
         if route.kind in ("discovery", "openapi"):
@@ -254,7 +262,12 @@ class ApiServer:
 
     def _delegate(self, which: str, req: ApiRequest) -> ApiResponse:
         mod = importlib.import_module(f"k8py.apiserver.{which}")  # discovery or openapi, loaded when first asked
-        resp: ApiResponse | None = mod.respond(req)
+        served = self.crds.served()
+        if which == "openapi":
+            from k8py.apiserver import crdopenapi  # loads openapi, as asked
+            resp: ApiResponse | None = mod.respond(req, crdopenapi.CustomDocs(served) if served else None)
+        else:
+            resp = mod.respond(req, served)
         if resp is None:
             raise resource_not_found()
         return resp

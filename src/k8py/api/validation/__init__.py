@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8py.api.customresource import CustomResource
 from k8py.api.resources import Resource
 from k8py.api.validation import (
+    apiextensions,
     apps,
     autoscaling,
     batch,
@@ -27,6 +29,7 @@ from k8py.api.validation import (
     core,
     discovery,
     events,
+    openapischema,
     pod,
     service,
     storage,
@@ -55,7 +58,10 @@ def validate(obj: dict[str, Any], resource: Resource, old: dict[str, Any] | None
     """All field errors of `obj` (a create when `old` is None, else an update of `old`)."""
     if not isinstance(obj, dict):
         return [type_invalid("<root>", json_type(obj), "object")]
-    errs = structural_errors(obj, resource)
+    if isinstance(resource, CustomResource):  # its CRD's openAPIV3Schema, not Kubernetes' own
+        errs = openapischema.validate(obj, resource.schema)
+    else:
+        errs = structural_errors(obj, resource)
     if any(e.type == TYPE_INVALID for e in errs):
         return errs  # Kubernetes fails to decode such a body; semantic checks would be noise
     v = ErrorList(errs)
@@ -116,4 +122,5 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("discovery.k8s.io", "EndpointSlice"): discovery.validate_endpointslice,
     ("events.k8s.io", "Event"): events.validate_events_event,
     ("storage.k8s.io", "StorageClass"): storage.validate_storageclass,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): apiextensions.validate_crd,
 }
