@@ -66,6 +66,15 @@ def _list_schema(r: CustomResource, obj_name: str) -> dict[str, Any]:
     }
 
 
+def _without_strategic(paths: dict[str, Any]) -> dict[str, Any]:
+    """Custom resources take no strategic merge patch: their PATCH operations do not list it
+    (kubectl's apply reads that to choose a JSON merge patch)."""
+    for item in paths.values():
+        body = (item.get("patch") or {}).get("requestBody") or {}
+        body.get("content", {}).pop("application/strategic-merge-patch+json", None)
+    return paths
+
+
 def render(group: str, version: str, extra: Extra) -> dict[str, Any]:
     from k8py.api import schema
     static = schema.definitions()
@@ -82,7 +91,7 @@ def render(group: str, version: str, extra: Extra) -> dict[str, Any]:
         schema_of[(r.group, r.version, r.kind)] = obj_name
         schema_of[(r.group, r.version, r.list_kind_name)] = list_name
         p, rs = openapi._paths_for(r, schema_of)
-        paths.update(p)
+        paths.update(_without_strategic(p))
         roots.extend(rs)
     defs = {**static, **own}
     names = openapi.closure(roots, defs)
