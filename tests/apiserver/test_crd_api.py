@@ -214,3 +214,31 @@ async def test_watch_custom_resources(api: ApiServer, crd: dict[str, Any]) -> No
     ev = ev if isinstance(ev, dict) else json.loads(ev)
     assert ev["type"] == "ADDED" and ev["object"]["kind"] == "CronTab"
     await resp.stream.aclose()
+
+
+def _with_rules(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    crd = copy.deepcopy(CRONTAB_CRD)
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = rules
+    return crd
+
+
+async def test_cel_rules(api: ApiServer) -> None:
+    rules = [{"rule": "self.replicas <= 5", "message": "replicas should be at most 5"},
+             {"rule": "self.image == oldSelf.image", "message": "image is immutable"}]
+    assert (await call(api, "POST", CRDS, _with_rules(rules))).status == 201
+    bad = await call(api, "POST", CT, crontab(replicas=7))
+    assert bad.status == 422, bad.body
+    assert bad.body["details"]["causes"][0] == {"reason": "FieldValueInvalid", "field": "spec",
+                                                "message": 'Invalid value: "object": replicas should be at most 5'}
+    assert (await call(api, "POST", CT, crontab(replicas=5))).status == 201  # transition rule: no old object
+    change = await call(api, "PATCH", f"{CT}/my-new-cron-object", {"spec": {"image": "other"}},
+                        content_type="application/merge-patch+json")
+    assert change.status == 422 and "image is immutable" in change.body["message"]
+
+
+async def test_cel_rule_that_does_not_compile(api: ApiServer) -> None:
+    resp = await call(api, "POST", CRDS, _with_rules([{"rule": "self.replicas <="}]))
+    assert resp.status == 422, resp.body
+    cause = resp.body["details"]["causes"][0]
+    assert cause["field"] == ("spec.versions[0].schema.openAPIV3Schema.properties[spec]."
+                              "x-kubernetes-validations[0].rule") and "compilation failed" in cause["message"]

@@ -25,6 +25,7 @@ from k8py.api.validation import (
     apps,
     autoscaling,
     batch,
+    celrules,
     coordination,
     core,
     discovery,
@@ -60,6 +61,8 @@ def validate(obj: dict[str, Any], resource: Resource, old: dict[str, Any] | None
         return [type_invalid("<root>", json_type(obj), "object")]
     if isinstance(resource, CustomResource):  # its CRD's openAPIV3Schema, not Kubernetes' own
         errs = openapischema.validate(obj, resource.schema)
+        if not errs:  # x-kubernetes-validations (CEL) once the structure is sound
+            errs = celrules.validate(obj, old, resource.schema)
     else:
         errs = structural_errors(obj, resource)
     if any(e.type == TYPE_INVALID for e in errs):

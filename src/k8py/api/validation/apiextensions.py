@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from k8py.api import names
+from k8py.api.validation import celrules
 from k8py.api.validation.field import forbidden, invalid, not_supported, required
 from k8py.api.validation.meta import ErrorList, dict_of, list_of, validate_immutable
 
@@ -95,6 +96,7 @@ def _versions(v: ErrorList, spec: dict[str, Any]) -> None:
             v.add(required(sp, "schemas are required"))
         else:
             structural_errors(v, schema, sp)
+            v.add(*celrules.compile_errors(schema, sp))
 
 
 def _columns(v: ErrorList, ver: dict[str, Any], p: str) -> None:
