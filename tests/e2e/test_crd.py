@@ -191,6 +191,25 @@ def test_scale_subresource(cluster: K8pyServer) -> None:
     assert scale["status"] == {"replicas": 5, "selector": "app=cron"}
 
 
+def test_server_side_apply_and_categories(cluster: K8pyServer) -> None:
+    crd = yaml.safe_load(_crd_with(SUBRESOURCE_PROPS, subresources=SUBRESOURCES))
+    crd["spec"]["names"]["categories"] = ["all"]
+    _apply_crd(cluster, yaml.safe_dump(crd))
+    ssa = MY_CRONTAB.replace("my-new-cron-object", "ssa-cron").replace("my-awesome-cron-image", "img-1")
+    cluster.kubectl("apply", "--server-side", "--field-manager=first", "-f", "-", input=ssa)
+    cluster.kubectl("apply", "--server-side", "--field-manager=first", "-f", "-",
+                    input=ssa.replace("img-1", "img-2"))
+    obj = cluster.kubectl_json("get", "ct", "ssa-cron", "--show-managed-fields")
+    assert obj["spec"]["image"] == "img-2"
+    assert any(m["manager"] == "first" and m["operation"] == "Apply" for m in obj["metadata"]["managedFields"])
+    clash = cluster.kubectl("apply", "--server-side", "--field-manager=second", "-f", "-",
+                            input=ssa.replace("img-1", "img-3"), check=False)
+    assert clash.returncode != 0 and "conflict" in clash.stderr.lower(), clash.stderr
+    cluster.kubectl("api-resources")  # refreshes kubectl's discovery cache, which predates the new category
+    assert "crontab.stable.example.com/ssa-cron" in cluster.kubectl("get", "all", "-o", "name").stdout
+    cluster.kubectl("delete", "ct", "ssa-cron")
+
+
 # -- a kopf operator -----------------------------------------------------------------------
 OPERATOR = '''
 import pathlib
