@@ -242,3 +242,16 @@ async def test_cel_rule_that_does_not_compile(api: ApiServer) -> None:
     cause = resp.body["details"]["causes"][0]
     assert cause["field"] == ("spec.versions[0].schema.openAPIV3Schema.properties[spec]."
                               "x-kubernetes-validations[0].rule") and "compilation failed" in cause["message"]
+
+
+async def test_namespace_deletion_deletes_custom_resources(api: ApiServer, crd: dict[str, Any]) -> None:
+    assert (await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})).status == 201
+    path = "/apis/stable.example.com/v1/namespaces/team/crontabs"
+    assert (await call(api, "POST", path, crontab())).status == 201
+    assert (await call(api, "DELETE", "/api/v1/namespaces/team")).status == 200
+    for _ in range(600):  # the namespace finalizer polls every second for what it cannot watch
+        if (await call(api, "GET", "/api/v1/namespaces/team")).status == 404:
+            break
+        await asyncio.sleep(0.05)
+    assert (await call(api, "GET", "/api/v1/namespaces/team")).status == 404
+    assert (await call(api, "GET", path)).body["items"] == []

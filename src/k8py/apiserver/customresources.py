@@ -56,6 +56,10 @@ class CustomResources:
     def served(self) -> tuple[CustomResource, ...]:
         return self._served
 
+    def namespaced_storage(self) -> list[Resource]:
+        """One namespaced custom resource per CRD (all its versions share one storage)."""
+        return [rs[0] for rs in self._by_crd.values() if rs and rs[0].namespaced]
+
     def _set(self, name: str, rs: list[CustomResource]) -> None:
         if rs:
             self._by_crd[name] = rs

@@ -245,6 +245,8 @@ class NamespaceFinalizer:
         self.poll = poll
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        # Namespaced resources served besides the table's (the CRDs' custom resources), one per storage.
+        self.extra: Callable[[], list[Resource]] = list
 
     def start(self, namespace: str) -> None:
         t = self.tasks.get(namespace)
@@ -305,7 +307,7 @@ class NamespaceFinalizer:
         remaining = 0
         left: dict[str, int] = {}  # "pods." / "deployments.apps" -> instances left
         finalizers: dict[str, int] = {}  # finalizer -> instances holding it
-        for r in namespaced_storage_resources():
+        for r in namespaced_storage_resources() + self.extra():
             res = await reg.store.list(storage.prefix(r, namespace))
             for item in res.items:
                 remaining += 1

@@ -92,6 +92,7 @@ class ApiServer:
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
         self.crds = CustomResources(self.registry, self.deleter)
+        self.namespaces.extra = self.crds.namespaced_storage
         self.caches: dict[str, WatchCache] = {}
         self.node_proxy: NodeProxy | None = None
         # Signs service-account tokens; `k8py server` gives it a key in the data dir.
