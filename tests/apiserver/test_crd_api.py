@@ -255,3 +255,15 @@ async def test_namespace_deletion_deletes_custom_resources(api: ApiServer, crd: 
         await asyncio.sleep(0.05)
     assert (await call(api, "GET", "/api/v1/namespaces/team")).status == 404
     assert (await call(api, "GET", path)).body["items"] == []
+
+
+async def test_selectable_fields(api: ApiServer) -> None:
+    crd = copy.deepcopy(CRONTAB_CRD)
+    crd["spec"]["versions"][0]["selectableFields"] = [{"jsonPath": ".spec.image"}]
+    assert (await call(api, "POST", CRDS, crd)).status == 201
+    await call(api, "POST", CT, crontab("a", image="x"))
+    await call(api, "POST", CT, crontab("b", image="y"))
+    got = (await call(api, "GET", CT, query={"fieldSelector": "spec.image=y"})).body["items"]
+    assert [i["metadata"]["name"] for i in got] == ["b"]
+    bad = await call(api, "GET", CT, query={"fieldSelector": "spec.cronSpec=y"})
+    assert bad.status == 400
