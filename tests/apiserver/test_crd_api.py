@@ -267,3 +267,34 @@ async def test_selectable_fields(api: ApiServer) -> None:
     assert [i["metadata"]["name"] for i in got] == ["b"]
     bad = await call(api, "GET", CT, query={"fieldSelector": "spec.cronSpec=y"})
     assert bad.status == 400
+
+
+async def test_terminating_crd_refuses_creates(api: ApiServer, crd: dict[str, Any]) -> None:
+    held = crontab("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    await call(api, "POST", CT, held)
+    await call(api, "DELETE", f"{CRDS}/crontabs.stable.example.com")
+    await api.crds.reconcile("crontabs.stable.example.com")
+    got = (await call(api, "GET", f"{CRDS}/crontabs.stable.example.com")).body
+    assert any(c["type"] == "Terminating" and c["status"] == "True" for c in got["status"]["conditions"])
+    refused = await call(api, "POST", CT, crontab("new"))
+    assert refused.status == 405 and "terminating" in refused.body["message"]
+    # the CRD goes once its last object lost its finalizer
+    await call(api, "PATCH", f"{CT}/held", {"metadata": {"finalizers": None}},
+               content_type="application/merge-patch+json")
+    for _ in range(200):
+        if (await call(api, "GET", f"{CRDS}/crontabs.stable.example.com")).status == 404:
+            break
+        await asyncio.sleep(0.05)
+    assert (await call(api, "GET", f"{CRDS}/crontabs.stable.example.com")).status == 404
+
+
+async def test_served_after_restart(store: Any, api: ApiServer, crd: dict[str, Any]) -> None:
+    await call(api, "POST", CT, crontab())
+    second = ApiServer(store)
+    await second.start()
+    try:
+        got = await call(second, "GET", f"{CT}/my-new-cron-object")
+        assert got.status == 200 and got.body["kind"] == "CronTab"
+    finally:
+        await second.close()

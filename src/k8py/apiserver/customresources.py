@@ -47,6 +47,7 @@ class CustomResources:
         self._by_gvr: dict[tuple[str, str, str], CustomResource] = {}
         self._served: tuple[CustomResource, ...] = ()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._terminating: set[str] = set()  # CRDs being deleted: their resources take no creates
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- what routing, discovery and OpenAPI read --------------------------------------
@@ -55,6 +56,12 @@ class CustomResources:
 
     def served(self) -> tuple[CustomResource, ...]:
         return self._served
+
+    def check_create(self, r: Resource) -> None:
+        """A create of a custom resource whose CRD is being deleted is refused (405), as Kubernetes does."""
+        if isinstance(r, CustomResource) and r.crd_name in self._terminating:
+            raise StatusError(405, "MethodNotAllowed",
+                              'create not allowed while custom resource definition is terminating')
 
     def namespaced_storage(self) -> list[Resource]:
         """One namespaced custom resource per CRD (all its versions share one storage)."""
@@ -101,12 +108,15 @@ class CustomResources:
         async with lock:
             kv = await self.registry.store.get(storage.key(CRDS, None, name))
             if kv is None:
+                self._terminating.discard(name)
                 self._set(name, [])
                 return
             crd = storage.from_kv(CRDS, kv)
             if crd["metadata"].get("deletionTimestamp"):
+                self._terminating.add(name)
                 await self._terminate(crd)
                 return
+            self._terminating.discard(name)
             conflict = self._name_conflict(crd)
             self._set(name, [] if conflict else cr.served_resources(crd))
             await self._write_status(name, lambda c: _accepted_status(c, conflict, self.registry.now()))

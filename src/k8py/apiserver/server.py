@@ -374,6 +374,7 @@ class ApiServer:
         return ApiResponse(200, None, stream=events)
 
     async def _create(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
+        self.crds.check_create(r)
         opts = self._write_options(req)
         obj = await self._body(req, opts, r.kind)
         out = await self.registry.create(r, ns, obj, opts)
