@@ -115,6 +115,8 @@ def test_create_crd_and_custom_object(cluster: K8pyServer) -> None:
     crd = cluster.kubectl_json("get", "crd", CRD_NAME)
     conds = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert conds["NamesAccepted"] == "True" and conds["Established"] == "True"
+    crds = cluster.kubectl("get", "crd").stdout.split("\n")
+    assert crds[0].split() == ["NAME", "CREATED", "AT"] and crds[1].startswith(CRD_NAME)
     cluster.kubectl("apply", "-f", "-", input=MY_CRONTAB)
     out = cluster.kubectl("get", "crontab").stdout
     assert out.split("\n")[0].split() == ["NAME", "AGE"] and "my-new-cron-object" in out

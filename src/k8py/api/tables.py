@@ -934,6 +934,15 @@ def _limitrange_row(obj: dict[str, Any], now: float) -> Row:
     return [_name(obj), created]
 
 
+def _crd_cols() -> list[Column]:
+    """CustomResourceDefinitions print as the default table convertor does: Name, Created At."""
+    return [_name_col(), col("Created At", "date", _meta_doc("creationTimestamp"))]
+
+
+def _crd_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), _meta(obj).get("creationTimestamp")]
+
+
 def _generic_cols() -> list[Column]:
     return [_name_col(), _age_col()]
 
@@ -976,6 +985,7 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("coordination.k8s.io", "Lease"): (_lease_cols, _lease_row),
     ("discovery.k8s.io", "EndpointSlice"): (_endpointslice_cols, _endpointslice_row),
     ("storage.k8s.io", "StorageClass"): (_storageclass_cols, _storageclass_row),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): (_crd_cols, _crd_row),
 }
 
 
