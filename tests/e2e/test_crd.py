@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -283,4 +282,3 @@ def test_kopf_operator(cluster: K8pyServer, operator: Path) -> None:
     cluster.kubectl("delete", "ct", "kopf-cron", "--timeout=90s")
     assert (operator / "deleted.txt").read_text() == "kopf-cron"
     assert cluster.kubectl("get", "ct", "kopf-cron", check=False).returncode != 0
-    time.sleep(0)  # the operator is stopped by the fixture
