@@ -143,6 +143,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
     Resource("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     Resource("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
+    # apiextensions.k8s.io/v1 (the custom resources themselves: api/customresource.py)
+    Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+             ("crd", "crds"), ("status",), ("api-extensions",)),
 )
 
 

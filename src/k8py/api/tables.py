@@ -990,6 +990,15 @@ def _binding_row(obj: dict[str, Any], now: float) -> Row:
             ", ".join(users), ", ".join(groups), ", ".join(sas)]
 
 
+def _crd_cols() -> list[Column]:
+    """CustomResourceDefinitions print as the default table convertor does: Name, Created At."""
+    return [_name_col(), col("Created At", "date", _meta_doc("creationTimestamp"))]
+
+
+def _crd_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), _meta(obj).get("creationTimestamp")]
+
+
 def _generic_cols() -> list[Column]:
     return [_name_col(), _age_col()]
 
@@ -1040,6 +1049,7 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("policy", "PodDisruptionBudget"): (_pdb_cols, _pdb_row),
     ("scheduling.k8s.io", "PriorityClass"): (_priorityclass_cols, _priorityclass_row),
     ("node.k8s.io", "RuntimeClass"): (_runtimeclass_cols, _runtimeclass_row),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): (_crd_cols, _crd_row),
 }
 
 

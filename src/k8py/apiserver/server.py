@@ -45,6 +45,7 @@ from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.customresources import CRDS, CustomResources
 from k8py.apiserver.deletion import (
     DeleteOptions,
     Deleter,
@@ -96,6 +97,8 @@ class ApiServer:
         self.registry.update_admission.append(lambda r, new, old: priority.admit_update(self.registry, r, new, old))
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
+        self.crds = CustomResources(self.registry, self.deleter)
+        self.namespaces.extra = self.crds.namespaced_storage
         self.caches: dict[str, WatchCache] = {}
         self.node_proxy: NodeProxy | None = None
         # Signs service-account tokens; `k8py server` gives it a key in the data dir.
@@ -133,6 +136,8 @@ class ApiServer:
                 cache.listeners.append(self.kubernetes_service.observe)
             if r.group == "rbac.authorization.k8s.io":
                 cache.listeners.append(self._observe_rbac)
+            if r is CRDS:
+                cache.listeners.append(self.crds.observe)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
@@ -141,6 +146,7 @@ class ApiServer:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
+        await self.crds.start()
         ns = resources.lookup("", "namespaces")
         assert ns is not None
         for kv in (await self.store.list(storage.prefix(ns))).items:
@@ -149,6 +155,7 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        await self.crds.close()
         await self.kubernetes_service.close()
         await self.live.close()
         await self.namespaces.close()
@@ -190,6 +197,8 @@ class ApiServer:
     async def _after_create(self, r: Resource, obj: Obj) -> None:
         if r.group == "" and r.plural == "namespaces":
             await bootstrap.ensure_service_account(self.registry, obj["metadata"]["name"])
+        if r is CRDS:  # served (and Established) by the time the create answers
+            await self.crds.reconcile(obj["metadata"]["name"])
 
     # -- entry point -------------------------------------------------------
     async def handle(self, req: ApiRequest) -> ApiResponse:
@@ -206,7 +215,7 @@ class ApiServer:
             return ApiResponse(500, err.status())
 
     async def _handle(self, req: ApiRequest) -> ApiResponse:
-        route = routing.parse(req.path, req.method)
+        route = routing.parse(req.path, req.method, self.crds.lookup)
         if route is None:
             raise resource_not_found()
         if route.kind in ("discovery", "openapi"):
@@ -272,7 +281,12 @@ class ApiServer:
 
     def _delegate(self, which: str, req: ApiRequest) -> ApiResponse:
         mod = importlib.import_module(f"k8py.apiserver.{which}")  # discovery or openapi, loaded when first asked
-        resp: ApiResponse | None = mod.respond(req)
+        served = self.crds.served()
+        if which == "openapi":
+            from k8py.apiserver import crdopenapi  # loads openapi, as asked
+            resp: ApiResponse | None = mod.respond(req, crdopenapi.CustomDocs(served) if served else None)
+        else:
+            resp = mod.respond(req, served)
         if resp is None:
             raise resource_not_found()
         return resp
@@ -379,6 +393,7 @@ class ApiServer:
         return ApiResponse(200, None, stream=events)
 
     async def _create(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
+        self.crds.check_create(r)
         opts = self._write_options(req)
         obj = await self._body(req, opts, r.kind)
         out = await self.registry.create(r, ns, obj, opts)

@@ -19,15 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8py.api.customresource import CustomResource
 from k8py.api.resources import Resource
 from k8py.api.validation import (
+    apiextensions,
     apps,
     autoscaling,
     batch,
+    celrules,
     coordination,
     core,
     discovery,
     events,
+    openapischema,
     pod,
     policy,
     rbac,
@@ -58,7 +62,12 @@ def validate(obj: dict[str, Any], resource: Resource, old: dict[str, Any] | None
     """All field errors of `obj` (a create when `old` is None, else an update of `old`)."""
     if not isinstance(obj, dict):
         return [type_invalid("<root>", json_type(obj), "object")]
-    errs = structural_errors(obj, resource)
+    if isinstance(resource, CustomResource):  # its CRD's openAPIV3Schema, not Kubernetes' own
+        errs = openapischema.validate(obj, resource.schema)
+        if not errs:  # x-kubernetes-validations (CEL) once the structure is sound
+            errs = celrules.validate(obj, old, resource.schema)
+    else:
+        errs = structural_errors(obj, resource)
     if any(e.type == TYPE_INVALID for e in errs):
         return errs  # Kubernetes fails to decode such a body; semantic checks would be noise
     v = ErrorList(errs)
@@ -126,4 +135,5 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("policy", "PodDisruptionBudget"): policy.validate_pdb,
     ("scheduling.k8s.io", "PriorityClass"): policy.validate_priorityclass,
     ("node.k8s.io", "RuntimeClass"): policy.validate_runtimeclass,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): apiextensions.validate_crd,
 }
