@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from k8py.apiserver.http import DebugHandler, HttpFront
     from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.apiserver.server import ApiServer
+    from k8py.cli.nodehosts import ServedNodeHosts
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
+    from k8py.nodehost.layout import HostNetwork
     from k8py.store import Store
 
 log = logging.getLogger("k8py.server")
@@ -65,6 +67,8 @@ class ServerArgs:
     cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a /24 of it
     service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses
     encryption_provider_config: str | None = None  # None: <data-dir>/encryption-config.yaml, made on first start
+    nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
+    node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
 
     @property
     def cluster_dns(self) -> str:
@@ -89,7 +93,11 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
-    if not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
+    if args.nodes is not None:  # node hosts run their own node components; the machine keeps routes and a proxy
+        from k8py.network.run import run as run_routes
+        from k8py.proxy.run import run as run_proxy
+        comps += [("proxy", run_proxy), ("routes", run_routes)]
+    elif not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
         comps += node_components()
     return comps
@@ -137,6 +145,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compaction-interval", type=_duration, default=300.0,
                    help="compact the store's history this often, to the revision seen one interval "
                         "earlier (a duration such as 5m or 90s; 0 disables; default 5m)")
+    p.add_argument("--nodes", type=int, default=None, metavar="N",
+                   help="run N real nodes node-1..node-N on this machine, each a host of its own (network "
+                        "namespace, address, runc state, agent), instead of the embedded node; "
+                        "`k8py node add|stop|start|rm` manage them")
+    p.add_argument("--node-network", default="10.41.0.0/24",
+                   help="the node hosts' network (default 10.41.0.0/24; its first address is this machine's)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
@@ -157,7 +171,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       pod_eviction_timeout=ns.pod_eviction_timeout,
                       compaction_interval=ns.compaction_interval,
                       service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool,
-                      encryption_provider_config=getattr(ns, "encryption_provider_config", None))
+                      encryption_provider_config=getattr(ns, "encryption_provider_config", None),
+                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -180,12 +195,27 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     api = await _start_api(args, store, clock)
     pki, auth = _start_pki(args, api, clock)
     front, node_proxy, port = await _start_front(args, api, store, pki, auth)
+    hosts = await start_node_hosts(args, front, port) if args.nodes is not None else None
     url = _announce_ready(args, pki, port)
     ctx = _context(args, api, clock, pki, url, node_proxy)
     tasks = await _start_components(ctx, args, api, store, clock, port)
+    if hosts is not None:
+        await hosts.add_nodes(args.nodes or 0)
     await stop.wait()
+    if hosts is not None:
+        await hosts.close()
     await _shutdown(tasks, front, api, store)
     return 0
+
+
+async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> ServedNodeHosts:
+    from k8py.cli.nodehosts import ServedNodeHosts
+    from k8py.nodehost.layout import HostNetwork
+
+    base = _host_network(args)
+    cluster = HostNetwork(base.data_dir, base.node_network, base.cluster_cidr, base.service_cidr, port,
+                          registries=str(args.data_path / "nodes" / "registries.yaml"))
+    return await ServedNodeHosts.start(cluster, front)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -250,7 +280,10 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
 
     config = api.config
     service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
-    pki = certs.ensure_pki(args.data_path, certs.default_sans(_advertise(args), config.cluster_domain, service_ip))
+    sans = certs.default_sans(_advertise(args), config.cluster_domain, service_ip)
+    if args.nodes is not None:  # node hosts' agents reach the server on the host bridge
+        sans.append(_host_network(args).host_ip)
+    pki = certs.ensure_pki(args.data_path, sans)
     auth = Authenticator()
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
                                                                    "system:authenticated")))
@@ -315,9 +348,26 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
                              local_storage_dir=f"{root}/storage" if root else "",
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
+    node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
-                          server_url=url, credentials=pki, node=None if args.no_agent else _embedded_node(args),
-                          local_streams=node_proxy)
+                          server_url=url, credentials=pki, node=node, local_streams=node_proxy)
+
+
+def _host_network(args: ServerArgs) -> HostNetwork:
+    from k8py.nodehost.layout import HostNetwork
+    return HostNetwork(str(args.data_path), args.node_network, args.cluster_cidr, args.service_cidr)
+
+
+def _host_node(args: ServerArgs) -> LocalNode:
+    """With node hosts, the machine itself is no node, but keeps host-gw routes to every
+    podCIDR and runs a service proxy (NodePort on 127.0.0.1): a LocalNode of its own."""
+    from k8py.component import LocalNode
+    from k8py.proxy.run import missing_requirements
+
+    cluster = _host_network(args)
+    return LocalNode(name=f"k8py-host-{cluster.cid}", cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+                     ident=f"h{cluster.cid}", node_network=args.node_network, route_dev=cluster.bridge,
+                     missing=tuple(missing_requirements()))
 
 
 def _embedded_node(args: ServerArgs) -> LocalNode:
