@@ -62,6 +62,10 @@ class NodesCluster(K8pyServer):
         return subprocess.run([*K8PY, "node", *args, "--data-dir", str(self.data_dir)], capture_output=True,
                               text=True, timeout=120)
 
+    def node_host(self, name: str) -> Any:
+        from k8py.nodehost import NodeHosts
+        return NodeHosts.of(self.data_dir).get(name)[0]
+
     def leftovers(self) -> list[str]:
         from k8py.nodehost.layout import RECORDS, HostNetwork
 
@@ -194,6 +198,33 @@ def test_cluster_dns_from_every_node(web: NodesCluster) -> None:
     for n in NODES:
         r = web.kubectl("exec", f"bb-{n}", "--", "nslookup", "web.default", timeout=60)
         assert ip in r.stdout, (n, r.stdout)
+
+
+def container_ids(c: K8pyServer, node: str) -> dict[str, str]:
+    return {p["metadata"]["name"]: p["status"]["containerStatuses"][0].get("containerID", "")
+            for p in ready_pods(c, "app=web") if p["spec"]["nodeName"] == node}
+
+
+def test_a_node_powered_off_and_on_again(web: NodesCluster) -> None:
+    before = container_ids(web, "node-2")
+    ips = [p["status"]["podIP"] for p in ready_pods(web, "app=web") if p["spec"]["nodeName"] == "node-2"]
+    assert before and ips
+    r = web.node_cmd("stop", "node-2")
+    assert r.returncode == 0, r
+    host = NodesCluster.node_host(web, "node-2")
+    assert not host.state_dir.exists() and not any(Path("/sys/fs/cgroup").glob(f"*/{host.cgroup_parent}/*/"))
+    assert all(_http(f"http://{ip}/") == "" for ip in ips)  # its pods are gone with the power
+    assert "node-2\t" in web.node_cmd("ls").stdout and "stopped" in web.node_cmd("ls").stdout
+    r = web.node_cmd("start", "node-2")
+    assert r.returncode == 0, r
+
+    def restarted() -> bool:  # Ready again in new containers, none of the old ones
+        after = container_ids(web, "node-2")
+        return len(after) == len(before) and not set(before.values()) & set(after.values())
+    wait_for(restarted, 120, "node-2's pods Ready again in new containers")
+    for p in ready_pods(web, "app=web"):
+        if p["spec"]["nodeName"] == "node-2":
+            wait_for(lambda ip=p["status"]["podIP"]: "Welcome to nginx" in _http(f"http://{ip}/"), 30, "pod served")
 
 
 def test_node_cli_refuses_a_taken_name_and_an_unknown_node(nodes: NodesCluster) -> None:

@@ -33,7 +33,7 @@ def rewrite(config: dict[str, object], host_ip: str) -> tuple[dict[str, object],
     for reg, m in (mirrors if isinstance(mirrors, dict) else {}).items():
         eps = []
         for ep in (m or {}).get("endpoint") or []:
-            u = urlsplit(ep if "://" in ep else f"https://{ep}")
+            u = urlsplit(ep if "://" in ep else f"http://{ep}")  # no scheme on loopback: plain http
             if u.hostname in LOOPBACK and u.port:
                 ports.add(u.port)
                 ep = urlunsplit((u.scheme, f"{host_ip}:{u.port}", u.path, u.query, u.fragment))

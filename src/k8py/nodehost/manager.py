@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import shutil
 from pathlib import Path
 
 from k8py.nodehost import agent, hostnet
@@ -112,6 +113,8 @@ class NodeHosts:
         await hostnet.set_link(node, False)
         await cleanup(node.state_dir, node.root_dir, cgroup_parent=node.cgroup_parent,
                       netns_prefix=node.netns_prefix)
+        # the pods' addresses went with their namespaces: as /run at a reboot, forget them
+        shutil.rmtree(node.root_dir / "network" / "ipam", ignore_errors=True)
 
     async def _tear_down(self, node: NodeHost, pid: int) -> None:
         await self._power_off(node, pid)
