@@ -173,6 +173,28 @@ def test_logs_and_exec_reach_pods_on_every_node(web: NodesCluster) -> None:
         web.kubectl("logs", p["metadata"]["name"], "--tail=1", timeout=30)
 
 
+def test_port_forward_reaches_a_pod_on_another_node(web: NodesCluster) -> None:
+    far = next(p for p in ready_pods(web, "app=web") if p["spec"]["nodeName"] == "node-3")
+    pf = subprocess.Popen([web.kubectl_bin, "port-forward", f"pod/{far['metadata']['name']}", ":80"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=web.env())
+    try:
+        assert pf.stdout is not None
+        line = pf.stdout.readline()  # Forwarding from 127.0.0.1:PORT -> 80
+        assert "Forwarding from 127.0.0.1:" in line, line
+        port = line.split("127.0.0.1:", 1)[1].split()[0]
+        wait_for(lambda: "Welcome to nginx" in _http(f"http://127.0.0.1:{port}/"), 30, "port-forward")
+    finally:
+        pf.terminate()
+        pf.wait(10)
+
+
+def test_pods_on_every_node_reach_the_api_server(web: NodesCluster) -> None:
+    for n in NODES:  # the `kubernetes` Service leads to the host bridge address, not to a node's own loopback
+        r = web.kubectl("exec", f"bb-{n}", "--", "sh", "-c", "nc kubernetes.default 443 </dev/null && echo ok",
+                        timeout=60)
+        assert r.stdout.strip() == "ok", (n, r)
+
+
 def requests_seen(c: K8pyServer, pod: str, agent: str) -> int:
     return c.kubectl("logs", pod, timeout=30).stdout.count(agent)
 

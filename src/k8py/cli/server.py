@@ -232,7 +232,10 @@ def _phase(name: str) -> None:
 
 
 def _advertise(args: ServerArgs) -> str:
-    """The address clients and the `kubernetes` Service are told (never a wildcard)."""
+    """The address clients and the `kubernetes` Service are told (never a wildcard); with node
+    hosts, the host bridge's, which pods on every node reach (their 127.0.0.1 is their own)."""
+    if args.nodes is not None:
+        return _host_network(args).host_ip
     return args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
 
 
@@ -281,8 +284,6 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
     config = api.config
     service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
     sans = certs.default_sans(_advertise(args), config.cluster_domain, service_ip)
-    if args.nodes is not None:  # node hosts' agents reach the server on the host bridge
-        sans.append(_host_network(args).host_ip)
     pki = certs.ensure_pki(args.data_path, sans)
     auth = Authenticator()
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
