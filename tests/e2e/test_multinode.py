@@ -45,9 +45,9 @@ def client_pod(node: str) -> dict[str, Any]:
 
 
 class NodesCluster(K8pyServer):
-    """A `k8py server --nodes 3` on its own node network, pod and service ranges."""
+    """A `k8py server --nodes N` (3) on its own node network, pod and service ranges."""
 
-    def __init__(self, tmp: Path, registries: Path) -> None:
+    def __init__(self, tmp: Path, registries: Path, n: int = 3) -> None:
         self.node_network = f"10.41.{random.randint(0, 255)}.0/24"
         self.cluster_cidr = f"10.{random.randint(250, 254)}.0.0/16"
         service_cidr = f"10.{random.randint(100, 199)}.0.0/16"
@@ -55,7 +55,7 @@ class NodesCluster(K8pyServer):
         env = {"K8PY_REGISTRIES": str(registries), "K8PY_DNS_UPSTREAM": "none", "K8PY_AGENT_BACKOFF_BASE": "1",
                "K8PY_LOG": os.environ.get("K8PY_LOG", "INFO")}
         super().__init__(tmp / "data", env=env, extra_args=(
-            "--nodes", "3", "--node-network", self.node_network, "--cluster-cidr", self.cluster_cidr,
+            "--nodes", str(n), "--node-network", self.node_network, "--cluster-cidr", self.cluster_cidr,
             "--service-cidr", service_cidr, "--service-lb-pool", lb_pool))
 
     def node_cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +75,8 @@ class NodesCluster(K8pyServer):
         links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
         out += [f"link {w}" for w in links.split() if w.rstrip(":").startswith(f"k8pyh{cid}")]
         out += [f"record {p.name}" for p in RECORDS.glob(f"{cid}-*")] if RECORDS.exists() else []
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        out += [f"nftables {t}" for t in tables.split() if t == f"k8py-h{cid}"]
         routes = subprocess.run(["ip", "route", "show", "proto", "77"], capture_output=True, text=True).stdout
         out += [f"route {r}" for r in routes.splitlines() if r.startswith(self.cluster_cidr.rsplit(".", 2)[0] + ".")]
         return out
