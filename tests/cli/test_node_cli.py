@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,16 @@ def test_a_data_dir_without_node_hosts(tmp_path: Path, capsys: pytest.CaptureFix
     assert cli.main(["node", "add", "node-4", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "no cluster of node hosts at" in err and err.count("\n") == 1, err
+
+
+def test_a_node_network_that_clashes_with_a_route_of_the_machine(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    routes = json.loads(subprocess.run(["ip", "-j", "-4", "route", "show"], capture_output=True, text=True).stdout)
+    taken = next((r for r in routes if "/" in r.get("dst", "") and not r.get("dev", "").startswith("k8py")), None)
+    if taken is None:
+        pytest.skip("no route on this machine to clash with")
+    assert cli.main(["server", "--data-dir", str(tmp_path / "d"), "--port", "0", "--nodes", "1",
+                     "--node-network", taken["dst"]]) == 1
+    err = capsys.readouterr().err
+    assert f"clashes with the route to {taken['dst']}" in err and err.count("\n") == 1, err
+    assert not Path(f"/sys/class/net/{HostNetwork(str((tmp_path / 'd').resolve())).bridge}").exists()

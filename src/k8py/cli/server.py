@@ -415,9 +415,10 @@ async def _shutdown(tasks: list[asyncio.Task[None]], front: HttpFront, api: ApiS
 def main(ns: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from k8py.nodehost.errors import NodeHostError
     try:
         return asyncio.run(serve(args_from(ns)))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, NodeHostError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet
