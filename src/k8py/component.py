@@ -59,6 +59,10 @@ class LocalNode:
     kubelet_port: int = 10250  # the agent's HTTPS endpoint, when it serves one (0: any free port)
     backoff_base: float | None = None  # crash-loop back-off base seconds (None: the agent's default)
     missing: tuple[str, ...] = ()  # what this host lacks to run containers (empty: it can)
+    # host-gw pod routing (`network/run.py`): every other node's podCIDR via its InternalIP on
+    # `route_dev`, for InternalIPs inside `node_network` only ("": no host-gw routes)
+    node_network: str = ""
+    route_dev: str = ""
 
 
 class AgentCredentials(Protocol):

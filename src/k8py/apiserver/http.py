@@ -96,6 +96,11 @@ class HttpFront:
         self.port = int(self._runner.addresses[0][1])  # (host, port) of the site's first socket
         return self.port
 
+    async def listen_also(self, host: str, port: int) -> None:
+        """Serve on one more address (after `start`), e.g. the host bridge of node hosts."""
+        assert self._runner is not None, "start() first"
+        await web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context, reuse_address=True).start()
+
     async def close(self) -> None:
         """Stop listening, end open streams (watches never end by themselves), then close."""
         for t in list(self._streams):

@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                  "pod bridge's gateway, right only on the server's machine)")
     p.add_argument("--kubelet-port", type=int, default=10250,
                    help="port of the agent's HTTPS endpoint for logs/exec/port-forward (default 10250; 0: any)")
+    p.add_argument("--flannel-backend", choices=("none", "host-gw"), default="none",
+                   help="pod routes to other nodes: host-gw (each node's podCIDR via its InternalIP, nodes "
+                        "sharing one link, as flannel's host-gw) or none (default)")
+    p.add_argument("--node-network", default="", help="with host-gw: the network of the nodes' link; routes "
+                                                      "go only through InternalIPs inside it")
 
 
 def main(ns: argparse.Namespace) -> int:
@@ -42,6 +47,9 @@ def main(ns: argparse.Namespace) -> int:
 
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr)
     missing = missing_requirements()
+    if ns.flannel_backend == "host-gw" and not ns.node_network:
+        print("k8py agent: --flannel-backend host-gw needs --node-network CIDR", file=sys.stderr)
+        return 2
     if missing:
         print("k8py agent: cannot run containers here: missing " + ", ".join(missing), file=sys.stderr)
         return 1
@@ -59,8 +67,9 @@ def node_components() -> list[tuple[str, Component]]:
     """The components of a node, in start order."""
     from k8py.dns.run import run as run_dns
     from k8py.kubelet.run import run as run_agent
+    from k8py.network.run import run as run_routes
     from k8py.proxy.run import run as run_proxy
-    return [("agent", run_agent), ("proxy", run_proxy), ("dns", run_dns)]
+    return [("agent", run_agent), ("proxy", run_proxy), ("dns", run_dns), ("routes", run_routes)]
 
 
 def local_node(ns: argparse.Namespace) -> LocalNode:
@@ -73,7 +82,14 @@ def local_node(ns: argparse.Namespace) -> LocalNode:
     return LocalNode(name=ns.node_name or rt["node_name"] or default_node_name(), cluster_cidr=rt["cluster_cidr"],
                      service_cidr=rt["service_cidr"], pod_cidr=ns.pod_cidr or options.pod_cidr,
                      ident=os.environ.get("K8PY_AGENT_ID", ""), node_ip=ns.node_ip, kubelet_port=ns.kubelet_port,
-                     backoff_base=ns.backoff_base)
+                     backoff_base=ns.backoff_base,
+                     node_network=ns.node_network if ns.flannel_backend == "host-gw" else "")
+
+
+def cluster_dns(service_cidr: str) -> str:
+    """The cluster DNS Service's address: the service range's .10, as the server makes it."""
+    import ipaddress
+    return str(ipaddress.ip_network(service_cidr, strict=False).network_address + 10)
 
 
 async def _run(ns: argparse.Namespace, token: str) -> None:
@@ -89,7 +105,8 @@ async def _run(ns: argparse.Namespace, token: str) -> None:
     node = local_node(ns)
     client = Client(RestTransport(ns.server, ca_file=ns.ca_file, token=token, insecure=ns.ca_file is None))
     ctx = ClusterContext(clock=RealClock(), client=lambda: client,
-                         options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr),
+                         options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr,
+                                                cluster_dns=cluster_dns(node.service_cidr)),
                          server_url=ns.server, credentials=TokenCredentials(token), node=node)
     try:
         async with asyncio.TaskGroup() as tg:

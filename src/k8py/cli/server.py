@@ -41,9 +41,11 @@ if TYPE_CHECKING:
     from k8py.apiserver.http import DebugHandler, HttpFront
     from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.apiserver.server import ApiServer
+    from k8py.cli.nodehosts import ServedNodeHosts
     from k8py.client.leaderelection import LeaderElectionConfig
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
+    from k8py.nodehost.layout import HostNetwork
     from k8py.store import Store
 
 log = logging.getLogger("k8py.server")
@@ -71,6 +73,9 @@ class ServerArgs:
     leader_elect_renew_deadline: float = 10.0
     leader_elect_retry_period: float = 2.0
     join_data_dir: str | None = None  # copy the PKI and the encryption config of this server's data dir
+    authorization_mode: str = "RBAC"  # or AlwaysAllow
+    nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
+    node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -78,7 +83,6 @@ class ServerArgs:
                                       self.leader_elect_retry_period)
         config.validate()
         return config
-    authorization_mode: str = "RBAC"  # or AlwaysAllow
 
     @property
     def cluster_dns(self) -> str:
@@ -108,7 +112,11 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
-    if not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
+    if args.nodes is not None:  # node hosts run their own node components; the machine keeps routes and a proxy
+        from k8py.network.run import run as run_routes
+        from k8py.proxy.run import run as run_proxy
+        comps += [("proxy", run_proxy), ("routes", run_routes)]
+    elif not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
         comps += node_components()
     return comps
@@ -156,6 +164,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compaction-interval", type=_duration, default=300.0,
                    help="compact the store's history this often, to the revision seen one interval "
                         "earlier (a duration such as 5m or 90s; 0 disables; default 5m)")
+    p.add_argument("--nodes", type=int, default=None, metavar="N",
+                   help="run N real nodes node-1..node-N on this machine, each a host of its own (network "
+                        "namespace, address, runc state, agent), instead of the embedded node; "
+                        "`k8py node add|stop|start|rm` manage them")
+    p.add_argument("--node-network", default="10.41.0.0/24",
+                   help="the node hosts' network (default 10.41.0.0/24; its first address is this machine's)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
@@ -196,8 +210,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_renew_deadline=getattr(ns, "leader_elect_renew_deadline", 10.0),
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
                       join_data_dir=getattr(ns, "join_data_dir", None),
-
-                      authorization_mode=getattr(ns, "authorization_mode", "RBAC"))
+                      authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
+                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -226,12 +240,27 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     api = await _start_api(args, store, clock)
     pki, auth = _start_pki(args, api, clock)
     front, node_proxy, port = await _start_front(args, api, store, pki, auth)
+    hosts = await start_node_hosts(args, front, port) if args.nodes is not None else None
     url = _announce_ready(args, pki, port)
     ctx = _context(args, api, clock, pki, url, node_proxy)
     tasks = await _start_components(ctx, args, api, store, clock, port)
+    if hosts is not None:
+        await hosts.add_nodes(args.nodes or 0)
     await stop.wait()
+    if hosts is not None:
+        await hosts.close()
     await _shutdown(tasks, front, api, store)
     return 0
+
+
+async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> ServedNodeHosts:
+    from k8py.cli.nodehosts import ServedNodeHosts
+    from k8py.nodehost.layout import HostNetwork
+
+    base = _host_network(args)
+    cluster = HostNetwork(base.data_dir, base.node_network, base.cluster_cidr, base.service_cidr, port,
+                          registries=str(args.data_path / "nodes" / "registries.yaml"))
+    return await ServedNodeHosts.start(cluster, front)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -248,7 +277,10 @@ def _phase(name: str) -> None:
 
 
 def _advertise(args: ServerArgs) -> str:
-    """The address clients and the `kubernetes` Service are told (never a wildcard)."""
+    """The address clients and the `kubernetes` Service are told (never a wildcard); with node
+    hosts, the host bridge's, which pods on every node reach (their 127.0.0.1 is their own)."""
+    if args.nodes is not None:
+        return _host_network(args).host_ip
     return args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
 
 
@@ -297,7 +329,8 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
 
     config = api.config
     service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
-    pki = certs.ensure_pki(args.data_path, certs.default_sans(_advertise(args), config.cluster_domain, service_ip))
+    sans = certs.default_sans(_advertise(args), config.cluster_domain, service_ip)
+    pki = certs.ensure_pki(args.data_path, sans)
     auth = Authenticator()
     auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
                                                                    "system:authenticated")))
@@ -364,9 +397,26 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
                              local_storage_dir=f"{root}/storage" if root else "",
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
+    node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
-                          server_url=url, credentials=pki, node=None if args.no_agent else _embedded_node(args),
-                          local_streams=node_proxy)
+                          server_url=url, credentials=pki, node=node, local_streams=node_proxy)
+
+
+def _host_network(args: ServerArgs) -> HostNetwork:
+    from k8py.nodehost.layout import HostNetwork
+    return HostNetwork(str(args.data_path), args.node_network, args.cluster_cidr, args.service_cidr)
+
+
+def _host_node(args: ServerArgs) -> LocalNode:
+    """With node hosts, the machine itself is no node, but keeps host-gw routes to every
+    podCIDR and runs a service proxy (NodePort on 127.0.0.1): a LocalNode of its own."""
+    from k8py.component import LocalNode
+    from k8py.proxy.run import missing_requirements
+
+    cluster = _host_network(args)
+    return LocalNode(name=f"k8py-host-{cluster.cid}", cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+                     ident=f"h{cluster.cid}", node_network=args.node_network, route_dev=cluster.bridge,
+                     missing=tuple(missing_requirements()))
 
 
 def _embedded_node(args: ServerArgs) -> LocalNode:
@@ -413,9 +463,10 @@ async def _shutdown(tasks: list[asyncio.Task[None]], front: HttpFront, api: ApiS
 def main(ns: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from k8py.nodehost.errors import NodeHostError
     try:
         return asyncio.run(serve(args_from(ns)))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, NodeHostError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet
