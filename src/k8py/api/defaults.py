@@ -532,6 +532,24 @@ def _limitrange_defaults(obj: dict[str, Any]) -> None:
                     dr.setdefault(k, v)
 
 
+def _webhooks_defaults(obj: dict[str, Any]) -> None:
+    """admissionregistration/v1 SetDefaults_{Validating,Mutating}Webhook, Rule, ServiceReference."""
+    mutating = obj.get("kind") == "MutatingWebhookConfiguration"
+    for wh in _items(obj.get("webhooks")):
+        _set(wh, "failurePolicy", "Fail")
+        _set(wh, "matchPolicy", "Equivalent")
+        _set(wh, "namespaceSelector", {})
+        _set(wh, "objectSelector", {})
+        _set(wh, "timeoutSeconds", 10)
+        if mutating:
+            _set(wh, "reinvocationPolicy", "Never")
+        for rule in _items(wh.get("rules")):
+            _set(rule, "scope", "*")
+        svc = _as_dict(_as_dict(wh.get("clientConfig")).get("service"))
+        if svc:
+            _set(svc, "port", 443)
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
@@ -553,6 +571,8 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice_defaults,
     ("storage.k8s.io", "StorageClass"): _storageclass_defaults,
     ("rbac.authorization.k8s.io", "RoleBinding"): _binding_defaults,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _webhooks_defaults,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _webhooks_defaults,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
 }
 

@@ -36,6 +36,7 @@ from k8py.apiserver import (
     storage,
     subresources,
     tokenrequest,
+    webhooks,
 )
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
@@ -105,6 +106,9 @@ class ApiServer:
         # the config says AlwaysAllow.
         self.authorizer = Authorizer(self.config.authorization_mode)
         self.registry.validating_admission.append(self._no_escalation)
+        # Admission webhooks, configured by the admissionregistration objects (watch caches).
+        self.webhook_index = webhooks.WebhookIndex()
+        self.registry.webhooks.append(webhooks.Dispatcher(self.webhook_index).admit)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -127,12 +131,17 @@ class ApiServer:
                 cache.listeners.append(self.kubernetes_service.observe)
             if r.group == "rbac.authorization.k8s.io":
                 cache.listeners.append(self._observe_rbac)
+            if r.group == webhooks.GROUP:
+                cache.listeners.append(lambda e: self.webhook_index.observe_bytes(
+                    e.key, e.value if e.type == "PUT" else None))
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
         await self.live.fill(self.store)
         for kv in (await self.store.list(rbac.PREFIX)).items:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
+        for kv in (await self.store.list(webhooks.PREFIX)).items:
+            self.webhook_index.observe_bytes(kv.key, kv.value)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         ns = resources.lookup("", "namespaces")

@@ -6,7 +6,7 @@ syntax, base64 of `format: byte`) and, when the structure is sound, semantic per
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
 `apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
-`rbac`), plus
+`rbac`, `admissionregistration`), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
 raises on any JSON-decoded input; messages use Kubernetes' wording
@@ -21,6 +21,7 @@ from typing import Any
 
 from k8py.api.resources import Resource
 from k8py.api.validation import (
+    admissionregistration,
     apps,
     autoscaling,
     batch,
@@ -122,4 +123,6 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("rbac.authorization.k8s.io", "ClusterRole"): rbac.validate_cluster_role,
     ("rbac.authorization.k8s.io", "RoleBinding"): rbac.validate_role_binding,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): rbac.validate_cluster_role_binding,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admissionregistration.validate_mutating,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admissionregistration.validate_validating,
 }
