@@ -113,6 +113,8 @@ def test_webhooks_served_by_a_pod(agent_cluster: Any, hook_ca: str) -> None:
     assert c.kubectl("get", "configmap", "bad", "-n", NS, "-o", "jsonpath={.metadata.labels}").stdout in ("", "{}")
     good = _create(c, "good", "bad=false")
     assert good.returncode == 0, good.stderr
+    table = c.kubectl("get", "validatingwebhookconfigurations").stdout.splitlines()
+    assert table[0].split() == ["NAME", "WEBHOOKS", "AGE"] and table[1].split()[:2] == ["deny.k8py.test", "1"]
     c.kubectl("apply", "-f", "-", input=json.dumps(
         _config("MutatingWebhookConfiguration", "label.k8py.test", "wh", "/mutate", hook_ca)))
     labelled = wait_for(lambda: (o := _create(c, "mutated")).returncode == 0 and

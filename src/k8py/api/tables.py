@@ -968,6 +968,16 @@ def _generic_row(obj: dict[str, Any], now: float) -> Row:
 
 Printer = tuple[Callable[[], list[Column]], Callable[[dict[str, Any], float], Row]]
 
+def _webhooks_cols() -> list[Column]:
+    return [_name_col(), col("Webhooks", "integer", "Webhooks indicates the number of webhooks registered in "
+                             "this configuration."), _age_col()]
+
+
+def _webhooks_row(obj: dict[str, Any], now: float) -> Row:
+    whs = obj.get("webhooks")
+    return [_name(obj), len(whs) if isinstance(whs, list) else 0, _age(obj, now)]
+
+
 _PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (_pod_cols, _pod_row),
     ("", "Service"): (_service_cols, _service_row),
@@ -1002,6 +1012,8 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("rbac.authorization.k8s.io", "RoleBinding"): (lambda: _binding_cols("roleBinding"), _binding_row),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (lambda: _binding_cols("clusterRoleBinding"),
                                                           _binding_row),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (_webhooks_cols, _webhooks_row),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): (_webhooks_cols, _webhooks_row),
 }
 
 

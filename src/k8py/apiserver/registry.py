@@ -122,9 +122,10 @@ class Registry:
         # Mutating admission of a create, after the namespace's (e.g. the ServiceAccount plugin):
         # `await hook(registry, resource, obj)` changes obj or raises a StatusError.
         self.admission: list[Callable[[Registry, Resource, Obj], Awaitable[None]]] = []
-        # Admission webhooks of a create or update, last (apiserver.webhooks): `await hook(registry,
-        # resource, obj, old or None, opts, subresource)` changes obj or raises a StatusError.
-        self.webhooks: list[Callable[[Registry, Resource, Obj, Obj | None, WriteOptions, str | None],
+        # Admission webhooks of a create, update or delete, last (apiserver.webhooks): `await hook(
+        # registry, resource, obj (None: a delete), old (None: a create), opts, subresource)`
+        # changes obj or raises a StatusError.
+        self.webhooks: list[Callable[[Registry, Resource, Obj | None, Obj | None, WriteOptions, str | None],
                                      Awaitable[None]]] = []
 
     def now(self) -> str:

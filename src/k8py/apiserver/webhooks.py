@@ -12,7 +12,8 @@ webhook's code. Dry runs refuse webhooks whose sideEffects are not None/NoneOnDr
 Warnings of the answers go to the response's Warning headers. Configurations are followed
 through the watch caches (`observe`), so a new one applies within a moment of its creation,
 as Kubernetes' informers do. Webhook configurations themselves never go to webhooks.
-Gaps: DELETE and CONNECT are not sent; matchConditions (CEL) are not evaluated (a webhook
+DELETE sends the old object (mutating webhooks' patches are ignored there).
+Gaps: CONNECT (exec, attach, port-forward) is not sent; matchConditions (CEL) are not evaluated (a webhook
 with matchConditions is called as if they held).
 """
 
@@ -68,10 +69,12 @@ class WebhookIndex:
         return [wh for _, o in configs for wh in o.get("webhooks") or [] if isinstance(wh, dict)]
 
 
-def attributes(r: Resource, obj: Obj, old: Obj | None, opts: WriteOptions, subresource: str | None) -> Attributes:
-    md = obj.get("metadata") or {}
+def attributes(r: Resource, obj: Obj | None, old: Obj | None, opts: WriteOptions,
+               subresource: str | None) -> Attributes:
+    md = (obj if obj is not None else old or {}).get("metadata") or {}
+    op = "DELETE" if obj is None else "CREATE" if old is None else "UPDATE"
     return Attributes(group=r.group, version=r.version, resource=r.plural, subresource=subresource or "",
-                      kind=r.kind, operation="CREATE" if old is None else "UPDATE",
+                      kind=r.kind, operation=op,
                       namespace=str(md.get("namespace") or "") if r.namespaced else "",
                       name=str(md.get("name") or ""), namespaced=r.namespaced, obj=obj, old=old,
                       user=opts.user, groups=tuple(opts.groups), dry_run=opts.dry_run)
@@ -92,7 +95,7 @@ def review(a: Attributes, uid: str) -> Obj:
     req["object"] = a.obj
     req["oldObject"] = a.old
     req["dryRun"] = a.dry_run
-    kind = "CreateOptions" if a.operation == "CREATE" else "UpdateOptions"
+    kind = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions"}.get(a.operation, "DeleteOptions")
     req["options"] = {"kind": kind, "apiVersion": "meta.k8s.io/v1"}
     return {"apiVersion": webhookcall.REVIEW_API_VERSION, "kind": "AdmissionReview", "request": req}
 
@@ -115,14 +118,19 @@ class Dispatcher:
     def __init__(self, index: WebhookIndex) -> None:
         self.index = index
 
-    async def admit(self, reg: Registry, r: Resource, obj: Obj, old: Obj | None, opts: WriteOptions,
+    async def admit(self, reg: Registry, r: Resource, obj: Obj | None, old: Obj | None, opts: WriteOptions,
                     subresource: str | None) -> None:
         if r.group == GROUP or not self.index.configs:
             return
         a = attributes(r, obj, old, opts, subresource)
         ns_labels = await self._namespace_labels(reg, a)
         mutating = [w for w in self.index.webhooks(MUTATING) if webhookmatch.matches(w, a, ns_labels)]
-        if mutating:
+        if mutating and obj is None:  # a delete: answers count, patches have nothing to change
+            for wh in mutating:
+                resp = await self._call(reg, wh, a, opts)
+                if resp is not None and not resp.get("allowed"):
+                    raise denied(str(wh.get("name")), resp.get("status"))
+        elif mutating and obj is not None:
             before = copy.deepcopy(obj)
             await self._mutate(reg, mutating, a, opts)
             if obj != before:

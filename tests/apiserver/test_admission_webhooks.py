@@ -266,3 +266,28 @@ async def test_mutation_is_validated_again(api: ApiServer, hooks: Hooks) -> None
     await install(api, "MutatingWebhookConfiguration", "m", webhook("m.example.com", hooks.url("/m"), hooks.ca))
     resp = await call(api, "POST", f"{NS}/configmaps", cm("m"))
     assert resp.status == 422 and resp.body["details"]["causes"][0]["field"] == "metadata.labels", resp.body
+
+
+async def test_delete_goes_to_webhooks_with_the_old_object(api: ApiServer, hooks: Hooks) -> None:
+    hooks.handlers["/d"] = lambda req: {"allowed": req["oldObject"]["metadata"]["name"] != "keep",
+                                        "status": {"message": "keep is kept"}}
+    assert (await call(api, "POST", f"{NS}/configmaps", cm("keep"))).status == 201
+    assert (await call(api, "POST", f"{NS}/configmaps", cm("drop"))).status == 201
+    await install(api, "ValidatingWebhookConfiguration", "v", webhook("d.example.com", hooks.url("/d"), hooks.ca,
+                  rules=[{"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"],
+                          "resources": ["configmaps"]}]))
+    resp = await call(api, "DELETE", f"{NS}/configmaps/keep")
+    assert (resp.status, resp.body["message"]) == \
+        (400, 'admission webhook "d.example.com" denied the request: keep is kept')
+    assert (await call(api, "DELETE", f"{NS}/configmaps/drop")).status == 200
+    req = hooks.calls[-1][1]
+    assert (req["operation"], req["object"], req["options"]["kind"]) == ("DELETE", None, "DeleteOptions")
+
+
+async def test_table_columns(api: ApiServer) -> None:
+    await install(api, "ValidatingWebhookConfiguration", "v", webhook("a.example.com", "https://h.example.com/"),
+                  webhook("b.example.com", "https://h.example.com/"))
+    resp = await call(api, "GET", f"{GV}/validatingwebhookconfigurations",
+                      accept="application/json;as=Table;v=v1;g=meta.k8s.io")
+    assert [c["name"] for c in resp.body["columnDefinitions"]] == ["Name", "Webhooks", "Age"]
+    assert resp.body["rows"][0]["cells"][:2] == ["v", 2]
