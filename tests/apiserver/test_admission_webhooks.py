@@ -127,6 +127,11 @@ BAD = [
                  "scope": "Everywhere"}]}, "webhooks[0].rules[0].scope", 'Unsupported value: "Everywhere"'),
     ({"failurePolicy": "Maybe"}, "webhooks[0].failurePolicy", 'Unsupported value: "Maybe"'),
     ({"name": "short"}, "webhooks[0].name", "at least three segments"),
+    ({"matchConditions": [{"name": "c", "expression": "object.metadata.name =="}]},
+     "webhooks[0].matchConditions[0].expression", "compilation failed: ERROR: <input>:1:"),
+    ({"matchConditions": [{"name": "c", "expression": "true"}, {"name": "c", "expression": "true"}]},
+     "webhooks[0].matchConditions[1].name", 'Duplicate value: "c"'),
+    ({"matchConditions": [{"name": "c"}]}, "webhooks[0].matchConditions[0].expression", "Required value"),
 ]
 
 
@@ -291,3 +296,25 @@ async def test_table_columns(api: ApiServer) -> None:
                       accept="application/json;as=Table;v=v1;g=meta.k8s.io")
     assert [c["name"] for c in resp.body["columnDefinitions"]] == ["Name", "Webhooks", "Age"]
     assert resp.body["rows"][0]["cells"][:2] == ["v", 2]
+
+
+async def test_match_conditions(api: ApiServer, hooks: Hooks) -> None:
+    hooks.handlers["/c"] = lambda req: {"allowed": False, "status": {"message": "called"}}
+    skip_named = {"name": "not-skipped",
+                  "expression": 'object.metadata.name != "skip" && request.operation == "CREATE"'}
+    await install(api, "ValidatingWebhookConfiguration", "v",
+                  webhook("c.example.com", hooks.url("/c"), hooks.ca, matchConditions=[skip_named],
+                          objectSelector={"matchLabels": {"t": "c"}}),
+                  webhook("err.example.com", hooks.url("/c"), hooks.ca, objectSelector={"matchLabels": {"t": "err"}},
+                          matchConditions=[{"name": "broken", "expression": 'object.metadata.labels.nope == "x"'}]),
+                  webhook("ign.example.com", hooks.url("/c"), hooks.ca, objectSelector={"matchLabels": {"t": "ign"}},
+                          failurePolicy="Ignore",
+                          matchConditions=[{"name": "broken", "expression": 'object.metadata.labels.nope == "x"'}]))
+    assert (await call(api, "POST", f"{NS}/configmaps", cm("skip", t="c"))).status == 201
+    resp = await call(api, "POST", f"{NS}/configmaps", cm("other", t="c"))
+    assert resp.body["message"].endswith("denied the request: called")
+    resp = await call(api, "POST", f"{NS}/configmaps", cm("e", t="err"))
+    assert (resp.status, resp.body["reason"]) == (403, "Forbidden")
+    assert 'failed to evaluate match condition "broken" of webhook "err.example.com"' in resp.body["message"]
+    assert (await call(api, "POST", f"{NS}/configmaps", cm("i", t="ign"))).status == 201
+    assert [r["name"] for _, r in hooks.calls] == ["other"]

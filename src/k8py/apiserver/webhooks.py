@@ -13,8 +13,9 @@ Warnings of the answers go to the response's Warning headers. Configurations are
 through the watch caches (`observe`), so a new one applies within a moment of its creation,
 as Kubernetes' informers do. Webhook configurations themselves never go to webhooks.
 DELETE sends the old object (mutating webhooks' patches are ignored there).
-Gaps: CONNECT (exec, attach, port-forward) is not sent; matchConditions (CEL) are not evaluated (a webhook
-with matchConditions is called as if they held).
+matchConditions (CEL, `api.celexpr`) are evaluated on the object as it is when the webhook's
+turn comes, with `object`, `oldObject` and `request` (not `authorizer`).
+Gaps: CONNECT (exec, attach, port-forward) is not sent.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from k8py.api import celexpr
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
-from k8py.apiserver import machinery, webhookcall, webhookmatch
+from k8py.apiserver import errors, machinery, webhookcall, webhookmatch
 from k8py.apiserver.errors import StatusError, bad_request, internal
 from k8py.apiserver.webhookcall import CallError
 from k8py.apiserver.webhookmatch import Attributes
@@ -197,9 +199,31 @@ class Dispatcher:
             return False
         raise internal(f'failed calling webhook "{name}": {e}')
 
+    def _conditions_hold(self, wh: dict[str, Any], a: Attributes) -> bool:
+        """Whether every matchCondition holds for the object as it is now. One that fails to
+        evaluate refuses the request (403) under failurePolicy Fail, skips the webhook under Ignore."""
+        conds = wh.get("matchConditions")
+        if not conds:
+            return True
+        variables = {"object": a.obj, "oldObject": a.old, "request": review(a, "")["request"]}
+        for c in conds:
+            try:
+                if celexpr.evaluate(str(c.get("expression")), variables) is not True:
+                    return False
+            except celexpr.CelError as e:
+                if wh.get("failurePolicy", "Fail") == "Ignore":
+                    return False
+                what = errors.qualified(a.resource, a.group)
+                raise StatusError(403, "Forbidden", f'{what} "{a.name}" is forbidden: failed to evaluate match '
+                                  f'condition "{c.get("name")}" of webhook "{wh.get("name")}": {e}',
+                                  {"name": a.name, "group": a.group, "kind": a.resource}) from None
+        return True
+
     async def _call(self, reg: Registry, wh: dict[str, Any], a: Attributes, opts: WriteOptions) -> Obj | None:
         """The webhook's response (None when it failed under Ignore); raises for Fail."""
         name = str(wh.get("name"))
+        if not self._conditions_hold(wh, a):
+            return None
         if a.dry_run and wh.get("sideEffects") not in ("None", "NoneOnDryRun"):
             raise bad_request(f'admission webhook "{name}" does not support dry run')
         timeout = min(int(wh.get("timeoutSeconds") or 10), MAX_TIMEOUT)

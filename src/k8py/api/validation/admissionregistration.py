@@ -6,7 +6,8 @@ admissionReviewVersions naming v1 or v1beta1; timeoutSeconds 1..30; exactly one 
 clientConfig.url (https, with a host, no user, query or fragment) or clientConfig.service
 (name, namespace, a path starting with '/', a valid port); rules with operations, apiGroups,
 apiVersions and resources ('*' alone when present) and a known scope; known failure, match
-and reinvocation policies; valid label selectors. Invariants: as in `meta`.
+and reinvocation policies; valid label selectors; matchConditions (at most 64) with unique
+qualified names and CEL expressions that compile. Invariants: as in `meta`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import json
 import urllib.parse
 from typing import Any
 
-from k8py.api import names
-from k8py.api.validation.field import Raw, duplicate, invalid, required
+from k8py.api import celexpr, names
+from k8py.api.validation.field import Raw, duplicate, invalid, required, too_many
 from k8py.api.validation.meta import ErrorList, dict_of, list_of, validate_enum, validate_label_selector
 
 OPERATIONS = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
@@ -72,6 +73,30 @@ def _webhook(v: ErrorList, wh: dict[str, Any], p: str, mutating: bool) -> None:
         if isinstance(wh.get(sel), dict):
             validate_label_selector(v, wh[sel], f"{p}.{sel}")
     _client_config(v, dict_of(wh.get("clientConfig")), f"{p}.clientConfig")
+    _match_conditions(v, list_of(wh.get("matchConditions")), f"{p}.matchConditions")
+
+
+MAX_MATCH_CONDITIONS = 64
+
+
+def _match_conditions(v: ErrorList, conds: list[Any], p: str) -> None:
+    if len(conds) > MAX_MATCH_CONDITIONS:
+        v.add(too_many(p, MAX_MATCH_CONDITIONS))
+    seen: set[str] = set()
+    for i, c in enumerate(conds):
+        c = dict_of(c)
+        name, expr = c.get("name"), c.get("expression")
+        if not name:
+            v.add(required(f"{p}[{i}].name"))
+        elif isinstance(name, str):
+            if name in seen:
+                v.add(duplicate(f"{p}[{i}].name", name))
+            seen.add(name)
+            v.msgs(f"{p}[{i}].name", name, names.qualified_name_errors(name))
+        if not expr:
+            v.add(required(f"{p}[{i}].expression"))
+        elif isinstance(expr, str) and (why := celexpr.compile_error(expr)):
+            v.add(invalid(f"{p}[{i}].expression", expr, f"compilation failed: {why}"))
 
 
 def _rule(v: ErrorList, rule: dict[str, Any], p: str) -> None:
