@@ -1,7 +1,8 @@
 """Admission webhooks in a real cluster, through the real kubectl: a validating webhook and
 a mutating webhook served over HTTPS by a pod (the host's Python, stdlib only, in nginx's
 Debian image) behind a Service, trusted through caBundle; a webhook that is down refuses
-writes under failurePolicy Fail with Kubernetes' words, and lets them through under Ignore."""
+writes under failurePolicy Fail with Kubernetes' words, and lets them through under Ignore;
+the documentation's ValidatingAdmissionPolicy example (replicas <= 5)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,51 @@ def test_a_webhook_that_is_down(agent_cluster: Any, hook_ca: str) -> None:
     wait_for(lambda: c.kubectl("create", "-f", "-", input=manifest, check=False).returncode == 0, 60,
              "the request going through under Ignore")
     c.kubectl("delete", "validatingwebhookconfiguration", "down.k8py.test")
+
+
+VAP = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: "demo-policy.example.com"
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups:   ["apps"]
+      apiVersions: ["v1"]
+      operations:  ["CREATE", "UPDATE"]
+      resources:   ["deployments"]
+  validations:
+    - expression: "object.spec.replicas <= 5"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: "demo-binding-test.example.com"
+spec:
+  policyName: "demo-policy.example.com"
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        environment: test
+"""
+
+
+def test_validating_admission_policy(agent_cluster: Any) -> None:
+    c = agent_cluster
+    c.kubectl("create", "namespace", "vap-test")
+    c.kubectl("label", "namespace", "vap-test", "environment=test")
+    c.kubectl("apply", "-f", "-", input=VAP)
+    args = ("create", "deployment", "big", "-n", "vap-test", "--image=nginx:1.14.2", "--dry-run=server")
+    out = wait_for(lambda: (o := c.kubectl(*args, "--replicas=6", check=False)).returncode != 0 and o, 60,
+                   "the policy refusing 6 replicas")
+    assert out.stderr.strip() == (
+        'error: failed to create deployment: deployments.apps "big" is forbidden: ValidatingAdmissionPolicy '
+        "'demo-policy.example.com' with binding 'demo-binding-test.example.com' denied request: "
+        "failed expression: object.spec.replicas <= 5"), out.stderr
+    assert c.kubectl(*args, "--replicas=5").returncode == 0
+    assert c.kubectl("get", "validatingadmissionpolicies").stdout.split()[:4] == \
+        ["NAME", "VALIDATIONS", "PARAMKIND", "AGE"]
+    c.kubectl("delete", "-f", "-", input=VAP)

@@ -550,6 +550,27 @@ def _webhooks_defaults(obj: dict[str, Any]) -> None:
             _set(svc, "port", 443)
 
 
+def _match_resources_defaults(m: dict[str, Any]) -> None:
+    _set(m, "matchPolicy", "Equivalent")
+    _set(m, "namespaceSelector", {})
+    _set(m, "objectSelector", {})
+    for rule in _items(m.get("resourceRules")) + _items(m.get("excludeResourceRules")):
+        _set(rule, "scope", "*")
+
+
+def _admission_policy_defaults(obj: dict[str, Any]) -> None:
+    spec = _as_dict(obj.get("spec"))
+    _set(spec, "failurePolicy", "Fail")
+    if isinstance(spec.get("matchConstraints"), dict):
+        _match_resources_defaults(spec["matchConstraints"])
+
+
+def _admission_binding_defaults(obj: dict[str, Any]) -> None:
+    spec = _as_dict(obj.get("spec"))
+    if isinstance(spec.get("matchResources"), dict):
+        _match_resources_defaults(spec["matchResources"])
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
@@ -573,6 +594,8 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("rbac.authorization.k8s.io", "RoleBinding"): _binding_defaults,
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _webhooks_defaults,
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _webhooks_defaults,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _admission_policy_defaults,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _admission_binding_defaults,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
 }
 

@@ -132,6 +132,10 @@ RESOURCES: tuple[Resource, ...] = (
              "mutatingwebhookconfigurations", False, categories=("api-extensions",)),
     Resource("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
              "validatingwebhookconfigurations", False, categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
+             "validatingadmissionpolicies", False, (), ("status",), ("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+             "validatingadmissionpolicybindings", False, categories=("api-extensions",)),
     # authorization.k8s.io/v1 and authentication.k8s.io/v1: reviews, created and answered, never stored
     Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
              verbs=_CREATE_ONLY),

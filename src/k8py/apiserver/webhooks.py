@@ -4,7 +4,8 @@ After the built-in admission of a create or update (the registry's `webhooks` ho
 mutating webhooks, configurations in name order then their webhooks in order, each
 patch (JSONPatch) applied at once; a webhook with reinvocationPolicy IfNeeded is called
 once more when a later webhook changed the object after it; then the built-in mutation
-again (defaults) and validation (422); then the validating webhooks, all at once
+again (defaults) and validation (422); then the ValidatingAdmissionPolicies
+(`admissionpolicy`); then the validating webhooks, all at once
 (the first refusal in order wins). A webhook that cannot answer fails the request with
 `Internal error occurred: failed calling webhook "x": ...` under failurePolicy Fail, and is
 skipped under Ignore; a refusal is `admission webhook "x" denied the request: ...` with the
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from k8py.api import celexpr
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
-from k8py.apiserver import errors, machinery, webhookcall, webhookmatch
+from k8py.apiserver import admissionpolicy, errors, machinery, webhookcall, webhookmatch
 from k8py.apiserver.errors import StatusError, bad_request, internal
 from k8py.apiserver.webhookcall import CallError
 from k8py.apiserver.webhookmatch import Attributes
@@ -44,6 +45,8 @@ GROUP = "admissionregistration.k8s.io"
 PREFIX = f"/registry/{GROUP}/"
 MUTATING = "mutatingwebhookconfigurations"
 VALIDATING = "validatingwebhookconfigurations"
+POLICIES = "validatingadmissionpolicies"
+BINDINGS = "validatingadmissionpolicybindings"
 MAX_TIMEOUT = 30
 
 
@@ -63,6 +66,11 @@ class WebhookIndex:
             return
         if isinstance(obj, dict):
             self.configs[key] = obj
+
+    def objects(self, plural: str) -> list[Obj]:
+        """The objects of one kind, in name order."""
+        prefix = f"{PREFIX}{plural}/"
+        return [o for k, o in sorted(self.configs.items()) if k.startswith(prefix)]
 
     def webhooks(self, plural: str) -> list[dict[str, Any]]:
         """The webhooks of one kind of configuration, in Kubernetes' order."""
@@ -138,6 +146,10 @@ class Dispatcher:
             if obj != before:
                 machinery.apply_defaults(obj, r)
                 reg.validate(r, obj, old)
+        bindings = self.index.objects(BINDINGS)
+        if bindings:
+            policies = {str(p["metadata"]["name"]): p for p in self.index.objects(POLICIES)}
+            admissionpolicy.check(policies, bindings, a, ns_labels, review(a, "")["request"], opts)
         validating = [w for w in self.index.webhooks(VALIDATING) if webhookmatch.matches(w, a, ns_labels)]
         if validating:
             results = await asyncio.gather(*(self._call(reg, w, a, opts) for w in validating))

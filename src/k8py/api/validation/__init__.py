@@ -125,4 +125,6 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): rbac.validate_cluster_role_binding,
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admissionregistration.validate_mutating,
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admissionregistration.validate_validating,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admissionregistration.validate_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.validate_policy_binding,
 }

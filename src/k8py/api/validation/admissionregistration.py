@@ -163,3 +163,67 @@ def _service(v: ErrorList, svc: dict[str, Any], p: str) -> None:
     port = svc.get("port")
     if isinstance(port, int) and not 1 <= port <= 65535:
         v.add(invalid(f"{p}.port", port, "port is not valid: must be between 1 and 65535, inclusive"))
+
+
+def validate_policy(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """ValidatingAdmissionPolicy: matchConstraints with resourceRules; validations (or
+    auditAnnotations) whose CEL expressions compile; variables and matchConditions likewise."""
+    spec = dict_of(obj.get("spec"))
+    mc = spec.get("matchConstraints")
+    if not isinstance(mc, dict):
+        v.add(required("spec.matchConstraints"))
+    else:
+        _match_resources(v, mc, "spec.matchConstraints", need_rules=True)
+    validate_enum(v, spec.get("failurePolicy"), "spec.failurePolicy", ("Fail", "Ignore"))
+    vals = list_of(spec.get("validations"))
+    if not vals and not list_of(spec.get("auditAnnotations")):
+        v.add(required("spec.validations", "validations or auditAnnotations must contain at least one item"))
+    for i, val in enumerate(vals):
+        val = dict_of(val)
+        _expression(v, val.get("expression"), f"spec.validations[{i}].expression")
+        if val.get("messageExpression"):
+            _expression(v, val.get("messageExpression"), f"spec.validations[{i}].messageExpression")
+    for i, var in enumerate(list_of(spec.get("variables"))):
+        var = dict_of(var)
+        if not var.get("name"):
+            v.add(required(f"spec.variables[{i}].name"))
+        _expression(v, var.get("expression"), f"spec.variables[{i}].expression")
+    _match_conditions(v, list_of(spec.get("matchConditions")), "spec.matchConditions")
+
+
+def validate_policy_binding(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    spec = dict_of(obj.get("spec"))
+    if not spec.get("policyName"):
+        v.add(required("spec.policyName"))
+    actions = list_of(spec.get("validationActions"))
+    if not actions:
+        v.add(required("spec.validationActions"))
+    for i, a in enumerate(actions):
+        validate_enum(v, a, f"spec.validationActions[{i}]", ("Audit", "Deny", "Warn"))
+    if "Deny" in actions and "Warn" in actions:
+        v.add(invalid("spec.validationActions", Raw("[]string{" + ", ".join(json.dumps(str(a)) for a in actions)
+                                                   + "}"), "must not contain both Deny and Warn (repeating the "
+                                                           "same validation failure information in the API response "
+                                                           "and headers serves no purpose)"))
+    if isinstance(spec.get("matchResources"), dict):
+        _match_resources(v, spec["matchResources"], "spec.matchResources", need_rules=False)
+
+
+def _match_resources(v: ErrorList, m: dict[str, Any], p: str, need_rules: bool) -> None:
+    rules = list_of(m.get("resourceRules"))
+    if need_rules and not rules:
+        v.add(required(f"{p}.resourceRules"))
+    for f in ("resourceRules", "excludeResourceRules"):
+        for j, rule in enumerate(list_of(m.get(f))):
+            _rule(v, dict_of(rule), f"{p}.{f}[{j}]")
+    validate_enum(v, m.get("matchPolicy"), f"{p}.matchPolicy", ("Equivalent", "Exact"))
+    for sel in ("namespaceSelector", "objectSelector"):
+        if isinstance(m.get(sel), dict):
+            validate_label_selector(v, m[sel], f"{p}.{sel}")
+
+
+def _expression(v: ErrorList, expr: Any, p: str) -> None:
+    if not expr:
+        v.add(required(p))
+    elif isinstance(expr, str) and (why := celexpr.compile_error(expr)):
+        v.add(invalid(p, expr, f"compilation failed: {why}"))
