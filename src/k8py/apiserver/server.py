@@ -108,7 +108,8 @@ class ApiServer:
         self.registry.validating_admission.append(self._no_escalation)
         # Admission webhooks, configured by the admissionregistration objects (watch caches).
         self.webhook_index = webhooks.WebhookIndex()
-        self.registry.webhooks.append(webhooks.Dispatcher(self.webhook_index).admit)
+        self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
+        self.registry.webhooks.append(self.webhook_dispatcher.admit)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -152,6 +153,7 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        await self.webhook_dispatcher.close()
         await self.kubernetes_service.close()
         await self.live.close()
         await self.namespaces.close()

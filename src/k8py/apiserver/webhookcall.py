@@ -83,19 +83,57 @@ def _describe(e: BaseException, t: Target) -> str:
     return str(e) or type(e).__name__
 
 
-async def post(cc: Mapping[str, Any], review: Obj, timeout: int, resolve: Resolver) -> Obj:
+class Clients:
+    """One HTTP client (kept-alive connections) and one TLS context per caBundle, as
+    kube-apiserver keeps its webhook clients; made on first use in the running loop."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
+        return self._session
+
+    def context(self, cc: Mapping[str, Any]) -> ssl.SSLContext:
+        key = str(cc.get("caBundle") or "")
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            if len(self._contexts) > 256:
+                self._contexts.clear()
+            ctx = self._contexts[key] = _ssl_context(cc)
+        return ctx
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _send(clients: Clients, t: Target, ctx: ssl.SSLContext, body: bytes) -> tuple[int, bytes]:
+    """One POST; sent again once when a kept-alive connection turns out closed by the server
+    before it answered (as Go's transport retries on a closed idle connection)."""
+    for attempt in (0, 1):
+        try:
+            async with clients.session().post(t.connect_url, data=body, ssl=ctx, server_hostname=t.server_hostname,
+                                              headers={"Content-Type": "application/json",
+                                                       "Accept": "application/json"}) as resp:
+                return resp.status, await resp.content.read(MAX_RESPONSE)
+        except aiohttp.ServerDisconnectedError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def post(cc: Mapping[str, Any], review: Obj, timeout: int, resolve: Resolver, clients: Clients) -> Obj:
     """POST the review; the response's AdmissionReview (raises CallError)."""
     t = await target(cc, timeout, resolve)
-    ctx = _ssl_context(cc)
+    ctx = clients.context(cc)
     body = json.dumps(review).encode()
     try:
         async with asyncio.timeout(timeout):
-            async with aiohttp.ClientSession() as session:
-                async with session.post(t.connect_url, data=body, ssl=ctx, server_hostname=t.server_hostname,
-                                        headers={"Content-Type": "application/json",
-                                                 "Accept": "application/json"}) as resp:
-                    raw = await resp.content.read(MAX_RESPONSE)
-                    status = resp.status
+            status, raw = await _send(clients, t, ctx, body)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as e:
         raise CallError(f'failed to call webhook: Post "{t.url}": {_describe(e, t)}') from None
     if not 200 <= status < 300:

@@ -127,6 +127,10 @@ class Dispatcher:
 
     def __init__(self, index: WebhookIndex) -> None:
         self.index = index
+        self.clients = webhookcall.Clients()
+
+    async def close(self) -> None:
+        await self.clients.close()
 
     async def admit(self, reg: Registry, r: Resource, obj: Obj | None, old: Obj | None, opts: WriteOptions,
                     subresource: str | None) -> None:
@@ -242,7 +246,7 @@ class Dispatcher:
         uid = str(uuid.uuid4())
         try:
             out = await webhookcall.post(wh.get("clientConfig") or {}, review(a, uid), timeout,
-                                         lambda ns, svc, port: resolve_service(reg, ns, svc, port))
+                                         lambda ns, svc, port: resolve_service(reg, ns, svc, port), self.clients)
             resp = webhookcall.response_of(out, uid)
         except CallError as e:
             self._failed(wh, e)
