@@ -318,3 +318,23 @@ async def test_match_conditions(api: ApiServer, hooks: Hooks) -> None:
     assert 'failed to evaluate match condition "broken" of webhook "err.example.com"' in resp.body["message"]
     assert (await call(api, "POST", f"{NS}/configmaps", cm("i", t="ign"))).status == 201
     assert [r["name"] for _, r in hooks.calls] == ["other"]
+
+
+async def test_dry_run_refused_by_webhooks_with_side_effects(api: ApiServer, hooks: Hooks) -> None:
+    """v1 accepts only None/NoneOnDryRun; an object stored by an older version may say Unknown."""
+    hooks.handlers["/s"] = lambda req: {"allowed": True}
+    wh = webhook("side.example.com", hooks.url("/s"), hooks.ca, sideEffects="Unknown", failurePolicy="Ignore")
+    api.webhook_index.configs["/registry/admissionregistration.k8s.io/validatingwebhookconfigurations/old"] = \
+        config("ValidatingWebhookConfiguration", "old", wh)
+    resp = await call(api, "POST", f"{NS}/configmaps", cm("d"), query={"dryRun": "All"})
+    assert (resp.status, resp.body["message"]) == (400, 'admission webhook "side.example.com" does not support dry run')
+    assert (await call(api, "POST", f"{NS}/configmaps", cm("d"))).status == 201
+
+
+async def test_openapi_and_discovery_of_the_group(api: ApiServer) -> None:
+    resp = await call(api, "GET", "/openapi/v3/apis/admissionregistration.k8s.io/v1")
+    assert resp.status == 200
+    schemas = json.loads(resp.body)["components"]["schemas"]
+    assert "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration" in schemas
+    groups = (await call(api, "GET", "/apis")).body["groups"]
+    assert "admissionregistration.k8s.io" in [g["name"] for g in groups]
