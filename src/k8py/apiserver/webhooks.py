@@ -137,8 +137,13 @@ class Dispatcher:
         if r.group == GROUP or not self.index.configs:
             return
         a = attributes(r, obj, old, opts, subresource)
+        bindings = self.index.objects(BINDINGS)
+        candidates = {MUTATING: [w for w in self.index.webhooks(MUTATING) if webhookmatch.rules_match(w, a)],
+                      VALIDATING: [w for w in self.index.webhooks(VALIDATING) if webhookmatch.rules_match(w, a)]}
+        if not bindings and not candidates[MUTATING] and not candidates[VALIDATING]:
+            return  # most writes: no namespace read
         ns_labels = await self._namespace_labels(reg, a)
-        mutating = [w for w in self.index.webhooks(MUTATING) if webhookmatch.matches(w, a, ns_labels)]
+        mutating = [w for w in candidates[MUTATING] if webhookmatch.matches(w, a, ns_labels)]
         if mutating and obj is None:  # a delete: answers count, patches have nothing to change
             for wh in mutating:
                 resp = await self._call(reg, wh, a, opts)
@@ -150,11 +155,10 @@ class Dispatcher:
             if obj != before:
                 machinery.apply_defaults(obj, r)
                 reg.validate(r, obj, old)
-        bindings = self.index.objects(BINDINGS)
         if bindings:
             policies = {str(p["metadata"]["name"]): p for p in self.index.objects(POLICIES)}
             admissionpolicy.check(policies, bindings, a, ns_labels, review(a, "")["request"], opts)
-        validating = [w for w in self.index.webhooks(VALIDATING) if webhookmatch.matches(w, a, ns_labels)]
+        validating = [w for w in candidates[VALIDATING] if webhookmatch.matches(w, a, ns_labels)]
         if validating:
             results = await asyncio.gather(*(self._call(reg, w, a, opts) for w in validating))
             for wh, resp in zip(validating, results, strict=True):
