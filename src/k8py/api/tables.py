@@ -1012,6 +1012,46 @@ def _generic_row(obj: dict[str, Any], now: float) -> Row:
 
 Printer = tuple[Callable[[], list[Column]], Callable[[dict[str, Any], float], Row]]
 
+def _webhooks_cols() -> list[Column]:
+    return [_name_col(), col("Webhooks", "integer", "Webhooks indicates the number of webhooks registered in "
+                             "this configuration."), _age_col()]
+
+
+def _webhooks_row(obj: dict[str, Any], now: float) -> Row:
+    whs = obj.get("webhooks")
+    return [_name(obj), len(whs) if isinstance(whs, list) else 0, _age(obj, now)]
+
+
+def _policy_cols() -> list[Column]:
+    return [_name_col(), col("Validations", "integer", "Validations indicates the number of validation rules "
+                             "defined in this configuration"),
+            col("ParamKind", "string", "ParamKind specifies the kind of resources used to parameterize this policy"),
+            _age_col()]
+
+
+def _policy_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    vals = spec.get("validations")
+    pk = _d(spec.get("paramKind"))
+    kind = f"{pk.get('apiVersion', '')}/{pk.get('kind', '')}" if pk else "<unset>"
+    return [_name(obj), len(vals) if isinstance(vals, list) else 0, kind, _age(obj, now)]
+
+
+def _policy_binding_cols() -> list[Column]:
+    return [_name_col(), col("PolicyName", "string", "PolicyName indicates the policy definition which the "
+                             "policy binding binded to"),
+            col("ParamRef", "string", "ParamRef indicates the param resource which sets the configration param"),
+            _age_col()]
+
+
+def _policy_binding_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    ref = _d(spec.get("paramRef"))
+    shown = (f"{ref['namespace']}/{ref.get('name', '')}" if ref.get("namespace") else str(ref.get("name") or "*/*")) \
+        if ref else "<unset>"
+    return [_name(obj), str(spec.get("policyName") or ""), shown, _age(obj, now)]
+
+
 _PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (_pod_cols, _pod_row),
     ("", "Service"): (_service_cols, _service_row),
@@ -1050,6 +1090,11 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("scheduling.k8s.io", "PriorityClass"): (_priorityclass_cols, _priorityclass_row),
     ("node.k8s.io", "RuntimeClass"): (_runtimeclass_cols, _runtimeclass_row),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): (_crd_cols, _crd_row),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (_webhooks_cols, _webhooks_row),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): (_webhooks_cols, _webhooks_row),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (_policy_cols, _policy_row),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): (_policy_binding_cols,
+                                                                          _policy_binding_row),
 }
 
 

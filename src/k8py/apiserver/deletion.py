@@ -131,6 +131,8 @@ class Deleter:
                 raise conflict(r.plural, name, r.group,
                                f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "
                                f"ResourceVersion in object meta: {kv.mod_revision}")
+            for call_webhooks in reg.webhooks:
+                await call_webhooks(reg, r, None, obj, wopts, None)
             try:
                 if r.group == "" and r.plural == "namespaces":
                     return await self._delete_namespace(r, kv, obj, opts, wopts)

@@ -5,8 +5,8 @@ strategy (server-owned fields, status rules) -> on create, the `class_admission`
 (priority and runtime classes) -> defaults -> validation (422) -> admission (namespace
 exists and is not terminating; then the mutating `admission` hooks, e.g. the
 ServiceAccount plugin's, on create; the `validating_admission` checks, e.g. RBAC
-escalation, on create and update; `update_admission` before an update's write) ->
-allocation (services) ->
+escalation, on create and update; `update_admission` before an update's write; then the
+admission `webhooks`) -> allocation (services) ->
 managedFields -> compare-and-swap in the store. Nothing is stored when any step
 fails, or for dryRun. Store conflicts surface as `store.errors.Conflict` so callers
 choose between 409 (a client precondition) and retrying (PATCH, unconditional PUT).
@@ -129,6 +129,11 @@ class Registry:
         # Mutating admission of a create, after the namespace's (e.g. the ServiceAccount plugin):
         # `await hook(registry, resource, obj)` changes obj or raises a StatusError.
         self.admission: list[Callable[[Registry, Resource, Obj], Awaitable[None]]] = []
+        # Admission webhooks of a create, update or delete, last (apiserver.webhooks): `await hook(
+        # registry, resource, obj (None: a delete), old (None: a create), opts, subresource)`
+        # changes obj or raises a StatusError.
+        self.webhooks: list[Callable[[Registry, Resource, Obj | None, Obj | None, WriteOptions, str | None],
+                                     Awaitable[None]]] = []
 
     def now(self) -> str:
         return rfc3339(self.clock.now())
@@ -224,6 +229,8 @@ class Registry:
         await self.admit_namespace(r, obj)
         for admit in self.admission:
             await admit(self, r, obj)
+        for call_webhooks in self.webhooks:
+            await call_webhooks(self, r, obj, None, opts, None)
         for attempt in range(8):
             key = storage.key(r, md.get("namespace"), md["name"])
             async with self._write_lock(r):
@@ -295,6 +302,8 @@ class Registry:
             return old
         for admit in self.update_admission:
             await admit(r, new, old)
+        for call_webhooks in self.webhooks:
+            await call_webhooks(self, r, new, old, opts, subresource)
         md = new["metadata"]
         key = kv.key
         async with self._write_lock(r):

@@ -39,6 +39,7 @@ from k8py.apiserver import (
     storage,
     subresources,
     tokenrequest,
+    webhooks,
 )
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
@@ -114,6 +115,10 @@ class ApiServer:
         # the config says AlwaysAllow.
         self.authorizer = Authorizer(self.config.authorization_mode)
         self.registry.validating_admission.append(self._no_escalation)
+        # Admission webhooks, configured by the admissionregistration objects (watch caches).
+        self.webhook_index = webhooks.WebhookIndex()
+        self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
+        self.registry.webhooks.append(self.webhook_dispatcher.admit)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -138,12 +143,17 @@ class ApiServer:
                 cache.listeners.append(self._observe_rbac)
             if r is CRDS:
                 cache.listeners.append(self.crds.observe)
+            if r.group == webhooks.GROUP:
+                cache.listeners.append(lambda e: self.webhook_index.observe_bytes(
+                    e.key, e.value if e.type == "PUT" else None))
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
         await self.live.fill(self.store)
         for kv in (await self.store.list(rbac.PREFIX)).items:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
+        for kv in (await self.store.list(webhooks.PREFIX)).items:
+            self.webhook_index.observe_bytes(kv.key, kv.value)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         await self.crds.start()
@@ -156,6 +166,7 @@ class ApiServer:
 
     async def close(self) -> None:
         await self.crds.close()
+        await self.webhook_dispatcher.close()
         await self.kubernetes_service.close()
         await self.live.close()
         await self.namespaces.close()

@@ -6,7 +6,7 @@ syntax, base64 of `format: byte`) and, when the structure is sound, semantic per
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
 `apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
-`rbac`, `policy` for policy, scheduling.k8s.io and node.k8s.io), plus
+`rbac`, `policy` for policy, scheduling.k8s.io and node.k8s.io, `admissionregistration`), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
 raises on any JSON-decoded input; messages use Kubernetes' wording
@@ -22,6 +22,7 @@ from typing import Any
 from k8py.api.customresource import CustomResource
 from k8py.api.resources import Resource
 from k8py.api.validation import (
+    admissionregistration,
     apiextensions,
     apps,
     autoscaling,
@@ -136,4 +137,8 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("scheduling.k8s.io", "PriorityClass"): policy.validate_priorityclass,
     ("node.k8s.io", "RuntimeClass"): policy.validate_runtimeclass,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): apiextensions.validate_crd,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admissionregistration.validate_mutating,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admissionregistration.validate_validating,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admissionregistration.validate_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.validate_policy_binding,
 }
