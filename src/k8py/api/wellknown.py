@@ -48,6 +48,8 @@ DEFAULT_SCHEDULER_NAME = "default-scheduler"  # a pod's spec.schedulerName when 
 USER_SYSTEM_ADMIN = "system:admin"  # the in-process components' user
 GROUP_MASTERS = "system:masters"  # may do anything
 GROUP_AUTHENTICATED = "system:authenticated"  # every authenticated user
+NODE_USER_PREFIX = "system:node:"  # a node's user is system:node:<node name>
+GROUP_NODES = "system:nodes"  # every node
 
 # ------------------------------------------------------------------ service-account tokens in pods
 

@@ -28,6 +28,8 @@ from k8py.apiserver import (
     escalation,
     listing,
     machinery,
+    nodeauthz,
+    noderestriction,
     patch,
     rbac,
     reviews,
@@ -105,6 +107,7 @@ class ApiServer:
         # the config says AlwaysAllow.
         self.authorizer = Authorizer(self.config.authorization_mode)
         self.registry.validating_admission.append(self._no_escalation)
+        self.registry.validating_admission.append(noderestriction.admit)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -127,12 +130,17 @@ class ApiServer:
                 cache.listeners.append(self.kubernetes_service.observe)
             if r.group == "rbac.authorization.k8s.io":
                 cache.listeners.append(self._observe_rbac)
+            if prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
+                cache.listeners.append(self._observe_node_graph)
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
         await self.live.fill(self.store)
         for kv in (await self.store.list(rbac.PREFIX)).items:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
+        for prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
+            for kv in (await self.store.list(prefix)).items:
+                self.authorizer.node.graph.observe(kv.key, kv.mod_revision, kv.value)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         ns = resources.lookup("", "namespaces")
@@ -161,6 +169,9 @@ class ApiServer:
 
     def _observe_rbac(self, e: Any) -> None:
         self.authorizer.index.observe_bytes(e.key, e.revision, e.value if e.type == "PUT" else None)
+
+    def _observe_node_graph(self, e: Any) -> None:
+        self.authorizer.node.graph.observe(e.key, e.revision, e.value if e.type == "PUT" else None)
 
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
