@@ -291,6 +291,7 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
     agent token, service-account tokens) and the service-account token signer."""
     import ipaddress
 
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_BOOTSTRAPPERS, USER_AGENT_BOOTSTRAP
     from k8py.apiserver import certs
     from k8py.apiserver.auth import Authenticator, User
     from k8py.apiserver.tokens import TokenIssuer
@@ -299,8 +300,8 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
     service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
     pki = certs.ensure_pki(args.data_path, certs.default_sans(_advertise(args), config.cluster_domain, service_ip))
     auth = Authenticator()
-    auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
-                                                                   "system:authenticated")))
+    # The shared agent token only bootstraps: it obtains a node certificate (`k8py agent`).
+    auth.add_token(pki.agent_token, User(USER_AGENT_BOOTSTRAP, (GROUP_BOOTSTRAPPERS, GROUP_AUTHENTICATED)))
     api.tokens = TokenIssuer(pki.dir, clock.now)  # TokenRequest, signed with a key kept in the PKI dir
     auth.token_checkers.append(api.authenticate_token)
     api.token_reviewer = lambda token: auth.from_authorization(f"Bearer {token}")  # TokenReview of other tokens
@@ -312,13 +313,16 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
                        auth: Authenticator) -> tuple[HttpFront, ForwardingNodeProxy, int]:
     """The HTTPS front with the node proxy (logs, exec, attach, port-forward of every
     node's pods) and the debug endpoints; returns it with the port it listens on."""
+    from k8py.api.wellknown import NODE_CREDENTIALS_PATH
+    from k8py.apiserver import nodecredentials
     from k8py.apiserver.http import HttpFront
     from k8py.apiserver.nodeproxy import attach_to_server
 
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth,
                       authorizer=api.authorizer)
     front.debug_handlers["compact"] = _compact_handler(store)
-    node_proxy = attach_to_server(api, front, pki.agent_token)
+    node_proxy = attach_to_server(api, front, pki.kubelet_client_ssl_context())
+    front.bootstrap_handlers[NODE_CREDENTIALS_PATH] = nodecredentials.handler(pki.dir)
     port = await front.start(args.bind, args.port)
     return front, node_proxy, port
 
@@ -354,6 +358,7 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
              node_proxy: ForwardingNodeProxy) -> ClusterContext:
     """What the components get: in-process clients of `api`, the flags as ClusterOptions,
     and the embedded node (unless --no-agent)."""
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_NODES, NODE_USER_PREFIX
     from k8py.apiserver.inprocess import InProcessTransport
     from k8py.client.client import Client
     from k8py.component import ClusterContext, ClusterOptions
@@ -364,9 +369,12 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
                              local_storage_dir=f"{root}/storage" if root else "",
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
+    node = None if args.no_agent else _embedded_node(args)
+    node_groups = (GROUP_NODES, GROUP_AUTHENTICATED)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
-                          server_url=url, credentials=pki, node=None if args.no_agent else _embedded_node(args),
-                          local_streams=node_proxy)
+                          server_url=url, credentials=pki, node=node, local_streams=node_proxy,
+                          node_client=None if node is None else lambda: Client(InProcessTransport(
+                              api, user=NODE_USER_PREFIX + node.name, groups=node_groups)))
 
 
 def _embedded_node(args: ServerArgs) -> LocalNode:
