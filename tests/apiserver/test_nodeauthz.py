@@ -78,6 +78,15 @@ CASES = [  # (method, path, query, allowed, reason fragment)
     ("GET", "/apis/discovery.k8s.io/v1/endpointslices", {"watch": "true"}, True, ""),
     ("GET", "/api/v1/namespaces", {}, False, ""),
     ("POST", "/api/v1/namespaces/default/secrets", {}, False, "can only get individual"),
+    ("GET", "/api/v1/persistentvolumes", {}, True, ""),  # k8py: local-path reclaim by the node
+    ("GET", "/api/v1/persistentvolumes", {"watch": "1"}, False, "can only get individual"),
+    ("POST", "/api/v1/namespaces/kube-system/services", {}, True, ""),  # k8py: the DNS publishes itself
+    ("PUT", "/api/v1/namespaces/kube-system/endpoints/kube-dns", {}, True, ""),
+    ("PUT", "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns-a", {}, True, ""),
+    ("PUT", "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns-b", {}, False, ""),
+    ("PUT", "/api/v1/namespaces/kube-system/services/other", {}, False, ""),
+    ("POST", "/api/v1/namespaces/default/services", {}, False, ""),
+    ("DELETE", "/api/v1/namespaces/kube-system/services/kube-dns", {}, False, ""),
 ]
 
 
@@ -135,6 +144,13 @@ RESTRICTION = [  # (resource, obj, old, 403 message or "")
     (("", "pods"), _pod("p", "b"), _pod("p", "b"),
      'node "a" can only update pod status for pods with spec.nodeName set to itself'),
     (("coordination.k8s.io", "leases"), {"metadata": {"namespace": "kube-node-lease", "name": "a"}}, None, ""),
+    (("", "services"), {"metadata": {"namespace": "kube-system", "name": "kube-dns"}}, None, ""),
+    (("discovery.k8s.io", "endpointslices"), {"metadata": {"namespace": "kube-system", "name": "kube-dns-a"}},
+     None, ""),
+    (("", "services"), {"metadata": {"namespace": "kube-system", "name": "x"}}, None,
+     'node "a" may only publish its cluster DNS as services "kube-dns" in kube-system'),
+    (("discovery.k8s.io", "endpointslices"), {"metadata": {"namespace": "kube-system", "name": "kube-dns-b"}},
+     None, 'as endpointslices "kube-dns-a"'),
     (("coordination.k8s.io", "leases"), {"metadata": {"namespace": "kube-node-lease", "name": "b"}}, None,
      "can only access node lease with the same name as the requesting node"),
 ]

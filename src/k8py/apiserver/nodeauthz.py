@@ -8,6 +8,11 @@ A request by `system:node:<name>` in group `system:nodes` is decided here:
   `spec.nodeName=<name>` (AuthorizeNodeWithSelectors); everything else by the node rules
   (the `system:node` ClusterRole's, plus `system:node-proxier`'s and `system:kube-dns`'s
   reads, since a k8py node runs the service proxy and DNS with its own identity).
+- k8py's additions, because a k8py node also runs the cluster DNS and reclaims local-path
+  volumes: it may list persistentvolumes (their specs hold no secret; secrets they name
+  stay behind the graph) and create/get/update/patch the DNS it publishes in kube-system
+  (Service and Endpoints `kube-dns`, EndpointSlice `kube-dns-<node>`; NodeRestriction
+  checks the names of what it creates).
 - Anything else has no opinion here: RBAC decides (with the reason given here, e.g.
   `no relationship found between node 'a' and this object`).
 The graph is kept from the pods' and claims' watch-cache events (`observe`), never from a
@@ -33,6 +38,15 @@ PVC_PREFIX = "/registry/core/persistentvolumeclaims/"
 _GRAPH_KINDS = {"secrets": "secret", "configmaps": "configmap", "persistentvolumeclaims": "pvc",
                 "persistentvolumes": "pv"}
 _NODE_ROLES = ("system:node", "system:node-proxier", "system:kube-dns")
+DNS_NAMESPACE = "kube-system"
+DNS_OBJECTS = {("", "services"): "kube-dns", ("", "endpoints"): "kube-dns",
+               ("discovery.k8s.io", "endpointslices"): "kube-dns-{node}"}
+
+
+def dns_object_name(group: str, resource: str, node: str) -> str | None:
+    """The name a node's cluster DNS publishes as (group, resource) in kube-system, if any."""
+    name = DNS_OBJECTS.get((group, resource))
+    return None if name is None else name.format(node=node)
 
 
 def node_name(user: str, groups: Iterable[str]) -> str:
@@ -178,6 +192,12 @@ class NodeAuthorizer:
         node = node_name(a.user, a.groups)
         if not node or not a.resource_request:
             return False, ""
+        if a.namespace == DNS_NAMESPACE and not a.subresource and a.verb in ("create", "get", "update", "patch"):
+            name = dns_object_name(a.api_group, a.resource, node)
+            if name is not None and (a.verb == "create" or a.name == name):
+                return True, ""
+        if a.api_group == "" and a.resource == "persistentvolumes" and a.verb == "list":
+            return True, ""
         if a.api_group == "":
             kind = _GRAPH_KINDS.get(a.resource)
             if kind is not None:

@@ -8,6 +8,8 @@
   itself; it updates (status) only pods bound to itself. Deleting and evicting pods of
   other nodes is refused earlier, by the Node authorizer's graph.
 - Lease in kube-node-lease: only the one named after the node.
+- The cluster DNS a k8py node publishes in kube-system: only under its names
+  (`nodeauthz.dns_object_name`).
 Denials are 403 Status worded as Kubernetes words them. Invariant: no store read; the
 old object is the one the registry is about to replace.
 """
@@ -20,7 +22,7 @@ from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.api.wellknown import ANNOTATION_MIRROR_POD
 from k8py.apiserver.errors import forbidden
-from k8py.apiserver.nodeauthz import node_name
+from k8py.apiserver.nodeauthz import DNS_NAMESPACE, dns_object_name, node_name
 
 if TYPE_CHECKING:
     from k8py.apiserver.registry import WriteOptions
@@ -38,6 +40,12 @@ def admit(r: Resource, obj: Obj, old: Obj | None, opts: WriteOptions) -> None:
         _node(node, r, obj, old)
     elif r.group == "" and r.plural == "pods":
         _pod(node, r, obj, old)
+    elif (md := obj.get("metadata") or {}).get("namespace") == DNS_NAMESPACE and \
+            (want := dns_object_name(r.group, r.plural, node)) is not None:
+        if md.get("name") != want:
+            raise forbidden(r.plural, str(md.get("name") or ""),
+                            f'node "{node}" may only publish its cluster DNS as {r.plural} "{want}" in {DNS_NAMESPACE}',
+                            r.group)
     elif r.group == "coordination.k8s.io" and r.plural == "leases":
         md = obj.get("metadata") or {}
         if md.get("namespace") == NODE_LEASE_NAMESPACE and md.get("name") != node:
