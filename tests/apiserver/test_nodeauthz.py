@@ -109,6 +109,16 @@ def test_graph_follows_pod_deletion_and_rebinding() -> None:
     assert az.authorize(get).allowed
 
 
+def test_graph_replaced_after_a_watch_restart() -> None:
+    """Pods deleted while the watch was down are forgotten; those still there stay."""
+    az = authorizer()
+    az.node.graph.replace("/registry/core/pods/", [("/registry/core/pods/default/pa", 5, json.dumps(_pod(
+        "pa", "a", volumes=[{"name": "s", "secret": {"secretName": "sec-a"}}])).encode())])
+    assert az.authorize(attributes("GET", "/api/v1/namespaces/default/secrets/sec-a", {}, *NODE_A)).allowed
+    assert "/registry/core/pods/default/pb" not in az.node.graph.pods
+    assert az.node.graph.claim_volume == {("default", "claim-a"): "pv-a"}  # claims: another prefix, untouched
+
+
 def test_not_a_node_has_no_opinion() -> None:
     az = authorizer()
     for user, groups in [("system:node:a", ("system:authenticated",)), ("a", ("system:nodes",))]:

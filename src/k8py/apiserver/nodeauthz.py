@@ -136,6 +136,16 @@ class NodeGraph:
         elif key.startswith(PVC_PREFIX):
             self.set_claim(key, obj if isinstance(obj, dict) else None)
 
+    def replace(self, prefix: str, items: Iterable[tuple[str, int, bytes]]) -> None:
+        """Everything under `prefix` is now `items` (key, revision, value): after a watch
+        cache restart, which may have missed deletions."""
+        seen = set()
+        for key, rev, value in items:
+            seen.add(key)
+            self.observe(key, rev, value)
+        for key in [k for k in self._revs if k.startswith(prefix) and k not in seen]:
+            self.observe(key, self._revs[key], None)
+
     def set_pod(self, key: str, pod: Obj | None) -> None:
         old = self.pods.pop(key, None)
         if old is not None and old.node:

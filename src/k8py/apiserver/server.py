@@ -108,6 +108,7 @@ class ApiServer:
         self.authorizer = Authorizer(self.config.authorization_mode)
         self.registry.validating_admission.append(self._no_escalation)
         self.registry.validating_admission.append(noderestriction.admit)
+        self._graph_refills: set[asyncio.Future[None]] = set()  # Node authorizer graph re-reads
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -132,6 +133,7 @@ class ApiServer:
                 cache.listeners.append(self._observe_rbac)
             if prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
                 cache.listeners.append(self._observe_node_graph)
+                cache.on_restart.append(functools.partial(self._refill_node_graph, prefix))
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
@@ -139,8 +141,7 @@ class ApiServer:
         for kv in (await self.store.list(rbac.PREFIX)).items:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
         for prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
-            for kv in (await self.store.list(prefix)).items:
-                self.authorizer.node.graph.observe(kv.key, kv.mod_revision, kv.value)
+            await self._fill_node_graph(prefix)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         ns = resources.lookup("", "namespaces")
@@ -151,6 +152,8 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        for t in list(self._graph_refills):
+            t.cancel()
         await self.kubernetes_service.close()
         await self.live.close()
         await self.namespaces.close()
@@ -172,6 +175,16 @@ class ApiServer:
 
     def _observe_node_graph(self, e: Any) -> None:
         self.authorizer.node.graph.observe(e.key, e.revision, e.value if e.type == "PUT" else None)
+
+    async def _fill_node_graph(self, prefix: str) -> None:
+        items = (await self.store.list(prefix)).items
+        self.authorizer.node.graph.replace(prefix, [(kv.key, kv.mod_revision, kv.value) for kv in items])
+
+    def _refill_node_graph(self, prefix: str) -> None:
+        """The pods' or claims' watch cache restarted: re-read them in the background."""
+        t = asyncio.ensure_future(self._fill_node_graph(prefix))
+        self._graph_refills.add(t)
+        t.add_done_callback(self._graph_refills.discard)
 
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
