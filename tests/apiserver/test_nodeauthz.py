@@ -144,16 +144,33 @@ RESTRICTION = [  # (resource, obj, old, 403 message or "")
     (("", "nodes"), {"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {}}, NODE,
      'node "a" is not allowed to modify taints'),
     (("", "nodes"), {"metadata": {"name": "a", "labels": {"a.node-restriction.kubernetes.io/z": "1"}}},
-     {"metadata": {"name": "a"}}, "is not allowed to modify labels: a.node-restriction.kubernetes.io/z"),
+     {"metadata": {"name": "a"}}, 'nodes "a" is forbidden: is not allowed to modify labels: '
+                                  "a.node-restriction.kubernetes.io/z"),
+    (("", "nodes"), {"metadata": {"name": "a", "labels": {"kubernetes.io/hostname": "a", "node.kubernetes.io/x": "1",
+                                                          "example.com/y": "2"}}}, None, ""),
+    (("", "nodes"), {"metadata": {"name": "a", "labels": {"node-role.kubernetes.io/control-plane": ""}}}, None,
+     'node "a" is not allowed to set the following labels: node-role.kubernetes.io/control-plane'),
+    (("", "nodes"), {"metadata": {"name": "a", "ownerReferences": [{"kind": "X"}]}}, {"metadata": {"name": "a"}},
+     'node "a" is not allowed to modify ownerReferences'),
     (("", "pods"), _pod("p", "a"), None, 'node "a" can only create mirror pods'),
     (("", "pods"), {**_pod("p", "b"), "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}}},
      None, 'node "a" can only create pods with spec.nodeName set to itself'),
     (("", "pods"), {**_pod("p", "a"), "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}}},
      None, ""),
     (("", "pods"), _pod("p", "a"), _pod("p", "a"), ""),
+    (("", "pods"), {**_pod("p", "a"), "metadata": {"name": "p", "labels": {"x": "1"}}}, _pod("p", "a"),
+     'node "a" cannot update labels through pod status'),
+    (("", "pods"), {**_pod("p", "a", volumes=[{"name": "v", "secret": {"secretName": "s"}}]),
+                    "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}}},
+     None, 'node "a" can not create pods that reference secrets'),
+    (("", "pods"), {**_pod("p", "a", serviceAccountName="sa"),
+                    "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}}},
+     None, 'node "a" can not create pods that reference a service account'),
     (("", "pods"), _pod("p", "b"), _pod("p", "b"),
      'node "a" can only update pod status for pods with spec.nodeName set to itself'),
     (("coordination.k8s.io", "leases"), {"metadata": {"namespace": "kube-node-lease", "name": "a"}}, None, ""),
+    (("coordination.k8s.io", "leases"), {"metadata": {"namespace": "default", "name": "a"}}, None,
+     'can only access leases in the "kube-node-lease" system namespace'),
     (("", "services"), {"metadata": {"namespace": "kube-system", "name": "kube-dns"}}, None, ""),
     (("discovery.k8s.io", "endpointslices"), {"metadata": {"namespace": "kube-system", "name": "kube-dns-a"}},
      None, ""),
@@ -209,3 +226,37 @@ async def test_node_through_the_api_server(api: ApiServer) -> None:
     r = await as_a("GET", "/api/v1/namespaces/default/pods/pb")
     assert r.status == 403
     assert "no relationship found between node 'a' and this object" in r.body["message"]
+
+
+async def test_a_node_requests_tokens_only_for_its_pods(api: ApiServer) -> None:
+    for name in ("a", "b"):
+        assert (await call(api, "POST", "/api/v1/nodes", {"metadata": {"name": name}})).status == 201
+    uids = {}
+    for name, node in (("pa", "a"), ("pb", "b")):
+        p = pod(name)
+        p["spec"]["nodeName"] = node
+        r = await call(api, "POST", "/api/v1/namespaces/default/pods", p)
+        assert r.status == 201
+        uids[name] = r.body["metadata"]["uid"]
+
+    async def request(ref: dict[str, Any] | None) -> Any:
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"boundObjectRef": ref}}
+        path = "/api/v1/namespaces/default/serviceaccounts/default/token"
+        deadline = asyncio.get_running_loop().time() + 10  # the graph follows the pods' watch cache
+        while True:
+            r = await api.handle(ApiRequest("POST", path, body=json.dumps(body).encode(), user=NODE_A[0],
+                                            groups=NODE_A[1], headers={"content-type": "application/json"}))
+            if r.status != 403 or "no relationship" not in r.body["message"]:
+                return r
+            assert asyncio.get_running_loop().time() < deadline, r.body
+            await asyncio.sleep(0.01)
+
+    r = await request({"apiVersion": "v1", "kind": "Pod", "name": "pa", "uid": uids["pa"]})
+    assert r.status == 201, r.body
+    for ref, message in [(None, "node requested token not bound to a pod"),
+                         ({"apiVersion": "v1", "kind": "Pod", "name": "pa"},
+                          "node requested token with a pod binding without a uid"),
+                         ({"apiVersion": "v1", "kind": "Pod", "name": "pb", "uid": uids["pb"]},
+                          "node requested token bound to a pod scheduled on a different node")]:
+        r = await request(ref)
+        assert r.status == 403 and r.body["message"] == f'serviceaccounts "default" is forbidden: {message}', r.body

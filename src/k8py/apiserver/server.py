@@ -569,7 +569,8 @@ class ApiServer:
 
     async def _token_request(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
         """TokenRequest: a signed token for the service account (authentication.k8s.io/v1)."""
-        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req))
+        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req),
+                                               requester_node=nodeauthz.node_name(req.user, req.groups))
         return ApiResponse(201, body)
 
     async def _node(self, req: ApiRequest, r: Resource, ns: str | None, name: str, sub: str) -> ApiResponse:
