@@ -106,7 +106,7 @@ class ClusterContext:
     credentials: AgentCredentials | None = None
     node: LocalNode | None = None  # None: this process runs no node components
     local_streams: LocalNodeHost | None = None  # None: the agent serves its own HTTPS endpoint
-    # The node agent's client, as system:node:<name> in system:nodes (None: `client`).
+    # The node components' client (agent, proxy, DNS), as system:node:<name> in system:nodes (None: `client`).
     node_client: Callable[[], Client] | None = None
     node_tls: NodeTLS | None = None  # the agent's own HTTPS endpoint's TLS (None: it serves none)
 

@@ -48,6 +48,14 @@ def test_agent_token_only_bootstraps(cluster: K8pyServer) -> None:
             cafile=str(cluster.data_dir / "pki" / "ca.crt"))) as r:
         creds = json.loads(r.read())
     assert creds["user"] == "system:node:joiner" and "BEGIN CERTIFICATE" in creds["clientCert"]
+    sa = cluster.kubectl("create", "token", "default").stdout.strip()  # nobody else gets node credentials
+    req = urllib.request.Request(cluster.url + "/k8py/v1/node-credentials", method="POST",
+                                 data=json.dumps({"nodeName": "joiner"}).encode(),
+                                 headers={"Authorization": f"Bearer {sa}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, context=ssl.create_default_context(
+            cafile=str(cluster.data_dir / "pki" / "ca.crt")))
+    assert e.value.code == 403
 
 
 def _node_kubeconfig(cluster: K8pyServer, tmp_path: Path, node: str) -> str:
