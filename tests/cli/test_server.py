@@ -219,3 +219,27 @@ def test_leader_elected_components_and_bad_timings(tmp_path: Path, capsys: pytes
     assert server.main(ns) == 1
     assert "--leader-elect-lease-duration must be greater than" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()  # refused before anything was made
+
+
+def test_the_scheduler_runs_as_system_kube_scheduler() -> None:
+    """The scheduler's clients act as system:kube-scheduler (its bootstrap roles), not system:masters."""
+    from k8py.cli.components import as_user
+    from k8py.clock import RealClock
+    from k8py.component import ClusterContext
+
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    seen: list[Any] = []
+
+    def client_as(user: str, groups: tuple[str, ...]) -> Any:
+        asked.append((user, groups))
+        return "client-of-" + user
+
+    async def component(ctx: ClusterContext) -> None:
+        seen.append(ctx.client())
+
+    scheduler = dict(server._builtin_components(server.ServerArgs(no_agent=True, leader_elect=False)))["scheduler"]
+    assert scheduler.__wrapped__.__module__ == "k8py.scheduler.run"  # type: ignore[attr-defined]
+    ctx = ClusterContext(clock=RealClock(), client=lambda: "admin", client_as=client_as)  # type: ignore[arg-type,return-value]
+    asyncio.run(as_user("system:kube-scheduler", component)(ctx))
+    assert seen == ["client-of-system:kube-scheduler"]
+    assert asked == [("system:kube-scheduler", ("system:authenticated",))]

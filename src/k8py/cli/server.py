@@ -96,15 +96,20 @@ COMPONENTS: list[tuple[str, Component]] = []
 
 def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     """The cluster's own components, each `<component>/run.py:run(ctx)` (imported lazily)."""
+    from k8py.api.wellknown import USER_KUBE_SCHEDULER
+    from k8py.cli.components import as_user, elected
     from k8py.controllers.run import run as run_controllers
     from k8py.scheduler.run import run as run_scheduler
 
-    comps: list[tuple[str, Component]] = [("scheduler", run_scheduler), ("controller-manager", run_controllers)]
+    scheduler: Component = run_scheduler
+    controllers: Component = run_controllers
     if args.leader_elect:
-        from k8py.cli.components import elected
         config = args.leader_election()
-        comps = [("scheduler", elected("kube-scheduler", run_scheduler, config)),
-                 ("controller-manager", elected("kube-controller-manager", run_controllers, config))]
+        scheduler = elected("kube-scheduler", run_scheduler, config)
+        controllers = elected("kube-controller-manager", run_controllers, config)
+    # The scheduler as system:kube-scheduler (its bootstrap roles); the controllers keep system:masters.
+    comps: list[tuple[str, Component]] = [("scheduler", as_user(USER_KUBE_SCHEDULER, scheduler)),
+                                          ("controller-manager", controllers)]
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
@@ -374,7 +379,8 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
                           server_url=url, credentials=pki, node=node, local_streams=node_proxy,
                           node_client=None if node is None else lambda: Client(InProcessTransport(
-                              api, user=NODE_USER_PREFIX + node.name, groups=node_groups)))
+                              api, user=NODE_USER_PREFIX + node.name, groups=node_groups)),
+                          client_as=lambda user, groups: Client(InProcessTransport(api, user=user, groups=groups)))
 
 
 def _embedded_node(args: ServerArgs) -> LocalNode:
