@@ -58,6 +58,24 @@ def test_agent_token_only_bootstraps(cluster: K8pyServer) -> None:
     assert e.value.code == 403
 
 
+def test_cacerts_is_public_and_pinned_by_its_hash(cluster: K8pyServer) -> None:
+    from k8py.apiserver.certs import ca_cert_hash
+    status, body = _get(cluster, "/cacerts")
+    assert status == 200 and body == (cluster.data_dir / "pki" / "ca.crt").read_bytes()
+    assert ca_cert_hash(body) == (cluster.data_dir / "pki" / "ca-cert-hash").read_text()
+
+
+def test_an_agent_refuses_a_server_whose_ca_is_not_the_pinned_one(cluster: K8pyServer, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "k8py.cli.main", "agent", "--server", cluster.url, "--token", "x",
+                        "--ca-cert-hash", "sha256:" + "0" * 64, "--node-name", "pinned"], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, K8PY_AGENT_ROOT=str(tmp_path)))
+    assert p.returncode != 0 and "not the pinned sha256:000" in p.stderr, p.stderr
+    assert not (tmp_path / "pki").exists()
+
+
 def _node_kubeconfig(cluster: K8pyServer, tmp_path: Path, node: str) -> str:
     """A kubeconfig for system:node:<node>, its certificate minted through the data dir's CA."""
     from k8py.apiserver.certs import mint_node_credentials

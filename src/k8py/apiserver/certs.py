@@ -39,6 +39,7 @@ AGENT_TOKEN = "agent-token"
 KUBELET_CLIENT_CERT = "apiserver-kubelet-client.crt"
 KUBELET_CLIENT_KEY = "apiserver-kubelet-client.key"
 KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
+CA_HASH = "ca-cert-hash"  # sha256:<hex> of the CA's public key, for `k8py agent --ca-cert-hash`
 SANS_FILE = "apiserver.sans"  # the names the current serving cert was made for
 
 
@@ -140,6 +141,8 @@ def ensure_pki(data_dir: str | Path, sans: list[str] | None = None) -> Pki:
     if not ca_ok or not (d / KUBELET_CLIENT_CERT).exists() or not (d / KUBELET_CLIENT_KEY).exists():
         _gen_leaf(d, KUBELET_CLIENT_CERT, KUBELET_CLIENT_KEY, cn=KUBELET_CLIENT_CN, org=GROUP_MASTERS, sans=[],
                   server=False)
+    if not ca_ok or not (d / CA_HASH).exists():
+        _write(d / CA_HASH, ca_cert_hash((d / CA_CERT).read_bytes()).encode())
     tok = d / AGENT_TOKEN
     if not tok.exists():
         _write(tok, secrets.token_urlsafe(32).encode(), private=True)
@@ -219,6 +222,18 @@ class NodeCredentials:
         _write(d / "kubelet.crt", self.serving_cert)
         _write(d / "kubelet.key", self.serving_key, private=True)
         return d
+
+
+def ca_cert_hash(ca_pem: bytes) -> str:
+    """`sha256:<hex>` of the CA certificate's public key (SubjectPublicKeyInfo), as kubeadm's
+    --discovery-token-ca-cert-hash: what `k8py agent --ca-cert-hash` pins."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    spki = x509.load_pem_x509_certificate(ca_pem).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
 def node_user(node_name: str) -> str:

@@ -81,6 +81,7 @@ class HttpFront:
         # Paths a joining node's bootstrap identity (group system:bootstrappers) may call:
         # `NODE_CREDENTIALS_PATH`, where it obtains its node certificate.
         self.bootstrap_handlers: dict[str, DebugHandler] = {}
+        self.ca_bundle = b""  # served to anyone at /cacerts (as k3s): a joining node checks its hash
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[Any]] = set()  # handler tasks writing a stream (watch, logs)
         self.port = 0
@@ -120,6 +121,8 @@ class HttpFront:
         path = request.path
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return web.Response(text="ok", content_type="text/plain")
+        if path == "/cacerts" and self.ca_bundle:
+            return web.Response(body=self.ca_bundle, content_type="text/plain")
         user = self._user(request)
         if path.rstrip("/") == "/version":
             return web.Response(body=_dumps(discovery.version_info()), content_type="application/json")

@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
     p.add_argument("--token", required=True, help="bearer token (the server's pki/agent-token) or @file")
-    p.add_argument("--ca-file", default=None, help="the cluster CA (default: do not verify the server)")
+    p.add_argument("--ca-file", default=None, help="the cluster CA (pki/ca.crt of the server's data dir)")
+    p.add_argument("--ca-cert-hash", default=None,
+                   help="instead of --ca-file: sha256:<hex> of the CA's public key (as kubeadm's "
+                        "--discovery-token-ca-cert-hash); the CA is fetched from the server's /cacerts and "
+                        "checked against it. Without either the server is not verified (a warning says so)")
     p.add_argument("--node-name", default=None, help="node name (default: the host name)")
     p.add_argument("--backoff-base", type=float, default=10.0, help="crash-loop back-off base seconds (default 10)")
     p.add_argument("--pod-cidr", default="", help="fixed pod CIDR (default: from node IPAM, else 10.42.0.0/24)")
@@ -114,7 +118,8 @@ async def _bootstrap(ns: argparse.Namespace, token: str, node: LocalNode) -> Nod
     from k8py.component import NodeTLS
     from k8py.kubelet.agent import options_from_env
 
-    boot = RestTransport(ns.server, ca_file=ns.ca_file, token=token, insecure=ns.ca_file is None)
+    ca_file = ns.ca_file or await _pinned_ca(ns)
+    boot = RestTransport(ns.server, ca_file=ca_file, token=token, insecure=ca_file is None)
     try:
         status, body = await boot.request("POST", NODE_CREDENTIALS_PATH, body={
             "nodeName": node.name, "addresses": [node.node_ip] if node.node_ip else []})
@@ -132,3 +137,30 @@ async def _bootstrap(ns: argparse.Namespace, token: str, node: LocalNode) -> Nod
         with os.fdopen(fd, "w") as f:
             f.write(body[field])
     return NodeTLS(ca_cert=d / "ca.crt", serving_cert=d / "kubelet.crt", serving_key=d / "kubelet.key")
+
+
+async def _pinned_ca(ns: argparse.Namespace) -> str | None:
+    """The CA from the server's /cacerts if its hash is `--ca-cert-hash` (written under the
+    agent's root); None without a hash (then the bootstrap does not verify the server)."""
+    import aiohttp
+
+    from k8py.apiserver.certs import ca_cert_hash
+    from k8py.kubelet.agent import options_from_env
+
+    if not ns.ca_cert_hash:
+        print("k8py agent: WARNING: neither --ca-file nor --ca-cert-hash: the server is not verified "
+              "before the join token is sent", file=sys.stderr, flush=True)
+        return None
+    async with aiohttp.ClientSession() as s, s.get(ns.server.rstrip("/") + "/cacerts", ssl=False) as r:
+        pem = await r.read()
+    try:
+        got = ca_cert_hash(pem)
+    except ValueError as e:
+        raise SystemExit(f"k8py agent: the server's /cacerts is not a certificate: {e}") from None
+    if got != ns.ca_cert_hash.strip().lower():
+        raise SystemExit(f"k8py agent: the server's CA hash is {got}, not the pinned {ns.ca_cert_hash}: refusing")
+    options, _ = options_from_env()
+    d = Path(options.root_dir) / "pki"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "ca.crt").write_bytes(pem)
+    return str(d / "ca.crt")

@@ -328,6 +328,7 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
     front.debug_handlers["compact"] = _compact_handler(store)
     node_proxy = attach_to_server(api, front, pki.kubelet_client_ssl_context())
     front.bootstrap_handlers[NODE_CREDENTIALS_PATH] = nodecredentials.handler(pki.dir)
+    front.ca_bundle = pki.ca_cert.read_bytes()
     port = await front.start(args.bind, args.port)
     return front, node_proxy, port
 
