@@ -48,6 +48,12 @@ DEFAULT_SCHEDULER_NAME = "default-scheduler"  # a pod's spec.schedulerName when 
 USER_SYSTEM_ADMIN = "system:admin"  # the in-process components' user
 GROUP_MASTERS = "system:masters"  # may do anything
 GROUP_AUTHENTICATED = "system:authenticated"  # every authenticated user
+NODE_USER_PREFIX = "system:node:"  # a node's user is system:node:<node name>
+GROUP_NODES = "system:nodes"  # every node
+USER_KUBE_SCHEDULER = "system:kube-scheduler"  # the scheduler's user (bootstrap roles bind it)
+GROUP_BOOTSTRAPPERS = "system:bootstrappers"  # a joining node before it has its certificate
+USER_AGENT_BOOTSTRAP = "system:bootstrap:k8py-agent"  # the shared agent token's user
+NODE_CREDENTIALS_PATH = "/k8py/v1/node-credentials"  # where a bootstrapper gets a node certificate
 
 # ------------------------------------------------------------------ service-account tokens in pods
 

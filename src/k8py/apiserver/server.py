@@ -29,6 +29,8 @@ from k8py.apiserver import (
     eviction,
     listing,
     machinery,
+    nodeauthz,
+    noderestriction,
     patch,
     priority,
     rbac,
@@ -119,6 +121,8 @@ class ApiServer:
         self.webhook_index = webhooks.WebhookIndex()
         self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
         self.registry.webhooks.append(self.webhook_dispatcher.admit)
+        self.registry.validating_admission.append(noderestriction.admit)
+        self._graph_refills: set[asyncio.Future[None]] = set()  # Node authorizer graph re-reads
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -146,6 +150,9 @@ class ApiServer:
             if r.group == webhooks.GROUP:
                 cache.listeners.append(lambda e: self.webhook_index.observe_bytes(
                     e.key, e.value if e.type == "PUT" else None))
+            if prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
+                cache.listeners.append(self._observe_node_graph)
+                cache.on_restart.append(functools.partial(self._refill_node_graph, prefix))
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
@@ -154,6 +161,8 @@ class ApiServer:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
         for kv in (await self.store.list(webhooks.PREFIX)).items:
             self.webhook_index.observe_bytes(kv.key, kv.value)
+        for prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
+            await self._fill_node_graph(prefix)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         await self.crds.start()
@@ -167,6 +176,8 @@ class ApiServer:
     async def close(self) -> None:
         await self.crds.close()
         await self.webhook_dispatcher.close()
+        for t in list(self._graph_refills):
+            t.cancel()
         await self.kubernetes_service.close()
         await self.live.close()
         await self.namespaces.close()
@@ -185,6 +196,19 @@ class ApiServer:
 
     def _observe_rbac(self, e: Any) -> None:
         self.authorizer.index.observe_bytes(e.key, e.revision, e.value if e.type == "PUT" else None)
+
+    def _observe_node_graph(self, e: Any) -> None:
+        self.authorizer.node.graph.observe(e.key, e.revision, e.value if e.type == "PUT" else None)
+
+    async def _fill_node_graph(self, prefix: str) -> None:
+        items = (await self.store.list(prefix)).items
+        self.authorizer.node.graph.replace(prefix, [(kv.key, kv.mod_revision, kv.value) for kv in items])
+
+    def _refill_node_graph(self, prefix: str) -> None:
+        """The pods' or claims' watch cache restarted: re-read them in the background."""
+        t = asyncio.ensure_future(self._fill_node_graph(prefix))
+        self._graph_refills.add(t)
+        t.add_done_callback(self._graph_refills.discard)
 
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
@@ -579,7 +603,8 @@ class ApiServer:
 
     async def _token_request(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
         """TokenRequest: a signed token for the service account (authentication.k8s.io/v1)."""
-        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req))
+        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req),
+                                               requester_node=nodeauthz.node_name(req.user, req.groups))
         return ApiResponse(201, body)
 
     async def _node(self, req: ApiRequest, r: Resource, ns: str | None, name: str, sub: str) -> ApiResponse:

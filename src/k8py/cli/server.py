@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from k8py.api.request import ApiRequest
     from k8py.apiserver.auth import Authenticator
     from k8py.apiserver.certs import Pki
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.apiserver.server import ApiServer
     from k8py.cli.nodehosts import ServedNodeHosts
+    from k8py.client.client import Client
     from k8py.client.leaderelection import LeaderElectionConfig
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
@@ -100,15 +103,20 @@ COMPONENTS: list[tuple[str, Component]] = []
 
 def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     """The cluster's own components, each `<component>/run.py:run(ctx)` (imported lazily)."""
+    from k8py.api.wellknown import USER_KUBE_SCHEDULER
+    from k8py.cli.components import as_user, elected
     from k8py.controllers.run import run as run_controllers
     from k8py.scheduler.run import run as run_scheduler
 
-    comps: list[tuple[str, Component]] = [("scheduler", run_scheduler), ("controller-manager", run_controllers)]
+    scheduler: Component = run_scheduler
+    controllers: Component = run_controllers
     if args.leader_elect:
-        from k8py.cli.components import elected
         config = args.leader_election()
-        comps = [("scheduler", elected("kube-scheduler", run_scheduler, config)),
-                 ("controller-manager", elected("kube-controller-manager", run_controllers, config))]
+        scheduler = elected("kube-scheduler", run_scheduler, config)
+        controllers = elected("kube-controller-manager", run_controllers, config)
+    # The scheduler as system:kube-scheduler (its bootstrap roles); the controllers keep system:masters.
+    comps: list[tuple[str, Component]] = [("scheduler", as_user(USER_KUBE_SCHEDULER, scheduler)),
+                                          ("controller-manager", controllers)]
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
@@ -323,6 +331,7 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
     agent token, service-account tokens) and the service-account token signer."""
     import ipaddress
 
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_BOOTSTRAPPERS, USER_AGENT_BOOTSTRAP
     from k8py.apiserver import certs
     from k8py.apiserver.auth import Authenticator, User
     from k8py.apiserver.tokens import TokenIssuer
@@ -332,8 +341,8 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
     sans = certs.default_sans(_advertise(args), config.cluster_domain, service_ip)
     pki = certs.ensure_pki(args.data_path, sans)
     auth = Authenticator()
-    auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
-                                                                   "system:authenticated")))
+    # The shared agent token only bootstraps: it obtains a node certificate (`k8py agent`).
+    auth.add_token(pki.agent_token, User(USER_AGENT_BOOTSTRAP, (GROUP_BOOTSTRAPPERS, GROUP_AUTHENTICATED)))
     api.tokens = TokenIssuer(pki.dir, clock.now)  # TokenRequest, signed with a key kept in the PKI dir
     auth.token_checkers.append(api.authenticate_token)
     api.token_reviewer = lambda token: auth.from_authorization(f"Bearer {token}")  # TokenReview of other tokens
@@ -345,13 +354,17 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
                        auth: Authenticator) -> tuple[HttpFront, ForwardingNodeProxy, int]:
     """The HTTPS front with the node proxy (logs, exec, attach, port-forward of every
     node's pods) and the debug endpoints; returns it with the port it listens on."""
+    from k8py.api.wellknown import NODE_CREDENTIALS_PATH
+    from k8py.apiserver import nodecredentials
     from k8py.apiserver.http import HttpFront
     from k8py.apiserver.nodeproxy import attach_to_server
 
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth,
                       authorizer=api.authorizer)
     front.debug_handlers["compact"] = _compact_handler(store)
-    node_proxy = attach_to_server(api, front, pki.agent_token)
+    node_proxy = attach_to_server(api, front, pki.kubelet_client_ssl_context())
+    front.bootstrap_handlers[NODE_CREDENTIALS_PATH] = nodecredentials.handler(pki.dir)
+    front.ca_bundle = pki.ca_cert.read_bytes()
     port = await front.start(args.bind, args.port)
     return front, node_proxy, port
 
@@ -399,8 +412,22 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
     node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
-                          server_url=url, credentials=pki, node=node, local_streams=node_proxy)
+                          server_url=url, credentials=pki, node=node, local_streams=node_proxy,
+                          node_client=_node_client(api, node) if args.nodes is None else None,
+                          client_as=lambda user, groups: Client(InProcessTransport(api, user=user, groups=groups)))
 
+
+def _node_client(api: ApiServer, node: LocalNode | None) -> Callable[[], Client] | None:
+    """Clients acting as the embedded node (system:node:NAME). The machine of node hosts is
+    no node: its proxy and routes keep the components' client."""
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_NODES, NODE_USER_PREFIX
+    from k8py.apiserver.inprocess import InProcessTransport
+    from k8py.client.client import Client
+
+    if node is None:
+        return None
+    user, groups = NODE_USER_PREFIX + node.name, (GROUP_NODES, GROUP_AUTHENTICATED)
+    return lambda: Client(InProcessTransport(api, user=user, groups=groups))
 
 def _host_network(args: ServerArgs) -> HostNetwork:
     from k8py.nodehost.layout import HostNetwork
