@@ -139,6 +139,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
              verbs=_CREATE_ONLY),
     Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=_CREATE_ONLY),
+    # networking.k8s.io/v1 (served by the ingress component's nginx)
+    Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
+    Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
 )
 
 

@@ -5,7 +5,7 @@ layers: structural (`structural`: schema-driven JSON types, required fields, qua
 syntax, base64 of `format: byte`) and, when the structure is sound, semantic per kind
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
-`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
+`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`, `networking`,
 `rbac`), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
@@ -28,6 +28,7 @@ from k8py.api.validation import (
     core,
     discovery,
     events,
+    networking,
     pod,
     rbac,
     service,
@@ -122,4 +123,6 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("rbac.authorization.k8s.io", "ClusterRole"): rbac.validate_cluster_role,
     ("rbac.authorization.k8s.io", "RoleBinding"): rbac.validate_role_binding,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): rbac.validate_cluster_role_binding,
+    ("networking.k8s.io", "Ingress"): networking.validate_ingress,
+    ("networking.k8s.io", "IngressClass"): networking.validate_ingressclass,
 }
