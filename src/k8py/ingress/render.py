@@ -43,7 +43,7 @@ class Settings:
     certs_dir: str = "/var/lib/k8py/ingress/certs"
     default_cert: str = "default.crt"  # in certs_dir: the certificate of the catch-all HTTPS server
     default_key: str = "default.key"
-    workers: int = 1
+    workers: int = 0  # nginx worker processes; 0 = one per CPU (`auto`), as ingress-nginx
 
 
 @dataclass
@@ -201,7 +201,7 @@ def _config(s: Settings, servers: dict[str, _Server], upstreams: dict[str, list[
     p = s.prefix
     out = [
         "# rendered by k8py's ingress controller: do not edit",
-        f"worker_processes {s.workers};",
+        f"worker_processes {s.workers or 'auto'};",
         f"pid {p}/nginx.pid;",
         f"error_log {p}/logs/error.log notice;",
         "events { worker_connections 1024; }",
