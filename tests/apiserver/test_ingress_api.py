@@ -114,3 +114,25 @@ async def test_discovery_lists_the_networking_group(api: ApiServer) -> None:
     r = await call(api, "GET", "/openapi/v3/apis/networking.k8s.io/v1")
     body = json.loads(r.body) if isinstance(r.body, bytes) else r.body
     assert r.status == 200 and "io.k8s.api.networking.v1.Ingress" in body["components"]["schemas"]
+
+
+def _cls(name: str, default: bool) -> dict[str, Any]:
+    ann = {"ingressclass.kubernetes.io/is-default-class": "true"} if default else {}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": name, "annotations": ann}, "spec": {"controller": "example.com/" + name}}
+
+
+async def test_default_ingress_class_admission(api: ApiServer) -> None:
+    path = f"{NET}/namespaces/default/ingresses"
+    r = await call(api, "POST", path, ingress("before"))
+    assert "ingressClassName" not in r.body["spec"]  # no default class yet: left alone
+    await call(api, "POST", f"{NET}/ingressclasses", _cls("plain", False))
+    await call(api, "POST", f"{NET}/ingressclasses", _cls("dflt", True))
+    r = await call(api, "POST", path, ingress("after"))
+    assert r.body["spec"]["ingressClassName"] == "dflt"
+    r = await call(api, "POST", path, ingress("chosen", ingressClassName="plain"))
+    assert r.body["spec"]["ingressClassName"] == "plain"
+    legacy = ingress("legacy")
+    legacy["metadata"]["annotations"] = {"kubernetes.io/ingress.class": "plain"}
+    r = await call(api, "POST", path, legacy)
+    assert "ingressClassName" not in r.body["spec"]

@@ -110,6 +110,8 @@ def web(nginx_pids: list[int], agent_cluster: Any, tmp_path_factory: pytest.Temp
     c = agent_cluster
     crt, key = certificate(tmp_path_factory.mktemp("tls"))
     c.kubectl("create", "secret", "tls", "web-tls", f"--cert={crt}", f"--key={key}")
+    wait_for(lambda: c.kubectl("get", "ingressclass", "k8py", check=False).returncode == 0, 60,
+             "the default IngressClass")  # so that the Ingresses get it (DefaultIngressClass admission)
     objs = [*httpd("alpha", {"": "alpha"}), *httpd("beta", {"": "beta", "/beta": "beta-path", "/new": "beta-new"}),
             ingress(), BROKEN]
     c.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objs))
@@ -130,7 +132,7 @@ def test_address_in_kubectl_get_ingress(web: dict[str, Any]) -> None:
     out = wait_for(shown, 60, "the ingress address")
     header, row = out.splitlines()[:2]
     assert header.split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
-    assert row.split()[:6] == ["web", "<none>", f"{A},{B}", addr, "80,", "443"]
+    assert row.split()[:6] == ["web", "k8py", f"{A},{B}", addr, "80,", "443"]
     classes = c.kubectl("get", "ingressclass", "k8py", "-o", "yaml").stdout
     assert "is-default-class: \"true\"" in classes and "k8py.io/ingress-nginx" in classes
 
