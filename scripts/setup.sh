@@ -21,9 +21,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     # so invoke-rc.d is told to start nothing during this install, and the unit is disabled.
     policy=/usr/sbin/policy-rc.d; own_policy=0
     if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; own_policy=1; fi
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rc=0; apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
     if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
-    if command -v systemctl >/dev/null; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+    if [ "$rc" != 0 ]; then exit "$rc"; fi
+    if command -v systemctl >/dev/null; then systemctl disable --now nginx >/dev/null 2>&1 || true;
+    elif command -v update-rc.d >/dev/null; then update-rc.d nginx disable >/dev/null 2>&1 || true; fi
   fi
 fi
 PY="${PYTHON:-python3}"

@@ -74,8 +74,11 @@ class IngressController:
             try:
                 await self.sync()
                 backoff = 0.5
-            except (ApiError, NginxError, OSError) as e:
-                log.warning("ingress sync failed: %s", e)
+            except Exception as e:  # the previous config keeps serving; retried with a back-off
+                if isinstance(e, (ApiError, NginxError, OSError)):
+                    log.warning("ingress sync failed: %s", e)
+                else:  # a bug must not stop the ingress either
+                    log.exception("ingress sync failed")
                 await self.clock.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
