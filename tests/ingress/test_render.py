@@ -101,6 +101,10 @@ CASES: list[tuple[str, State, str, dict[str, str]]] = [
     ("wildcard-host-one-label", state([ing(rules=[rule("*.example.com", path("/"))])], A),
      r"~^[^.]+\.example\.com$", {"/": UP_A}),
     ("nothing-served-404", state([]), "_", {"/": "return 404;"}),
+    ("odd-characters-quoted", state([ing(rules=[rule("h.io", path("/a;b{c}$d", ptype="ImplementationSpecific"))])], A),
+     "h.io", {'= "/a;b{c}$d"': UP_A, '"/a;b{c}$d/"': UP_A, "/": "return 404;"}),
+    ("unrenderable-path-skipped", state([ing(rules=[rule("h.io", path('/a"b'), path("/x y"), path("/ok"))])], A),
+     "h.io", {"= /ok": UP_A, "/ok/": UP_A, "/": "return 404;"}),
 ]
 
 

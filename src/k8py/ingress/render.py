@@ -119,8 +119,11 @@ def _add_ingress(ing: Obj, state: State, servers: dict[str, _Server], upstreams:
 
 
 def _location_keys(p: Obj) -> list[str]:
-    """nginx location keys of one Ingress path."""
+    """nginx location keys of one Ingress path (none for a path nginx could not take as
+    written: whitespace, control characters, quotes or backslashes; it is not served)."""
     path = str(p.get("path") or "/")
+    if any(ch.isspace() or not ch.isprintable() or ch in "\\\"" for ch in path):
+        return []
     if p.get("pathType") == "Exact":
         return [f"= {_quote(path)}"]
     path = path.rstrip("/")
@@ -130,9 +133,11 @@ def _location_keys(p: Obj) -> list[str]:
 
 
 def _quote(path: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9/._~%!$&'()*+,;=:@-]*", path) and "{" not in path and ";" not in path:
+    """A path as an nginx token: bare when safe, else double-quoted (no quote or backslash
+    can be inside: `_location_keys` refuses them)."""
+    if re.fullmatch(r"[A-Za-z0-9/._~%!&()*+,=:@-]*", path):
         return path
-    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f'"{path}"'
 
 
 def _proxy(ns: str, backend: Obj, state: State, upstreams: dict[str, list[str]]) -> str:
