@@ -203,3 +203,16 @@ def test_a_change_reloads_without_failing_requests_in_flight(web: dict[str, Any]
     log = (c.data_dir / "ingress" / "logs" / "error.log").read_text()
     assert "reconfiguring" in log
     assert os.stat(c.data_dir / "ingress" / "certs").st_mode & 0o777 == 0o700
+
+
+def test_kubectl_explain_and_a_bad_ingress_refused(web: dict[str, Any]) -> None:
+    c = web["c"]
+    assert "ImplementationSpecific" in c.kubectl("explain", "ingress.spec.rules.http.paths.pathType").stdout
+    bad = ingress()
+    bad["metadata"]["name"] = "bad"
+    bad["spec"]["rules"][0]["http"]["paths"][0].update(path="relative", pathType="Regex")
+    p = c.kubectl("apply", "-f", "-", input=yaml.safe_dump(bad), check=False)
+    assert p.returncode != 0
+    assert 'spec.rules[0].http.paths[0].pathType: Unsupported value: "Regex"' in p.stderr, p.stderr
+    assert 'spec.rules[0].http.paths[0].path: Invalid value: "relative": must be an absolute path' in p.stderr
+    assert c.kubectl("get", "ing", "bad", check=False).returncode != 0
