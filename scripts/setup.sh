@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-APT_PKGS=(runc nftables etcd-server docker-registry debootstrap iproute2 iputils-ping tcpdump curl ca-certificates python3-venv)
+APT_PKGS=(runc nftables etcd-server docker-registry debootstrap iproute2 iputils-ping tcpdump curl ca-certificates python3-venv nginx-light)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -16,7 +16,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # nginx-light is the ingress controller's data plane (k8py runs its own nginx with its own
+    # config under the data dir): the Debian nginx service must not start on the host's port 80,
+    # so invoke-rc.d is told to start nothing during this install, and the unit is disabled.
+    policy=/usr/sbin/policy-rc.d; own_policy=0
+    if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; own_policy=1; fi
+    rc=0; apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
+    if [ "$rc" != 0 ]; then exit "$rc"; fi
+    if command -v systemctl >/dev/null; then systemctl disable --now nginx >/dev/null 2>&1 || true;
+    elif command -v update-rc.d >/dev/null; then update-rc.d nginx disable >/dev/null 2>&1 || true; fi
   fi
 fi
 PY="${PYTHON:-python3}"

@@ -41,6 +41,10 @@ class ClusterOptions:
     pod_eviction_timeout: float = 300.0  # seconds a node may be NotReady before its pods are evicted
     local_storage_dir: str = ""  # local-path volumes (where the embedded agent keeps them); "" = the default
     simulated_nodes: int = 0
+    ingress_dir: str = ""  # the ingress controller's nginx (config, pid, logs, certificates); "" = not run
+    ingress_address: str = ""  # where the ingress listens; "" = the last address of service_lb_pool
+    ingress_http_port: int = 80
+    ingress_https_port: int = 443
     node_capacity: Mapping[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi",
                                                                       "pods": "110"})
 

@@ -155,6 +155,9 @@ RESOURCES: tuple[Resource, ...] = (
     # apiextensions.k8s.io/v1 (the custom resources themselves: api/customresource.py)
     Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
              ("crd", "crds"), ("status",), ("api-extensions",)),
+    # networking.k8s.io/v1 (served by the ingress component's nginx)
+    Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
+    Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
 )
 
 

@@ -932,6 +932,38 @@ def _runtimeclass_row(obj: dict[str, Any], now: float) -> Row:
     return [_name(obj), obj.get("handler", ""), _age(obj, now)]
 
 
+def _ingress_cols() -> list[Column]:
+    d = "io.k8s.api.networking.v1.IngressSpec"
+    return [_name_col(), col("Class", "string", _doc(d, "ingressClassName")),
+            col("Hosts", "string", "Hosts that incoming requests are matched against before the ingress rule"),
+            col("Address", "string", "Address is a list of IP addresses this Ingress is exposed at"),
+            col("Ports", "string", "Ports of TLS configurations that open"), _age_col()]
+
+
+def _ingress_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    hosts = [str(r.get("host")) for r in spec.get("rules") or [] if isinstance(r, dict) and r.get("host")]
+    lb = _d(_d(obj.get("status")).get("loadBalancer")).get("ingress") or []
+    addrs = [str(i.get("ip") or i.get("hostname")) for i in lb
+             if isinstance(i, dict) and (i.get("ip") or i.get("hostname"))]
+    ports = "80, 443" if spec.get("tls") else "80"
+    return [_name(obj), spec.get("ingressClassName") or "<none>", ",".join(hosts) or "*",
+            ",".join(addrs), ports, _age(obj, now)]
+
+
+def _ingressclass_cols() -> list[Column]:
+    d = "io.k8s.api.networking.v1.IngressClassSpec"
+    return [_name_col(), col("Controller", "string", _doc(d, "controller")),
+            col("Parameters", "string", _doc(d, "parameters")), _age_col()]
+
+
+def _ingressclass_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    p = _d(spec.get("parameters"))
+    params = f"{p.get('kind')}/{p.get('name')}" if p else "<none>"
+    return [_name(obj), spec.get("controller") or "", params, _age(obj, now)]
+
+
 def _lease_cols() -> list[Column]:
     return [_name_col(), col("Holder", "string", _doc("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity")),
             _age_col()]
@@ -1081,6 +1113,8 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("coordination.k8s.io", "Lease"): (_lease_cols, _lease_row),
     ("discovery.k8s.io", "EndpointSlice"): (_endpointslice_cols, _endpointslice_row),
     ("storage.k8s.io", "StorageClass"): (_storageclass_cols, _storageclass_row),
+    ("networking.k8s.io", "Ingress"): (_ingress_cols, _ingress_row),
+    ("networking.k8s.io", "IngressClass"): (_ingressclass_cols, _ingressclass_row),
     ("rbac.authorization.k8s.io", "Role"): (_limitrange_cols, _role_row),
     ("rbac.authorization.k8s.io", "ClusterRole"): (_limitrange_cols, _role_row),
     ("rbac.authorization.k8s.io", "RoleBinding"): (lambda: _binding_cols("roleBinding"), _binding_row),

@@ -23,6 +23,7 @@ KEEP = ("k8s.io/api/core/v1/", "k8s.io/api/apps/v1/", "k8s.io/api/batch/v1/", "k
         "k8s.io/api/scheduling/v1/", "k8s.io/api/node/v1/",
         "k8s.io/api/authentication/v1/", "k8s.io/api/authorization/v1/", "k8s.io/api/rbac/v1/",
         "k8s.io/api/admissionregistration/v1/",
+        "k8s.io/api/networking/v1/",
         "k8s.io/apimachinery/pkg/apis/meta/v1/",
         "k8s.io/apimachinery/pkg/runtime/generated", "k8s.io/apimachinery/pkg/util/intstr/",
         "k8s.io/apimachinery/pkg/api/resource/")

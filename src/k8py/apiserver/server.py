@@ -27,6 +27,7 @@ from k8py.apiserver import (
     codec,
     escalation,
     eviction,
+    ingressclassadmission,
     listing,
     machinery,
     nodeauthz,
@@ -111,6 +112,7 @@ class ApiServer:
         self.bound_tokens = BoundTokenAuthenticator(lambda: self.tokens, self.live)
         self.token_reviewer: Callable[[str], Any] | None = None  # TokenReview of other tokens (the front's)
         self.registry.admission.append(saadmission.admit)
+        self.registry.admission.append(ingressclassadmission.admit)
         self.kubernetes_service = bootstrap.KubernetesServiceKeeper(self.registry, self.config)
         self._started = False
         # Who may do what: RBAC (the index follows the RBAC objects' watch caches) unless

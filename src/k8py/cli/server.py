@@ -79,6 +79,9 @@ class ServerArgs:
     authorization_mode: str = "RBAC"  # or AlwaysAllow
     nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
     node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
+    ingress_address: str = ""  # the ingress controller's listen address ("" = the LB pool's last address)
+    ingress_http_port: int = 80
+    ingress_https_port: int = 443
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -127,6 +130,8 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     elif not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
         comps += node_components()
+        from k8py.ingress.run import run as run_ingress  # on the embedded node: its nginx reaches the pods
+        comps.append(("ingress", run_ingress))
     return comps
 
 
@@ -193,6 +198,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--join-data-dir", default=None, metavar="DIR",
                    help="another server of the same cluster (same --store): copy its PKI and encryption "
                         "config into this data dir on the first start, so one CA and one key serve both")
+    p.add_argument("--ingress-address", default="", metavar="IP",
+                   help="address the ingress controller's nginx listens on (default: the last address of "
+                        "--service-lb-pool, 127.0.100.254)")
+    p.add_argument("--ingress-http-port", type=int, default=80, help="ingress HTTP port (default 80)")
+    p.add_argument("--ingress-https-port", type=int, default=443, help="ingress HTTPS port (default 443)")
     p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
                    help="RBAC (default: system:masters, then Roles and bindings) or AlwaysAllow")
 
@@ -218,6 +228,9 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_renew_deadline=getattr(ns, "leader_elect_renew_deadline", 10.0),
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
                       join_data_dir=getattr(ns, "join_data_dir", None),
+                      ingress_address=getattr(ns, "ingress_address", ""),
+                      ingress_http_port=getattr(ns, "ingress_http_port", 80),
+                      ingress_https_port=getattr(ns, "ingress_https_port", 443),
                       authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
                       nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
 
@@ -409,7 +422,9 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              cluster_dns=args.cluster_dns, cluster_domain=api.config.cluster_domain,
                              service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
                              local_storage_dir=f"{root}/storage" if root else "",
-                             simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
+                             simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity),
+                             ingress_dir=str(args.data_path / "ingress"), ingress_address=args.ingress_address,
+                             ingress_http_port=args.ingress_http_port, ingress_https_port=args.ingress_https_port)
     node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
                           server_url=url, credentials=pki, node=node, local_streams=node_proxy,

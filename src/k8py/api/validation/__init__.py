@@ -5,7 +5,7 @@ layers: structural (`structural`: schema-driven JSON types, required fields, qua
 syntax, base64 of `format: byte`) and, when the structure is sound, semantic per kind
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
-`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
+`apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`, `networking`,
 `rbac`, `policy` for policy, scheduling.k8s.io and node.k8s.io, `admissionregistration`), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
@@ -32,6 +32,7 @@ from k8py.api.validation import (
     core,
     discovery,
     events,
+    networking,
     openapischema,
     pod,
     policy,
@@ -141,4 +142,6 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admissionregistration.validate_validating,
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admissionregistration.validate_policy,
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.validate_policy_binding,
+    ("networking.k8s.io", "Ingress"): networking.validate_ingress,
+    ("networking.k8s.io", "IngressClass"): networking.validate_ingressclass,
 }
