@@ -28,7 +28,7 @@ from k8py.api.wellknown import (
     NAMESPACE_PUBLIC,
     NAMESPACE_SYSTEM,
 )
-from k8py.apiserver import bootstrappolicy, storage
+from k8py.apiserver import apiservices, bootstrappolicy, storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
@@ -92,6 +92,7 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
             await ensure_service_account(reg, obj["metadata"]["name"])
     await ensure_policy(reg)
     await ensure_kubernetes_service(reg, config)
+    await apiservices.ensure(reg)
 
 
 async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> None:

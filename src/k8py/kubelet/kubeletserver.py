@@ -1,6 +1,7 @@
 """The agent's own HTTPS endpoint (the kubelet's port 10250) for a remote API server:
 pods/log, exec, attach and port-forward of the pods on this node, at the same paths as
-the API (`/api/v1/namespaces/<ns>/pods/<name>/<sub>`), so the server only forwards.
+the API (`/api/v1/namespaces/<ns>/pods/<name>/<sub>`), so the server only forwards;
+and the Summary API (`GET /stats/summary`, kubelet/stats.py) for metrics.k8s.io.
 
 Authentication: the bearer token the agent joined with (the cluster's agent token),
 compared in constant time; TLS with a self-signed certificate made on first start
@@ -21,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from k8py.api.request import ApiRequest
-from k8py.api.streaming import DEFAULT_REMOTE_USER, POD_STREAM_PATH, REMOTE_USER_HEADER
+from k8py.api.streaming import DEFAULT_REMOTE_USER, POD_STREAM_PATH, REMOTE_USER_HEADER, STATS_SUMMARY_PATH
 from k8py.kubelet.streaming import Streaming
 
 
@@ -87,6 +88,8 @@ class KubeletServer:
         if scheme.lower() != "bearer" or not hmac.compare_digest(tok.strip().encode(), self.token.encode()):
             return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                       "reason": "Unauthorized", "message": "Unauthorized", "code": 401}, status=401)
+        if request.path == STATS_SUMMARY_PATH and request.method == "GET":
+            return web.json_response(await self.streaming.stats_summary())
         m = POD_STREAM_PATH.match(request.path)
         if not m:
             return web.json_response({"kind": "Status", "status": "Failure", "reason": "NotFound",
