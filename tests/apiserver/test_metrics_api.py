@@ -155,3 +155,11 @@ async def test_discovery_and_apiservice(api: ApiServer) -> None:
     names = [i["metadata"]["name"] for i in
              (await call(api, "GET", "/apis/apiregistration.k8s.io/v1/apiservices")).body["items"]]
     assert "v1.apps" in names and "v2.autoscaling" in names
+
+
+async def test_metrics_reader_role_aggregates_to_view(api: ApiServer) -> None:
+    role = (await call(api, "GET",
+                       "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:aggregated-metrics-reader")).body
+    assert role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert role["rules"] == [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"],
+                              "verbs": ["get", "list", "watch"]}]

@@ -565,6 +565,22 @@ def _hpa_row(obj: dict[str, Any], now: float) -> Row:
             _int(status.get("currentReplicas")), _age(obj, now)]
 
 
+def _apiservice_cols() -> list[Column]:
+    return [_name_col(), col("Service", "string", "The reference to the service that hosts this API endpoint."),
+            col("Available", "string", "Whether this service is available."), _age_col()]
+
+
+def _apiservice_row(obj: dict[str, Any], now: float) -> Row:
+    svc = _d(_d(obj.get("spec")).get("service"))
+    where = f"{svc.get('namespace', '')}/{svc.get('name', '')}" if svc else "Local"
+    avail = "Unknown"
+    for c in _l(_d(obj.get("status")).get("conditions")):
+        if _d(c).get("type") == "Available":
+            avail = c.get("status", "Unknown") if c.get("status") == "True" else \
+                f"{c.get('status', 'Unknown')} ({c.get('reason', '')})"
+    return [_name(obj), where, avail, _age(obj, now)]
+
+
 def _controllerrevision_cols() -> list[Column]:
     return [_name_col(), col("Controller", "string", "Controller of the object"),
             col("Revision", "string", _doc("io.k8s.api.apps.v1.ControllerRevision", "revision")), _age_col()]
@@ -994,6 +1010,7 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("batch", "Job"): (_job_cols, _job_row),
     ("batch", "CronJob"): (_cronjob_cols, _cronjob_row),
     ("autoscaling", "HorizontalPodAutoscaler"): (_hpa_cols, _hpa_row),
+    ("apiregistration.k8s.io", "APIService"): (_apiservice_cols, _apiservice_row),
     ("coordination.k8s.io", "Lease"): (_lease_cols, _lease_row),
     ("discovery.k8s.io", "EndpointSlice"): (_endpointslice_cols, _endpointslice_row),
     ("storage.k8s.io", "StorageClass"): (_storageclass_cols, _storageclass_row),
