@@ -403,5 +403,6 @@ def test_generic_fallback_prints_name_and_age() -> None:
 def test_apiservice_columns(service: Any, conds: list[Any], want: list[str]) -> None:
     res = resources.get("apiservices")
     assert names_of("apiservices") == ["Name", "Service", "Available", "Age"]
-    obj = {"metadata": {"name": "v1beta1.metrics.k8s.io"}, "spec": {"service": service}, "status": {"conditions": conds}}
+    obj = {"metadata": {"name": "v1beta1.metrics.k8s.io"}, "spec": {"service": service},
+           "status": {"conditions": conds}}
     assert to_table(res, [obj], NOW)["rows"][0]["cells"][1:3] == want
