@@ -104,3 +104,15 @@ async def test_scales_on_cpu_utilization_from_metrics_api(cluster: Cluster) -> N
         "name": "cpu", "current": {"averageValue": "400m", "averageUtilization": 200}}}]
     assert ctrl.recorder.for_reason("SuccessfulRescale") == [
         "New size: 4; reason: cpu resource utilization (percentage of request) above target"]
+
+
+async def test_only_new_hpas_and_spec_changes_sync_at_once(cluster: Cluster) -> None:
+    ctrl = HorizontalPodAutoscalerController(cluster.client, cluster.factory, cluster.clock)
+    seen: list[Any] = []
+    ctrl.enqueue = seen.append  # type: ignore[method-assign]  # a spy
+    for uid, gen, status in [("u1", 1, {}), ("u1", 1, {"desiredReplicas": 2}), ("u1", 2, {}), ("u2", 1, {})]:
+        o = hpa(1, 5)
+        o["metadata"].update(uid=uid, generation=gen)
+        o["status"] = status
+        ctrl._on_hpa(o)
+    assert [(x["metadata"]["uid"], x["metadata"]["generation"]) for x in seen] == [("u1", 1), ("u1", 2), ("u2", 1)]

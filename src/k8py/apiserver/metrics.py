@@ -3,7 +3,7 @@ behind its APIService): NodeMetrics and PodMetrics computed from every node agen
 Summary API (`/stats/summary`, reached through the node proxy: `source`).
 
 CPU is a rate between two samples of the cumulative counters (as metrics-server does):
-a node's samples are kept (the last two); a request takes a new sample when the newest
+a node's samples are kept (the last two; nodes are sampled concurrently); a request takes a new sample when the newest
 is older than `interval` seconds, and when only one exists it waits `min_window` and
 samples again, so the first `kubectl top` answers with a short window. `window` is the
 time between the two samples; memory is the newest working set.
@@ -142,15 +142,17 @@ class ResourceMetrics:
         for p in pods:
             if (p.get("status") or {}).get("phase") == "Running":
                 by_node.setdefault((p.get("spec") or {}).get("nodeName") or "", []).append(p)
+        real = [n for n in sorted(by_node) if n in nodes and
+                ((nodes[n].get("metadata") or {}).get("labels") or {}).get(LABEL_SIMULATED) != "true"]
+        sampled = dict(zip(real, await asyncio.gather(*(self.samples(n) for n in real)), strict=True))
         out: list[Obj] = []
         for node_name, mine in sorted(by_node.items()):
-            node = nodes.get(node_name)
-            if node is None:
+            if node_name not in nodes:
                 continue
-            if ((node.get("metadata") or {}).get("labels") or {}).get(LABEL_SIMULATED) == "true":
+            if node_name not in sampled:
                 out += [_simulated_pod(p, self.interval) for p in mine]
                 continue
-            got = await self.samples(node_name)
+            got = sampled[node_name]
             if got is not None:
                 out += _pods_from_samples(mine, *got, age=self.monotonic() - got[1][0])
         return out
@@ -172,8 +174,9 @@ class ResourceMetrics:
                 nodes = {k: v for k, v in nodes.items() if k == name}
             pods = await self._list("/api/v1/pods") if any(
                 (n["metadata"].get("labels") or {}).get(LABEL_SIMULATED) == "true" for n in nodes.values()) else []
-            items = [m for n in nodes.values() if sel.matches(n["metadata"].get("labels"))
-                     and (m := await self.node_metrics(n, pods)) is not None]
+            found = await asyncio.gather(*(self.node_metrics(n, pods) for n in nodes.values()
+                                           if sel.matches(n["metadata"].get("labels"))))
+            items = [m for m in found if m is not None]
         else:
             path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
             pods = [p for p in await self._list(path) if (name is None or p["metadata"]["name"] == name)

@@ -10,7 +10,8 @@ hpabehavior.py applies the stabilization windows and policies. Conditions AbleTo
 ScalingActive, ScalingLimited and status.currentMetrics carry Kubernetes' reasons; a
 rescale is a `SuccessfulRescale` event.
 Invariants: only scales through `<target>/scale`; the status is written only when it
-changes; recommendations and scale events are kept per HPA in memory (lost on restart,
+changes, and its own status writes do not trigger a sync (only a new HPA or a spec change
+does, besides the period); recommendations and scale events are kept per HPA in memory (lost on restart,
 as in Kubernetes); the clock is injected.
 """
 
@@ -62,9 +63,19 @@ class HorizontalPodAutoscalerController(Controller):
         self.downscale_window = downscale_window
         self.hpas = self.informer("horizontalpodautoscalers")
         self.pods = self.informer("pods")
-        self.watch(self.hpas, self.enqueue)
+        self.watch(self.hpas, self._on_hpa)
+        self._generations: dict[str, tuple[str, int]] = {}  # key -> (uid, generation) last enqueued
         self._warned: set[tuple[str, str]] = set()
         self.history: dict[str, hpabehavior.History] = {}
+
+    def _on_hpa(self, hpa: Obj) -> None:
+        """A new HPA or a spec change syncs now; its own status writes do not (the period
+        paces syncs, as Kubernetes' rate-limited resync does)."""
+        key = f"{meta(hpa).get('namespace')}/{meta(hpa).get('name')}"
+        gen = (str(meta(hpa).get("uid")), int(meta(hpa).get("generation") or 0))
+        if self._generations.get(key) != gen:
+            self._generations[key] = gen
+            self.enqueue(hpa)
 
     def _cond(self, status: Obj, ctype: str, value: str, reason: str, message: str) -> None:
         now = rfc3339(self.clock.now())
@@ -102,6 +113,7 @@ class HorizontalPodAutoscalerController(Controller):
         hpa = self.hpas.get(ns, name)
         if hpa is None:
             self.history.pop(key, None)
+            self._generations.pop(key, None)
             return
         self.enqueue_after(key, self.period)
         spec = hpa.get("spec") or {}
