@@ -163,3 +163,11 @@ async def test_metrics_reader_role_aggregates_to_view(api: ApiServer) -> None:
     assert role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
     assert role["rules"] == [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"],
                               "verbs": ["get", "list", "watch"]}]
+
+
+async def test_samples_of_deleted_nodes_are_dropped(api: ApiServer, client: Client, kubelets: Kubelets) -> None:
+    await call(api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes")
+    assert "n1" in api.metrics._samples
+    await client.delete("nodes", "n1")
+    assert (await call(api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes")).body["items"] == []
+    assert api.metrics._samples == {}

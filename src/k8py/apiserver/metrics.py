@@ -169,6 +169,8 @@ class ResourceMetrics:
         except ValueError as e:
             raise bad_request(f"unable to parse requirement: {e}") from e
         nodes = {n["metadata"]["name"]: n for n in await self._list("/api/v1/nodes")}
+        for gone in set(self._samples) - set(nodes):  # deleted nodes: their samples go too
+            del self._samples[gone]
         if r.plural == "nodes":
             if name is not None:
                 nodes = {k: v for k, v in nodes.items() if k == name}
