@@ -171,3 +171,14 @@ async def test_samples_of_deleted_nodes_are_dropped(api: ApiServer, client: Clie
     await client.delete("nodes", "n1")
     assert (await call(api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes")).body["items"] == []
     assert api.metrics._samples == {}
+
+
+async def test_tables_for_kubectl_get(api: ApiServer, client: Client, kubelets: Kubelets) -> None:
+    api.metrics.source = await _web(client, kubelets)
+    table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    resp = await call(api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", accept=table)
+    assert resp.body["kind"] == "Table"
+    assert [c["name"] for c in resp.body["columnDefinitions"]] == ["Name", "CPU", "Memory", "Window"]
+    assert resp.body["rows"][0]["cells"] == ["n1", "500000000n", f"{2 * GI // 1024}Ki", "10s"]
+    resp = await call(api, "GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web", accept=table)
+    assert resp.body["rows"][0]["cells"][:3] == ["web", "250000000n", "65536Ki"]

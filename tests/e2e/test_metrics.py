@@ -74,6 +74,8 @@ def test_top_pods_containers_and_nodes(agent_cluster: Any, k: Any) -> None:
     assert one["kind"] == "PodMetrics" and one["containers"][0]["name"] == "hog"
     svc = k.kubectl_json("get", "apiservice", "v1beta1.metrics.k8s.io")
     assert {"type": "Available", "status": "True"}.items() <= svc["status"]["conditions"][0].items()
+    out = k.kubectl("get", "podmetrics", "hog").stdout.splitlines()
+    assert out[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"] and out[1].startswith("hog ")
     row = [line.split() for line in k.kubectl("get", "apiservices").stdout.splitlines()
            if line.startswith("v1beta1.metrics.k8s.io ")]
     assert row and row[0][1:3] == ["Local", "True"]

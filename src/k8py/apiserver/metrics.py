@@ -28,6 +28,7 @@ from k8py.api.resources import Resource
 from k8py.api.selectors import parse_label_selector
 from k8py.api.types import Obj
 from k8py.api.wellknown import ANNOTATION_SIMULATED, LABEL_SIMULATED
+from k8py.apiserver import codec, machinery
 from k8py.apiserver.errors import StatusError, bad_request, method_not_allowed, not_found
 from k8py.clock import rfc3339
 
@@ -184,15 +185,20 @@ class ResourceMetrics:
             pods = [p for p in await self._list(path) if (name is None or p["metadata"]["name"] == name)
                     and sel.matches(p["metadata"].get("labels"))]
             items = await self.pod_metrics(pods, nodes)
-        return _answer(r, items, namespace, name)
+        return _answer(req, r, items, namespace, name)
 
 
-def _answer(r: Resource, items: list[Obj], namespace: str | None, name: str | None) -> ApiResponse:
+def _answer(req: ApiRequest, r: Resource, items: list[Obj], namespace: str | None, name: str | None) -> ApiResponse:
     for it in items:
         it["kind"], it["apiVersion"] = r.kind, API_VERSION
+    if name is not None and not items:  # metrics-server's NotFound: nodemetrics "<name>", podmetrics "<ns>/<name>"
+        raise not_found(r.kind.lower(), f"{namespace}/{name}" if namespace else name, GROUP)
+    acc = codec.negotiate(req.headers.get("accept", ""))
+    if acc.as_kind == "Table":  # `kubectl get nodemetrics|podmetrics`
+        t = machinery.to_table(r, items, time.time())
+        t["apiVersion"] = f"meta.k8s.io/{acc.version}"
+        return ApiResponse(200, t)
     if name is not None:
-        if not items:  # metrics-server's NotFound: nodemetrics "<name>", podmetrics "<ns>/<name>"
-            raise not_found(r.kind.lower(), f"{namespace}/{name}" if namespace else name, GROUP)
         return ApiResponse(200, items[0])
     lst = [{k: v for k, v in it.items() if k not in ("kind", "apiVersion")} for it in items]
     return ApiResponse(200, {"kind": r.list_kind_name, "apiVersion": API_VERSION, "metadata": {}, "items": lst})
