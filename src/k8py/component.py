@@ -59,6 +59,10 @@ class LocalNode:
     kubelet_port: int = 10250  # the agent's HTTPS endpoint, when it serves one (0: any free port)
     backoff_base: float | None = None  # crash-loop back-off base seconds (None: the agent's default)
     missing: tuple[str, ...] = ()  # what this host lacks to run containers (empty: it can)
+    # host-gw pod routing (`network/run.py`): every other node's podCIDR via its InternalIP on
+    # `route_dev`, for InternalIPs inside `node_network` only ("": no host-gw routes)
+    node_network: str = ""
+    route_dev: str = ""
 
 
 class AgentCredentials(Protocol):
@@ -84,6 +88,16 @@ class TokenCredentials:
 
 
 @dataclass(frozen=True)
+class NodeTLS:
+    """A node's kubelet endpoint TLS: its serving certificate (signed by the cluster CA) and
+    the CA that signed the one client it accepts, the API server's kubelet-client cert."""
+
+    ca_cert: Path
+    serving_cert: Path
+    serving_key: Path
+
+
+@dataclass(frozen=True)
 class ClusterContext:
     """Everything a component gets. `client()` gives a client of the cluster's API (a new
     in-process one in `k8py server`, the process's one REST client in `k8py agent`); the
@@ -96,6 +110,11 @@ class ClusterContext:
     credentials: AgentCredentials | None = None
     node: LocalNode | None = None  # None: this process runs no node components
     local_streams: LocalNodeHost | None = None  # None: the agent serves its own HTTPS endpoint
+    # The node components' client (agent, proxy, DNS), as system:node:<name> in system:nodes (None: `client`).
+    node_client: Callable[[], Client] | None = None
+    node_tls: NodeTLS | None = None  # the agent's own HTTPS endpoint's TLS (None: it serves none)
+    # A client acting as (user, groups), for components with their own identity (in-process only).
+    client_as: Callable[[str, tuple[str, ...]], Client] | None = None
 
 
 Component = Callable[[ClusterContext], Coroutine[Any, Any, None]]  # `async def run(ctx)`: runs until cancelled

@@ -437,6 +437,24 @@ INVALID_CASES: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
      (TYPE_INVALID, "spec.containers[0].ports", "must be of type array")),
     ("quantity-type-error", pod(containers=[container(resources={"limits": {"cpu": True}})]),
      (TYPE_INVALID, "spec.containers[0].resources.limits.cpu", "must be of type string")),
+    ("spread-skew-0", pod(topologySpreadConstraints=[{"maxSkew": 0, "topologyKey": "zone",
+                                                      "whenUnsatisfiable": "DoNotSchedule"}]),
+     (INVALID, "spec.topologySpreadConstraints[0].maxSkew", "must be greater than zero")),
+    ("spread-no-key", pod(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "",
+                                                      "whenUnsatisfiable": "DoNotSchedule"}]),
+     (REQUIRED, "spec.topologySpreadConstraints[0].topologyKey", "can not be empty")),
+    ("spread-when", pod(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone",
+                                                    "whenUnsatisfiable": "Maybe"}]),
+     (NOT_SUPPORTED, "spec.topologySpreadConstraints[0].whenUnsatisfiable", "Unsupported value")),
+    ("spread-min-domains-anyway", pod(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone",
+                                                                  "whenUnsatisfiable": "ScheduleAnyway",
+                                                                  "minDomains": 2}]),
+     (INVALID, "spec.topologySpreadConstraints[0].minDomains",
+      "can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway")),
+    ("spread-duplicate", pod(topologySpreadConstraints=[
+        {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"},
+        {"maxSkew": 2, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}]),
+     (DUPLICATE, "spec.topologySpreadConstraints[1]", "{zone, DoNotSchedule}")),
 ]
 
 

@@ -38,15 +38,15 @@ def _pod(name: str, node: str) -> Obj:
 
 async def test_attaching_registers_the_proxy_without_any_agent(api: ApiServer) -> None:
     front: Any = SimpleNamespace(upgrade_handler=None)
-    proxy = attach_to_server(api, front, "t0k")
+    proxy = attach_to_server(api, front, None)
     assert isinstance(proxy, ForwardingNodeProxy) and isinstance(proxy, LocalNodeHost)
-    assert proxy.token == "t0k"
+    assert proxy.ssl is None  # no PKI: no remote kubelet is ever dialed unverified
     assert api.node_proxy == proxy.node_proxy
     assert front.upgrade_handler == proxy.upgrade_handler
 
 
 async def test_local_pods_are_served_in_process_others_forwarded(api: ApiServer, client: Client) -> None:
-    proxy = attach_to_server(api, SimpleNamespace(upgrade_handler=None), "")  # type: ignore[arg-type]  # a front stand-in
+    proxy = attach_to_server(api, SimpleNamespace(upgrade_handler=None), None)  # type: ignore[arg-type]  # a front stand-in
     local = LocalStreams()
     proxy.serve_local("here", local)
     await client.create("pods", _pod("mine", "here"), "default")
@@ -63,7 +63,7 @@ async def test_local_pods_are_served_in_process_others_forwarded(api: ApiServer,
 
 
 async def test_stats_summary_local_in_process_remote_explained(api: ApiServer, client: Client) -> None:
-    proxy = attach_to_server(api, SimpleNamespace(upgrade_handler=None), "")  # type: ignore[arg-type]  # a front stand-in
+    proxy = attach_to_server(api, SimpleNamespace(upgrade_handler=None), None)  # type: ignore[arg-type]  # a front stand-in
     assert api.metrics.source == proxy.stats_summary
 
     class Stats(LocalStreams):

@@ -77,7 +77,7 @@ def test_v2_is_an_empty_swagger_document() -> None:
 
 def _all_refs(x: Any, acc: set[str]) -> None:
     if isinstance(x, dict):
-        if "$ref" in x:
+        if isinstance(x.get("$ref"), str):  # JSONSchemaProps also has a *property* named $ref
             acc.add(x["$ref"])
         for v in x.values():
             _all_refs(v, acc)

@@ -112,7 +112,7 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     attached: list[tuple[Any, Any, nodeproxy.ForwardingNodeProxy]] = []
     real_attach = nodeproxy.attach_to_server
 
-    def attach(api: Any, front: Any, token: str) -> nodeproxy.ForwardingNodeProxy:
+    def attach(api: Any, front: Any, token: Any) -> nodeproxy.ForwardingNodeProxy:
         p = real_attach(api, front, token)
         attached.append((api, front, p))
         return p
@@ -143,7 +143,7 @@ async def test_serve_lifecycle(fakes: tuple[list[str], dict[str, FakeStore]], tm
     # logs/exec of every node's pods are forwarded, with or without an embedded agent
     [(api, front, proxy)] = attached
     assert api.node_proxy == proxy.node_proxy and front.upgrade_handler == proxy.upgrade_handler
-    assert proxy.token == (tmp_path / "data" / "pki" / "agent-token").read_text().strip()
+    assert proxy.ssl is not None  # it dials kubelets with the kubelet-client certificate, verifying theirs
     stop.set()
     assert await asyncio.wait_for(task, 30) == 0
     api = made["store"].api
@@ -219,3 +219,27 @@ def test_leader_elected_components_and_bad_timings(tmp_path: Path, capsys: pytes
     assert server.main(ns) == 1
     assert "--leader-elect-lease-duration must be greater than" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()  # refused before anything was made
+
+
+def test_the_scheduler_runs_as_system_kube_scheduler() -> None:
+    """The scheduler's clients act as system:kube-scheduler (its bootstrap roles), not system:masters."""
+    from k8py.cli.components import as_user
+    from k8py.clock import RealClock
+    from k8py.component import ClusterContext
+
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    seen: list[Any] = []
+
+    def client_as(user: str, groups: tuple[str, ...]) -> Any:
+        asked.append((user, groups))
+        return "client-of-" + user
+
+    async def component(ctx: ClusterContext) -> None:
+        seen.append(ctx.client())
+
+    scheduler = dict(server._builtin_components(server.ServerArgs(no_agent=True, leader_elect=False)))["scheduler"]
+    assert scheduler.__wrapped__.__module__ == "k8py.scheduler.run"  # type: ignore[attr-defined]
+    ctx = ClusterContext(clock=RealClock(), client=lambda: "admin", client_as=client_as)  # type: ignore[arg-type,return-value]
+    asyncio.run(as_user("system:kube-scheduler", component)(ctx))
+    assert seen == ["client-of-system:kube-scheduler"]
+    assert asked == [("system:kube-scheduler", ("system:authenticated",))]

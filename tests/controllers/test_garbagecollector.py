@@ -138,3 +138,31 @@ async def test_owner_kinds(cluster: Cluster, api_version: str, kind: str, collec
         return
     await c.until(lambda: gc.syncs >= 1 and len(gc.queue) == 0, "the GC looked at it")
     assert await c.client.get_or_none("secrets", "dep", "default") is not None
+
+
+CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+async def test_dependents_of_a_custom_resource_are_collected(cluster: Cluster) -> None:
+    from k8py.api.resources import Resource
+    c = cluster
+    gc = GarbageCollector(c.client, c.factory, c.clock, c.recorder("gc"))
+    await c.start(gc)
+    await c.client.create("customresourcedefinitions", CRD)
+    widgets = Resource("example.com", "v1", "Widget", "widgets", True)
+    owner = await c.client.create(widgets, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                            "metadata": {"name": "w"}}, "default")
+    ref = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": owner["metadata"]["uid"]}
+    await c.client.create("secrets", {"metadata": {"name": "dep", "namespace": "default", "ownerReferences": [ref]}})
+    await c.until(lambda: ("example.com", "Widget") in gc.custom, "the GC watches widgets")
+    await c.until(lambda: gc.syncs >= 1 and len(gc.queue) == 0, "the GC looked at the secret")
+    assert await c.client.get_or_none("secrets", "dep", "default") is not None  # its owner lives
+    await c.client.delete(widgets, "w", "default")
+    await c.until(lambda: _gone(c, "secrets", "dep"), "dependent of the deleted widget collected")

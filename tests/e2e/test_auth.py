@@ -35,11 +35,96 @@ def test_anonymous(cluster: K8pyServer, path: str, code: int) -> None:
         assert json.loads(body)["reason"] == "Unauthorized"
 
 
-def test_agent_token(cluster: K8pyServer) -> None:
+def test_agent_token_only_bootstraps(cluster: K8pyServer) -> None:
+    """The shared agent token is a bootstrap identity: no reads, only its node's credentials."""
     token = (cluster.data_dir / "pki" / "agent-token").read_text().strip()
     status, body = _get(cluster, "/api/v1/namespaces", {"Authorization": f"Bearer {token}"})
-    assert status == 200 and json.loads(body)["kind"] == "NamespaceList"
+    assert status == 403, body
     assert _get(cluster, "/api/v1/namespaces", {"Authorization": "Bearer nope"})[0] == 401
+    req = urllib.request.Request(cluster.url + "/k8py/v1/node-credentials", method="POST",
+                                 data=json.dumps({"nodeName": "joiner"}).encode(),
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ssl.create_default_context(
+            cafile=str(cluster.data_dir / "pki" / "ca.crt"))) as r:
+        creds = json.loads(r.read())
+    assert creds["user"] == "system:node:joiner" and "BEGIN CERTIFICATE" in creds["clientCert"]
+    sa = cluster.kubectl("create", "token", "default").stdout.strip()  # nobody else gets node credentials
+    req = urllib.request.Request(cluster.url + "/k8py/v1/node-credentials", method="POST",
+                                 data=json.dumps({"nodeName": "joiner"}).encode(),
+                                 headers={"Authorization": f"Bearer {sa}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, context=ssl.create_default_context(
+            cafile=str(cluster.data_dir / "pki" / "ca.crt")))
+    assert e.value.code == 403
+
+
+def test_cacerts_is_public_and_pinned_by_its_hash(cluster: K8pyServer) -> None:
+    from k8py.apiserver.certs import ca_cert_hash
+    status, body = _get(cluster, "/cacerts")
+    assert status == 200 and body == (cluster.data_dir / "pki" / "ca.crt").read_bytes()
+    assert ca_cert_hash(body) == (cluster.data_dir / "pki" / "ca-cert-hash").read_text()
+
+
+def test_an_agent_refuses_a_server_whose_ca_is_not_the_pinned_one(cluster: K8pyServer, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "k8py.cli.main", "agent", "--server", cluster.url, "--token", "x",
+                        "--ca-cert-hash", "sha256:" + "0" * 64, "--node-name", "pinned"], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, K8PY_AGENT_ROOT=str(tmp_path)))
+    assert p.returncode != 0 and "not the pinned sha256:000" in p.stderr, p.stderr
+    assert not (tmp_path / "pki").exists()
+
+
+def _node_kubeconfig(cluster: K8pyServer, tmp_path: Path, node: str) -> str:
+    """A kubeconfig for system:node:<node>, its certificate minted through the data dir's CA."""
+    from k8py.apiserver.certs import mint_node_credentials
+    c = mint_node_credentials(cluster.data_dir / "pki", node)
+    (tmp_path / "n.crt").write_bytes(c.client_cert)
+    (tmp_path / "n.key").write_bytes(c.client_key)
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    cfg["users"] = [{"name": cfg["users"][0]["name"], "user": {"client-certificate": str(tmp_path / "n.crt"),
+                                                                "client-key": str(tmp_path / "n.key")}}]
+    kc = tmp_path / f"node-{node}"
+    kc.write_text(yaml.safe_dump(cfg))
+    return str(kc)
+
+
+def _node(cluster: K8pyServer) -> str:
+    """A Node (no agent behind it: the tests only need the object)."""
+    if cluster.kubectl("get", "node", "nodeauth-n", check=False).returncode != 0:
+        cluster.kubectl("create", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "nodeauth-n"}}))
+    return "nodeauth-n"
+
+
+def test_a_node_identity_is_confined_to_its_node(cluster: K8pyServer, tmp_path: Path) -> None:
+    node = _node(cluster)
+    cluster.kubectl("run", "nodeauth-p", "--image=busybox", "--restart=Never",
+                    f"--overrides={json.dumps({'spec': {'nodeName': node}})}", "--", "sleep", "3600")
+    try:
+        kc = _node_kubeconfig(cluster, tmp_path, "other")
+        p = cluster.kubectl("--kubeconfig", kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+        assert p.stdout == "system:node:other"
+        p = cluster.kubectl("--kubeconfig", kc, "get", "pod", "nodeauth-p", check=False)
+        assert p.returncode != 0 and "no relationship found between node 'other' and this object" in p.stderr, p
+        p = cluster.kubectl("--kubeconfig", kc, "label", "node", node, "x=y", check=False)
+        assert p.returncode != 0 and f'node "other" is not allowed to modify node "{node}"' in p.stderr, p
+        p = cluster.kubectl("--kubeconfig", kc, "get", "pods", "-A", check=False)
+        assert p.returncode != 0 and "can only list/watch pods with spec.nodeName field selector" in p.stderr, p
+        p = cluster.kubectl("--kubeconfig", kc, "get", "pods", "-A", "--field-selector=spec.nodeName=other")
+        assert p.returncode == 0, p
+    finally:
+        cluster.kubectl("delete", "pod", "nodeauth-p", "--wait=false")
+
+
+def test_a_service_account_may_not_patch_a_node_status(cluster: K8pyServer, tmp_path: Path) -> None:
+    node = _node(cluster)
+    tok = cluster.kubectl("create", "token", "default").stdout.strip()
+    kc = _as_token(cluster, tmp_path, tok)
+    p = cluster.kubectl("--kubeconfig", kc, "patch", "node", node, "--subresource=status", "--type=merge", "-p",
+                        '{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.9"}]}}', check=False)
+    assert p.returncode != 0 and f'nodes "{node}" is forbidden' in p.stderr, p
 
 
 def test_kubectl_without_credentials(cluster: K8pyServer, tmp_path: Path) -> None:

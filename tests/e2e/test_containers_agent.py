@@ -36,7 +36,9 @@ def joined(tmp_path: Path, local_registry: Any) -> Iterator[tuple[K8pyServer, st
     log = open(tmp_path / "agent.log", "wb")
     agent = subprocess.Popen([sys.executable, "-m", "k8py.cli.main", "agent", "--server", server.url,
                               "--token", f"@{tmp_path / 'data' / 'pki' / 'agent-token'}",
-                              "--ca-file", str(tmp_path / "data" / "pki" / "ca.crt"), "--node-name", node,
+                              # the CA pinned by its hash (fetched from /cacerts, checked) rather than a file
+                              "--ca-cert-hash", (tmp_path / "data" / "pki" / "ca-cert-hash").read_text(),
+                              "--node-name", node,
                               "--pod-cidr", f"10.199.{int(ident[:2], 16)}.0/24", "--backoff-base", "1",
                               "--node-ip", "127.0.0.1", "--kubelet-port", "0"],
                              stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

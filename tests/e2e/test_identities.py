@@ -152,7 +152,7 @@ def test_token_review_through_kubectl(cluster: K8pyServer) -> None:
     tok = token(cluster, "default", "--audience", "vault")
     agent = (cluster.data_dir / "pki" / "agent-token").read_text().strip()
     for spec, user in [({"token": tok, "audiences": ["vault"]}, "system:serviceaccount:default:default"),
-                       ({"token": agent}, "system:node:k8py-agent"), ({"token": tok}, None)]:
+                       ({"token": agent}, "system:bootstrap:k8py-agent"), ({"token": tok}, None)]:
         out = cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}))
         status = json.loads(out.stdout)["status"]

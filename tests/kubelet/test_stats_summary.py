@@ -62,26 +62,3 @@ async def test_stopped_sandboxes_are_left_out(tmp_path: Path) -> None:
     await rt.stop_pod_sandbox(sid)
     assert (await summary(rt, "n1", _proc(tmp_path)))["pods"] == []
 
-
-class _Streams:
-    node_name = "n1"
-
-    async def stats_summary(self) -> dict:
-        return {"node": {"nodeName": "n1"}, "pods": []}
-
-
-async def test_served_on_the_kubelet_port_to_token_holders(tmp_path: Path) -> None:
-    import aiohttp
-
-    from k8py.kubelet.kubeletserver import KubeletServer
-    server = KubeletServer(_Streams(), "s3cret", 0, tmp_path / "pki", "127.0.0.1", host="127.0.0.1")  # type: ignore[arg-type]  # a stand-in
-    port = await server.start()
-    try:
-        async with aiohttp.ClientSession() as s:
-            url = f"https://127.0.0.1:{port}/stats/summary"
-            async with s.get(url, ssl=False) as r:
-                assert r.status == 401
-            async with s.get(url, ssl=False, headers={"Authorization": "Bearer s3cret"}) as r:
-                assert r.status == 200 and (await r.json())["node"]["nodeName"] == "n1"
-    finally:
-        await server.close()

@@ -511,6 +511,10 @@ def _binding_defaults(obj: dict[str, Any]) -> None:
             s["apiGroup"] = "rbac.authorization.k8s.io"
 
 
+def _priorityclass_defaults(obj: dict[str, Any]) -> None:
+    _set(obj, "preemptionPolicy", "PreemptLowerPriority")
+
+
 def _limitrange_defaults(obj: dict[str, Any]) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -530,6 +534,45 @@ def _limitrange_defaults(obj: dict[str, Any]) -> None:
             if dr is not None:
                 for k, v in default.items():
                     dr.setdefault(k, v)
+
+
+def _webhooks_defaults(obj: dict[str, Any]) -> None:
+    """admissionregistration/v1 SetDefaults_{Validating,Mutating}Webhook, Rule, ServiceReference."""
+    mutating = obj.get("kind") == "MutatingWebhookConfiguration"
+    for wh in _items(obj.get("webhooks")):
+        _set(wh, "failurePolicy", "Fail")
+        _set(wh, "matchPolicy", "Equivalent")
+        _set(wh, "namespaceSelector", {})
+        _set(wh, "objectSelector", {})
+        _set(wh, "timeoutSeconds", 10)
+        if mutating:
+            _set(wh, "reinvocationPolicy", "Never")
+        for rule in _items(wh.get("rules")):
+            _set(rule, "scope", "*")
+        svc = _as_dict(_as_dict(wh.get("clientConfig")).get("service"))
+        if svc:
+            _set(svc, "port", 443)
+
+
+def _match_resources_defaults(m: dict[str, Any]) -> None:
+    _set(m, "matchPolicy", "Equivalent")
+    _set(m, "namespaceSelector", {})
+    _set(m, "objectSelector", {})
+    for rule in _items(m.get("resourceRules")) + _items(m.get("excludeResourceRules")):
+        _set(rule, "scope", "*")
+
+
+def _admission_policy_defaults(obj: dict[str, Any]) -> None:
+    spec = _as_dict(obj.get("spec"))
+    _set(spec, "failurePolicy", "Fail")
+    if isinstance(spec.get("matchConstraints"), dict):
+        _match_resources_defaults(spec["matchConstraints"])
+
+
+def _admission_binding_defaults(obj: dict[str, Any]) -> None:
+    spec = _as_dict(obj.get("spec"))
+    if isinstance(spec.get("matchResources"), dict):
+        _match_resources_defaults(spec["matchResources"])
 
 
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
@@ -553,7 +596,12 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice_defaults,
     ("storage.k8s.io", "StorageClass"): _storageclass_defaults,
     ("rbac.authorization.k8s.io", "RoleBinding"): _binding_defaults,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _webhooks_defaults,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _webhooks_defaults,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _admission_policy_defaults,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _admission_binding_defaults,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
+    ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

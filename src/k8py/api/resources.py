@@ -129,6 +129,15 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    # admissionregistration.k8s.io/v1: admission webhooks (apiserver.webhooks calls them)
+    Resource("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+             "mutatingwebhookconfigurations", False, categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+             "validatingwebhookconfigurations", False, categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
+             "validatingadmissionpolicies", False, (), ("status",), ("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+             "validatingadmissionpolicybindings", False, categories=("api-extensions",)),
     # authorization.k8s.io/v1 and authentication.k8s.io/v1: reviews, created and answered, never stored
     Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
              verbs=_CREATE_ONLY),
@@ -147,6 +156,13 @@ RESOURCES: tuple[Resource, ...] = (
     # metrics.k8s.io/v1beta1: computed by the API server from the node agents (apiserver/metrics.py)
     Resource("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=_READ_ONLY),
     Resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=_READ_ONLY),
+    # disruptions, priorities, runtime classes
+    Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
+    Resource("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    Resource("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
+    # apiextensions.k8s.io/v1 (the custom resources themselves: api/customresource.py)
+    Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+             ("crd", "crds"), ("status",), ("api-extensions",)),
 )
 
 

@@ -927,6 +927,41 @@ def _storageclass_row(obj: dict[str, Any], now: float) -> Row:
             obj.get("volumeBindingMode") or "Immediate", bool(obj.get("allowVolumeExpansion")), _age(obj, now)]
 
 
+def _pdb_cols() -> list[Column]:
+    d = "io.k8s.api.policy.v1.PodDisruptionBudgetSpec"
+    return [_name_col(), col("Min Available", "string", _doc(d, "minAvailable")),
+            col("Max Unavailable", "string", _doc(d, "maxUnavailable")),
+            col("Allowed Disruptions", "integer",
+                _doc("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", "disruptionsAllowed")), _age_col()]
+
+
+def _pdb_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    mn, mx = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return [_name(obj), "N/A" if mn is None else str(mn), "N/A" if mx is None else str(mx),
+            int(_d(obj.get("status")).get("disruptionsAllowed") or 0), _age(obj, now)]
+
+
+def _priorityclass_cols() -> list[Column]:
+    d = "io.k8s.api.scheduling.v1.PriorityClass"
+    return [_name_col(), col("Value", "integer", _doc(d, "value")),
+            col("Global-Default", "boolean", _doc(d, "globalDefault")), _age_col(),
+            col("PreemptionPolicy", "string", _doc(d, "preemptionPolicy"))]
+
+
+def _priorityclass_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), obj.get("value", 0), bool(obj.get("globalDefault")), _age(obj, now),
+            obj.get("preemptionPolicy") or ""]
+
+
+def _runtimeclass_cols() -> list[Column]:
+    return [_name_col(), col("Handler", "string", _doc("io.k8s.api.node.v1.RuntimeClass", "handler")), _age_col()]
+
+
+def _runtimeclass_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), obj.get("handler", ""), _age(obj, now)]
+
+
 def _lease_cols() -> list[Column]:
     return [_name_col(), col("Holder", "string", _doc("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity")),
             _age_col()]
@@ -985,6 +1020,15 @@ def _binding_row(obj: dict[str, Any], now: float) -> Row:
             ", ".join(users), ", ".join(groups), ", ".join(sas)]
 
 
+def _crd_cols() -> list[Column]:
+    """CustomResourceDefinitions print as the default table convertor does: Name, Created At."""
+    return [_name_col(), col("Created At", "date", _meta_doc("creationTimestamp"))]
+
+
+def _crd_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), _meta(obj).get("creationTimestamp")]
+
+
 def _generic_cols() -> list[Column]:
     return [_name_col(), _age_col()]
 
@@ -997,6 +1041,46 @@ def _generic_row(obj: dict[str, Any], now: float) -> Row:
 # Entry point
 
 Printer = tuple[Callable[[], list[Column]], Callable[[dict[str, Any], float], Row]]
+
+def _webhooks_cols() -> list[Column]:
+    return [_name_col(), col("Webhooks", "integer", "Webhooks indicates the number of webhooks registered in "
+                             "this configuration."), _age_col()]
+
+
+def _webhooks_row(obj: dict[str, Any], now: float) -> Row:
+    whs = obj.get("webhooks")
+    return [_name(obj), len(whs) if isinstance(whs, list) else 0, _age(obj, now)]
+
+
+def _policy_cols() -> list[Column]:
+    return [_name_col(), col("Validations", "integer", "Validations indicates the number of validation rules "
+                             "defined in this configuration"),
+            col("ParamKind", "string", "ParamKind specifies the kind of resources used to parameterize this policy"),
+            _age_col()]
+
+
+def _policy_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    vals = spec.get("validations")
+    pk = _d(spec.get("paramKind"))
+    kind = f"{pk.get('apiVersion', '')}/{pk.get('kind', '')}" if pk else "<unset>"
+    return [_name(obj), len(vals) if isinstance(vals, list) else 0, kind, _age(obj, now)]
+
+
+def _policy_binding_cols() -> list[Column]:
+    return [_name_col(), col("PolicyName", "string", "PolicyName indicates the policy definition which the "
+                             "policy binding binded to"),
+            col("ParamRef", "string", "ParamRef indicates the param resource which sets the configration param"),
+            _age_col()]
+
+
+def _policy_binding_row(obj: dict[str, Any], now: float) -> Row:
+    spec = _d(obj.get("spec"))
+    ref = _d(spec.get("paramRef"))
+    shown = (f"{ref['namespace']}/{ref.get('name', '')}" if ref.get("namespace") else str(ref.get("name") or "*/*")) \
+        if ref else "<unset>"
+    return [_name(obj), str(spec.get("policyName") or ""), shown, _age(obj, now)]
+
 
 _PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (_pod_cols, _pod_row),
@@ -1035,6 +1119,15 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("rbac.authorization.k8s.io", "RoleBinding"): (lambda: _binding_cols("roleBinding"), _binding_row),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (lambda: _binding_cols("clusterRoleBinding"),
                                                           _binding_row),
+    ("policy", "PodDisruptionBudget"): (_pdb_cols, _pdb_row),
+    ("scheduling.k8s.io", "PriorityClass"): (_priorityclass_cols, _priorityclass_row),
+    ("node.k8s.io", "RuntimeClass"): (_runtimeclass_cols, _runtimeclass_row),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): (_crd_cols, _crd_row),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (_webhooks_cols, _webhooks_row),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): (_webhooks_cols, _webhooks_row),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (_policy_cols, _policy_row),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): (_policy_binding_cols,
+                                                                          _policy_binding_row),
 }
 
 

@@ -48,6 +48,12 @@ DEFAULT_SCHEDULER_NAME = "default-scheduler"  # a pod's spec.schedulerName when 
 USER_SYSTEM_ADMIN = "system:admin"  # the in-process components' user
 GROUP_MASTERS = "system:masters"  # may do anything
 GROUP_AUTHENTICATED = "system:authenticated"  # every authenticated user
+NODE_USER_PREFIX = "system:node:"  # a node's user is system:node:<node name>
+GROUP_NODES = "system:nodes"  # every node
+USER_KUBE_SCHEDULER = "system:kube-scheduler"  # the scheduler's user (bootstrap roles bind it)
+GROUP_BOOTSTRAPPERS = "system:bootstrappers"  # a joining node before it has its certificate
+USER_AGENT_BOOTSTRAP = "system:bootstrap:k8py-agent"  # the shared agent token's user
+NODE_CREDENTIALS_PATH = "/k8py/v1/node-credentials"  # where a bootstrapper gets a node certificate
 
 # ------------------------------------------------------------------ service-account tokens in pods
 
@@ -59,3 +65,12 @@ SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-"  # the admission's projected 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 # expirationSeconds of the admission's serviceAccountToken source (Kubernetes' WarnOnlyBoundTokenExpirationSeconds)
 KUBELET_TOKEN_EXPIRATION = 3607
+
+# PriorityClasses (scheduling.k8s.io): the two built in, and the limit of user-defined values.
+HIGHEST_USER_DEFINABLE_PRIORITY = 1_000_000_000
+SYSTEM_PRIORITY_CLASS_PREFIX = "system-"
+SYSTEM_CLUSTER_CRITICAL = "system-cluster-critical"
+SYSTEM_NODE_CRITICAL = "system-node-critical"
+SYSTEM_CRITICAL_PRIORITY = 2 * HIGHEST_USER_DEFINABLE_PRIORITY
+SYSTEM_PRIORITY_CLASSES = {SYSTEM_CLUSTER_CRITICAL: SYSTEM_CRITICAL_PRIORITY,
+                           SYSTEM_NODE_CRITICAL: SYSTEM_CRITICAL_PRIORITY + 1000}

@@ -19,6 +19,8 @@ Inside, one module per concept:
 - tokens, tokenrequest, boundtokens: service-account tokens (TokenRequest, TokenReview),
   checked against the live account and bound object; saadmission: the ServiceAccount
   admission plugin (default account, the kube-api-access projected volume)
+- webhooks (chain, configurations' index), webhookmatch (rules, selectors), webhookcall
+  (AdmissionReview over HTTPS): admission webhooks
 - storage, events: keys, encoding (no resourceVersion stored), core<->events.k8s.io
 - machinery: bindings to the pure helpers in k8py.api; errors: Status bodies
 """

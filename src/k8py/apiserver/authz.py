@@ -1,4 +1,5 @@
-"""Authorization of every request, in Kubernetes' order: system:masters first, then RBAC.
+"""Authorization of every request, in Kubernetes' order: system:masters first, then the
+Node authorizer (`nodeauthz`: nodes by their graph), then RBAC.
 
 `Authorizer(mode)` with mode "RBAC" (k8py server's default) or "AlwaysAllow" decides on
 `requestinfo.Attributes`; `check(req)` is what the API server (every request, HTTPS and
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from k8py.api.request import ApiRequest
 from k8py.api.wellknown import GROUP_MASTERS
 from k8py.apiserver.errors import StatusError, qualified
+from k8py.apiserver.nodeauthz import NodeAuthorizer
 from k8py.apiserver.rbac import RbacIndex
 from k8py.apiserver.requestinfo import Attributes, attributes
 
@@ -34,14 +36,18 @@ class Authorizer:
             raise ValueError(f"unknown authorization mode {mode!r}: want one of {', '.join(MODES)}")
         self.mode = mode
         self.index = index or RbacIndex()
+        self.node = NodeAuthorizer()
 
     def authorize(self, a: Attributes) -> Decision:
         if self.mode == "AlwaysAllow":
             return Decision(True, "")
         if GROUP_MASTERS in a.groups:
             return Decision(True, f'allowed by group "{GROUP_MASTERS}"')
+        node_allowed, node_reason = self.node.authorize(a)
+        if node_allowed:
+            return Decision(True, "allowed by the Node authorizer")
         allowed, reason = self.index.authorize(a)
-        return Decision(allowed, reason)
+        return Decision(allowed, reason if allowed or not node_reason else node_reason)
 
     def allows(self, a: Attributes) -> bool:
         return self.authorize(a).allowed

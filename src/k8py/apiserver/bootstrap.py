@@ -1,7 +1,7 @@
 """What a fresh cluster has before anyone writes: system namespaces, the `kubernetes`
 Service (first address of the service CIDR, port 443 -> the API server) with its
-Endpoints and EndpointSlice, a `default` ServiceAccount in each namespace, and
-Kubernetes' bootstrap RBAC policy (`bootstrappolicy`).
+Endpoints and EndpointSlice, a `default` ServiceAccount in each namespace, Kubernetes'
+bootstrap RBAC policy (`bootstrappolicy`) and the two system PriorityClasses.
 
 Idempotent: run at every start; existing objects are kept, the `kubernetes`
 endpoints are corrected to the current advertise address and port.
@@ -28,7 +28,7 @@ from k8py.api.wellknown import (
     NAMESPACE_PUBLIC,
     NAMESPACE_SYSTEM,
 )
-from k8py.apiserver import apiservices, bootstrappolicy, storage
+from k8py.apiserver import apiservices, bootstrappolicy, priority, storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
@@ -91,6 +91,7 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
         if not obj["metadata"].get("deletionTimestamp"):
             await ensure_service_account(reg, obj["metadata"]["name"])
     await ensure_policy(reg)
+    await priority.ensure_system_classes(reg)
     await ensure_kubernetes_service(reg, config)
     await apiservices.ensure(reg)
 

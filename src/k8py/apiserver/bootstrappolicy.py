@@ -146,6 +146,10 @@ def _component_roles() -> list[Obj]:
             rule([""], ["configmaps", "namespaces"], ["get"]),
             rule(["*"], ["*"], ["list", "watch"]),
         ]),
+        cluster_role("system:volume-scheduler", [
+            rule([""], ["persistentvolumes", "persistentvolumeclaims"], ["get", "list", "patch", "update", "watch"]),
+            rule(["storage.k8s.io"], ["storageclasses"], READ),
+        ]),
         cluster_role("system:kube-dns", [rule([""], ["endpoints", "services"], ["list", "watch"]),
                                          rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"])]),
         cluster_role("system:node-proxier", [
@@ -188,6 +192,7 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:service-account-issuer-discovery", [("Group", "system:serviceaccounts")]),
         cluster_role_binding("system:node", []),  # nodes are authorized by the Node authorizer
         cluster_role_binding("system:kube-scheduler", [("User", "system:kube-scheduler")]),
+        cluster_role_binding("system:volume-scheduler", [("User", "system:kube-scheduler")]),
         cluster_role_binding("system:kube-controller-manager", [("User", "system:kube-controller-manager")]),
         cluster_role_binding("system:kube-dns", [("ServiceAccount", "kube-system/kube-dns")]),
         cluster_role_binding("system:node-proxier", [("User", "system:kube-proxy")]),

@@ -1,5 +1,11 @@
 """The cluster's PKI: a CA, the API server's serving cert, the admin client cert, an agent token.
 
+Also the node credentials (`mint_node_credentials`: a node's client certificate,
+CN=system:node:NAME O=system:nodes, and its kubelet serving certificate for its name and
+addresses, both signed by the CA) and the API server's kubelet-client certificate
+(CN=kube-apiserver-kubelet-client, O=system:masters, as kubeadm makes it), which is the
+only client a kubelet endpoint accepts.
+
 Generated once into DATA_DIR/pki on first start and reused on every restart, so
 that a kubeconfig written before a restart stays valid. Invariants: the serving
 cert names 127.0.0.1, ::1, localhost, the advertise address and the
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from k8py.api.wellknown import GROUP_MASTERS
+from k8py.api.wellknown import GROUP_MASTERS, GROUP_NODES, NODE_USER_PREFIX
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,6 +36,10 @@ SERVING_KEY = "apiserver.key"
 ADMIN_CERT = "admin.crt"
 ADMIN_KEY = "admin.key"
 AGENT_TOKEN = "agent-token"
+KUBELET_CLIENT_CERT = "apiserver-kubelet-client.crt"
+KUBELET_CLIENT_KEY = "apiserver-kubelet-client.key"
+KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
+CA_HASH = "ca-cert-hash"  # sha256:<hex> of the CA's public key, for `k8py agent --ca-cert-hash`
 SANS_FILE = "apiserver.sans"  # the names the current serving cert was made for
 
 
@@ -63,6 +73,21 @@ class Pki:
     @property
     def admin_key(self) -> Path:
         return self.dir / ADMIN_KEY
+
+    @property
+    def kubelet_client_cert(self) -> Path:
+        return self.dir / KUBELET_CLIENT_CERT
+
+    @property
+    def kubelet_client_key(self) -> Path:
+        return self.dir / KUBELET_CLIENT_KEY
+
+    def kubelet_client_ssl_context(self) -> ssl.SSLContext:
+        """TLS of the API server dialing a kubelet: verifies the kubelet's serving certificate
+        against the CA (the address dialed must be in it) and presents the kubelet-client cert."""
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_cert))
+        ctx.load_cert_chain(str(self.kubelet_client_cert), str(self.kubelet_client_key))
+        return ctx
 
     def server_ssl_context(self) -> ssl.SSLContext:
         """TLS for the API server: serving cert, client certs optional, verified against the CA."""
@@ -113,6 +138,11 @@ def ensure_pki(data_dir: str | Path, sans: list[str] | None = None) -> Pki:
         _write(sans_path, want_sans.encode())
     if not ca_ok or not (d / ADMIN_CERT).exists() or not (d / ADMIN_KEY).exists():
         _gen_leaf(d, ADMIN_CERT, ADMIN_KEY, cn="admin", org=GROUP_MASTERS, sans=[], server=False)
+    if not ca_ok or not (d / KUBELET_CLIENT_CERT).exists() or not (d / KUBELET_CLIENT_KEY).exists():
+        _gen_leaf(d, KUBELET_CLIENT_CERT, KUBELET_CLIENT_KEY, cn=KUBELET_CLIENT_CN, org=GROUP_MASTERS, sans=[],
+                  server=False)
+    if not ca_ok or not (d / CA_HASH).exists():
+        _write(d / CA_HASH, ca_cert_hash((d / CA_CERT).read_bytes()).encode())
     tok = d / AGENT_TOKEN
     if not tok.exists():
         _write(tok, secrets.token_urlsafe(32).encode(), private=True)
@@ -167,6 +197,65 @@ def _gen_ca(d: Path) -> None:
 
 def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | None,
               sans: list[str], server: bool) -> None:
+    cert, key = _sign_leaf(d, cn=cn, org=org, sans=sans, server=server)
+    _write(d / key_file, key, private=True)
+    _write(d / cert_file, cert)
+
+
+@dataclass(frozen=True)
+class NodeCredentials:
+    """PEM material of one node: its client identity and its kubelet serving certificate."""
+
+    ca_cert: bytes
+    client_cert: bytes
+    client_key: bytes
+    serving_cert: bytes
+    serving_key: bytes
+
+    def write(self, dir_: str | Path) -> Path:
+        """Write them under dir_ (keys 0600); returns dir_."""
+        d = Path(dir_)
+        d.mkdir(parents=True, exist_ok=True)
+        _write(d / CA_CERT, self.ca_cert)
+        _write(d / "node.crt", self.client_cert)
+        _write(d / "node.key", self.client_key, private=True)
+        _write(d / "kubelet.crt", self.serving_cert)
+        _write(d / "kubelet.key", self.serving_key, private=True)
+        return d
+
+
+def ca_cert_hash(ca_pem: bytes) -> str:
+    """`sha256:<hex>` of the CA certificate's public key (SubjectPublicKeyInfo), as kubeadm's
+    --discovery-token-ca-cert-hash: what `k8py agent --ca-cert-hash` pins."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    spki = x509.load_pem_x509_certificate(ca_pem).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+def node_user(node_name: str) -> str:
+    return NODE_USER_PREFIX + node_name
+
+
+def mint_node_credentials(pki_dir: str | Path, node_name: str, addresses: list[str] | tuple[str, ...] = ()) -> \
+        NodeCredentials:
+    """A node's credentials signed by the CA in `pki_dir` (the data dir's pki): a client
+    certificate for `system:node:<node_name>` in `system:nodes` and a kubelet serving
+    certificate for `node_name`, `addresses` and 127.0.0.1."""
+    d = Path(pki_dir)
+    client_cert, client_key = _sign_leaf(d, cn=node_user(node_name), org=GROUP_NODES, sans=[], server=False)
+    sans = [node_name, *[a for a in addresses if a and a != node_name]]
+    if "127.0.0.1" not in sans:
+        sans.append("127.0.0.1")
+    serving_cert, serving_key = _sign_leaf(d, cn=node_name, org=None, sans=sans, server=True)
+    return NodeCredentials((d / CA_CERT).read_bytes(), client_cert, client_key, serving_cert, serving_key)
+
+
+def _sign_leaf(d: Path, *, cn: str, org: str | None, sans: list[str], server: bool) -> tuple[bytes, bytes]:
+    """(cert PEM, key PEM) of a new leaf signed by the CA in `d`."""
     import datetime as dt
 
     from cryptography import x509
@@ -199,5 +288,4 @@ def _gen_leaf(d: Path, cert_file: str, key_file: str, *, cn: str, org: str | Non
                 alt.append(x509.DNSName(s))
         b = b.add_extension(x509.SubjectAlternativeName(alt), critical=False)
     cert = b.sign(ca_key, hashes.SHA256())
-    _write(d / key_file, _key_pem(key), private=True)
-    _write(d / cert_file, cert.public_bytes(serialization.Encoding.PEM))
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)

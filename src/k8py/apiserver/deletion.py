@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from k8py.api import resources
+from k8py.api.customresource import CLEANUP_FINALIZER
+from k8py.api.customresource import GROUP as CRD_GROUP
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_DEFAULT, NAMESPACE_PUBLIC, NAMESPACE_SYSTEM
@@ -129,6 +131,8 @@ class Deleter:
                 raise conflict(r.plural, name, r.group,
                                f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "
                                f"ResourceVersion in object meta: {kv.mod_revision}")
+            for call_webhooks in reg.webhooks:
+                await call_webhooks(reg, r, None, obj, wopts, None)
             try:
                 if r.group == "" and r.plural == "namespaces":
                     return await self._delete_namespace(r, kv, obj, opts, wopts)
@@ -164,6 +168,8 @@ class Deleter:
                 return new, 200
             nkv = await reg.store.update(kv.key, storage.encode(r, new), kv.mod_revision)
             return storage.from_kv(r, nkv), 200
+        if (r.group, r.plural) == (CRD_GROUP, "customresourcedefinitions") and CLEANUP_FINALIZER not in finalizers:
+            finalizers.append(CLEANUP_FINALIZER)  # its custom resources go first (apiserver/customresources.py)
         if grace == 0 and not finalizers:
             return await self._remove(r, kv, obj, wopts)
         new = clone(obj)
@@ -241,6 +247,8 @@ class NamespaceFinalizer:
         self.poll = poll
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        # Namespaced resources served besides the table's (the CRDs' custom resources), one per storage.
+        self.extra: Callable[[], list[Resource]] = list
 
     def start(self, namespace: str) -> None:
         t = self.tasks.get(namespace)
@@ -301,7 +309,7 @@ class NamespaceFinalizer:
         remaining = 0
         left: dict[str, int] = {}  # "pods." / "deployments.apps" -> instances left
         finalizers: dict[str, int] = {}  # finalizer -> instances holding it
-        for r in namespaced_storage_resources():
+        for r in namespaced_storage_resources() + self.extra():
             res = await reg.store.list(storage.prefix(r, namespace))
             for item in res.items:
                 remaining += 1

@@ -71,10 +71,22 @@ def version_info() -> dict[str, str]:
     }
 
 
-def _groups() -> dict[str, list[str]]:
+Extra = tuple[Resource, ...]
+"""Resources served besides the table's: the custom resources of the CRDs, preferred version first."""
+
+
+def _group_versions(extra: Extra) -> list[tuple[str, str]]:
+    out = resources.group_versions()
+    for r in extra:
+        if (r.group, r.version) not in out:
+            out.append((r.group, r.version))
+    return out
+
+
+def _groups(extra: Extra = ()) -> dict[str, list[str]]:
     """Named groups -> their versions (in table order); the core group excluded."""
     out: dict[str, list[str]] = {}
-    for g, v in resources.group_versions():
+    for g, v in _group_versions(extra):
         if g:
             out.setdefault(g, [])
             if v not in out[g]:
@@ -95,19 +107,19 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@functools.cache
-def _legacy() -> dict[str, dict[str, Any]]:
+@functools.lru_cache(maxsize=8)
+def _legacy(extra: Extra = ()) -> dict[str, dict[str, Any]]:
     docs: dict[str, dict[str, Any]] = {
         "/api": {"kind": "APIVersions", "versions": ["v1"],
                  "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]},
     }
-    groups = _groups()
+    groups = _groups(extra)
     docs["/apis"] = {"kind": "APIGroupList", "apiVersion": "v1",
                      "groups": [_api_group(g, vs) for g, vs in groups.items()]}
     for g, vs in groups.items():
         docs[f"/apis/{g}"] = {"kind": "APIGroup", "apiVersion": "v1", **_api_group(g, vs)}
-    for g, v in resources.group_versions():
-        rs = [r for r in resources.SERVED if r.group == g and r.version == v]
+    for g, v in _group_versions(extra):
+        rs = [r for r in resources.SERVED + extra if r.group == g and r.version == v]
         items: list[dict[str, Any]] = []
         for r in rs:
             e: dict[str, Any] = {"name": r.plural, "singularName": r.name_singular,
@@ -131,11 +143,11 @@ def _legacy() -> dict[str, dict[str, Any]]:
     return docs
 
 
-def _aggregated_group(g: str, versions: list[str]) -> dict[str, Any]:
+def _aggregated_group(g: str, versions: list[str], extra: Extra = ()) -> dict[str, Any]:
     vs = []
     for v in versions:
         res = []
-        for r in resources.SERVED:
+        for r in resources.SERVED + extra:
             if r.group != g or r.version != v:
                 continue
             e: dict[str, Any] = {
@@ -161,11 +173,11 @@ def _aggregated_group(g: str, versions: list[str]) -> dict[str, Any]:
     return {"metadata": {"name": g, "creationTimestamp": None}, "versions": vs}
 
 
-@functools.cache
-def _aggregated() -> dict[str, tuple[bytes, str]]:
+@functools.lru_cache(maxsize=8)
+def _aggregated(extra: Extra = ()) -> dict[str, tuple[bytes, str]]:
     """'/api' and '/apis' -> (JSON body with apiVersion placeholder, etag)."""
     core = [_aggregated_group("", ["v1"])]
-    named = [_aggregated_group(g, vs) for g, vs in _groups().items()]
+    named = [_aggregated_group(g, vs, extra) for g, vs in _groups(extra).items()]
     out = {}
     for path, items in (("/api", core), ("/apis", named)):
         doc = {"kind": AGGREGATED_AS, "apiVersion": f"{DISCOVERY_GROUP}/__V__", "metadata": {},
@@ -197,8 +209,9 @@ def _not_found(path: str) -> ApiResponse:
                              "reason": "NotFound", "details": {}, "code": 404})
 
 
-def respond(req: ApiRequest) -> ApiResponse | None:
-    """Answer a discovery request, or None when the path is not a discovery path."""
+def respond(req: ApiRequest, extra: Extra = ()) -> ApiResponse | None:
+    """Answer a discovery request, or None when the path is not a discovery path. `extra`:
+    the custom resources served (apiserver/customresources.py)."""
     path = req.path.rstrip("/") or "/"
     parts = path.strip("/").split("/")
     if parts[0] == "api":
@@ -216,11 +229,11 @@ def respond(req: ApiRequest) -> ApiResponse | None:
     if path in ("/api", "/apis"):
         v = _wants_aggregated(req.headers.get("accept", ""))
         if v is not None:
-            body, etag = _aggregated()[path]
+            body, etag = _aggregated(extra)[path]
             ct = f"application/json;g={DISCOVERY_GROUP};v={v};as={AGGREGATED_AS}"
             return ApiResponse(200, body.replace(b"__V__", v.encode()), content_type=ct,
                                headers={"ETag": f'"{etag}"', "Vary": "Accept"})
-    doc = _legacy().get(path)
+    doc = _legacy(extra).get(path)
     if doc is None:
         return _not_found(path)
     return ApiResponse(200, doc, headers={"Vary": "Accept"} if path in ("/api", "/apis") else {})

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from k8py.api import jsonwire
 from k8py.api.request import ApiRequest, ApiResponse
-from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
+from k8py.api.wellknown import GROUP_BOOTSTRAPPERS, GROUP_MASTERS, USER_SYSTEM_ADMIN
 from k8py.apiserver import discovery, limits
 from k8py.apiserver.auth import Authenticator, User, is_anonymous_path, unauthorized_status
 from k8py.apiserver.authz import Authorizer
@@ -78,6 +78,10 @@ class HttpFront:
         # Impersonation and upgrades are authorized here (the handler authorizes the rest).
         self.authorizer = authorizer
         self.debug_handlers: dict[str, DebugHandler] = {}
+        # Paths a joining node's bootstrap identity (group system:bootstrappers) may call:
+        # `NODE_CREDENTIALS_PATH`, where it obtains its node certificate.
+        self.bootstrap_handlers: dict[str, DebugHandler] = {}
+        self.ca_bundle = b""  # served to anyone at /cacerts (as k3s): a joining node checks its hash
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[Any]] = set()  # handler tasks writing a stream (watch, logs)
         self.port = 0
@@ -95,6 +99,11 @@ class HttpFront:
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # (host, port) of the site's first socket
         return self.port
+
+    async def listen_also(self, host: str, port: int) -> None:
+        """Serve on one more address (after `start`), e.g. the host bridge of node hosts."""
+        assert self._runner is not None, "start() first"
+        await web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context, reuse_address=True).start()
 
     async def close(self) -> None:
         """Stop listening, end open streams (watches never end by themselves), then close."""
@@ -117,6 +126,8 @@ class HttpFront:
         path = request.path
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return web.Response(text="ok", content_type="text/plain")
+        if path == "/cacerts" and self.ca_bundle:
+            return web.Response(body=self.ca_bundle, content_type="text/plain")
         user = self._user(request)
         if path.rstrip("/") == "/version":
             return web.Response(body=_dumps(discovery.version_info()), content_type="application/json")
@@ -148,6 +159,10 @@ class HttpFront:
             return await self.upgrade_handler(request, req, user)
         if path.startswith("/debug/k8py/"):
             return await self._debug(req, user)
+        if path in self.bootstrap_handlers and req.method == "POST" and (
+                GROUP_BOOTSTRAPPERS in user.groups or GROUP_MASTERS in user.groups):
+            resp = await self.bootstrap_handlers[path](req)
+            return web.Response(status=resp.status, body=_dumps(resp.body), content_type="application/json")
         if limits.is_long_running(req.method, path, req.query):
             return await self._write(request, await self._call(req, None))
         kind = self.inflight.kind(req.method)

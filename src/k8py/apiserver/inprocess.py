@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from k8py.api.request import ApiRequest, ApiResponse
-from k8py.api.wellknown import USER_SYSTEM_ADMIN
+from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 from k8py.apiserver.server import ApiServer
 from k8py.client.errors import ApiError
 from k8py.client.transport import encode_body
@@ -25,9 +25,10 @@ from k8py.client.transport import encode_body
 
 class InProcessTransport:
     def __init__(self, api: ApiServer, *, user: str = USER_SYSTEM_ADMIN, user_agent: str = "k8py",
-                 accept: str = "application/json") -> None:
+                 accept: str = "application/json", groups: tuple[str, ...] = (GROUP_MASTERS,)) -> None:
         self.api = api
         self.user = user
+        self.groups = groups
         self.user_agent = user_agent
         self.accept = accept
 
@@ -43,7 +44,8 @@ class InProcessTransport:
         headers = {"accept": self.accept, "user-agent": self.user_agent}
         if data:
             headers["content-type"] = content_type
-        return ApiRequest(method=method.upper(), path=path, query=q, body=data, headers=headers, user=self.user)
+        return ApiRequest(method=method.upper(), path=path, query=q, body=data, headers=headers, user=self.user,
+                          groups=self.groups)
 
     async def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                       body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:

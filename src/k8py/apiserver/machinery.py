@@ -76,19 +76,39 @@ def unknown_fields(obj: Obj, r: Resource) -> list[str]:
 def decoding_problems(obj: Obj, r: Resource, prune: bool) -> tuple[list[str], list[str]]:
     """What decoding `obj` into Kubernetes' Go types finds: the unknown fields (dropped
     from `obj` with `prune`), and the messages of integers out of their field's range."""
+    from k8py.api.customresource import CustomResource
+    if isinstance(r, CustomResource):
+        from k8py.api.validation import openapischema
+        target = obj if prune else clone_json(obj)
+        return openapischema.prune(target, r.schema), []
     from k8py.api.validation.structural import decoding_problems as problems
     unknown, overflows = problems(obj, r, prune=prune)
     return [str(f).lstrip(".") for f in unknown], [o.message() for o in overflows]
 
 
 def apply_defaults(obj: Obj, r: Resource) -> None:
+    from k8py.api.customresource import CustomResource
+    if isinstance(r, CustomResource):
+        from k8py.api.validation import openapischema
+        openapischema.default(obj, r.schema)
+        return
     from k8py.api import defaults
     defaults.apply_defaults(obj, r)
 
 
 def to_table(r: Resource, objs: list[Obj], now: float, include_object: str = "Metadata") -> Obj:
+    from k8py.api.customresource import CustomResource
+    if isinstance(r, CustomResource):
+        from k8py.api import crtables
+        return crtables.to_table(r, objs, now, include_object=include_object)
     from k8py.api import tables
     return tables.to_table(r, objs, now, include_object=include_object)
+
+
+def clone_json(obj: Any) -> Any:
+    """A deep copy of a JSON value."""
+    import json
+    return json.loads(json.dumps(obj))
 
 
 # -- selectors ---------------------------------------------------------------

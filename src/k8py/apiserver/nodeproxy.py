@@ -4,7 +4,10 @@ the node agent of the pod's node.
 Pods of the node whose agent runs in this process are served in-process (the agent
 offers its `NodeStreams` through `serve_local`: this proxy is a `LocalNodeHost`); pods
 on any other node are forwarded to that node's agent endpoint (the kubelet's port) at
-`https://<InternalIP>:<daemonEndpoints.kubeletEndpoint.Port>` with the agent token:
+`https://<InternalIP>:<daemonEndpoints.kubeletEndpoint.Port>` over TLS that verifies the
+kubelet's serving certificate against the cluster CA for the node's name (so an address a
+Node claims gets nothing unless it holds that node's certificate) and presents the API
+server's kubelet-client certificate (`ssl_context`, `Pki.kubelet_client_ssl_context`):
 log responses are streamed back, WebSocket upgrades are relayed message by message
 with the subprotocol the agent chose. `attach_to_server(api, front, token)` registers it
 with the ApiServer and the HTTPS front (once per server, before components start); it is
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -41,9 +45,9 @@ log = logging.getLogger(__name__)
 
 
 class ForwardingNodeProxy:
-    def __init__(self, api: ApiServer, token: str) -> None:
+    def __init__(self, api: ApiServer, ssl_context: ssl.SSLContext | None) -> None:
         self.api = api
-        self.token = token
+        self.ssl = ssl_context
         self.local: NodeStreams | None = None
         self.local_node = ""
 
@@ -68,8 +72,12 @@ class ForwardingNodeProxy:
         return ip, port
 
     def _session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"},
-                                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self.ssl is None:  # no PKI: refuse to talk to any kubelet rather than unverified
+            raise aiohttp.ClientError("no kubelet-client certificate: the API server reaches no remote kubelet")
+        return self.ssl
 
     async def stats_summary(self, node_name: str) -> Obj | str:
         """The Summary API document of `node_name`'s agent (in-process for the local node),
@@ -81,7 +89,8 @@ class ForwardingNodeProxy:
             return ep
         ip, port = ep
         try:
-            async with self._session() as sess, sess.get(f"https://{ip}:{port}{STATS_SUMMARY_PATH}", ssl=False,
+            async with self._session() as sess, sess.get(f"https://{ip}:{port}{STATS_SUMMARY_PATH}", ssl=self._ssl(),
+                                                         server_hostname=node_name,
                                                          timeout=aiohttp.ClientTimeout(total=10)) as resp:
                 if resp.status != 200:
                     return f"the agent of node {node_name} answered {resp.status}"
@@ -102,7 +111,8 @@ class ForwardingNodeProxy:
         ip, port = ep
         sess = self._session()
         try:
-            resp = await sess.get(f"https://{ip}:{port}{req.path}", params=req.query, ssl=False,
+            resp = await sess.get(f"https://{ip}:{port}{req.path}", params=req.query, ssl=self._ssl(),
+                                  server_hostname=node,
                                   headers={REMOTE_USER_HEADER: req.user})
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
@@ -147,7 +157,8 @@ class ForwardingNodeProxy:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         sess = self._session()
         try:
-            upstream = await sess.ws_connect(f"wss://{ip}:{port}{request.path_qs}", protocols=offered, ssl=False,
+            upstream = await sess.ws_connect(f"wss://{ip}:{port}{request.path_qs}", protocols=offered, ssl=self._ssl(),
+                                             server_hostname=node,
                                              headers={REMOTE_USER_HEADER: req.user}, max_msg_size=0)
         except (aiohttp.ClientError, OSError) as e:
             await sess.close()
@@ -178,10 +189,10 @@ def _json(body: Obj, status: int) -> web.Response:
     return web.Response(status=status, body=jsonwire.encode(body), content_type="application/json")
 
 
-def attach_to_server(api: ApiServer, front: HttpFront, token: str) -> ForwardingNodeProxy:
+def attach_to_server(api: ApiServer, front: HttpFront, ssl_context: ssl.SSLContext | None) -> ForwardingNodeProxy:
     """Make the server's ForwardingNodeProxy and register it with the API server (pods/log)
     and the HTTPS front (`apiserver.http.HttpFront`: upgrades)."""
-    p = ForwardingNodeProxy(api, token)
+    p = ForwardingNodeProxy(api, ssl_context)
     api.set_node_proxy(p.node_proxy)
     api.metrics.source = p.stats_summary
     front.upgrade_handler = p.upgrade_handler

@@ -29,7 +29,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from k8py import KUBERNETES_VERSION, __version__
 from k8py.api import resources
@@ -451,17 +451,37 @@ def _status(code: int, reason: str, message: str) -> ApiResponse:
                               "message": message, "reason": reason, "code": code})
 
 
-def respond(req: ApiRequest) -> ApiResponse | None:
-    """Answer /openapi/v3[/<gv>] and /openapi/v2 (empty); None for other paths."""
+class CustomDocs(Protocol):
+    """The documents of group-versions served besides the table's (the CRDs': crdopenapi.py)."""
+
+    def index_entries(self) -> dict[str, dict[str, str]]: ...
+
+    def document(self, key: str) -> tuple[bytes, str] | None: ...
+
+
+def _index_with(custom: CustomDocs | None) -> bytes:
+    entries = custom.index_entries() if custom is not None else {}
+    if not entries:
+        return _index()
+    doc = json.loads(_index())
+    doc["paths"].update(entries)
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def respond(req: ApiRequest, custom: CustomDocs | None = None) -> ApiResponse | None:
+    """Answer /openapi/v3[/<gv>] and /openapi/v2 (empty); None for other paths. `custom`: the
+    documents of the custom resources' group-versions."""
     path = req.path.rstrip("/")
     if not path.startswith("/openapi"):
         return None
     if path == "/openapi/v3":
-        return ApiResponse(200, _index(), headers={"Cache-Control": "no-cache, private"})
+        return ApiResponse(200, _index_with(custom), headers={"Cache-Control": "no-cache, private"})
     if path.startswith("/openapi/v3/"):
         key = path.removeprefix("/openapi/v3/")
         with _lock:  # render each document once even if two threads ask at once
             found = _document(key)
+            if found is None and custom is not None:
+                found = custom.document(key)
         if found is None:
             return _status(404, "NotFound", f"no OpenAPI v3 document for {key}")
         body, etag = found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8py.api.customresource import is_custom
 from k8py.api.errors import ApplyConflict, PatchError
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
@@ -56,6 +57,11 @@ def apply_patch(r: Resource, current: Obj | None, patch: Any, mt: str, *, manage
             out = machinery.json_merge_patch(base, patch)
         elif mt == JSON:
             out = machinery.json_patch(base, patch)
+        elif mt == STRATEGIC and is_custom(r):
+            raise StatusError(415, "UnsupportedMediaType",
+                              "the body of the request was in an unknown format - accepted media types include: "
+                              "application/json-patch+json, application/merge-patch+json, "
+                              "application/apply-patch+yaml")
         elif mt == STRATEGIC:
             out = machinery.strategic_merge_patch(base, patch, machinery.schema_name(r))
         else:

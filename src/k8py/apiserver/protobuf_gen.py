@@ -20,7 +20,9 @@ from k8py.apiserver import wire
 KEEP = ("k8s.io/api/core/v1/", "k8s.io/api/apps/v1/", "k8s.io/api/batch/v1/", "k8s.io/api/autoscaling/v1/",
         "k8s.io/api/autoscaling/v2/", "k8s.io/api/coordination/v1/", "k8s.io/api/discovery/v1/",
         "k8s.io/api/events/v1/", "k8s.io/api/storage/v1/", "k8s.io/api/policy/v1/",
+        "k8s.io/api/scheduling/v1/", "k8s.io/api/node/v1/",
         "k8s.io/api/authentication/v1/", "k8s.io/api/authorization/v1/", "k8s.io/api/rbac/v1/",
+        "k8s.io/api/admissionregistration/v1/",
         "k8s.io/apimachinery/pkg/apis/meta/v1/",
         "k8s.io/apimachinery/pkg/runtime/generated", "k8s.io/apimachinery/pkg/util/intstr/",
         "k8s.io/apimachinery/pkg/api/resource/")

@@ -1,10 +1,12 @@
 """The registry: create, read and update API objects in the Store.
 
 Every write runs: type/metadata checks -> field validation (Strict/Warn/Ignore) ->
-strategy (server-owned fields, status rules) -> defaults -> validation (422) ->
-admission (namespace exists and is not terminating; then the mutating `admission` hooks,
-e.g. the ServiceAccount plugin's, on create; the `validating_admission` checks, e.g. RBAC
-escalation, on create and update) -> allocation (services) ->
+strategy (server-owned fields, status rules) -> on create, the `class_admission` hooks
+(priority and runtime classes) -> defaults -> validation (422) -> admission (namespace
+exists and is not terminating; then the mutating `admission` hooks, e.g. the
+ServiceAccount plugin's, on create; the `validating_admission` checks, e.g. RBAC
+escalation, on create and update; `update_admission` before an update's write; then the
+admission `webhooks`) -> allocation (services) ->
 managedFields -> compare-and-swap in the store. Nothing is stored when any step
 fails, or for dryRun. Store conflicts surface as `store.errors.Conflict` so callers
 choose between 409 (a client precondition) and retrying (PATCH, unconditional PUT).
@@ -117,11 +119,21 @@ class Registry:
         # Admission checks of a valid object about to be written (create, or update with the
         # old object): raise a StatusError to refuse it (e.g. RBAC escalation).
         self.validating_admission: list[Callable[[Resource, Obj, Obj | None, WriteOptions], None]] = []
+        # Admission on create, after the server's own fields and before defaults and
+        # validation (priority and runtime classes): mutate the object or raise a Status.
+        self.class_admission: list[Callable[[Resource, Obj], Awaitable[None]]] = []
+        # Admission on update (new, old), before the write: raise a Status to refuse it.
+        self.update_admission: list[Callable[[Resource, Obj, Obj], Awaitable[None]]] = []
         # Called when an object with deletionTimestamp lost its last finalizer and was deleted.
         self.after_delete: list[Callable[[Resource, Obj], Awaitable[None]]] = []
         # Mutating admission of a create, after the namespace's (e.g. the ServiceAccount plugin):
         # `await hook(registry, resource, obj)` changes obj or raises a StatusError.
         self.admission: list[Callable[[Registry, Resource, Obj], Awaitable[None]]] = []
+        # Admission webhooks of a create, update or delete, last (apiserver.webhooks): `await hook(
+        # registry, resource, obj (None: a delete), old (None: a create), opts, subresource)`
+        # changes obj or raises a StatusError.
+        self.webhooks: list[Callable[[Registry, Resource, Obj | None, Obj | None, WriteOptions, str | None],
+                                     Awaitable[None]]] = []
 
     def now(self) -> str:
         return rfc3339(self.clock.now())
@@ -208,6 +220,8 @@ class Registry:
         if generate:
             md["name"] = strategy.generated_name(str(md["generateName"]))
         strategy.prepare_create(r, obj)
+        for admit_class in self.class_admission:
+            await admit_class(r, obj)
         machinery.apply_defaults(obj, r)
         self.validate(r, obj)
         for check in self.validating_admission:
@@ -215,6 +229,8 @@ class Registry:
         await self.admit_namespace(r, obj)
         for admit in self.admission:
             await admit(self, r, obj)
+        for call_webhooks in self.webhooks:
+            await call_webhooks(self, r, obj, None, opts, None)
         for attempt in range(8):
             key = storage.key(r, md.get("namespace"), md["name"])
             async with self._write_lock(r):
@@ -284,6 +300,10 @@ class Registry:
         an object being deleted that lost its last finalizer is deleted."""
         if _same(old, new):
             return old
+        for admit in self.update_admission:
+            await admit(r, new, old)
+        for call_webhooks in self.webhooks:
+            await call_webhooks(self, r, new, old, opts, subresource)
         md = new["metadata"]
         key = kv.key
         async with self._write_lock(r):

@@ -36,6 +36,7 @@ class Attributes:
     resource: str = ""
     subresource: str = ""
     name: str = ""
+    field_selector: str = ""  # of a list or watch (the Node authorizer reads spec.nodeName)
 
 
 def attributes(method: str, path: str, query: dict[str, str], user: str,
@@ -68,7 +69,8 @@ def attributes(method: str, path: str, query: dict[str, str], user: str,
     if sub in CREATE_SUBRESOURCES and resource == "pods" and not group:
         verb = "create"
     return Attributes(user, groups, verb, True, path=path, namespace=namespace, api_group=group,
-                      api_version=version, resource=resource, subresource=sub, name=name)
+                      api_version=version, resource=resource, subresource=sub, name=name,
+                      field_selector=query.get("fieldSelector", "") if verb in ("list", "watch") else "")
 
 
 def _name_from_selector(selector: str) -> str:

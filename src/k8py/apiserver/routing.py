@@ -9,6 +9,7 @@ are recognised but answered elsewhere. Unknown group/version/resource -> None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
@@ -33,7 +34,18 @@ def _segments(path: str) -> list[str]:
     return [unquote(s) for s in path.split("/") if s]
 
 
-def parse(path: str, method: str = "GET") -> Route | None:
+CustomLookup = Callable[[str, str, str], "Resource | None"]
+"""(group, version, plural) -> a custom resource served there (the CRDs'), or None."""
+
+
+def _lookup(group: str, version: str, plural: str, custom: CustomLookup | None) -> Resource | None:
+    r = resources.lookup_version(group, version, plural)
+    if r is None and custom is not None:
+        r = custom(group, version, plural)
+    return r
+
+
+def parse(path: str, method: str = "GET", custom: CustomLookup | None = None) -> Route | None:
     segs = _segments(path.split("?", 1)[0])
     if not segs:
         return None
@@ -58,10 +70,10 @@ def parse(path: str, method: str = "GET") -> Route | None:
             return None
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
-        r = resources.lookup(group, rest[2])
+        r = resources.lookup(group, rest[2]) or _lookup(group, version, rest[2], custom)
         if r is not None and r.namespaced:
             namespace, rest = rest[1], rest[2:]
-    res = resources.lookup_version(group, version, rest[0])
+    res = _lookup(group, version, rest[0], custom)
     if res is None:
         return None
     if len(rest) > 3:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from k8py.api.customresource import CustomResource
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.apiserver import machinery
@@ -47,6 +48,8 @@ COMMON = ("metadata.name", "metadata.namespace")
 
 
 def supported_fields(r: Resource) -> tuple[str, ...]:
+    if isinstance(r, CustomResource):  # a CRD version's selectableFields (jsonPath ".spec.color")
+        return COMMON + tuple(p.lstrip(".") for p in r.selectable_fields if p)
     return COMMON + FIELDS.get((r.group, r.plural), ())
 
 

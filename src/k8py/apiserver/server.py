@@ -26,23 +26,30 @@ from k8py.apiserver import (
     bootstrap,
     codec,
     escalation,
+    eviction,
     listing,
     machinery,
     metrics,
+    nodeauthz,
+    noderestriction,
     patch,
+    priority,
     rbac,
     reviews,
     routing,
+    runtimeclass,
     saadmission,
     storage,
     subresources,
     tokenrequest,
+    webhooks,
 )
 from k8py.apiserver import watch as watching
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.customresources import CRDS, CustomResources
 from k8py.apiserver.deletion import (
     DeleteOptions,
     Deleter,
@@ -89,8 +96,13 @@ class ApiServer:
         self.allocator = ServiceAllocator(store, self.config)
         self.registry = Registry(store, self.config, self.clock, self.allocator)
         self.registry.after_create.append(self._after_create)
+        self.registry.class_admission += [lambda r, o: priority.admit(self.registry, r, o),
+                                    lambda r, o: runtimeclass.admit(self.registry, r, o)]
+        self.registry.update_admission.append(lambda r, new, old: priority.admit_update(self.registry, r, new, old))
         self.namespaces = NamespaceFinalizer(Deleter(self.registry, self._namespace_terminating))
         self.deleter = self.namespaces.deleter
+        self.crds = CustomResources(self.registry, self.deleter)
+        self.namespaces.extra = self.crds.namespaced_storage
         self.caches: dict[str, WatchCache] = {}
         self.node_proxy: NodeProxy | None = None
         # Signs service-account tokens; `k8py server` gives it a key in the data dir.
@@ -107,6 +119,12 @@ class ApiServer:
         self.authorizer = Authorizer(self.config.authorization_mode)
         self.metrics = metrics.ResourceMetrics(self.handle)  # metrics.k8s.io; the node proxy sets its source
         self.registry.validating_admission.append(self._no_escalation)
+        # Admission webhooks, configured by the admissionregistration objects (watch caches).
+        self.webhook_index = webhooks.WebhookIndex()
+        self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
+        self.registry.webhooks.append(self.webhook_dispatcher.admit)
+        self.registry.validating_admission.append(noderestriction.admit)
+        self._graph_refills: set[asyncio.Future[None]] = set()  # Node authorizer graph re-reads
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -129,14 +147,27 @@ class ApiServer:
                 cache.listeners.append(self.kubernetes_service.observe)
             if r.group == "rbac.authorization.k8s.io":
                 cache.listeners.append(self._observe_rbac)
+            if r is CRDS:
+                cache.listeners.append(self.crds.observe)
+            if r.group == webhooks.GROUP:
+                cache.listeners.append(lambda e: self.webhook_index.observe_bytes(
+                    e.key, e.value if e.type == "PUT" else None))
+            if prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
+                cache.listeners.append(self._observe_node_graph)
+                cache.on_restart.append(functools.partial(self._refill_node_graph, prefix))
             await cache.start(replay=self.config.watch_history * 5)
             self.caches[prefix] = cache
         self._started = True
         await self.live.fill(self.store)
         for kv in (await self.store.list(rbac.PREFIX)).items:
             self.authorizer.index.observe_bytes(kv.key, kv.mod_revision, kv.value)
+        for kv in (await self.store.list(webhooks.PREFIX)).items:
+            self.webhook_index.observe_bytes(kv.key, kv.value)
+        for prefix in (nodeauthz.POD_PREFIX, nodeauthz.PVC_PREFIX):
+            await self._fill_node_graph(prefix)
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
+        await self.crds.start()
         ns = resources.lookup("", "namespaces")
         assert ns is not None
         for kv in (await self.store.list(storage.prefix(ns))).items:
@@ -145,6 +176,10 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        await self.crds.close()
+        await self.webhook_dispatcher.close()
+        for t in list(self._graph_refills):
+            t.cancel()
         await self.kubernetes_service.close()
         await self.live.close()
         await self.namespaces.close()
@@ -163,6 +198,19 @@ class ApiServer:
 
     def _observe_rbac(self, e: Any) -> None:
         self.authorizer.index.observe_bytes(e.key, e.revision, e.value if e.type == "PUT" else None)
+
+    def _observe_node_graph(self, e: Any) -> None:
+        self.authorizer.node.graph.observe(e.key, e.revision, e.value if e.type == "PUT" else None)
+
+    async def _fill_node_graph(self, prefix: str) -> None:
+        items = (await self.store.list(prefix)).items
+        self.authorizer.node.graph.replace(prefix, [(kv.key, kv.mod_revision, kv.value) for kv in items])
+
+    def _refill_node_graph(self, prefix: str) -> None:
+        """The pods' or claims' watch cache restarted: re-read them in the background."""
+        t = asyncio.ensure_future(self._fill_node_graph(prefix))
+        self._graph_refills.add(t)
+        t.add_done_callback(self._graph_refills.discard)
 
     def authenticate_token(self, token: str) -> Any:
         """The service account a TokenRequest token names (an `auth.User`), or None: the
@@ -186,6 +234,8 @@ class ApiServer:
     async def _after_create(self, r: Resource, obj: Obj) -> None:
         if r.group == "" and r.plural == "namespaces":
             await bootstrap.ensure_service_account(self.registry, obj["metadata"]["name"])
+        if r is CRDS:  # served (and Established) by the time the create answers
+            await self.crds.reconcile(obj["metadata"]["name"])
 
     # -- entry point -------------------------------------------------------
     async def handle(self, req: ApiRequest) -> ApiResponse:
@@ -202,7 +252,7 @@ class ApiServer:
             return ApiResponse(500, err.status())
 
     async def _handle(self, req: ApiRequest) -> ApiResponse:
-        route = routing.parse(req.path, req.method)
+        route = routing.parse(req.path, req.method, self.crds.lookup)
         if route is None:
             raise resource_not_found()
         if route.kind in ("discovery", "openapi"):
@@ -270,7 +320,12 @@ class ApiServer:
 
     def _delegate(self, which: str, req: ApiRequest) -> ApiResponse:
         mod = importlib.import_module(f"k8py.apiserver.{which}")  # discovery or openapi, loaded when first asked
-        resp: ApiResponse | None = mod.respond(req)
+        served = self.crds.served()
+        if which == "openapi":
+            from k8py.apiserver import crdopenapi  # loads openapi, as asked
+            resp: ApiResponse | None = mod.respond(req, crdopenapi.CustomDocs(served) if served else None)
+        else:
+            resp = mod.respond(req, served)
         if resp is None:
             raise resource_not_found()
         return resp
@@ -377,6 +432,7 @@ class ApiServer:
         return ApiResponse(200, None, stream=events)
 
     async def _create(self, req: ApiRequest, r: Resource, ns: str | None) -> ApiResponse:
+        self.crds.check_create(r)
         opts = self._write_options(req)
         obj = await self._body(req, opts, r.kind)
         out = await self.registry.create(r, ns, obj, opts)
@@ -544,12 +600,15 @@ class ApiServer:
         if bname not in (None, "", name):
             raise bad_request("name in URL does not match name in Eviction object")
         dopts = parse_options(body.get("deleteOptions"), req.query)
+        pod = await self.registry.get(r, ns, name)
+        await eviction.check_budget(self.registry, pod, self.clock.now(), dopts.dry_run)
         await self.deleter.delete(r, ns, name, dopts)
         return ApiResponse(201, dict(STATUS_SUCCESS_CREATED))
 
     async def _token_request(self, req: ApiRequest, r: Resource, ns: str | None, name: str) -> ApiResponse:
         """TokenRequest: a signed token for the service account (authentication.k8s.io/v1)."""
-        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req))
+        body = await tokenrequest.create_token(self.registry, self.tokens, str(ns), name, await self._body(req),
+                                               requester_node=nodeauthz.node_name(req.user, req.groups))
         return ApiResponse(201, body)
 
     async def _node(self, req: ApiRequest, r: Resource, ns: str | None, name: str, sub: str) -> ApiResponse:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from k8py.api import resources
+from k8py.api.customresource import is_custom
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.apiserver import autoscaling, events
@@ -83,6 +84,8 @@ def decode(r: Resource, value: bytes, revision: int) -> Obj:
     obj: Obj = json.loads(value)
     if storage_resource(r) is not r:
         obj = _from_storage(r, obj)
+    elif is_custom(r):  # conversion None: every version is the stored object with its apiVersion
+        obj["apiVersion"] = r.api_version
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 
+from k8py.api.customresource import is_custom
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
 from k8py.api.wellknown import LABEL_METADATA_NAME
@@ -23,7 +24,8 @@ from k8py.apiserver.storage import clone
 _GENERATION = {("", "Pod"),
                ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
                ("", "ReplicationController"), ("batch", "Job"), ("batch", "CronJob"),
-               ("autoscaling", "HorizontalPodAutoscaler")}
+               ("autoscaling", "HorizontalPodAutoscaler"), ("policy", "PodDisruptionBudget"),
+               ("apiextensions.k8s.io", "CustomResourceDefinition")}
 # Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).
 _KEEP_STATUS_ON_CREATE = {("", "Node")}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
@@ -38,7 +40,7 @@ def has_status_subresource(r: Resource) -> bool:
 
 
 def uses_generation(r: Resource) -> bool:
-    return (r.group, r.kind) in _GENERATION
+    return (r.group, r.kind) in _GENERATION or is_custom(r)
 
 
 def prepare_create(r: Resource, obj: Obj) -> None:
@@ -108,4 +110,9 @@ def bump_generation(r: Resource, new: Obj, old: Obj) -> None:
         return
     md = new["metadata"]
     gen = (old.get("metadata") or {}).get("generation") or 1
-    md["generation"] = gen + 1 if new.get("spec") != old.get("spec") else gen
+    if is_custom(r):  # a custom resource: any change but metadata (and status, when a subresource)
+        skip = ("metadata", "status") if has_status_subresource(r) else ("metadata",)
+        changed = {k: v for k, v in new.items() if k not in skip} != {k: v for k, v in old.items() if k not in skip}
+    else:
+        changed = new.get("spec") != old.get("spec")
+    md["generation"] = gen + 1 if changed else gen

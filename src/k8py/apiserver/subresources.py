@@ -4,7 +4,7 @@ namespaces/finalize, and the node-served ones (log, exec, attach, portforward).
 - scale: an autoscaling/v1 Scale view of spec.replicas/status.replicas/selector of
   deployments, replicasets, statefulsets and replicationcontrollers.
 - binding: sets spec.nodeName once (409 if already bound) and PodScheduled=True.
-- eviction: a graceful delete of the pod (no disruption budgets yet).
+- eviction: a graceful delete of the pod, within its disruption budget (`eviction`).
 - log/exec/attach/portforward: forwarded to a registered node proxy (the kubelet's
   endpoint) when there is one; 400 with a clear message otherwise.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from k8py.api.customresource import CustomResource
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
@@ -39,14 +40,28 @@ def selector_string(r: Resource, obj: Obj) -> str:
         return ""
 
 
+def _custom_scale(r: CustomResource, obj: Obj) -> tuple[Any, Any, str]:
+    """(spec replicas, status replicas, selector) of a custom resource, by its CRD's scale paths."""
+    from k8py.api.crtables import get_path, missing
+    paths = r.scale or {}
+    spec = get_path(obj, str(paths.get("specReplicasPath", "")))
+    status = get_path(obj, str(paths.get("statusReplicasPath", "")))
+    sel = get_path(obj, str(paths.get("labelSelectorPath") or "")) if paths.get("labelSelectorPath") else ""
+    return (0 if missing(spec) else spec, 0 if missing(status) else status,
+            sel if isinstance(sel, str) else "")
+
+
 def to_scale(r: Resource, obj: Obj) -> Obj:
     md = obj.get("metadata") or {}
     smd = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md}
+    if isinstance(r, CustomResource):
+        spec, status, sel = _custom_scale(r, obj)
+    else:
+        spec = (obj.get("spec") or {}).get("replicas", 0)
+        status, sel = (obj.get("status") or {}).get("replicas", 0), selector_string(r, obj)
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": smd,
-        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                   "selector": selector_string(r, obj)},
+        "spec": {"replicas": spec}, "status": {"replicas": status, "selector": sel},
     }
 
 
@@ -65,6 +80,11 @@ def apply_scale(r: Resource, obj: Obj, scale: Obj) -> Obj:
                                             f"Invalid value: {replicas}: must be greater than or equal to 0")],
                       "autoscaling")
     out = clone(obj)
+    if isinstance(r, CustomResource):
+        from k8py.api.crtables import set_path
+        if not set_path(out, str((r.scale or {}).get("specReplicasPath", "")), replicas):
+            raise bad_request("the scale subresource's specReplicasPath cannot be set on this object")
+        return out
     out.setdefault("spec", {})["replicas"] = replicas
     return out
 

@@ -21,7 +21,7 @@ from k8py.api import resources
 from k8py.api.types import Obj
 from k8py.apiserver import machinery
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator
-from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid
+from k8py.apiserver.errors import StatusError, bad_request, conflict, forbidden, invalid
 from k8py.apiserver.registry import Registry
 from k8py.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenIssuer
 from k8py.clock import rfc3339
@@ -97,8 +97,18 @@ async def _node(reg: Registry, name: str) -> Obj:
         return {"name": name, "uid": ""}
 
 
-async def create_token(reg: Registry, issuer: TokenIssuer, ns: str, name: str, body: Obj) -> Obj:
-    """A TokenRequest answered (the 201 body)."""
+def _node_may_request(name: str, ref: Obj) -> None:
+    """NodeRestriction: a node's TokenRequest must be bound to a pod (by name and uid)."""
+    if ref.get("apiVersion") != "v1" or ref.get("kind") != "Pod" or not ref.get("name"):
+        raise forbidden("serviceaccounts", name, "node requested token not bound to a pod")
+    if not ref.get("uid"):
+        raise forbidden("serviceaccounts", name, "node requested token with a pod binding without a uid")
+
+
+async def create_token(reg: Registry, issuer: TokenIssuer, ns: str, name: str, body: Obj,
+                       requester_node: str = "") -> Obj:
+    """A TokenRequest answered (the 201 body). `requester_node`: the node asking, if a node
+    asks (NodeRestriction: only for a pod scheduled on it)."""
     spec = _spec(body, "TokenRequest")
     exp_s, auds = _check_spec(name, spec)
     sa_res = resources.lookup("", "serviceaccounts")
@@ -106,7 +116,11 @@ async def create_token(reg: Registry, issuer: TokenIssuer, ns: str, name: str, b
     sa = await reg.get(sa_res, ns, name)
     raw_ref = spec.get("boundObjectRef")
     ref: Obj = raw_ref if isinstance(raw_ref, dict) else {}
+    if requester_node:
+        _node_may_request(name, ref)
     bound, node = await _bound(reg, ns, name, ref)
+    if requester_node and (node or {}).get("name") != requester_node:
+        raise forbidden("serviceaccounts", name, "node requested token bound to a pod scheduled on a different node")
     token, exp = issuer.issue(ns, name, str(sa["metadata"].get("uid", "")), audiences=auds,
                               expiration_seconds=exp_s, bound=bound, node=node)
     out_ref = None

@@ -15,11 +15,14 @@ this server's API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from k8py.api.wellknown import GROUP_AUTHENTICATED
 from k8py.client.events import EventRecorder
 from k8py.client.leaderelection import LeaderElectionConfig, LeaderElector
 from k8py.component import ClusterContext, Component
@@ -63,3 +66,16 @@ def elected(lock: str, run: Component, config: LeaderElectionConfig) -> Componen
             await recorder.close()
             await client.close()
     return run_elected
+
+
+def as_user(user: str, run: Component) -> Component:
+    """`run` with clients acting as `user` (in system:authenticated) where the context can
+    make them (in process); else as the context's client. (It keeps `run`'s name.)"""
+    @functools.wraps(run)
+    async def run_as(ctx: ClusterContext) -> None:
+        make = ctx.client_as
+        if make is None:
+            await run(ctx)
+            return
+        await run(dataclasses.replace(ctx, client=lambda: make(user, (GROUP_AUTHENTICATED,))))
+    return run_as

@@ -1,6 +1,6 @@
-"""`k8py` command line: server, agent, image, secrets, reset, version.
+"""`k8py` command line: server, agent, node, image, secrets, reset, version.
 
-Every command lives in `k8py.cli` (`server.py`, `agent.py`, `image.py`, `secrets.py`, `reset.py`).
+Every command lives in `k8py.cli` (`server.py`, `agent.py`, `node.py`, `image.py`, `secrets.py`, `reset.py`).
 Subcommand modules import their components only when chosen, so `k8py version` and
 the server's startup do not pay for what they do not use.
 """
@@ -14,7 +14,7 @@ from k8py import KUBERNETES_VERSION, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from k8py.cli import agent, image, reset, secrets, server
+    from k8py.cli import agent, image, node, reset, secrets, server
 
     parser = argparse.ArgumentParser(prog="k8py", description="A small Kubernetes in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_arguments(sub.add_parser("server", help="run the control plane (and the embedded node agent)"))
     reset.add_arguments(sub.add_parser("reset", help="remove everything k8py created on this machine"))
     agent.add_arguments(sub.add_parser("agent", help="run a node agent that joins a k8py server"))
+    node.add_arguments(sub.add_parser("node", help="add, stop, start or remove a node host of `server --nodes`"))
     image.add_image_commands(sub)
     secrets.add_arguments(sub.add_parser("secrets", help="Secrets at rest: rotate the encryption key"))
     return parser
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "agent":
         from k8py.cli import agent
         return agent.main(args)
+    if args.cmd == "node":
+        from k8py.cli import node
+        return node.main(args)
     if args.cmd == "reset":
         from k8py.cli import reset
         return reset.main(args)

@@ -35,15 +35,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from k8py.api.request import ApiRequest
     from k8py.apiserver.auth import Authenticator
     from k8py.apiserver.certs import Pki
     from k8py.apiserver.http import DebugHandler, HttpFront
     from k8py.apiserver.nodeproxy import ForwardingNodeProxy
     from k8py.apiserver.server import ApiServer
+    from k8py.cli.nodehosts import ServedNodeHosts
+    from k8py.client.client import Client
     from k8py.client.leaderelection import LeaderElectionConfig
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, Component, LocalNode
+    from k8py.nodehost.layout import HostNetwork
     from k8py.store import Store
 
 log = logging.getLogger("k8py.server")
@@ -71,6 +76,9 @@ class ServerArgs:
     leader_elect_renew_deadline: float = 10.0
     leader_elect_retry_period: float = 2.0
     join_data_dir: str | None = None  # copy the PKI and the encryption config of this server's data dir
+    authorization_mode: str = "RBAC"  # or AlwaysAllow
+    nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
+    node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -78,7 +86,6 @@ class ServerArgs:
                                       self.leader_elect_retry_period)
         config.validate()
         return config
-    authorization_mode: str = "RBAC"  # or AlwaysAllow
 
     @property
     def cluster_dns(self) -> str:
@@ -96,19 +103,28 @@ COMPONENTS: list[tuple[str, Component]] = []
 
 def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     """The cluster's own components, each `<component>/run.py:run(ctx)` (imported lazily)."""
+    from k8py.api.wellknown import USER_KUBE_SCHEDULER
+    from k8py.cli.components import as_user, elected
     from k8py.controllers.run import run as run_controllers
     from k8py.scheduler.run import run as run_scheduler
 
-    comps: list[tuple[str, Component]] = [("scheduler", run_scheduler), ("controller-manager", run_controllers)]
+    scheduler: Component = run_scheduler
+    controllers: Component = run_controllers
     if args.leader_elect:
-        from k8py.cli.components import elected
         config = args.leader_election()
-        comps = [("scheduler", elected("kube-scheduler", run_scheduler, config)),
-                 ("controller-manager", elected("kube-controller-manager", run_controllers, config))]
+        scheduler = elected("kube-scheduler", run_scheduler, config)
+        controllers = elected("kube-controller-manager", run_controllers, config)
+    # The scheduler as system:kube-scheduler (its bootstrap roles); the controllers keep system:masters.
+    comps: list[tuple[str, Component]] = [("scheduler", as_user(USER_KUBE_SCHEDULER, scheduler)),
+                                          ("controller-manager", controllers)]
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
-    if not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
+    if args.nodes is not None:  # node hosts run their own node components; the machine keeps routes and a proxy
+        from k8py.network.run import run as run_routes
+        from k8py.proxy.run import run as run_proxy
+        comps += [("proxy", run_proxy), ("routes", run_routes)]
+    elif not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
         comps += node_components()
     return comps
@@ -156,6 +172,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compaction-interval", type=_duration, default=300.0,
                    help="compact the store's history this often, to the revision seen one interval "
                         "earlier (a duration such as 5m or 90s; 0 disables; default 5m)")
+    p.add_argument("--nodes", type=int, default=None, metavar="N",
+                   help="run N real nodes node-1..node-N on this machine, each a host of its own (network "
+                        "namespace, address, runc state, agent), instead of the embedded node; "
+                        "`k8py node add|stop|start|rm` manage them")
+    p.add_argument("--node-network", default="10.41.0.0/24",
+                   help="the node hosts' network (default 10.41.0.0/24; its first address is this machine's)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
@@ -196,8 +218,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_renew_deadline=getattr(ns, "leader_elect_renew_deadline", 10.0),
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
                       join_data_dir=getattr(ns, "join_data_dir", None),
-
-                      authorization_mode=getattr(ns, "authorization_mode", "RBAC"))
+                      authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
+                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -226,12 +248,27 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     api = await _start_api(args, store, clock)
     pki, auth = _start_pki(args, api, clock)
     front, node_proxy, port = await _start_front(args, api, store, pki, auth)
+    hosts = await start_node_hosts(args, front, port) if args.nodes is not None else None
     url = _announce_ready(args, pki, port)
     ctx = _context(args, api, clock, pki, url, node_proxy)
     tasks = await _start_components(ctx, args, api, store, clock, port)
+    if hosts is not None:
+        await hosts.add_nodes(args.nodes or 0)
     await stop.wait()
+    if hosts is not None:
+        await hosts.close()
     await _shutdown(tasks, front, api, store)
     return 0
+
+
+async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> ServedNodeHosts:
+    from k8py.cli.nodehosts import ServedNodeHosts
+    from k8py.nodehost.layout import HostNetwork
+
+    base = _host_network(args)
+    cluster = HostNetwork(base.data_dir, base.node_network, base.cluster_cidr, base.service_cidr, port,
+                          registries=str(args.data_path / "nodes" / "registries.yaml"))
+    return await ServedNodeHosts.start(cluster, front)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -248,7 +285,10 @@ def _phase(name: str) -> None:
 
 
 def _advertise(args: ServerArgs) -> str:
-    """The address clients and the `kubernetes` Service are told (never a wildcard)."""
+    """The address clients and the `kubernetes` Service are told (never a wildcard); with node
+    hosts, the host bridge's, which pods on every node reach (their 127.0.0.1 is their own)."""
+    if args.nodes is not None:
+        return _host_network(args).host_ip
     return args.bind if args.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
 
 
@@ -291,16 +331,18 @@ def _start_pki(args: ServerArgs, api: ApiServer, clock: RealClock) -> tuple[Pki,
     agent token, service-account tokens) and the service-account token signer."""
     import ipaddress
 
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_BOOTSTRAPPERS, USER_AGENT_BOOTSTRAP
     from k8py.apiserver import certs
     from k8py.apiserver.auth import Authenticator, User
     from k8py.apiserver.tokens import TokenIssuer
 
     config = api.config
     service_ip = str(next(ipaddress.ip_network(config.service_cidr).hosts()))  # the `kubernetes` Service's
-    pki = certs.ensure_pki(args.data_path, certs.default_sans(_advertise(args), config.cluster_domain, service_ip))
+    sans = certs.default_sans(_advertise(args), config.cluster_domain, service_ip)
+    pki = certs.ensure_pki(args.data_path, sans)
     auth = Authenticator()
-    auth.add_token(pki.agent_token, User("system:node:k8py-agent", ("system:nodes", "system:masters",
-                                                                   "system:authenticated")))
+    # The shared agent token only bootstraps: it obtains a node certificate (`k8py agent`).
+    auth.add_token(pki.agent_token, User(USER_AGENT_BOOTSTRAP, (GROUP_BOOTSTRAPPERS, GROUP_AUTHENTICATED)))
     api.tokens = TokenIssuer(pki.dir, clock.now)  # TokenRequest, signed with a key kept in the PKI dir
     auth.token_checkers.append(api.authenticate_token)
     api.token_reviewer = lambda token: auth.from_authorization(f"Bearer {token}")  # TokenReview of other tokens
@@ -312,13 +354,17 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
                        auth: Authenticator) -> tuple[HttpFront, ForwardingNodeProxy, int]:
     """The HTTPS front with the node proxy (logs, exec, attach, port-forward of every
     node's pods) and the debug endpoints; returns it with the port it listens on."""
+    from k8py.api.wellknown import NODE_CREDENTIALS_PATH
+    from k8py.apiserver import nodecredentials
     from k8py.apiserver.http import HttpFront
     from k8py.apiserver.nodeproxy import attach_to_server
 
     front = HttpFront(api.handle, ssl_context=pki.server_ssl_context(), authenticator=auth,
                       authorizer=api.authorizer)
     front.debug_handlers["compact"] = _compact_handler(store)
-    node_proxy = attach_to_server(api, front, pki.agent_token)
+    node_proxy = attach_to_server(api, front, pki.kubelet_client_ssl_context())
+    front.bootstrap_handlers[NODE_CREDENTIALS_PATH] = nodecredentials.handler(pki.dir)
+    front.ca_bundle = pki.ca_cert.read_bytes()
     port = await front.start(args.bind, args.port)
     return front, node_proxy, port
 
@@ -364,9 +410,40 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
                              local_storage_dir=f"{root}/storage" if root else "",
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity))
+    node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
-                          server_url=url, credentials=pki, node=None if args.no_agent else _embedded_node(args),
-                          local_streams=node_proxy)
+                          server_url=url, credentials=pki, node=node, local_streams=node_proxy,
+                          node_client=_node_client(api, node) if args.nodes is None else None,
+                          client_as=lambda user, groups: Client(InProcessTransport(api, user=user, groups=groups)))
+
+
+def _node_client(api: ApiServer, node: LocalNode | None) -> Callable[[], Client] | None:
+    """Clients acting as the embedded node (system:node:NAME). The machine of node hosts is
+    no node: its proxy and routes keep the components' client."""
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_NODES, NODE_USER_PREFIX
+    from k8py.apiserver.inprocess import InProcessTransport
+    from k8py.client.client import Client
+
+    if node is None:
+        return None
+    user, groups = NODE_USER_PREFIX + node.name, (GROUP_NODES, GROUP_AUTHENTICATED)
+    return lambda: Client(InProcessTransport(api, user=user, groups=groups))
+
+def _host_network(args: ServerArgs) -> HostNetwork:
+    from k8py.nodehost.layout import HostNetwork
+    return HostNetwork(str(args.data_path), args.node_network, args.cluster_cidr, args.service_cidr)
+
+
+def _host_node(args: ServerArgs) -> LocalNode:
+    """With node hosts, the machine itself is no node, but keeps host-gw routes to every
+    podCIDR and runs a service proxy (NodePort on 127.0.0.1): a LocalNode of its own."""
+    from k8py.component import LocalNode
+    from k8py.proxy.run import missing_requirements
+
+    cluster = _host_network(args)
+    return LocalNode(name=f"k8py-host-{cluster.cid}", cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+                     ident=f"h{cluster.cid}", node_network=args.node_network, route_dev=cluster.bridge,
+                     missing=tuple(missing_requirements()))
 
 
 def _embedded_node(args: ServerArgs) -> LocalNode:
@@ -413,9 +490,10 @@ async def _shutdown(tasks: list[asyncio.Task[None]], front: HttpFront, api: ApiS
 def main(ns: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from k8py.nodehost.errors import NodeHostError
     try:
         return asyncio.run(serve(args_from(ns)))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, NodeHostError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet

@@ -310,6 +310,14 @@ class SharedInformerFactory:
             self._informers[key] = inf
         return inf
 
+    def remove(self, resource: resources.Resource, namespace: str | None = None) -> None:
+        """Stop and forget the informer of a resource that is no longer served (a deleted CRD's)."""
+        key = (f"{resource.plural}.{resource.group}", namespace, None, None)
+        self._informers.pop(key, None)
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+
     def start(self) -> None:
         """Start every informer not yet running, as tasks of the running loop."""
         for key, inf in self._informers.items():

@@ -19,17 +19,19 @@ finalizer and ownerReference edits are compare-and-swap PUTs.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from k8py.api import resources
+from k8py.api.customresource import is_established, served_resources
 from k8py.api.types import Obj, OwnerReference
 from k8py.client.client import Client, retry_on_conflict
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
-from k8py.client.informer import SharedInformerFactory
+from k8py.client.informer import Informer, SharedInformerFactory
 from k8py.clock import Clock
 from k8py.controllers.base import Controller
 from k8py.controllers.controllerutil import meta
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
+CRDS = "customresourcedefinitions.apiextensions.k8s.io"
 
 WATCHED_RESOURCES: tuple[str, ...] = (
     "pods", "replicasets.apps", "deployments.apps", "daemonsets.apps", "statefulsets.apps",
@@ -75,6 +78,40 @@ class GarbageCollector(Controller):
             r = resources.get(name)
             inf = self.informer(name)
             inf.add_event_handler(*self._handlers(r))
+        # Custom resources are owners and dependents too: one informer per Established CRD.
+        self.custom: dict[tuple[str, str], resources.Resource] = {}  # (group, kind) -> preferred version
+        self._rechecks: set[asyncio.Task[None]] = set()
+        crds = self.informer(CRDS)
+        self.watch(crds, self._crd_changed, self._crd_deleted)
+
+    def _crd_changed(self, crd: Obj) -> None:
+        served = served_resources(crd)
+        if not served or not is_established(crd) or meta(crd).get("deletionTimestamp"):
+            return
+        r = served[0]
+        if (r.group, r.kind) in self.custom:
+            return
+        self.custom[(r.group, r.kind)] = r
+        inf = self.factory.informer(r)
+        inf.add_event_handler(*self._handlers(r))
+        self.factory.start()
+        task = asyncio.get_running_loop().create_task(self._recheck_owned_by(r, inf))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck_owned_by(self, r: resources.Resource, inf: Informer) -> None:
+        """Once the new informer has listed, look again at the dependents of owners of its kind
+        that it did not find (they may be gone: no event will ever say so)."""
+        await inf.wait_synced()
+        for node in list(self.nodes.values()):
+            if any(o.get("kind") == r.kind and o.get("apiVersion", "").rpartition("/")[0] == r.group
+                   and o["uid"] not in self.nodes for o in node.owners):
+                self.queue.add(f"dep:{node.uid}")
+
+    def _crd_deleted(self, crd: Obj) -> None:
+        served = served_resources(crd)
+        if served and self.custom.pop((served[0].group, served[0].kind), None) is not None:
+            self.factory.remove(served[0])
 
     def _handlers(self, r: resources.Resource) -> tuple[Callable[[Obj], None], Callable[[Obj, Obj], None],
                                                          Callable[[Obj], None]]:
@@ -158,7 +195,8 @@ class GarbageCollector(Controller):
         r = resources.by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
         if r is None:  # another version of a served kind: the group and kind decide, as in Kubernetes
             group = ref.get("apiVersion", "").rpartition("/")[0]
-            r = next((x for x in resources.RESOURCES if x.group == group and x.kind == ref.get("kind")), None)
+            r = next((x for x in resources.RESOURCES if x.group == group and x.kind == ref.get("kind")), None) \
+                or self.custom.get((group, str(ref.get("kind", ""))))
         if r is None:
             return "solid" if n is not None else "solid"  # unknown kinds are never collected
         try:

@@ -28,6 +28,7 @@ from k8py.controllers.clusterroleaggregation import ClusterRoleAggregationContro
 from k8py.controllers.cronjob import CronJobController
 from k8py.controllers.daemonset import DaemonSetController
 from k8py.controllers.deployment import DeploymentController
+from k8py.controllers.disruption import DisruptionController
 from k8py.controllers.endpoints import EndpointsController
 from k8py.controllers.endpointslice import EndpointSliceController
 from k8py.controllers.garbagecollector import GarbageCollector
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 ALL_CONTROLLERS = ("replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob",
                    "garbagecollector", "podgc", "horizontalpodautoscaling", "resourcequota",
                    "endpoints", "endpointslice", "persistentvolume-binder", "nodelifecycle", "nodeipam", "servicelb",
-                   "root-ca-cert-publisher", "clusterrole-aggregation")
+                   "root-ca-cert-publisher", "clusterrole-aggregation", "disruption")
 
 
 @dataclass
@@ -111,6 +112,7 @@ class ControllerManager:
                                                                   self._recorder("root-ca-cert-publisher")),
             "clusterrole-aggregation": lambda: ClusterRoleAggregationController(
                 c, f, clk, self._recorder("clusterrole-aggregation-controller")),
+            "disruption": lambda: DisruptionController(c, f, clk, self._recorder("controllermanager")),
         }
         for name, build in builders.items():
             if name in o.enabled and (name != "root-ca-cert-publisher" or o.root_ca):

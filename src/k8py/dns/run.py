@@ -33,7 +33,7 @@ async def run(ctx: ClusterContext) -> None:
     node = node_to_run_on(ctx, "the cluster DNS", missing_requirements())
     if node is None:
         return
-    client = ctx.client()
+    client = (ctx.node_client or ctx.client)()  # as the node (system:node:NAME), as in `k8py agent`
     cidr = node.pod_cidr or await _pod_cidr(client, node.name, ctx.clock)
     gateway = str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
     dns = ClusterDNS(client, node.name, gateway, port=53, service_ip=ctx.options.cluster_dns,

@@ -37,6 +37,7 @@ from k8py.client.events import EventRecorder
 from k8py.client.informer import Informer
 from k8py.client.nodelease import NodeLease
 from k8py.clock import Clock, rfc3339
+from k8py.component import NodeTLS
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
 from k8py.kubelet.localpathgc import stale_volume_dirs
@@ -409,21 +410,20 @@ def build_runtime(rt: dict[str, str], network: Any, options: AgentOptions | None
 
 
 async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dict[str, str],
-                    node_name: str, on_ready: Any = None, serve_token: str = "") -> None:
-    """Run an agent; with `serve_token` it also serves logs/exec/port-forward on
+                    node_name: str, on_ready: Any = None, serve_tls: NodeTLS | None = None) -> None:
+    """Run an agent; with `serve_tls` it also serves logs/exec/port-forward on
     `options.kubelet_port` (0: any free port) for a remote API server."""
     network = BridgeNodeNetwork(rt["cluster_cidr"], rt["service_cidr"], Path(rt["base"]) / "network",
                                 bridge=rt["bridge"] or None)
     runtime = build_runtime(rt, network, options)
     agent = NodeAgent(client, runtime, network, node_name, clock, options)
     server = None
-    if serve_token:
+    if serve_tls is not None:
         from k8py.kubelet.kubeletserver import KubeletServer
         from k8py.kubelet.streaming import Streaming, client_pod_getter
 
         streaming = Streaming(runtime, node_name, clock, client_pod_getter(client))
-        server = KubeletServer(streaming, serve_token, options.kubelet_port, Path(options.root_dir) / "pki",
-                               options.node_ip)
+        server = KubeletServer(streaming, serve_tls, options.kubelet_port)
         options.kubelet_port = await server.start()
     if on_ready is not None:
         on_ready(agent)

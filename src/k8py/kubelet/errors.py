@@ -32,3 +32,10 @@ class ImagePullBackOff(KubeletError):
     """The image's last pull failed and its back-off has not expired: the container waits."""
 
     reason = "ImagePullBackOff"
+
+
+class RuntimeHandlerError(KubeletError):
+    """The pod's RuntimeClass is missing or names a handler this node cannot run: no
+    sandbox is created (FailedCreatePodSandBox event, the pod stays ContainerCreating)."""
+
+    reason = "FailedCreatePodSandBox"

@@ -3,73 +3,61 @@ pods/log, exec, attach and port-forward of the pods on this node, at the same pa
 the API (`/api/v1/namespaces/<ns>/pods/<name>/<sub>`), so the server only forwards;
 and the Summary API (`GET /stats/summary`, kubelet/stats.py) for metrics.k8s.io.
 
-Authentication: the bearer token the agent joined with (the cluster's agent token),
-compared in constant time; TLS with a self-signed certificate made on first start
-under `<root>/pki` (the server does not verify it, as Kubernetes' default
-`--kubelet-certificate-authority` unset). Invariant: every request without the token
-is answered 401 before anything else happens.
+TLS with the node's serving certificate, signed by the cluster CA (`NodeTLS`, minted by
+the server for this node), which the API server verifies. Authentication: a client
+certificate signed by the cluster CA naming the API server's kubelet client
+(CN=kube-apiserver-kubelet-client in O=system:masters); only then is the
+`X-Remote-User` header (who asked the API server) believed. Invariant: a request
+without a client certificate is answered 401, with any other one 403, before anything
+else happens; a certificate of another CA fails the handshake.
 """
 
 from __future__ import annotations
 
-import datetime
-import hmac
-import ipaddress
 import json
 import ssl
-from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from k8py.api.request import ApiRequest
 from k8py.api.streaming import DEFAULT_REMOTE_USER, POD_STREAM_PATH, REMOTE_USER_HEADER, STATS_SUMMARY_PATH
+from k8py.component import NodeTLS
 from k8py.kubelet.streaming import Streaming
 
+API_SERVER_CLIENT = ("kube-apiserver-kubelet-client", "system:masters")  # (CN, O) the kubelet trusts
 
-def self_signed(dir_: Path, name: str, ips: list[str]) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    crt, key_path = dir_ / "kubelet.crt", dir_ / "kubelet.key"
-    if crt.exists() and key_path.exists():
-        return crt, key_path
-    dir_.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    sans: list[x509.GeneralName] = [x509.DNSName(name)]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips if i]
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False).sign(key, hashes.SHA256()))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return crt, key_path
+def _subject(peercert: dict[str, Any] | None) -> tuple[str, list[str]]:
+    cn, orgs = "", []
+    for rdn in (peercert or {}).get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                cn = v
+            elif k == "organizationName":
+                orgs.append(v)
+    return cn, orgs
+
+
+def _status(code: int, reason: str, message: str) -> web.Response:
+    return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
+                              "message": message, "code": code}, status=code)
 
 
 class KubeletServer:
-    """Serves `streaming` (the node's pods) on `host:port` to holders of `token`; its TLS
-    certificate (for `node_name` and `node_ip`) is kept in `pki_dir`."""
+    """Serves `streaming` (the node's pods) on `host:port` to the API server only."""
 
-    def __init__(self, streaming: Streaming, token: str, port: int, pki_dir: Path, node_ip: str,
-                 host: str = "0.0.0.0") -> None:
+    def __init__(self, streaming: Streaming, tls: NodeTLS, port: int, host: str = "0.0.0.0") -> None:
         self.streaming = streaming
-        self.token = token
+        self.tls = tls
         self.port = port
-        self.pki_dir = pki_dir
-        self.node_ip = node_ip
         self.host = host
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
-        crt, key = self_signed(self.pki_dir, self.streaming.node_name, [self.node_ip, "127.0.0.1"])
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(str(crt), str(key))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.tls.ca_cert))
+        ctx.load_cert_chain(str(self.tls.serving_cert), str(self.tls.serving_key))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._serve)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -84,10 +72,12 @@ class KubeletServer:
             await self._runner.cleanup()
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        scheme, _, tok = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(tok.strip().encode(), self.token.encode()):
-            return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                      "reason": "Unauthorized", "message": "Unauthorized", "code": 401}, status=401)
+        peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        if not peercert:
+            return _status(401, "Unauthorized", "Unauthorized")
+        cn, orgs = _subject(peercert)
+        if cn != API_SERVER_CLIENT[0] or API_SERVER_CLIENT[1] not in orgs:
+            return _status(403, "Forbidden", f'User "{cn}" is not the API server: the kubelet serves only it')
         if request.path == STATS_SUMMARY_PATH and request.method == "GET":
             return web.json_response(await self.streaming.stats_summary())
         m = POD_STREAM_PATH.match(request.path)

@@ -45,11 +45,12 @@ from k8py.kubelet.containerconfig import (
     sandbox_config,
 )
 from k8py.kubelet.envvars import build_env, expand_args
-from k8py.kubelet.errors import ImagePullBackOff, KubeletError, VolumeError
+from k8py.kubelet.errors import ImagePullBackOff, KubeletError, RuntimeHandlerError, VolumeError
 from k8py.kubelet.imagepull import ImagePuller, fmt_secs
 from k8py.kubelet.prober import PodProber, run_probe
 from k8py.kubelet.resize import PodResize
 from k8py.kubelet.runtimecache import Snapshot
+from k8py.kubelet.runtimeclass import runtime_handler
 from k8py.kubelet.serviceenv import service_env
 from k8py.kubelet.sidecars import TerminationOrder, is_sidecar, mains_done
 from k8py.kubelet.status import ContainerView
@@ -230,6 +231,11 @@ class PodWorker:
             spec = pod.get("spec") or {}
             await self._write_status(pod, None, self._views(spec, "initContainers", []),
                                      self._views(spec, "containers", []))
+            return None
+        try:
+            await runtime_handler(self.deps.client, pod)
+        except (RuntimeHandlerError, ApiError) as e:
+            self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             return None
         cfg = sandbox_config(pod, self.deps.settings)
         log.debug("pod %s: creating the sandbox", self.key)

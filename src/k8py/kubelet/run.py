@@ -4,7 +4,8 @@
 Tunables come from K8PY_AGENT_* (`agent.options_from_env`); the node's name, CIDRs and
 flags from `ctx.node`. Its pods' logs and exec/attach/port-forward are served through
 the API server it runs in when there is one (`ctx.local_streams`), else on the agent's
-own HTTPS endpoint with the agent token. Without root, Linux or runc
+own HTTPS endpoint (TLS with its CA-signed serving cert; only the API server's
+kubelet-client certificate is accepted). It runs as its node (`ctx.node_client`). Without root, Linux or runc
 (`ctx.node.missing`) it says what is missing and returns.
 """
 
@@ -27,8 +28,9 @@ async def run(ctx: ClusterContext) -> None:
         if hook is not None:
             hook.serve_local(agent.node_name, Streaming(agent.runtime, agent.node_name, agent.clock, hook.get_pod))
 
-    token = ctx.credentials.agent_token if ctx.credentials is not None and hook is None else ""
-    await run_agent(ctx.client(), ctx.clock, options, rt, node.name, on_ready=wire, serve_token=token)
+    client = (ctx.node_client or ctx.client)()
+    await run_agent(client, ctx.clock, options, rt, node.name, on_ready=wire,
+                    serve_tls=ctx.node_tls if hook is None else None)
 
 
 def _apply(options: AgentOptions, rt: dict[str, str], ctx: ClusterContext, node: LocalNode) -> None:

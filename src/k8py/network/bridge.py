@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import ipaddress
 import os
+import socket
 from pathlib import Path
 
 from k8py.host import proc
@@ -51,6 +52,16 @@ async def ip_batch(commands: list[list[str]], netns: str = "", check: bool = Tru
 def veth_name(netns_path: str) -> str:
     """Host-side veth name for a namespace: stable, k8py-prefixed, <= 15 chars."""
     return VETH_PREFIX + hashlib.sha1(netns_path.encode()).hexdigest()[:8]
+
+
+def link_exists(name: str) -> bool:
+    """Whether this process's network namespace has a link `name` (not /sys/class/net, which
+    shows the namespace that mounted sysfs: a node host's agent shares the machine's)."""
+    try:
+        socket.if_nametoindex(name)
+        return True
+    except OSError:
+        return False
 
 
 def set_sysctl(key: str, value: str) -> None:
@@ -92,7 +103,7 @@ class BridgeNetwork:
             addr = self.ipam.allocate(netns_path)
         try:
             # Two processes in all (not one per command): the host side, then the pod side.
-            host_cmds = [] if os.path.exists(f"/sys/class/net/{host}") else [
+            host_cmds = [] if link_exists(host) else [
                 ["link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns]]
             host_cmds += [["link", "set", host, "master", self.bridge],
                           ["link", "set", host, "type", "bridge_slave", "hairpin", "on"],

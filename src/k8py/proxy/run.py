@@ -39,6 +39,7 @@ async def run(ctx: ClusterContext) -> None:
         return
     table = table_name(node.ident)
     try:
-        await Proxier(ctx.client(), node.name, node.cluster_cidr, clock=ctx.clock, table=table).run()
+        client = (ctx.node_client or ctx.client)()  # as the node (system:node:NAME), as in `k8py agent`
+        await Proxier(client, node.name, node.cluster_cidr, clock=ctx.clock, table=table).run()
     finally:
         nft.delete_table(table)

@@ -7,8 +7,8 @@ Invariants:
 - An assumed pod stays accounted until the watch confirms it (its nodeName is set),
   `forget` drops it (binding failed), or the pod is deleted.
 - Terminal pods (Succeeded/Failed) use no resources.
-The cache also answers the Snapshot questions plugins ask (PVCs, PVs, classes) from
-informers given to it.
+The cache also answers the Snapshot questions plugins ask (PVCs, PVs, classes, disruption
+budgets) from informers given to it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class SchedulerCache:
         self.pvc_lookup: Lookup = lambda key: None
         self.pv_lookup: Lookup = lambda name: None
         self.sc_lookup: Lookup = lambda name: None
+        self.pdb_list: Callable[[], Sequence[Obj]] = lambda: ()
 
     # -- nodes ----------------------------------------------------------------
     def add_or_update_node(self, node: Obj) -> NodeInfo:
@@ -153,6 +154,9 @@ class SchedulerCache:
 
     def storage_class(self, name: str) -> Obj | None:
         return self.sc_lookup(name)
+
+    def pdbs(self) -> Sequence[Obj]:
+        return self.pdb_list()
 
     def __len__(self) -> int:
         return len(self._node_list)

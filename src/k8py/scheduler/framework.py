@@ -7,6 +7,9 @@ A plugin is an object with a `NAME` and any of these hooks:
 - `pre_score(state, pod, nodes) -> bool`: False skips the plugin's score.
 - `score(state, pod, node) -> int` in 0..100 (MAX_SCORE), and optionally
   `normalize(state, pod, scores)` rewriting the list in place to 0..100.
+- `post_filter(state, pod, statuses) -> PostFilterResult | None`: run when no node fits
+  (DefaultPreemption): a node to nominate and the pods to remove from it.
+- `bind_framework(framework)`: called once, for plugins that run the filters themselves.
 Each score is multiplied by the plugin's `weight`.
 
 Invariants: filters and scores only read the snapshot; `find_feasible` visits nodes
@@ -31,6 +34,9 @@ MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 UNSCHEDULABLE = "Unschedulable"
 UNSCHEDULABLE_AND_UNRESOLVABLE = "UnschedulableAndUnresolvable"
 
+_FILTERS = "framework.filters"
+POST_FILTER_MSG = "framework.post-filter-message"  # CycleState key a post-filter may set
+NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
 PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_PREEMPTION_VICTIMS = "No preemption victims found for incoming pod"
 
@@ -49,6 +55,13 @@ class Status:
     @classmethod
     def unresolvable(cls, *reasons: str, plugin: str = "") -> Status:
         return cls(tuple(reasons), UNSCHEDULABLE_AND_UNRESOLVABLE, plugin)
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilterResult:
+    """What preemption decided: nominate `node` once `victims` are gone."""
+    node: str
+    victims: tuple[PodInfo, ...]
 
 
 @dataclass(slots=True)
@@ -72,6 +85,8 @@ class Snapshot(Protocol):
     def pv(self, name: str) -> dict[str, Any] | None: ...
 
     def storage_class(self, name: str) -> dict[str, Any] | None: ...
+
+    def pdbs(self) -> Sequence[dict[str, Any]]: ...
 
 
 class Plugin(Protocol):
@@ -101,6 +116,8 @@ class FitError(Exception):
         self.statuses = statuses
         self.pre_filter_msg = pre_filter_msg
         self.preemption_allowed = preemption_allowed
+        self.nominated = ""  # the node preemption nominated, if it did
+        self.post_filter_msg = ""  # why preemption did not run, when a post-filter says so
         super().__init__(self.message())
 
     def message(self) -> str:
@@ -116,16 +133,18 @@ class FitError(Exception):
             hist = sorted(f"{v} {k}" for k, v in counts.items())
             if hist:
                 msg += f" {', '.join(hist)}."
-        post = self.post_filter_message()
+        post = "" if self.nominated else self.post_filter_message()
         if post:
             msg += f" {post}"
         return msg
 
     def post_filter_message(self) -> str:
-        """What default preemption says. k8py does not preempt (no victims are ever
-        chosen), so nodes that preemption could help count as 'no victims found'."""
+        """What default preemption says when it found no node: nodes where removing
+        lower-priority pods did not help count as 'no victims found'."""
         if not self.preemption_allowed:
-            return ""
+            return "preemption: " + NOT_ELIGIBLE_NEVER
+        if self.post_filter_msg:
+            return self.post_filter_msg
         counts: dict[str, int] = {}
         if self.pre_filter_msg:
             counts[PREEMPTION_NOT_HELPFUL] = self.num_all_nodes
@@ -145,6 +164,11 @@ class Framework:
         self.plugins = list(plugins)
         self.filter_plugins = [p for p in self.plugins if hasattr(p, "filter")]
         self.score_plugins = [p for p in self.plugins if hasattr(p, "score")]
+        self.post_filter_plugins = [p for p in self.plugins if hasattr(p, "post_filter")]
+        for p in self.plugins:
+            bind = getattr(p, "bind_framework", None)
+            if bind is not None:
+                bind(self)
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.rng = rng or random.Random()
         self._next_start = 0
@@ -164,6 +188,7 @@ class Framework:
                 if r is False:
                     continue
             filters.append((p.filter, p))
+        state.data[_FILTERS] = [f for f, _ in filters]
         if n == 0:
             raise FitError(0, {}, preemption_allowed=_preemption_allowed(pod))
         want = num_feasible_nodes_to_find(n, self.percentage_of_nodes_to_score)
@@ -208,6 +233,28 @@ class Framework:
         if not feasible:
             raise FitError(n, statuses, preemption_allowed=_preemption_allowed(pod))
         return feasible
+
+    def run_filters(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        """The filters this cycle's pre-filters kept, on one (possibly what-if) node."""
+        for f in state.data.get(_FILTERS, [p.filter for p in self.filter_plugins]):
+            st: Status | None = f(state, pod, node)
+            if st is not None:
+                return st
+        return None
+
+    def run_post_filter(self, state: CycleState, pod: PodInfo, err: FitError) -> PostFilterResult | None:
+        """Preemption, when no node fits: the first post-filter plugin's nomination."""
+        if not err.preemption_allowed or err.pre_filter_msg:
+            return None
+        for p in self.post_filter_plugins:
+            res: PostFilterResult | None = p.post_filter(state, pod, err.statuses)
+            if res is not None:
+                err.nominated = res.node
+                return res
+            if state.data.get(POST_FILTER_MSG):
+                err.post_filter_msg = state.data[POST_FILTER_MSG]
+                return None
+        return None
 
     def score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         totals = [0] * len(nodes)

@@ -6,7 +6,9 @@ and scores synchronously over the cache, assumes the pod on the chosen node (so 
 next pod sees the usage at once) and binds in a background task (at most
 `max_binds_in_flight`). A pod that fits nowhere gets a Warning FailedScheduling Event
 and a PodScheduled=False/Unschedulable condition with Kubernetes' message, and waits
-in the queue until a node or pod changes (and at least its back-off).
+in the queue until a node or pod changes (and at least its back-off). Before that,
+preemption (the framework's post-filter) may nominate a node: the pod's
+status.nominatedNodeName is set and the victims deleted; their deletion requeues it.
 
 Invariants: only pods with spec.schedulerName == `scheduler_name`, no nodeName and no
 deletionTimestamp are scheduled; a binding failure forgets the assumption and retries
@@ -31,8 +33,9 @@ from k8py.client.events import NORMAL, WARNING, EventRecorder
 from k8py.client.informer import Informer, SharedInformerFactory, object_key
 from k8py.clock import Clock, RealClock, rfc3339
 from k8py.scheduler.cache import SchedulerCache, is_terminal
-from k8py.scheduler.framework import CycleState, FitError, Framework
+from k8py.scheduler.framework import CycleState, FitError, Framework, PostFilterResult
 from k8py.scheduler.plugins import default_plugins
+from k8py.scheduler.plugins.defaultpreemption import NOMINATED_NODE
 from k8py.scheduler.plugins.volumebinding import claims_to_annotate
 from k8py.scheduler.queue import SchedulingQueue
 from k8py.scheduler.types import PodInfo
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 REASON_FAILED_SCHEDULING = "FailedScheduling"
 REASON_SCHEDULED = "Scheduled"
+REASON_PREEMPTED = "Preempted"
 BATCH_SECONDS = 0.005
 
 
@@ -84,9 +88,12 @@ class Scheduler:
         self.pvcs: Informer = self.factory.informer("persistentvolumeclaims")
         self.pvs: Informer = self.factory.informer("persistentvolumes")
         self.classes: Informer = self.factory.informer("storageclasses")
+        self.pdbs: Informer = self.factory.informer("poddisruptionbudgets")
+        self._nominated: dict[str, str] = {}  # pod key -> node preemption nominated for it
         self.cache.pvc_lookup = self.pvcs.get_by_key
         self.cache.pv_lookup = self.pvs.get_by_key
         self.cache.sc_lookup = self.classes.get_by_key
+        self.cache.pdb_list = self.pdbs.list
         self.pods.add_event_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.nodes.add_event_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         self.pvcs.add_event_handler(self._on_volume_change, lambda o, n: self._on_volume_change(n),
@@ -133,6 +140,7 @@ class Scheduler:
     def _on_pod_delete(self, pod: Obj) -> None:
         key = object_key(pod)
         self.queue.delete(key)
+        self._nominated.pop(key, None)
         if self.cache.remove_pod(key) is not None:
             self.queue.move_all_to_active()
 
@@ -159,7 +167,7 @@ class Scheduler:
     async def run(self) -> None:
         self._sem = asyncio.Semaphore(self.max_binds_in_flight)
         self.factory.start()
-        for inf in (self.pods, self.nodes, self.pvcs, self.pvs, self.classes):
+        for inf in (self.pods, self.nodes, self.pvcs, self.pvs, self.classes, self.pdbs):
             await inf.wait_synced()
         flusher = asyncio.get_running_loop().create_task(self.queue.run())
         try:
@@ -213,13 +221,20 @@ class Scheduler:
             return False  # assumed already; its binding is in flight
         pi = PodInfo.from_pod(pod)
         state = CycleState(self.cache)
+        if key in self._nominated:
+            state.data[NOMINATED_NODE] = self._nominated[key]
         try:
             ni = self.framework.select_host(state, pi, self.cache.node_infos())
         except FitError as e:
             self.failed_attempts += 1
+            result = self.framework.run_post_filter(state, pi, e)
             self._unschedulable(pod, e.message())
+            if result is not None:
+                self._nominated[key] = result.node
+                self._spawn(self._preempt(pod, result))
             self.queue.add_unschedulable(key)
             return False
+        self._nominated.pop(key, None)
         self.cache.assume(pi, ni.name)
         self._spawn(self._bind(pod, pi, ni.name, claims_to_annotate(state)))
         return True
@@ -255,6 +270,30 @@ class Scheduler:
         finally:
             assert self._sem is not None
             self._sem.release()
+
+    async def _preempt(self, pod: Obj, result: PostFilterResult) -> None:
+        """Nominate the node in the pod's status, then delete the victims (each marked
+        DisruptionTarget first, with a Preempted event), as Kubernetes' preemption does."""
+        md = pod["metadata"]
+        try:
+            await self.client.patch("pods", md["name"], {"status": {"nominatedNodeName": result.node}},
+                                    md.get("namespace"), patch_type="merge", subresource="status")
+        except ApiError as e:
+            log.info("pod %s: nominatedNodeName not written: %s", md.get("name"), e)
+        for v in result.victims:
+            cond = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                    "message": f"{self.scheduler_name}: preempting to accommodate a higher priority pod",
+                    "lastTransitionTime": rfc3339(self.clock.now())}
+            try:
+                await self.client.patch("pods", v.name, {"status": {"conditions": [cond]}}, v.namespace,
+                                        patch_type="strategic", subresource="status")
+                await self.client.delete("pods", v.name, v.namespace)
+            except ApiError as e:
+                if not e.not_found:
+                    log.info("preempting %s failed: %s", v.key, e)
+                continue
+            self.recorder.event(v.pod, NORMAL, REASON_PREEMPTED,
+                                f"Preempted by pod {md.get('uid')} on node {result.node}")
 
     def _unschedulable(self, pod: Obj, message: str) -> None:
         self.recorder.event(pod, WARNING, REASON_FAILED_SCHEDULING, message)

@@ -3,7 +3,8 @@
 A PodInfo is computed once per pod version so filters and scores never parse
 quantities or walk specs in the per-node loop. A NodeInfo aggregates what the pods
 on a node (bound or assumed) request. Invariants: `NodeInfo.requested` is the sum of
-`PodInfo.requests` over `NodeInfo.pods`; `used_ports` and `owner_counts` likewise.
+`PodInfo.requests` over `NodeInfo.pods`; `used_ports`, `owner_counts` and
+`priority_counts` likewise.
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ class NodeInfo:
     plain: bool = True  # schedulable and untainted: node-only filters pass at once
     anti_affinity_pods: int = 0  # pods here with required anti-affinity terms
     affinity_pods: int = 0  # pods here with any (anti-)affinity terms
+    priority_counts: dict[int, int] = field(default_factory=dict)  # priority -> pods here (preemption)
 
     @classmethod
     def from_node(cls, node: Obj) -> NodeInfo:
@@ -270,6 +272,7 @@ class NodeInfo:
             self.used_ports.setdefault((proto, port), set()).add(ip)
         if p.owner_uid:
             self.owner_counts[p.owner_uid] = self.owner_counts.get(p.owner_uid, 0) + 1
+        self.priority_counts[p.priority] = self.priority_counts.get(p.priority, 0) + 1
         if p.required_anti_affinity:
             self.anti_affinity_pods += 1
         if p.required_affinity or p.required_anti_affinity or p.preferred_affinity or p.preferred_anti_affinity:
@@ -295,6 +298,11 @@ class NodeInfo:
                 self.owner_counts[p.owner_uid] = n
             else:
                 self.owner_counts.pop(p.owner_uid, None)
+        left = self.priority_counts.get(p.priority, 0) - 1
+        if left > 0:
+            self.priority_counts[p.priority] = left
+        else:
+            self.priority_counts.pop(p.priority, None)
         if p.required_anti_affinity:
             self.anti_affinity_pods -= 1
         if p.required_affinity or p.required_anti_affinity or p.preferred_affinity or p.preferred_anti_affinity:

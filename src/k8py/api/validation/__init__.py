@@ -6,7 +6,7 @@ syntax, base64 of `format: byte`) and, when the structure is sound, semantic per
 (`meta` for ObjectMeta and the shared checks, then one module per API group, as
 Kubernetes splits pkg/apis/*/validation: `pod`, `service` and `core` for core/v1,
 `apps`, `batch`, `autoscaling`, `coordination`, `discovery`, `events`, `storage`,
-`rbac`), plus
+`rbac`, `policy` for policy, scheduling.k8s.io and node.k8s.io, `admissionregistration`), plus
 update-time immutability when `old` is given. `unknown_fields(obj, resource)` lists
 fields the schema does not know, for `fieldValidation=Strict|Warn`. Invariants: never
 raises on any JSON-decoded input; messages use Kubernetes' wording
@@ -19,16 +19,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8py.api.customresource import CustomResource
 from k8py.api.resources import Resource
 from k8py.api.validation import (
+    admissionregistration,
+    apiextensions,
     apps,
     autoscaling,
     batch,
+    celrules,
     coordination,
     core,
     discovery,
     events,
+    openapischema,
     pod,
+    policy,
     rbac,
     service,
     storage,
@@ -57,7 +63,12 @@ def validate(obj: dict[str, Any], resource: Resource, old: dict[str, Any] | None
     """All field errors of `obj` (a create when `old` is None, else an update of `old`)."""
     if not isinstance(obj, dict):
         return [type_invalid("<root>", json_type(obj), "object")]
-    errs = structural_errors(obj, resource)
+    if isinstance(resource, CustomResource):  # its CRD's openAPIV3Schema, not Kubernetes' own
+        errs = openapischema.validate(obj, resource.schema)
+        if not errs:  # x-kubernetes-validations (CEL) once the structure is sound
+            errs = celrules.validate(obj, old, resource.schema)
+    else:
+        errs = structural_errors(obj, resource)
     if any(e.type == TYPE_INVALID for e in errs):
         return errs  # Kubernetes fails to decode such a body; semantic checks would be noise
     v = ErrorList(errs)
@@ -122,4 +133,12 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("rbac.authorization.k8s.io", "ClusterRole"): rbac.validate_cluster_role,
     ("rbac.authorization.k8s.io", "RoleBinding"): rbac.validate_role_binding,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): rbac.validate_cluster_role_binding,
+    ("policy", "PodDisruptionBudget"): policy.validate_pdb,
+    ("scheduling.k8s.io", "PriorityClass"): policy.validate_priorityclass,
+    ("node.k8s.io", "RuntimeClass"): policy.validate_runtimeclass,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): apiextensions.validate_crd,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admissionregistration.validate_mutating,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admissionregistration.validate_validating,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admissionregistration.validate_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.validate_policy_binding,
 }

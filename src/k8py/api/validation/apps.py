@@ -61,7 +61,7 @@ def validate_replica_counts(v: ErrorList, spec: dict[str, Any]) -> None:
     validate_nonnegative(v, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
 
 
-def _int_or_percent(v: ErrorList, x: Any, path: str) -> tuple[bool, int | None]:
+def int_or_percent(v: ErrorList, x: Any, path: str) -> tuple[bool, int | None]:
     """Validates a maxSurge/maxUnavailable value; returns (is_zero, percent_or_None)."""
     if x is None:
         return False, None
@@ -82,8 +82,8 @@ def _int_or_percent(v: ErrorList, x: Any, path: str) -> tuple[bool, int | None]:
 
 
 def _rolling(v: ErrorList, ru: dict[str, Any], path: str) -> None:
-    unavail_zero, _ = _int_or_percent(v, ru.get("maxUnavailable"), f"{path}.maxUnavailable")
-    surge_zero, _ = _int_or_percent(v, ru.get("maxSurge"), f"{path}.maxSurge")
+    unavail_zero, _ = int_or_percent(v, ru.get("maxUnavailable"), f"{path}.maxUnavailable")
+    surge_zero, _ = int_or_percent(v, ru.get("maxSurge"), f"{path}.maxSurge")
     surge_unset = ru.get("maxSurge") is None
     if unavail_zero and (surge_zero or surge_unset) and "maxUnavailable" in ru:
         v.add(invalid(f"{path}.maxUnavailable", ru.get("maxUnavailable"), "may not be 0 when `maxSurge` is 0"))
@@ -93,7 +93,7 @@ def _statefulset_rolling(v: ErrorList, ru: dict[str, Any], path: str) -> None:
     """partition >= 0; maxUnavailable (beta and on since 1.35) a positive int or 1-100%."""
     validate_nonnegative(v, ru.get("partition"), f"{path}.partition")
     mu = ru.get("maxUnavailable")
-    zero, _ = _int_or_percent(v, mu, f"{path}.maxUnavailable")
+    zero, _ = int_or_percent(v, mu, f"{path}.maxUnavailable")
     if zero:
         v.add(invalid(f"{path}.maxUnavailable", mu, "cannot be 0"))
 

@@ -39,6 +39,7 @@ from k8py.api.validation.meta import (
     validate_set_operator,
     validate_unique_label,
 )
+from k8py.api.validation.topology import validate_topology_spread
 
 _RESTART_POLICIES = ("Always", "OnFailure", "Never")
 _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
@@ -86,6 +87,7 @@ def _pod_spec(v: ErrorList, spec: dict[str, Any], path: str,
         if spec.get(f):
             v.msgs(f"{path}.{f}", spec[f], names.dns1123_subdomain_errors(spec[f]))
     _affinity(v, dict_of(spec.get("affinity")), f"{path}.affinity")
+    validate_topology_spread(v, spec.get("topologySpreadConstraints"), f"{path}.topologySpreadConstraints")
     for i, t in enumerate(list_of(spec.get("tolerations"))):
         _toleration(v, dict_of(t), f"{path}.tolerations[{i}]")
     if spec.get("hostNetwork"):

@@ -1,5 +1,6 @@
 """Scheduler plugins, one module per plugin; `default_plugins()` builds Kubernetes'
-default set (filters, then scores with Kubernetes' default weights)."""
+default set (filters, then scores with Kubernetes' default weights, and DefaultPreemption
+as the post-filter)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from k8py.scheduler.plugins import (
     balancedallocation,
+    defaultpreemption,
     interpodaffinity,
     leastallocated,
     nodeaffinity,
@@ -14,6 +16,7 @@ from k8py.scheduler.plugins import (
     nodeports,
     noderesources,
     nodeunschedulable,
+    podtopologyspread,
     selectorspread,
     tainttoleration,
     volumebinding,
@@ -30,7 +33,9 @@ def default_plugins() -> list[Any]:
         noderesources.new(),
         volumebinding.new(),
         interpodaffinity.new(),
+        podtopologyspread.new(),
         leastallocated.new(),
         balancedallocation.new(),
         selectorspread.new(),
+        defaultpreemption.new(),
     ]
