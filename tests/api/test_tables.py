@@ -392,3 +392,17 @@ def test_generic_fallback_prints_name_and_age() -> None:
     table = to_table(res, [{"metadata": meta("w", 7200)}], NOW)
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]
     assert table["rows"][0]["cells"] == ["w", "120m"]
+
+
+@pytest.mark.parametrize("service,conds,want", [
+    (None, [{"type": "Available", "status": "True", "reason": "Local"}], ["Local", "True"]),
+    ({"namespace": "kube-system", "name": "metrics-server"},
+     [{"type": "Available", "status": "False", "reason": "MissingEndpoints"}],
+     ["kube-system/metrics-server", "False (MissingEndpoints)"]),
+])
+def test_apiservice_columns(service: Any, conds: list[Any], want: list[str]) -> None:
+    res = resources.get("apiservices")
+    assert names_of("apiservices") == ["Name", "Service", "Available", "Age"]
+    obj = {"metadata": {"name": "v1beta1.metrics.k8s.io"}, "spec": {"service": service},
+           "status": {"conditions": conds}}
+    assert to_table(res, [obj], NOW)["rows"][0]["cells"][1:3] == want

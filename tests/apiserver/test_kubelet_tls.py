@@ -40,6 +40,10 @@ class Streams:
         self.served.append(req.user)
         return ApiResponse(200, f"hi {req.user}".encode(), content_type="text/plain")
 
+    async def stats_summary(self) -> dict[str, Any]:
+        self.served.append("stats")
+        return {"node": {"nodeName": "n1"}, "pods": []}
+
 
 @pytest.fixture
 async def kubelet(tmp_path: Path) -> AsyncIterator[tuple[certs.Pki, KubeletServer, Streams]]:
@@ -101,3 +105,21 @@ async def test_a_claimed_address_gets_no_connection(kubelet: Any, api: ApiServer
     resp = await call(api, "GET", "/api/v1/namespaces/default/pods/p-n1/log")
     assert resp.status == 200, resp.body
     assert streams.served == ["system:admin"]
+
+
+async def test_stats_summary_only_for_the_api_server(kubelet: Any, api: ApiServer, client: Client) -> None:
+    """metrics.k8s.io's source reaches the kubelet's /stats/summary with the API server's certificate."""
+    pki, server, streams = kubelet
+    async with aiohttp.ClientSession() as s, s.get(f"https://127.0.0.1:{server.port}/stats/summary",
+                                                   ssl=_client_ctx(pki), server_hostname="n1") as r:
+        assert r.status == 401
+    assert streams.served == []
+    proxy = attach_to_server(api, SimpleNamespace(upgrade_handler=None),  # type: ignore[arg-type]
+                             pki.kubelet_client_ssl_context())
+    await client.create("nodes", {"metadata": {"name": "n1"}})
+    await client.patch("nodes", "n1", {"status": {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}}}}, subresource="status")
+    assert api.metrics.source == proxy.stats_summary
+    assert await proxy.stats_summary("n1") == {"node": {"nodeName": "n1"}, "pods": []}
+    assert streams.served == ["stats"]

@@ -60,3 +60,20 @@ async def test_local_pods_are_served_in_process_others_forwarded(api: ApiServer,
     assert resp.status == 400
     assert resp.body["message"] == 'node "elsewhere" has no agent endpoint (InternalIP and kubelet port)'
     assert local.asked == [("mine", "log")]
+
+
+async def test_stats_summary_local_in_process_remote_explained(api: ApiServer, client: Client) -> None:
+    proxy = attach_to_server(api, SimpleNamespace(upgrade_handler=None), None)  # type: ignore[arg-type]  # a front stand-in
+    assert api.metrics.source == proxy.stats_summary
+
+    class Stats(LocalStreams):
+        async def stats_summary(self) -> Obj:
+            return {"node": {"nodeName": "here"}, "pods": []}
+    proxy.serve_local("here", Stats())
+    assert await proxy.stats_summary("here") == {"node": {"nodeName": "here"}, "pods": []}
+    assert await proxy.stats_summary("elsewhere") == 'node "elsewhere" not found'
+    await client.create("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "elsewhere"},
+                                  "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                                             "daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
+    msg = await proxy.stats_summary("elsewhere")
+    assert isinstance(msg, str) and msg.startswith("cannot reach the agent of node elsewhere")

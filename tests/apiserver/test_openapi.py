@@ -99,7 +99,7 @@ def test_documents_are_closed_and_cover_their_kinds(g: str, v: str) -> None:
     gvks = {(x["group"], x["version"], x["kind"]) for s in schemas.values()
             for x in s.get("x-kubernetes-group-version-kind", [])}
     for r in resources.RESOURCES:
-        if (r.group, r.version) == (g, v):
+        if (r.group, r.version) == (g, v) and g != "metrics.k8s.io":  # metrics: no schema in Kubernetes' own
             assert (g, v, r.kind) in gvks
 
 

@@ -84,5 +84,10 @@ def test_remote_agent_registers_and_runs_a_pod(joined: tuple[K8pyServer, str]) -
     assert server.kubectl("logs", "far", "--tail=1", "--timestamps").stdout.endswith(" hello-remote\n")
     r = server.kubectl("exec", "far", "--", "sh", "-c", "echo via-agent; exit 7", check=False)
     assert (r.returncode, r.stdout) == (7, "via-agent\n"), r
+    # metrics.k8s.io from the agent's Summary API (its /stats/summary) through the server
+    top = wait_for(lambda: (p := server.kubectl("top", "pod", "far", "--no-headers", check=False)).returncode == 0
+                   and p.stdout.split(), 60, "kubectl top pod of the remote agent's pod")
+    assert top[0] == "far" and top[1].endswith("m") and top[2].endswith("Mi")
+    wait_for(lambda: node in server.kubectl("top", "nodes", check=False).stdout, 30, "kubectl top nodes")
     server.kubectl("delete", "pod", "far", "--wait=true", timeout=60)  # the agent finishes the deletion
     assert server.kubectl("get", "pod", "far", check=False).returncode != 0

@@ -76,11 +76,13 @@ class Resource:
 
 _ALL = "all"
 _CREATE_ONLY = ("create",)  # reviews: answered, never stored
+_READ_ONLY = ("get", "list")  # metrics.k8s.io: computed, never stored
 
 
 def stored(r: Resource) -> bool:
-    """Whether objects of `r` live in the store (reviews do not: they are only created)."""
-    return "get" in r.verbs
+    """Whether objects of `r` live in the store (reviews do not: they are only created;
+    nor metrics.k8s.io's: they are computed)."""
+    return "get" in r.verbs and r.group != "metrics.k8s.io"
 
 RESOURCES: tuple[Resource, ...] = (
     # core/v1
@@ -148,6 +150,12 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
              verbs=_CREATE_ONLY),
     Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=_CREATE_ONLY),
+    # apiregistration.k8s.io/v1: APIServices (the built-in groups and metrics.k8s.io are Local)
+    Resource("apiregistration.k8s.io", "v1", "APIService", "apiservices", False, (), ("status",),
+             ("api-extensions",)),
+    # metrics.k8s.io/v1beta1: computed by the API server from the node agents (apiserver/metrics.py)
+    Resource("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=_READ_ONLY),
+    Resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=_READ_ONLY),
     # disruptions, priorities, runtime classes
     Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
     Resource("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),

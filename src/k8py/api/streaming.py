@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 POD_STREAM_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(log|exec|attach|portforward)$")
 POD_UPGRADE_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
 
+STATS_SUMMARY_PATH = "/stats/summary"  # the kubelet's Summary API (resource usage of the node and its pods)
+
 REMOTE_USER_HEADER = "X-Remote-User"  # the user the API server forwards a request for
 DEFAULT_REMOTE_USER = USER_SYSTEM_ADMIN
 
@@ -51,6 +53,10 @@ class NodeStreams(Protocol):
 
     async def upgrade_handler(self, request: web.Request, req: ApiRequest, user: Any) -> web.StreamResponse:
         """exec, attach or portforward: takes over the HTTP connection of `request`."""
+        ...
+
+    async def stats_summary(self) -> Obj:
+        """The node's Summary API document (`STATS_SUMMARY_PATH`)."""
         ...
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from k8py.api import schema
 from k8py.api.errors import QuantityError, SelectorError
-from k8py.api.quantity import format_quantity
+from k8py.api.quantity import format_quantity, parse_quantity
 from k8py.api.resources import Resource
 from k8py.api.selectors import label_selector_from_dict
 from k8py.api.wellknown import (
@@ -563,6 +563,36 @@ def _hpa_row(obj: dict[str, Any], now: float) -> Row:
             hpa_targets(_l(spec.get("metrics")), _l(status.get("currentMetrics"))),
             "<unset>" if mn is None else str(mn), _int(spec.get("maxReplicas")),
             _int(status.get("currentReplicas")), _age(obj, now)]
+
+
+def _apiservice_cols() -> list[Column]:
+    return [_name_col(), col("Service", "string", "The reference to the service that hosts this API endpoint."),
+            col("Available", "string", "Whether this service is available."), _age_col()]
+
+
+def _apiservice_row(obj: dict[str, Any], now: float) -> Row:
+    svc = _d(_d(obj.get("spec")).get("service"))
+    where = f"{svc.get('namespace', '')}/{svc.get('name', '')}" if svc else "Local"
+    avail = "Unknown"
+    for c in _l(_d(obj.get("status")).get("conditions")):
+        if _d(c).get("type") == "Available":
+            avail = c.get("status", "Unknown") if c.get("status") == "True" else \
+                f"{c.get('status', 'Unknown')} ({c.get('reason', '')})"
+    return [_name(obj), where, avail, _age(obj, now)]
+
+
+def _metrics_cols() -> list[Column]:
+    return [_name_col(), col("CPU", "string", "CPU usage"), col("Memory", "string", "Memory usage"),
+            col("Window", "string", "Interval the usage was measured over")]
+
+
+def _metrics_row(obj: dict[str, Any], now: float) -> Row:
+    """metrics-server's columns; a pod's usage is its containers' sum."""
+    usages = [_d(obj.get("usage"))] if "usage" in obj else [_d(_d(c).get("usage")) for c in _l(obj.get("containers"))]
+    cpu = sum((parse_quantity(u.get("cpu") or "0") for u in usages), start=parse_quantity("0"))
+    mem = sum((parse_quantity(u.get("memory") or "0") for u in usages), start=parse_quantity("0"))
+    return [_name(obj), f"{int(cpu * 10**9)}n", f"{int(mem) // 1024}Ki" if mem else format_quantity(0),
+            str(obj.get("window") or "")]
 
 
 def _controllerrevision_cols() -> list[Column]:
@@ -1110,6 +1140,9 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("batch", "Job"): (_job_cols, _job_row),
     ("batch", "CronJob"): (_cronjob_cols, _cronjob_row),
     ("autoscaling", "HorizontalPodAutoscaler"): (_hpa_cols, _hpa_row),
+    ("apiregistration.k8s.io", "APIService"): (_apiservice_cols, _apiservice_row),
+    ("metrics.k8s.io", "NodeMetrics"): (_metrics_cols, _metrics_row),
+    ("metrics.k8s.io", "PodMetrics"): (_metrics_cols, _metrics_row),
     ("coordination.k8s.io", "Lease"): (_lease_cols, _lease_row),
     ("discovery.k8s.io", "EndpointSlice"): (_endpointslice_cols, _endpointslice_row),
     ("storage.k8s.io", "StorageClass"): (_storageclass_cols, _storageclass_row),

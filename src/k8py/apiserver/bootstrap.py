@@ -28,7 +28,7 @@ from k8py.api.wellknown import (
     NAMESPACE_PUBLIC,
     NAMESPACE_SYSTEM,
 )
-from k8py.apiserver import bootstrappolicy, priority, storage
+from k8py.apiserver import apiservices, bootstrappolicy, priority, storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
@@ -93,6 +93,7 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
     await ensure_policy(reg)
     await priority.ensure_system_classes(reg)
     await ensure_kubernetes_service(reg, config)
+    await apiservices.ensure(reg)
 
 
 async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> None:

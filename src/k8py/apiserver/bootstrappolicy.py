@@ -176,6 +176,9 @@ def cluster_roles() -> list[Obj]:
                      [urls(["/.well-known/openid-configuration", "/.well-known/openid-configuration/",
                             "/openid/v1/jwks", "/openid/v1/jwks/"], ["get"])]),
         *_component_roles(),
+        # what metrics-server installs, here with the API server that serves metrics.k8s.io
+        cluster_role("system:aggregated-metrics-reader", [rule(["metrics.k8s.io"], ["pods", "nodes"], READ)],
+                     {AGGREGATE_TO + "view": "true", AGGREGATE_TO + "edit": "true", AGGREGATE_TO + "admin": "true"}),
     ]
 
 

@@ -31,6 +31,7 @@ from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.streaming import (
     POD_UPGRADE_PATH,
     REMOTE_USER_HEADER,
+    STATS_SUMMARY_PATH,
     NodeStreams,
     failure_status,
 )
@@ -77,6 +78,26 @@ class ForwardingNodeProxy:
         if self.ssl is None:  # no PKI: refuse to talk to any kubelet rather than unverified
             raise aiohttp.ClientError("no kubelet-client certificate: the API server reaches no remote kubelet")
         return self.ssl
+
+    async def stats_summary(self, node_name: str) -> Obj | str:
+        """The Summary API document of `node_name`'s agent (in-process for the local node),
+        or a message saying why it cannot be had."""
+        if self.local is not None and node_name == self.local_node:
+            return await self.local.stats_summary()
+        ep = await self._node_endpoint(node_name, "system:admin")
+        if isinstance(ep, str):
+            return ep
+        ip, port = ep
+        try:
+            async with self._session() as sess, sess.get(f"https://{ip}:{port}{STATS_SUMMARY_PATH}", ssl=self._ssl(),
+                                                         server_hostname=node_name,
+                                                         timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                if resp.status != 200:
+                    return f"the agent of node {node_name} answered {resp.status}"
+                body: Obj = await resp.json()
+                return body
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+            return f"cannot reach the agent of node {node_name}: {e}"
 
     async def node_proxy(self, req: ApiRequest, pod: Obj, sub: str) -> ApiResponse:
         node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -173,5 +194,6 @@ def attach_to_server(api: ApiServer, front: HttpFront, ssl_context: ssl.SSLConte
     and the HTTPS front (`apiserver.http.HttpFront`: upgrades)."""
     p = ForwardingNodeProxy(api, ssl_context)
     api.set_node_proxy(p.node_proxy)
+    api.metrics.source = p.stats_summary
     front.upgrade_handler = p.upgrade_handler
     return p

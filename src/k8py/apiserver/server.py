@@ -30,6 +30,7 @@ from k8py.apiserver import (
     ingressclassadmission,
     listing,
     machinery,
+    metrics,
     nodeauthz,
     noderestriction,
     patch,
@@ -118,6 +119,7 @@ class ApiServer:
         # Who may do what: RBAC (the index follows the RBAC objects' watch caches) unless
         # the config says AlwaysAllow.
         self.authorizer = Authorizer(self.config.authorization_mode)
+        self.metrics = metrics.ResourceMetrics(self.handle)  # metrics.k8s.io; the node proxy sets its source
         self.registry.validating_admission.append(self._no_escalation)
         # Admission webhooks, configured by the admissionregistration objects (watch caches).
         self.webhook_index = webhooks.WebhookIndex()
@@ -261,6 +263,8 @@ class ApiServer:
         assert r is not None
         q = req.query
         method = req.method.upper()
+        if r.group == metrics.GROUP:
+            return await self.metrics.respond(req, r, route.namespace, route.name, route.subresource)
         if r.group == tokenrequest.GROUP and r.plural == "tokenreviews":
             if method != "POST" or route.name is not None:
                 raise method_not_allowed()

@@ -1,6 +1,7 @@
 """The agent's own HTTPS endpoint (the kubelet's port 10250) for a remote API server:
 pods/log, exec, attach and port-forward of the pods on this node, at the same paths as
-the API (`/api/v1/namespaces/<ns>/pods/<name>/<sub>`), so the server only forwards.
+the API (`/api/v1/namespaces/<ns>/pods/<name>/<sub>`), so the server only forwards;
+and the Summary API (`GET /stats/summary`, kubelet/stats.py) for metrics.k8s.io.
 
 TLS with the node's serving certificate, signed by the cluster CA (`NodeTLS`, minted by
 the server for this node), which the API server verifies. Authentication: a client
@@ -20,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from k8py.api.request import ApiRequest
-from k8py.api.streaming import DEFAULT_REMOTE_USER, POD_STREAM_PATH, REMOTE_USER_HEADER
+from k8py.api.streaming import DEFAULT_REMOTE_USER, POD_STREAM_PATH, REMOTE_USER_HEADER, STATS_SUMMARY_PATH
 from k8py.component import NodeTLS
 from k8py.kubelet.streaming import Streaming
 
@@ -77,6 +78,8 @@ class KubeletServer:
         cn, orgs = _subject(peercert)
         if cn != API_SERVER_CLIENT[0] or API_SERVER_CLIENT[1] not in orgs:
             return _status(403, "Forbidden", f'User "{cn}" is not the API server: the kubelet serves only it')
+        if request.path == STATS_SUMMARY_PATH and request.method == "GET":
+            return web.json_response(await self.streaming.stats_summary())
         m = POD_STREAM_PATH.match(request.path)
         if not m:
             return web.json_response({"kind": "Status", "status": "Failure", "reason": "NotFound",

@@ -94,6 +94,11 @@ class Streaming:
         self.get_pod = get_pod
         self.follow_poll = 0.2
 
+    async def stats_summary(self) -> Obj:
+        """The node's Summary API document (kubelet/stats.py)."""
+        from k8py.kubelet.stats import summary
+        return await summary(self.runtime, self.node_name)
+
     # ------------------------------------------------------------- containers of a pod
     async def _containers(self, pod: Obj, name: str) -> list[ContainerStatus]:
         uid = str(pod["metadata"].get("uid"))
