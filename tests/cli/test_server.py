@@ -55,6 +55,7 @@ class FakeApi:
         self.endpoint: tuple[str, int] | None = None
         self.node_proxy: Any = None
         self.authorizer: Any = None
+        self.metrics = types.SimpleNamespace(source=None)  # metrics.k8s.io: the node proxy sets its source
 
     def set_node_proxy(self, proxy: Any) -> None:
         self.node_proxy = proxy
