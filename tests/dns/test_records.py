@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -82,14 +83,17 @@ async def test_server_on_the_wire() -> None:
     try:
         loop = asyncio.get_running_loop()
 
-        async def udp(q: DNSRecord) -> DNSRecord:
-            for _ in range(100):
+        async def ask(query: Callable[[bytes, int], bytes], q: DNSRecord) -> DNSRecord:
+            for _ in range(500):
                 try:
-                    data = await loop.run_in_executor(None, _udp_query, q.pack(), port)
+                    data = await loop.run_in_executor(None, query, q.pack(), port)
                     return DNSRecord.parse(data)
                 except (TimeoutError, ConnectionRefusedError):
-                    await asyncio.sleep(0.02)  # server still binding: poll
+                    await asyncio.sleep(0.02)  # server still binding (UDP first, then TCP): poll
             raise AssertionError("no answer")
+
+        async def udp(q: DNSRecord) -> DNSRecord:
+            return await ask(_udp_query, q)
 
         r = await udp(DNSRecord.question("nginx.default.svc.cluster.local", "A"))
         assert str(r.rr[0].rdata) == "10.43.0.50" and r.header.aa == 1
@@ -97,9 +101,8 @@ async def test_server_on_the_wire() -> None:
         assert r.header.rcode == RCODE.NXDOMAIN and r.auth[0].rtype == QTYPE.SOA
         r = await udp(DNSRecord.question("example.com", "A"))  # no upstream configured
         assert r.header.rcode == RCODE.NXDOMAIN
-        data = await loop.run_in_executor(None, _tcp_query,
-                                          DNSRecord.question("kubernetes.default.svc.cluster.local").pack(), port)
-        assert str(DNSRecord.parse(data).rr[0].rdata) == "10.43.0.1"
+        r = await ask(_tcp_query, DNSRecord.question("kubernetes.default.svc.cluster.local"))
+        assert str(r.rr[0].rdata) == "10.43.0.1"
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
