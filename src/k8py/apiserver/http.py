@@ -20,7 +20,6 @@ logs as bytes). Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from k8py.api import jsonfast
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 from k8py.apiserver import discovery, limits
@@ -52,7 +52,7 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
 
 
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsonfast.dumps(body)
 
 
 class HttpFront:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8py.api import jsonfast
 from k8py.api.types import Obj
 from k8py.store.errors import Compacted
 from k8py.store.protocol import Store, WatchEvent
@@ -53,13 +53,13 @@ class CacheEvent:
     def obj(self) -> Obj:
         """The decoded value, shared by all watchers: read it, never mutate it."""
         if self._obj is None:
-            self._obj = json.loads(self.value)
+            self._obj = jsonfast.loads(self.value)
         return self._obj
 
     @property
     def prev(self) -> Obj | None:
         if self._prev is None and self.prev_value is not None:
-            self._prev = json.loads(self.prev_value)
+            self._prev = jsonfast.loads(self.prev_value)
         return self._prev
 
     def fields(self, r: Any, prev: bool = False) -> Obj:
