@@ -6,7 +6,8 @@ if every event after R is still in the history (R >= `oldest`), it gets them
 replayed and then live events, without gap or duplicate (replay and registration
 happen without an await in between). Otherwise the caller falls back to a direct
 store watch (`DirectSubscription`), which raises Compacted -> 410 when the store
-no longer has R. Each event is decoded once, for every watcher's filters.
+no longer has R. Each event is decoded once, for every watcher's filters, and encoded once per
+(resource, encoding, event type) for every watcher that asks the same (`encoded`).
 Invariant: `oldest` <= every revision in the history - 1; all events under the
 prefix with revision in (oldest, last] are in the history, in order.
 A watcher that falls more than `queue_size` events behind is dropped (its stream
@@ -29,7 +30,7 @@ from k8py.store.errors import Compacted
 from k8py.store.protocol import Store, WatchEvent
 
 log = logging.getLogger(__name__)
-DECODED_WINDOW = 256  # newest events keep their decoded objects for the watchers' filters
+DECODED_WINDOW = 256  # newest events keep their decoded objects and encodings for the watchers
 
 
 @dataclass
@@ -43,6 +44,7 @@ class CacheEvent:
     _obj: Obj | None = field(default=None, repr=False)
     _prev: Obj | None = field(default=None, repr=False)
     _fields: dict[tuple[str, str, bool], Obj] = field(default_factory=dict, repr=False)
+    _encoded: dict[tuple[str, ...], bytes] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_store(cls, ev: WatchEvent) -> CacheEvent:
@@ -72,10 +74,19 @@ class CacheEvent:
             f = self._fields[k] = nested_field_set(r, obj or {})
         return f
 
+    def encoded(self, key: tuple[str, ...], make: Callable[[], bytes]) -> bytes:
+        """The watch event as `key` (resource, encoding, event type, which value) names
+        it, encoded once by `make` and shared by every watcher asking the same."""
+        data = self._encoded.get(key)
+        if data is None:
+            data = self._encoded[key] = make()
+        return data
+
     def forget(self) -> None:
-        """Drop the decoded forms (kept only while the event is fresh)."""
+        """Drop the decoded and encoded forms (kept only while the event is fresh)."""
         self._obj = self._prev = None
         self._fields = {}
+        self._encoded = {}
 
     def index_values(self, kind: str) -> set[str]:
         """Values of a watch index ("nodeName", "name", "namespace") before and after."""
