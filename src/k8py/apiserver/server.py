@@ -324,7 +324,7 @@ class ApiServer:
         q = req.query
         sel = compile_selection(r, q.get("labelSelector"), q.get("fieldSelector"), ns)
         items, rev, cont = await listing.list_objects(self.store, r, ns, sel, codec.query_int(q, "limit"),
-                                                      q.get("continue") or None)
+                                                      q.get("continue") or None, self.caches.get(storage.prefix(r)))
         acc, render = self._renderer(req, r)
         if acc.as_kind == "Table":
             include = q.get("includeObject", "Metadata") or "Metadata"
