@@ -120,3 +120,16 @@ async def test_a_cache_that_cannot_catch_up_is_passed_over(served: tuple[ApiServ
     await client.create("configmaps", {"metadata": {"name": "x", "namespace": "default"}})
     assert names(await client.list("configmaps", "default")) == ["x"]
     assert counting.configmap_lists() == 1  # read from the store
+
+
+async def test_a_watch_starts_with_the_state_from_the_cache(served: tuple[ApiServer, Client, Counting]) -> None:
+    api, client, counting = served
+    await client.create("configmaps", {"metadata": {"name": "a", "namespace": "default"}})
+    w = client.watch("configmaps", "default", bookmarks=False)
+    first = await asyncio.wait_for(w.__anext__(), 5)
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "a")
+    await client.create("configmaps", {"metadata": {"name": "b", "namespace": "default"}})
+    nxt = await asyncio.wait_for(w.__anext__(), 5)
+    assert (nxt["type"], nxt["object"]["metadata"]["name"]) == ("ADDED", "b")
+    await w.aclose()
+    assert counting.configmap_lists() == 0

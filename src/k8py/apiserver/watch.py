@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from k8py.api import jsonfast
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
-from k8py.apiserver import storage
+from k8py.apiserver import listing, storage
 from k8py.apiserver.codec import Accept
 from k8py.apiserver.errors import StatusError, gone
 from k8py.apiserver.selection import Selection
@@ -92,22 +92,11 @@ class WatchStream:
             await aclose()
 
 
-async def _initial(store: Store, p: WatchParams) -> tuple[list[Obj], int]:
-    prefix = storage.prefix(p.resource, p.namespace)
-    items: list[Obj] = []
-    start_after: str | None = None
-    rev: int | None = None
-    while True:
-        res = await store.list(prefix, start_after=start_after, limit=500)
-        if rev is None:
-            rev = res.revision
-        for kv in res.items:
-            obj = storage.from_kv(p.resource, kv)
-            if p.selection.matches(obj):
-                items.append(obj)
-        if not res.more or not res.items:
-            return items, rev
-        start_after = res.items[-1].key
+async def _initial(store: Store, cache: WatchCache | None, p: WatchParams) -> tuple[list[Obj], int]:
+    """The current state to send first, and its revision: a consistent list (from the
+    watch cache when it has caught up with the store)."""
+    items, rev, _ = await listing.list_objects(store, p.resource, p.namespace, p.selection, None, None, cache)
+    return items, rev
 
 
 def _classify(p: WatchParams, e: CacheEvent) -> tuple[str, bool] | None:
@@ -188,7 +177,7 @@ async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_
                  queue_size: int, p: WatchParams) -> WatchStream:
     initial: list[Obj] = []
     if p.start is None:
-        initial, start = await _initial(store, p)
+        initial, start = await _initial(store, cache, p)
     else:
         start = p.start
         behind = None if cache is not None and start <= cache.last else await _wait_fresh(store, clock, start)
