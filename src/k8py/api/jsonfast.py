@@ -16,13 +16,21 @@ exactly `dumps` of its value, which proves it has no duplicate keys.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-_LONG_NUMBER_STR = re.compile(r"[0-9]{19}")
+# Digits to "0": a run of 19 zeros in the translation is a run of 19 digits in the text
+# (bytes.translate and `in` run at memory speed, several times faster than a regex).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def _long_number(data: bytes | bytearray) -> bool:
+    """Whether `data` has a run of 19 digits (a number orjson might not read exactly)."""
+    return _LONG_RUN in data.translate(_DIGITS_TO_ZERO)
+
+
 JSONDecodeError = ValueError  # what both json and orjson raise on bad input (orjson's is a subclass)
 
 
@@ -36,14 +44,10 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """The value of a JSON document (as `json.loads` reads it)."""
-    if isinstance(data, str):
-        if _LONG_NUMBER_STR.search(data):
-            return json.loads(data)
-    else:
-        if isinstance(data, memoryview):
-            data = bytes(data)
-        if _LONG_NUMBER.search(data):
-            return json.loads(data)
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    if _long_number(data.encode() if isinstance(data, str) else data):
+        return json.loads(data)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -57,7 +61,7 @@ class NotCanonical(Exception):
 def loads_unique(data: bytes) -> Any:
     """The value of `data` if it is exactly `dumps(value)` (hence free of duplicate keys
     and of numbers orjson would round); else raise NotCanonical."""
-    if _LONG_NUMBER.search(data):
+    if _long_number(data):
         raise NotCanonical
     try:
         value = orjson.loads(data)
