@@ -7,7 +7,9 @@ the admin client certificate:
 - p50/p99 latency of create, get and merge-patch issued at a fixed rate
   (default 200/s) by concurrent clients; of list with 1,000 objects;
 - watch delivery latency (write acknowledged -> event received);
-- RSS when idle after start and after the load.
+- RSS when idle after start and after the load;
+- the server's CPU time over the whole load (user + system, from /proc: what the
+  work costs, less sensitive than latencies to other work on the machine).
 
     .venv/bin/python bench/api.py [--rate 200] [--n 1000] [--clients 8] [--stores sqlite,etcd]
 Traffic goes to 127.0.0.1 only; every loop is bounded in count.
@@ -65,6 +67,12 @@ class Server:
             if sel.select(0.2):
                 buf += os.read(self.proc.stdout.fileno(), 4096)
         return time.monotonic() - t0
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used (from /proc)."""
+        assert self.proc
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mib(self) -> float:
         assert self.proc
@@ -198,10 +206,12 @@ def bench_store(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         warm = srv.start()
         time.sleep(1.0)
         idle = srv.rss_mib()
+        cpu0 = srv.cpu_s()
         res = asyncio.run(load(srv.data / "kubeconfig", args.n, args.rate, args.clients))
+        cpu = srv.cpu_s() - cpu0
         loaded = srv.rss_mib()
         srv.stop()
-        return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res}
+        return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res, "cpu": cpu}
     finally:
         if etcd:
             etcd.terminate()
@@ -238,6 +248,7 @@ def main() -> None:
         row(f"{op} p50 / p99", p50_p99(op))
     for op in results[stores[0]]["lat"]:
         row(f"{op} mean", mean(op))
+    row("server CPU time for the whole load", lambda r: f"{r['cpu']:.1f} s")
     row("RSS idle after start", lambda r: f"{r['idle']:.0f} MiB")
     row("RSS after the load", lambda r: f"{r['loaded']:.0f} MiB")
 
