@@ -133,3 +133,27 @@ async def test_a_watch_starts_with_the_state_from_the_cache(served: tuple[ApiSer
     assert (nxt["type"], nxt["object"]["metadata"]["name"]) == ("ADDED", "b")
     await w.aclose()
     assert counting.configmap_lists() == 0
+
+
+async def test_two_api_servers_on_one_store_share_its_watch(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await store.start()
+    one, two = ApiServer(store, ApiServerConfig(), FakeClock()), ApiServer(store, ApiServerConfig(), FakeClock())
+    await one.start()
+    await two.start()
+    try:
+        c1, c2 = Client(InProcessTransport(one)), Client(InProcessTransport(two))
+        w = c2.watch("configmaps", "default", resource_version=str(await store.current_revision()), bookmarks=False)
+        await c1.create("configmaps", {"metadata": {"name": "a", "namespace": "default"}})
+        ev = await asyncio.wait_for(w.__anext__(), 5)
+        assert (ev["type"], ev["object"]["metadata"]["name"]) == ("ADDED", "a")
+        await one.close()  # the other keeps following the store
+        await c2.create("configmaps", {"metadata": {"name": "b", "namespace": "default"}})
+        ev = await asyncio.wait_for(w.__anext__(), 5)
+        assert (ev["type"], ev["object"]["metadata"]["name"]) == ("ADDED", "b")
+        assert len(store._watchers) == 1
+        await w.aclose()
+    finally:
+        await one.close()
+        await two.close()
+        await store.close()

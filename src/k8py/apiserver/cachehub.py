@@ -34,7 +34,7 @@ class Sink:
 class CacheHub:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.sinks: dict[str, Sink] = {}
+        self.sinks: dict[str, list[Sink]] = {}  # storage prefix -> its caches' sinks
         self.revision = 0  # every event up to here has been handed to the sinks
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -47,14 +47,18 @@ class CacheHub:
         """Register `sink` for the keys under `prefix` (a storage prefix); the hub starts
         following the store after `rev` if it does not yet. Returns the revision after
         which the sink gets every event. No await: attach several before any event flows."""
-        self.sinks[prefix] = sink
+        self.sinks.setdefault(prefix, []).append(sink)
         if self._task is None:
             self.revision = rev
             self._task = asyncio.create_task(self._run(rev), name="watch cache hub")
         return self.revision
 
-    async def detach(self, prefix: str) -> None:
-        self.sinks.pop(prefix, None)
+    async def detach(self, prefix: str, sink: Sink) -> None:
+        sinks = self.sinks.get(prefix, [])
+        if sink in sinks:
+            sinks.remove(sink)
+        if not sinks:
+            self.sinks.pop(prefix, None)
         if not self.sinks and self._task is not None:
             task, self._task = self._task, None
             task.cancel()
@@ -64,19 +68,18 @@ class CacheHub:
                 pass
             _HUBS.pop(self.store, None)
 
-    def _route(self, key: str) -> Sink | None:
+    def _route(self, key: str) -> list[Sink]:
         parts = key.split("/", 4)  # "", "registry", group, plural, rest
         if len(parts) < 5:
-            return None
-        return self.sinks.get(f"/{parts[1]}/{parts[2]}/{parts[3]}/")
+            return []
+        return self.sinks.get(f"/{parts[1]}/{parts[2]}/{parts[3]}/", [])
 
     async def _run(self, rev: int) -> None:
         while True:
             try:
                 async for ev in self.store.watch("", rev):
                     rev = ev.kv.mod_revision
-                    sink = self._route(ev.kv.key)
-                    if sink is not None:
+                    for sink in self._route(ev.kv.key):
                         try:
                             sink.on_event(ev)
                         except Exception:
@@ -88,8 +91,9 @@ class CacheHub:
             except Compacted:
                 rev = await self.store.current_revision()
                 log.warning("watch caches restarted at %d after a compaction", rev)
-                for sink in list(self.sinks.values()):
-                    sink.on_reset(rev)
+                for sinks in list(self.sinks.values()):
+                    for sink in list(sinks):
+                        sink.on_reset(rev)
                 self._progress(rev)
             except Exception:
                 log.exception("watch cache hub: store watch failed; restarting")

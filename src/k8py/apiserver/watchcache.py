@@ -164,6 +164,7 @@ class WatchCache:
         self._subs: set[Subscription] = set()  # un-indexed subscriptions
         self._indexed: dict[str, dict[str, set[Subscription]]] = {}  # kind -> value -> subscriptions
         self._hub: CacheHub | None = None
+        self._sink: Sink | None = None
         self._loading: asyncio.Task[None] | None = None
         self.state = CacheState()  # the current objects, for consistent lists
         self.listeners: list[Callable[[CacheEvent], None]] = []
@@ -179,7 +180,8 @@ class WatchCache:
         if not hub.running:
             current = await self.store.current_revision()
             rev = max(current - replay, self.store.compacted_revision, 0)
-        self.oldest = self.last = hub.attach(self.prefix, Sink(self._on_store_event, self._on_reset), rev)
+        self._sink = Sink(self._on_store_event, self._on_reset)
+        self.oldest = self.last = hub.attach(self.prefix, self._sink, rev)
         self._hub = hub
         self._load()
         self._started.set()
@@ -203,8 +205,8 @@ class WatchCache:
         self.state.finish_load(res.items, res.revision)
 
     async def close(self) -> None:
-        if self._hub is not None:
-            await self._hub.detach(self.prefix)
+        if self._hub is not None and self._sink is not None:
+            await self._hub.detach(self.prefix, self._sink)
             self._hub = None
         if self._loading is not None:
             self._loading.cancel()
