@@ -58,6 +58,7 @@ async def test_two_watchers_get_the_same_bytes_built_once(api: ApiServer, client
     await client.create("configmaps", {"metadata": {"name": "a", "namespace": "default"}, "data": {"k": "é"}})
     got = [await nxt(ln) for ln in lines]
     assert got[0] == got[1] == got[2] and got[0].endswith(b"\n")
+    assert got[0] is got[1] is got[2]  # one buffer, written to every watcher
     ev = json.loads(got[0])
     assert ev["type"] == "ADDED" and ev["object"]["data"] == {"k": "é"}
     assert ev["object"]["metadata"]["resourceVersion"] == str(int(rv) + 1)

@@ -57,7 +57,8 @@ class WatchParams:
     encoding: str | None = None
 
 
-# A watch stream's item: an event object of this watcher's own, or a shared encoded event.
+# A watch stream's item: an event object of this watcher's own, or a shared encoded event
+# (its JSON line, newline included: written as it is to every watcher).
 Frame = Obj | bytes
 
 
@@ -84,7 +85,7 @@ class WatchStream:
 
     async def frames(self) -> AsyncIterator[bytes]:
         async for f in self._frames:
-            yield (f if isinstance(f, bytes) else jsonfast.dumps(f)) + b"\n"
+            yield f if isinstance(f, bytes) else jsonfast.dumps(f) + b"\n"
 
     async def aclose(self) -> None:
         aclose = getattr(self._frames, "aclose", None)
@@ -135,7 +136,7 @@ def _frame(p: WatchParams, e: CacheEvent) -> Frame | None:
         return _event(p, e, *c)
     r = p.resource
     key = (r.group, r.version, r.plural, p.encoding, c[0], "prev" if c[1] else "")
-    return e.encoded(key, lambda: jsonfast.dumps(_event(p, e, *c)))
+    return e.encoded(key, lambda: jsonfast.dumps(_event(p, e, *c)) + b"\n")
 
 
 def bookmark(r: Resource, rev: int, initial_end: bool = False) -> Obj:
