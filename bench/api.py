@@ -7,7 +7,9 @@ the admin client certificate:
 - p50/p99 latency of create, get and merge-patch issued at a fixed rate
   (default 200/s) by concurrent clients; of list with 1,000 objects;
 - watch delivery latency (write acknowledged -> event received);
-- RSS when idle after start and after the load.
+- RSS when idle after start and after the load;
+- the server's CPU time over the whole load (user + system, from /proc: what the
+  work costs, less sensitive than latencies to other work on the machine).
 
 With `--authz` it measures instead the cost of authorization (SQLite): create and get p50/p99
 as the default service account (a RoleBinding lets it write ConfigMaps), with
@@ -72,6 +74,12 @@ class Server:
             if sel.select(0.2):
                 buf += os.read(self.proc.stdout.fileno(), 4096)
         return time.monotonic() - t0
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used (from /proc)."""
+        assert self.proc
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mib(self) -> float:
         assert self.proc
@@ -205,10 +213,12 @@ def bench_store(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         warm = srv.start()
         time.sleep(1.0)
         idle = srv.rss_mib()
+        cpu0 = srv.cpu_s()
         res = asyncio.run(load(srv.data / "kubeconfig", args.n, args.rate, args.clients))
+        cpu = srv.cpu_s() - cpu0
         loaded = srv.rss_mib()
         srv.stop()
-        return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res}
+        return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res, "cpu": cpu}
     finally:
         if etcd:
             etcd.terminate()
@@ -342,6 +352,7 @@ def main() -> None:
         row(f"{op} p50 / p99", p50_p99(op))
     for op in results[stores[0]]["lat"]:
         row(f"{op} mean", mean(op))
+    row("server CPU time for the whole load", lambda r: f"{r['cpu']:.1f} s")
     row("RSS idle after start", lambda r: f"{r['idle']:.0f} MiB")
     row("RSS after the load", lambda r: f"{r['loaded']:.0f} MiB")
 

@@ -90,10 +90,11 @@ def test_aescbc_garbage_from_a_wrong_key_is_refused_even_with_valid_padding() ->
     for _ in range(5000):
         wrong = Provider("aescbc", "k", os.urandom(32))
         try:
-            wrong.decrypt(value, KEY)
+            garbage = wrong.decrypt(value, KEY)
         except TransformError:
             continue
-        break
+        if not garbage.startswith(b"{"):  # (1 in 256 of these could pass for an object: skip them)
+            break
     else:
         pytest.skip("no wrong key with valid padding found in 5000 tries")
     with pytest.raises(TransformError, match="failed to decrypt"):

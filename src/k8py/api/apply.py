@@ -537,6 +537,8 @@ def record_update(
     removed ones; every other manager loses ownership of fields the write changed.
     managedFields sent in `new` are kept when present (an empty list resets them);
     otherwise those of `old` carry over. `now` is RFC 3339 or epoch seconds.
+    The result is a new object and a new metadata; nested values are shared with `new`
+    (no deep copy: the API server stores the result and drops `new`).
     """
     now = _rfc3339(now)
     root = _root_node(_schema_name_for(new))
@@ -564,7 +566,7 @@ def record_update(
     mine = next((e for e in entries if e.ident() == me.ident()), None)
     touched = changed | removed
     if not touched:
-        return _with_managed(copy.deepcopy(new), entries)
+        return _with_managed(new, entries)
     for e in entries:
         if e is not mine:
             e.fields -= touched
@@ -574,4 +576,4 @@ def record_update(
     else:
         me.fields = set(changed)
         entries.append(me)
-    return _with_managed(copy.deepcopy(new), entries)
+    return _with_managed(new, entries)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -232,12 +232,14 @@ class HttpFront:
         out.enable_chunked_encoding()
         it = resp.stream
         assert it is not None
+        frames = getattr(it, "frames", None)  # a watch: its events as shared encoded lines
+        chunks: AsyncIterator[Any] = frames() if frames is not None else it
         task = asyncio.current_task()
         if task is not None:
             self._streams.add(task)
         try:
             await out.prepare(request)
-            async for chunk in it:
+            async for chunk in chunks:
                 if isinstance(chunk, (bytes, bytearray)):
                     data = bytes(chunk)
                 elif isinstance(chunk, str):
@@ -252,6 +254,8 @@ class HttpFront:
         finally:
             if task is not None:
                 self._streams.discard(task)
+            if chunks is not it:
+                await cast(AsyncGenerator[Any, None], chunks).aclose()
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 try:

@@ -12,10 +12,10 @@ so components never share Python objects through it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from k8py.api import jsonfast
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.wellknown import GROUP_MASTERS, USER_SYSTEM_ADMIN
 from k8py.apiserver.server import ApiServer
@@ -83,7 +83,7 @@ class InProcessTransport:
         it = resp.stream
         try:
             async for chunk in it:
-                yield chunk if isinstance(chunk, bytes) else json.dumps(chunk).encode()
+                yield chunk if isinstance(chunk, bytes) else jsonfast.dumps(chunk)
         finally:  # closing this generator ends the server's stream (e.g. logs -f) at once
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
@@ -97,7 +97,7 @@ def _body(resp: ApiResponse) -> Any:
     b = resp.body
     if isinstance(b, (bytes, bytearray)) and "json" in resp.content_type:
         try:
-            return json.loads(b)
+            return jsonfast.loads(b)
         except ValueError:
             return bytes(b)
     return b

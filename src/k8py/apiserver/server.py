@@ -398,7 +398,7 @@ class ApiServer:
         q = req.query
         sel = compile_selection(r, q.get("labelSelector"), q.get("fieldSelector"), ns)
         items, rev, cont = await listing.list_objects(self.store, r, ns, sel, codec.query_int(q, "limit"),
-                                                      q.get("continue") or None)
+                                                      q.get("continue") or None, self.caches.get(storage.prefix(r)))
         acc, render = self._renderer(req, r)
         if acc.as_kind == "Table":
             include = q.get("includeObject", "Metadata") or "Metadata"
@@ -422,12 +422,12 @@ class ApiServer:
         initial = codec.query_bool(q, "sendInitialEvents")
         start = None if rv in ("", "0") or initial else parse_rv(rv)
         timeout = codec.query_int(q, "timeoutSeconds")
-        _, render = self._renderer(req, r)
+        acc, render = self._renderer(req, r)
         params = watching.WatchParams(
             resource=r, namespace=ns, selection=sel, start=start,
             bookmarks=codec.query_bool(q, "allowWatchBookmarks"),
             initial_events_end=initial, timeout=float(timeout) if timeout and timeout > 0 else None,
-            render=render)
+            render=render, encoding=watching.encoding_of(acc))
         cache = self.caches.get(storage.prefix(r))
         events = await watching.stream(self.store, cache, self.clock, self.config.bookmark_interval,
                                        self.config.watcher_queue, params)

@@ -13,6 +13,9 @@
   504 Timeout `Too large resource version: N, current: M` (cause ResourceVersionTooLarge,
   retryAfterSeconds 1), then the stream ends.
 Timers use the injected Clock, so tests drive them with FakeClock.advance().
+Each change event is encoded once per (resource, representation, event type) and the
+bytes are shared by all watchers asking the same (`WatchStream.frames`, what the HTTP
+front writes); iterating a WatchStream yields fresh objects per watcher instead.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from k8py.api import jsonfast
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
-from k8py.apiserver import storage
+from k8py.apiserver import listing, storage
+from k8py.apiserver.codec import Accept
 from k8py.apiserver.errors import StatusError, gone
 from k8py.apiserver.selection import Selection
 from k8py.apiserver.watchcache import (
@@ -47,45 +52,91 @@ class WatchParams:
     initial_events_end: bool  # sendInitialEvents=true: mark the end with a bookmark
     timeout: float | None
     render: Callable[[Obj], Obj]  # the object as the client asked (plain, Table, metadata)
+    # Names `render` when its output depends on nothing but the object ("json",
+    # "PartialObjectMetadata/v1"): events are then encoded once for all such watchers.
+    encoding: str | None = None
 
 
-async def _initial(store: Store, p: WatchParams) -> tuple[list[Obj], int]:
-    prefix = storage.prefix(p.resource, p.namespace)
-    items: list[Obj] = []
-    start_after: str | None = None
-    rev: int | None = None
-    while True:
-        res = await store.list(prefix, start_after=start_after, limit=500)
-        if rev is None:
-            rev = res.revision
-        for kv in res.items:
-            obj = storage.from_kv(p.resource, kv)
-            if p.selection.matches(obj):
-                items.append(obj)
-        if not res.more or not res.items:
-            return items, rev
-        start_after = res.items[-1].key
+# A watch stream's item: an event object of this watcher's own, or a shared encoded event
+# (its JSON line, newline included: written as it is to every watcher).
+Frame = Obj | bytes
 
 
-def _to_event(p: WatchParams, e: CacheEvent) -> Obj | None:
+def encoding_of(acc: Accept) -> str | None:
+    """The shared-encoding name of a representation (None: a Table, which shows ages)."""
+    if acc.as_kind == "":
+        return "json"
+    return f"PartialObjectMetadata/{acc.version}" if acc.as_kind.startswith("PartialObjectMetadata") else None
+
+
+class WatchStream:
+    """The events of one watch. Iterated, it yields event objects (fresh for every
+    watcher: shared encodings are decoded); `frames()` yields the JSON lines to send."""
+
+    def __init__(self, frames: AsyncIterator[Frame]) -> None:
+        self._frames = frames
+
+    def __aiter__(self) -> WatchStream:
+        return self
+
+    async def __anext__(self) -> Obj:
+        f = await self._frames.__anext__()
+        return jsonfast.loads(f) if isinstance(f, bytes) else f
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        async for f in self._frames:
+            yield f if isinstance(f, bytes) else jsonfast.dumps(f) + b"\n"
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._frames, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _initial(store: Store, cache: WatchCache | None, p: WatchParams) -> tuple[list[Obj], int]:
+    """The current state to send first, and its revision: a consistent list (from the
+    watch cache when it has caught up with the store)."""
+    items, rev, _ = await listing.list_objects(store, p.resource, p.namespace, p.selection, None, None, cache)
+    return items, rev
+
+
+def _classify(p: WatchParams, e: CacheEvent) -> tuple[str, bool] | None:
+    """What the watcher sees of event e: (event type, whether the object is the previous
+    value), or None when the event is not for it (selectors before and after)."""
     r, sel = p.resource, p.selection
     lazy = sel.field is None
     if e.type == "DELETE":
-        if sel.matches(e.obj, None if lazy else e.fields(r)):
-            return {"type": "DELETED", "object": storage.decode(r, e.value, e.revision)}
-        return None
+        return ("DELETED", False) if sel.matches(e.obj, None if lazy else e.fields(r)) else None
     new_match = sel.matches(e.obj, None if lazy else e.fields(r))
     if sel.label is None and sel.field is None:  # only the namespace, which never changes
         old_match = not e.created and new_match
     else:
         old_match = e.prev is not None and not e.created and sel.matches(e.prev, None if lazy else e.fields(r, True))
     if new_match and old_match:
-        return {"type": "MODIFIED", "object": storage.decode(r, e.value, e.revision)}
+        return "MODIFIED", False
     if new_match:
-        return {"type": "ADDED", "object": storage.decode(r, e.value, e.revision)}
+        return "ADDED", False
     if old_match and e.prev_value is not None:
-        return {"type": "DELETED", "object": storage.decode(r, e.prev_value, e.revision)}
+        return "DELETED", True
     return None
+
+
+def _event(p: WatchParams, e: CacheEvent, kind: str, prev: bool) -> Obj:
+    value = e.prev_value if prev and e.prev_value is not None else e.value
+    return {"type": kind, "object": p.render(storage.decode(p.resource, value, e.revision))}
+
+
+def _frame(p: WatchParams, e: CacheEvent) -> Frame | None:
+    """The event for this watcher: its encoded JSON, shared with every watcher of the same
+    resource and encoding, or a fresh object when its rendering is its own (Table)."""
+    c = _classify(p, e)
+    if c is None:
+        return None
+    if p.encoding is None:
+        return _event(p, e, *c)
+    r = p.resource
+    key = (r.group, r.version, r.plural, p.encoding, c[0], "prev" if c[1] else "")
+    return e.encoded(key, lambda: jsonfast.dumps(_event(p, e, *c)) + b"\n")
 
 
 def bookmark(r: Resource, rev: int, initial_end: bool = False) -> Obj:
@@ -119,20 +170,20 @@ async def _wait_fresh(store: Store, clock: Clock, rv: int) -> int | None:
         await clock.sleep(FRESH_POLL)
 
 
-async def _error(err: StatusError) -> AsyncIterator[Obj]:
+async def _error(err: StatusError) -> AsyncIterator[Frame]:
     yield {"type": "ERROR", "object": err.status()}
 
 
 async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_interval: float,
-                 queue_size: int, p: WatchParams) -> AsyncIterator[Obj]:
+                 queue_size: int, p: WatchParams) -> WatchStream:
     initial: list[Obj] = []
     if p.start is None:
-        initial, start = await _initial(store, p)
+        initial, start = await _initial(store, cache, p)
     else:
         start = p.start
         behind = None if cache is not None and start <= cache.last else await _wait_fresh(store, clock, start)
         if behind is not None:
-            return _error(too_large_resource_version(start, behind))
+            return WatchStream(_error(too_large_resource_version(start, behind)))
     sub: Subscription | None = None
     if start < store.compacted_revision:
         sub = Subscription(start, 1)
@@ -141,11 +192,11 @@ async def stream(store: Store, cache: WatchCache | None, clock: Clock, bookmark_
         sub = cache.subscribe(start, p.selection.index())
     if sub is None:
         sub = DirectSubscription(store, storage.prefix(p.resource), start, queue_size)
-    return _run(sub, initial, start, cache, clock, bookmark_interval, p)
+    return WatchStream(_run(sub, initial, start, cache, clock, bookmark_interval, p))
 
 
 async def _run(sub: Subscription, initial: list[Obj], start: int, cache: WatchCache | None,
-               clock: Clock, interval: float, p: WatchParams) -> AsyncIterator[Obj]:
+               clock: Clock, interval: float, p: WatchParams) -> AsyncIterator[Frame]:
     seen = start
     timers: dict[str, asyncio.Task[None]] = {}
     get_task: asyncio.Task[CacheEvent | None] | None = None
@@ -172,10 +223,9 @@ async def _run(sub: Subscription, initial: list[Obj], start: int, cache: WatchCa
                         yield {"type": "ERROR", "object": err.status()}
                     return
                 seen = max(seen, e.revision)
-                ev = _to_event(p, e)
-                if ev is not None:
-                    ev["object"] = p.render(ev["object"])
-                    yield ev
+                frame = _frame(p, e)
+                if frame is not None:
+                    yield frame
                 continue
             if "timeout" in timers and timers["timeout"] in done:
                 return

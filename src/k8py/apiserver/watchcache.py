@@ -1,12 +1,16 @@
-"""Watch fan-out: ONE store watch per storage prefix, shared by all watchers.
+"""Watch fan-out: ONE watch cache per storage prefix, shared by all watchers.
 
-A `WatchCache` follows `store.watch(prefix)` from the revision it started at and
-keeps a bounded history of recent events. A watcher subscribes from a revision R:
-if every event after R is still in the history (R >= `oldest`), it gets them
-replayed and then live events, without gap or duplicate (replay and registration
-happen without an await in between). Otherwise the caller falls back to a direct
-store watch (`DirectSubscription`), which raises Compacted -> 410 when the store
-no longer has R. Each event is decoded once, for every watcher's filters.
+A `WatchCache` follows the store under its prefix from the revision it started at
+(all the caches of a store share one store watch, the `CacheHub`) and keeps a
+bounded history of recent events, and the current objects (`state`, a `CacheState`)
+from which consistent lists are served: `reader()` waits until the hub has passed
+the store's current revision. A watcher subscribes from a revision R: if every
+event after R is still in the history (R >= `oldest`), it gets them replayed and
+then live events, without gap or duplicate (replay and registration happen without
+an await in between). Otherwise the caller falls back to a direct store watch
+(`DirectSubscription`), which raises Compacted -> 410 when the store no longer has
+R. Each event is decoded once, for every watcher's filters, and encoded once per
+(resource, encoding, event type) for every watcher that asks the same (`encoded`).
 Invariant: `oldest` <= every revision in the history - 1; all events under the
 prefix with revision in (oldest, last] are in the history, in order.
 A watcher that falls more than `queue_size` events behind is dropped (its stream
@@ -18,18 +22,20 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8py.api import jsonfast
 from k8py.api.types import Obj
+from k8py.apiserver.cachehub import CacheHub, Sink, hub_for
+from k8py.apiserver.cachestate import CacheState
 from k8py.store.errors import Compacted
-from k8py.store.protocol import Store, WatchEvent
+from k8py.store.protocol import ListResult, Store, WatchEvent
 
 log = logging.getLogger(__name__)
-DECODED_WINDOW = 256  # newest events keep their decoded objects for the watchers' filters
+DECODED_WINDOW = 256  # newest events keep their decoded objects and encodings for the watchers
 
 
 @dataclass
@@ -43,6 +49,7 @@ class CacheEvent:
     _obj: Obj | None = field(default=None, repr=False)
     _prev: Obj | None = field(default=None, repr=False)
     _fields: dict[tuple[str, str, bool], Obj] = field(default_factory=dict, repr=False)
+    _encoded: dict[tuple[str, ...], bytes] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_store(cls, ev: WatchEvent) -> CacheEvent:
@@ -53,13 +60,13 @@ class CacheEvent:
     def obj(self) -> Obj:
         """The decoded value, shared by all watchers: read it, never mutate it."""
         if self._obj is None:
-            self._obj = json.loads(self.value)
+            self._obj = jsonfast.loads(self.value)
         return self._obj
 
     @property
     def prev(self) -> Obj | None:
         if self._prev is None and self.prev_value is not None:
-            self._prev = json.loads(self.prev_value)
+            self._prev = jsonfast.loads(self.prev_value)
         return self._prev
 
     def fields(self, r: Any, prev: bool = False) -> Obj:
@@ -72,10 +79,19 @@ class CacheEvent:
             f = self._fields[k] = nested_field_set(r, obj or {})
         return f
 
+    def encoded(self, key: tuple[str, ...], make: Callable[[], bytes]) -> bytes:
+        """The watch event as `key` (resource, encoding, event type, which value) names
+        it, encoded once by `make` and shared by every watcher asking the same."""
+        data = self._encoded.get(key)
+        if data is None:
+            data = self._encoded[key] = make()
+        return data
+
     def forget(self) -> None:
-        """Drop the decoded forms (kept only while the event is fresh)."""
+        """Drop the decoded and encoded forms (kept only while the event is fresh)."""
         self._obj = self._prev = None
         self._fields = {}
+        self._encoded = {}
 
     def index_values(self, kind: str) -> set[str]:
         """Values of a watch index ("nodeName", "name", "namespace") before and after."""
@@ -147,7 +163,10 @@ class WatchCache:
         self.last = 0  # revision of the newest event seen (or the start revision)
         self._subs: set[Subscription] = set()  # un-indexed subscriptions
         self._indexed: dict[str, dict[str, set[Subscription]]] = {}  # kind -> value -> subscriptions
-        self._task: asyncio.Task[None] | None = None
+        self._hub: CacheHub | None = None
+        self._sink: Sink | None = None
+        self._loading: asyncio.Task[None] | None = None
+        self.state = CacheState()  # the current objects, for consistent lists
         self.listeners: list[Callable[[CacheEvent], None]] = []
         self.on_restart: list[Callable[[], None]] = []  # called when events may have been missed
         self._started = asyncio.Event()
@@ -155,21 +174,45 @@ class WatchCache:
     async def start(self, replay: int = 0) -> None:
         """Follow the store from now, or from up to `replay` revisions back (still in
         the store's history), so that watchers resuming after a restart are served
-        from the cache rather than each opening its own store watch."""
-        current = await self.store.current_revision()
-        rev = max(current - replay, self.store.compacted_revision, 0)
-        self.oldest = self.last = rev
-        self._task = asyncio.create_task(self._run(rev), name=f"watchcache {self.prefix}")
+        from the cache rather than each opening its own store watch. All the caches of
+        a store share one store watch (`CacheHub`); the first to start picks its start."""
+        hub = hub_for(self.store)
+        rev = 0
+        if not hub.running:
+            current = await self.store.current_revision()
+            rev = max(current - replay, self.store.compacted_revision, 0)
+        self._sink = Sink(self._on_store_event, self._on_reset)
+        self.oldest = self.last = hub.attach(self.prefix, self._sink, rev)
+        self._hub = hub
+        self._load()
         self._started.set()
 
+    def _load(self) -> None:
+        """(Re)load the current objects in the background; lists use the store meanwhile."""
+        self.state.begin_load()
+        if self._loading is not None:
+            self._loading.cancel()
+        self._loading = asyncio.create_task(self._load_state(), name=f"watchcache list {self.prefix}")
+
+    async def _load_state(self) -> None:
+        try:
+            res = await self.store.list(self.prefix)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("watch cache %s: could not list; lists are served by the store", self.prefix)
+            self.state.reset()
+            return
+        self.state.finish_load(res.items, res.revision)
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        if self._hub is not None and self._sink is not None:
+            await self._hub.detach(self.prefix, self._sink)
+            self._hub = None
+        if self._loading is not None:
+            self._loading.cancel()
+            self._loading = None
+        self.state.reset()
         for s in self._all():
             s.close()
 
@@ -180,29 +223,39 @@ class WatchCache:
                 out.extend(subs)
         return out
 
-    async def _run(self, rev: int) -> None:
-        while True:
-            try:
-                async for ev in self.store.watch(self.prefix, rev):
-                    self._append(CacheEvent.from_store(ev))
-                    rev = ev.kv.mod_revision
-                return  # the store closed
-            except asyncio.CancelledError:
-                raise
-            except Compacted:
-                # We fell behind a compaction: restart empty; watchers re-watch.
-                rev = await self.store.current_revision()
-                log.warning("watch cache %s restarted at %d after a compaction", self.prefix, rev)
-                self._history.clear()
-                self._revs.clear()
-                self.oldest = self.last = rev
-                for s in self._all():
-                    s.close()
-                for fn in self.on_restart:
-                    fn()
-            except Exception:
-                log.exception("watch cache %s: store watch failed; restarting", self.prefix)
-                await asyncio.sleep(0.5)
+    def _on_store_event(self, ev: WatchEvent) -> None:
+        self.state.apply(ev)
+        if ev.kv.mod_revision > self.oldest:
+            self._append(CacheEvent.from_store(ev))
+
+    def _on_reset(self, rev: int) -> None:
+        """The hub fell behind a compaction: restart empty at `rev`; watchers re-watch."""
+        log.warning("watch cache %s restarted at %d after a compaction", self.prefix, rev)
+        self._history.clear()
+        self._revs.clear()
+        self.oldest = self.last = rev
+        for s in self._all():
+            s.close()
+        self._load()
+        for fn in self.on_restart:
+            fn()
+
+    async def reader(self, timeout: float) -> Callable[[str, str | None, int], Awaitable[ListResult]] | None:
+        """A consistent reader of this cache's objects: once the cache holds every change
+        up to the store's current revision (waiting up to `timeout` for it), a function
+        answering as `Store.list` does at that revision, or later (the hub's revision);
+        None when the cache cannot (still loading, or behind): read the store then.
+        The function does not suspend: pages read in a row see one state."""
+        if self._hub is None or not self.state.loaded:
+            return None
+        rev = await self.store.current_revision()
+        if not await self._hub.wait_for(rev, timeout) or not self.state.loaded or self._hub is None:
+            return None
+        hub, state = self._hub, self.state
+
+        async def read(prefix: str, start_after: str | None, limit: int) -> ListResult:
+            return state.list(prefix, start_after, limit, hub.revision)
+        return read
 
     def _append(self, e: CacheEvent) -> None:
         self._history.append(e)
@@ -230,7 +283,7 @@ class WatchCache:
         """A subscription to events with revision > after (only those whose index value,
         before or after, is index[1], when given); None if the history no longer
         reaches back to `after` (use a direct store watch then)."""
-        if after < self.oldest or self._task is None:
+        if after < self.oldest or self._hub is None:
             return None
         sub = Subscription(after, self.queue_size, self._unsubscribe, index)
         start = bisect.bisect_right(self._revs, after)

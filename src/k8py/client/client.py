@@ -9,11 +9,10 @@ carries metadata.resourceVersion: compare-and-swap) inside `retry_on_conflict`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from k8py.api import resources
+from k8py.api import jsonfast, resources
 from k8py.api.types import Obj
 from k8py.client.errors import ApiError
 from k8py.client.transport import Transport
@@ -151,7 +150,7 @@ class Client:
             q["fieldManager"] = field_manager
         if force:
             q["force"] = "true"
-        body = json.dumps(patch).encode()
+        body = jsonfast.dumps(patch)
         return await self._call_obj("PATCH", r.path(namespace, name, subresource),
                                     query=q, body=body, content_type=ct)
 

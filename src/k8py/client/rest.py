@@ -11,7 +11,6 @@ created on first use inside the running loop and closed by `close()`.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import ssl
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from k8py.api import jsonfast
 from k8py.client.errors import ApiError
 from k8py.client.transport import encode_body
 
@@ -33,7 +33,7 @@ def _decode(data: bytes, content_type: str) -> Any:
         return None
     if "json" in content_type or data[:1] in (b"{", b"["):
         try:
-            return json.loads(data)
+            return jsonfast.loads(data)
         except ValueError:
             pass
     return data.decode("utf-8", "replace") if content_type.startswith("text/") else data
@@ -136,9 +136,9 @@ class RestTransport:
                         break
                     line, buf = buf[:i], buf[i + 1:]
                     if line.strip():
-                        yield json.loads(line)
+                        yield jsonfast.loads(line)
             if buf.strip():
-                yield json.loads(buf)
+                yield jsonfast.loads(buf)
 
     async def stream_bytes(self, path: str, *, query: dict[str, str] | None = None) -> AsyncIterator[bytes]:
         """GET a byte stream (pod logs with follow=true)."""

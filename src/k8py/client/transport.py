@@ -8,20 +8,22 @@ the API server's side, `k8py.apiserver.inprocess.InProcessTransport` (calls
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from k8py.api import jsonfast
+
 
 def encode_body(body: Any) -> bytes | None:
-    """A request body as bytes: None stays None, bytes and str as they are, anything else as JSON."""
+    """A request body as bytes: None stays None, bytes and str as they are, anything else as
+    compact JSON (what kubectl sends; the API server decodes it on its fast path)."""
     if body is None:
         return None
     if isinstance(body, (bytes, bytearray)):
         return bytes(body)
     if isinstance(body, str):
         return body.encode()
-    return json.dumps(body).encode()
+    return jsonfast.dumps(body)
 
 
 class Transport(Protocol):
