@@ -49,8 +49,9 @@ class Harness:
     async def pod(self, name: str) -> dict:
         return await self.client.get("pods", name, "default")
 
-    async def until(self, cond: Any, timeout: float = 5.0, step: float = 0.0) -> Any:
-        """Poll cond (sync or async); with step > 0 advance the fake clock between polls."""
+    async def until(self, cond: Any, timeout: float = 30.0, step: float = 0.0) -> Any:
+        """Poll cond (sync or async); with step > 0 advance the fake clock between polls. The
+        timeout is real time, generous for a loaded machine: it only bounds a failing test."""
         async def poll() -> Any:
             import inspect
             while True:
