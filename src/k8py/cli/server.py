@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from k8py.component import ClusterContext, Component, LocalNode
     from k8py.nodehost.layout import HostNetwork
     from k8py.store import Store
+    from k8py.store.etcd import EtcdTLS
 
 log = logging.getLogger("k8py.server")
 
@@ -79,6 +80,9 @@ class ServerArgs:
     authorization_mode: str = "RBAC"  # or AlwaysAllow
     nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
     node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
+    etcd_cafile: str | None = None  # TLS to etcd (kube-apiserver's flags): the members' CA,
+    etcd_certfile: str | None = None  # our client certificate
+    etcd_keyfile: str | None = None  # and its key
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -158,6 +162,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=6443, help="HTTPS port (default 6443; 0 = any free port)")
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--store", default=None, help="store URL: sqlite (default, in the data dir) or etcd://host:port")
+    p.add_argument("--etcd-cafile", default=None, help="etcd over TLS: the CA file verifying the members")
+    p.add_argument("--etcd-certfile", default=None, help="etcd over TLS: the client certificate (PEM)")
+    p.add_argument("--etcd-keyfile", default=None, help="etcd over TLS: the client certificate's key (PEM)")
     p.add_argument("--no-agent", action="store_true", help="do not run the embedded node agent")
     p.add_argument("--simulated-nodes", type=int, default=0, help="run N simulated nodes (no containers)")
     p.add_argument("--node-capacity", type=parse_capacity, default="cpu=4,memory=8Gi,pods=110",
@@ -219,7 +226,9 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
                       join_data_dir=getattr(ns, "join_data_dir", None),
                       authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
-                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
+                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"),
+                      etcd_cafile=getattr(ns, "etcd_cafile", None), etcd_certfile=getattr(ns, "etcd_certfile", None),
+                      etcd_keyfile=getattr(ns, "etcd_keyfile", None))
 
 
 def _store_kind(url: str | None) -> str:
@@ -298,6 +307,14 @@ def _make_data_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
+def _etcd_tls(args: ServerArgs) -> EtcdTLS | None:
+    """The etcd client TLS the --etcd-* flags give (None without any)."""
+    if not (args.etcd_cafile or args.etcd_certfile or args.etcd_keyfile):
+        return None
+    from k8py.store.etcd import EtcdTLS
+    return EtcdTLS(args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile)
+
+
 async def _start_store(args: ServerArgs) -> Store:
     """The store, wrapped so that what the encryption configuration names (Secrets by
     default) is encrypted at rest."""
@@ -305,7 +322,7 @@ async def _start_store(args: ServerArgs) -> Store:
     from k8py.store import open_store
 
     config = ensure_config(args.data_path, args.encryption_provider_config)
-    store: Store = EncryptingStore(open_store(args.store, str(args.data_path)), config)
+    store: Store = EncryptingStore(open_store(args.store, str(args.data_path), etcd_tls=_etcd_tls(args)), config)
     await store.start()
     _phase("store")
     return store
@@ -491,9 +508,10 @@ def main(ns: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from k8py.nodehost.errors import NodeHostError
+    from k8py.store.errors import EtcdTLSError
     try:
         return asyncio.run(serve(args_from(ns)))
-    except (OSError, ValueError, NodeHostError) as e:
+    except (OSError, ValueError, NodeHostError, EtcdTLSError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet
