@@ -107,7 +107,7 @@ COMPONENTS: list[tuple[str, Component]] = []
 
 def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     """The cluster's own components, each `<component>/run.py:run(ctx)` (imported lazily)."""
-    from k8py.api.wellknown import USER_KUBE_SCHEDULER
+    from k8py.api.wellknown import USER_KUBE_CONTROLLER_MANAGER, USER_KUBE_SCHEDULER
     from k8py.cli.components import as_user, elected
     from k8py.controllers.run import run as run_controllers
     from k8py.scheduler.run import run as run_scheduler
@@ -118,9 +118,9 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
         config = args.leader_election()
         scheduler = elected("kube-scheduler", run_scheduler, config)
         controllers = elected("kube-controller-manager", run_controllers, config)
-    # The scheduler as system:kube-scheduler (its bootstrap roles); the controllers keep system:masters.
+    # Each as its own user, holding its bootstrap roles (controllerpolicy: the controllers' roles).
     comps: list[tuple[str, Component]] = [("scheduler", as_user(USER_KUBE_SCHEDULER, scheduler)),
-                                          ("controller-manager", controllers)]
+                                          ("controller-manager", as_user(USER_KUBE_CONTROLLER_MANAGER, controllers))]
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
