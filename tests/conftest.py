@@ -110,22 +110,26 @@ def _etcd_free_port() -> int:
 class EtcdProcess:
     """One etcd on loopback; `stop()` kills it and removes its data dir."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         self.dir = _Path(_tempfile.mkdtemp(prefix="k8py-etcd-"))
         self.proc: _subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.pki: EtcdPki | None = _mint_etcd_pki(self.dir / "pki") if tls else None
 
     def start(self, timeout: float = 30.0) -> str:
         for _attempt in range(3):  # a free port may be taken before etcd binds it
             client, peer = _etcd_free_port(), _etcd_free_port()
-            self.url = f"http://127.0.0.1:{client}"
+            self.url = f"{'https' if self.pki else 'http'}://127.0.0.1:{client}"
             peer_url = f"http://127.0.0.1:{peer}"
             log = open(self.dir / "etcd.log", "ab")
+            tls = [] if self.pki is None else [
+                "--cert-file", str(self.pki.server_cert), "--key-file", str(self.pki.server_key),
+                "--trusted-ca-file", str(self.pki.ca), "--client-cert-auth"]
             self.proc = _subprocess.Popen(
                 [_ETCD_BIN, "--name", "default", "--data-dir", str(self.dir / "data"),
                  "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                  "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                 "--initial-cluster", f"default={peer_url}"],
+                 "--initial-cluster", f"default={peer_url}", *tls],
                 stdout=log, stderr=_subprocess.STDOUT, stdin=_subprocess.DEVNULL,
                 preexec_fn=_etcd_die_with_parent)
             log.close()
@@ -142,8 +146,13 @@ class EtcdProcess:
     def _answers(self) -> bool:
         req = _etcd_urlrequest.Request(self.url + "/v3/kv/range", data=b'{"key":"AA=="}',
                                        headers={"Content-Type": "application/json"})
+        ctx = None
+        if self.pki is not None:
+            import ssl
+            ctx = ssl.create_default_context(cafile=str(self.pki.ca))
+            ctx.load_cert_chain(str(self.pki.client_cert), str(self.pki.client_key))
         try:
-            with _etcd_urlrequest.urlopen(req, timeout=1) as r:
+            with _etcd_urlrequest.urlopen(req, timeout=1, context=ctx) as r:
                 return bool(r.status == 200)
         except (_etcd_urlerror.URLError, OSError):
             return False
@@ -241,6 +250,79 @@ def _etcd_answers(url: str) -> bool:
             return bool(r.status == 200)
     except (_etcd_urlerror.URLError, OSError):
         return False
+
+
+@_dataclass
+class EtcdPki:
+    """Files minted for an etcd on TLS: its CA, its serving certificate (127.0.0.1), a
+    client certificate of that CA, and a stranger: a client certificate of another CA."""
+
+    ca: _Path
+    server_cert: _Path
+    server_key: _Path
+    client_cert: _Path
+    client_key: _Path
+    stranger_cert: _Path
+    stranger_key: _Path
+
+
+def _mint_cert(out: _Path, name: str, cn: str, issuer: tuple | None, *, ca: bool = False,  # type: ignore[type-arg]
+               server: bool = False) -> tuple:  # type: ignore[type-arg]
+    """A key and certificate `name`.crt/.key in `out`, signed by `issuer` (key, cert) or self-signed."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    b = (x509.CertificateBuilder().subject_name(subject)
+         .issuer_name(issuer[1].subject if issuer else subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if server:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                         x509.DNSName("localhost")]), critical=False)
+    if not ca:
+        # etcd's gateway dials its own gRPC port with the serving certificate: a server needs clientAuth too.
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+        b = b.add_extension(x509.ExtendedKeyUsage([*usages, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    cert = b.sign(issuer[0] if issuer else key, hashes.SHA256())
+    (out / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (out / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                        serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    return key, cert
+
+
+def _mint_etcd_pki(out: _Path) -> EtcdPki:
+    out.mkdir(mode=0o700, parents=True)
+    ca = _mint_cert(out, "ca", "k8py-test-etcd-ca", None, ca=True)
+    _mint_cert(out, "server", "etcd", ca, server=True)
+    _mint_cert(out, "client", "k8py-apiserver", ca)
+    other = _mint_cert(out, "other-ca", "k8py-test-other-ca", None, ca=True)
+    _mint_cert(out, "stranger", "k8py-apiserver", other)
+    return EtcdPki(out / "ca.crt", out / "server.crt", out / "server.key", out / "client.crt", out / "client.key",
+                   out / "stranger.crt", out / "stranger.key")
+
+
+@_pytest.fixture(scope="session")
+def etcd_tls() -> _Iterator[EtcdProcess]:
+    """A real etcd serving https only, requiring client certificates (--client-cert-auth) of
+    the CA minted for it (its `pki`); shared by the session (unique key prefixes, please)."""
+    if not _os.path.exists(_ETCD_BIN):
+        _pytest.skip(f"{_ETCD_BIN} not installed (apt-get install etcd-server)")
+    etcd = EtcdProcess(tls=True)
+    try:
+        etcd.start()
+        yield etcd
+    finally:
+        etcd.stop()
 
 
 @_pytest.fixture

@@ -81,7 +81,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], dict[str, FakeSto
     log: list[str] = []
     made: dict[str, FakeStore] = {}
 
-    def open_store(url: str | None, data_dir: str) -> FakeStore:
+    def open_store(url: str | None, data_dir: str, etcd_tls: object = None) -> FakeStore:
         log.append(f"open_store {url} {Path(data_dir).name}")
         made["store"] = FakeStore(log)
         return made["store"]
@@ -222,8 +222,12 @@ def test_leader_elected_components_and_bad_timings(tmp_path: Path, capsys: pytes
     assert not (tmp_path / "d").exists()  # refused before anything was made
 
 
-def test_the_scheduler_runs_as_system_kube_scheduler() -> None:
-    """The scheduler's clients act as system:kube-scheduler (its bootstrap roles), not system:masters."""
+@pytest.mark.parametrize("name, module, user", [
+    ("scheduler", "k8py.scheduler.run", "system:kube-scheduler"),
+    ("controller-manager", "k8py.controllers.run", "system:kube-controller-manager"),
+])
+def test_components_run_as_their_own_users(name: str, module: str, user: str) -> None:
+    """The scheduler and the controller manager act as their users (their bootstrap roles), not system:masters."""
     from k8py.cli.components import as_user
     from k8py.clock import RealClock
     from k8py.component import ClusterContext
@@ -238,9 +242,10 @@ def test_the_scheduler_runs_as_system_kube_scheduler() -> None:
     async def component(ctx: ClusterContext) -> None:
         seen.append(ctx.client())
 
-    scheduler = dict(server._builtin_components(server.ServerArgs(no_agent=True, leader_elect=False)))["scheduler"]
-    assert scheduler.__wrapped__.__module__ == "k8py.scheduler.run"  # type: ignore[attr-defined]
+    comp = dict(server._builtin_components(server.ServerArgs(no_agent=True, leader_elect=False)))[name]
+    assert comp.__wrapped__.__module__ == module  # type: ignore[attr-defined]
+    assert comp.__closure__ is not None and user in [c.cell_contents for c in comp.__closure__]
     ctx = ClusterContext(clock=RealClock(), client=lambda: "admin", client_as=client_as)  # type: ignore[arg-type,return-value]
-    asyncio.run(as_user("system:kube-scheduler", component)(ctx))
-    assert seen == ["client-of-system:kube-scheduler"]
-    assert asked == [("system:kube-scheduler", ("system:authenticated",))]
+    asyncio.run(as_user(user, component)(ctx))
+    assert seen == ["client-of-" + user]
+    assert asked == [(user, ("system:authenticated",))]

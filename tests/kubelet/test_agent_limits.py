@@ -13,12 +13,15 @@ def test_defaults_are_the_kubelets_but_for_pids() -> None:
     o, _ = options_from_env({})
     assert (o.container_log_max_size, o.container_log_max_files) == (10 << 20, 5)
     assert o.pod_max_pids == 4096
+    assert o.eviction_hard == "memory.available<100Mi,nodefs.available<10%,pid.available<5%"
 
 
 def test_from_environment() -> None:
     o, _ = options_from_env({"K8PY_AGENT_CONTAINER_LOG_MAX_SIZE": "1Mi", "K8PY_AGENT_CONTAINER_LOG_MAX_FILES": "3",
                              "K8PY_AGENT_POD_MAX_PIDS": "-1"})
     assert (o.container_log_max_size, o.container_log_max_files, o.pod_max_pids) == (1 << 20, 3, -1)
+    o, _ = options_from_env({"K8PY_AGENT_EVICTION_HARD": "memory.available<1Gi"})
+    assert o.eviction_hard == "memory.available<1Gi"
 
 
 @pytest.mark.parametrize("name, value", [
@@ -27,6 +30,8 @@ def test_from_environment() -> None:
     ("K8PY_AGENT_CONTAINER_LOG_MAX_FILES", "1"),
     ("K8PY_AGENT_POD_MAX_PIDS", "-2"),
     ("K8PY_AGENT_POD_MAX_PIDS", "1.5"),
+    ("K8PY_AGENT_EVICTION_HARD", "memory.available>1Gi"),
+    ("K8PY_AGENT_EVICTION_HARD", "nodefs.available<200%"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):

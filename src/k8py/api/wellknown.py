@@ -51,6 +51,7 @@ GROUP_AUTHENTICATED = "system:authenticated"  # every authenticated user
 NODE_USER_PREFIX = "system:node:"  # a node's user is system:node:<node name>
 GROUP_NODES = "system:nodes"  # every node
 USER_KUBE_SCHEDULER = "system:kube-scheduler"  # the scheduler's user (bootstrap roles bind it)
+USER_KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"  # the controller manager's user
 GROUP_BOOTSTRAPPERS = "system:bootstrappers"  # a joining node before it has its certificate
 USER_AGENT_BOOTSTRAP = "system:bootstrap:k8py-agent"  # the shared agent token's user
 NODE_CREDENTIALS_PATH = "/k8py/v1/node-credentials"  # where a bootstrapper gets a node certificate

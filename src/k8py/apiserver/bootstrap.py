@@ -28,7 +28,7 @@ from k8py.api.wellknown import (
     NAMESPACE_PUBLIC,
     NAMESPACE_SYSTEM,
 )
-from k8py.apiserver import apiservices, bootstrappolicy, priority, storage
+from k8py.apiserver import apiservices, bootstrappolicy, controllerpolicy, priority, storage
 from k8py.apiserver.config import ApiServerConfig
 from k8py.apiserver.errors import StatusError
 from k8py.apiserver.registry import Registry, WriteOptions
@@ -115,9 +115,9 @@ async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> N
 
 async def ensure_policy(reg: Registry) -> None:
     """Kubernetes' bootstrap ClusterRoles and ClusterRoleBindings, each created if missing."""
-    for obj in bootstrappolicy.cluster_roles():
+    for obj in [*bootstrappolicy.cluster_roles(), *controllerpolicy.controller_roles()]:
         await _ensure(reg, _res("rbac.authorization.k8s.io", "clusterroles"), obj)
-    for obj in bootstrappolicy.cluster_role_bindings():
+    for obj in [*bootstrappolicy.cluster_role_bindings(), *controllerpolicy.controller_role_bindings()]:
         await _ensure(reg, _res("rbac.authorization.k8s.io", "clusterrolebindings"), obj)
 
 

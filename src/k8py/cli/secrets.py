@@ -17,6 +17,10 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8py.store.etcd import EtcdTLS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,13 +30,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--data-dir", default="~/.k8py", help="the server's data dir (default ~/.k8py)")
     r.add_argument("--store", default=None,
                    help="store URL, as given to `k8py server` (default: sqlite in the data dir)")
+    r.add_argument("--etcd-cafile", default=None, help="etcd over TLS, as given to `k8py server`")
+    r.add_argument("--etcd-certfile", default=None, help="etcd over TLS, as given to `k8py server`")
+    r.add_argument("--etcd-keyfile", default=None, help="etcd over TLS, as given to `k8py server`")
     r.add_argument("--encryption-provider-config", default=None,
                    help="the configuration file, as given to `k8py server` (default: the data dir's)")
     r.add_argument("--keep-old-keys", action="store_true",
                    help="keep the old keys in the configuration (after the new)")
 
 
-async def rotate(data_dir: Path, store_url: str | None, config_file: Path, keep_old: bool) -> str:
+async def rotate(data_dir: Path, store_url: str | None, config_file: Path, keep_old: bool,
+                 etcd_tls: EtcdTLS | None = None) -> str:
     import yaml
 
     from k8py.apiserver import encryption
@@ -42,7 +50,7 @@ async def rotate(data_dir: Path, store_url: str | None, config_file: Path, keep_
     encryption.parse(doc, str(config_file))  # refuse a broken file before touching anything
     with_new, name = encryption.rotated_document(doc)
     encryption.write_document(config_file, with_new)
-    store = open_store(store_url, str(data_dir))
+    store = open_store(store_url, str(data_dir), etcd_tls=etcd_tls)
     await store.start()
     try:
         n = await encryption.rewrite_all(store, encryption.parse(with_new, str(config_file)))
@@ -58,14 +66,19 @@ def main(ns: argparse.Namespace) -> int:
     import os
 
     from k8py.apiserver.encryption import DEFAULT_FILE, EncryptionConfigError
+    from k8py.store.errors import StoreError
     data_dir = Path(os.path.expanduser(ns.data_dir)).resolve()
     config_file = Path(ns.encryption_provider_config or data_dir / DEFAULT_FILE)
     if not config_file.exists():
         print(f"k8py: no encryption configuration at {config_file}", file=sys.stderr)
         return 1
     try:
-        print(asyncio.run(rotate(data_dir, ns.store, config_file, ns.keep_old_keys)))
-    except (OSError, ValueError, EncryptionConfigError) as e:
+        tls = None
+        if ns.etcd_cafile or ns.etcd_certfile or ns.etcd_keyfile:
+            from k8py.store.etcd import EtcdTLS
+            tls = EtcdTLS(ns.etcd_cafile, ns.etcd_certfile, ns.etcd_keyfile)
+        print(asyncio.run(rotate(data_dir, ns.store, config_file, ns.keep_old_keys, tls)))
+    except (OSError, ValueError, EncryptionConfigError, StoreError) as e:
         print(f"k8py: cannot rotate: {e}", file=sys.stderr)
         return 1
     return 0

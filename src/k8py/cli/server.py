@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from k8py.component import ClusterContext, Component, LocalNode
     from k8py.nodehost.layout import HostNetwork
     from k8py.store import Store
+    from k8py.store.etcd import EtcdTLS
 
 log = logging.getLogger("k8py.server")
 
@@ -82,6 +83,9 @@ class ServerArgs:
     ingress_address: str = ""  # the ingress controller's listen address ("" = the LB pool's last address)
     ingress_http_port: int = 80
     ingress_https_port: int = 443
+    etcd_cafile: str | None = None  # TLS to etcd (kube-apiserver's flags): the members' CA,
+    etcd_certfile: str | None = None  # our client certificate
+    etcd_keyfile: str | None = None  # and its key
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -106,7 +110,7 @@ COMPONENTS: list[tuple[str, Component]] = []
 
 def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     """The cluster's own components, each `<component>/run.py:run(ctx)` (imported lazily)."""
-    from k8py.api.wellknown import USER_KUBE_SCHEDULER
+    from k8py.api.wellknown import USER_KUBE_CONTROLLER_MANAGER, USER_KUBE_SCHEDULER
     from k8py.cli.components import as_user, elected
     from k8py.controllers.run import run as run_controllers
     from k8py.scheduler.run import run as run_scheduler
@@ -117,9 +121,9 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
         config = args.leader_election()
         scheduler = elected("kube-scheduler", run_scheduler, config)
         controllers = elected("kube-controller-manager", run_controllers, config)
-    # The scheduler as system:kube-scheduler (its bootstrap roles); the controllers keep system:masters.
+    # Each as its own user, holding its bootstrap roles (controllerpolicy: the controllers' roles).
     comps: list[tuple[str, Component]] = [("scheduler", as_user(USER_KUBE_SCHEDULER, scheduler)),
-                                          ("controller-manager", controllers)]
+                                          ("controller-manager", as_user(USER_KUBE_CONTROLLER_MANAGER, controllers))]
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
@@ -163,6 +167,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=6443, help="HTTPS port (default 6443; 0 = any free port)")
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--store", default=None, help="store URL: sqlite (default, in the data dir) or etcd://host:port")
+    p.add_argument("--etcd-cafile", default=None, help="etcd over TLS: the CA file verifying the members")
+    p.add_argument("--etcd-certfile", default=None, help="etcd over TLS: the client certificate (PEM)")
+    p.add_argument("--etcd-keyfile", default=None, help="etcd over TLS: the client certificate's key (PEM)")
     p.add_argument("--no-agent", action="store_true", help="do not run the embedded node agent")
     p.add_argument("--simulated-nodes", type=int, default=0, help="run N simulated nodes (no containers)")
     p.add_argument("--node-capacity", type=parse_capacity, default="cpu=4,memory=8Gi,pods=110",
@@ -232,7 +239,9 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       ingress_http_port=getattr(ns, "ingress_http_port", 80),
                       ingress_https_port=getattr(ns, "ingress_https_port", 443),
                       authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
-                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
+                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"),
+                      etcd_cafile=getattr(ns, "etcd_cafile", None), etcd_certfile=getattr(ns, "etcd_certfile", None),
+                      etcd_keyfile=getattr(ns, "etcd_keyfile", None))
 
 
 def _store_kind(url: str | None) -> str:
@@ -311,6 +320,14 @@ def _make_data_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
+def _etcd_tls(args: ServerArgs) -> EtcdTLS | None:
+    """The etcd client TLS the --etcd-* flags give (None without any)."""
+    if not (args.etcd_cafile or args.etcd_certfile or args.etcd_keyfile):
+        return None
+    from k8py.store.etcd import EtcdTLS
+    return EtcdTLS(args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile)
+
+
 async def _start_store(args: ServerArgs) -> Store:
     """The store, wrapped so that what the encryption configuration names (Secrets by
     default) is encrypted at rest."""
@@ -318,7 +335,7 @@ async def _start_store(args: ServerArgs) -> Store:
     from k8py.store import open_store
 
     config = ensure_config(args.data_path, args.encryption_provider_config)
-    store: Store = EncryptingStore(open_store(args.store, str(args.data_path)), config)
+    store: Store = EncryptingStore(open_store(args.store, str(args.data_path), etcd_tls=_etcd_tls(args)), config)
     await store.start()
     _phase("store")
     return store
@@ -506,9 +523,10 @@ def main(ns: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from k8py.nodehost.errors import NodeHostError
+    from k8py.store.errors import EtcdTLSError
     try:
         return asyncio.run(serve(args_from(ns)))
-    except (OSError, ValueError, NodeHostError) as e:
+    except (OSError, ValueError, NodeHostError, EtcdTLSError) as e:
         print(f"k8py: cannot start: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet

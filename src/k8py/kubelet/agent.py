@@ -40,6 +40,7 @@ from k8py.clock import Clock, rfc3339
 from k8py.component import NodeTLS
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.containerconfig import ClusterSettings
+from k8py.kubelet.eviction import DEFAULT_EVICTION_HARD, EvictionManager, parse_thresholds
 from k8py.kubelet.localpathgc import stale_volume_dirs
 from k8py.kubelet.node import NodeFacts
 from k8py.kubelet.podworker import PodWorker
@@ -83,6 +84,8 @@ class AgentOptions:
     # (unlimited); k8py's is 4096, so that a fork bomb in one pod cannot exhaust the node's pids
     # (pid_max is often 32768) and the node stays Ready; -1 or 0: unlimited
     pod_max_pids: int = 4096
+    # the kubelet's --eviction-hard (kubelet/eviction.py): the pressure conditions' thresholds
+    eviction_hard: str = DEFAULT_EVICTION_HARD
     kubelet_port: int = 10250  # the agent's own HTTPS endpoint (logs/exec for a remote server)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -139,7 +142,8 @@ class NodeAgent:
         self.tokens = TokenManager(client, clock)
         self.volumes = VolumeManager(o.root_dir, self.lookup, tokens=self.tokens, storage_base=o.storage_dir)
         self.facts = NodeFacts(node_name, o.root_dir, f"{runtime.name}://k8py",
-                               o.system_reserved_cpu, o.system_reserved_memory, o.max_pods)
+                               o.system_reserved_cpu, o.system_reserved_memory, o.max_pods,
+                               EvictionManager(parse_thresholds(o.eviction_hard), clock))
         self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
         self.lease = NodeLease(client, node_name, clock)
         self.node = NodeState(node_name, ip=o.node_ip)
@@ -347,8 +351,9 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
     ROOT (base dir, default /var/lib/k8py), STATE (default /run/k8py), ID (suffix of the
     cgroup parent, netns prefix and bridge name), POD_CIDR, CLUSTER_CIDR, SERVICE_CIDR,
     BACKOFF_BASE, STORAGE_CHECK_PERIOD, NODE_NAME, CONTAINER_LOG_MAX_SIZE (a quantity: 10Mi),
-    CONTAINER_LOG_MAX_FILES (>= 2), POD_MAX_PIDS (-1: unlimited); K8PY_REGISTRIES is the
-    registries.yaml. A malformed value is a ValueError naming the variable."""
+    CONTAINER_LOG_MAX_FILES (>= 2), POD_MAX_PIDS (-1: unlimited), EVICTION_HARD (the
+    kubelet's --eviction-hard form: memory.available<100Mi,nodefs.available<10%,pid.available<5%);
+    K8PY_REGISTRIES is the registries.yaml. A malformed value is a ValueError naming the variable."""
     base = env.get("K8PY_AGENT_ROOT", "/var/lib/k8py")
     ident = env.get("K8PY_AGENT_ID", "")
     o = AgentOptions(root_dir=f"{base}/kubelet", log_root=env.get("K8PY_AGENT_LOG_ROOT", f"{base}/pod-logs"
@@ -392,6 +397,13 @@ def _limits_from_env(o: AgentOptions, env: dict[str, str] | os._Environ[str]) ->
     o.container_log_max_size = o.container_log_max_size if size is None else size
     o.container_log_max_files = o.container_log_max_files if files is None else files
     o.pod_max_pids = o.pod_max_pids if pids is None else pids
+    hard = env.get("K8PY_AGENT_EVICTION_HARD", "").strip()
+    if hard:
+        try:
+            parse_thresholds(hard)
+        except ValueError as e:
+            raise ValueError(f"K8PY_AGENT_EVICTION_HARD={hard!r}: {e}") from None
+        o.eviction_hard = hard
 
 
 def build_runtime(rt: dict[str, str], network: Any, options: AgentOptions | None = None) -> Any:

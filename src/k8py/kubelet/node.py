@@ -27,6 +27,17 @@ from k8py.api.wellknown import (
     LABEL_OS_BETA,
     LABEL_OS_STABLE,
 )
+from k8py.clock import RealClock
+from k8py.kubelet.eviction import (
+    DEFAULT_EVICTION_HARD,
+    MEMORY,
+    NODEFS,
+    PIDS,
+    EvictionManager,
+    NodeStats,
+    Observed,
+    parse_thresholds,
+)
 
 KUBELET_VERSION = f"{KUBERNETES_VERSION}-k8py"
 EVICTION_MEMORY = "100Mi"
@@ -98,13 +109,23 @@ def arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
 
 
-def pids_pressure() -> bool:
+def node_signals(root_dir: str) -> dict[str, Observed]:
+    """The eviction signals of this machine: memory.available (MemAvailable of MemTotal),
+    nodefs.available (the filesystem of `root_dir`), pid.available (pid_max less the
+    processes running). A signal that cannot be read is left out."""
+    out: dict[str, Observed] = {}
+    mi = meminfo()
+    if "MemAvailable" in mi and "MemTotal" in mi:
+        out[MEMORY] = Observed(mi["MemAvailable"], mi["MemTotal"])
+    total, avail = disk(root_dir)
+    if total > 0:
+        out[NODEFS] = Observed(avail, total)
     try:
         pid_max = int(_read("/proc/sys/kernel/pid_max"))
-        n = sum(1 for p in os.listdir("/proc") if p.isdigit())
-        return n > 0.9 * pid_max
+        out[PIDS] = Observed(pid_max - sum(1 for p in os.listdir("/proc") if p.isdigit()), pid_max)
     except (OSError, ValueError):
-        return False
+        pass
+    return out
 
 
 @dataclass
@@ -115,6 +136,7 @@ class NodeFacts:
     system_reserved_cpu: str = "100m"
     system_reserved_memory: str = "256Mi"
     max_pods: int = 110
+    eviction: EvictionManager | None = None  # the thresholds behind the pressure conditions (default: Kubernetes')
 
     def capacity(self) -> dict[str, str]:
         mem = meminfo().get("MemTotal", 0)
@@ -133,11 +155,11 @@ class NodeFacts:
 
     def conditions(self, now: str, old: list[Obj]) -> list[Obj]:
         prev = {c.get("type"): c for c in old or []}
-        mi = meminfo()
-        mem_pressure = mi.get("MemAvailable", 1 << 40) < parse_quantity(EVICTION_MEMORY)
-        total, avail = disk(self.root_dir)
-        disk_pressure = total > 0 and avail < total * 0.10
-        pid_p = pids_pressure()
+        if self.eviction is None:
+            self.eviction = EvictionManager(parse_thresholds(DEFAULT_EVICTION_HARD), RealClock())
+        pressure = self.eviction.synchronize(NodeStats(node_signals(self.root_dir)), []).conditions
+        mem_pressure, disk_pressure = pressure["MemoryPressure"], pressure["DiskPressure"]
+        pid_p = pressure["PIDPressure"]
 
         def cond(t: str, bad: bool, ok_reason: str, ok_msg: str, bad_reason: str, bad_msg: str) -> Obj:
             status = "True" if bad else "False"

@@ -7,19 +7,27 @@
 - "etcd://h1:p1,h2:p2,h3:p3"   -> EtcdStore(["http://h1:p1", ...]): the members of one etcd
                                   cluster; the store fails over among them
 - "memory://"                  -> MemoryStore() (nothing survives the process)
+An etcd URL with `etcd_tls` (kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile)
+speaks https to every member; "etcds://..." asks for https with the system's CAs.
 The store is returned unstarted: call `await store.start()`.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from k8py.store.protocol import KeyValue, ListResult, Store, WatchEvent
+
+if TYPE_CHECKING:
+    from k8py.store.etcd import EtcdTLS
 
 __all__ = ["KeyValue", "ListResult", "Store", "WatchEvent", "open_store"]
 
 
-def open_store(url: str | None, data_dir: str) -> Store:
+def open_store(url: str | None, data_dir: str, *, etcd_tls: EtcdTLS | None = None) -> Store:
+    if etcd_tls is not None and not (url or "").startswith(("etcd://", "etcds://")):
+        raise ValueError("--etcd-cafile/--etcd-certfile/--etcd-keyfile need an etcd:// store URL")
     if not url or url == "sqlite://":
         from k8py.store.sqlite import SqliteStore
         return SqliteStore(os.path.join(data_dir, "state.db"))
@@ -29,12 +37,17 @@ def open_store(url: str | None, data_dir: str) -> Store:
             raise ValueError(f"store URL {url!r}: expected sqlite:///absolute/path.db")
         from k8py.store.sqlite import SqliteStore
         return SqliteStore(path)
-    if url.startswith("etcd://"):
-        members = url[len("etcd://"):].rstrip("/").split(",")
+    if url.startswith(("etcd://", "etcds://")):
+        scheme, _, rest = url.partition("://")
+        members = rest.rstrip("/").split(",")
         if any(not m or "/" in m for m in members):
             raise ValueError(f"store URL {url!r}: expected etcd://host:port or etcd://h1:p1,h2:p2,...")
-        from k8py.store.etcd import EtcdStore
-        return EtcdStore(["http://" + m for m in members])
+        from k8py.store.etcd import EtcdStore, EtcdTLS
+        if scheme == "etcds" and etcd_tls is None:
+            etcd_tls = EtcdTLS()
+        http = "https://" if etcd_tls is not None else "http://"
+        return EtcdStore([http + m for m in members], tls=etcd_tls)
+
     if url == "memory://":
         from k8py.store.memory import MemoryStore
         return MemoryStore()

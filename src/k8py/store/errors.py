@@ -28,3 +28,8 @@ class Compacted(StoreError):
 
 class EtcdError(StoreError):
     """etcd answered with an error the etcd store does not map to one of the above."""
+
+
+class EtcdTLSError(EtcdError):
+    """The TLS handshake with an etcd member failed (its certificate not trusted, or
+    ours refused): a configuration error, not retried."""

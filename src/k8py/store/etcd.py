@@ -28,6 +28,12 @@ resolved from etcd's own history, so that a write applied once is reported once:
 - delete: NotFound after an ambiguous attempt -> the key's value at the expected
   revision is what was deleted -> success (its revision: the one the absence was read at).
 A watch that loses its member resumes on the next from the last revision it delivered.
+
+TLS (`EtcdTLS`, kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile): every
+request and watch to every member goes over https, the members verified against the CA
+file (the system's CAs without one), the client certificate presented when given. A
+handshake the member refuses (bad CA, bad or missing client certificate) is a
+configuration error: `EtcdTLSError` at once, never retried as an unreachable member.
 """
 
 from __future__ import annotations
@@ -37,12 +43,14 @@ import base64
 import builtins
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from k8py.store.errors import Compacted, Conflict, EtcdError, KeyExists, NotFound, StoreError
+from k8py.store.errors import Compacted, Conflict, EtcdError, EtcdTLSError, KeyExists, NotFound, StoreError
 from k8py.store.keys import prefix_end
 from k8py.store.protocol import KeyValue, ListResult, WatchEvent
 
@@ -86,9 +94,42 @@ class _Unreachable(Exception):
         self.sent = sent
 
 
+@dataclass(frozen=True)
+class EtcdTLS:
+    """Client TLS for etcd: the CA that signed the members' certificates (None: the
+    system's), and the client certificate and key (both or neither)."""
+
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ValueError("etcd TLS: --etcd-certfile and --etcd-keyfile go together")
+
+    def context(self) -> ssl.SSLContext:
+        try:
+            ctx = ssl.create_default_context(cafile=self.cafile)
+            if self.certfile:
+                ctx.load_cert_chain(self.certfile, self.keyfile)
+        except (OSError, ssl.SSLError) as e:
+            raise ValueError(f"etcd TLS: cannot load {e}") from e
+        return ctx
+
+
+def _tls_refused(e: BaseException) -> bool:
+    """Whether `e` (or its cause) is a TLS failure: a certificate not verified or refused."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, (ssl.SSLError, aiohttp.ClientSSLError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class EtcdStore:
     def __init__(self, url: str | Sequence[str], *, timeout: float = 30.0,
-                 attempt_timeout: float = 10.0) -> None:
+                 attempt_timeout: float = 10.0, tls: EtcdTLS | None = None) -> None:
         urls = [url] if isinstance(url, str) else list(url)
         if not urls:
             raise ValueError("EtcdStore: no endpoint")
@@ -99,6 +140,7 @@ class EtcdStore:
         self._session: aiohttp.ClientSession | None = None
         self._compacted = 0
         self._closing = False
+        self._ssl: ssl.SSLContext | None = tls.context() if tls is not None else None
 
     @property
     def url(self) -> str:
@@ -107,7 +149,8 @@ class EtcdStore:
 
     async def start(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl if self._ssl is not None else True)
+            self._session = aiohttp.ClientSession(connector=connector)
 
     async def close(self) -> None:
         self._closing = True
@@ -126,6 +169,15 @@ class EtcdStore:
             self._current = (index + 1) % len(self.urls)
             log.warning("etcd member %s failed; using %s", self.urls[index], self.urls[self._current])
 
+    def _unreachable_or_refused(self, url: str, path: str, e: BaseException) -> Exception:
+        """What a failed attempt means: EtcdTLSError for a refused TLS handshake (a
+        configuration error no other member cures), else _Unreachable (sent: whether
+        the request may have reached the member)."""
+        if self._ssl is not None and _tls_refused(e):
+            return EtcdTLSError(f"etcd {url}: TLS handshake failed ({e}); check --etcd-cafile, "
+                                "--etcd-certfile and --etcd-keyfile")
+        return _Unreachable(f"etcd {url}{path}: {e!r}", sent=not isinstance(e, aiohttp.ClientConnectorError))
+
     async def _post(self, url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One attempt on one member: its answer, EtcdError for a definite error, or
         _Unreachable when another member may do better."""
@@ -133,10 +185,8 @@ class EtcdStore:
             async with self._sess().post(url + path, json=body,
                                          timeout=aiohttp.ClientTimeout(total=self._attempt_timeout)) as resp:
                 text = await resp.text()
-        except aiohttp.ClientConnectorError as e:  # no connection: nothing was sent
-            raise _Unreachable(f"etcd {url}{path}: {e!r}", sent=False) from e
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise _Unreachable(f"etcd {url}{path}: {e!r}", sent=True) from e
+            raise self._unreachable_or_refused(url, path, e) from e
         try:
             data: dict[str, Any] = json.loads(text) if text else {}
         except ValueError as e:
@@ -346,7 +396,8 @@ class EtcdStore:
                 url + "/v3/watch", json=body,
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._attempt_timeout, sock_read=None))
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise _Unreachable(f"etcd watch {url}: {e!r}", sent=False) from e
+            refused = self._unreachable_or_refused(url, "/v3/watch", e)
+            raise (refused if isinstance(refused, EtcdTLSError) else _Unreachable(str(refused), sent=False)) from e
         try:
             if resp.status != 200:
                 text = (await resp.text())[:200]
