@@ -5,9 +5,14 @@ Starts a private docker-registry (busybox, cached build) and `k8py server --node
 hosts one after another with `k8py node add` up to --n nodes and measures, as seen by one
 `kubectl get nodes --watch`, the time from each `node add` to the node Ready; then the
 RSS of every node's agent process, and the time a busybox pod bound to the newest node
-takes from create to Running (its image pulled through the registry forward).
+takes from create to Running (its image pulled through the registry forward). Then a
+node that dies: a 6-replica nginx Deployment behind a NodePort, `k8py node stop` of the
+node holding the most replicas while a client loop requests the NodePort on 127.0.0.1;
+printed: the time from the stop to the replicas Ready again on the other nodes, and the
+failed requests and their window (the server runs with the lab flags
+`--node-monitor-grace-period G --pod-eviction-timeout 0`, G = --grace, default 10).
 
-    sudo .venv/bin/python bench/cluster.py [--n 10]
+    sudo .venv/bin/python bench/cluster.py [--n 10] [--grace 10]
 Needs root, runc, nsenter, docker-registry, debootstrap, kubectl. Everything is removed at the end.
 """
 from __future__ import annotations
@@ -77,10 +82,45 @@ def pod_on(c: Any, node: str) -> None:
     c.kubectl("delete", "pod", "bench", "--wait=true", "--grace-period=0", timeout=60)
 
 
+def node_stop(c: Any) -> None:
+    from test_multinode import NGINX, SERVICE, apply, ready_pods  # type: ignore[import-not-found]
+    from test_node_death import ClientLoop  # type: ignore[import-not-found]
+
+    apply(c, NGINX, SERVICE)
+    while len(ready_pods(c, "app=web")) < 6:
+        time.sleep(0.5)
+    counts: dict[str, int] = {}
+    for p in ready_pods(c, "app=web"):
+        counts[p["spec"]["nodeName"]] = counts.get(p["spec"]["nodeName"], 0) + 1
+    victim = max(counts, key=lambda n: counts[n])
+    port = c.kubectl_json("get", "svc", "web")["spec"]["ports"][0]["nodePort"]
+    loop = ClientLoop(f"http://127.0.0.1:{port}/")
+    loop.start()
+    time.sleep(2)
+    t0 = time.monotonic()
+    c.node_cmd("stop", victim)
+    while True:
+        pods = ready_pods(c, "app=web")
+        if len(pods) == 6 and all(p["spec"]["nodeName"] != victim for p in pods):
+            break
+        time.sleep(0.2)
+    took = time.monotonic() - t0
+    time.sleep(3)
+    loop.done.set()
+    loop.join(5)
+    failed = loop.failures()
+    window = max(failed) - min(failed) if failed else 0.0
+    print(f"node stop of {victim} ({counts[victim]} of 6 replicas): replacements Ready {took:.1f} s after the stop; "
+          f"{len(failed)} of {len(loop.results)} requests through the NodePort failed, within {window:.1f} s "
+          f"(at {', '.join(f'{t - t0:.1f}' for t in failed)} s after the stop)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10, help="node hosts in the end (default 10)")
-    n = ap.parse_args().n
+    ap.add_argument("--grace", type=float, default=10.0, help="--node-monitor-grace-period (default 10)")
+    args = ap.parse_args()
+    n = args.n
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     from test_multinode import NodesCluster  # type: ignore[import-not-found]
 
@@ -89,15 +129,17 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="k8py-bench-nodes-"))
     try:
         addr = registry.start(data, free_port())
-        subprocess.run([sys.executable, str(REPO / "scripts/images/build.py"), "--push", addr, "busybox"], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, str(REPO / "scripts/images/build.py"), "--push", addr, "busybox", "nginx"],
+                       check=True, capture_output=True)
         regs = tmp / "registries.yaml"
         regs.write_text(f'mirrors:\n  "docker.io":\n    endpoint: ["http://{addr}"]\ndisable_default_endpoint: true\n')
         c = NodesCluster(tmp, regs, n=1)
+        c.extra_args = (*c.extra_args, "--node-monitor-grace-period", str(args.grace), "--pod-eviction-timeout", "0")
         c.start()
         try:
             measure(c, n)
             pod_on(c, f"node-{n}")
+            node_stop(c)
         finally:
             c.stop()
             c.node_cmd("rm", "--all")

@@ -39,6 +39,7 @@ class ClusterOptions:
     cluster_domain: str = "cluster.local"
     service_lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses (servicelb)
     pod_eviction_timeout: float = 300.0  # seconds a node may be NotReady before its pods are evicted
+    node_monitor_grace_period: float = 40.0  # seconds without a heartbeat before a node is NotReady
     local_storage_dir: str = ""  # local-path volumes (where the embedded agent keeps them); "" = the default
     simulated_nodes: int = 0
     ingress_dir: str = ""  # the ingress controller's nginx (config, pid, logs, certificates); "" = not run

@@ -21,13 +21,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_server_flags() -> None:
     ns = cli.build_parser().parse_args(["server", "--data-dir", "/tmp/x", "--port", "0", "--bind", "127.0.0.2",
                                         "--store", "etcd://127.0.0.1:2379", "--no-agent", "--simulated-nodes", "3",
-                                        "--node-capacity", "cpu=2,memory=1Gi", "--pod-eviction-timeout", "5"])
+                                        "--node-capacity", "cpu=2,memory=1Gi", "--pod-eviction-timeout", "5",
+                                        "--node-monitor-grace-period", "10"])
     a = server.args_from(ns)
     assert (a.data_dir, a.port, a.bind, a.store, a.no_agent, a.simulated_nodes, a.pod_eviction_timeout) == \
         ("/tmp/x", 0, "127.0.0.2", "etcd://127.0.0.1:2379", True, 3, 5.0)
+    assert a.node_monitor_grace_period == 10.0
     assert a.node_capacity == {"cpu": "2", "memory": "1Gi"}
     d = server.args_from(cli.build_parser().parse_args(["server"]))
     assert (d.port, d.bind, d.store, d.no_agent) == (6443, "127.0.0.1", None, False)
+    assert (d.pod_eviction_timeout, d.node_monitor_grace_period) == (300.0, 40.0)  # Kubernetes' defaults
     assert d.node_capacity == {"cpu": "4", "memory": "8Gi", "pods": "110"}
 
 

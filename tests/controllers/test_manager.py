@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from k8py.controllers.manager import ControllerManager, ControllerManagerOptions
 
 from ctrl_helpers import Cluster, FakeKubelet, pod_template
@@ -94,3 +96,11 @@ async def test_a_crashed_controller_is_restarted_with_a_fresh_queue(cluster: Clu
     await c.until(lambda: Flaky.starts == 1, "first start")
     await c.clock.advance(1.5)
     await c.until(lambda: Flaky.synced == ["default/x"], "restarted and syncing")
+
+
+@pytest.mark.parametrize("grace,period", [(40.0, 5.0), (10.0, 2.0), (2.0, 1.0)])
+async def test_node_lifecycle_gets_the_lab_grace_period(cluster: Cluster, grace: float, period: float) -> None:
+    mgr = ControllerManager(cluster.client, cluster.clock, ControllerManagerOptions(
+        enabled=("nodelifecycle",), node_monitor_grace_period=grace, pod_eviction_timeout=0))
+    ctrl = mgr.controllers["nodelifecycle"]
+    assert (ctrl.grace, ctrl.period, ctrl.pod_eviction_timeout) == (grace, period, 0)

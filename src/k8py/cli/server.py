@@ -67,6 +67,7 @@ class ServerArgs:
     simulated_nodes: int = 0
     node_capacity: dict[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi", "pods": "110"})
     pod_eviction_timeout: float = 300.0
+    node_monitor_grace_period: float = 40.0
     compaction_interval: float = 300.0  # seconds; 0 disables periodic compaction
     service_cidr: str = "10.43.0.0/16"  # ClusterIPs; .1 is `kubernetes`, .10 the cluster DNS
     cluster_cidr: str = "10.42.0.0/16"  # pod addresses; each node gets a /24 of it
@@ -176,6 +177,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="capacity of simulated nodes (default cpu=4,memory=8Gi,pods=110)")
     p.add_argument("--pod-eviction-timeout", type=float, default=300.0,
                    help="seconds a node may be NotReady before its pods are evicted")
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds without a heartbeat before a node is marked NotReady (Kubernetes: 40)")
     p.add_argument("--service-cidr", default="10.43.0.0/16",
                    help="Service ClusterIP range (default 10.43.0.0/16; its .10 is the cluster DNS)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="pod address range (default 10.42.0.0/16)")
@@ -227,6 +230,7 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
     return ServerArgs(data_dir=ns.data_dir, port=ns.port, bind=ns.bind, store=ns.store, no_agent=ns.no_agent,
                       simulated_nodes=ns.simulated_nodes, node_capacity=cap,
                       pod_eviction_timeout=ns.pod_eviction_timeout,
+                      node_monitor_grace_period=ns.node_monitor_grace_period,
                       compaction_interval=ns.compaction_interval,
                       service_cidr=ns.service_cidr, cluster_cidr=ns.cluster_cidr, service_lb_pool=ns.service_lb_pool,
                       encryption_provider_config=getattr(ns, "encryption_provider_config", None),
@@ -289,7 +293,8 @@ async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> Ser
 
     base = _host_network(args)
     cluster = HostNetwork(base.data_dir, base.node_network, base.cluster_cidr, base.service_cidr, port,
-                          registries=str(args.data_path / "nodes" / "registries.yaml"))
+                          registries=str(args.data_path / "nodes" / "registries.yaml"),
+                          lease_interval=node_lease_interval(args.node_monitor_grace_period))
     return await ServedNodeHosts.start(cluster, front)
 
 
@@ -438,6 +443,7 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
     options = ClusterOptions(service_cidr=args.service_cidr, cluster_cidr=args.cluster_cidr,
                              cluster_dns=args.cluster_dns, cluster_domain=api.config.cluster_domain,
                              service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
+                             node_monitor_grace_period=args.node_monitor_grace_period,
                              local_storage_dir=f"{root}/storage" if root else "",
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity),
                              ingress_dir=str(args.data_path / "ingress"), ingress_address=args.ingress_address,
@@ -460,6 +466,14 @@ def _node_client(api: ApiServer, node: LocalNode | None) -> Callable[[], Client]
         return None
     user, groups = NODE_USER_PREFIX + node.name, (GROUP_NODES, GROUP_AUTHENTICATED)
     return lambda: Client(InProcessTransport(api, user=user, groups=groups))
+
+
+def node_lease_interval(grace: float) -> float:
+    """How often the node hosts' agents renew their Lease: Kubernetes' 10 s, or a quarter
+    of a shorter lab grace period (as 10 s is of the 40 s default), so a live node never
+    looks silent for a whole grace period."""
+    return max(0.5, min(10.0, grace / 4))
+
 
 def _host_network(args: ServerArgs) -> HostNetwork:
     from k8py.nodehost.layout import HostNetwork

@@ -35,7 +35,7 @@ from k8py.controllers.garbagecollector import GarbageCollector
 from k8py.controllers.job import JobController
 from k8py.controllers.localpath import DEFAULT_BASE_DIR
 from k8py.controllers.nodeipam import CLUSTER_CIDR, NodeIpamController
-from k8py.controllers.nodelifecycle import NodeLifecycleController
+from k8py.controllers.nodelifecycle import NODE_MONITOR_GRACE_PERIOD, NodeLifecycleController, monitor_period
 from k8py.controllers.podautoscaler import HorizontalPodAutoscalerController
 from k8py.controllers.podgc import PodGC
 from k8py.controllers.pvbinder import PersistentVolumeBinder
@@ -64,6 +64,7 @@ class ControllerManagerOptions:
     create_default_storage_class: bool = True
     lb_pool: str = "127.0.100.0/24"  # LoadBalancer addresses (servicelb)
     pod_eviction_timeout: float = DEFAULT_TOLERATION_SECONDS  # nodelifecycle: NoExecute toleration of unreachable
+    node_monitor_grace_period: float = NODE_MONITOR_GRACE_PERIOD  # nodelifecycle: silence before NotReady
     cluster_cidr: str = CLUSTER_CIDR  # nodeipam: the pod CIDRs of nodes are carved from it
     root_ca: str = ""  # root-ca-cert-publisher: the cluster CA (PEM) it publishes; "" = not run
 
@@ -105,8 +106,10 @@ class ControllerManager:
             "persistentvolume-binder": lambda: PersistentVolumeBinder(
                 c, f, clk, self._recorder("persistentvolume-controller"), w,
                 base_dir=o.storage_base_dir, create_default_class=o.create_default_storage_class),
-            "nodelifecycle": lambda: NodeLifecycleController(c, clk, pod_eviction_timeout=o.pod_eviction_timeout,
-                                                             factory=f),
+            "nodelifecycle": lambda: NodeLifecycleController(
+                c, clk, pod_eviction_timeout=o.pod_eviction_timeout,
+                node_monitor_grace_period=o.node_monitor_grace_period,
+                node_monitor_period=monitor_period(o.node_monitor_grace_period), factory=f),
             "nodeipam": lambda: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
             "root-ca-cert-publisher": lambda: RootCACertPublisher(c, f, clk, o.root_ca,
                                                                   self._recorder("root-ca-cert-publisher")),

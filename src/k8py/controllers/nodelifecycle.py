@@ -19,6 +19,10 @@ Every `node_monitor_period` it looks at each Node:
   DaemonSets tolerate both taints forever (their controller adds those tolerations;
   they are assumed here too) and stay.
 
+The server's --node-monitor-grace-period sets the grace (Kubernetes' 40 s stays the
+default); a lab grace shorter than 25 s also shortens the pass period (grace / 5, at
+least 1 s) so that a silent node is noticed within about a fifth of the grace.
+
 Level-triggered: each pass recomputes from the informers' state; safe to repeat.
 """
 
@@ -54,6 +58,11 @@ UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 CONDITIONS_MARKED_UNKNOWN = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 MAX_IN_FLIGHT = 32
+
+
+def monitor_period(grace: float) -> float:
+    """The pass period for a grace period: Kubernetes' 5 s, shorter for a lab grace."""
+    return max(1.0, min(NODE_MONITOR_PERIOD, grace / 5))
 
 
 def _ready(node: Obj) -> Obj | None:
@@ -297,4 +306,4 @@ class NodeLifecycleController:
                 raise
 
 
-__all__ = ["NodeLifecycleController", "effective_tolerations", "eviction_time"]
+__all__ = ["NodeLifecycleController", "monitor_period", "effective_tolerations", "eviction_time"]

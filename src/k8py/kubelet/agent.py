@@ -350,10 +350,11 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
     """AgentOptions plus runtime settings from K8PY_AGENT_* variables:
     ROOT (base dir, default /var/lib/k8py), STATE (default /run/k8py), ID (suffix of the
     cgroup parent, netns prefix and bridge name), POD_CIDR, CLUSTER_CIDR, SERVICE_CIDR,
-    BACKOFF_BASE, STORAGE_CHECK_PERIOD, NODE_NAME, CONTAINER_LOG_MAX_SIZE (a quantity: 10Mi),
-    CONTAINER_LOG_MAX_FILES (>= 2), POD_MAX_PIDS (-1: unlimited), EVICTION_HARD (the
-    kubelet's --eviction-hard form: memory.available<100Mi,nodefs.available<10%,pid.available<5%);
-    K8PY_REGISTRIES is the registries.yaml. A malformed value is a ValueError naming the variable."""
+    BACKOFF_BASE, STORAGE_CHECK_PERIOD, LEASE_INTERVAL (seconds between Lease renewals),
+    NODE_NAME, CONTAINER_LOG_MAX_SIZE (a quantity: 10Mi), CONTAINER_LOG_MAX_FILES (>= 2),
+    POD_MAX_PIDS (-1: unlimited), EVICTION_HARD (the kubelet's --eviction-hard form:
+    memory.available<100Mi,nodefs.available<10%,pid.available<5%); K8PY_REGISTRIES is the
+    registries.yaml. A malformed value is a ValueError naming the variable."""
     base = env.get("K8PY_AGENT_ROOT", "/var/lib/k8py")
     ident = env.get("K8PY_AGENT_ID", "")
     o = AgentOptions(root_dir=f"{base}/kubelet", log_root=env.get("K8PY_AGENT_LOG_ROOT", f"{base}/pod-logs"
@@ -361,6 +362,8 @@ def options_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> tup
                      storage_dir=f"{base}/storage", pod_cidr=env.get("K8PY_AGENT_POD_CIDR", ""))
     if env.get("K8PY_AGENT_STORAGE_CHECK_PERIOD"):
         o.storage_check_period = float(env["K8PY_AGENT_STORAGE_CHECK_PERIOD"])
+    if env.get("K8PY_AGENT_LEASE_INTERVAL"):
+        o.lease_interval = float(env["K8PY_AGENT_LEASE_INTERVAL"])
     if env.get("K8PY_AGENT_BACKOFF_BASE"):
         o.backoff_base = float(env["K8PY_AGENT_BACKOFF_BASE"])
         o.backoff_max = max(o.backoff_base, min(o.backoff_max, o.backoff_base * 30))

@@ -29,7 +29,8 @@ def agent_env(node: NodeHost) -> dict[str, str]:
     env.update({"K8PY_AGENT_ROOT": str(node.root_dir), "K8PY_AGENT_STATE": str(node.state_dir),
                 "K8PY_AGENT_ID": node.ident, "K8PY_AGENT_CLUSTER_CIDR": node.cluster.cluster_cidr,
                 "K8PY_AGENT_SERVICE_CIDR": node.cluster.service_cidr,
-                "K8PY_REGISTRIES": node.cluster.registries or "/nonexistent/registries.yaml"})
+                "K8PY_REGISTRIES": node.cluster.registries or "/nonexistent/registries.yaml",
+                "K8PY_AGENT_LEASE_INTERVAL": str(node.cluster.lease_interval)})
     for k in ("K8PY_AGENT_BACKOFF_BASE", "K8PY_AGENT_STORAGE_CHECK_PERIOD"):  # lab timings, passed on
         if k in os.environ:
             env[k] = os.environ[k]

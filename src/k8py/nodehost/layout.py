@@ -51,6 +51,7 @@ class HostNetwork:
     service_cidr: str = "10.43.0.0/16"
     server_port: int = 6443
     registries: str = ""  # the nodes' registries.yaml ("" = none)
+    lease_interval: float = 10.0  # the agents' Lease renewal: a quarter of the server's node grace period, <= 10 s
 
     @property
     def cid(self) -> str:
