@@ -76,6 +76,7 @@ class ServerArgs:
     authorization_mode: str = "RBAC"  # or AlwaysAllow
     nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
     node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
+    flannel_backend: str = "host-gw"  # the node hosts' pod routes between nodes: host-gw or vxlan
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -170,6 +171,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "`k8py node add|stop|start|rm` manage them")
     p.add_argument("--node-network", default="10.41.0.0/24",
                    help="the node hosts' network (default 10.41.0.0/24; its first address is this machine's)")
+    p.add_argument("--flannel-backend", choices=("host-gw", "vxlan"), default="host-gw",
+                   help="with --nodes: pod routes between the nodes, host-gw (default: each node's podCIDR via "
+                        "its address) or vxlan (a vxlan device k8py.1 on each node, as flannel's vxlan)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
@@ -211,7 +215,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
                       join_data_dir=getattr(ns, "join_data_dir", None),
                       authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
-                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"))
+                      nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"),
+                      flannel_backend=getattr(ns, "flannel_backend", "host-gw"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -259,7 +264,8 @@ async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> Ser
 
     base = _host_network(args)
     cluster = HostNetwork(base.data_dir, base.node_network, base.cluster_cidr, base.service_cidr, port,
-                          registries=str(args.data_path / "nodes" / "registries.yaml"))
+                          registries=str(args.data_path / "nodes" / "registries.yaml"),
+                          flannel_backend=args.flannel_backend)
     return await ServedNodeHosts.start(cluster, front)
 
 

@@ -51,6 +51,7 @@ class HostNetwork:
     service_cidr: str = "10.43.0.0/16"
     server_port: int = 6443
     registries: str = ""  # the nodes' registries.yaml ("" = none)
+    flannel_backend: str = "host-gw"  # the nodes' pod routes: host-gw or vxlan (`k8py agent --flannel-backend`)
 
     @property
     def cid(self) -> str:
