@@ -104,7 +104,8 @@ def throughput(c: Any, mb: int = 300) -> None:
         c.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s", timeout=130)
     ip = c.kubectl("get", "pod", "tp-srv", "-o", "jsonpath={.status.podIP}").stdout.strip()
     for _ in range(120):  # the file is written before httpd listens
-        if c.kubectl("exec", "tp-same", "--", "wget", "-q", "--spider", f"http://{ip}:8080/big", check=False).returncode == 0:
+        probe = ("exec", "tp-same", "--", "wget", "-q", "--spider", f"http://{ip}:8080/big")
+        if c.kubectl(*probe, check=False).returncode == 0:
             break
         time.sleep(1)
     rates = {}
