@@ -10,14 +10,17 @@ node that dies: a 6-replica nginx Deployment behind a NodePort, `k8py node stop`
 node holding the most replicas while a client loop requests the NodePort on 127.0.0.1;
 printed: the time from the stop to the replicas Ready again on the other nodes, and the
 failed requests and their window (the server runs with the lab flags
-`--node-monitor-grace-period G --pod-eviction-timeout 0`, G = --grace, default 10).
+`--node-monitor-grace-period G --pod-eviction-timeout 0`, G = --grace, default 10). Last, on
+a fresh 2-node cluster, the pod-to-pod throughput (busybox wget of a big file from busybox
+httpd) on one node and across the two, with the cluster's --flannel-backend.
 
-    sudo .venv/bin/python bench/cluster.py [--n 10] [--grace 10]
+    sudo .venv/bin/python bench/cluster.py [--n 10] [--grace 10] [--flannel-backend host-gw|vxlan]
 Needs root, runc, nsenter, docker-registry, debootstrap, kubectl. Everything is removed at the end.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -115,10 +118,53 @@ def node_stop(c: Any) -> None:
           f"(at {', '.join(f'{t - t0:.1f}' for t in failed)} s after the stop)")
 
 
+SERVE = ("mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/big bs=1M count={mb} 2>/dev/null && "
+         "httpd -f -p 8080 -h /tmp/www")
+FETCH = ("read s _ </proc/uptime; for i in 1 2 3 4 5; do wget -q -O /dev/null http://{ip}:8080/big || exit 1; done; "
+         "read e _ </proc/uptime; echo \"$s $e\"")  # 5 fetches; /proc/uptime counts in 1/100 s
+
+
+def bb_pod(name: str, node: str, script: str) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                                "containers": [{"name": "bb", "image": "busybox:1.28",
+                                                "command": ["sh", "-c", script]}]}})
+
+
+def throughput(c: Any, mb: int = 300) -> None:
+    """MB/s of a wget of a `mb` MB file from a busybox httpd on node-1, from a pod on node-1 and
+    from a pod on node-2 (best of 3 each)."""
+    pods = {"tp-srv": ("node-1", SERVE.format(mb=mb)), "tp-same": ("node-1", "sleep 3600"),
+            "tp-far": ("node-2", "sleep 3600")}
+    for name, (node, script) in pods.items():
+        c.kubectl("apply", "-f", "-", input=bb_pod(name, node, script))
+    for name in pods:
+        c.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s", timeout=130)
+    ip = c.kubectl("get", "pod", "tp-srv", "-o", "jsonpath={.status.podIP}").stdout.strip()
+    for _ in range(120):  # the file is written before httpd listens
+        probe = ("exec", "tp-same", "--", "wget", "-q", "--spider", f"http://{ip}:8080/big")
+        if c.kubectl(*probe, check=False).returncode == 0:
+            break
+        time.sleep(1)
+    rates = {}
+    for name in ("tp-same", "tp-far"):
+        took = []
+        for _ in range(3):
+            s, e = c.kubectl("exec", name, "--", "sh", "-c", FETCH.format(ip=ip), timeout=300).stdout.split()
+            took.append(max(0.01, float(e) - float(s)))
+        rates[name] = 5 * mb / min(took)
+    print(f"pod-to-pod wget of {mb} MB ({c.flannel_backend}): same node {rates['tp-same']:.0f} MB/s, "
+          f"across nodes {rates['tp-far']:.0f} MB/s ({100 * rates['tp-far'] / rates['tp-same']:.0f}% of same node)")
+    c.kubectl("delete", "pod", *pods, "--wait=true", "--grace-period=0", timeout=60)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10, help="node hosts in the end (default 10)")
     ap.add_argument("--grace", type=float, default=10.0, help="--node-monitor-grace-period (default 10)")
+    ap.add_argument("--flannel-backend", choices=("host-gw", "vxlan"), default="host-gw",
+                    help="pod routes between the nodes (default host-gw)")
+    ap.add_argument("--throughput-only", action="store_true", help="only the pod-to-pod throughput")
     args = ap.parse_args()
     n = args.n
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -133,19 +179,28 @@ def main() -> None:
                        check=True, capture_output=True)
         regs = tmp / "registries.yaml"
         regs.write_text(f'mirrors:\n  "docker.io":\n    endpoint: ["http://{addr}"]\ndisable_default_endpoint: true\n')
-        c = NodesCluster(tmp, regs, n=1)
-        c.extra_args = (*c.extra_args, "--node-monitor-grace-period", str(args.grace), "--pod-eviction-timeout", "0")
-        c.start()
-        try:
-            measure(c, n)
-            pod_on(c, f"node-{n}")
-            node_stop(c)
-        finally:
-            c.stop()
-            c.node_cmd("rm", "--all")
-            left = c.leftovers()
-            if left:
-                print(f"left behind: {left}")
+        for nodes in ([] if args.throughput_only else [1]) + [2]:  # then a fresh --nodes 2 for throughput
+            (tmp / str(nodes)).mkdir()
+            c = NodesCluster(tmp / str(nodes), regs, n=nodes)
+            c.extra_args = (*c.extra_args, "--flannel-backend", args.flannel_backend)
+            if nodes == 1:
+                c.extra_args = (*c.extra_args, "--node-monitor-grace-period", str(args.grace),
+                                "--pod-eviction-timeout", "0")
+            c.flannel_backend = args.flannel_backend
+            c.start()
+            try:
+                if nodes == 1:
+                    measure(c, n)
+                    pod_on(c, f"node-{n}")
+                    node_stop(c)
+                else:
+                    throughput(c)
+            finally:
+                c.stop()
+                c.node_cmd("rm", "--all")
+                left = c.leftovers()
+                if left:
+                    print(f"left behind: {left}")
     finally:
         registry.stop(data)
         shutil.rmtree(data, ignore_errors=True)

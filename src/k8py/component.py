@@ -68,6 +68,7 @@ class LocalNode:
     # `route_dev`, for InternalIPs inside `node_network` only ("": no host-gw routes)
     node_network: str = ""
     route_dev: str = ""
+    flannel_backend: str = ""  # "vxlan": pods of other nodes through a vxlan device (`network/vxlan.py`)
 
 
 class AgentCredentials(Protocol):

@@ -42,9 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                  "pod bridge's gateway, right only on the server's machine)")
     p.add_argument("--kubelet-port", type=int, default=10250,
                    help="port of the agent's HTTPS endpoint for logs/exec/port-forward (default 10250; 0: any)")
-    p.add_argument("--flannel-backend", choices=("none", "host-gw"), default="none",
+    p.add_argument("--flannel-backend", choices=("none", "host-gw", "vxlan"), default="none",
                    help="pod routes to other nodes: host-gw (each node's podCIDR via its InternalIP, nodes "
-                        "sharing one link, as flannel's host-gw) or none (default)")
+                        "sharing one link, as flannel's host-gw), vxlan (a vxlan device k8py.1 on --node-ip, "
+                        "as flannel's vxlan) or none (default)")
     p.add_argument("--node-network", default="", help="with host-gw: the network of the nodes' link; routes "
                                                       "go only through InternalIPs inside it")
 
@@ -56,6 +57,9 @@ def main(ns: argparse.Namespace) -> int:
     missing = missing_requirements()
     if ns.flannel_backend == "host-gw" and not ns.node_network:
         print("k8py agent: --flannel-backend host-gw needs --node-network CIDR", file=sys.stderr)
+        return 2
+    if ns.flannel_backend == "vxlan" and not ns.node_ip:
+        print("k8py agent: --flannel-backend vxlan needs --node-ip ADDR", file=sys.stderr)
         return 2
     if missing:
         print("k8py agent: cannot run containers here: missing " + ", ".join(missing), file=sys.stderr)
@@ -90,7 +94,8 @@ def local_node(ns: argparse.Namespace) -> LocalNode:
                      service_cidr=rt["service_cidr"], pod_cidr=ns.pod_cidr or options.pod_cidr,
                      ident=os.environ.get("K8PY_AGENT_ID", ""), node_ip=ns.node_ip, kubelet_port=ns.kubelet_port,
                      backoff_base=ns.backoff_base,
-                     node_network=ns.node_network if ns.flannel_backend == "host-gw" else "")
+                     node_network=ns.node_network if ns.flannel_backend == "host-gw" else "",
+                     flannel_backend=ns.flannel_backend)
 
 
 def cluster_dns(service_cidr: str) -> str:

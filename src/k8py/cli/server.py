@@ -87,6 +87,7 @@ class ServerArgs:
     etcd_cafile: str | None = None  # TLS to etcd (kube-apiserver's flags): the members' CA,
     etcd_certfile: str | None = None  # our client certificate
     etcd_keyfile: str | None = None  # and its key
+    flannel_backend: str = "host-gw"  # the node hosts' pod routes between nodes: host-gw or vxlan
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -193,6 +194,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "`k8py node add|stop|start|rm` manage them")
     p.add_argument("--node-network", default="10.41.0.0/24",
                    help="the node hosts' network (default 10.41.0.0/24; its first address is this machine's)")
+    p.add_argument("--flannel-backend", choices=("host-gw", "vxlan"), default="host-gw",
+                   help="with --nodes: pod routes between the nodes, host-gw (default: each node's podCIDR via "
+                        "its address) or vxlan (a vxlan device k8py.1 on each node, as flannel's vxlan)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="EncryptionConfiguration for data at rest (default: <data-dir>/encryption-config.yaml, "
                         "made with a fresh aescbc key for Secrets on the first start; identity first opts out)")
@@ -245,7 +249,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
                       nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"),
                       etcd_cafile=getattr(ns, "etcd_cafile", None), etcd_certfile=getattr(ns, "etcd_certfile", None),
-                      etcd_keyfile=getattr(ns, "etcd_keyfile", None))
+                      etcd_keyfile=getattr(ns, "etcd_keyfile", None),
+                      flannel_backend=getattr(ns, "flannel_backend", "host-gw"))
 
 
 def _store_kind(url: str | None) -> str:
@@ -294,7 +299,8 @@ async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> Ser
     base = _host_network(args)
     cluster = HostNetwork(base.data_dir, base.node_network, base.cluster_cidr, base.service_cidr, port,
                           registries=str(args.data_path / "nodes" / "registries.yaml"),
-                          lease_interval=node_lease_interval(args.node_monitor_grace_period))
+                          lease_interval=node_lease_interval(args.node_monitor_grace_period),
+                          flannel_backend=args.flannel_backend)
     return await ServedNodeHosts.start(cluster, front)
 
 

@@ -80,8 +80,13 @@ class ClusterDNS:
         async def write() -> None:
             cur = await self.client.get_or_none(resource, obj["metadata"]["name"], NAMESPACE_SYSTEM)
             if cur is None:
-                await self.client.create(resource, obj)
-                return
+                try:
+                    await self.client.create(resource, obj)
+                    return
+                except ApiError as e:
+                    if not e.already_exists:  # another node's DNS created it first: update that one
+                        raise
+                cur = await self.client.get(resource, obj["metadata"]["name"], NAMESPACE_SYSTEM)
             new = {**cur, **{k: v for k, v in obj.items() if k != "metadata"}}
             new["metadata"] = {**cur["metadata"], "labels": obj["metadata"]["labels"]}
             if new != cur:

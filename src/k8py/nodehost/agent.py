@@ -42,7 +42,7 @@ def agent_argv(node: NodeHost) -> list[str]:
     return ["nsenter", f"--net=/run/netns/{node.netns}", "--",
             sys.executable, "-m", "k8py.cli.main", "agent", "--server", node.cluster.server_url,
             "--token", f"@{token}", "--ca-file", str(ca), "--node-name", node.name, "--node-ip", node.ip,
-            "--flannel-backend", "host-gw", "--node-network", node.cluster.node_network,
+            "--flannel-backend", node.cluster.flannel_backend, "--node-network", node.cluster.node_network,
             "--backoff-base", os.environ.get("K8PY_AGENT_BACKOFF_BASE", "10")]
 
 

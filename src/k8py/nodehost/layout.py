@@ -52,6 +52,7 @@ class HostNetwork:
     server_port: int = 6443
     registries: str = ""  # the nodes' registries.yaml ("" = none)
     lease_interval: float = 10.0  # the agents' Lease renewal: a quarter of the server's node grace period, <= 10 s
+    flannel_backend: str = "host-gw"  # the nodes' pod routes: host-gw or vxlan (`k8py agent --flannel-backend`)
 
     @property
     def cid(self) -> str:

@@ -1,0 +1,119 @@
+"""VXLAN mode (`k8py server --nodes 3 --flannel-backend vxlan`): the cross-node test of
+test_multinode (a pod on node-1 fetches a page from a pod IP on node-3; ClusterIP from a
+pod on every node), each node's vxlan device and its entries, and the course's capture
+DaemonSet (tcpdump in a hostNetwork pod on every node: a request between pods of node-1
+and node-3 shows in the captures of node-1 and node-3, not node-2's). One cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_multinode import NGINX, NODES, SERVICE, NodesCluster, apply, client_pod, internal_ips, ready_pods
+
+from e2e_harness import wait_for
+
+pytestmark = pytest.mark.root
+
+CAPTURE = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "capture"},
+           "spec": {"selector": {"matchLabels": {"app": "capture"}},
+                    "template": {"metadata": {"labels": {"app": "capture"}},
+                                 "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0,
+                                          "containers": [{"name": "tcpdump", "image": "tcpdump",
+                                                          "args": ["-i", "any", "-n", "-l", "tcp port 80"],
+                                                          "securityContext": {"capabilities": {
+                                                              "add": ["NET_ADMIN", "NET_RAW"]}}}]}}}}
+
+
+class VxlanCluster(NodesCluster):
+    def __init__(self, tmp: Path, registries: Path) -> None:
+        super().__init__(tmp, registries)
+        self.extra_args = (*self.extra_args, "--flannel-backend", "vxlan")
+
+
+@pytest.fixture(scope="module")
+def vx(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterator[VxlanCluster]:
+    if os.geteuid() != 0 or shutil.which("runc") is None or shutil.which("nsenter") is None:
+        pytest.skip("node hosts need root, runc and nsenter")
+    tmp = tmp_path_factory.mktemp("k8py-vxlan")
+    c = VxlanCluster(tmp, local_registry.write_registries_yaml(tmp / "registries.yaml"))
+    c.start()
+    try:
+        wait_for(lambda: sorted(internal_ips(c)) == NODES, 60, "3 nodes Ready")
+        apply(c, NGINX, SERVICE, CAPTURE, *(client_pod(n) for n in NODES))
+        wait_for(lambda: len(ready_pods(c, "app=web")) == 6, 180, "6 ready nginx replicas")
+        wait_for(lambda: len(ready_pods(c, "app=capture")) == 3, 120, "3 ready capture pods")
+        for n in NODES:
+            c.kubectl("wait", "--for=condition=Ready", f"pod/bb-{n}", "--timeout=120s", timeout=130)
+        yield c
+    finally:
+        c.stop()
+        c.node_cmd("rm", "--all")
+    left = c.leftovers()
+    assert not left, f"node hosts left behind: {left}"
+
+
+def in_node(c: VxlanCluster, node: str, *argv: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", c.node_host(node).netns, *argv], capture_output=True,
+                          text=True, timeout=30).stdout
+
+
+def test_every_node_has_a_vxlan_device_and_entries_for_the_others(vx: VxlanCluster) -> None:
+    nodes = {n["metadata"]["name"]: n for n in vx.kubectl_json("get", "nodes")["items"]}
+    macs = {name: n["metadata"].get("annotations", {}).get("k8py.io/vtep-mac", "") for name, n in nodes.items()}
+    assert len(set(macs.values())) == 3 and all(macs.values()), macs
+    for name in NODES:
+        link = in_node(vx, name, "ip", "-d", "link", "show", "k8py.1")
+        assert "vxlan id 1" in link and "dstport 8472" in link and "nolearning" in link, link
+        assert macs[name] in link, (name, link)
+        routes = in_node(vx, name, "ip", "route", "show", "dev", "k8py.1")
+        fdb = in_node(vx, name, "bridge", "fdb", "show", "dev", "k8py.1")
+        for other in set(NODES) - {name}:
+            assert nodes[other]["spec"]["podCIDR"] in routes and "onlink" in routes, (name, routes)
+            assert macs[other] in fdb, (name, fdb)
+
+
+def test_a_pod_fetches_a_page_from_a_pod_on_another_node(vx: VxlanCluster) -> None:
+    far = next(p for p in ready_pods(vx, "app=web") if p["spec"]["nodeName"] == "node-3")
+    r = vx.kubectl("exec", "bb-node-1", "--", "wget", "-q", "-O", "-", f"http://{far['status']['podIP']}/",
+                   timeout=30)
+    assert "Welcome to nginx" in r.stdout
+
+
+def test_cluster_ip_round_robin_from_a_pod_on_every_node(vx: VxlanCluster) -> None:
+    pods = [p["metadata"]["name"] for p in ready_pods(vx, "app=web")]
+    for n in NODES:
+        agent = f"k8py-vx-{n}"
+        script = f"i=0; while [ $i -lt 30 ]; do wget -q -O /dev/null -U {agent} http://web/ || exit 1; i=$((i+1)); done"
+        vx.kubectl("exec", f"bb-{n}", "--", "sh", "-c", script, timeout=300)
+        got = {p: vx.kubectl("logs", p, timeout=30).stdout.count(agent) for p in pods}
+        assert sorted(got.values()) == [5] * 6, (n, got)
+
+
+def capture_logs(c: VxlanCluster) -> dict[str, str]:
+    return {p["spec"]["nodeName"]: c.kubectl("logs", p["metadata"]["name"], timeout=30).stdout
+            for p in ready_pods(c, "app=capture")}
+
+
+def test_capture_daemonset_sees_a_cross_node_request_on_the_nodes_it_passes(vx: VxlanCluster) -> None:
+    capture = ready_pods(vx, "app=capture")
+    assert sorted(p["spec"]["nodeName"] for p in capture) == NODES
+    assert {p["status"]["podIP"] for p in capture} == set(internal_ips(vx).values())  # the node's own address
+    client = vx.kubectl_json("get", "pod", "bb-node-1")["status"]["podIP"]
+    far = next(p for p in ready_pods(vx, "app=web") if p["spec"]["nodeName"] == "node-3")["status"]["podIP"]
+    vx.kubectl("exec", "bb-node-1", "--", "wget", "-q", "-O", "/dev/null", f"http://{far}/", timeout=30)
+    flow = f"{client}."  # the client's address and port, then > the server's
+    seen = lambda node: any(flow in line and f"> {far}.80:" in line for line in capture_logs(vx)[node].splitlines())  # noqa: E731
+    wait_for(lambda: seen("node-1") and seen("node-3"), 30, "the request in node-1's and node-3's captures")
+    assert not seen("node-2"), capture_logs(vx)["node-2"][-2000:]
+    logs = capture_logs(vx)  # through the vxlan devices, not routed by the machine: out of node-1's, into node-3's
+    assert any(line.split()[1:3] == ["k8py.1", "Out"] and flow in line for line in logs["node-1"].splitlines()), \
+        logs["node-1"][-2000:]
+    assert any(line.split()[1:3] == ["k8py.1", "In"] and flow in line for line in logs["node-3"].splitlines()), \
+        logs["node-3"][-2000:]
