@@ -31,6 +31,7 @@ from k8py.api import jsonfast
 from k8py.api.types import Obj
 from k8py.apiserver.cachehub import CacheHub, Sink, hub_for
 from k8py.apiserver.cachestate import CacheState
+from k8py.apiserver.errors import StatusError
 from k8py.store.errors import Compacted
 from k8py.store.protocol import ListResult, Store, WatchEvent
 
@@ -199,6 +200,10 @@ class WatchCache:
             res = await self.store.list(self.prefix)
         except asyncio.CancelledError:
             raise
+        except StatusError as e:  # e.g. a value the encryption config cannot read: said, no traceback
+            log.warning("watch cache %s: could not list (%s); lists are served by the store", self.prefix, e)
+            self.state.reset()
+            return
         except Exception:
             log.exception("watch cache %s: could not list; lists are served by the store", self.prefix)
             self.state.reset()
