@@ -1,4 +1,5 @@
-"""CEL expressions of admission objects (webhooks' matchConditions), with cel-python.
+"""CEL expressions (CRDs' x-kubernetes-validations, webhooks' matchConditions,
+ValidatingAdmissionPolicy), with cel-python.
 
 `compile_error(expr)` says why an expression does not compile ("" when it does);
 `evaluate(expr, variables)` runs it on JSON values (compiled programs are cached by text)

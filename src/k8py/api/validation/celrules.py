@@ -1,4 +1,5 @@
-"""CRD validation rules (`x-kubernetes-validations`) in CEL, evaluated with cel-python (celpy).
+"""CRD validation rules (`x-kubernetes-validations`) in CEL, compiled and evaluated by
+`api.celexpr` (cel-python), as the admission objects' expressions are.
 
 Each rule of a schema node is evaluated with `self` bound to the value there (and
 `oldSelf` to the old object's value on an update; a rule that mentions `oldSelf` is a
@@ -13,9 +14,9 @@ Invariants: never raises; an evaluation error is reported as the rule failing, w
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
+from k8py.api import celexpr
 from k8py.api.validation.field import FieldError, invalid
 from k8py.api.validation.structural import json_type
 
@@ -23,20 +24,10 @@ _TYPE_NAMES = {"array": "array", "object": "object", "string": "string", "intege
                "number": "number", "boolean": "boolean"}
 
 
-@functools.lru_cache(maxsize=512)
-def _program(rule: str) -> Any:
-    import celpy
-    env = celpy.Environment()
-    return env.program(env.compile(rule))
-
-
 def compile_error(rule: str) -> str | None:
     """Why `rule` does not compile, or None."""
-    try:
-        _program(rule)
-    except Exception as e:  # noqa: BLE001 - celpy raises its own parse errors
-        return f"compilation failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    return None
+    err = celexpr.compile_error(rule)
+    return f"compilation failed: {err.splitlines()[0]}" if err else None
 
 
 def _join(path: str, key: str) -> str:
@@ -72,7 +63,6 @@ def _walk(v: Any, old: Any, s: dict[str, Any], path: str, errs: list[FieldError]
 
 
 def _check(v: Any, old: Any, rule: dict[str, Any], path: str, errs: list[FieldError]) -> None:
-    import celpy
     text = rule["rule"]
     transition = "oldSelf" in text
     if transition and old is None:
@@ -80,13 +70,10 @@ def _check(v: Any, old: Any, rule: dict[str, Any], path: str, errs: list[FieldEr
     where = path or "<root>"
     if isinstance(rule.get("fieldPath"), str) and rule["fieldPath"]:
         where = path + rule["fieldPath"] if path else rule["fieldPath"].lstrip(".")
-    activation = {"self": celpy.json_to_cel(v)}
-    if transition:
-        activation["oldSelf"] = celpy.json_to_cel(old)
+    variables = {"self": v, **({"oldSelf": old} if transition else {})}
     try:
-        ok = _program(text).evaluate(activation)
-        failed, why = ok is not True and str(ok) != "True", ""
-    except Exception as e:  # noqa: BLE001 - an evaluation error fails the rule
+        failed, why = celexpr.evaluate(text, variables) is not True, ""
+    except celexpr.CelError as e:  # an evaluation error fails the rule
         failed, why = True, f": {e}"
     if not failed:
         return
