@@ -14,16 +14,14 @@ podCIDR that overlaps another one; the routes carry their own protocol number
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import logging
 
 from k8py.api.types import Obj
 from k8py.client.client import Client
-from k8py.client.informer import Informer
 from k8py.clock import Clock
-from k8py.host import proc
+from k8py.network.nodesync import NodeSync, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +63,7 @@ def route_changes(current: dict[str, str], want: dict[str, str]) -> tuple[dict[s
 
 
 async def _ip(*args: str) -> tuple[int, str]:
-    rc, out, err = await proc.run("ip", *args)
-    return rc, (out if rc == 0 else err).decode(errors="replace").strip()
+    return await run_tool("ip", *args)
 
 
 async def link_of(node_network: str) -> str:
@@ -88,13 +85,8 @@ class HostGwRoutes:
         self.dev = dev
         self.node_network = node_network
         self.clock = clock
-        self.nodes = Informer(client, "nodes", clock=clock)
-        self._dirty = asyncio.Event()
-        self.nodes.add_event_handler(on_add=self._mark, on_update=lambda _o, _n: self._dirty.set(),
-                                     on_delete=self._mark)
-
-    def _mark(self, _obj: Obj) -> None:
-        self._dirty.set()
+        self.loop = NodeSync(client, clock, "host-gw")
+        self.nodes = self.loop.nodes
 
     async def current(self) -> dict[str, str]:
         rc, out = await _ip("-j", "route", "show", "dev", self.dev, "proto", ROUTE_PROTO)
@@ -125,21 +117,4 @@ class HostGwRoutes:
             self.dev = await link_of(self.node_network)
             if not self.dev:
                 await self.clock.sleep(0.5)
-        task = asyncio.create_task(self.nodes.run(), name="k8py-hostgw-nodes")
-        try:
-            await self.nodes.wait_synced()
-            while True:
-                self._dirty.clear()
-                try:
-                    await self.sync()
-                except (OSError, ValueError) as e:
-                    log.warning("host-gw: sync failed: %s", e)
-                    self._dirty.set()
-                try:
-                    await asyncio.wait_for(self._dirty.wait(), 30.0)
-                except TimeoutError:
-                    pass
-                await self.clock.sleep(0.05)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.loop.run(self.sync, (OSError, ValueError))

@@ -14,7 +14,6 @@ device (teardown) removes every route, neighbour and FDB entry it carried.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import logging
@@ -24,10 +23,9 @@ from typing import Any
 
 from k8py.api.types import Obj
 from k8py.client.client import Client
-from k8py.client.informer import Informer
 from k8py.clock import Clock
-from k8py.host import proc
 from k8py.network.hostgw import internal_ip
+from k8py.network.nodesync import NodeSync, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +98,6 @@ def device_commands(own_pod_cidr: str, node_ip: str, dev: str = VXLAN_DEV) -> li
             ["link", "set", dev, "up"]]
 
 
-async def _run(tool: str, *args: str) -> tuple[int, str]:
-    rc, out, err = await proc.run(tool, *args)
-    return rc, (out if rc == 0 else err).decode(errors="replace").strip()
-
-
 def stale(current: list[dict[str, Any]], key: str, want: set[str]) -> list[str]:
     """The values of `key` in `current` (an `ip -j` listing) that are not wanted."""
     return sorted({str(e[key]) for e in current if e.get(key) and str(e[key]) not in want})
@@ -116,23 +109,21 @@ class VxlanNetwork:
 
     def __init__(self, client: Client, clock: Clock, own_node: str, node_ip: str, dev: str = VXLAN_DEV) -> None:
         self.client, self.clock, self.own_node, self.node_ip, self.dev = client, clock, own_node, node_ip, dev
-        self.nodes = Informer(client, "nodes", clock=clock)
-        self._dirty = asyncio.Event()
-        self.nodes.add_event_handler(on_add=lambda _o: self._dirty.set(),
-                                     on_update=lambda _o, _n: self._dirty.set(), on_delete=lambda _o: self._dirty.set())
+        self.loop = NodeSync(client, clock, "vxlan")
+        self.nodes = self.loop.nodes
         self.mac = ""
 
     async def ensure_device(self, pod_cidr: str) -> None:
-        rc, out = await _run("ip", "-j", "-d", "link", "show", self.dev)
+        rc, out = await run_tool("ip", "-j", "-d", "link", "show", self.dev)
         info = json.loads(out)[0] if rc == 0 and out else None
         if info is not None and (info.get("linkinfo") or {}).get("info_data", {}).get("local") != self.node_ip:
-            await _run("ip", "link", "del", self.dev)
+            await run_tool("ip", "link", "del", self.dev)
             info = None
         for cmd in device_commands(pod_cidr, self.node_ip, self.dev)[0 if info is None else 1:]:
-            rc, err = await _run("ip", *cmd)
+            rc, err = await run_tool("ip", *cmd)
             if rc != 0:
                 raise OSError(f"vxlan: ip {' '.join(cmd)}: {err}")
-        rc, out = await _run("ip", "-j", "link", "show", self.dev)
+        rc, out = await run_tool("ip", "-j", "link", "show", self.dev)
         self.mac = str(json.loads(out)[0]["address"]) if rc == 0 and out else ""
 
     async def publish(self, node: Obj) -> None:
@@ -151,11 +142,11 @@ class VxlanNetwork:
         peers = desired_peers(nodes, self.own_node)
         await self._remove_stale(peers)
         for cmd in commands(peers, self.dev):
-            rc, err = await _run("ip", *cmd)
+            rc, err = await run_tool("ip", *cmd)
             if rc != 0:
                 log.warning("vxlan: ip %s: %s", " ".join(cmd), err)
         for cmd in fdb_commands(peers, self.dev):
-            rc, err = await _run("bridge", *cmd)
+            rc, err = await run_tool("bridge", *cmd)
             if rc != 0:
                 log.warning("vxlan: bridge %s: %s", " ".join(cmd), err)
 
@@ -163,29 +154,13 @@ class VxlanNetwork:
         for what, tool, key, want in (("route", "ip", "dst", {p.pod_cidr for p in peers}),
                                       ("neigh", "ip", "dst", {p.vtep_ip for p in peers}),
                                       ("fdb", "bridge", "mac", {p.vtep_mac for p in peers})):
-            rc, out = await _run(tool, "-j", what, "show", "dev", self.dev)
+            rc, out = await run_tool(tool, "-j", what, "show", "dev", self.dev)
             for value in stale(json.loads(out) if rc == 0 and out else [], key, want):
                 if what != "route" or "/" in value:
-                    await _run(tool, what, "del", value, "dev", self.dev)
+                    await run_tool(tool, what, "del", value, "dev", self.dev)
 
     async def run(self) -> None:
-        task = asyncio.create_task(self.nodes.run(), name="k8py-vxlan-nodes")
         try:
-            await self.nodes.wait_synced()
-            while True:
-                self._dirty.clear()
-                try:
-                    await self.sync()
-                except (OSError, ValueError, KeyError) as e:
-                    log.warning("vxlan: sync failed: %s", e)
-                    self._dirty.set()
-                    await self.clock.sleep(0.5)
-                try:
-                    await asyncio.wait_for(self._dirty.wait(), 30.0)
-                except TimeoutError:
-                    pass
-                await self.clock.sleep(0.05)
+            await self.loop.run(self.sync, (OSError, ValueError, KeyError))
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await _run("ip", "link", "del", self.dev)
+            await run_tool("ip", "link", "del", self.dev)
