@@ -7,6 +7,7 @@ on. One cluster for the whole module; teardown checks that no node host is left.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import random
@@ -82,12 +83,16 @@ class NodesCluster(K8pyServer):
         return out
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterator[NodesCluster]:
+@contextlib.contextmanager
+def node_hosts(tmp_path_factory: pytest.TempPathFactory, local_registry: Any, name: str,
+               *extra_args: str) -> Iterator[NodesCluster]:
+    """A started `k8py server --nodes 3` (with `extra_args`) for a module; on the way out the
+    server is stopped, its node hosts removed, and nothing of them may be left on the machine."""
     if os.geteuid() != 0 or shutil.which("runc") is None or shutil.which("nsenter") is None:
         pytest.skip("node hosts need root, runc and nsenter")
-    tmp = tmp_path_factory.mktemp("k8py-nodes")
+    tmp = tmp_path_factory.mktemp(name)
     c = NodesCluster(tmp, local_registry.write_registries_yaml(tmp / "registries.yaml"))
+    c.extra_args = (*c.extra_args, *extra_args)
     c.start()
     try:
         yield c
@@ -96,6 +101,12 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iter
         c.node_cmd("rm", "--all")  # the server removes them on SIGTERM; this covers a server that died
     left = c.leftovers()
     assert not left, f"node hosts left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterator[NodesCluster]:
+    with node_hosts(tmp_path_factory, local_registry, "k8py-nodes") as c:
+        yield c
 
 
 def apply(c: K8pyServer, *objs: dict[str, Any]) -> None:

@@ -7,15 +7,12 @@ and node-3 shows in the captures of node-1 and node-3, not node-2's). One cluste
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_multinode import NGINX, NODES, SERVICE, NodesCluster, apply, client_pod, internal_ips, ready_pods
+from test_multinode import NGINX, NODES, SERVICE, NodesCluster, apply, client_pod, internal_ips, node_hosts, ready_pods
 
 from e2e_harness import wait_for
 
@@ -31,20 +28,9 @@ CAPTURE = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "c
                                                               "add": ["NET_ADMIN", "NET_RAW"]}}}]}}}}
 
 
-class VxlanCluster(NodesCluster):
-    def __init__(self, tmp: Path, registries: Path) -> None:
-        super().__init__(tmp, registries)
-        self.extra_args = (*self.extra_args, "--flannel-backend", "vxlan")
-
-
 @pytest.fixture(scope="module")
-def vx(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterator[VxlanCluster]:
-    if os.geteuid() != 0 or shutil.which("runc") is None or shutil.which("nsenter") is None:
-        pytest.skip("node hosts need root, runc and nsenter")
-    tmp = tmp_path_factory.mktemp("k8py-vxlan")
-    c = VxlanCluster(tmp, local_registry.write_registries_yaml(tmp / "registries.yaml"))
-    c.start()
-    try:
+def vx(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterator[NodesCluster]:
+    with node_hosts(tmp_path_factory, local_registry, "k8py-vxlan", "--flannel-backend", "vxlan") as c:
         wait_for(lambda: sorted(internal_ips(c)) == NODES, 60, "3 nodes Ready")
         apply(c, NGINX, SERVICE, CAPTURE, *(client_pod(n) for n in NODES))
         wait_for(lambda: len(ready_pods(c, "app=web")) == 6, 180, "6 ready nginx replicas")
@@ -52,19 +38,14 @@ def vx(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterato
         for n in NODES:
             c.kubectl("wait", "--for=condition=Ready", f"pod/bb-{n}", "--timeout=120s", timeout=130)
         yield c
-    finally:
-        c.stop()
-        c.node_cmd("rm", "--all")
-    left = c.leftovers()
-    assert not left, f"node hosts left behind: {left}"
 
 
-def in_node(c: VxlanCluster, node: str, *argv: str) -> str:
+def in_node(c: NodesCluster, node: str, *argv: str) -> str:
     return subprocess.run(["ip", "netns", "exec", c.node_host(node).netns, *argv], capture_output=True,
                           text=True, timeout=30).stdout
 
 
-def test_every_node_has_a_vxlan_device_and_entries_for_the_others(vx: VxlanCluster) -> None:
+def test_every_node_has_a_vxlan_device_and_entries_for_the_others(vx: NodesCluster) -> None:
     nodes = {n["metadata"]["name"]: n for n in vx.kubectl_json("get", "nodes")["items"]}
     macs = {name: n["metadata"].get("annotations", {}).get("k8py.io/vtep-mac", "") for name, n in nodes.items()}
     assert len(set(macs.values())) == 3 and all(macs.values()), macs
@@ -79,14 +60,14 @@ def test_every_node_has_a_vxlan_device_and_entries_for_the_others(vx: VxlanClust
             assert macs[other] in fdb, (name, fdb)
 
 
-def test_a_pod_fetches_a_page_from_a_pod_on_another_node(vx: VxlanCluster) -> None:
+def test_a_pod_fetches_a_page_from_a_pod_on_another_node(vx: NodesCluster) -> None:
     far = next(p for p in ready_pods(vx, "app=web") if p["spec"]["nodeName"] == "node-3")
     r = vx.kubectl("exec", "bb-node-1", "--", "wget", "-q", "-O", "-", f"http://{far['status']['podIP']}/",
                    timeout=30)
     assert "Welcome to nginx" in r.stdout
 
 
-def test_cluster_ip_round_robin_from_a_pod_on_every_node(vx: VxlanCluster) -> None:
+def test_cluster_ip_round_robin_from_a_pod_on_every_node(vx: NodesCluster) -> None:
     pods = [p["metadata"]["name"] for p in ready_pods(vx, "app=web")]
     for n in NODES:
         agent = f"k8py-vx-{n}"
@@ -96,12 +77,12 @@ def test_cluster_ip_round_robin_from_a_pod_on_every_node(vx: VxlanCluster) -> No
         assert sorted(got.values()) == [5] * 6, (n, got)
 
 
-def capture_logs(c: VxlanCluster) -> dict[str, str]:
+def capture_logs(c: NodesCluster) -> dict[str, str]:
     return {p["spec"]["nodeName"]: c.kubectl("logs", p["metadata"]["name"], timeout=30).stdout
             for p in ready_pods(c, "app=capture")}
 
 
-def test_capture_daemonset_sees_a_cross_node_request_on_the_nodes_it_passes(vx: VxlanCluster) -> None:
+def test_capture_daemonset_sees_a_cross_node_request_on_the_nodes_it_passes(vx: NodesCluster) -> None:
     capture = ready_pods(vx, "app=capture")
     assert sorted(p["spec"]["nodeName"] for p in capture) == NODES
     assert {p["status"]["podIP"] for p in capture} == set(internal_ips(vx).values())  # the node's own address

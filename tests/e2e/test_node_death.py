@@ -11,8 +11,6 @@ runs again. Its own cluster (the lab flags are the server's).
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 import urllib.request
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_multinode import NGINX, NODES, SERVICE, NodesCluster, apply, internal_ips, ready_pods
+from test_multinode import NGINX, NODES, SERVICE, NodesCluster, apply, internal_ips, node_hosts, ready_pods
 
 from e2e_harness import wait_for
 
@@ -31,22 +29,11 @@ LAB_FLAGS = ("--node-monitor-grace-period", "10", "--pod-eviction-timeout", "0")
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterator[NodesCluster]:
-    if os.geteuid() != 0 or shutil.which("runc") is None or shutil.which("nsenter") is None:
-        pytest.skip("node hosts need root, runc and nsenter")
-    tmp = tmp_path_factory.mktemp("k8py-nodedeath")
-    c = NodesCluster(tmp, local_registry.write_registries_yaml(tmp / "registries.yaml"))
-    c.extra_args = (*c.extra_args, *LAB_FLAGS)
-    c.start()
-    try:
+    with node_hosts(tmp_path_factory, local_registry, "k8py-nodedeath", *LAB_FLAGS) as c:
         wait_for(lambda: sorted(internal_ips(c)) == NODES, 60, "3 nodes Ready")
         apply(c, NGINX, SERVICE)
         wait_for(lambda: len(ready_pods(c, "app=web")) == 6, 180, "6 ready nginx replicas")
         yield c
-    finally:
-        c.stop()
-        c.node_cmd("rm", "--all")
-    left = c.leftovers()
-    assert not left, f"node hosts left behind: {left}"
 
 
 class ClientLoop(threading.Thread):
