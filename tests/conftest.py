@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util as _ilu
 import os as _os
 import shutil as _shutil
-import socket as _socket
 import subprocess as _subprocess
 import sys as _sys
 import tempfile as _tempfile
@@ -18,6 +17,8 @@ from pathlib import Path as _Path
 
 import pytest as _pytest
 
+from helpers.net import free_port as _free_port
+
 # ======================= runtime: local OCI registry (owner: runtime) =======================
 _REPO = _Path(__file__).resolve().parent.parent
 _IMAGES_DIR = _REPO / "scripts" / "images"
@@ -29,12 +30,6 @@ def _load_script(name: str):  # type: ignore[no-untyped-def]
     mod = _ilu.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def _free_port() -> int:
-    with _socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @_dataclass(frozen=True)
@@ -101,12 +96,6 @@ def _etcd_die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _etcd_free_port() -> int:
-    with _socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class EtcdProcess:
     """One etcd on loopback; `stop()` kills it and removes its data dir."""
 
@@ -118,7 +107,7 @@ class EtcdProcess:
 
     def start(self, timeout: float = 30.0) -> str:
         for _attempt in range(3):  # a free port may be taken before etcd binds it
-            client, peer = _etcd_free_port(), _etcd_free_port()
+            client, peer = _free_port(), _free_port()
             self.url = f"{'https' if self.pki else 'http'}://127.0.0.1:{client}"
             peer_url = f"http://127.0.0.1:{peer}"
             log = open(self.dir / "etcd.log", "ab")
@@ -201,8 +190,8 @@ class EtcdCluster:
         raise RuntimeError(f"etcd cluster did not start:\n{tail}")
 
     def _start_once(self, timeout: float) -> bool:
-        clients = [f"http://127.0.0.1:{_etcd_free_port()}" for _ in range(self.size)]
-        peers = [f"http://127.0.0.1:{_etcd_free_port()}" for _ in range(self.size)]
+        clients = [f"http://127.0.0.1:{_free_port()}" for _ in range(self.size)]
+        peers = [f"http://127.0.0.1:{_free_port()}" for _ in range(self.size)]
         initial = ",".join(f"m{i}={p}" for i, p in enumerate(peers))
         token = self.dir.name
         self.urls, self.procs = clients, []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,15 +15,14 @@ from typing import Any
 
 import pytest
 
-from k8py.apiserver.config import ApiServerConfig
-from k8py.apiserver.inprocess import InProcessTransport
-from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.clock import RealClock
 from k8py.ingress.controller import IngressController
 from k8py.ingress.nginx import Nginx, nginx_binary
 from k8py.ingress.render import Settings
-from k8py.store.memory import MemoryStore
+
+from helpers.api import start_api
+from helpers.net import free_port
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/setup.sh)")
 
@@ -50,20 +48,10 @@ def backend() -> Iterator[int]:
     srv.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Client, IngressController]]:
-    store = MemoryStore()
-    await store.start()
-    api = ApiServer(store, ApiServerConfig(), RealClock())
-    await api.start()
-    client = Client(InProcessTransport(api))
-    s = Settings(address="127.0.0.1", http_port=_free_port(), https_port=_free_port(),
+    api, client = await start_api(RealClock())
+    s = Settings(address="127.0.0.1", http_port=free_port(), https_port=free_port(),
                  prefix=str(tmp_path / "ingress"), certs_dir=str(tmp_path / "ingress" / "certs"))
     binary = nginx_binary()
     assert binary
@@ -74,7 +62,6 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Client, IngressControll
     await asyncio.gather(task, return_exceptions=True)
     assert ctl.nginx.proc is None
     await api.close()
-    await store.close()
 
 
 def _get(port: int, host: str, path: str) -> tuple[int, str]:

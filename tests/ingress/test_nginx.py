@@ -22,6 +22,8 @@ from k8py.ingress.errors import NginxError
 from k8py.ingress.nginx import Nginx, default_certificate, nginx_binary
 from k8py.ingress.render import Rendered, Settings, State, render
 
+from helpers.net import free_port
+
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/setup.sh)")
 
 
@@ -54,17 +56,11 @@ def backends() -> Iterator[dict[str, int]]:
         srv.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def nginx(tmp_path: Path) -> AsyncIterator[Nginx]:
     binary = nginx_binary()
     assert binary
-    s = Settings(address="127.0.0.1", http_port=_free_port(), https_port=_free_port(), prefix=str(tmp_path / "ing"),
+    s = Settings(address="127.0.0.1", http_port=free_port(), https_port=free_port(), prefix=str(tmp_path / "ing"),
                  certs_dir=str(tmp_path / "ing" / "certs"))
     n = Nginx(s, binary)
     n.prepare()
