@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from k8py.kubelet.envvars import build_env
-from k8py.kubelet.serviceenv import from_service
+from k8py.kubelet.errors import ContainerConfigError
+from k8py.kubelet.serviceenv import from_service, service_env
 
 
 def svc(name: str, ip: str, *ports: dict) -> dict:
@@ -42,3 +43,51 @@ async def test_container_env_wins_and_sees_service_env() -> None:
                                                             "KUBERNETES_SERVICE_PORT": "443"}))
     assert env == {"KUBERNETES_SERVICE_PORT": "1", "URL": "https://10.43.0.1:443",
                    "KUBERNETES_SERVICE_HOST": "10.43.0.1"}
+
+
+class FakeServices:
+    """A ServiceLister over a list of Services (an informer's cache)."""
+
+    def __init__(self, items: list[dict], synced: bool = True) -> None:
+        self.items, self.synced = items, synced
+
+    @property
+    def has_synced(self) -> bool:
+        return self.synced
+
+    def get(self, namespace: str | None, name: str) -> dict | None:
+        return next((s for s in self.items if (s["metadata"]["namespace"], s["metadata"]["name"]) == (namespace, name)),
+                    None)
+
+    def by_index(self, name: str, value: str) -> list[dict]:
+        assert name == "namespace"
+        return [s for s in self.items if s["metadata"]["namespace"] == value]
+
+
+def nsvc(ns: str, name: str, ip: str) -> dict:
+    s = svc(name, ip, {"port": 80})
+    s["metadata"]["namespace"] = ns
+    return s
+
+
+SERVICES = [nsvc("default", "kubernetes", "10.43.0.1"), nsvc("default", "web", "10.43.0.5"),
+            nsvc("shop", "db", "10.43.0.7"), nsvc("shop", "kubernetes", "10.43.0.9")]
+
+
+@pytest.mark.parametrize("namespace, links, hosts", [
+    ("default", True, {"KUBERNETES": "10.43.0.1", "WEB": "10.43.0.5"}),
+    ("default", False, {"KUBERNETES": "10.43.0.1"}),
+    ("shop", True, {"KUBERNETES": "10.43.0.9", "DB": "10.43.0.7"}),  # the namespace's own wins
+    ("shop", False, {"KUBERNETES": "10.43.0.1"}),
+    ("empty", True, {"KUBERNETES": "10.43.0.1"}),
+])
+def test_service_env_from_lister(namespace: str, links: bool, hosts: dict) -> None:
+    pod = {"metadata": {"name": "p", "namespace": namespace}, "spec": {"enableServiceLinks": links}}
+    env = service_env(FakeServices(SERVICES), pod)
+    assert {k[:-len("_SERVICE_HOST")]: v for k, v in env.items() if k.endswith("_SERVICE_HOST")} == hosts
+
+
+def test_service_env_waits_for_the_first_list() -> None:
+    pod = {"metadata": {"name": "p", "namespace": "default"}, "spec": {}}
+    with pytest.raises(ContainerConfigError, match="services have not yet been read"):
+        service_env(FakeServices(SERVICES, synced=False), pod)

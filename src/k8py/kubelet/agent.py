@@ -34,7 +34,7 @@ from k8py.api.wellknown import ANNOTATION_NODE_TTL
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
-from k8py.client.informer import Informer
+from k8py.client.informer import Informer, namespace_index
 from k8py.client.nodelease import NodeLease
 from k8py.clock import Clock, rfc3339
 from k8py.component import NodeTLS
@@ -147,11 +147,13 @@ class NodeAgent:
         self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
         self.lease = NodeLease(client, node_name, clock)
         self.node = NodeState(node_name, ip=o.node_ip)
+        self.services = Informer(client, "services", clock=clock)  # for the service env variables
+        self.services.add_index("namespace", namespace_index)
         self.worker_deps = PodWorkerDeps(
             client=client, runtime=runtime, clock=clock, cache=self.cache, volumes=self.volumes,
             backoff=self.backoff, settings=self.settings,
             timing=WorkerTiming(o.sync_period, o.volume_refresh_period, o.storage_check_period, o.max_kill_grace),
-            recorder=self.recorder, lookup=self.lookup, node=self.node)
+            recorder=self.recorder, lookup=self.lookup, services=self.services, node=self.node)
         self.workers: dict[str, PodWorker] = {}
         self.pods: Informer | None = None
         self.pod_cidr = ""
@@ -295,6 +297,11 @@ class NodeAgent:
             except Exception as e:  # noqa: BLE001
                 log.info("node %s: %s failed: %s", self.node_name, what, e)
 
+    async def _pods_after_services(self, pods: Informer) -> None:
+        """The pods informer, once the Services are known (no container starts without them)."""
+        await self.services.wait_synced()
+        await pods.run()
+
     async def run(self) -> None:
         o = self.options
         Path(o.root_dir).mkdir(parents=True, exist_ok=True)
@@ -311,14 +318,17 @@ class NodeAgent:
         if not self.node.ip:
             self.node.ip = "127.0.0.1"
         await self.post_status()
-        self.pods = Informer(self.client, "pods", clock=self.clock, field_selector=f"spec.nodeName={self.node_name}")
-        self.pods.add_event_handler(on_add=self._on_pod, on_update=self._on_pod_update, on_delete=self._on_pod_deleted)
-        tasks = [asyncio.create_task(self.pods.run(), name="k8py-agent-pods"),
+        self.pods = pods = Informer(self.client, "pods", clock=self.clock,
+                                    field_selector=f"spec.nodeName={self.node_name}")
+        pods.add_event_handler(on_add=self._on_pod, on_update=self._on_pod_update, on_delete=self._on_pod_deleted)
+        tasks = [asyncio.create_task(self.services.run(), name="k8py-agent-services"),
+                 asyncio.create_task(self._pods_after_services(pods), name="k8py-agent-pods"),
                  asyncio.create_task(self._loop(o.lease_interval, self.lease.renew, "lease renew")),
                  asyncio.create_task(self._loop(o.status_interval, self.post_status, "node status")),
                  asyncio.create_task(self._loop(o.housekeeping_period, self.housekeeping, "housekeeping"))]
         try:
-            await self.pods.wait_synced()
+            await self.services.wait_synced()
+            await pods.wait_synced()
             await self.housekeeping()
             self.ready.set()
             await asyncio.gather(*tasks)

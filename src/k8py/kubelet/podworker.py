@@ -450,7 +450,7 @@ class PodWorker:
             log.debug("pod %s: image of %s present", self.key, name)
             env = await build_env(pod, c, self.deps.lookup, pod_ip=pod_ip, host_ip=self.deps.node.ip,
                                   node_allocatable=self.deps.node.allocatable,
-                                  service_env=await service_env(self.deps.client, pod))
+                                  service_env=service_env(self.deps.services, pod))
             mounts = self.deps.volumes.mounts(c, self.volume_paths or {}, pod_uid=self.uid)
             cfg = container_config(pod, c, image=c.get("image", ""), env=env, mounts=mounts, attempt=attempt,
                                    kind=kind, command=expand_args(c.get("command"), env),

@@ -5,17 +5,33 @@ Docker-link `<NAME>_PORT...` variables of the `kubernetes` Service in `default` 
 and, with `enableServiceLinks` (the default), of every Service of its namespace that has
 a ClusterIP (a Service of the pod's namespace wins over the master one of the same name).
 The container's own `env`/`envFrom` win over these; its `$(VAR)` references see them.
+
+The Services come from the agent's informer (`ServiceLister`), as Kubernetes' kubelet
+reads them from its service lister: a container start costs no API request. Until that
+informer has listed once, no variables can be built (`ContainerConfigError`, Kubernetes'
+wording), so a container never starts with a partial set.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from k8py.api.types import Obj
 from k8py.api.wellknown import NAMESPACE_DEFAULT
-from k8py.client.client import Client
-from k8py.client.errors import ApiError
 from k8py.kubelet.errors import ContainerConfigError
 
 MASTER_SERVICES = ("kubernetes",)
+
+
+class ServiceLister(Protocol):
+    """The Services a node knows (an informer's cache)."""
+
+    @property
+    def has_synced(self) -> bool: ...
+
+    def get(self, namespace: str | None, name: str) -> Obj | None: ...
+
+    def by_index(self, name: str, value: str) -> list[Obj]: ...
 
 
 def _var(name: str) -> str:
@@ -45,22 +61,21 @@ def from_service(svc: Obj) -> dict[str, str]:
     return out
 
 
-async def service_env(client: Client, pod: Obj) -> dict[str, str]:
+def service_env(services: ServiceLister, pod: Obj) -> dict[str, str]:
     """The service variables of the pod's containers."""
+    if not services.has_synced:
+        raise ContainerConfigError("services have not yet been read at least once, cannot construct envvars")
     ns = pod["metadata"].get("namespace") or NAMESPACE_DEFAULT
     links = (pod.get("spec") or {}).get("enableServiceLinks", True) is not False
     chosen: dict[str, Obj] = {}
-    try:
-        if ns != NAMESPACE_DEFAULT or not links:
-            for name in MASTER_SERVICES:
-                svc = await client.get_or_none("services", name, NAMESPACE_DEFAULT)
-                if svc is not None:
-                    chosen[name] = svc
-        if links:
-            for svc in (await client.list("services", ns)).get("items") or []:
-                chosen[svc["metadata"]["name"]] = svc
-    except ApiError as e:
-        raise ContainerConfigError(f"failed to list services: {e}") from e
+    if ns != NAMESPACE_DEFAULT or not links:
+        for name in MASTER_SERVICES:
+            svc = services.get(NAMESPACE_DEFAULT, name)
+            if svc is not None:
+                chosen[name] = svc
+    if links:
+        for svc in sorted(services.by_index("namespace", ns), key=lambda o: str(o["metadata"]["name"])):
+            chosen[svc["metadata"]["name"]] = svc
     out: dict[str, str] = {}
     for svc in chosen.values():
         out.update(from_service(svc))

@@ -1,8 +1,8 @@
 """What a pod worker needs from its node, named (Kubernetes' pod workers get a podSyncer):
 the API client (pod status, deletion), the runtime and its shared snapshot, the clock,
 volumes, the crash and pull back-off, the cluster settings for sandboxes and
-containers, its timing, the event recorder, the Secret/ConfigMap lookup and the live
-facts of the node.
+containers, its timing, the event recorder, the Secret/ConfigMap lookup, the Services
+(for the service environment variables) and the live facts of the node.
 
 Invariants: the agent builds one PodWorkerDeps and shares it among its workers; only
 `node` changes afterwards (the agent learns its IP once the network is up and its
@@ -21,6 +21,7 @@ from k8py.kubelet.containerconfig import ClusterSettings
 from k8py.kubelet.envvars import Lookup
 from k8py.kubelet.resize import Allocations
 from k8py.kubelet.runtimecache import RuntimeCache
+from k8py.kubelet.serviceenv import ServiceLister
 from k8py.kubelet.volumes import VolumeManager
 from k8py.runtime.protocol import ContainerRuntime
 
@@ -56,5 +57,6 @@ class PodWorkerDeps:
     timing: WorkerTiming
     recorder: EventRecorder
     lookup: Lookup
+    services: ServiceLister
     node: NodeState
     allocations: Allocations = field(default_factory=Allocations)  # the node's pods, for resize admission
