@@ -1,6 +1,6 @@
 """Several real nodes on one machine (`k8py server --nodes 3`): node hosts with their own
 network namespace, address and agent, pods spread on them, pod to pod across nodes
-(host-gw), Services and NodePorts reaching endpoints on every node in round robin,
+(host-gw, pods with the node link's MTU), Services and NodePorts reaching endpoints on every node in round robin,
 cluster DNS from every node, logs and exec on every node, and a node powered off and
 on. One cluster for the whole module; teardown checks that no node host is left.
 """
@@ -129,6 +129,17 @@ def ready_pods(c: K8pyServer, selector: str) -> list[dict[str, Any]]:
         x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or [])]
 
 
+def in_node(c: NodesCluster, node: str, *argv: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", c.node_host(node).netns, *argv], capture_output=True,
+                          text=True, timeout=30).stdout
+
+
+def mtus(c: NodesCluster, node: str) -> tuple[int, int]:
+    """The MTU of pod bb-<node>'s eth0 and of the node's own eth0 (its link)."""
+    pod = c.kubectl("exec", f"bb-{node}", "--", "cat", "/sys/class/net/eth0/mtu", timeout=30).stdout
+    return int(pod), int(in_node(c, node, "cat", "/sys/class/net/eth0/mtu"))
+
+
 def _http(url: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=3) as r:  # noqa: S310 - node hosts made by this test
@@ -233,6 +244,11 @@ def test_cluster_dns_from_every_node(web: NodesCluster) -> None:
     for n in NODES:
         r = web.kubectl("exec", f"bb-{n}", "--", "nslookup", "web.default", timeout=60)
         assert ip in r.stdout, (n, r.stdout)
+
+
+def test_pods_have_the_node_links_mtu(web: NodesCluster) -> None:
+    for n in NODES:  # host-gw: packets cross the nodes' link as they are
+        assert mtus(web, n) == (1500, 1500), n
 
 
 def container_ids(c: K8pyServer, node: str) -> dict[str, str]:

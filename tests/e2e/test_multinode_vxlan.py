@@ -1,18 +1,30 @@
 """VXLAN mode (`k8py server --nodes 3 --flannel-backend vxlan`): the cross-node test of
 test_multinode (a pod on node-1 fetches a page from a pod IP on node-3; ClusterIP from a
-pod on every node), each node's vxlan device and its entries, and the course's capture
+pod on every node), each node's vxlan device and its entries, pods and vxlan devices with
+the node link's MTU less 50 (and a 20 MB transfer across nodes), and the course's capture
 DaemonSet (tcpdump in a hostNetwork pod on every node: a request between pods of node-1
 and node-3 shows in the captures of node-1 and node-3, not node-2's). One cluster.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_multinode import NGINX, NODES, SERVICE, NodesCluster, apply, client_pod, internal_ips, node_hosts, ready_pods
+from test_multinode import (
+    NGINX,
+    NODES,
+    SERVICE,
+    NodesCluster,
+    apply,
+    client_pod,
+    in_node,
+    internal_ips,
+    mtus,
+    node_hosts,
+    ready_pods,
+)
 
 from e2e_harness import wait_for
 
@@ -38,11 +50,6 @@ def vx(tmp_path_factory: pytest.TempPathFactory, local_registry: Any) -> Iterato
         for n in NODES:
             c.kubectl("wait", "--for=condition=Ready", f"pod/bb-{n}", "--timeout=120s", timeout=130)
         yield c
-
-
-def in_node(c: NodesCluster, node: str, *argv: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", c.node_host(node).netns, *argv], capture_output=True,
-                          text=True, timeout=30).stdout
 
 
 def test_every_node_has_a_vxlan_device_and_entries_for_the_others(vx: NodesCluster) -> None:
@@ -75,6 +82,21 @@ def test_cluster_ip_round_robin_from_a_pod_on_every_node(vx: NodesCluster) -> No
         vx.kubectl("exec", f"bb-{n}", "--", "sh", "-c", script, timeout=300)
         got = {p: vx.kubectl("logs", p, timeout=30).stdout.count(agent) for p in pods}
         assert sorted(got.values()) == [5] * 6, (n, got)
+
+
+def test_pods_and_vxlan_devices_have_the_node_links_mtu_less_50(vx: NodesCluster) -> None:
+    for n in NODES:  # as flannel's subnet.env: 1450 over a 1500-byte link, so no frame is too big to tunnel
+        link = in_node(vx, n, "cat", "/sys/class/net/k8py.1/mtu")
+        assert mtus(vx, n) == (int(link), int(link) + 50) and int(link) == 1450, (n, link)
+
+
+def test_a_large_transfer_across_nodes(vx: NodesCluster) -> None:
+    far = next(p for p in ready_pods(vx, "app=web") if p["spec"]["nodeName"] == "node-3")
+    vx.kubectl("exec", far["metadata"]["name"], "--", "sh", "-c",
+               "head -c 20000000 /dev/zero > /usr/share/nginx/html/big", timeout=60)
+    r = vx.kubectl("exec", "bb-node-1", "--", "sh", "-c",
+                   f"wget -q -O - http://{far['status']['podIP']}/big | wc -c", timeout=120)
+    assert r.stdout.strip() == "20000000", r
 
 
 def capture_logs(c: NodesCluster) -> dict[str, str]:
