@@ -1,8 +1,11 @@
 """Several real nodes on one machine (`k8py server --nodes 3`): node hosts with their own
 network namespace, address and agent, pods spread on them, pod to pod across nodes
-(host-gw), Services and NodePorts reaching endpoints on every node in round robin,
-cluster DNS from every node, logs and exec on every node, and a node powered off and
-on. One cluster for the whole module; teardown checks that no node host is left.
+(host-gw, pods with the node link's MTU), Services and NodePorts reaching endpoints on
+every node in round robin, cluster DNS from every node, logs and exec on every node, the
+course's capture DaemonSet (a request between pods of node-1 and node-3 in the captures
+of node-1 and node-3, not node-2's), and a node powered off and on. One cluster for the
+whole module; teardown checks that no node host is left. The capture and MTU helpers are
+shared with test_multinode_vxlan.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ NGINX = {
                                                                       "periodSeconds": 1}}]}}}}
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
            "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}}
+CAPTURE = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "capture"},
+           "spec": {"selector": {"matchLabels": {"app": "capture"}},
+                    "template": {"metadata": {"labels": {"app": "capture"}},
+                                 "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0,
+                                          "containers": [{"name": "tcpdump", "image": "tcpdump",
+                                                          "args": ["-i", "any", "-n", "-l", "tcp port 80"],
+                                                          "securityContext": {"capabilities": {
+                                                              "add": ["NET_ADMIN", "NET_RAW"]}}}]}}}}
 
 
 def client_pod(node: str) -> dict[str, Any]:
@@ -129,6 +140,45 @@ def ready_pods(c: K8pyServer, selector: str) -> list[dict[str, Any]]:
         x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or [])]
 
 
+def in_node(c: NodesCluster, node: str, *argv: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", c.node_host(node).netns, *argv], capture_output=True,
+                          text=True, timeout=30).stdout
+
+
+def mtus(c: NodesCluster, node: str) -> tuple[int, int]:
+    """The MTU of pod bb-<node>'s eth0 and of the node's own eth0 (its link)."""
+    pod = c.kubectl("exec", f"bb-{node}", "--", "cat", "/sys/class/net/eth0/mtu", timeout=30).stdout
+    return int(pod), int(in_node(c, node, "cat", "/sys/class/net/eth0/mtu"))
+
+
+def capture_logs(c: NodesCluster) -> dict[str, str]:
+    return {p["spec"]["nodeName"]: c.kubectl("logs", p["metadata"]["name"], timeout=30).stdout
+            for p in ready_pods(c, "app=capture")}
+
+
+def capture_a_cross_node_request(c: NodesCluster) -> tuple[str, dict[str, str]]:
+    """The course's capture DaemonSet (tcpdump in a hostNetwork pod on every node): a request
+    from bb-node-1 to an nginx pod of node-3 shows in node-1's and node-3's captures and not in
+    node-2's. Returns the flow's prefix (the client's address) and the captures."""
+    wait_for(lambda: len(ready_pods(c, "app=capture")) == 3, 120, "3 ready capture pods")
+    capture = ready_pods(c, "app=capture")
+    assert sorted(p["spec"]["nodeName"] for p in capture) == NODES
+    assert {p["status"]["podIP"] for p in capture} == set(internal_ips(c).values())  # the node's own address
+    client = c.kubectl_json("get", "pod", "bb-node-1")["status"]["podIP"]
+    far = next(p for p in ready_pods(c, "app=web") if p["spec"]["nodeName"] == "node-3")["status"]["podIP"]
+    c.kubectl("exec", "bb-node-1", "--", "wget", "-q", "-O", "/dev/null", f"http://{far}/", timeout=30)
+    flow = f"{client}."  # the client's address and port, then > the server's
+    seen = lambda node: any(flow in line and f"> {far}.80:" in line for line in capture_logs(c)[node].splitlines())  # noqa: E731
+    wait_for(lambda: seen("node-1") and seen("node-3"), 30, "the request in node-1's and node-3's captures")
+    assert not seen("node-2"), capture_logs(c)["node-2"][-2000:]
+    return flow, capture_logs(c)
+
+
+def passed(log: str, flow: str, dev: str, direction: str) -> bool:
+    """Whether a `tcpdump -i any` log shows a packet of `flow` on `dev` going `direction`."""
+    return any(line.split()[1:3] == [dev, direction] and flow in line for line in log.splitlines())
+
+
 def _http(url: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=3) as r:  # noqa: S310 - node hosts made by this test
@@ -140,7 +190,7 @@ def _http(url: str) -> str:
 @pytest.fixture(scope="module")
 def web(nodes: NodesCluster) -> NodesCluster:
     wait_for(lambda: sorted(internal_ips(nodes)) == NODES, 60, "3 nodes Ready")
-    apply(nodes, NGINX, SERVICE, *(client_pod(n) for n in NODES))
+    apply(nodes, NGINX, SERVICE, CAPTURE, *(client_pod(n) for n in NODES))
     try:
         wait_for(lambda: len(ready_pods(nodes, "app=web")) == 6, 180, "6 ready nginx replicas")
     except AssertionError as e:
@@ -233,6 +283,17 @@ def test_cluster_dns_from_every_node(web: NodesCluster) -> None:
     for n in NODES:
         r = web.kubectl("exec", f"bb-{n}", "--", "nslookup", "web.default", timeout=60)
         assert ip in r.stdout, (n, r.stdout)
+
+
+def test_pods_have_the_node_links_mtu(web: NodesCluster) -> None:
+    for n in NODES:  # host-gw: packets cross the nodes' link as they are
+        assert mtus(web, n) == (1500, 1500), n
+
+
+def test_capture_daemonset_sees_a_cross_node_request_on_the_nodes_it_passes(web: NodesCluster) -> None:
+    flow, logs = capture_a_cross_node_request(web)  # routed by the nodes: out of node-1's link, into node-3's
+    assert passed(logs["node-1"], flow, "eth0", "Out"), logs["node-1"][-2000:]
+    assert passed(logs["node-3"], flow, "eth0", "In"), logs["node-3"][-2000:]
 
 
 def container_ids(c: K8pyServer, node: str) -> dict[str, str]:

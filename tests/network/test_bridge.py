@@ -101,3 +101,13 @@ def test_ipam_does_not_reuse_a_released_address_at_once(tmp_path: Path) -> None:
     assert b != a
     # the rotation survives a restart (state is on disk)
     assert HostLocalIPAM("10.9.0.0/24", tmp_path).allocate("c") not in (a, b)
+
+
+async def test_an_mtu_reaches_the_bridge_and_both_ends_of_a_pods_veth(net: BridgeNetwork) -> None:
+    net.mtu = 1450  # vxlan over a 1500-byte link (network.mtu)
+    await net.ensure_node()
+    path = f"/run/netns/{NS[0]}"
+    await net.setup(path, Pod(name="a", namespace="t", uid="a"))
+    assert " mtu 1450 " in sh("ip", "netns", "exec", NS[0], "ip", "link", "show", "eth0")
+    assert " mtu 1450 " in sh("ip", "link", "show", veth_name(path))
+    assert " mtu 1450 " in sh("ip", "link", "show", BR)

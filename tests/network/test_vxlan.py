@@ -52,7 +52,8 @@ def test_commands() -> None:
 
 
 def test_device_commands() -> None:
-    add, addr, up = device_commands("10.42.0.0/24", "10.41.0.2", "k8py.1")
+    add, addr, up = device_commands("10.42.0.0/24", "10.41.0.2", "k8py.1")  # mtu 0: the kernel's
+    assert device_commands("10.42.0.0/24", "10.41.0.2", "k8py.1", 1450)[1] == ["link", "set", "k8py.1", "mtu", "1450"]
     assert add[:4] == ["link", "add", "k8py.1", "type"] and "nolearning" in add
     assert add[add.index("id") + 1] == "1" and add[add.index("dstport") + 1] == "8472"
     assert add[add.index("local") + 1] == "10.41.0.2"

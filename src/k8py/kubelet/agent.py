@@ -64,6 +64,7 @@ class AgentOptions:
     pod_cidr: str = ""  # fixed pod CIDR (skips waiting for node IPAM)
     pod_cidr_wait: float = 5.0
     node_ip: str = ""  # default: what the network returns (the bridge gateway)
+    flannel_backend: str = ""  # host-gw or vxlan: the pods' MTU follows it (`network.mtu`); "": 1500
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     sync_period: float = 1.0
@@ -101,8 +102,10 @@ class NodeNetwork(Protocol):
 class BridgeNodeNetwork:
     """PodNetwork + NodeNetwork over network.BridgeNetwork, created once the pod CIDR is known."""
 
-    def __init__(self, cluster_cidr: str, service_cidr: str, state_dir: str | Path, bridge: str | None = None) -> None:
+    def __init__(self, cluster_cidr: str, service_cidr: str, state_dir: str | Path, bridge: str | None = None,
+                 backend: str = "", node_ip: str = "") -> None:
         self.cluster_cidr = cluster_cidr
+        self.backend, self.node_ip = backend, node_ip  # the pods' MTU follows them (`network.mtu`)
         self.service_cidr = service_cidr
         self.state_dir = Path(state_dir)
         self.bridge = bridge
@@ -110,9 +113,10 @@ class BridgeNodeNetwork:
 
     async def start(self, pod_cidr: str) -> str:
         from k8py.network.bridge import BRIDGE, BridgeNetwork
+        from k8py.network.mtu import pod_mtu
 
         self.net = BridgeNetwork(pod_cidr, self.cluster_cidr, self.service_cidr, self.state_dir,
-                                 bridge=self.bridge or BRIDGE)
+                                 bridge=self.bridge or BRIDGE, mtu=await pod_mtu(self.backend, self.node_ip))
         await self.net.ensure_node()
         return str(self.net.gateway)
 
@@ -439,7 +443,8 @@ async def run_agent(client: Client, clock: Clock, options: AgentOptions, rt: dic
     """Run an agent; with `serve_tls` it also serves logs/exec/port-forward on
     `options.kubelet_port` (0: any free port) for a remote API server."""
     network = BridgeNodeNetwork(rt["cluster_cidr"], rt["service_cidr"], Path(rt["base"]) / "network",
-                                bridge=rt["bridge"] or None)
+                                bridge=rt["bridge"] or None, backend=options.flannel_backend,
+                                node_ip=options.node_ip)
     runtime = build_runtime(rt, network, options)
     agent = NodeAgent(client, runtime, network, node_name, clock, options)
     server = None

@@ -41,6 +41,7 @@ def _apply(options: AgentOptions, rt: dict[str, str], ctx: ClusterContext, node:
     rt["cluster_cidr"] = node.cluster_cidr
     options.pod_cidr = node.pod_cidr
     options.node_ip = node.node_ip
+    options.flannel_backend = node.flannel_backend
     options.kubelet_port = node.kubelet_port
     if node.backoff_base is not None:
         options.backoff_base = node.backoff_base

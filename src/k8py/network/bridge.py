@@ -5,7 +5,9 @@ node's pod CIDR); each pod's network namespace gets `eth0`, the peer of a host
 veth `k8pyv<hash>` enslaved to the bridge with hairpin on (so a pod reaching its
 own Service is answered). The cluster CIDR and the service CIDR are routed to the
 bridge, so a packet for a pod or service address never follows the default route
-off the machine, even when no rule matches.
+off the machine, even when no rule matches. With an `mtu` (from the backend,
+`network.mtu`: 1450 for vxlan over a 1500-byte link) the bridge, both ends of every
+pod's veth and so every pod's `eth0` get it; 0 leaves the kernel's 1500.
 
 Invariants: every link this module creates is named `k8py...`; `setup` is
 idempotent for a namespace; `teardown` tolerates a half-done setup.
@@ -72,8 +74,9 @@ class BridgeNetwork:
     """PodNetwork over a bridge; `ensure_node()` once before the first pod."""
 
     def __init__(self, pod_cidr: str, cluster_cidr: str, service_cidr: str,
-                 state_dir: str | Path, bridge: str = BRIDGE) -> None:
+                 state_dir: str | Path, bridge: str = BRIDGE, mtu: int = 0) -> None:
         self.bridge = bridge
+        self.mtu = mtu
         self.pod_net = ipaddress.ip_network(pod_cidr, strict=False)
         self.cluster_cidr = cluster_cidr
         self.service_cidr = service_cidr
@@ -91,6 +94,8 @@ class BridgeNetwork:
         if f": {self.bridge}:" not in links:
             await ip("link", "add", self.bridge, "type", "bridge")
         await ip("addr", "replace", f"{self.gateway}/{self.pod_net.prefixlen}", "dev", self.bridge)
+        if self.mtu:  # set, not followed from the ports: the node's own packets to pods use it too
+            await ip("link", "set", self.bridge, "mtu", str(self.mtu))
         await ip("link", "set", self.bridge, "up")
         # Whole cluster and service ranges stay on this machine (see module docstring).
         await ip("route", "replace", self.cluster_cidr, "dev", self.bridge, "proto", "static")
@@ -105,13 +110,15 @@ class BridgeNetwork:
             # Two processes in all (not one per command): the host side, then the pod side.
             host_cmds = [] if link_exists(host) else [
                 ["link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns]]
-            host_cmds += [["link", "set", host, "master", self.bridge],
+            mtu = [["link", "set", host, "mtu", str(self.mtu)]] if self.mtu else []
+            host_cmds += [*mtu, ["link", "set", host, "master", self.bridge],
                           ["link", "set", host, "type", "bridge_slave", "hairpin", "on"],
                           ["link", "set", host, "up"],
                           # The address may have belonged to a pod that is gone: forget its old MAC.
                           ["neigh", "flush", "to", addr, "dev", self.bridge]]
             await ip_batch(host_cmds)
-            await ip_batch([["addr", "replace", f"{addr}/{self.pod_net.prefixlen}", "dev", "eth0"],
+            await ip_batch([*([["link", "set", "eth0", "mtu", str(self.mtu)]] if self.mtu else []),
+                            ["addr", "replace", f"{addr}/{self.pod_net.prefixlen}", "dev", "eth0"],
                             ["link", "set", "eth0", "up"],
                             ["route", "replace", "default", "via", self.gateway]], netns=ns)
         except NetworkError:

@@ -1,8 +1,9 @@
 """VXLAN pod routing (flannel's vxlan backend): pods of other nodes through a vxlan device.
 
 Each node has a Linux vxlan device `VXLAN_DEV` (VNI 1, UDP port 8472, nolearning) on its
-node address; its VTEP address is the first address of its podCIDR (as flannel's
-`flannel.1`), and its VTEP MAC is published in the Node annotation `VTEP_MAC_ANNOTATION`.
+node address, with the node link's MTU less 50 (`network.mtu`: the pods get the same); its
+VTEP address is the first address of its podCIDR (as flannel's `flannel.1`), and its VTEP
+MAC is published in the Node annotation `VTEP_MAC_ANNOTATION`.
 For every other node with a podCIDR, an InternalIP and a VTEP MAC, `desired_peers` gives
 what the node keeps: a route podCIDR via that node's VTEP address (onlink, dev vxlan), a
 permanent neighbour entry VTEP address -> MAC, and an FDB entry MAC -> node IP.
@@ -25,6 +26,7 @@ from k8py.api.types import Obj
 from k8py.client.client import Client
 from k8py.clock import Clock
 from k8py.network.hostgw import internal_ip
+from k8py.network.mtu import mtu_for, node_link_mtu
 from k8py.network.nodesync import NodeSync, run_tool
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,12 @@ def fdb_commands(peers: list[Peer], dev: str = VXLAN_DEV) -> list[list[str]]:
     return [["fdb", "replace", p.vtep_mac, "dev", dev, "dst", p.node_ip, "self", "permanent"] for p in peers]
 
 
-def device_commands(own_pod_cidr: str, node_ip: str, dev: str = VXLAN_DEV) -> list[list[str]]:
-    """The `ip` commands that make this node's vxlan device with its VTEP address."""
+def device_commands(own_pod_cidr: str, node_ip: str, dev: str = VXLAN_DEV, mtu: int = 0) -> list[list[str]]:
+    """The `ip` commands that make this node's vxlan device with its VTEP address and its MTU
+    (`mtu`: the node link's MTU less the encapsulation, `network.mtu`; 0: the kernel's choice)."""
     return [["link", "add", dev, "type", "vxlan", "id", str(VNI), "local", node_ip, "dstport", str(DSTPORT),
              "nolearning"],
+            *([["link", "set", dev, "mtu", str(mtu)]] if mtu > 0 else []),
             ["addr", "replace", f"{vtep_ip(own_pod_cidr)}/32", "dev", dev],
             ["link", "set", dev, "up"]]
 
@@ -119,7 +123,8 @@ class VxlanNetwork:
         if info is not None and (info.get("linkinfo") or {}).get("info_data", {}).get("local") != self.node_ip:
             await run_tool("ip", "link", "del", self.dev)
             info = None
-        for cmd in device_commands(pod_cidr, self.node_ip, self.dev)[0 if info is None else 1:]:
+        mtu = mtu_for("vxlan", await node_link_mtu(self.node_ip))  # the pods' MTU too (`kubelet`)
+        for cmd in device_commands(pod_cidr, self.node_ip, self.dev, mtu)[0 if info is None else 1:]:
             rc, err = await run_tool("ip", *cmd)
             if rc != 0:
                 raise OSError(f"vxlan: ip {' '.join(cmd)}: {err}")

@@ -8,7 +8,9 @@ network namespace `k8py-n<cid>-<name>`, host-side veth `k8pyn<ident>` (its peer 
 `eth0` in the namespace), runc state `/run/k8py-nodes/<cid>-<name>/`, cgroup parent and
 pod namespace prefix from `ident` (`k8py-<ident>`), agent root (images, volumes, logs)
 `<data-dir>/nodes/<name>/`. Its record (address, agent pid, running or stopped) is
-`/run/k8py-nodes/<cid>-<name>.json`, on tmpfs like the namespaces it describes.
+`/run/k8py-nodes/<cid>-<name>.json`, on tmpfs like the namespaces it describes; the
+records are the allocation table of names and addresses, changed only under
+`records_lock()` (an exclusive flock of the records directory, held across processes).
 
 Invariants: every name made here starts with `k8py`; names fit Linux's limits
 (links <= 15 characters); `ident` never looks like a pod namespace's `<8 hex>-<6 hex>`.
@@ -16,10 +18,14 @@ Invariants: every name made here starts with `k8py`; names fit Linux's limits
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -148,6 +154,19 @@ def read_record(path: Path) -> dict[str, object]:
         return out
     except (OSError, ValueError):
         return {}
+
+
+@contextlib.contextmanager
+def records_lock() -> Iterator[None]:
+    """Hold the records directory's exclusive flock: what is read of the records in the block
+    stays true until its end (`k8py node add` and the server's adds run in other processes)."""
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    fd = os.open(RECORDS, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_record(node: NodeHost, pid: int, state: str) -> None:

@@ -8,8 +8,10 @@ the agent, which finds no containers and starts its pods again. `remove` does al
 `stop`, then deletes the namespace, the record and the node's cgroups.
 
 Invariants: a name is taken while its record exists (a clear one-line error, nothing
-made); an address is never given to two nodes of the cluster; everything removed is
-named by `layout`.
+made); an address is never given to two nodes of the cluster: `reserve` checks the name,
+picks the address and writes the record in one step under `layout.records_lock()`, so two
+adds at once (two `k8py node add`, or one while the server adds its nodes) never read the
+same free address; everything removed is named by `layout`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from pathlib import Path
 
 from k8py.nodehost import agent, hostnet
 from k8py.nodehost.errors import NodeHostError
-from k8py.nodehost.layout import HostNetwork, NodeHost, node_from_record, read_record, write_record
+from k8py.nodehost.layout import (
+    HostNetwork,
+    NodeHost,
+    check_name,
+    node_from_record,
+    read_record,
+    records_lock,
+    write_record,
+)
 
 
 def _pid(rec: dict[str, object]) -> int:
@@ -52,23 +62,30 @@ class NodeHosts:
             raise NodeHostError(f"no node host named {name!r} in this cluster")
         return node_from_record(rec), rec
 
-    def _free_ip(self) -> str:
-        used = {str(r.get("ip")) for r in self.records().values()} | {self.cluster.host_ip}
-        net = self.cluster.net
-        for host in net.hosts():
-            if str(host) not in used:
-                return str(host)
-        raise NodeHostError(f"no free address left in the node network {net}")
+    def _used_ips(self) -> set[str]:
+        """Every address of a record of this cluster (whatever its state), and the host's."""
+        return {str(read_record(p).get("ip")) for p in self.cluster.record_paths()} | {self.cluster.host_ip}
+
+    def reserve(self, name: str, ip: str = "") -> NodeHost:
+        """Take `name` and an address (`ip`, else the lowest free one): its record is written
+        ("creating") before the lock is released. Blocks while another process reserves."""
+        with records_lock():
+            if name in self.records():
+                raise NodeHostError(f"node {name!r} already exists in this cluster")
+            used, net = self._used_ips(), self.cluster.net
+            if ip and (ipaddress.ip_address(ip) not in net or ip in used):
+                raise NodeHostError(f"address {ip} is not free in the node network {net}")
+            ip = ip or next((str(h) for h in net.hosts() if str(h) not in used), "")
+            if not ip:
+                raise NodeHostError(f"no free address left in the node network {net}")
+            node = self.cluster.node(name, ip)
+            write_record(node, 0, "creating")  # the name and the address are taken from here on
+            return node
 
     async def add(self, name: str, ip: str = "") -> NodeHost:
-        if name in self.records():
-            raise NodeHostError(f"node {name!r} already exists in this cluster")
-        node = self.cluster.node(name, ip or self._free_ip())
-        if ip and (ipaddress.ip_address(ip) not in self.cluster.net or ip == self.cluster.host_ip
-                   or ip in {str(r.get("ip")) for r in self.records().values()}):
-            raise NodeHostError(f"address {ip} is not free in the node network {self.cluster.net}")
+        check_name(name)  # before anything is made
         await hostnet.ensure_bridge(self.cluster)
-        write_record(node, 0, "creating")  # the name is taken from here on
+        node = await asyncio.to_thread(self.reserve, name, ip)
         try:
             await hostnet.create_netns(node)
             write_record(node, agent.spawn(node), "running")
