@@ -2,7 +2,8 @@
 a mutating webhook served over HTTPS by a pod (the host's Python, stdlib only, in nginx's
 Debian image) behind a Service, trusted through caBundle; a webhook that is down refuses
 writes under failurePolicy Fail with Kubernetes' words, and lets them through under Ignore;
-the documentation's ValidatingAdmissionPolicy example (replicas <= 5)."""
+the documentation's ValidatingAdmissionPolicy example (replicas <= 5); a CRD conversion webhook
+served by the same pod converting v1 (stored) and v2 of a CRD for kubectl."""
 
 from __future__ import annotations
 
@@ -27,9 +28,24 @@ SERVER = textwrap.dedent("""
     import base64, json, ssl
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    def convert(review):
+        rq, objs = review["request"], []
+        for o in rq["objects"]:
+            spec = dict(o.get("spec") or {})
+            if rq["desiredAPIVersion"].endswith("/v2") and "cronSpec" in spec:
+                spec["schedule"] = spec.pop("cronSpec")
+            if rq["desiredAPIVersion"].endswith("/v1") and "schedule" in spec:
+                spec["cronSpec"] = spec.pop("schedule")
+            objs.append({**o, "spec": spec, "apiVersion": rq["desiredAPIVersion"]})
+        return {"apiVersion": review["apiVersion"], "kind": "ConversionReview",
+                "response": {"uid": rq["uid"], "result": {"status": "Success"}, "convertedObjects": objs}}
+
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self):
-            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["request"]
+            review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path.startswith("/convert"):
+                return self.answer(convert(review))
+            req = review["request"]
             labels = req["object"]["metadata"].get("labels") or {}
             resp = {"uid": req["uid"], "allowed": True}
             if self.path.startswith("/validate") and labels.get("bad") == "true":
@@ -38,8 +54,10 @@ SERVER = textwrap.dedent("""
             if self.path.startswith("/mutate"):
                 ops = [{"op": "add", "path": "/metadata/labels", "value": {**labels, "mutated-by": "webhook"}}]
                 resp.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(ops).encode()).decode())
-            body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                               "response": resp}).encode()
+            self.answer({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+
+        def answer(self, out):
+            body = json.dumps(out).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -146,6 +164,41 @@ def test_a_webhook_that_is_down(agent_cluster: Any, hook_ca: str) -> None:
     wait_for(lambda: c.kubectl("create", "-f", "-", input=manifest, check=False).returncode == 0, 60,
              "the request going through under Ignore")
     c.kubectl("delete", "validatingwebhookconfiguration", "down.k8py.test")
+
+
+def _conv_crd(ca: str) -> dict[str, Any]:
+    def version(name: str, field: str, storage: bool) -> dict[str, Any]:
+        return {"name": name, "served": True, "storage": storage, "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"spec": {"type": "object", "properties": {field: {"type": "string"}}}}}}}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "crontabs.conv.k8py.test"},
+            "spec": {"group": "conv.k8py.test", "scope": "Namespaced",
+                     "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab"},
+                     "versions": [version("v1", "cronSpec", True), version("v2", "schedule", False)],
+                     "conversion": {"strategy": "Webhook", "webhook": {
+                         "conversionReviewVersions": ["v1"],
+                         "clientConfig": {"caBundle": ca, "service": {"name": "wh", "namespace": NS,
+                                                                      "path": "/convert"}}}}}}
+
+
+def test_crd_conversion_webhook(agent_cluster: Any, hook_ca: str) -> None:
+    c = agent_cluster
+    c.kubectl("apply", "-f", "-", input=json.dumps(_conv_crd(hook_ca)))
+    c.kubectl("wait", "--for=condition=Established", "crd/crontabs.conv.k8py.test", "--timeout=60s")
+    c.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps(
+        {"apiVersion": "conv.k8py.test/v1", "kind": "CronTab", "metadata": {"name": "tab"},
+         "spec": {"cronSpec": "*/5 * * * *"}}))
+    get_v2 = ("get", "crontabs.v2.conv.k8py.test", "tab", "-n", NS, "-o", "json")
+    out = wait_for(lambda: (o := c.kubectl(*get_v2, check=False)).returncode == 0 and o, 60, "the converted CR")
+    as_v2 = json.loads(out.stdout)
+    assert as_v2["apiVersion"] == "conv.k8py.test/v2" and as_v2["spec"] == {"schedule": "*/5 * * * *"}
+    c.kubectl("patch", "crontabs.v2.conv.k8py.test", "tab", "-n", NS, "--type=merge",
+              "-p", '{"spec": {"schedule": "1 * * * *"}}')
+    assert c.kubectl_json("get", "crontabs.v1.conv.k8py.test", "tab", "-n", NS)["spec"] == {"cronSpec": "1 * * * *"}
+    raw = c.kubectl("get", "--raw", f"/apis/conv.k8py.test/v2/namespaces/{NS}/crontabs?watch=true&timeoutSeconds=1")
+    event = json.loads(raw.stdout.splitlines()[0])
+    assert event["type"] == "ADDED" and event["object"]["spec"] == {"schedule": "1 * * * *"}, raw.stdout
+    c.kubectl("delete", "crd", "crontabs.conv.k8py.test")
 
 
 VAP = """

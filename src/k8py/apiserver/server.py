@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from k8py.api import resources
+from k8py.api.customresource import CustomResource
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
@@ -50,6 +51,8 @@ from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.conversion import Converter
+from k8py.apiserver.crconversion import ConvertedVersions
 from k8py.apiserver.customresources import CRDS, CustomResources
 from k8py.apiserver.deletion import (
     DeleteOptions,
@@ -126,6 +129,11 @@ class ApiServer:
         self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
         self.registry.webhooks.append(self.webhook_dispatcher.admit)
         self.registry.validating_admission.append(noderestriction.admit)
+        # CRD conversion webhooks, called with the admission webhooks' HTTPS client.
+        converter = Converter(self.webhook_dispatcher.clients,
+                              lambda ns, name, port: webhooks.resolve_service(self.registry, ns, name, port))
+        self.converted = ConvertedVersions(converter, self.crds.storage_of, self._handle, self._renderer,
+                                           self.clock.now, self.config.patch_retries)
         self._graph_refills: set[asyncio.Future[None]] = set()  # Node authorizer graph re-reads
 
     # -- lifecycle ---------------------------------------------------------
@@ -253,14 +261,16 @@ class ApiServer:
             err = internal(f"{type(e).__name__}: {e}")
             return ApiResponse(500, err.status())
 
-    async def _handle(self, req: ApiRequest) -> ApiResponse:
-        route = routing.parse(req.path, req.method, self.crds.lookup)
+    async def _handle(self, req: ApiRequest, route: routing.Route | None = None) -> ApiResponse:
+        route = route or routing.parse(req.path, req.method, self.crds.lookup)
         if route is None:
             raise resource_not_found()
         if route.kind in ("discovery", "openapi"):
             return self._delegate(route.kind, req)
         r = route.resource
         assert r is not None
+        if isinstance(r, CustomResource) and r.converts:  # through the CRD's conversion webhook
+            return await self.converted.respond(req, route)
         q = req.query
         method = req.method.upper()
         if r.group == metrics.GROUP:
