@@ -3,7 +3,8 @@ a mutating webhook served over HTTPS by a pod (the host's Python, stdlib only, i
 Debian image) behind a Service, trusted through caBundle; a webhook that is down refuses
 writes under failurePolicy Fail with Kubernetes' words, and lets them through under Ignore;
 the documentation's ValidatingAdmissionPolicy example (replicas <= 5); a CRD conversion webhook
-served by the same pod converting v1 (stored) and v2 of a CRD for kubectl."""
+served by the same pod converting v1 (stored) and v2 of a CRD for kubectl; the same pod as
+the backend of an APIService (the aggregation layer) for `kubectl get --raw` and api-resources."""
 
 from __future__ import annotations
 
@@ -40,7 +41,21 @@ SERVER = textwrap.dedent("""
         return {"apiVersion": review["apiVersion"], "kind": "ConversionReview",
                 "response": {"uid": rq["uid"], "result": {"status": "Success"}, "convertedObjects": objs}}
 
+    RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "demo.k8py.test/v1",
+                 "resources": [{"name": "flunders", "singularName": "flunder", "namespaced": True,
+                                "kind": "Flunder", "verbs": ["get", "list"]}]}
+
     class Hook(BaseHTTPRequestHandler):
+        def do_GET(self):  # a tiny aggregated API server: demo.k8py.test/v1 flunders
+            path = self.path.split("?")[0]
+            if path == "/apis/demo.k8py.test/v1":
+                return self.answer(RESOURCES)
+            if path.startswith("/apis/demo.k8py.test/v1/") and path.endswith("/flunders"):
+                user = self.headers.get("X-Remote-User", "")
+                return self.answer({"kind": "FlunderList", "apiVersion": "demo.k8py.test/v1", "metadata": {},
+                                    "items": [{"metadata": {"name": "seen-" + user.replace(":", "-")}}]})
+            self.send_error(404)
+
         def do_POST(self):
             review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if self.path.startswith("/convert"):
@@ -199,6 +214,24 @@ def test_crd_conversion_webhook(agent_cluster: Any, hook_ca: str) -> None:
     event = json.loads(raw.stdout.splitlines()[0])
     assert event["type"] == "ADDED" and event["object"]["spec"] == {"schedule": "1 * * * *"}, raw.stdout
     c.kubectl("delete", "crd", "crontabs.conv.k8py.test")
+
+
+def test_apiservice_proxied_to_a_pod(agent_cluster: Any, hook_ca: str) -> None:
+    c = agent_cluster
+    apisvc = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+              "metadata": {"name": "v1.demo.k8py.test"},
+              "spec": {"group": "demo.k8py.test", "version": "v1", "groupPriorityMinimum": 1000, "versionPriority": 15,
+                       "service": {"name": "wh", "namespace": NS}, "caBundle": hook_ca}}
+    c.kubectl("apply", "-f", "-", input=json.dumps(apisvc))
+    c.kubectl("wait", "--for=condition=Available", "apiservice/v1.demo.k8py.test", "--timeout=60s")
+    row = c.kubectl("get", "apiservice", "v1.demo.k8py.test", "--no-headers").stdout.split()
+    assert row[1:3] == [f"{NS}/wh", "True"], row
+    raw = json.loads(c.kubectl("get", "--raw", "/apis/demo.k8py.test/v1/namespaces/default/flunders").stdout)
+    assert raw["kind"] == "FlunderList" and raw["items"][0]["metadata"]["name"].startswith("seen-"), raw
+    assert raw["items"][0]["metadata"]["name"] != "seen-", "the user was not forwarded"
+    listed = c.kubectl("api-resources", "--api-group=demo.k8py.test", "--no-headers").stdout.split()
+    assert listed[0] == "flunders" and "demo.k8py.test/v1" in listed, listed
+    c.kubectl("delete", "apiservice", "v1.demo.k8py.test")
 
 
 VAP = """

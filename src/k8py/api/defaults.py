@@ -589,6 +589,13 @@ def _crd_defaults(obj: dict[str, Any]) -> None:
         _set(svc, "port", 443)
 
 
+def _apiservice_defaults(obj: dict[str, Any]) -> None:
+    """spec.service.port: 443 (apiregistration v1)."""
+    svc = _as_dict(_as_dict(obj.get("spec")).get("service"))
+    if svc:
+        _set(svc, "port", 443)
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
@@ -617,6 +624,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
     ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd_defaults,
+    ("apiregistration.k8s.io", "APIService"): _apiservice_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from k8py.api import resources
@@ -47,6 +47,7 @@ from k8py.apiserver import (
     webhooks,
 )
 from k8py.apiserver import watch as watching
+from k8py.apiserver.aggregator import APISERVICES, Aggregator
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
@@ -129,9 +130,11 @@ class ApiServer:
         self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
         self.registry.webhooks.append(self.webhook_dispatcher.admit)
         self.registry.validating_admission.append(noderestriction.admit)
-        # CRD conversion webhooks, called with the admission webhooks' HTTPS client.
-        converter = Converter(self.webhook_dispatcher.clients,
-                              lambda ns, name, port: webhooks.resolve_service(self.registry, ns, name, port))
+        # CRD conversion webhooks and APIService backends, reached with the admission webhooks' HTTPS client.
+        def resolve(ns: str, name: str, port: int) -> Awaitable[tuple[str, int]]:
+            return webhooks.resolve_service(self.registry, ns, name, port)
+        converter = Converter(self.webhook_dispatcher.clients, resolve)
+        self.aggregator = Aggregator(self.registry, self.webhook_dispatcher.clients, resolve)
         self.converted = ConvertedVersions(converter, self.crds.storage_of, self._handle, self._renderer,
                                            self.clock.now, self.config.patch_retries)
         self._graph_refills: set[asyncio.Future[None]] = set()  # Node authorizer graph re-reads
@@ -159,6 +162,10 @@ class ApiServer:
                 cache.listeners.append(self._observe_rbac)
             if r is CRDS:
                 cache.listeners.append(self.crds.observe)
+            if r is APISERVICES:
+                cache.listeners.append(self.aggregator.observe)
+            if (r.group, r.plural) in (("", "services"), ("", "endpoints")):
+                cache.listeners.append(self.aggregator.observe_service)
             if r.group == webhooks.GROUP:
                 cache.listeners.append(lambda e: self.webhook_index.observe_bytes(
                     e.key, e.value if e.type == "PUT" else None))
@@ -178,6 +185,7 @@ class ApiServer:
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         await self.crds.start()
+        await self.aggregator.start()
         ns = resources.lookup("", "namespaces")
         assert ns is not None
         for kv in (await self.store.list(storage.prefix(ns))).items:
@@ -187,6 +195,7 @@ class ApiServer:
 
     async def close(self) -> None:
         await self.crds.close()
+        await self.aggregator.close()
         await self.webhook_dispatcher.close()
         for t in list(self._graph_refills):
             t.cancel()
@@ -262,6 +271,8 @@ class ApiServer:
             return ApiResponse(500, err.status())
 
     async def _handle(self, req: ApiRequest, route: routing.Route | None = None) -> ApiResponse:
+        if route is None and (backend := self.aggregator.backend_of(req.path)) is not None:
+            return await self.aggregator.proxy(req, backend)  # an APIService with a Service
         route = route or routing.parse(req.path, req.method, self.crds.lookup)
         if route is None:
             raise resource_not_found()
@@ -337,7 +348,7 @@ class ApiServer:
             from k8py.apiserver import crdopenapi  # loads openapi, as asked
             resp: ApiResponse | None = mod.respond(req, crdopenapi.CustomDocs(served) if served else None)
         else:
-            resp = mod.respond(req, served)
+            resp = mod.respond(req, served + self.aggregator.extra())
         if resp is None:
             raise resource_not_found()
         return resp
