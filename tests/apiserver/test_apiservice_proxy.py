@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from k8py.api.request import ApiRequest
 from k8py.apiserver import certs
 from k8py.apiserver.server import ApiServer
 
@@ -43,6 +44,17 @@ class Backend:
                                                      "kind": "Flunder", "verbs": ["get", "list"]},
                                                     {"name": "flunders/status", "singularName": "", "namespaced": True,
                                                      "kind": "Flunder", "verbs": ["get"]}]})
+        if req.query.get("watch") == "true":
+            out = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await out.prepare(req)
+            await out.write(b'{"type":"ADDED","object":{"metadata":{"name":"first"}}}\n')
+            try:
+                for _ in range(300):  # open until its client goes (a write then fails)
+                    await asyncio.sleep(0.05)
+                    await out.write(b"\n")
+            except ConnectionError:
+                pass
+            return out  # type: ignore[return-value]
         return web.json_response({"kind": "FlunderList", "apiVersion": "demo.k8py.test/v1", "metadata": {},
                                   "items": [{"metadata": {"name": req.headers.get("X-Remote-User", "")}}]})
 
@@ -99,6 +111,15 @@ async def test_requests_are_proxied_with_the_user(api: ApiServer, registered: Ba
     last = registered.seen[-1]
     assert last == {"path": f"{GV}/namespaces/default/flunders", "query": {"limit": "5"}, "user": "system:admin",
                     "groups": ["system:masters"], "authorization": None}
+
+
+async def test_watch_is_streamed(api: ApiServer, registered: Backend) -> None:
+    resp = await api.handle(ApiRequest("GET", f"{GV}/namespaces/default/flunders", query={"watch": "true"},
+                                       headers={"accept": "application/json"}))
+    assert resp.status == 200 and resp.stream is not None
+    first = await asyncio.wait_for(resp.stream.__anext__(), 10)
+    assert json.loads(first) == {"type": "ADDED", "object": {"metadata": {"name": "first"}}}
+    await resp.stream.aclose()  # type: ignore[attr-defined]
 
 
 async def test_discovery_includes_the_group(api: ApiServer, registered: Backend) -> None:

@@ -302,8 +302,9 @@ class Aggregator:
 
 
 async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """A streamed answer (a watch); its connection closed when the client goes, so the backend sees it."""
     try:
         async for chunk in resp.content.iter_any():
             yield chunk
     finally:
-        resp.release()
+        resp.close()
