@@ -210,3 +210,18 @@ async def test_conversion_stanza_validated(api: ApiServer, conversion: dict[str,
     resp = await call(api, "POST", CRDS, crd(conversion))
     assert resp.status == 422, resp.body
     assert want in resp.body["message"], resp.body["message"]
+
+
+async def test_written_objects_checked_in_their_own_version(api: ApiServer, installed: Converter) -> None:
+    bad = await call(api, "POST", V2, tab("n", schedule=5))  # type: ignore[arg-type]
+    assert bad.status == 422, bad.body
+    assert 'spec.schedule: Invalid value: "integer": spec.schedule in body must be of type string' in \
+        bad.body["message"], bad.body["message"]
+    assert installed.reviews == []  # refused before any conversion
+    strict = await call(api, "POST", V2, tab("n", schedule="1 * * * *", cronSpec="x"),
+                        query={"fieldValidation": "Strict"})
+    assert strict.status == 400 and strict.body["message"] == (
+        'CronTab in version "v2" cannot be handled as a CronTab: strict decoding error: unknown field "spec.cronSpec"')
+    warned = await call(api, "POST", V2, tab("n", schedule="1 * * * *", cronSpec="x"))
+    assert warned.status == 201 and warned.body["spec"] == {"schedule": "1 * * * *"}  # pruned in v2, not converted
+    assert warned.headers["Warning"] == '299 - "unknown field \\"spec.cronSpec\\""'

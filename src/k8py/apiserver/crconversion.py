@@ -10,7 +10,10 @@ applied to the object converted to the requested version, then written back (con
 as an update pinned to the resourceVersion it read, retried on conflict unless the patch
 pins one itself. `scale` needs no conversion (its Scale is version-free). Webhook failures
 are 500 Status errors (conversion.py); a failed conversion in a watch ends it with an
-ERROR event. Validation and admission see the storage version's object.
+ERROR event. As Kubernetes decodes a request in its own version, a written object is first
+pruned (unknown fields warned, 400 under fieldValidation=Strict), defaulted and validated
+(openAPIV3Schema and CEL rules, 422 naming the field) with the requested version's schema;
+then the storage version's own steps and admission run on the converted object.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import Any
 from k8py.api.customresource import CustomResource
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.types import Obj
+from k8py.api.validation import celrules, openapischema
 from k8py.apiserver import codec, machinery, patch
 from k8py.apiserver.conversion import Converter
-from k8py.apiserver.errors import StatusError, bad_request, conflict, resource_not_found
+from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid, resource_not_found
 from k8py.apiserver.routing import Route
 from k8py.apiserver.watch import WatchStream
 
@@ -137,9 +141,12 @@ class ConvertedVersions:
 
     async def _write(self, req: ApiRequest, r: CustomResource, rs: CustomResource, inner: Route) -> ApiResponse:
         obj = (await codec.decode_object_async(req.body, req.headers.get("content-type", _JSON))).value
+        warnings: list[str] = []
         if isinstance(obj, dict) and obj.get("apiVersion") == r.api_version and obj.get("kind") == r.kind:
+            warnings = _in_version(req, r, obj)
             obj = (await self.converter.convert(r.conversion or {}, [obj], rs.api_version))[0]
-        return await self._one(r, await self.inner(_as_json(req, body=json.dumps(obj).encode()), inner))
+        resp = await self.inner(_as_json(req, body=json.dumps(obj).encode()), inner)
+        return _warn(await self._one(r, resp), warnings)
 
     async def _patch(self, req: ApiRequest, r: CustomResource, rs: CustomResource, inner: Route) -> ApiResponse:
         mt = patch.patch_type(req.headers.get("content-type", ""))
@@ -160,11 +167,12 @@ class ConvertedVersions:
                 raise bad_request("the patch does not give an object")
             if not pinned:
                 patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+            warnings = _in_version(req, r, patched)
             new = (await self.converter.convert(r.conversion or {}, [patched], rs.api_version))[0]
             resp = await self.inner(_as_json(req, method="PUT", body=json.dumps(new).encode()), inner)
             if resp.status == 409 and not pinned:
                 continue
-            return await self._one(r, resp)
+            return _warn(await self._one(r, resp), warnings)
         raise conflict(r.plural, inner.name or "", r.group)
 
     async def _apply_create(self, req: ApiRequest, r: CustomResource, rs: CustomResource, inner: Route,
@@ -173,7 +181,36 @@ class ConvertedVersions:
         md = obj.setdefault("metadata", {})
         md["name"] = inner.name
         md.pop("resourceVersion", None)
+        warnings = _in_version(req, r, obj)
         new = (await self.converter.convert(r.conversion or {}, [obj], rs.api_version))[0]
         created = await self.inner(_as_json(req, method="POST", body=json.dumps(new).encode()),
                                    replace(inner, name=None))
-        return await self._one(r, created)
+        return _warn(await self._one(r, created), warnings)
+
+
+def _in_version(req: ApiRequest, r: CustomResource, obj: Obj) -> list[str]:
+    """Decode `obj` as its own version does: prune (the unknown fields' warnings; 400 under
+    Strict), default, validate against the version's schema and CEL rules (422)."""
+    mode = req.query.get("fieldValidation", "") or "Warn"
+    unknown, _ = machinery.decoding_problems(obj, r, prune=mode != "Strict")
+    msgs = [f'unknown field "{f}"' for f in unknown]
+    if msgs and mode == "Strict":
+        raise bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: '
+                          "strict decoding error: " + ", ".join(msgs))
+    machinery.apply_defaults(obj, r)
+    errs = openapischema.validate(obj, r.schema)
+    if not errs:
+        errs = celrules.validate(obj, None, r.schema)
+    if errs:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        raise invalid(r.kind, name, [machinery.field_error_cause(e) for e in errs], r.group)
+    return msgs if mode == "Warn" else []
+
+
+def _warn(resp: ApiResponse, warnings: list[str]) -> ApiResponse:
+    """The response with Warning headers for `warnings` added (before the storage version's)."""
+    if warnings:
+        mine = ", ".join('299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in warnings)
+        old = resp.headers.get("Warning")
+        resp.headers["Warning"] = f"{mine}, {old}" if old else mine
+    return resp
