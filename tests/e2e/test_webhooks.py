@@ -2,7 +2,9 @@
 a mutating webhook served over HTTPS by a pod (the host's Python, stdlib only, in nginx's
 Debian image) behind a Service, trusted through caBundle; a webhook that is down refuses
 writes under failurePolicy Fail with Kubernetes' words, and lets them through under Ignore;
-the documentation's ValidatingAdmissionPolicy example (replicas <= 5)."""
+the documentation's ValidatingAdmissionPolicy example (replicas <= 5); a CRD conversion webhook
+served by the same pod converting v1 (stored) and v2 of a CRD for kubectl; the same pod as
+the backend of an APIService (the aggregation layer) for `kubectl get --raw` and api-resources."""
 
 from __future__ import annotations
 
@@ -27,9 +29,38 @@ SERVER = textwrap.dedent("""
     import base64, json, ssl
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    def convert(review):
+        rq, objs = review["request"], []
+        for o in rq["objects"]:
+            spec = dict(o.get("spec") or {})
+            if rq["desiredAPIVersion"].endswith("/v2") and "cronSpec" in spec:
+                spec["schedule"] = spec.pop("cronSpec")
+            if rq["desiredAPIVersion"].endswith("/v1") and "schedule" in spec:
+                spec["cronSpec"] = spec.pop("schedule")
+            objs.append({**o, "spec": spec, "apiVersion": rq["desiredAPIVersion"]})
+        return {"apiVersion": review["apiVersion"], "kind": "ConversionReview",
+                "response": {"uid": rq["uid"], "result": {"status": "Success"}, "convertedObjects": objs}}
+
+    RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "demo.k8py.test/v1",
+                 "resources": [{"name": "flunders", "singularName": "flunder", "namespaced": True,
+                                "kind": "Flunder", "verbs": ["get", "list"]}]}
+
     class Hook(BaseHTTPRequestHandler):
+        def do_GET(self):  # a tiny aggregated API server: demo.k8py.test/v1 flunders
+            path = self.path.split("?")[0]
+            if path == "/apis/demo.k8py.test/v1":
+                return self.answer(RESOURCES)
+            if path.startswith("/apis/demo.k8py.test/v1/") and path.endswith("/flunders"):
+                user = self.headers.get("X-Remote-User", "")
+                return self.answer({"kind": "FlunderList", "apiVersion": "demo.k8py.test/v1", "metadata": {},
+                                    "items": [{"metadata": {"name": "seen-" + user.replace(":", "-")}}]})
+            self.send_error(404)
+
         def do_POST(self):
-            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["request"]
+            review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path.startswith("/convert"):
+                return self.answer(convert(review))
+            req = review["request"]
             labels = req["object"]["metadata"].get("labels") or {}
             resp = {"uid": req["uid"], "allowed": True}
             if self.path.startswith("/validate") and labels.get("bad") == "true":
@@ -38,8 +69,10 @@ SERVER = textwrap.dedent("""
             if self.path.startswith("/mutate"):
                 ops = [{"op": "add", "path": "/metadata/labels", "value": {**labels, "mutated-by": "webhook"}}]
                 resp.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(ops).encode()).decode())
-            body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                               "response": resp}).encode()
+            self.answer({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+
+        def answer(self, out):
+            body = json.dumps(out).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -146,6 +179,59 @@ def test_a_webhook_that_is_down(agent_cluster: Any, hook_ca: str) -> None:
     wait_for(lambda: c.kubectl("create", "-f", "-", input=manifest, check=False).returncode == 0, 60,
              "the request going through under Ignore")
     c.kubectl("delete", "validatingwebhookconfiguration", "down.k8py.test")
+
+
+def _conv_crd(ca: str) -> dict[str, Any]:
+    def version(name: str, field: str, storage: bool) -> dict[str, Any]:
+        return {"name": name, "served": True, "storage": storage, "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"spec": {"type": "object", "properties": {field: {"type": "string"}}}}}}}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "crontabs.conv.k8py.test"},
+            "spec": {"group": "conv.k8py.test", "scope": "Namespaced",
+                     "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab"},
+                     "versions": [version("v1", "cronSpec", True), version("v2", "schedule", False)],
+                     "conversion": {"strategy": "Webhook", "webhook": {
+                         "conversionReviewVersions": ["v1"],
+                         "clientConfig": {"caBundle": ca, "service": {"name": "wh", "namespace": NS,
+                                                                      "path": "/convert"}}}}}}
+
+
+def test_crd_conversion_webhook(agent_cluster: Any, hook_ca: str) -> None:
+    c = agent_cluster
+    c.kubectl("apply", "-f", "-", input=json.dumps(_conv_crd(hook_ca)))
+    c.kubectl("wait", "--for=condition=Established", "crd/crontabs.conv.k8py.test", "--timeout=60s")
+    c.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps(
+        {"apiVersion": "conv.k8py.test/v1", "kind": "CronTab", "metadata": {"name": "tab"},
+         "spec": {"cronSpec": "*/5 * * * *"}}))
+    get_v2 = ("get", "crontabs.v2.conv.k8py.test", "tab", "-n", NS, "-o", "json")
+    out = wait_for(lambda: (o := c.kubectl(*get_v2, check=False)).returncode == 0 and o, 60, "the converted CR")
+    as_v2 = json.loads(out.stdout)
+    assert as_v2["apiVersion"] == "conv.k8py.test/v2" and as_v2["spec"] == {"schedule": "*/5 * * * *"}
+    c.kubectl("patch", "crontabs.v2.conv.k8py.test", "tab", "-n", NS, "--type=merge",
+              "-p", '{"spec": {"schedule": "1 * * * *"}}')
+    assert c.kubectl_json("get", "crontabs.v1.conv.k8py.test", "tab", "-n", NS)["spec"] == {"cronSpec": "1 * * * *"}
+    raw = c.kubectl("get", "--raw", f"/apis/conv.k8py.test/v2/namespaces/{NS}/crontabs?watch=true&timeoutSeconds=1")
+    event = json.loads(raw.stdout.splitlines()[0])
+    assert event["type"] == "ADDED" and event["object"]["spec"] == {"schedule": "1 * * * *"}, raw.stdout
+    c.kubectl("delete", "crd", "crontabs.conv.k8py.test")
+
+
+def test_apiservice_proxied_to_a_pod(agent_cluster: Any, hook_ca: str) -> None:
+    c = agent_cluster
+    apisvc = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+              "metadata": {"name": "v1.demo.k8py.test"},
+              "spec": {"group": "demo.k8py.test", "version": "v1", "groupPriorityMinimum": 1000, "versionPriority": 15,
+                       "service": {"name": "wh", "namespace": NS}, "caBundle": hook_ca}}
+    c.kubectl("apply", "-f", "-", input=json.dumps(apisvc))
+    c.kubectl("wait", "--for=condition=Available", "apiservice/v1.demo.k8py.test", "--timeout=60s")
+    row = c.kubectl("get", "apiservice", "v1.demo.k8py.test", "--no-headers").stdout.split()
+    assert row[1:3] == [f"{NS}/wh", "True"], row
+    raw = json.loads(c.kubectl("get", "--raw", "/apis/demo.k8py.test/v1/namespaces/default/flunders").stdout)
+    assert raw["kind"] == "FlunderList" and raw["items"][0]["metadata"]["name"].startswith("seen-"), raw
+    assert raw["items"][0]["metadata"]["name"] != "seen-", "the user was not forwarded"
+    listed = c.kubectl("api-resources", "--api-group=demo.k8py.test", "--no-headers").stdout.split()
+    assert listed[0] == "flunders" and "demo.k8py.test/v1" in listed, listed
+    c.kubectl("delete", "apiservice", "v1.demo.k8py.test")
 
 
 VAP = """

@@ -3,9 +3,10 @@
 Pure data. `served_resources(crd)` turns a CRD (apiextensions.k8s.io/v1) into one
 `CustomResource` per served version, the preferred version first (Kubernetes' version
 priority: GA, then beta, then alpha, higher numbers first). Invariants: every version
-of a CRD shares one storage key prefix (`/registry/<group>/<plural>/`), conversion is
-`None` (only apiVersion changes between versions), and a `CustomResource` compares
-equal to another built from the same CRD content, so caches keyed by them stay right.
+of a CRD shares one storage key prefix (`/registry/<group>/<plural>/`); with conversion
+`None` only apiVersion changes between versions, with `Webhook` a version other than the
+storage version is converted by the webhook (`conversion` holds spec.conversion.webhook);
+and a `CustomResource` compares equal to another built from the same CRD content, so caches keyed by them stay right.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ class CustomResource(Resource):
     columns: tuple[dict[str, Any], ...] = field(default=(), hash=False)
     scale: dict[str, Any] | None = field(default=None, hash=False)
     selectable_fields: tuple[str, ...] = ()
+    # spec.conversion.webhook when the strategy is Webhook (None: conversion None)
+    conversion: dict[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def converts(self) -> bool:
+        """Whether objects of this version go through the CRD's conversion webhook."""
+        return self.conversion is not None and self.version != self.storage_version
 
 
 def is_custom(r: Resource) -> bool:
@@ -70,26 +78,37 @@ def names(crd: dict[str, Any]) -> dict[str, Any]:
 
 def served_resources(crd: dict[str, Any]) -> list[CustomResource]:
     """The resources of a CRD's served versions, preferred first."""
+    versions = [v for v in _d(crd.get("spec")).get("versions") or [] if isinstance(v, dict) and v.get("served")]
+    return [_resource(crd, v) for v in sorted(versions, key=lambda v: version_priority(str(v.get("name"))))]
+
+
+def storage_resource(crd: dict[str, Any]) -> CustomResource | None:
+    """The resource of a CRD's storage version, served or not (None without one)."""
+    v = next((v for v in _d(crd.get("spec")).get("versions") or [] if isinstance(v, dict) and v.get("storage")),
+             None)
+    return None if v is None else _resource(crd, v)
+
+
+def _resource(crd: dict[str, Any], v: dict[str, Any]) -> CustomResource:
     spec = _d(crd.get("spec"))
     n = names(crd)
-    versions = [v for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("served")]
     storage = next((str(v.get("name")) for v in spec.get("versions") or []
                     if isinstance(v, dict) and v.get("storage")), "")
-    out = []
-    for v in sorted(versions, key=lambda v: version_priority(str(v.get("name")))):
-        subs = _d(v.get("subresources"))
-        sub_names = tuple(s for s in ("status", "scale") if s in subs)
-        sel = tuple(str(_d(f).get("jsonPath", "")) for f in v.get("selectableFields") or [])
-        out.append(CustomResource(
-            group=str(spec.get("group") or ""), version=str(v.get("name")), kind=str(n.get("kind") or ""),
-            plural=str(n.get("plural") or ""), namespaced=spec.get("scope") == "Namespaced",
-            short_names=_strs(n.get("shortNames")), subresources=sub_names,
-            categories=_strs(n.get("categories")), singular=str(n.get("singular") or ""),
-            list_kind=str(n.get("listKind") or ""), crd_name=str(_d(crd.get("metadata")).get("name") or ""),
-            storage_version=storage, schema=_d(v.get("schema")).get("openAPIV3Schema"),
-            columns=tuple(c for c in v.get("additionalPrinterColumns") or [] if isinstance(c, dict)),
-            scale=_d(subs.get("scale")) if "scale" in subs else None, selectable_fields=sel))
-    return out
+    conv = _d(spec.get("conversion"))
+    webhook = _d(conv.get("webhook")) if conv.get("strategy") == "Webhook" else None
+    subs = _d(v.get("subresources"))
+    sub_names = tuple(s for s in ("status", "scale") if s in subs)
+    sel = tuple(str(_d(f).get("jsonPath", "")) for f in v.get("selectableFields") or [])
+    return CustomResource(
+        group=str(spec.get("group") or ""), version=str(v.get("name")), kind=str(n.get("kind") or ""),
+        plural=str(n.get("plural") or ""), namespaced=spec.get("scope") == "Namespaced",
+        short_names=_strs(n.get("shortNames")), subresources=sub_names,
+        categories=_strs(n.get("categories")), singular=str(n.get("singular") or ""),
+        list_kind=str(n.get("listKind") or ""), crd_name=str(_d(crd.get("metadata")).get("name") or ""),
+        storage_version=storage, schema=_d(v.get("schema")).get("openAPIV3Schema"),
+        columns=tuple(c for c in v.get("additionalPrinterColumns") or [] if isinstance(c, dict)),
+        scale=_d(subs.get("scale")) if "scale" in subs else None, selectable_fields=sel,
+        conversion=webhook)
 
 
 def condition(crd: dict[str, Any], type_: str) -> dict[str, Any] | None:

@@ -575,6 +575,27 @@ def _admission_binding_defaults(obj: dict[str, Any]) -> None:
         _match_resources_defaults(spec["matchResources"])
 
 
+def _crd_defaults(obj: dict[str, Any]) -> None:
+    """spec.conversion: strategy None; a webhook Service's port 443 (apiextensions v1 defaults)."""
+    spec = _dict(obj, "spec")
+    if spec is None:
+        return
+    conv = _dict(spec, "conversion")
+    if conv is None:
+        return
+    _set(conv, "strategy", "None")
+    svc = _as_dict(_as_dict(_as_dict(conv.get("webhook")).get("clientConfig")).get("service"))
+    if svc:
+        _set(svc, "port", 443)
+
+
+def _apiservice_defaults(obj: dict[str, Any]) -> None:
+    """spec.service.port: 443 (apiregistration v1)."""
+    svc = _as_dict(_as_dict(obj.get("spec")).get("service"))
+    if svc:
+        _set(svc, "port", 443)
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
@@ -602,6 +623,8 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _admission_binding_defaults,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
     ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd_defaults,
+    ("apiregistration.k8s.io", "APIService"): _apiservice_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

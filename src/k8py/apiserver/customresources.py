@@ -44,6 +44,7 @@ class CustomResources:
     def __init__(self, registry: Registry, deleter: Deleter, poll: float = 0.5) -> None:
         self.registry, self.deleter, self.poll = registry, deleter, poll
         self._by_crd: dict[str, list[CustomResource]] = {}
+        self._storage: dict[str, CustomResource] = {}  # CRD name -> its storage version's resource
         self._by_gvr: dict[tuple[str, str, str], CustomResource] = {}
         self._served: tuple[CustomResource, ...] = ()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -53,6 +54,10 @@ class CustomResources:
     # -- what routing, discovery and OpenAPI read --------------------------------------
     def lookup(self, group: str, version: str, plural: str) -> CustomResource | None:
         return self._by_gvr.get((group, version, plural))
+
+    def storage_of(self, r: CustomResource) -> CustomResource | None:
+        """The resource of `r`'s CRD's storage version (served or not)."""
+        return self._storage.get(r.crd_name)
 
     def served(self) -> tuple[CustomResource, ...]:
         return self._served
@@ -67,11 +72,16 @@ class CustomResources:
         """One namespaced custom resource per CRD (all its versions share one storage)."""
         return [rs[0] for rs in self._by_crd.values() if rs and rs[0].namespaced]
 
-    def _set(self, name: str, rs: list[CustomResource]) -> None:
+    def _set(self, name: str, rs: list[CustomResource], crd: Obj | None = None) -> None:
+        stored = cr.storage_resource(crd) if crd is not None and rs else None
         if rs:
             self._by_crd[name] = rs
         else:
             self._by_crd.pop(name, None)
+        if stored is not None:
+            self._storage[name] = stored
+        else:
+            self._storage.pop(name, None)
         self._served = tuple(r for n in sorted(self._by_crd) for r in self._by_crd[n])
         self._by_gvr = {(r.group, r.version, r.plural): r for r in self._served}
 
@@ -118,7 +128,7 @@ class CustomResources:
                 return
             self._terminating.discard(name)
             conflict = self._name_conflict(crd)
-            self._set(name, [] if conflict else cr.served_resources(crd))
+            self._set(name, [] if conflict else cr.served_resources(crd), crd)
             await self._write_status(name, lambda c: _accepted_status(c, conflict, self.registry.now()))
 
     def _name_conflict(self, crd: Obj) -> str:

@@ -15,10 +15,11 @@ import asyncio
 import functools
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from k8py.api import resources
+from k8py.api.customresource import CustomResource
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.resources import Resource
 from k8py.api.types import Obj
@@ -46,10 +47,13 @@ from k8py.apiserver import (
     webhooks,
 )
 from k8py.apiserver import watch as watching
+from k8py.apiserver.aggregator import APISERVICES, Aggregator
 from k8py.apiserver.allocator import ServiceAllocator
 from k8py.apiserver.authz import Authorizer
 from k8py.apiserver.boundtokens import BoundTokenAuthenticator, LiveObjects
 from k8py.apiserver.config import ApiServerConfig
+from k8py.apiserver.conversion import Converter
+from k8py.apiserver.crconversion import ConvertedVersions
 from k8py.apiserver.customresources import CRDS, CustomResources
 from k8py.apiserver.deletion import (
     DeleteOptions,
@@ -126,6 +130,13 @@ class ApiServer:
         self.webhook_dispatcher = webhooks.Dispatcher(self.webhook_index)
         self.registry.webhooks.append(self.webhook_dispatcher.admit)
         self.registry.validating_admission.append(noderestriction.admit)
+        # CRD conversion webhooks and APIService backends, reached with the admission webhooks' HTTPS client.
+        def resolve(ns: str, name: str, port: int) -> Awaitable[tuple[str, int]]:
+            return webhooks.resolve_service(self.registry, ns, name, port)
+        converter = Converter(self.webhook_dispatcher.clients, resolve)
+        self.aggregator = Aggregator(self.registry, self.webhook_dispatcher.clients, resolve)
+        self.converted = ConvertedVersions(converter, self.crds.storage_of, self._handle, self._renderer,
+                                           self.clock.now, self.config.patch_retries)
         self._graph_refills: set[asyncio.Future[None]] = set()  # Node authorizer graph re-reads
 
     # -- lifecycle ---------------------------------------------------------
@@ -151,6 +162,10 @@ class ApiServer:
                 cache.listeners.append(self._observe_rbac)
             if r is CRDS:
                 cache.listeners.append(self.crds.observe)
+            if r is APISERVICES:
+                cache.listeners.append(self.aggregator.observe)
+            if (r.group, r.plural) in (("", "services"), ("", "endpoints")):
+                cache.listeners.append(self.aggregator.observe_service)
             if r.group == webhooks.GROUP:
                 cache.listeners.append(lambda e: self.webhook_index.observe_bytes(
                     e.key, e.value if e.type == "PUT" else None))
@@ -170,6 +185,7 @@ class ApiServer:
         await bootstrap.bootstrap(self.registry, self.config)
         self.kubernetes_service.start()
         await self.crds.start()
+        await self.aggregator.start()
         ns = resources.lookup("", "namespaces")
         assert ns is not None
         for kv in (await self.store.list(storage.prefix(ns))).items:
@@ -179,6 +195,7 @@ class ApiServer:
 
     async def close(self) -> None:
         await self.crds.close()
+        await self.aggregator.close()
         await self.webhook_dispatcher.close()
         for t in list(self._graph_refills):
             t.cancel()
@@ -253,14 +270,18 @@ class ApiServer:
             err = internal(f"{type(e).__name__}: {e}")
             return ApiResponse(500, err.status())
 
-    async def _handle(self, req: ApiRequest) -> ApiResponse:
-        route = routing.parse(req.path, req.method, self.crds.lookup)
+    async def _handle(self, req: ApiRequest, route: routing.Route | None = None) -> ApiResponse:
+        if route is None and (backend := self.aggregator.backend_of(req.path)) is not None:
+            return await self.aggregator.proxy(req, backend)  # an APIService with a Service
+        route = route or routing.parse(req.path, req.method, self.crds.lookup)
         if route is None:
             raise resource_not_found()
         if route.kind in ("discovery", "openapi"):
             return self._delegate(route.kind, req)
         r = route.resource
         assert r is not None
+        if isinstance(r, CustomResource) and r.converts:  # through the CRD's conversion webhook
+            return await self.converted.respond(req, route)
         q = req.query
         method = req.method.upper()
         if r.group == metrics.GROUP:
@@ -327,7 +348,7 @@ class ApiServer:
             from k8py.apiserver import crdopenapi  # loads openapi, as asked
             resp: ApiResponse | None = mod.respond(req, crdopenapi.CustomDocs(served) if served else None)
         else:
-            resp = mod.respond(req, served)
+            resp = mod.respond(req, served + self.aggregator.extra())
         if resp is None:
             raise resource_not_found()
         return resp

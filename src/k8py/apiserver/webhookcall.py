@@ -1,4 +1,4 @@
-"""One call to an admission webhook: an AdmissionReview v1 POSTed over HTTPS.
+"""One call to a webhook: an AdmissionReview v1 (or a CRD's ConversionReview) POSTed over HTTPS.
 
 The webhook's clientConfig names a URL, or a Service in the cluster: the call then goes to
 one ready address of the Service's endpoints (the Service port, default 443, mapped to the
@@ -25,6 +25,7 @@ import aiohttp
 from k8py.api.types import Obj
 
 REVIEW_API_VERSION = "admission.k8s.io/v1"
+FAILED = "failed to call webhook: "  # what admission says before the cause of a failed call
 MAX_RESPONSE = 16 << 20
 
 # (namespace, name) of a Service -> (address, port) of one ready endpoint; raises CallError.
@@ -53,7 +54,7 @@ def _ssl_context(cc: Mapping[str, Any]) -> ssl.SSLContext:
         raise CallError(f"failed to call webhook: unable to load root certificates: {e}") from None
 
 
-async def target(cc: Mapping[str, Any], timeout: int, resolve: Resolver) -> Target:
+async def target(cc: Mapping[str, Any], timeout: int, resolve: Resolver, what: str = FAILED) -> Target:
     query = f"?timeout={timeout}s"
     url = cc.get("url")
     if isinstance(url, str) and url:
@@ -66,7 +67,7 @@ async def target(cc: Mapping[str, Any], timeout: int, resolve: Resolver) -> Targ
     try:
         addr, eport = await resolve(ns, name, port)
     except CallError as e:
-        raise CallError(f'failed to call webhook: Post "{shown}": {e}') from None
+        raise CallError(f'{what}Post "{shown}": {e}') from None
     ip = f"[{addr}]" if ":" in addr else addr
     return Target(shown, f"https://{ip}:{eport}{path}{query}", host)
 
@@ -126,19 +127,20 @@ async def _send(clients: Clients, t: Target, ctx: ssl.SSLContext, body: bytes) -
     raise AssertionError("unreachable")
 
 
-async def post(cc: Mapping[str, Any], review: Obj, timeout: int, resolve: Resolver, clients: Clients) -> Obj:
-    """POST the review; the response's AdmissionReview (raises CallError)."""
-    t = await target(cc, timeout, resolve)
+async def post(cc: Mapping[str, Any], review: Obj, timeout: int, resolve: Resolver, clients: Clients,
+               what: str = FAILED) -> Obj:
+    """POST the review; the decoded answer (raises CallError, its message after `what`)."""
+    t = await target(cc, timeout, resolve, what)
     ctx = clients.context(cc)
     body = json.dumps(review).encode()
     try:
         async with asyncio.timeout(timeout):
             status, raw = await _send(clients, t, ctx, body)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as e:
-        raise CallError(f'failed to call webhook: Post "{t.url}": {_describe(e, t)}') from None
+        raise CallError(f'{what}Post "{t.url}": {_describe(e, t)}') from None
     if not 200 <= status < 300:
         text = raw.decode(errors="replace").strip()
-        raise CallError(f'failed to call webhook: an error on the server ("{text[:200]}") has prevented '
+        raise CallError(f'{what}an error on the server ("{text[:200]}") has prevented '
                         f"the request from succeeding")
     try:
         out = json.loads(raw)

@@ -404,6 +404,7 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
                       authorizer=api.authorizer)
     front.debug_handlers["compact"] = _compact_handler(store)
     node_proxy = attach_to_server(api, front, pki.kubelet_client_ssl_context())
+    api.aggregator.client_cert = (str(pki.kubelet_client_cert), str(pki.kubelet_client_key))  # to APIService backends
     front.bootstrap_handlers[NODE_CREDENTIALS_PATH] = nodecredentials.handler(pki.dir)
     front.ca_bundle = pki.ca_cert.read_bytes()
     port = await front.start(args.bind, args.port)

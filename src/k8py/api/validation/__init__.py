@@ -24,6 +24,7 @@ from k8py.api.resources import Resource
 from k8py.api.validation import (
     admissionregistration,
     apiextensions,
+    apiregistration,
     apps,
     autoscaling,
     batch,
@@ -144,4 +145,5 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.validate_policy_binding,
     ("networking.k8s.io", "Ingress"): networking.validate_ingress,
     ("networking.k8s.io", "IngressClass"): networking.validate_ingressclass,
+    ("apiregistration.k8s.io", "APIService"): apiregistration.validate_apiservice,
 }

@@ -72,7 +72,7 @@ def _webhook(v: ErrorList, wh: dict[str, Any], p: str, mutating: bool) -> None:
     for sel in ("namespaceSelector", "objectSelector"):
         if isinstance(wh.get(sel), dict):
             validate_label_selector(v, wh[sel], f"{p}.{sel}")
-    _client_config(v, dict_of(wh.get("clientConfig")), f"{p}.clientConfig")
+    client_config(v, dict_of(wh.get("clientConfig")), f"{p}.clientConfig")
     _match_conditions(v, list_of(wh.get("matchConditions")), f"{p}.matchConditions")
 
 
@@ -121,7 +121,7 @@ def _star_alone(v: ErrorList, vals: list[Any], path: str, what: str) -> None:
         v.add(invalid(path, shown, f"if '*' is present, must not specify other {what}"))
 
 
-def _client_config(v: ErrorList, cc: dict[str, Any], p: str) -> None:
+def client_config(v: ErrorList, cc: dict[str, Any], p: str) -> None:
     url, svc = cc.get("url"), cc.get("service")
     if (url is None) == (svc is None):
         v.add(required(p, "exactly one of url or service is required"))

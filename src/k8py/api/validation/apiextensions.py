@@ -7,17 +7,22 @@ scale subresource paths, and the schema: present on every version and *structura
 object at the root; `properties` and `additionalProperties` not both; no
 `uniqueItems: true`; `x-kubernetes-preserve-unknown-fields` only `true`), each
 problem named with Kubernetes' path (`spec.versions[0].schema.openAPIV3Schema.
-properties[spec].type`). Update: scope is immutable.
+properties[spec].type`). Update: scope is immutable. `spec.conversion`: strategy None or
+Webhook; Webhook needs `webhook.clientConfig` (url or service, as admission webhooks) and
+`webhook.conversionReviewVersions` naming v1 or v1beta1; None allows neither (paths as
+Kubernetes' internal type names them: `spec.conversion.webhookClientConfig`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from k8py.api import names
 from k8py.api.validation import celrules
-from k8py.api.validation.field import forbidden, invalid, not_supported, required
+from k8py.api.validation.admissionregistration import client_config
+from k8py.api.validation.field import Raw, forbidden, invalid, not_supported, required
 from k8py.api.validation.meta import ErrorList, dict_of, list_of, validate_immutable
 
 _COLUMN_TYPES = ("boolean", "date", "integer", "number", "string")
@@ -43,6 +48,7 @@ def validate_crd(v: ErrorList, obj: dict[str, Any], old: dict[str, Any] | None) 
     if scope not in ("Cluster", "Namespaced"):
         v.add(required("spec.scope") if not scope else not_supported("spec.scope", scope, ("Cluster", "Namespaced")))
     _versions(v, spec)
+    _conversion(v, dict_of(spec.get("conversion")), "conversion" in spec)
     if old is not None:
         validate_immutable(v, scope, dict_of(old.get("spec")).get("scope"), "spec.scope")
 
@@ -165,3 +171,49 @@ def _child(v: ErrorList, s: Any, path: str, what: str) -> None:
             and not s.get("x-kubernetes-preserve-unknown-fields"):
         v.add(required(f"{path}.type", f"must not be empty {what}"))
     _node(v, s, path)
+
+
+REVIEW_VERSIONS = ("v1", "v1beta1")  # the ConversionReview versions k8py speaks
+
+
+def _conversion(v: ErrorList, conv: dict[str, Any], present: bool) -> None:
+    if not present:
+        return
+    p = "spec.conversion"
+    strategy = conv.get("strategy")
+    webhook = conv.get("webhook")
+    cc = dict_of(webhook).get("clientConfig")
+    versions = dict_of(webhook).get("conversionReviewVersions")
+    if strategy not in ("None", "Webhook"):
+        v.add(required(f"{p}.strategy") if not strategy
+              else not_supported(f"{p}.strategy", strategy, ("None", "Webhook")))
+        return
+    if strategy == "None":
+        if cc is not None:
+            v.add(forbidden(f"{p}.webhookClientConfig", "should not be set when strategy is not set to Webhook"))
+        if versions:
+            v.add(forbidden(f"{p}.conversionReviewVersions", "should not be set when strategy is not set to Webhook"))
+        return
+    if not isinstance(cc, dict):
+        v.add(required(f"{p}.webhookClientConfig", "required when strategy is set to Webhook"))
+    else:
+        client_config(v, cc, f"{p}.webhookClientConfig")
+    _review_versions(v, list_of(versions), f"{p}.conversionReviewVersions")
+
+
+def _review_versions(v: ErrorList, versions: list[Any], p: str) -> None:
+    if not versions:
+        v.add(required(p))
+        return
+    seen: set[Any] = set()
+    for i, x in enumerate(versions):
+        if x in seen:
+            v.add(invalid(f"{p}[{i}]", x, "duplicate version"))
+            continue
+        seen.add(x)
+        if not isinstance(x, str) or not _DNS_LABEL.match(x) or len(x) > 63:
+            v.add(invalid(f"{p}[{i}]", x, "a DNS-1035 label must consist of lower case alphanumeric characters "
+                          "or '-', start with an alphabetic character, and end with an alphanumeric character"))
+    if not any(x in REVIEW_VERSIONS for x in versions):
+        shown = Raw("[]string{" + ", ".join(json.dumps(str(x)) for x in versions) + "}")
+        v.add(invalid(p, shown, "must include at least one of v1, v1beta1"))
