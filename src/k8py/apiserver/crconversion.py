@@ -26,7 +26,6 @@ from typing import Any
 from k8py.api.customresource import CustomResource
 from k8py.api.request import ApiRequest, ApiResponse
 from k8py.api.types import Obj
-from k8py.api.validation import celrules, openapischema
 from k8py.apiserver import codec, machinery, patch
 from k8py.apiserver.conversion import Converter
 from k8py.apiserver.errors import StatusError, bad_request, conflict, invalid, resource_not_found
@@ -198,6 +197,7 @@ def _in_version(req: ApiRequest, r: CustomResource, obj: Obj) -> list[str]:
         raise bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: '
                           "strict decoding error: " + ", ".join(msgs))
     machinery.apply_defaults(obj, r)
+    from k8py.api.validation import celrules, openapischema  # heavy: only when a converted write comes
     errs = openapischema.validate(obj, r.schema)
     if not errs:
         errs = celrules.validate(obj, None, r.schema)
