@@ -2,7 +2,8 @@
 
 Both servers run with --no-agent and the pods run on simulated nodes (--simulated-nodes,
 on the second server only, as nodes that are not on the killed machine), so no container
-is needed. Server B joins with `--join-data-dir A` (A's PKI and encryption config). Lab
+is needed. Server B joins with `--join https://A --token <A's DATA_DIR/token>` (A's CA, keys and
+encryption config over HTTPS). Lab
 leader election: lease 3 s, renew deadline 2 s, retry 0.5 s.
 
 One scenario, in order: A leads both Leases (their holderIdentity names it); kill -9 of A
@@ -108,7 +109,8 @@ def test_the_control_plane_survives_losing_a_server_and_an_etcd_member(tmp_path:
     b = None
     try:
         b = K8pyServer(tmp_path / "b", store=etcd3.store_url,
-                       extra_args=(*LAB, "--join-data-dir", str(a.data_dir), "--simulated-nodes", "2")).start()
+                       extra_args=(*LAB, "--join", a.url, "--token", (a.data_dir / "token").read_text().strip(),
+                                   "--simulated-nodes", "2")).start()
         assert (b.data_dir / "pki" / "ca.crt").read_bytes() == (a.data_dir / "pki" / "ca.crt").read_bytes()
         wait_for(lambda: holders(b) == {identity(a)}, 30, "A holding both Leases")
         b.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=2")
