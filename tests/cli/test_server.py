@@ -56,6 +56,7 @@ class FakeApi:
         self.node_proxy: Any = None
         self.authorizer: Any = None
         self.metrics = types.SimpleNamespace(source=None)  # metrics.k8s.io: the node proxy sets its source
+        self.server_leases = types.SimpleNamespace(ttl=15.0)
 
     def set_node_proxy(self, proxy: Any) -> None:
         self.node_proxy = proxy

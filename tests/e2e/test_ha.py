@@ -11,6 +11,7 @@ while two writers create ConfigMaps through both servers' kubeconfigs (a create 
 to connect is retried on the other server; AlreadyExists after such a retry means the first
 attempt was applied) -> B takes both Leases, a Deployment scaled through B converges, and
 every acknowledged create is there; kill -9 of one etcd member -> writes through B still succeed.
+The `kubernetes` endpoints name both servers, then B alone once A's record expired.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ class Writers:
         return False
 
 
+def api_servers(s: K8pyServer) -> set[tuple[str, int]]:
+    """The servers the `kubernetes` Endpoints name (address, port)."""
+    ep = s.kubectl_json("get", "endpoints", "kubernetes")
+    return {(a["ip"], p["port"]) for sub in ep.get("subsets") or [] for a in sub["addresses"] for p in sub["ports"]}
+
+
 def _ready_replicas(s: K8pyServer) -> int:
     d = s.kubectl_json("get", "deployment", "web")
     return int(d.get("status", {}).get("readyReplicas") or 0)
@@ -113,6 +120,8 @@ def test_the_control_plane_survives_losing_a_server_and_an_etcd_member(tmp_path:
                                    "--simulated-nodes", "2")).start()
         assert (b.data_dir / "pki" / "ca.crt").read_bytes() == (a.data_dir / "pki" / "ca.crt").read_bytes()
         wait_for(lambda: holders(b) == {identity(a)}, 30, "A holding both Leases")
+        both = {("127.0.0.1", a.port), ("127.0.0.1", b.port)}
+        wait_for(lambda: api_servers(a) == both, 30, "the kubernetes endpoints naming both servers")
         b.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=2")
         wait_for(lambda: _ready_replicas(b) == 2, 60, "2 ready replicas")
 
@@ -134,6 +143,8 @@ def test_the_control_plane_survives_losing_a_server_and_an_etcd_member(tmp_path:
         b.kubectl("scale", "deployment", "web", "--replicas=3")
         wait_for(lambda: _ready_replicas(b) == 3 and
                  len(b.kubectl_json("get", "pods", "-l", "app=web")["items"]) == 3, 60, "3 replicas")
+        # A's record stopped changing when it was killed: out of the endpoints after the TTL (15 s)
+        wait_for(lambda: api_servers(b) == {("127.0.0.1", b.port)}, 60, "the kubernetes endpoints naming B only")
     finally:
         if b is not None:
             b.stop()

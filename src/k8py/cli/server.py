@@ -549,8 +549,11 @@ async def _start_components(ctx: ClusterContext, args: ServerArgs, api: ApiServe
                             clock: RealClock, port: int) -> list[asyncio.Task[None]]:
     """The components, then the periodic compaction: tasks that `_shutdown` stops first."""
     tasks = run_components(ctx, args)
-    if not args.port:  # bound to a free port: only now can the `kubernetes` Service's endpoints name it
-        await api.set_endpoint(_advertise(args), port)  # (after ready: writing loads the validation schemas)
+    if _store_kind(args.store) == "sqlite":  # one server per SQLite store: another record is a dead predecessor's
+        api.server_leases.ttl = 0.0
+    # The `kubernetes` endpoints name this server (its port is known only now with --port 0) and every
+    # other live one (after ready: writing loads the validation schemas).
+    await api.set_endpoint(_advertise(args), port)
     _phase("components")
     if args.compaction_interval > 0:
         from k8py.apiserver.compaction import Compactor
