@@ -15,6 +15,9 @@ or plugins, `COMPONENTS`: a list of `(name, run)` with `run(ctx)` running until 
 The store is compacted as kube-apiserver does: every `--compaction-interval` (default 5m;
 0 disables) to the revision observed at the previous tick (`apiserver.compaction`).
 
+Lab only: `K8PY_SERVER_LEASE_TTL=<seconds>` shortens the TTL of the servers' records in the
+`kubernetes` endpoints (Kubernetes' 15 s; renewed every 2/3 of it) so a killed server leaves sooner.
+
 Debug-only: the admin-only `POST /debug/k8py/compact` compacts the store's history to
 its current revision (so tests can make a watch hit 410 Gone); `K8PY_WATCH_HISTORY=<n>`
 shortens the API server's watch cache history, so an old resourceVersion falls
@@ -549,6 +552,9 @@ async def _start_components(ctx: ClusterContext, args: ServerArgs, api: ApiServe
                             clock: RealClock, port: int) -> list[asyncio.Task[None]]:
     """The components, then the periodic compaction: tasks that `_shutdown` stops first."""
     tasks = run_components(ctx, args)
+    if os.environ.get("K8PY_SERVER_LEASE_TTL"):  # lab: a dead server leaves the `kubernetes` endpoints sooner
+        ttl = float(os.environ["K8PY_SERVER_LEASE_TTL"])
+        api.server_leases.ttl, api.server_leases.interval = ttl, ttl * 2 / 3
     if _store_kind(args.store) == "sqlite":  # one server per SQLite store: another record is a dead predecessor's
         api.server_leases.ttl = 0.0
     # The `kubernetes` endpoints name this server (its port is known only now with --port 0) and every
