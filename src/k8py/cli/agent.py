@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from k8py.component import Component, LocalNode, NodeTLS
 
 
+# The balancer at 127.0.0.1 forwards to any of the servers: their certificates are checked for
+# this name, which only the API servers' certificates carry (kubelet certificates name 127.0.0.1
+# too, and no node may be named so: apiserver/nodecredentials.py).
+API_SERVER_NAME = "kubernetes.default.svc"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", required=True, action="append",
                    help="API server URL, e.g. https://10.0.0.1:6443; several servers of one cluster: repeat "
@@ -135,7 +141,7 @@ async def _run(ns: argparse.Namespace, token: str) -> None:
         tls = await _bootstrap(ns, url, token, node)
         pki = tls.serving_cert.parent
         client = Client(RestTransport(url, ca_file=str(tls.ca_cert), cert_file=str(pki / "node.crt"),
-                                      key_file=str(pki / "node.key")))
+                                      key_file=str(pki / "node.key"), server_hostname=API_SERVER_NAME))
         ctx = ClusterContext(clock=RealClock(), client=lambda: client,
                              options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr,
                                                     cluster_dns=cluster_dns(node.service_cidr)),
@@ -173,7 +179,8 @@ async def _bootstrap(ns: argparse.Namespace, url: str, token: str, node: LocalNo
     from k8py.kubelet.agent import options_from_env
 
     ca_file = ns.ca_file or await _pinned_ca(ns, url)
-    boot = RestTransport(url, ca_file=ca_file, token=token, insecure=ca_file is None)
+    boot = RestTransport(url, ca_file=ca_file, token=token, insecure=ca_file is None,
+                         server_hostname=API_SERVER_NAME)
     try:
         status, body = await boot.request("POST", NODE_CREDENTIALS_PATH, body={
             "nodeName": node.name, "addresses": [node.node_ip] if node.node_ip else []})
