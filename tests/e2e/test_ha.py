@@ -222,6 +222,8 @@ def _survive(a: K8pyServer, b: K8pyServer, etcd3: Any, node: str, agent_log: Pat
     wait_for(lambda: _lease_renewed_after(b, node, killed + 1), 30, "the agent's Lease renewed through B")
     assert f"now using 127.0.0.1:{b.port}" in agent_log.read_text()
     assert _pinned_pod(b, node) == before
+    # A's kubeconfig (its CA, its admin credentials) serves against B too
+    assert "configmap/w0-0" in a.kubectl("--server", b.url, "get", "configmaps", "-o", "name").stdout
 
     etcd3.kill(0)
     for i in range(5):
