@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/registry/masterleases/"
 TTL = 15.0
 INTERVAL = 10.0
+REMOVE_TIMEOUT = 5.0  # a stop does not wait longer for a store that does not answer
 
 Server = tuple[str, int]
 
@@ -124,11 +125,14 @@ class ServerLeases:
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
         try:
-            kv = await self.reg.store.get(self._key(self.me))
-            if kv is not None:
-                await self._expire(kv.key, kv.mod_revision)
-            others = [s for s in await self.live_servers() if s != self.me]
-            if others:
-                await bootstrap.write_endpoints(self.reg, self.config, others)
+            await asyncio.wait_for(self._leave(), REMOVE_TIMEOUT)
         except Exception:  # noqa: BLE001 - shutting down: the others expire this record anyway
             log.warning("could not remove this server from the kubernetes endpoints", exc_info=True)
+
+    async def _leave(self) -> None:
+        kv = await self.reg.store.get(self._key(self.me))
+        if kv is not None:
+            await self._expire(kv.key, kv.mod_revision)
+        others = [s for s in await self.live_servers() if s != self.me]
+        if others:
+            await bootstrap.write_endpoints(self.reg, self.config, others)
