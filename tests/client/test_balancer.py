@@ -114,3 +114,13 @@ def test_the_server_list(given: list[str], learned: list[str], want: list[str] |
 def test_address_of() -> None:
     assert address_of("https://h.example") == "h.example:443"
     assert address_of("https://10.0.0.1:6443/") == "10.0.0.1:6443"
+
+
+def test_agent_server_flags_repeat_and_comma_lists() -> None:
+    from k8py.cli.agent import server_urls
+    from k8py.cli.main import build_parser
+
+    ns = build_parser().parse_args(["agent", "--server", "https://a:1, https://b:2", "--server", "https://c:3",
+                                    "--token", "t"])
+    assert server_urls(ns.server) == ["https://a:1", "https://b:2", "https://c:3"]
+    assert ServerBalancer(server_urls(ns.server)).servers == ["a:1", "b:2", "c:3"]

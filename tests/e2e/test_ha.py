@@ -12,8 +12,9 @@ to connect is retried on the other server; AlreadyExists after such a retry mean
 attempt was applied) -> B takes both Leases, a Deployment scaled through B converges, and
 every acknowledged create is there; kill -9 of one etcd member -> writes through B still succeed.
 The `kubernetes` endpoints name both servers, then B alone once A's record expired.
-A `k8py agent --server A --server B` (real containers, as on another machine) runs a pod;
-after the kill it renews its node's Lease through B and the pod was not restarted.
+A `k8py agent --server A` (real containers, as on another machine) learns B from the
+`kubernetes` endpoints and runs a pod; after the kill it renews its node's Lease through B and
+the pod was not restarted.
 """
 
 from __future__ import annotations
@@ -119,18 +120,19 @@ def api_servers(s: K8pyServer) -> set[tuple[str, int]]:
 
 @contextlib.contextmanager
 def remote_agent(tmp_path: Path, servers: list[K8pyServer], registry: Any) -> Iterator[tuple[str, Path]]:
-    """`k8py agent --server A --server B` (real containers), as on another machine; yields the
-    node's name and the agent's log; stops it and removes what it made."""
+    """`k8py agent --server A` (real containers), as on another machine: it learns B from the
+    `kubernetes` endpoints; yields the node's name and the agent's log (K8PY_LOG=INFO: the
+    servers it knows); stops it and removes what it made."""
     ident = uuid.uuid4().hex[:6]
     node, state, root = f"remote-{ident}", f"/run/k8py-e2e-{ident}", tmp_path / f"agent-{ident}"
     first = servers[0].data_dir / "pki"
     env = dict(os.environ, K8PY_AGENT_ROOT=str(root), K8PY_AGENT_STATE=state, K8PY_AGENT_ID=ident,
-               K8PY_AGENT_CLUSTER_CIDR="10.199.0.0/16", K8PY_DNS_UPSTREAM="none", K8PY_AGENT_LEASE_INTERVAL="1",
+               K8PY_AGENT_CLUSTER_CIDR="10.199.0.0/16", K8PY_DNS_UPSTREAM="none", K8PY_AGENT_LEASE_INTERVAL="1", K8PY_LOG="INFO",
                K8PY_REGISTRIES=str(registry.write_registries_yaml(tmp_path / "registries.yaml")))
     log_path = tmp_path / "agent.log"
     with open(log_path, "wb") as log:
         agent = subprocess.Popen(
-            [sys.executable, "-m", "k8py.cli.main", "agent", *[a for s in servers for a in ("--server", s.url)],
+            [sys.executable, "-m", "k8py.cli.main", "agent", "--server", servers[0].url,
              "--token", f"@{first / 'agent-token'}", "--ca-cert-hash", (first / "ca-cert-hash").read_text(),
              "--node-name", node, "--pod-cidr", f"10.199.{int(ident[:2], 16)}.0/24", "--backoff-base", "1",
              "--node-ip", "127.0.0.1", "--kubelet-port", "0"],
@@ -201,6 +203,8 @@ def _survive(a: K8pyServer, b: K8pyServer, etcd3: Any, node: str, agent_log: Pat
     wait_for(lambda: _pinned_pod(b, node)["phase"] == "Running" and _pinned_pod(b, node)["id"], 60,
              "the pinned pod running on the agent")
     before = _pinned_pod(b, node)
+    known = f"API servers: 127.0.0.1:{a.port}, 127.0.0.1:{b.port}"
+    wait_for(lambda: known in agent_log.read_text(), 30, "the agent learning B from the kubernetes endpoints")
     b.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=2")
     wait_for(lambda: _ready_replicas(b) == 2, 60, "2 ready replicas")
 

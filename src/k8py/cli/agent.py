@@ -81,7 +81,7 @@ def main(ns: argparse.Namespace) -> int:
     if missing:
         print("k8py agent: cannot run containers here: missing " + ", ".join(missing), file=sys.stderr)
         return 1
-    ns.server = [u.strip() for arg in ns.server for u in arg.split(",") if u.strip()]
+    ns.server = server_urls(ns.server)
     token = ns.token
     if token.startswith("@"):
         token = Path(token[1:]).read_text().strip()
@@ -90,6 +90,11 @@ def main(ns: argparse.Namespace) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     return 0
+
+
+def server_urls(flags: list[str]) -> list[str]:
+    """The servers of every --server flag (each a URL or a comma list of URLs), in order."""
+    return [u.strip() for arg in flags for u in arg.split(",") if u.strip()]
 
 
 def node_components() -> list[tuple[str, Component]]:
