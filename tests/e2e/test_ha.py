@@ -127,7 +127,8 @@ def remote_agent(tmp_path: Path, servers: list[K8pyServer], registry: Any) -> It
     node, state, root = f"remote-{ident}", f"/run/k8py-e2e-{ident}", tmp_path / f"agent-{ident}"
     first = servers[0].data_dir / "pki"
     env = dict(os.environ, K8PY_AGENT_ROOT=str(root), K8PY_AGENT_STATE=state, K8PY_AGENT_ID=ident,
-               K8PY_AGENT_CLUSTER_CIDR="10.199.0.0/16", K8PY_DNS_UPSTREAM="none", K8PY_AGENT_LEASE_INTERVAL="1", K8PY_LOG="INFO",
+               K8PY_AGENT_CLUSTER_CIDR="10.199.0.0/16", K8PY_DNS_UPSTREAM="none", K8PY_AGENT_LEASE_INTERVAL="1",
+               K8PY_LOG="INFO",
                K8PY_REGISTRIES=str(registry.write_registries_yaml(tmp_path / "registries.yaml")))
     log_path = tmp_path / "agent.log"
     with open(log_path, "wb") as log:
