@@ -1,6 +1,6 @@
 """Leader failover time: kill -9 of the leading `k8py server` -> the other holds both Leases.
 
-Starts a 3-member etcd cluster on loopback, server A, then server B (`--join-data-dir A`),
+Starts a 3-member etcd cluster on loopback, server A, then server B (`--join https://A --token @A/token`),
 both `--no-agent` with the lab lease (`--lease 3`: lease 3 s, renew deadline 2 s, retry
 0.5 s; `--lease 15` gives Kubernetes' 15/10/2 s). Each round kills the leader with SIGKILL,
 times until the survivor holds kube-system/kube-scheduler and kube-controller-manager
@@ -124,7 +124,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="k8py-bench-ha-"))
     etcd, store = start_etcd(tmp)
     a = Server(tmp / "a", store, lab).start()
-    b = Server(tmp / "b", store, [*lab, "--join-data-dir", str(tmp / "a")]).start()
+    b = Server(tmp / "b", store, [*lab, "--join", "https://" + a.identity.rsplit("_", 1)[1],
+                                  "--token", f"@{tmp / 'a' / 'token'}"]).start()
     try:
         leader, standby = a, b
         asyncio.run(wait_holder(standby, leader.identity))

@@ -22,6 +22,7 @@ from k8py.apiserver import certs, nodecredentials
     (b"{}", 422, "nodeName"),
     (json.dumps({"nodeName": "Bad_Name"}).encode(), 422, "nodeName"),
     (json.dumps({"nodeName": "../x"}).encode(), 422, "nodeName"),
+    (json.dumps({"nodeName": "kubernetes.default.svc"}).encode(), 422, "a name of the API server"),
     (json.dumps({"nodeName": "n1", "addresses": "10.0.0.1"}).encode(), 422, "addresses"),
     (json.dumps({"nodeName": "n1", "addresses": ["nope"]}).encode(), 422, "addresses"),
 ])

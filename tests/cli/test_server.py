@@ -57,6 +57,7 @@ class FakeApi:
         self.authorizer: Any = None
         self.metrics = types.SimpleNamespace(source=None)  # metrics.k8s.io: the node proxy sets its source
         self.aggregator = types.SimpleNamespace(client_cert=None)  # APIService backends: the server sets its cert
+        self.server_leases = types.SimpleNamespace(ttl=15.0)
 
     def set_node_proxy(self, proxy: Any) -> None:
         self.node_proxy = proxy

@@ -11,6 +11,8 @@ runs again. Its own cluster (the lab flags are the server's).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -77,6 +79,29 @@ def nginx_masters_on(host: Any) -> int:
         except OSError:
             continue
     return n
+
+
+def test_each_agent_reaches_the_server_only_through_its_host_address(cluster: NodesCluster) -> None:
+    """Issue 9 item 6: a node host is a second machine as `k8py agent` sees it. Its agent was
+    told the server's address on the host network (`--server https://<host bridge>:PORT`), its
+    namespace has no default route, and the server's port on the node's own 127.0.0.1 is
+    closed; yet the node is Ready: it reaches the server only through the host address."""
+    from k8py.nodehost import NodeHosts
+
+    port = int(cluster.url.rsplit(":", 1)[1])
+    for name in NODES:
+        host, rec = NodeHosts.of(cluster.data_dir).get(name)
+        argv = Path(f"/proc/{rec['pid']}/cmdline").read_bytes().split(b"\0")
+        server = argv[argv.index(b"--server") + 1].decode()
+        assert server == f"https://{host.cluster.host_ip}:{port}" and host.cluster.host_ip != "127.0.0.1"
+        routes = subprocess.run(["ip", "-n", host.netns, "route", "show", "default"], capture_output=True,
+                                text=True, check=True).stdout
+        assert routes.strip() == "", f"{name} has a default route: {routes}"
+        probe = subprocess.run(["ip", "netns", "exec", host.netns, sys.executable, "-c",
+                                f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"],
+                               capture_output=True, text=True)
+        assert probe.returncode != 0 and "ConnectionRefused" in probe.stderr, probe.stderr
+    assert sorted(internal_ips(cluster)) == NODES  # all Ready
 
 
 def test_a_node_that_dies_and_comes_back(cluster: NodesCluster) -> None:

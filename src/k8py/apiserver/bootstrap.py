@@ -12,6 +12,7 @@ EndpointSlice when one is deleted (as kube-apiserver's bootstrap controller does
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
@@ -96,7 +97,8 @@ async def bootstrap(reg: Registry, config: ApiServerConfig) -> None:
     await apiservices.ensure(reg)
 
 
-async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> None:
+async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig,
+                                    servers: list[tuple[str, int]] | None = None) -> None:
     """The `kubernetes` Service, and its endpoints once the port is known."""
     ip = kubernetes_service_ip(config)
     await _ensure(reg, _res("", "services"), {
@@ -108,7 +110,7 @@ async def ensure_kubernetes_service(reg: Registry, config: ApiServerConfig) -> N
                             "targetPort": config.port or 6443}]},
     })
     if config.port:
-        await ensure_endpoints(reg, config)
+        await ensure_endpoints(reg, config, servers)
     else:
         log.info("the API server's port is not known yet: the kubernetes endpoints wait for it")
 
@@ -134,11 +136,61 @@ async def _retry_conflicts(write: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(0.05 * (attempt + 1))
 
 
-async def ensure_endpoints(reg: Registry, config: ApiServerConfig) -> None:
-    """The `kubernetes` Service's targetPort, Endpoints and EndpointSlice point at
-    advertise_address:port (each write retried on conflict)."""
+async def ensure_endpoints(reg: Registry, config: ApiServerConfig,
+                           servers: list[tuple[str, int]] | None = None) -> None:
+    """The `kubernetes` Service's targetPort, Endpoints and EndpointSlice point at `servers`
+    (default: advertise_address:port alone; each write retried on conflict)."""
+    await set_target_port(reg, config)
+    await write_endpoints(reg, config, servers or [(config.advertise_address, config.port)])
+
+
+async def write_endpoints(reg: Registry, config: ApiServerConfig, servers: list[tuple[str, int]]) -> None:
+    """The `kubernetes` Endpoints and EndpointSlice(s) name exactly `servers` (address, port):
+    one subset per port; one slice per port, `kubernetes` for the lowest and
+    `kubernetes-<port>` for the others (servers on one machine differ by port); slices of
+    ports no server uses any more are deleted."""
+    by_port: dict[int, list[str]] = {}
+    for address, port in sorted(set(servers)):
+        by_port.setdefault(port, []).append(address)
+    ports = sorted(by_port)
+    await _retry_conflicts(lambda: _upsert(reg, _res("", "endpoints"), {
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
+                     "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": a} for a in by_port[p]],
+                     "ports": [{"name": "https", "port": p, "protocol": "TCP"}]} for p in ports],
+    }, ("subsets",)))
+    names = {p: "kubernetes" if i == 0 else f"kubernetes-{p}" for i, p in enumerate(ports)}
+    for p in ports:
+        await _retry_conflicts(functools.partial(_upsert, reg, _res("discovery.k8s.io", "endpointslices"), {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": names[p], "namespace": NAMESPACE_DEFAULT,
+                         "labels": {LABEL_SERVICE_NAME: "kubernetes",
+                                    LABEL_MANAGED_BY: "endpointslicemirroring-controller.k8s.io"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in by_port[p]],
+            "ports": [{"name": "https", "port": p, "protocol": "TCP"}],
+        }, ("endpoints", "ports")))
+    await _drop_slices(reg, set(names.values()))
+
+
+async def _drop_slices(reg: Registry, keep: set[str]) -> None:
+    """Delete the `kubernetes-<port>` slices of ports no server serves on any more."""
+    r = _res("discovery.k8s.io", "endpointslices")
+    for kv in (await reg.store.list(storage.prefix(r, NAMESPACE_DEFAULT) + "kubernetes-")).items:
+        obj = storage.from_kv(r, kv)
+        name = obj["metadata"]["name"]
+        labels = obj["metadata"].get("labels") or {}
+        if name not in keep and labels.get(LABEL_SERVICE_NAME) == "kubernetes" and name[11:].isdigit():
+            try:
+                await reg.store.delete(kv.key, expected_revision=kv.mod_revision)
+            except Exception:  # noqa: BLE001 - gone or changed meanwhile: the next pass decides again
+                pass
+
+
+async def set_target_port(reg: Registry, config: ApiServerConfig) -> None:
+    """The `kubernetes` Service's targetPort is this server's port (retried on conflict)."""
     await _retry_conflicts(lambda: _service_target_port(reg, config))
-    await _retry_conflicts(lambda: _kubernetes_endpoints(reg, config))
 
 
 async def _service_target_port(reg: Registry, config: ApiServerConfig) -> None:
@@ -150,25 +202,6 @@ async def _service_target_port(reg: Registry, config: ApiServerConfig) -> None:
         if ports and isinstance(ports[0], dict) and ports[0].get("targetPort") != config.port:
             ports[0]["targetPort"] = config.port
             await reg.update(svc_res, NAMESPACE_DEFAULT, "kubernetes", svc, WriteOptions(field_manager=MANAGER))
-
-
-async def _kubernetes_endpoints(reg: Registry, config: ApiServerConfig) -> None:
-    await _upsert(reg, _res("", "endpoints"), {
-        "apiVersion": "v1", "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
-                     "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": config.advertise_address}],
-                     "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}]}],
-    }, ("subsets",))
-    await _upsert(reg, _res("discovery.k8s.io", "endpointslices"), {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "kubernetes", "namespace": NAMESPACE_DEFAULT,
-                     "labels": {LABEL_SERVICE_NAME: "kubernetes",
-                                LABEL_MANAGED_BY: "endpointslicemirroring-controller.k8s.io"}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [config.advertise_address], "conditions": {"ready": True}}],
-        "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
-    }, ("endpoints", "ports"))
 
 
 class KubernetesServiceKeeper:
@@ -183,6 +216,7 @@ class KubernetesServiceKeeper:
         self.config = config
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.servers: Callable[[], list[tuple[str, int]]] = list  # the live servers, when known (serverleases)
 
     def observe(self, e: Any) -> None:
         if e.type == "DELETE" and e.key.endswith(f"/{NAMESPACE_DEFAULT}/kubernetes"):
@@ -197,7 +231,7 @@ class KubernetesServiceKeeper:
             await self._wake.wait()
             self._wake.clear()
             try:
-                await ensure_kubernetes_service(self.reg, self.config)
+                await ensure_kubernetes_service(self.reg, self.config, self.servers() or None)
             except Exception:
                 log.exception("recreating the kubernetes Service failed; retrying")
                 await asyncio.sleep(1.0)

@@ -81,6 +81,9 @@ class HttpFront:
         # Paths a joining node's bootstrap identity (group system:bootstrappers) may call:
         # `NODE_CREDENTIALS_PATH`, where it obtains its node certificate.
         self.bootstrap_handlers: dict[str, DebugHandler] = {}
+        # Paths that authenticate by a secret of their own (the server join token), checked by
+        # the handler from the request's headers: no certificate or other token opens them.
+        self.secret_handlers: dict[str, DebugHandler] = {}
         self.ca_bundle = b""  # served to anyone at /cacerts (as k3s): a joining node checks its hash
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[Any]] = set()  # handler tasks writing a stream (watch, logs)
@@ -128,6 +131,11 @@ class HttpFront:
             return web.Response(text="ok", content_type="text/plain")
         if path == "/cacerts" and self.ca_bundle:
             return web.Response(body=self.ca_bundle, content_type="text/plain")
+        if path in self.secret_handlers:
+            resp = await self.secret_handlers[path](ApiRequest(
+                method=request.method.upper(), path=path, headers={k.lower(): v for k, v in request.headers.items()},
+                user="", groups=()))
+            return web.Response(status=resp.status, body=_dumps(resp.body), content_type="application/json")
         user = self._user(request)
         if path.rstrip("/") == "/version":
             return web.Response(body=_dumps(discovery.version_info()), content_type="application/json")

@@ -43,6 +43,9 @@ def parse(body: bytes) -> tuple[str, list[str]] | ApiResponse:
     name = doc.get("nodeName")
     if not isinstance(name, str) or len(name) > 253 or not _DNS1123.match(name):
         return _status(422, "Invalid", f"nodeName: Invalid value: {name!r}: a lowercase RFC 1123 subdomain")
+    if name in ("localhost", "kubernetes", "kubernetes.default") or name == "kubernetes.default.svc" or \
+            name.startswith("kubernetes.default.svc."):  # the API server's names: no node certificate carries them
+        return _status(422, "Invalid", f"nodeName: Invalid value: {name!r}: a name of the API server")
     addresses = doc.get("addresses") or []
     if not isinstance(addresses, list):
         return _status(422, "Invalid", "addresses: Invalid value: must be a list of IP addresses")

@@ -78,6 +78,7 @@ from k8py.apiserver.registry import (
     parse_rv,
 )
 from k8py.apiserver.selection import compile_selection
+from k8py.apiserver.serverleases import ServerLeases
 from k8py.apiserver.storage import clone
 from k8py.apiserver.subresources import NodeProxy
 from k8py.apiserver.tokens import TokenIssuer
@@ -119,6 +120,9 @@ class ApiServer:
         self.registry.admission.append(saadmission.admit)
         self.registry.admission.append(ingressclassadmission.admit)
         self.kubernetes_service = bootstrap.KubernetesServiceKeeper(self.registry, self.config)
+        # This server's record among the cluster's servers: the `kubernetes` endpoints list every live one.
+        self.server_leases = ServerLeases(self.registry, self.config, self.clock)
+        self.kubernetes_service.servers = lambda: self.server_leases.live
         self._started = False
         # Who may do what: RBAC (the index follows the RBAC objects' watch caches) unless
         # the config says AlwaysAllow.
@@ -194,6 +198,7 @@ class ApiServer:
                 self.namespaces.start(obj["metadata"]["name"])
 
     async def close(self) -> None:
+        await self.server_leases.remove()
         await self.crds.close()
         await self.aggregator.close()
         await self.webhook_dispatcher.close()
@@ -207,10 +212,14 @@ class ApiServer:
         self.caches.clear()
 
     async def set_endpoint(self, address: str, port: int) -> None:
-        """Point the `kubernetes` Service's endpoints at the address and port the HTTPS
-        front actually serves on (known only after it bound, e.g. with port 0)."""
+        """Point the `kubernetes` Service at the address and port the HTTPS front actually
+        serves on (known only after it bound, e.g. with port 0), and from now on keep this
+        server's record among the cluster's servers (`serverleases`): the endpoints name
+        every live server."""
         self.config.advertise_address, self.config.port = address, port
-        await bootstrap.ensure_endpoints(self.registry, self.config)
+        await bootstrap.set_target_port(self.registry, self.config)
+        await self.server_leases.reconcile()
+        self.server_leases.start()
 
     def _no_escalation(self, r: Resource, obj: Obj, _old: Obj | None, opts: WriteOptions) -> None:
         escalation.check(self.authorizer, r, obj, opts.user, opts.groups)

@@ -1,5 +1,11 @@
 """`k8py agent --server URL --token TOKEN [--node-name N]`: a node on another machine.
 
+`--server` may name several servers of the cluster (repeated, or a comma list): the
+agent's every connection goes through a local `client.balancer.ServerBalancer` that dials
+the server in use and moves to the next when it fails, and the servers the `kubernetes`
+Endpoints name are added to its list every 10 s (as k3s's agent load balancer does), so
+losing a server neither stops the agent nor restarts its pods.
+
 Runs the node's components (the node agent, the service proxy, the cluster DNS) as
 `k8py server` runs its embedded ones, each `run(ctx)`, here on one REST client of the
 server. The token is the bearer token the server writes to `<data-dir>/pki/agent-token`
@@ -24,11 +30,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from k8py.client.balancer import ServerBalancer
+    from k8py.client.client import Client
     from k8py.component import Component, LocalNode, NodeTLS
 
 
+# The balancer at 127.0.0.1 forwards to any of the servers: their certificates are checked for
+# this name, which only the API servers' certificates carry (kubelet certificates name 127.0.0.1
+# too, and no node may be named so: apiserver/nodecredentials.py).
+API_SERVER_NAME = "kubernetes.default.svc"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
+    p.add_argument("--server", required=True, action="append",
+                   help="API server URL, e.g. https://10.0.0.1:6443; several servers of one cluster: repeat "
+                        "the flag or list them with commas (the agent also learns them from the `kubernetes` "
+                        "endpoints and moves to the next when one fails)")
     p.add_argument("--token", required=True, help="bearer token (the server's pki/agent-token) or @file")
     p.add_argument("--ca-file", default=None, help="the cluster CA (pki/ca.crt of the server's data dir)")
     p.add_argument("--ca-cert-hash", default=None,
@@ -64,6 +81,7 @@ def main(ns: argparse.Namespace) -> int:
     if missing:
         print("k8py agent: cannot run containers here: missing " + ", ".join(missing), file=sys.stderr)
         return 1
+    ns.server = server_urls(ns.server)
     token = ns.token
     if token.startswith("@"):
         token = Path(token[1:]).read_text().strip()
@@ -72,6 +90,11 @@ def main(ns: argparse.Namespace) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     return 0
+
+
+def server_urls(flags: list[str]) -> list[str]:
+    """The servers of every --server flag (each a URL or a comma list of URLs), in order."""
+    return [u.strip() for arg in flags for u in arg.split(",") if u.strip()]
 
 
 def node_components() -> list[tuple[str, Component]]:
@@ -105,6 +128,7 @@ def cluster_dns(service_cidr: str) -> str:
 
 
 async def _run(ns: argparse.Namespace, token: str) -> None:
+    from k8py.client.balancer import ServerBalancer
     from k8py.client.client import Client
     from k8py.client.rest import RestTransport
     from k8py.clock import RealClock
@@ -115,24 +139,43 @@ async def _run(ns: argparse.Namespace, token: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, main.cancel)
     node = local_node(ns)
-    tls = await _bootstrap(ns, token, node)
-    pki = tls.serving_cert.parent
-    client = Client(RestTransport(ns.server, ca_file=str(tls.ca_cert), cert_file=str(pki / "node.crt"),
-                                  key_file=str(pki / "node.key")))
-    ctx = ClusterContext(clock=RealClock(), client=lambda: client,
-                         options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr,
-                                                cluster_dns=cluster_dns(node.service_cidr)),
-                         server_url=ns.server, credentials=TokenCredentials("", tls.ca_cert), node=node,
-                         node_tls=tls)
+    balancer = ServerBalancer(ns.server)  # every request goes through it: it fails over between the servers
+    url = await balancer.start()
+    client: Client | None = None
     try:
+        tls = await _bootstrap(ns, url, token, node)
+        pki = tls.serving_cert.parent
+        client = Client(RestTransport(url, ca_file=str(tls.ca_cert), cert_file=str(pki / "node.crt"),
+                                      key_file=str(pki / "node.key"), server_hostname=API_SERVER_NAME))
+        ctx = ClusterContext(clock=RealClock(), client=lambda: client,
+                             options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr,
+                                                    cluster_dns=cluster_dns(node.service_cidr)),
+                             server_url=url, credentials=TokenCredentials("", tls.ca_cert), node=node,
+                             node_tls=tls)
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(_learn_servers(client, balancer), name="k8py-api-servers")
             for name, run in node_components():
                 tg.create_task(run(ctx), name=f"k8py-{name}")
     finally:
-        await client.close()
+        if client is not None:
+            await client.close()
+        await balancer.close()
 
 
-async def _bootstrap(ns: argparse.Namespace, token: str, node: LocalNode) -> NodeTLS:
+async def _learn_servers(client: Client, balancer: ServerBalancer, period: float = 10.0) -> None:
+    """Every `period`, the servers the `kubernetes` Endpoints name join the balancer's list."""
+    while True:
+        try:
+            eps = await client.list("endpoints", "default", field_selector="metadata.name=kubernetes")
+            balancer.set_learned(
+                f"{a['ip']}:{p['port']}" for e in eps.get("items") or [] for sub in e.get("subsets") or []
+                for a in sub.get("addresses") or [] for p in sub.get("ports") or [])
+        except Exception as e:  # noqa: BLE001 - no server answers now: the next round asks again
+            logging.getLogger("k8py.agent").info("could not read the kubernetes endpoints: %s", e)
+        await asyncio.sleep(period)
+
+
+async def _bootstrap(ns: argparse.Namespace, url: str, token: str, node: LocalNode) -> NodeTLS:
     """This node's credentials from the server, with the bootstrap token; written under the
     agent's root (keys 0600). Returns the kubelet endpoint's TLS (node.crt/node.key beside)."""
     from k8py.api.wellknown import NODE_CREDENTIALS_PATH
@@ -140,8 +183,9 @@ async def _bootstrap(ns: argparse.Namespace, token: str, node: LocalNode) -> Nod
     from k8py.component import NodeTLS
     from k8py.kubelet.agent import options_from_env
 
-    ca_file = ns.ca_file or await _pinned_ca(ns)
-    boot = RestTransport(ns.server, ca_file=ca_file, token=token, insecure=ca_file is None)
+    ca_file = ns.ca_file or await _pinned_ca(ns, url)
+    boot = RestTransport(url, ca_file=ca_file, token=token, insecure=ca_file is None,
+                         server_hostname=API_SERVER_NAME)
     try:
         status, body = await boot.request("POST", NODE_CREDENTIALS_PATH, body={
             "nodeName": node.name, "addresses": [node.node_ip] if node.node_ip else []})
@@ -161,7 +205,7 @@ async def _bootstrap(ns: argparse.Namespace, token: str, node: LocalNode) -> Nod
     return NodeTLS(ca_cert=d / "ca.crt", serving_cert=d / "kubelet.crt", serving_key=d / "kubelet.key")
 
 
-async def _pinned_ca(ns: argparse.Namespace) -> str | None:
+async def _pinned_ca(ns: argparse.Namespace, url: str) -> str | None:
     """The CA from the server's /cacerts if its hash is `--ca-cert-hash` (written under the
     agent's root); None without a hash (then the bootstrap does not verify the server)."""
     import aiohttp
@@ -173,7 +217,7 @@ async def _pinned_ca(ns: argparse.Namespace) -> str | None:
         print("k8py agent: WARNING: neither --ca-file nor --ca-cert-hash: the server is not verified "
               "before the join token is sent", file=sys.stderr, flush=True)
         return None
-    async with aiohttp.ClientSession() as s, s.get(ns.server.rstrip("/") + "/cacerts", ssl=False) as r:
+    async with aiohttp.ClientSession() as s, s.get(url + "/cacerts", ssl=False) as r:
         pem = await r.read()
     try:
         got = ca_cert_hash(pem)

@@ -15,6 +15,9 @@ or plugins, `COMPONENTS`: a list of `(name, run)` with `run(ctx)` running until 
 The store is compacted as kube-apiserver does: every `--compaction-interval` (default 5m;
 0 disables) to the revision observed at the previous tick (`apiserver.compaction`).
 
+Lab only: `K8PY_SERVER_LEASE_TTL=<seconds>` shortens the TTL of the servers' records in the
+`kubernetes` endpoints (Kubernetes' 15 s; renewed every 2/3 of it) so a killed server leaves sooner.
+
 Debug-only: the admin-only `POST /debug/k8py/compact` compacts the store's history to
 its current revision (so tests can make a watch hit 410 Gone); `K8PY_WATCH_HISTORY=<n>`
 shortens the API server's watch cache history, so an old resourceVersion falls
@@ -78,6 +81,8 @@ class ServerArgs:
     leader_elect_renew_deadline: float = 10.0
     leader_elect_retry_period: float = 2.0
     join_data_dir: str | None = None  # copy the PKI and the encryption config of this server's data dir
+    join: str | None = None  # https://ADDR:PORT of a server of the cluster: fetch its CA and keys with `token`
+    token: str | None = None  # the cluster's join token (K10...::server:...; @file reads it from a file)
     authorization_mode: str = "RBAC"  # or AlwaysAllow
     nodes: int | None = None  # node hosts node-1..node-N on this machine (no embedded node); None: the embedded node
     node_network: str = "10.41.0.0/24"  # the node hosts' link; its first address is the host bridge's
@@ -210,8 +215,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--leader-elect-retry-period", type=_duration, default=2.0,
                    help="how often to try to take or renew the Lease (default 2s)")
     p.add_argument("--join-data-dir", default=None, metavar="DIR",
-                   help="another server of the same cluster (same --store): copy its PKI and encryption "
-                        "config into this data dir on the first start, so one CA and one key serve both")
+                   help="another server of the same cluster (same --store) on this machine: copy its PKI and "
+                        "encryption config into this data dir on the first start (--join does it over HTTPS)")
+    p.add_argument("--join", default=None, metavar="URL",
+                   help="https://ADDR:PORT of a server of the cluster (same --store): on the first start, fetch "
+                        "its CA and keys, authenticated by --token, so one CA and one kubeconfig serve all")
+    p.add_argument("--token", default=None,
+                   help="with --join: the cluster's join token K10<sha256 of the CA>::server:<secret> (the first "
+                        "server's DATA_DIR/token; @file reads it); the CA is checked before the secret is sent")
     p.add_argument("--ingress-address", default="", metavar="IP",
                    help="address the ingress controller's nginx listens on (default: the last address of "
                         "--service-lb-pool, 127.0.100.254)")
@@ -243,6 +254,7 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       leader_elect_renew_deadline=getattr(ns, "leader_elect_renew_deadline", 10.0),
                       leader_elect_retry_period=getattr(ns, "leader_elect_retry_period", 2.0),
                       join_data_dir=getattr(ns, "join_data_dir", None),
+                      join=getattr(ns, "join", None), token=getattr(ns, "token", None),
                       ingress_address=getattr(ns, "ingress_address", ""),
                       ingress_http_port=getattr(ns, "ingress_http_port", 80),
                       ingress_https_port=getattr(ns, "ingress_https_port", 443),
@@ -269,11 +281,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
     clock = RealClock()
     if args.leader_elect:
         args.leader_election()  # bad timings: a one-line error before anything starts
-    _make_data_dir(args.data_path)
-    if args.join_data_dir:
-        from k8py.cli.join import join
-        join(args.data_path, Path(os.path.expanduser(args.join_data_dir)).resolve(),
-             copy_encryption_config=args.encryption_provider_config is None)
+    await _join(args)
     _phase("imports")
     store = await _start_store(args)
     api = await _start_api(args, store, clock)
@@ -290,6 +298,28 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
         await hosts.close()
     await _shutdown(tasks, front, api, store)
     return 0
+
+
+async def _join(args: ServerArgs) -> None:
+    """The data dir (0700), with the cluster's CA and keys when this server joins one: fetched
+    over HTTPS with the join token (before the data dir is made) or copied from --join-data-dir."""
+    from k8py.cli import join
+
+    copy_enc = args.encryption_provider_config is None
+    if args.join:
+        if not args.token:
+            raise ValueError("--join needs --token (the first server's DATA_DIR/token)")
+        token = args.token
+        if token.startswith("@"):
+            token = Path(token[1:]).read_text().strip()
+        if not join.already_joined(args.data_path, token):
+            body = await join.fetch(args.join, token)
+            _make_data_dir(args.data_path)
+            join.install(args.data_path, body, copy_encryption_config=copy_enc)
+    _make_data_dir(args.data_path)
+    if args.join_data_dir and not args.join:
+        join.join(args.data_path, Path(os.path.expanduser(args.join_data_dir)).resolve(),
+                  copy_encryption_config=copy_enc)
 
 
 async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> ServedNodeHosts:
@@ -396,7 +426,8 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
     """The HTTPS front with the node proxy (logs, exec, attach, port-forward of every
     node's pods) and the debug endpoints; returns it with the port it listens on."""
     from k8py.api.wellknown import NODE_CREDENTIALS_PATH
-    from k8py.apiserver import nodecredentials
+    from k8py.apiserver import nodecredentials, serverbootstrap
+    from k8py.apiserver.encryption import DEFAULT_FILE
     from k8py.apiserver.http import HttpFront
     from k8py.apiserver.nodeproxy import attach_to_server
 
@@ -406,6 +437,9 @@ async def _start_front(args: ServerArgs, api: ApiServer, store: Store, pki: Pki,
     node_proxy = attach_to_server(api, front, pki.kubelet_client_ssl_context())
     api.aggregator.client_cert = (str(pki.kubelet_client_cert), str(pki.kubelet_client_key))  # to APIService backends
     front.bootstrap_handlers[NODE_CREDENTIALS_PATH] = nodecredentials.handler(pki.dir)
+    serverbootstrap.ensure_token(args.data_path, pki.dir)  # DATA_DIR/token: what further servers join with
+    enc = Path(args.encryption_provider_config or args.data_path / DEFAULT_FILE)
+    front.secret_handlers[serverbootstrap.PATH] = serverbootstrap.handler(pki.dir, enc)
     front.ca_bundle = pki.ca_cert.read_bytes()
     port = await front.start(args.bind, args.port)
     return front, node_proxy, port
@@ -519,8 +553,14 @@ async def _start_components(ctx: ClusterContext, args: ServerArgs, api: ApiServe
                             clock: RealClock, port: int) -> list[asyncio.Task[None]]:
     """The components, then the periodic compaction: tasks that `_shutdown` stops first."""
     tasks = run_components(ctx, args)
-    if not args.port:  # bound to a free port: only now can the `kubernetes` Service's endpoints name it
-        await api.set_endpoint(_advertise(args), port)  # (after ready: writing loads the validation schemas)
+    if os.environ.get("K8PY_SERVER_LEASE_TTL"):  # lab: a dead server leaves the `kubernetes` endpoints sooner
+        ttl = float(os.environ["K8PY_SERVER_LEASE_TTL"])
+        api.server_leases.ttl, api.server_leases.interval = ttl, ttl * 2 / 3
+    if _store_kind(args.store) == "sqlite":  # one server per SQLite store: another record is a dead predecessor's
+        api.server_leases.ttl = 0.0
+    # The `kubernetes` endpoints name this server (its port is known only now with --port 0) and every
+    # other live one (after ready: writing loads the validation schemas).
+    await api.set_endpoint(_advertise(args), port)
     _phase("components")
     if args.compaction_interval > 0:
         from k8py.apiserver.compaction import Compactor

@@ -56,8 +56,11 @@ class RestTransport:
     def __init__(self, server: str, *, ca_file: str | None = None, ca_data: bytes | None = None,
                  cert_file: str | None = None, key_file: str | None = None,
                  cert_data: bytes | None = None, key_data: bytes | None = None,
-                 token: str | None = None, insecure: bool = False) -> None:
+                 token: str | None = None, insecure: bool = False, server_hostname: str | None = None) -> None:
         self.server = server.rstrip("/")
+        # The name the server's certificate is checked for, when not the URL's host (the agent
+        # dials its local balancer at 127.0.0.1 and checks for the API server's own name).
+        self.server_hostname = server_hostname
         ctx = ssl.create_default_context(cafile=ca_file,
                                          cadata=ca_data.decode() if ca_data else None)
         if insecure:
@@ -116,14 +119,15 @@ class RestTransport:
         data = encode_body(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         async with self._sess().request(method, self.server + path, params=query or None, data=data,
-                                        headers=headers,
+                                        headers=headers, server_hostname=self.server_hostname,
                                         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as resp:
             raw = await resp.read()
             return resp.status, _decode(raw, resp.headers.get("Content-Type", ""))
 
     async def stream(self, path: str, *, query: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT, sock_read=None)
-        async with self._sess().get(self.server + path, params=query or None, timeout=timeout) as resp:
+        async with self._sess().get(self.server + path, params=query or None, timeout=timeout,
+                                    server_hostname=self.server_hostname) as resp:
             if resp.status >= 300:
                 raw = await resp.read()
                 raise ApiError(resp.status, _decode(raw, resp.headers.get("Content-Type", "")))
@@ -143,7 +147,8 @@ class RestTransport:
     async def stream_bytes(self, path: str, *, query: dict[str, str] | None = None) -> AsyncIterator[bytes]:
         """GET a byte stream (pod logs with follow=true)."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT, sock_read=None)
-        async with self._sess().get(self.server + path, params=query or None, timeout=timeout) as resp:
+        async with self._sess().get(self.server + path, params=query or None, timeout=timeout,
+                                    server_hostname=self.server_hostname) as resp:
             if resp.status >= 300:
                 raw = await resp.read()
                 raise ApiError(resp.status, _decode(raw, resp.headers.get("Content-Type", "")))
