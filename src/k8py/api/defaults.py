@@ -575,6 +575,17 @@ def _admission_binding_defaults(obj: dict[str, Any]) -> None:
         _match_resources_defaults(spec["matchResources"])
 
 
+def _networkpolicy_defaults(obj: dict[str, Any]) -> None:
+    """networking/v1 SetDefaults_NetworkPolicy and _NetworkPolicyPort: policyTypes is
+    [Ingress] (+ Egress when egress rules are given) when unset; a port's protocol is TCP."""
+    spec = _as_dict(obj.get("spec"))
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+    for rule in _items(spec.get("ingress")) + _items(spec.get("egress")):
+        for port in _items(rule.get("ports")):
+            _set(port, "protocol", "TCP")
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
@@ -602,6 +613,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _admission_binding_defaults,
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _binding_defaults,
     ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
+    ("networking.k8s.io", "NetworkPolicy"): _networkpolicy_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

@@ -33,6 +33,7 @@ from k8py.api.validation import (
     discovery,
     events,
     networking,
+    networkpolicy,
     openapischema,
     pod,
     policy,
@@ -144,4 +145,5 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.validate_policy_binding,
     ("networking.k8s.io", "Ingress"): networking.validate_ingress,
     ("networking.k8s.io", "IngressClass"): networking.validate_ingressclass,
+    ("networking.k8s.io", "NetworkPolicy"): networkpolicy.validate_networkpolicy,
 }
