@@ -5,6 +5,7 @@ egress deny. Each check is a TCP connection from one pod's namespace to another.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from k8py.netpol.controller import nft_apply
-from k8py.netpol.rules import PodInfo, State, render
+from k8py.netpol.rules import PodInfo, State, build, diff, full, render
 from k8py.netpol.run import delete_table, ensure_bridge_netfilter
 from k8py.network.bridge import BridgeNetwork, cleanup_links
 from k8py.runtime.protocol import PodSandboxConfig
@@ -99,3 +100,32 @@ def test_same_node_pod_to_pod_is_filtered(pods: dict[str, PodInfo]) -> None:
     apply(pods, DENY, ALLOW, NO_EGRESS)
     assert not connects("client", web)
     assert connects("web", pods["other"].ip)  # a pod no policy selects for ingress, from an ingress-only one
+
+
+def _listing(table: str) -> list[str]:
+    """The table's objects as nft's JSON, without handles (so order and handles do not count)."""
+    out = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", table], capture_output=True, text=True,
+                                    check=True).stdout)["nftables"]
+    objs = []
+    for o in out:
+        for body in o.values():
+            if isinstance(body, dict):
+                body.pop("handle", None)
+        objs.append(json.dumps(o, sort_keys=True))
+    return sorted(objs)
+
+
+def test_a_diff_gives_the_table_a_full_rewrite_gives(pods: dict[str, PodInfo]) -> None:
+    ns = {"default": {"kubernetes.io/metadata.name": "default"}}
+    worlds = [State([DENY, ALLOW], list(pods.values()), ns), State([ALLOW, NO_EGRESS], list(pods.values()), ns),
+              State([], list(pods.values()), ns), State([DENY, NO_EGRESS], list(pods.values()), ns)]
+    tables = [build(w, "n1") for w in worlds]
+    asyncio.run(nft_apply(full(tables[0], TABLE)))
+    for old, new in zip(tables, tables[1:]):
+        script = diff(old, new, TABLE)
+        assert "delete table" not in script
+        asyncio.run(nft_apply(script))
+        by_diff = _listing(TABLE)
+        asyncio.run(nft_apply(full(new, TABLE)))
+        assert by_diff == _listing(TABLE)
+    assert diff(tables[0], tables[0], TABLE) == ""

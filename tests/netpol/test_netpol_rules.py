@@ -31,9 +31,16 @@ def chains(text: str) -> dict[str, list[str]]:
     return out
 
 
+def named_sets(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in re.finditer(r"^  set (\S+) \{ type [^;]+;(?: flags interval;)? "
+                                                        r"elements = (\{ .*? \}) \}$", text, re.M)}
+
+
 def verdicts(text: str, mapname: str) -> dict[str, list[str]]:
-    """pod IP -> the rules its policy-set chain reaches (policy chains inlined)."""
-    cs = chains(text)
+    """pod IP -> the rules its policy-set chain reaches (policy chains and named sets inlined)."""
+    sets = named_sets(text)
+    cs = {name: [re.sub(r"@(\S+)", lambda m: sets.get(m.group(1), m.group(0)), r) for r in rules]
+          for name, rules in chains(text).items()}
     m = re.search(rf"map {mapname} {{ type ipv4_addr : verdict;(?: elements = {{ (.*?) }})? }}", text)
     assert m is not None
     out = {}
@@ -136,3 +143,15 @@ def test_the_cluster_dns_counts_as_kube_dns_pods() -> None:
     text = render(State([p], PODS + dns, ns), NODE, "k8py-netpol-t")
     assert verdicts(text, "egress-pods") == {
         "10.42.0.5": ["ip daddr { 10.42.0.1 } meta l4proto . th dport { tcp . 53, udp . 53 } accept", "drop"]}
+
+
+def test_policies_sharing_peers_share_one_set() -> None:
+    allow = {"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}
+    text = render(State([pol("a", podSelector=SEL_WEB, ingress=[allow]), pol("b", podSelector={}, ingress=[allow])],
+                        PODS, NAMESPACES), NODE, "k8py-netpol-t")
+    assert len(named_sets(text)) == 1 and text.count("elements = { 10.42.0.6 }") == 1
+
+
+def test_adjacent_pod_addresses_merge_into_a_range() -> None:
+    peers = [{"podSelector": {}}]
+    assert peer_addresses(peers, "default", State([], PODS, NAMESPACES)) == ["10.42.0.5-10.42.0.7"]

@@ -1,10 +1,11 @@
 """The NetworkPolicy enforcer of a node: keeps the table `inet <table>` equal to what the
 NetworkPolicies, Pods and Namespaces say (see `rules`).
 
-Level-triggered: informer events only mark the state dirty; a sync renders the whole table
-from the caches and applies it with one atomic `nft -f` only when its text changed (after a
-failure, or when the table vanished, the next sync applies it again). Syncs are spaced by
-at least `min_sync_interval`, so a burst of changes costs one transaction.
+Level-triggered: informer events only mark the state dirty; a sync builds the whole table
+from the caches and, only when it differs from what was applied, applies the difference in
+one atomic `nft -f` transaction (the first sync, and any after a failure or a vanished table,
+replaces the table whole). Syncs are spaced by at least `min_sync_interval`, so a burst of
+changes costs one transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ DNS_POD_LABELS = {"k8s-app": "kube-dns"}
 
 
 async def nft_apply(script: str) -> None:
+    if not script:
+        return
     proc = await asyncio.create_subprocess_exec(
         "nft", "-f", "-", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -69,7 +72,7 @@ class NetpolController:
                             clock=self.clock)
         self.informers = (self.policies, self.pods, self.namespaces, self.dns)
         self._dirty = asyncio.Event()
-        self._applied = ""
+        self._applied: rules.Table | None = None
         self.last_sync_seconds = 0.0
         self.syncs = 0
         for inf in self.informers:
@@ -86,13 +89,21 @@ class NetpolController:
         return rules.State(self.policies.list(), pods + dns_pods(self.dns.list()), namespaces)
 
     async def sync(self) -> bool:
-        """Render; apply when the text changed. True if it applied."""
+        """Build; apply what changed. True if it applied something."""
         t0 = time.perf_counter()
-        text = rules.render(self.state(), self.node, self.table)
-        if text == self._applied:
+        want = rules.build(self.state(), self.node)
+        if want == self._applied:
             return False
-        await nft_apply(text)
-        self._applied = text
+        if self._applied is None:
+            await nft_apply(rules.full(want, self.table))
+        else:
+            try:
+                await nft_apply(rules.diff(self._applied, want, self.table))
+            except NftError:
+                log.exception("netpol: incremental sync failed; replacing the table")
+                self._applied = None
+                await nft_apply(rules.full(want, self.table))
+        self._applied = want
         self.last_sync_seconds = time.perf_counter() - t0
         self.syncs += 1
         return True
@@ -103,7 +114,7 @@ class NetpolController:
         while True:
             await self.clock.sleep(self.resync_period)
             if not await table_exists(self.table):
-                self._applied = ""
+                self._applied = None
                 self._dirty.set()
 
     async def run(self) -> None:
@@ -121,6 +132,6 @@ class NetpolController:
                     await self.sync()
                 except Exception:
                     log.exception("netpol: sync failed")
-                    self._applied = ""
+                    self._applied = None
                     self._dirty.set()
                 await self.clock.sleep(self.min_sync_interval)
