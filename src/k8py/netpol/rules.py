@@ -109,6 +109,7 @@ class _Matcher:
         self.peers: dict[tuple[str, str], list[Span]] = {}  # (namespace, one peer as JSON) -> addresses
         self.groups_text: dict[tuple[str, str], list[str]] = {}  # (namespace, peers as JSON) -> addresses
         self._ints: dict[str, int] = {}
+        self._by_ns: dict[int, tuple[Iterable[PodInfo], dict[str, dict[frozenset[tuple[str, str]], list[PodInfo]]]]] = {}
         groups: dict[tuple[str, frozenset[tuple[str, str]]], list[PodInfo]] = {}
         for p in state.pods:
             groups.setdefault((p.namespace, frozenset(p.labels.items())), []).append(p)
@@ -131,6 +132,16 @@ class _Matcher:
             return hit
         return match
 
+    def by_namespace(self, pods: Iterable[PodInfo]) -> dict[str, dict[frozenset[tuple[str, str]], list[PodInfo]]]:
+        """`pods` by namespace and label set (kept for the render: `pods` is always the same list)."""
+        key = id(pods)
+        if key not in self._by_ns:
+            idx: dict[str, dict[frozenset[tuple[str, str]], list[PodInfo]]] = {}
+            for p in pods:
+                idx.setdefault(p.namespace, {}).setdefault(frozenset(p.labels.items()), []).append(p)
+            self._by_ns[key] = (pods, idx)
+        return self._by_ns[key][1]
+
     def ip_int(self, ip: str) -> int:
         n = self._ints.get(ip)
         if n is None:
@@ -149,10 +160,11 @@ class _Matcher:
 
 def selected(policy: Obj, pods: Iterable[PodInfo], matcher: _Matcher | None = None) -> list[PodInfo]:
     """The pods a policy applies to: its namespace's pods matching spec.podSelector."""
-    ns = (policy.get("metadata") or {}).get("namespace")
+    ns = str((policy.get("metadata") or {}).get("namespace"))
     sel = (policy.get("spec") or {}).get("podSelector") or {}
-    match = (matcher or _Matcher(State())).selector(sel)
-    return [p for p in pods if p.namespace == ns and match(frozenset(p.labels.items()))]
+    m = matcher or _Matcher(State())
+    match = m.selector(sel)
+    return [p for labels, group in m.by_namespace(pods).get(ns, {}).items() if match(labels) for p in group]
 
 
 def _v4(text: Any) -> Span | None:
@@ -293,7 +305,7 @@ def port_matches(ports: list[Obj] | None, named_pods: Iterable[PodInfo], sets: _
     if protos:
         out.append("meta l4proto { " + ", ".join(sorted(set(protos))) + " }")
     elems = sorted({f"{pod.ip} . {proto.lower()} . {num}" for pod in named_pods
-                    for (name, proto, num) in pod.ports if (name, proto) in named})
+                    for (name, proto, num) in pod.ports if (name, proto) in named}) if named else []
     if elems:
         match = sets.ref(elems, "n") if sets is not None else "{ " + ", ".join(elems) + " }"
         out.append(f"ip daddr . meta l4proto . th dport {match}")
