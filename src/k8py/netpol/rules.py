@@ -37,6 +37,7 @@ from k8py.api.types import Obj
 
 Labels = Mapping[str, str]
 Span = tuple[int, int]  # an inclusive range of IPv4 addresses, as integers
+LabelSet = frozenset[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ def policy_types(policy: Obj) -> list[str]:
     return ["Ingress"] + (["Egress"] if spec.get("egress") else [])
 
 
+_ByNamespace = dict[str, dict[LabelSet, list[PodInfo]]]  # namespace -> label set -> pods
+
+
 class _Matcher:
     """Label selectors parsed once and matched once per distinct label set (pods of a
     Deployment share theirs), and peers resolved once per distinct rule, for one render."""
@@ -109,7 +113,7 @@ class _Matcher:
         self.peers: dict[tuple[str, str], list[Span]] = {}  # (namespace, one peer as JSON) -> addresses
         self.groups_text: dict[tuple[str, str], list[str]] = {}  # (namespace, peers as JSON) -> addresses
         self._ints: dict[str, int] = {}
-        self._by_ns: dict[int, tuple[Iterable[PodInfo], dict[str, dict[frozenset[tuple[str, str]], list[PodInfo]]]]] = {}
+        self._by_ns: dict[int, tuple[Iterable[PodInfo], _ByNamespace]] = {}
         groups: dict[tuple[str, frozenset[tuple[str, str]]], list[PodInfo]] = {}
         for p in state.pods:
             groups.setdefault((p.namespace, frozenset(p.labels.items())), []).append(p)
@@ -132,11 +136,11 @@ class _Matcher:
             return hit
         return match
 
-    def by_namespace(self, pods: Iterable[PodInfo]) -> dict[str, dict[frozenset[tuple[str, str]], list[PodInfo]]]:
+    def by_namespace(self, pods: Iterable[PodInfo]) -> _ByNamespace:
         """`pods` by namespace and label set (kept for the render: `pods` is always the same list)."""
         key = id(pods)
         if key not in self._by_ns:
-            idx: dict[str, dict[frozenset[tuple[str, str]], list[PodInfo]]] = {}
+            idx: _ByNamespace = {}
             for p in pods:
                 idx.setdefault(p.namespace, {}).setdefault(frozenset(p.labels.items()), []).append(p)
             self._by_ns[key] = (pods, idx)
