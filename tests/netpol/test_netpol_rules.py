@@ -90,6 +90,11 @@ CASES: list[tuple[str, list[dict[str, Any]], dict[str, list[str]], dict[str, lis
      {"10.42.0.5": ["ip saddr { 10.42.0.6 } accept", "meta l4proto . th dport { tcp . 443 } accept", "drop"],
       "10.42.0.6": ["meta l4proto . th dport { tcp . 443 } accept", "drop"],
       "10.42.0.7": ["meta l4proto . th dport { tcp . 443 } accept", "drop"]}, {}),
+    ("pods-and-block", [pol("mixed", podSelector=SEL_WEB, ingress=[{"from": [
+        {"podSelector": {"matchLabels": {"role": "client"}}}, {"ipBlock": {"cidr": "192.168.0.0/24"}}],
+        "ports": [{"protocol": "TCP", "port": 80}]}])],
+     {"10.42.0.5": ["ip saddr { 10.42.0.6 } meta l4proto . th dport { tcp . 80 } accept",
+                    "ip saddr { 192.168.0.0/24 } meta l4proto . th dport { tcp . 80 } accept", "drop"]}, {}),
     ("other-namespace-policy", [pol("deny", ns="prod", podSelector={})], {}, {}),  # selects only n2's pod
 ]
 
