@@ -25,7 +25,8 @@ from k8py.runtime.protocol import PodSandboxConfig
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"), reason="needs root and nft")
 
 BR, TABLE = "k8pynp1", "k8py-netpol-dptest"
-POD_CIDR, CLUSTER, SERVICES = "10.248.1.0/24", "10.248.0.0/16", "10.249.0.0/16"
+# outside the e2e clusters' random ranges (pods 10.200-254, services 10.100-199)
+POD_CIDR, CLUSTER, SERVICES = "10.90.1.0/24", "10.90.0.0/16", "10.91.0.0/16"
 NS = {"web": "k8py-nptest-web", "client": "k8py-nptest-client", "other": "k8py-nptest-other"}
 LABELS = {"web": {"app": "web"}, "client": {"role": "client"}, "other": {}}
 
