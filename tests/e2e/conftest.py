@@ -138,6 +138,7 @@ class AgentCluster(K8pyServer):
         """After stop(): remove the node-level bridge and any remains (so nothing leaks even on failure)."""
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", f"k8py-{self.ident}"], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "inet", f"k8py-netpol-{self.ident}"], capture_output=True)
         code = (f"import asyncio; from k8py.runtime.runc import RuncRuntime; "
                 f"rt = RuncRuntime({str(self.state)!r}, {str(self.agent_root)!r}, "
                 f"cgroup_parent={self.cgroup_parent!r}, netns_prefix={self.netns_prefix!r}); "
@@ -174,7 +175,8 @@ def agent_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             time.sleep(0.2)
         c.stop()
         tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-        left += [f"nftables {t.strip()}" for t in tables.splitlines() if t.strip().endswith(f"k8py-{c.ident}")]
+        left += [f"nftables {t.strip()}" for t in tables.splitlines()
+                 if t.strip().endswith((f"k8py-{c.ident}", f"k8py-netpol-{c.ident}"))]
     finally:
         if c.proc is not None:
             c.stop()

@@ -596,6 +596,17 @@ def _apiservice_defaults(obj: dict[str, Any]) -> None:
         _set(svc, "port", 443)
 
 
+def _networkpolicy_defaults(obj: dict[str, Any]) -> None:
+    """networking/v1 SetDefaults_NetworkPolicy and _NetworkPolicyPort: policyTypes is
+    [Ingress] (+ Egress when egress rules are given) when unset; a port's protocol is TCP."""
+    spec = _as_dict(obj.get("spec"))
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+    for rule in _items(spec.get("ingress")) + _items(spec.get("egress")):
+        for port in _items(rule.get("ports")):
+            _set(port, "protocol", "TCP")
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _pod_defaults,
     ("", "Service"): _service_defaults,
@@ -625,6 +636,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("scheduling.k8s.io", "PriorityClass"): _priorityclass_defaults,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd_defaults,
     ("apiregistration.k8s.io", "APIService"): _apiservice_defaults,
+    ("networking.k8s.io", "NetworkPolicy"): _networkpolicy_defaults,
 }
 
 # Defaulters of versions other than the preferred one, by (group, version, kind).

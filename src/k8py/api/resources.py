@@ -166,6 +166,8 @@ RESOURCES: tuple[Resource, ...] = (
     # networking.k8s.io/v1 (served by the ingress component's nginx)
     Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    # networking.k8s.io/v1 NetworkPolicy (enforced by the netpol component on every node)
+    Resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
 )
 
 

@@ -1114,6 +1114,15 @@ def _policy_binding_row(obj: dict[str, Any], now: float) -> Row:
     return [_name(obj), str(spec.get("policyName") or ""), shown, _age(obj, now)]
 
 
+def _networkpolicy_cols() -> list[Column]:
+    return [_name_col(), col("Pod-Selector", "string", _doc("io.k8s.api.networking.v1.NetworkPolicySpec",
+                                                            "podSelector")), _age_col()]
+
+
+def _networkpolicy_row(obj: dict[str, Any], now: float) -> Row:
+    return [_name(obj), selector_string(_d(obj.get("spec")).get("podSelector")), _age(obj, now)]
+
+
 _PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (_pod_cols, _pod_row),
     ("", "Service"): (_service_cols, _service_row),
@@ -1162,6 +1171,7 @@ _PRINTERS: dict[tuple[str, str], Printer] = {
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (_policy_cols, _policy_row),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): (_policy_binding_cols,
                                                                           _policy_binding_row),
+    ("networking.k8s.io", "NetworkPolicy"): (_networkpolicy_cols, _networkpolicy_row),
 }
 
 

@@ -159,6 +159,12 @@ def _component_roles() -> list[Obj]:
             rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
         ]),
         cluster_role("system:auth-delegator", reviews),
+        # k8py's NetworkPolicy enforcer on every node (as a CNI's policy agent, e.g. Calico's node):
+        # every pod, namespace and policy, read only; bound to the nodes (the enforcer runs as its node)
+        cluster_role("system:k8py:network-policy-agent", [
+            rule([""], ["pods", "namespaces"], ["list", "watch"]),
+            rule(["networking.k8s.io"], ["networkpolicies"], ["list", "watch"]),
+        ]),
     ]
 
 
@@ -196,4 +202,5 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:kube-controller-manager", [("User", "system:kube-controller-manager")]),
         cluster_role_binding("system:kube-dns", [("ServiceAccount", "kube-system/kube-dns")]),
         cluster_role_binding("system:node-proxier", [("User", "system:kube-proxy")]),
+        cluster_role_binding("system:k8py:network-policy-agent", [("Group", "system:nodes")]),
     ]

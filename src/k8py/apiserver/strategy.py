@@ -25,7 +25,7 @@ _GENERATION = {("", "Pod"),
                ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
                ("", "ReplicationController"), ("batch", "Job"), ("batch", "CronJob"),
                ("autoscaling", "HorizontalPodAutoscaler"), ("policy", "PodDisruptionBudget"),
-               ("apiextensions.k8s.io", "CustomResourceDefinition")}
+               ("apiextensions.k8s.io", "CustomResourceDefinition"), ("networking.k8s.io", "NetworkPolicy")}
 # Kinds whose create keeps a client-supplied status (Kubernetes: nodes, events).
 _KEEP_STATUS_ON_CREATE = {("", "Node")}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet

@@ -101,9 +101,11 @@ def node_components() -> list[tuple[str, Component]]:
     """The components of a node, in start order."""
     from k8py.dns.run import run as run_dns
     from k8py.kubelet.run import run as run_agent
+    from k8py.netpol.run import run as run_netpol
     from k8py.network.run import run as run_routes
     from k8py.proxy.run import run as run_proxy
-    return [("agent", run_agent), ("proxy", run_proxy), ("dns", run_dns), ("routes", run_routes)]
+    return [("agent", run_agent), ("proxy", run_proxy), ("netpol", run_netpol), ("dns", run_dns),
+            ("routes", run_routes)]
 
 
 def local_node(ns: argparse.Namespace) -> LocalNode:

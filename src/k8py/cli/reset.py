@@ -24,7 +24,7 @@ from typing import Any
 # Modules, in teardown order, whose `cleanup()` reset calls. A module may also be a package
 # exposing `cleanup` as an attribute. Add yours here.
 CLEANUPS: tuple[str, ...] = ("k8py.nodehost.cleanup", "k8py.runtime.cleanup", "k8py.kubelet.cleanup",
-                              "k8py.proxy.cleanup", "k8py.network.cleanup")
+                              "k8py.proxy.cleanup", "k8py.netpol.cleanup", "k8py.network.cleanup")
 
 
 def _find(modname: str) -> Callable[[], Any] | None:

@@ -34,6 +34,7 @@ from k8py.api.validation import (
     discovery,
     events,
     networking,
+    networkpolicy,
     openapischema,
     pod,
     policy,
@@ -146,4 +147,5 @@ _KIND_VALIDATORS: dict[tuple[str, str], KindValidator] = {
     ("networking.k8s.io", "Ingress"): networking.validate_ingress,
     ("networking.k8s.io", "IngressClass"): networking.validate_ingressclass,
     ("apiregistration.k8s.io", "APIService"): apiregistration.validate_apiservice,
+    ("networking.k8s.io", "NetworkPolicy"): networkpolicy.validate_networkpolicy,
 }
