@@ -75,7 +75,7 @@ class Scheduler:
                  percentage_of_nodes_to_score: int | None = None,
                  factory: SharedInformerFactory | None = None, max_binds_in_flight: int = 128,
                  record_scheduled_events: bool = True, rng: random.Random | None = None,
-                 assumed_pod_ttl: float = ASSUMED_POD_TTL) -> None:
+                 assumed_pod_ttl: float = ASSUMED_POD_TTL, event_client: Client | None = None) -> None:
         self.client = client
         self.clock: Clock = clock or RealClock()
         self.scheduler_name = scheduler_name
@@ -85,7 +85,8 @@ class Scheduler:
         self._owns_factory = factory is None
         self.cache = SchedulerCache()
         self.queue = SchedulingQueue(self.clock)
-        self.recorder = EventRecorder(client, DEFAULT_SCHEDULER_NAME, self.clock)
+        # Events on a client of their own (kube-scheduler's event client: its own rate limit)
+        self.recorder = EventRecorder(event_client or client, DEFAULT_SCHEDULER_NAME, self.clock)
         self.max_binds_in_flight = max_binds_in_flight
         self.assumed_pod_ttl = assumed_pod_ttl
         self.record_scheduled_events = record_scheduled_events
