@@ -31,10 +31,9 @@ class RateLimit:
     burst: int
 
 
-# Kubernetes' defaults: client-go's rest.Config (5/10), kube-scheduler's clientConnection
-# (50/100), kube-controller-manager's --kube-api-qps/--kube-api-burst (20/30, for each
-# controller's client), the kubelet's kubeAPIQPS/kubeAPIBurst (50/100).
-CLIENT_DEFAULT = RateLimit(5.0, 10)
+# Kubernetes' defaults: kube-scheduler's clientConnection (50/100), kube-controller-manager's
+# --kube-api-qps/--kube-api-burst (20/30, for each controller's client), the kubelet's
+# kubeAPIQPS/kubeAPIBurst (50/100). (client-go's own default, for a bare rest.Config, is 5/10.)
 SCHEDULER_DEFAULT = RateLimit(50.0, 100)
 CONTROLLER_MANAGER_DEFAULT = RateLimit(20.0, 30)
 KUBELET_DEFAULT = RateLimit(50.0, 100)
