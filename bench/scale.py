@@ -297,7 +297,9 @@ async def main(a: argparse.Namespace) -> None:
             await asyncio.sleep(10)
             print(f"  ... {time.monotonic() - t_create:.0f} s: seen {len(watch.seen)}, bound {len(watch.bound)}, "
                   f"running {len(watch.running)}; scheduler queue {sched.queue.pending()}, "
-                  f"failed attempts {sched.failed_attempts}, binds in flight {len(sched._tasks)}, "
+                  f"failed attempts {sched.failed_attempts}, scheduler bound {sched.scheduled}, "
+                  f"tasks in flight {len(sched._tasks)}, "
+                  f"tainted nodes {sum(1 for n in sched.cache.node_infos() if n.taints)}, "
                   f"scheduler's pod cache {len(sched.pods)} at rv {sched.pods.resource_version}; "
                   f"RSS {rss_mb():.0f} MB", flush=True)
 
