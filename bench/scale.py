@@ -13,10 +13,16 @@ all on in-process clients. It measures:
 - eviction: the nodes holding about `--evict-pods` pods stop heartbeating; time
   until they are Unknown, until their pods are evicted, and until as many
   replacement pods are Running elsewhere (needs Deployments);
-- RSS of the whole process (control plane plus the simulated nodes) at the end.
+- RSS of the whole process (control plane plus the simulated nodes) at the end;
+- the ratio of the end-to-end rate (pods Running per second from the first create) to
+  the scheduling algorithm's rate alone (no API), in the same run.
+
+The scheduler and the controllers have no client-side rate limit unless asked
+(`--kube-api-qps 0`: Kubernetes' defaults, 50/100 for the scheduler, 20/30 per controller).
 
     .venv/bin/python bench/scale.py [--nodes 1000] [--pods 10000] [--store sqlite|etcd|memory]
         [--workload deployments|pods] [--evict-pods 1000] [--grace 10] [--eviction-timeout 0]
+        [--kube-api-qps -1] [--kube-api-burst 0]
 
 No traffic leaves the process (in-process transport; etcd, if used, on 127.0.0.1).
 Every wait is bounded by --timeout.
@@ -45,6 +51,7 @@ from k8py.apiserver.inprocess import InProcessTransport
 from k8py.apiserver.server import ApiServer
 from k8py.client.client import Client
 from k8py.client.informer import SharedInformerFactory
+from k8py.client.ratelimit import CONTROLLER_MANAGER_DEFAULT, SCHEDULER_DEFAULT, RateLimit, bucket, resolve
 from k8py.clock import RealClock
 from k8py.controllers.nodeipam import NodeIpamController, mask_for
 from k8py.controllers.nodelifecycle import NodeLifecycleController
@@ -53,6 +60,12 @@ from k8py.simnode.cluster import SimulatedCluster
 from k8py.store import open_store
 
 NS = "default"
+
+
+def limit(default: RateLimit, a: argparse.Namespace) -> RateLimit:
+    """The components' client-side rate limit: --kube-api-qps 0 gives Kubernetes' default
+    of each component; the default (-1) none, as scheduler_perf raises its clients' QPS."""
+    return resolve(default, a.kube_api_qps, a.kube_api_burst)
 
 
 def rss_mb() -> float:
@@ -146,7 +159,7 @@ def start_etcd(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"etcd://127.0.0.1:{ports[0]}"
 
 
-def scheduler_only(nodes: int, pods: int, percentage: int | None) -> None:
+def scheduler_only(nodes: int, pods: int, percentage: int | None) -> float:
     """The scheduling algorithm alone (filters, scores, assume) against the cache:
     what the scheduler could do if the API server cost nothing."""
     from k8py.scheduler.cache import SchedulerCache
@@ -173,11 +186,12 @@ def scheduler_only(nodes: int, pods: int, percentage: int | None) -> None:
     dt = time.perf_counter() - t
     print(f"scheduler algorithm alone (no API): {pods} pods on {nodes} nodes in {dt:.1f} s = {pods / dt:.0f} pods/s "
           f"(percentageOfNodesToScore {percentage or 'adaptive'})")
+    return pods / dt
 
 
 async def main(a: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
-    scheduler_only(a.nodes, min(a.pods, 5000), a.percentage or None)
+    alone = scheduler_only(a.nodes, min(a.pods, 5000), a.percentage or None)
     tmp = tempfile.mkdtemp(prefix="k8py-bench-scale-")
     atexit.register(shutil.rmtree, tmp, True)  # also when stopped by a timeout (SIGTERM below)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -201,6 +215,8 @@ async def main(a: argparse.Namespace) -> None:
     def client() -> Client:
         return Client(InProcessTransport(api))
 
+    print(f"client rate limits: scheduler {limit(SCHEDULER_DEFAULT, a)}, each controller "
+          f"{limit(CONTROLLER_MANAGER_DEFAULT, a)} (qps < 0: none)")
     print(f"store={a.store} nodes={a.nodes} pods={a.pods} workload={a.workload}  (one process; machine: "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} from other work)")
     print(f"RSS after API start: {rss_mb():.0f} MB")
@@ -214,12 +230,16 @@ async def main(a: argparse.Namespace) -> None:
                                         node_monitor_period=5.0, pod_eviction_timeout=a.eviction_timeout,
                                         factory=factory)
     tasks.append(loop.create_task(lifecycle.run()))
-    sched = Scheduler(client(), clock, percentage_of_nodes_to_score=a.percentage or None, factory=factory)
+    sched_limit = limit(SCHEDULER_DEFAULT, a)
+    sched = Scheduler(client().with_rate_limiter(bucket(sched_limit, clock)), clock,
+                      percentage_of_nodes_to_score=a.percentage or None, factory=factory,
+                      event_client=client().with_rate_limiter(bucket(sched_limit, clock)))
     tasks.append(loop.create_task(sched.run()))
     if a.workload == "deployments":
         from k8py.controllers.manager import ControllerManager, ControllerManagerOptions
         cm = ControllerManager(client(), clock, ControllerManagerOptions(
-            enabled=("replicaset", "deployment", "garbagecollector"), workers=4))
+            enabled=("replicaset", "deployment", "garbagecollector"), workers=4,
+            rate_limit=limit(CONTROLLER_MANAGER_DEFAULT, a)))
         tasks.append(loop.create_task(cm.run()))
     watch = PodWatch(client())
     tasks.append(loop.create_task(watch.run()))
@@ -277,7 +297,9 @@ async def main(a: argparse.Namespace) -> None:
             await asyncio.sleep(10)
             print(f"  ... {time.monotonic() - t_create:.0f} s: seen {len(watch.seen)}, bound {len(watch.bound)}, "
                   f"running {len(watch.running)}; scheduler queue {sched.queue.pending()}, "
-                  f"failed attempts {sched.failed_attempts}, binds in flight {len(sched._tasks)}, "
+                  f"failed attempts {sched.failed_attempts}, scheduler bound {sched.scheduled}, "
+                  f"tasks in flight {len(sched._tasks)}, "
+                  f"tainted nodes {sum(1 for n in sched.cache.node_infos() if n.taints)}, "
                   f"scheduler's pod cache {len(sched.pods)} at rv {sched.pods.resource_version}; "
                   f"RSS {rss_mb():.0f} MB", flush=True)
 
@@ -313,6 +335,9 @@ async def main(a: argparse.Namespace) -> None:
           f"{len(watch.bound) / bind_span:.0f} pods/s")
     print(f"all {a.pods} Running {t_done - t_create:.1f} s after the first create; create->Running "
           f"p50 {pct(lat, 50):.2f} s, p99 {pct(lat, 99):.2f} s")
+    e2e = a.pods / (t_done - t_create)
+    print(f"end to end (first create to all Running) / scheduler alone: {e2e:.0f} / {alone:.0f} pods/s "
+          f"= {e2e / alone:.2f}")
     gc.collect()
     print(f"RSS with {a.nodes} nodes and {a.pods} pods: {rss_mb():.0f} MB "
           f"(peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
@@ -390,5 +415,9 @@ if __name__ == "__main__":
     p.add_argument("--grace", type=float, default=40.0, help="node monitor grace period (s)")
     p.add_argument("--eviction-timeout", type=float, default=0.0, help="pod eviction timeout (s)")
     p.add_argument("--percentage", type=int, default=0, help="percentageOfNodesToScore (0: adaptive)")
+    p.add_argument("--kube-api-qps", type=float, default=-1.0,
+                   help="client-side QPS of the scheduler and each controller (-1: none, default; "
+                        "0: Kubernetes' defaults, 50 and 20)")
+    p.add_argument("--kube-api-burst", type=int, default=0, help="their burst (0: Kubernetes' 100 and 30)")
     p.add_argument("--timeout", type=float, default=900.0)
     sys.exit(asyncio.run(main(p.parse_args())))

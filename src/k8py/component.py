@@ -48,6 +48,10 @@ class ClusterOptions:
     ingress_https_port: int = 443
     node_capacity: Mapping[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "8Gi",
                                                                       "pods": "110"})
+    # client-side rate limit of the scheduler's and each controller's client (`client.ratelimit`):
+    # 0 = the component's Kubernetes default (scheduler 50/100, controllers 20/30); qps < 0 = none
+    kube_api_qps: float = 0.0
+    kube_api_burst: int = 0
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ class ServerArgs:
     etcd_certfile: str | None = None  # our client certificate
     etcd_keyfile: str | None = None  # and its key
     flannel_backend: str = "host-gw"  # the node hosts' pod routes between nodes: host-gw or vxlan
+    kube_api_qps: float = 0.0  # the scheduler's and each controller's client; 0 = Kubernetes' default, < 0 = none
+    kube_api_burst: int = 0
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -230,6 +232,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ingress-https-port", type=int, default=443, help="ingress HTTPS port (default 443)")
     p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
                    help="RBAC (default: system:masters, then Roles and bindings) or AlwaysAllow")
+    p.add_argument("--kube-api-qps", type=float, default=0.0,
+                   help="requests per second the scheduler and each controller may send to the API (client-side "
+                        "token bucket; default Kubernetes': 50 for the scheduler, 20 for each controller; "
+                        "negative: no limit)")
+    p.add_argument("--kube-api-burst", type=int, default=0,
+                   help="requests the scheduler and each controller may send at once above their QPS "
+                        "(default Kubernetes': 100 for the scheduler, 30 for each controller)")
 
 
 def _duration(text: str) -> float:
@@ -262,7 +271,8 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"),
                       etcd_cafile=getattr(ns, "etcd_cafile", None), etcd_certfile=getattr(ns, "etcd_certfile", None),
                       etcd_keyfile=getattr(ns, "etcd_keyfile", None),
-                      flannel_backend=getattr(ns, "flannel_backend", "host-gw"))
+                      flannel_backend=getattr(ns, "flannel_backend", "host-gw"),
+                      kube_api_qps=getattr(ns, "kube_api_qps", 0.0), kube_api_burst=getattr(ns, "kube_api_burst", 0))
 
 
 def _store_kind(url: str | None) -> str:
@@ -488,7 +498,8 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
                              local_storage_dir=f"{root}/storage" if root else "",
                              simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity),
                              ingress_dir=str(args.data_path / "ingress"), ingress_address=args.ingress_address,
-                             ingress_http_port=args.ingress_http_port, ingress_https_port=args.ingress_https_port)
+                             ingress_http_port=args.ingress_http_port, ingress_https_port=args.ingress_https_port,
+                             kube_api_qps=args.kube_api_qps, kube_api_burst=args.kube_api_burst)
     node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
                           server_url=url, credentials=pki, node=node, local_streams=node_proxy,

@@ -4,17 +4,22 @@ Resources are named as kubectl names them ("pods", "deploy", "deployments.apps")
 objects are plain dicts as the API returns them. Every method raises `ApiError`
 on a non-2xx answer. Writes that must not lose a race use `update` (a PUT that
 carries metadata.resourceVersion: compare-and-swap) inside `retry_on_conflict`.
+With a rate limiter (`client.ratelimit`), each request and each watch start takes a
+token first; `with_rate_limiter` gives a client sharing the transport with a limiter
+of its own (one per controller, as kube-controller-manager builds its clients).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from k8py.api import jsonfast, resources
 from k8py.api.types import Obj
 from k8py.client.errors import ApiError
+from k8py.client.ratelimit import TokenBucket
 from k8py.client.transport import Transport
 
 T = TypeVar("T")
@@ -25,14 +30,28 @@ def _res(resource: str | resources.Resource) -> resources.Resource:
 
 
 class Client:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, rate_limiter: TokenBucket | None = None) -> None:
         self.transport = transport
+        self.rate_limiter = rate_limiter
+
+    def with_rate_limiter(self, rate_limiter: TokenBucket | None) -> Client:
+        """This client (same class, same transport) with this limiter (None: unlimited)."""
+        if rate_limiter is None and self.rate_limiter is None:
+            return self
+        clone = copy.copy(self)
+        clone.rate_limiter = rate_limiter
+        return clone
+
+    async def _throttle(self) -> None:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.wait()
 
     async def close(self) -> None:
         await self.transport.close()
 
     async def _call(self, method: str, path: str, *, query: dict[str, str] | None = None,
                     body: Any = None, content_type: str = "application/json") -> Any:
+        await self._throttle()
         status, data = await self.transport.request(method, path, query=query, body=body,
                                                     content_type=content_type)
         if status >= 400:
@@ -98,6 +117,7 @@ class Client:
             q["allowWatchBookmarks"] = "true"
         if timeout_seconds is not None:
             q["timeoutSeconds"] = str(timeout_seconds)
+        await self._throttle()
         events = self.transport.stream(r.path(namespace), query=q)
         try:
             async for ev in events:

@@ -1,5 +1,6 @@
 """ControllerManager: runs every controller of the cluster on one shared set of
-informers (as kube-controller-manager does).
+informers (as kube-controller-manager does), each controller on a client with a rate limit of its
+own (`options.rate_limit`, as kube-controller-manager's --kube-api-qps/--kube-api-burst).
 
 `ControllerManager(client, clock, options).run()` builds the enabled controllers
 (each registers its informers and handlers on one SharedInformerFactory), starts the
@@ -22,6 +23,7 @@ from k8py.api.taints import DEFAULT_TOLERATION_SECONDS
 from k8py.client.client import Client
 from k8py.client.events import EventRecorder
 from k8py.client.informer import SharedInformerFactory
+from k8py.client.ratelimit import UNLIMITED, RateLimit, bucket
 from k8py.clock import Clock, RealClock
 from k8py.controllers.base import Controller
 from k8py.controllers.clusterroleaggregation import ClusterRoleAggregationController
@@ -67,6 +69,7 @@ class ControllerManagerOptions:
     node_monitor_grace_period: float = NODE_MONITOR_GRACE_PERIOD  # nodelifecycle: silence before NotReady
     cluster_cidr: str = CLUSTER_CIDR  # nodeipam: the pod CIDRs of nodes are carved from it
     root_ca: str = ""  # root-ca-cert-publisher: the cluster CA (PEM) it publishes; "" = not run
+    rate_limit: RateLimit = UNLIMITED  # each controller's client (the informers' and events' apart)
 
 
 class ControllerManager:
@@ -84,42 +87,44 @@ class ControllerManager:
 
     def _build(self) -> None:
         o = self.options
-        c, f, clk, w = self.client, self.factory, self.clock, o.workers
-        builders: dict[str, Callable[[], Controller | NodeLifecycleController | NodeIpamController]] = {
-            "replicaset": lambda: ReplicaSetController(c, f, clk, self._recorder("replicaset-controller"), w),
-            "replicationcontroller": lambda: ReplicationControllerController(
+        f, clk, w = self.factory, self.clock, o.workers
+        builders: dict[str, Callable[[Client], Controller | NodeLifecycleController | NodeIpamController]] = {
+            "replicaset": lambda c: ReplicaSetController(c, f, clk, self._recorder("replicaset-controller"), w),
+            "replicationcontroller": lambda c: ReplicationControllerController(
                 c, f, clk, self._recorder("replication-controller"), w),
-            "deployment": lambda: DeploymentController(c, f, clk, self._recorder("deployment-controller"), w),
-            "daemonset": lambda: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
-            "statefulset": lambda: StatefulSetController(c, f, clk, self._recorder("statefulset-controller"), w),
-            "job": lambda: JobController(c, f, clk, self._recorder("job-controller"), w),
-            "servicelb": lambda: ServiceLoadBalancerController(c, f, clk, self._recorder("service-lb-controller"),
-                                                               pool=o.lb_pool),
-            "cronjob": lambda: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
-            "garbagecollector": lambda: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"), w),
-            "podgc": lambda: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
-            "horizontalpodautoscaling": lambda: HorizontalPodAutoscalerController(
+            "deployment": lambda c: DeploymentController(c, f, clk, self._recorder("deployment-controller"), w),
+            "daemonset": lambda c: DaemonSetController(c, f, clk, self._recorder("daemonset-controller"), w),
+            "statefulset": lambda c: StatefulSetController(c, f, clk, self._recorder("statefulset-controller"), w),
+            "job": lambda c: JobController(c, f, clk, self._recorder("job-controller"), w),
+            "servicelb": lambda c: ServiceLoadBalancerController(c, f, clk, self._recorder("service-lb-controller"),
+                                                                 pool=o.lb_pool),
+            "cronjob": lambda c: CronJobController(c, f, clk, self._recorder("cronjob-controller"), w),
+            "garbagecollector": lambda c: GarbageCollector(c, f, clk, self._recorder("garbage-collector-controller"),
+                                                           w),
+            "podgc": lambda c: PodGC(c, f, clk, self._recorder("pod-garbage-collector")),
+            "horizontalpodautoscaling": lambda c: HorizontalPodAutoscalerController(
                 c, f, clk, self._recorder("horizontal-pod-autoscaler")),
-            "resourcequota": lambda: ResourceQuotaController(c, f, clk, self._recorder("resourcequota-controller")),
-            "endpoints": lambda: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
-            "endpointslice": lambda: EndpointSliceController(c, f, clk, self._recorder("endpoint-slice-controller"), w),
-            "persistentvolume-binder": lambda: PersistentVolumeBinder(
+            "resourcequota": lambda c: ResourceQuotaController(c, f, clk, self._recorder("resourcequota-controller")),
+            "endpoints": lambda c: EndpointsController(c, f, clk, self._recorder("endpoint-controller"), w),
+            "endpointslice": lambda c: EndpointSliceController(c, f, clk,
+                                                               self._recorder("endpoint-slice-controller"), w),
+            "persistentvolume-binder": lambda c: PersistentVolumeBinder(
                 c, f, clk, self._recorder("persistentvolume-controller"), w,
                 base_dir=o.storage_base_dir, create_default_class=o.create_default_storage_class),
-            "nodelifecycle": lambda: NodeLifecycleController(
+            "nodelifecycle": lambda c: NodeLifecycleController(
                 c, clk, pod_eviction_timeout=o.pod_eviction_timeout,
                 node_monitor_grace_period=o.node_monitor_grace_period,
                 node_monitor_period=monitor_period(o.node_monitor_grace_period), factory=f),
-            "nodeipam": lambda: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
-            "root-ca-cert-publisher": lambda: RootCACertPublisher(c, f, clk, o.root_ca,
+            "nodeipam": lambda c: NodeIpamController(c, clk, cluster_cidr=o.cluster_cidr, factory=f),
+            "root-ca-cert-publisher": lambda c: RootCACertPublisher(c, f, clk, o.root_ca,
                                                                   self._recorder("root-ca-cert-publisher")),
-            "clusterrole-aggregation": lambda: ClusterRoleAggregationController(
+            "clusterrole-aggregation": lambda c: ClusterRoleAggregationController(
                 c, f, clk, self._recorder("clusterrole-aggregation-controller")),
-            "disruption": lambda: DisruptionController(c, f, clk, self._recorder("controllermanager")),
+            "disruption": lambda c: DisruptionController(c, f, clk, self._recorder("controllermanager")),
         }
         for name, build in builders.items():
             if name in o.enabled and (name != "root-ca-cert-publisher" or o.root_ca):
-                self.controllers[name] = build()
+                self.controllers[name] = build(self.client.with_rate_limiter(bucket(o.rate_limit, clk)))
 
     async def _run_one(self, name: str, ctrl: Any) -> None:
         delay = 1.0

@@ -5,12 +5,14 @@ Tunables come from K8PY_AGENT_* (`agent.options_from_env`); the node's name, CID
 flags from `ctx.node`. Its pods' logs and exec/attach/port-forward are served through
 the API server it runs in when there is one (`ctx.local_streams`), else on the agent's
 own HTTPS endpoint (TLS with its CA-signed serving cert; only the API server's
-kubelet-client certificate is accepted). It runs as its node (`ctx.node_client`). Without root, Linux or runc
+kubelet-client certificate is accepted). It runs as its node (`ctx.node_client`), its client
+rate-limited as the kubelet's (kubeAPIQPS 50, kubeAPIBurst 100). Without root, Linux or runc
 (`ctx.node.missing`) it says what is missing and returns.
 """
 
 from __future__ import annotations
 
+from k8py.client.ratelimit import KUBELET_DEFAULT, bucket
 from k8py.component import ClusterContext, LocalNode, node_to_run_on
 from k8py.kubelet.agent import AgentOptions, NodeAgent, options_from_env, run_agent
 from k8py.kubelet.streaming import Streaming
@@ -28,7 +30,7 @@ async def run(ctx: ClusterContext) -> None:
         if hook is not None:
             hook.serve_local(agent.node_name, Streaming(agent.runtime, agent.node_name, agent.clock, hook.get_pod))
 
-    client = (ctx.node_client or ctx.client)()
+    client = (ctx.node_client or ctx.client)().with_rate_limiter(bucket(KUBELET_DEFAULT, ctx.clock))
     await run_agent(client, ctx.clock, options, rt, node.name, on_ready=wire,
                     serve_tls=ctx.node_tls if hook is None else None)
 

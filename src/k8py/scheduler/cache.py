@@ -4,8 +4,10 @@ against current usage without waiting for the watch round trip.
 
 Invariants:
 - A pod key is accounted on at most one node at a time.
-- An assumed pod stays accounted until the watch confirms it (its nodeName is set),
-  `forget` drops it (binding failed), or the pod is deleted.
+- An assumed pod stays accounted until the watch confirms it (its nodeName is set: it
+  is then bound, no longer assumed), `forget` drops it (binding failed), the pod is
+  deleted, or it expires: once its binding finished (`finish_binding`), an assumption
+  the watch has not confirmed by the deadline is dropped by `expire_assumed`.
 - Terminal pods (Succeeded/Failed) use no resources.
 The cache also answers the Snapshot questions plugins ask (PVCs, PVs, classes, disruption
 budgets) from informers given to it.
@@ -31,6 +33,7 @@ class SchedulerCache:
         self._node_list: list[NodeInfo] = []
         self._pod_node: dict[str, str] = {}  # pod key -> node name it is accounted on
         self._assumed: set[str] = set()
+        self._deadlines: dict[str, float] = {}  # assumed pods whose binding finished -> expiry (monotonic)
         self._pending_pods: dict[str, dict[str, PodInfo]] = {}  # pods bound to unknown nodes
         self._with_affinity = 0
         self.pvc_lookup: Lookup = lambda key: None
@@ -98,7 +101,26 @@ class SchedulerCache:
     def forget(self, key: str) -> None:
         if key in self._assumed:
             self._assumed.discard(key)
+            self._deadlines.pop(key, None)
             self._unaccount(key)
+
+    def finish_binding(self, key: str, deadline: float) -> None:
+        """The pod's binding was accepted: expire the assumption at `deadline` unless the
+        watch confirms it first."""
+        if key in self._assumed:
+            self._deadlines[key] = deadline
+
+    def expire_assumed(self, now: float) -> list[str]:
+        """Drop the assumptions whose deadline passed (their resources are free again);
+        returns their keys."""
+        expired = [k for k, d in self._deadlines.items() if d <= now or k not in self._assumed]
+        out = []
+        for key in expired:
+            del self._deadlines[key]
+            if key in self._assumed:
+                self.forget(key)
+                out.append(key)
+        return out
 
     def is_assumed(self, key: str) -> bool:
         return key in self._assumed

@@ -4,9 +4,16 @@ Flow: informers on pods, nodes, PVCs, PVs and StorageClasses feed the SchedulerC
 and the SchedulingQueue. `run()` pops pods one at a time, runs the framework's filters
 and scores synchronously over the cache, assumes the pod on the chosen node (so the
 next pod sees the usage at once) and binds in a background task (at most
-`max_binds_in_flight`). A pod that fits nowhere gets a Warning FailedScheduling Event
-and a PodScheduled=False/Unschedulable condition with Kubernetes' message, and waits
-in the queue until a node or pod changes (and at least its back-off). Before that,
+`max_binds_in_flight`), as kube-scheduler does. A failed bind forgets the assumption
+(the node's resources are free at once), sends the other parked pods back to be tried
+and puts the pod back in the queue with back-off; a pod gone meanwhile is dropped. An
+assumption confirmed by the pod informer (nodeName set) becomes a bound pod of the
+cache; one never confirmed expires `assumed_pod_ttl` seconds after its bind returned
+(checked every second) and, if the informer still shows the pod unassigned, the pod is
+queued again (the API server refuses a second binding of a bound pod). A pod that fits
+nowhere gets a Warning FailedScheduling Event and a PodScheduled=False/Unschedulable
+condition with Kubernetes' message, and waits in the queue until a node or pod changes
+(and at least its back-off). Before that,
 preemption (the framework's post-filter) may nominate a node: the pod's
 status.nominatedNodeName is set and the victims deleted; their deletion requeues it.
 
@@ -46,6 +53,8 @@ REASON_FAILED_SCHEDULING = "FailedScheduling"
 REASON_SCHEDULED = "Scheduled"
 REASON_PREEMPTED = "Preempted"
 BATCH_SECONDS = 0.005
+ASSUMED_POD_TTL = 900.0  # Kubernetes' durationToExpireAssumedPod before 1.23 (15 min); it no longer expires them
+EXPIRE_PERIOD = 1.0  # kube-scheduler's cache cleanup period
 
 
 def _assigned(pod: Obj) -> bool:
@@ -65,7 +74,8 @@ class Scheduler:
                  *, scheduler_name: str = DEFAULT_SCHEDULER_NAME,
                  percentage_of_nodes_to_score: int | None = None,
                  factory: SharedInformerFactory | None = None, max_binds_in_flight: int = 128,
-                 record_scheduled_events: bool = True, rng: random.Random | None = None) -> None:
+                 record_scheduled_events: bool = True, rng: random.Random | None = None,
+                 assumed_pod_ttl: float = ASSUMED_POD_TTL, event_client: Client | None = None) -> None:
         self.client = client
         self.clock: Clock = clock or RealClock()
         self.scheduler_name = scheduler_name
@@ -75,8 +85,10 @@ class Scheduler:
         self._owns_factory = factory is None
         self.cache = SchedulerCache()
         self.queue = SchedulingQueue(self.clock)
-        self.recorder = EventRecorder(client, DEFAULT_SCHEDULER_NAME, self.clock)
+        # Events on a client of their own (kube-scheduler's event client: its own rate limit)
+        self.recorder = EventRecorder(event_client or client, DEFAULT_SCHEDULER_NAME, self.clock)
         self.max_binds_in_flight = max_binds_in_flight
+        self.assumed_pod_ttl = assumed_pod_ttl
         self.record_scheduled_events = record_scheduled_events
         self.scheduled = 0  # pods bound (metrics)
         self.failed_attempts = 0
@@ -169,7 +181,7 @@ class Scheduler:
         self.factory.start()
         for inf in (self.pods, self.nodes, self.pvcs, self.pvs, self.classes, self.pdbs):
             await inf.wait_synced()
-        flusher = asyncio.get_running_loop().create_task(self.queue.run())
+        flusher = asyncio.get_running_loop().create_task(self._housekeeping())
         try:
             while True:
                 key = await self.queue.pop()
@@ -195,6 +207,24 @@ class Scheduler:
                 await asyncio.sleep(0)
         finally:
             await self._stop(flusher)
+
+    async def _housekeeping(self) -> None:
+        """The queue's periodic flush and the expiry of assumptions never confirmed."""
+        async def expire() -> None:
+            while True:
+                await self.clock.sleep(EXPIRE_PERIOD)
+                self.expire_assumed()
+        await asyncio.gather(self.queue.run(), expire())
+
+    def expire_assumed(self) -> None:
+        expired = self.cache.expire_assumed(self.clock.monotonic())
+        for key in expired:
+            pod = self.pods.get_by_key(key)
+            log.warning("assumed pod %s expired: its binding was never seen", key)
+            if pod is not None and not _assigned(pod) and self._responsible(pod):
+                self.queue.add_backoff(key)
+        if expired:
+            self.queue.move_all_to_active()
 
     async def _stop(self, flusher: asyncio.Task[None]) -> None:
         """Cancel and await what run() started: the queue flusher, binds in flight, the
@@ -255,6 +285,7 @@ class Scheduler:
             raise
         except Exception as e:
             self.cache.forget(pi.key)
+            self.queue.move_all_to_active()  # the node's resources are free again
             if isinstance(e, ApiError) and e.not_found:
                 self.queue.delete(pi.key)
             else:
@@ -263,6 +294,7 @@ class Scheduler:
                 self.queue.add_backoff(pi.key)
         else:
             self.scheduled += 1
+            self.cache.finish_binding(pi.key, self.clock.monotonic() + self.assumed_pod_ttl)
             self.queue.done(pi.key)
             if self.record_scheduled_events:
                 self.recorder.event(pod, NORMAL, REASON_SCHEDULED,
