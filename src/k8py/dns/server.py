@@ -5,6 +5,13 @@ Questions in the cluster zone (and PTRs of cluster addresses) are answered from 
 names go to the upstream resolvers (the host's, by default) with a short timeout,
 or get SERVFAIL when none answers (NXDOMAIN when forwarding is off). Invariant: a malformed packet never stops
 the server; it is dropped (UDP) or the connection closed (TCP).
+
+Answers of the cluster zone are encoded once and kept, keyed by the query's bytes after
+its ID (flags, question, additional records: a resolver asking the same name again
+sends the same bytes), and served by patching in the new ID, without parsing the query.
+The owner of the zone's data calls `invalidate()` on every change of it (the cluster
+DNS: on each Service or EndpointSlice watch event, before any later query is read), so
+a kept answer is never older than the zone. Forwarded answers are not kept.
 """
 
 from __future__ import annotations
@@ -58,20 +65,37 @@ def _rdata(r: Record) -> RD:
     return SRV(prio, weight, port, target)
 
 
+FORWARD = object()  # resolve_now's answer for a question the upstreams must answer
+
+
 class DnsServer:
     def __init__(self, zone: ClusterZone, upstreams: list[str] | None = None,
-                 forward_timeout: float = 2.0) -> None:
+                 forward_timeout: float = 2.0, max_kept: int = 10000) -> None:
         self.zone = zone
         self.upstreams = host_upstreams() if upstreams is None else upstreams
         self.forward_timeout = forward_timeout
         self.queries = 0
+        self.max_kept = max_kept
+        self._kept: dict[bytes, bytes] = {}  # query bytes after the ID -> reply bytes after the ID
+
+    def invalidate(self) -> None:
+        """Forget every kept answer (the zone's data changed)."""
+        self._kept.clear()
 
     def soa(self) -> RR:
         z = self.zone.zone + "."
         return RR(z, QTYPE.SOA, ttl=5, rdata=SOA(f"ns.dns.{z}", f"hostmaster.{z}",
                                                   (1, 7200, 1800, 86400, 5)))
 
-    async def resolve(self, data: bytes) -> bytes | None:
+    def resolve_now(self, data: bytes) -> bytes | None | object:
+        """The reply to a query, without waiting: a kept answer, else one computed from
+        the zone (and kept); None for a malformed query; FORWARD when only the upstreams
+        can answer."""
+        key = bytes(data[2:])
+        kept = self._kept.get(key) if len(data) >= 12 else None
+        if kept is not None:
+            self.queries += 1
+            return bytes(data[:2]) + kept
         try:
             req = DNSRecord.parse(data)
         except Exception:  # noqa: BLE001 - malformed input is dropped
@@ -81,25 +105,37 @@ class DnsServer:
         reply.header.ra = 1
         q = req.q
         ans: Answer | None = self.zone.answer(str(q.qname), QTYPE.get(q.qtype))
+        if ans is None and self.upstreams:
+            return FORWARD
         if ans is None:
-            if not self.upstreams:
-                # An offline cluster: nothing exists outside the cluster zone. NXDOMAIN
-                # (not SERVFAIL) lets resolvers go on with the next search domain.
-                reply.header.rcode = RCODE.NXDOMAIN
-                return reply.pack()
-            fwd = await self.forward(data)
-            if fwd is not None:
-                return fwd
-            reply.header.rcode = RCODE.SERVFAIL
-            return reply.pack()
-        reply.header.aa = 1
-        for r in ans.records:
-            reply.add_answer(RR(r.name, getattr(QTYPE, r.type), ttl=r.ttl, rdata=_rdata(r)))
-        if ans.rcode == "NXDOMAIN":
+            # An offline cluster: nothing exists outside the cluster zone. NXDOMAIN
+            # (not SERVFAIL) lets resolvers go on with the next search domain.
             reply.header.rcode = RCODE.NXDOMAIN
-        if not ans.records:
-            reply.add_auth(self.soa())
-        return reply.pack()
+        else:
+            reply.header.aa = 1
+            for r in ans.records:
+                reply.add_answer(RR(r.name, getattr(QTYPE, r.type), ttl=r.ttl, rdata=_rdata(r)))
+            if ans.rcode == "NXDOMAIN":
+                reply.header.rcode = RCODE.NXDOMAIN
+            if not ans.records:
+                reply.add_auth(self.soa())
+        out = bytes(reply.pack())
+        if len(self._kept) >= self.max_kept:
+            self._kept.clear()
+        self._kept[key] = out[2:]
+        return out
+
+    async def resolve(self, data: bytes) -> bytes | None:
+        out = self.resolve_now(data)
+        if out is not FORWARD:
+            return cast(bytes | None, out)
+        fwd = await self.forward(data)
+        if fwd is not None:
+            return fwd
+        reply = DNSRecord.parse(data).reply()
+        reply.header.ra = 1
+        reply.header.rcode = RCODE.SERVFAIL
+        return cast(bytes, reply.pack())
 
     async def forward(self, data: bytes) -> bytes | None:
         loop = asyncio.get_running_loop()
@@ -132,6 +168,12 @@ class DnsServer:
                 self.t = cast(asyncio.DatagramTransport, transport)
 
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                now = server.resolve_now(data)  # the zone's answers go out at once, without a task
+                if now is not FORWARD:
+                    if now is not None:
+                        self.t.sendto(cast(bytes, now), addr)
+                    return
+
                 async def answer() -> None:
                     out = await server.resolve(data)
                     if out is not None:
