@@ -123,12 +123,13 @@ async def run(a: argparse.Namespace, server_pid: int, kubeconfig: Path) -> None:
     t = time.monotonic()
     while True:
         nodes = (await client.list("nodes"))["items"]
-        ready = sum(1 for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                            for c in (n.get("status") or {}).get("conditions") or []))
+        ready = sum(1 for n in nodes if n["spec"].get("podCIDR") and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (n.get("status") or {}).get("conditions") or []))
         if ready >= a.nodes:
             break
         await asyncio.sleep(1)
-    print(f"{a.nodes} simulated nodes Ready in {time.monotonic() - t:.1f} s")
+    print(f"{a.nodes} simulated nodes Ready with a podCIDR in {time.monotonic() - t:.1f} s")
     await asyncio.sleep(5)  # let the scheduler's cache and the heartbeats settle
     print(f"RSS with {a.nodes} nodes: control plane {rss_mb(server_pid):.0f} MB, "
           f"simulated nodes' process {rss_mb(os.getpid()):.0f} MB")
@@ -164,14 +165,19 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the last pods Running")
+    ap.add_argument("--cluster-cidr", default="10.128.0.0/14",
+                    help="the server's pod range: a /24 per node, so 1,024 nodes (the default /16 holds 256)")
+    ap.add_argument("--server-log", default="", help="write the server's log to this file")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout still stops the server
     work = Path(tempfile.mkdtemp(prefix="k8py-bench-steady-"))
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     proc = subprocess.Popen([sys.executable, "-m", "k8py.cli.main", "server", "--no-agent", "--data-dir",
-                             str(work / "data"), "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                             str(work / "data"), "--port", "0", "--cluster-cidr", a.cluster_cidr],
+                            stdout=subprocess.PIPE,
+                            stderr=open(a.server_log, "wb") if a.server_log else subprocess.DEVNULL, env=env,
+                            start_new_session=True)
     try:
         assert proc.stdout is not None
         proc.stdout.readline()
