@@ -11,7 +11,7 @@
    flight, A for a service name) against the cluster DNS (kube-dns) from the host, and
    against the same DNS server alone on loopback (a static zone), --rounds each.
 
-    sudo .venv/bin/python bench/services.py [--skip-cluster] [--rounds 5] [--duration 10]
+    sudo .venv/bin/python bench/services.py [--skip-cluster] [--rounds 5] [--duration 10] [--dns-workers N]
 Needs root, nft, runc, docker-registry (for part 2 and 3). Everything is removed at the end.
 """
 
@@ -112,19 +112,22 @@ def dns_rounds(what: str, server: str, port: int, name: str, rounds: int, durati
           f"p99 median {pct(ps, 50):6.2f} ms, max {max(ps):6.2f} ms")
 
 
-def dns_alone(rounds: int, duration: int) -> None:
-    """The DNS server by itself on loopback (a one-service static zone), in a process of its own."""
+def dns_alone(rounds: int, duration: int, workers: int) -> None:
+    """The DNS server by itself on loopback (a one-service static zone), in a process of its own
+    (and `workers` worker processes)."""
     port = free_port()
     code = ("import asyncio\nfrom k8py.dns.records import ClusterZone\nfrom k8py.dns.server import DnsServer\n"
             "svc = {'metadata': {'name': 'web', 'namespace': 'default'}, 'spec': {'clusterIP': '10.43.0.50'}}\n"
             "zone = ClusterZone(lambda ns, n: svc if (ns, n) == ('default', 'web') else None, lambda ns, n: [])\n"
-            f"asyncio.run(DnsServer(zone, []).serve('127.0.0.1', {port}))\n")
+            f"asyncio.run(DnsServer(zone, [], workers={workers}).serve('127.0.0.1', {port}))\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
     try:
         while subprocess.run(["ss", "-lun", f"sport = :{port}"], capture_output=True, text=True
                              ).stdout.count("\n") < 2:
             time.sleep(0.1)
-        print(f"== DNS server alone on loopback (dnsperf, 32 in flight, {duration} s per round)")
+        time.sleep(1 if workers else 0)  # the workers binding
+        print(f"== DNS server alone on loopback, {workers} worker processes (dnsperf, 32 in flight, "
+              f"{duration} s per round)")
         dns_rounds("alone", "127.0.0.1", port, "web.default.svc.cluster.local", rounds, duration)
     finally:
         proc.kill()
@@ -178,12 +181,14 @@ def main() -> None:
     ap.add_argument("--skip-cluster", action="store_true")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk / dnsperf run")
+    ap.add_argument("--dns-workers", type=int, default=0, help="K8PY_DNS_WORKERS for the DNS (0: one process)")
     args = ap.parse_args()
+    os.environ["K8PY_DNS_WORKERS"] = str(args.dns_workers)  # for the cluster's DNS too
     for tool, pkg in (("wrk", "wrk"), ("dnsperf", "dnsperf")):
         if shutil.which(tool) is None:
             subprocess.run(["apt-get", "install", "-y", "-qq", pkg], check=True, capture_output=True)
     rule_sync(args.rounds)
-    dns_alone(args.rounds, args.duration)
+    dns_alone(args.rounds, args.duration, args.dns_workers)
     if not args.skip_cluster:
         cluster_part(args.rounds, args.duration)
 

@@ -4,6 +4,7 @@ never older than the Services and EndpointSlices: a change answers at once."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from dnslib import DNSRecord
@@ -80,3 +81,45 @@ async def test_a_changed_service_answers_its_new_address_at_once() -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         await api.close()
         await api.store.close()
+
+
+async def test_worker_processes_answer_on_the_same_port_and_follow_a_change() -> None:
+    svc = {"metadata": {"namespace": "default", "name": "web"}, "spec": {"clusterIP": "10.43.0.50"}}
+    server = DnsServer(ClusterZone(lambda ns, n: svc if (ns, n) == ("default", "web") else None,
+                                   lambda ns, n: []), upstreams=[], workers=2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    task = asyncio.create_task(server.serve("127.0.0.1", port))
+    try:
+        def ask_all() -> set[str]:
+            """The answers seen by 32 askers (their source ports spread them over the sockets);
+            run in a thread, since the main server answers in this event loop."""
+            got: set[str] = set()
+            for _ in range(32):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+                    c.settimeout(0.5)
+                    c.sendto(DNSRecord.question(NAME).pack(), ("127.0.0.1", port))
+                    try:
+                        got.update(addresses(c.recv(512)))
+                    except TimeoutError:
+                        got.add("no answer")
+            return got
+
+        async def answered() -> bool:  # all 32 right, and the workers up (one asked the main server)
+            return await asyncio.to_thread(ask_all) == {"10.43.0.50"} and server.asked_by_workers > 0
+        await until_async(answered, True, "the workers answering")
+        svc["spec"]["clusterIP"] = "10.43.0.51"
+        server.invalidate()
+        assert await asyncio.to_thread(ask_all) == {"10.43.0.51"}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def until_async(fn: Any, want: Any, what: str) -> None:
+    for _ in range(60):
+        if await fn() == want:
+            return
+        await asyncio.sleep(0.05)  # polling a condition: the workers are still starting
+    raise AssertionError(f"timed out waiting for {what}")

@@ -30,7 +30,7 @@ LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io
 class ClusterDNS:
     def __init__(self, client: Client, node_name: str, listen_ip: str, *, port: int = 53,
                  service_ip: str = "10.43.0.10", zone: str = "cluster.local",
-                 upstreams: list[str] | None = None, clock: Clock | None = None) -> None:
+                 upstreams: list[str] | None = None, clock: Clock | None = None, workers: int = 0) -> None:
         self.client = client
         self.node = node_name
         self.listen_ip = listen_ip
@@ -46,7 +46,7 @@ class ClusterDNS:
             lambda ns, name: self.services.get(ns, name),
             lambda ns, name: self.slices.by_index("service", f"{ns}/{name}"),
             self._reverse, zone)
-        self.server = DnsServer(self.zone, upstreams)
+        self.server = DnsServer(self.zone, upstreams, workers=workers)
         for inf in (self.services, self.slices):  # the informer's cache is already updated when these run
             inf.add_event_handler(on_add=self._changed, on_update=lambda _old, _new: self.server.invalidate(),
                                   on_delete=self._changed)

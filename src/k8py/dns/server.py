@@ -12,6 +12,8 @@ sends the same bytes), and served by patching in the new ID, without parsing the
 The owner of the zone's data calls `invalidate()` on every change of it (the cluster
 DNS: on each Service or EndpointSlice watch event, before any later query is read), so
 a kept answer is never older than the zone. Forwarded answers are not kept.
+With `workers`, that many processes (worker.py) answer UDP on the same address too
+(SO_REUSEPORT), from their own kept answers, asking this server for the others.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import struct
+import sys
 from pathlib import Path
 from typing import cast
 
 from dnslib import AAAA, CNAME, PTR, QTYPE, RCODE, RD, RR, SOA, SRV, A, DNSRecord
 
 from k8py.dns.records import Answer, ClusterZone, Record
+from k8py.dns.worker import Generation
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +75,22 @@ FORWARD = object()  # resolve_now's answer for a question the upstreams must ans
 
 class DnsServer:
     def __init__(self, zone: ClusterZone, upstreams: list[str] | None = None,
-                 forward_timeout: float = 2.0, max_kept: int = 10000) -> None:
+                 forward_timeout: float = 2.0, max_kept: int = 10000, workers: int = 0) -> None:
         self.zone = zone
         self.upstreams = host_upstreams() if upstreams is None else upstreams
         self.forward_timeout = forward_timeout
         self.queries = 0
         self.max_kept = max_kept
         self._kept: dict[bytes, bytes] = {}  # query bytes after the ID -> reply bytes after the ID
+        self.workers = workers  # extra processes answering UDP on the same address (worker.py)
+        self._generation: Generation | None = None
+        self.asked_by_workers = 0
 
     def invalidate(self) -> None:
-        """Forget every kept answer (the zone's data changed)."""
+        """Forget every kept answer (the zone's data changed), here and in the workers."""
         self._kept.clear()
+        if self._generation is not None:
+            self._generation.bump()
 
     def soa(self) -> RR:
         z = self.zone.zone + "."
@@ -196,13 +206,41 @@ class DnsServer:
             finally:
                 writer.close()
 
-        transport, _ = await loop.create_datagram_endpoint(Udp, local_addr=(host, port))
+        transport, _ = await loop.create_datagram_endpoint(Udp, local_addr=(host, port),
+                                                           reuse_port=True if self.workers else None)
         tcp_server = await asyncio.start_server(tcp, host, port)
+        private: asyncio.BaseTransport | None = None
+        procs: list[asyncio.subprocess.Process] = []
         try:
+            if self.workers:  # the workers' questions come to a private port
+                class FromWorkers(Udp):
+                    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                        server.asked_by_workers += 1
+                        super().datagram_received(data, addr)
+                private, _ = await loop.create_datagram_endpoint(FromWorkers, local_addr=("127.0.0.1", 0))
+                procs = await self._start_workers(host, port, private.get_extra_info("sockname")[1])
             await asyncio.Event().wait()
         finally:
             transport.close()
             tcp_server.close()
+            if private is not None:
+                private.close()
+            for p in procs:
+                p.kill()
+                await p.wait()
+            if self._generation is not None:
+                self._generation.close()
+                self._generation = None
             for t in list(tasks):
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _start_workers(self, host: str, port: int, main_port: int) -> list[asyncio.subprocess.Process]:
+        """The worker processes (dns/worker.py) on the same address, sharing the generation."""
+        if self._generation is None:
+            self._generation = Generation()
+        src = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+        return [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "k8py.dns.worker", host, str(port), str(main_port), self._generation.name,
+            env=env) for _ in range(self.workers)]
