@@ -7,6 +7,12 @@ embedded node agent (isolated dirs, cgroup parent, bridge and pod CIDR), then:
   time from the apply's start to phase Running and to Ready, and from each pod's own POST
   (klog timestamps of `kubectl -v=6`) to Running (p50/p99), and the wall time until all
   are Ready;
+- where the time from the start of `kubectl apply` to the last pod Running goes: kubectl
+  starting, its discovery and OpenAPI requests, the GET + POST of each pod, then the
+  node agent (sandbox, containers) until the last pod is seen Running;
+- beside it, the same --n containers (busybox `sleep 3600`, the image the agent pulled)
+  with bare `runc run -d` at once, one bundle each on a shared read-only rootfs (no
+  network, no overlay, no shim): launch -> running p50/p99;
 - deletes them all and measures the time until they are gone (graceful deletion).
 Runtime-level numbers are in bench/pods.py.
 
@@ -27,6 +33,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
+
+from k8py.runtime.images import ImageStore
 
 from benchcluster import REPO, free_port, json_stream, load, pct
 
@@ -53,6 +61,84 @@ def klog_time(line: str, near: float) -> float:
     day = near - near % 86400
     t = day + int(h) * 3600 + int(m) * 60 + float(sec)
     return t - 86400 if t - near > 43200 else t
+
+
+def bare_runc(images: Path, n: int, ident: str, work: Path) -> list[float]:
+    """Seconds from launch to return of `runc run -d` for n busybox containers started at once."""
+    store = ImageStore(images)
+    layers = store.layer_dirs(store.require("busybox"))
+    rootfs = work / "bare-rootfs"
+    rootfs.mkdir()
+    if len(layers) == 1:
+        subprocess.run(["mount", "--bind", "-o", "ro", str(layers[0]), str(rootfs)], check=True)
+    else:
+        lower = ":".join(str(d) for d in reversed(layers))
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower}", str(rootfs)], check=True)
+    root, parent = f"/run/k8py-bare-{ident}", f"k8py-bare-{ident}"
+    try:
+        for i in range(n):
+            b = work / f"bare-{i}"
+            b.mkdir()
+            subprocess.run(["runc", "spec", "--bundle", str(b)], check=True)
+            spec = json.loads((b / "config.json").read_text())
+            spec["process"].update(terminal=False, args=["sleep", "3600"])
+            spec["root"] = {"path": str(rootfs), "readonly": True}
+            spec["linux"]["cgroupsPath"] = f"/{parent}/c{i}"
+            (b / "config.json").write_text(json.dumps(spec))
+        t0 = time.monotonic()
+        procs = [subprocess.Popen(["runc", "--root", root, "run", "-d", "--bundle", str(work / f"bare-{i}"), f"c{i}"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for i in range(n)]
+        done = [0.0] * n
+        while not all(done):
+            for i, p in enumerate(procs):
+                if not done[i] and p.poll() is not None:
+                    done[i] = time.monotonic() - t0
+            time.sleep(0.002)
+        return done
+    finally:
+        for i in range(n):
+            subprocess.run(["runc", "--root", root, "delete", "-f", f"c{i}"], capture_output=True)
+        subprocess.run(["umount", str(rootfs)], capture_output=True)
+        subprocess.run(["find", f"/sys/fs/cgroup/{parent}", "-depth", "-type", "d", "-delete"], capture_output=True)
+        for ctl in Path("/sys/fs/cgroup").iterdir():
+            subprocess.run(["find", str(ctl / parent), "-depth", "-type", "d", "-delete"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def apply_breakdown(stderr: str, wall0: float, running: dict[str, float]) -> None:
+    """Where the time from the start of `kubectl apply` to the last pod Running went, from
+    kubectl's -v=6 request lines (klog time, method, URL, duration)."""
+    reqs = []
+    for line in stderr.splitlines():
+        if " in " not in line or " milliseconds" not in line:
+            continue
+        parts = line.split()
+        ms = int(line.rsplit(" in ", 1)[1].split()[0]) / 1000
+        end = klog_time(line, wall0) - wall0
+        method = next(p for p in parts if p in ("GET", "POST", "PATCH", "PUT"))
+        url = parts[parts.index(method) + 1]
+        reqs.append((end - ms, end, method, url))
+    if not reqs:
+        return
+    path = [r[3].split("?")[0].split("/", 3)[-1] for r in reqs]
+    disc = [r for r, u in zip(reqs, path) if u.startswith(("api", "apis")) and "/namespaces/" not in u]
+    oapi = [r for r, u in zip(reqs, path) if u.startswith("openapi")]
+    gets = [r for r, u in zip(reqs, path) if "/pods" in u and r[2] == "GET"]
+    posts = [r for r, u in zip(reqs, path) if "/pods" in u and r[2] == "POST"]
+    first, last = reqs[0][0], reqs[-1][1]
+    gaps = sum(max(0.0, b[0] - a[1]) for a, b in zip(reqs, reqs[1:]))
+    print("where the time went, from the start of `kubectl apply` (s):")
+    print(f"  {'kubectl starting (to its first request)':<46} {first:6.3f}")
+    for name, rs in (("discovery requests", disc), ("OpenAPI requests", oapi), ("pod GETs (404)", gets),
+                     ("pod POSTs", posts)):
+        d = [r[1] - r[0] for r in rs]
+        tail = f"   p50 {pct(d, 50) * 1000:5.0f} ms  max {max(d) * 1000:5.0f} ms" if d else ""
+        print(f"  {f'{name} ({len(rs)}, summed)':<46} {sum(d):6.3f}{tail}")
+    print(f"  {'kubectl between its requests (its own work)':<46} {gaps:6.3f}")
+    print(f"  {'kubectl first request -> last response':<46} {last - first:6.3f}")
+    if running:
+        print(f"  {'last POST -> last pod Running':<46} {max(running.values()) - last:6.3f}")
 
 
 def main() -> None:
@@ -102,6 +188,14 @@ def main() -> None:
                  "spec": {"nodeName": f"bench-{ident}", "terminationGracePeriodSeconds": 1,
                           "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
                                           "command": ["sleep", "3600"]}]}} for i in range(args.n)]
+        # The same apply into a namespace of pods bound to no node: kubectl and the API server
+        # alone, without the node agent's work in the server's event loop.
+        kubectl("create", "namespace", "idle")
+        t = time.monotonic()
+        idle = [{**p, "metadata": {**p["metadata"], "namespace": "idle"},  # type: ignore[dict-item]
+                 "spec": {**p["spec"], "nodeName": "absent"}} for p in pods]  # type: ignore[dict-item]
+        kubectl("apply", "-f", "-", input="\n".join(json.dumps(p) for p in idle))
+        print(f"{f'kubectl apply of {args.n} pods, no node':<34} {time.monotonic() - t:7.2f} s")
         running: dict[str, float] = {}
         ready: dict[str, float] = {}
         t0 = time.monotonic()
@@ -117,6 +211,7 @@ def main() -> None:
                   for line in applied.stderr.splitlines() if " POST " in line and "/pods?" in line]
         created = dict(zip((p["metadata"]["name"] for p in pods), posted)) if len(posted) == args.n else {}
         print(f"{f'kubectl apply of {args.n} pods':<34} {time.monotonic() - t0:7.2f} s")
+        stderr = applied.stderr
         while len(ready) < args.n:
             if watch.poll() is not None:
                 raise SystemExit("kubectl get --watch ended")
@@ -130,8 +225,16 @@ def main() -> None:
             xs = [running[n] - created[n] for n in running]
             print(f"{'POST -> Running (seen)':<34} p50 {pct(xs, 50) * 1000:7.0f} ms   p99 {pct(xs, 99) * 1000:7.0f} ms")
         print(f"{f'{args.n} pods all Ready':<34} {time.monotonic() - t0:7.2f} s")
+        print(f"{f'start of kubectl apply -> {args.n} Running':<34} {max(running.values()):7.2f} s")
+        apply_breakdown(stderr, wall0, running)
+        bare = bare_runc(work / "agent" / "images", args.n, ident, work)
+        print(f"{f'bare runc run -d, {args.n} at once':<34} p50 {pct(bare, 50) * 1000:7.0f} ms   "
+              f"p99 {pct(bare, 99) * 1000:7.0f} ms")
+        if created:
+            print(f"{'k8py POST -> Running p99 / bare runc p99':<34} {pct(xs, 99) / pct(bare, 99):7.2f} x")
         t = time.monotonic()
         kubectl("delete", "pods", "--all", "--wait=true")
+        kubectl("delete", "namespace", "idle", "--wait=false")
         print(f"{f'delete {args.n + 1} pods (graceful)':<34} {time.monotonic() - t:7.2f} s")
     finally:
         if proc is not None:

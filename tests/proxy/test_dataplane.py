@@ -110,3 +110,10 @@ async def test_incremental_update_drops_a_removed_endpoint(pods: dict[str, str])
     assert {get("http://10.247.0.20/") for _ in range(4)} == {NS[0]}
     await nft.apply(diff(new, old, TABLE))
     assert {get("http://10.247.0.20/") for _ in range(4)} == set(NS)
+
+
+async def test_session_affinity_keeps_a_client_on_one_endpoint(pods: dict[str, str]) -> None:
+    rs = build(ports(pods, affinity_timeout=60), "n1", CLUSTER)
+    await nft.apply(full(rs, TABLE))
+    assert len({get("http://10.247.0.20/") for _ in range(4)}) == 1
+    assert len({get("http://127.0.0.1:30999/") for _ in range(4)}) == 1

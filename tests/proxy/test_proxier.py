@@ -45,7 +45,7 @@ async def test_rules_follow_the_api_and_survive_a_flushed_table() -> None:
             "endpoints": [{"addresses": ["10.42.0.9"], "conditions": {"ready": True}}]})
 
         async def has_rule() -> bool:
-            return "dnat to 10.42.0.9:8080" in nft.list_table(TABLE) and ip in nft.list_table(TABLE)
+            return "10.42.0.9 . 8080" in nft.list_table(TABLE) and ip in nft.list_table(TABLE)
         await until(has_rule, clock, "the service's rules")
         nft.delete_table(TABLE)  # someone flushes the ruleset
         await until(has_rule, clock, "the rules back after a resync")

@@ -21,9 +21,10 @@ def test_cluster_ip_round_robins_over_ready_endpoints() -> None:
     rs = build([sp(eps=(E1, E2, E3_UNREADY))], "n1", CIDR)
     verdict = rs.elements["service-ips"]["10.43.0.20 . tcp . 80"]
     svc_rules = rs.chains[verdict.split()[1]]
-    assert svc_rules[-1].startswith("numgen inc mod 2 vmap")
-    dnats = sorted(r for rules in rs.chains.values() for r in rules if "dnat to" in r)
-    assert dnats == ["meta l4proto tcp dnat to 10.42.0.5:8080", "meta l4proto tcp dnat to 10.42.0.6:8080"]
+    assert svc_rules[-1] == ("meta l4proto tcp dnat to numgen inc mod 2 map "
+                             "{ 0 : 10.42.0.5 . 8080, 1 : 10.42.0.6 . 8080 }")
+    assert len(rs.chains) == 1  # no chain per endpoint
+    assert set(rs.elements["hairpin-endpoints"]) == {"10.42.0.5 . 10.42.0.5", "10.42.0.6 . 10.42.0.6"}
 
 
 def test_no_ready_endpoint_rejects() -> None:
@@ -33,18 +34,20 @@ def test_no_ready_endpoint_rejects() -> None:
     assert rs.elements["no-endpoint-nodeports"] == {"tcp . 30080": "goto reject-chain"}
 
 
-def test_node_port_and_load_balancer_enter_through_external_chain() -> None:
+def test_node_port_and_load_balancer_are_marked_for_masquerade_then_enter_the_service() -> None:
     rs = build([sp(eps=(E1,), node_port=30080, load_balancer_ips=("127.0.100.1",))], "n1", CIDR)
-    ext = rs.elements["service-nodeports"]["tcp . 30080"].split()[1]
-    assert ext.startswith("ext-")
-    assert rs.elements["service-ips"]["127.0.100.1 . tcp . 80"] == f"goto {ext}"
-    assert rs.chains[ext][0] == "jump mark-for-masquerade"
+    svc = rs.elements["service-ips"]["10.43.0.20 . tcp . 80"]
+    assert rs.elements["service-nodeports"]["tcp . 30080"] == svc
+    assert rs.elements["service-ips"]["127.0.100.1 . tcp . 80"] == svc
+    assert rs.elements["external-nodeports"] == {"tcp . 30080": ""}
+    assert rs.elements["external-ips"] == {"127.0.100.1 . tcp . 80": ""}
 
 
 def test_external_traffic_policy_local_uses_only_local_endpoints() -> None:
     rs = build([sp(eps=(E1, E2), node_port=30080, external_local=True)], "n1", CIDR)
     ext = rs.elements["service-nodeports"]["tcp . 30080"].split()[1]
-    assert rs.chains[ext][-1].startswith("numgen inc mod 1 ")
+    assert ext.startswith("ext-") and rs.elements["external-nodeports"] == {}  # source kept
+    assert rs.chains[ext][-1] == "meta l4proto tcp dnat to numgen inc mod 1 map { 0 : 10.42.0.5 . 8080 }"
     rs2 = build([sp(eps=(E2,), node_port=30080, external_local=True)], "n1", CIDR)
     assert rs2.elements["no-endpoint-nodeports"] == {"tcp . 30080": "goto reject-chain"}
 
@@ -52,6 +55,9 @@ def test_external_traffic_policy_local_uses_only_local_endpoints() -> None:
 def test_session_affinity_adds_a_timeout_set_per_endpoint() -> None:
     rs = build([sp(eps=(E1, E2), affinity_timeout=60)], "n1", CIDR)
     assert len(rs.sets) == 2 and all("timeout 60s" in d for d in rs.sets.values())
+    svc = rs.chains[rs.elements["service-ips"]["10.43.0.20 . tcp . 80"].split()[1]]
+    assert [r.split()[:3] for r in svc[1:3]] == [["ip", "saddr", f"@{s}"] for s in sorted(rs.sets)]
+    assert svc[-1].startswith("numgen inc mod 2 vmap")
 
 
 def test_terminating_but_serving_endpoints_are_a_fallback() -> None:

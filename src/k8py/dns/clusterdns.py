@@ -5,7 +5,8 @@ The Service has the conventional address (the service CIDR's .10) and no
 selector; this component writes its EndpointSlice (and Endpoints) pointing at the
 address it listens on, so the service proxy carries pods' queries for
 10.43.0.10:53 to it. Invariants: only objects named kube-dns / kube-dns-<node>
-are written; writes are create-or-compare-and-swap.
+are written; writes are create-or-compare-and-swap. The server's kept answers are
+dropped on every Service or EndpointSlice event, so a change answers at once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io
 class ClusterDNS:
     def __init__(self, client: Client, node_name: str, listen_ip: str, *, port: int = 53,
                  service_ip: str = "10.43.0.10", zone: str = "cluster.local",
-                 upstreams: list[str] | None = None, clock: Clock | None = None) -> None:
+                 upstreams: list[str] | None = None, clock: Clock | None = None, workers: int = 0) -> None:
         self.client = client
         self.node = node_name
         self.listen_ip = listen_ip
@@ -45,7 +46,13 @@ class ClusterDNS:
             lambda ns, name: self.services.get(ns, name),
             lambda ns, name: self.slices.by_index("service", f"{ns}/{name}"),
             self._reverse, zone)
-        self.server = DnsServer(self.zone, upstreams)
+        self.server = DnsServer(self.zone, upstreams, workers=workers)
+        for inf in (self.services, self.slices):  # the informer's cache is already updated when these run
+            inf.add_event_handler(on_add=self._changed, on_update=lambda _old, _new: self.server.invalidate(),
+                                  on_delete=self._changed)
+
+    def _changed(self, _obj: Obj) -> None:
+        self.server.invalidate()
 
     def _reverse(self, ip: str) -> str | None:
         for svc in self.services.by_index("ip", ip):

@@ -5,7 +5,8 @@ to the embedded node agent) and in `k8py agent`.
 The DNS listens on port 53 of the node's bridge address (the first address of its pod
 CIDR) once the node agent has configured it; so it needs root and a node agent on this
 host, and without them says what is missing and returns. `K8PY_DNS_UPSTREAM` chooses
-the resolvers for names outside the cluster.
+the resolvers for names outside the cluster; `K8PY_DNS_WORKERS=N` adds N processes
+answering UDP on the same address (SO_REUSEPORT; default 0).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ async def run(ctx: ClusterContext) -> None:
     cidr = node.pod_cidr or await _pod_cidr(client, node.name, ctx.clock)
     gateway = str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
     dns = ClusterDNS(client, node.name, gateway, port=53, service_ip=ctx.options.cluster_dns,
-                     zone=ctx.options.cluster_domain, upstreams=_upstreams(), clock=ctx.clock)
+                     zone=ctx.options.cluster_domain, upstreams=_upstreams(), clock=ctx.clock,
+                     workers=_workers())
     while not _address_is_local(dns.listen_ip):  # the agent puts it on the bridge
         await ctx.clock.sleep(0.2)
     await dns.run()
@@ -60,6 +62,12 @@ def _address_is_local(ip: str) -> bool:
             return True
         except OSError:
             return False
+
+
+def _workers() -> int:
+    """K8PY_DNS_WORKERS: extra answering processes (0 when unset or not a number)."""
+    v = os.environ.get("K8PY_DNS_WORKERS", "0").strip()
+    return max(0, int(v)) if v.isdigit() else 0
 
 
 def _upstreams() -> list[str] | None:

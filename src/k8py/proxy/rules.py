@@ -6,14 +6,21 @@ so the per-packet cost does not grow with the number of services:
   nat prerouting/output -> chain services:
       ip daddr . meta l4proto . th dport vmap @service-ips          (ClusterIP, LB IPs)
       fib daddr type local meta l4proto . th dport vmap @service-nodeports
-  svc-<h>  (one per service port): masquerade mark for off-cluster sources,
-           session affinity, then `numgen inc mod N vmap {...}` -> strict round robin
-  ext-<h>  (NodePort/LoadBalancer entry): always masquerade, then svc-<h>, or the
-           node-local endpoints only for externalTrafficPolicy: Local
-  ep-<h>   (one per endpoint): hairpin mark, `dnat to ip:port`
+  svc-<h>  (one per service port): masquerade mark for off-cluster sources, then
+           `dnat to numgen inc mod N map { i : ip . port }` -> strict round robin,
+           the endpoint chosen in the rule itself (no chain per endpoint)
+  external entries (NodePort, LoadBalancer and external IPs): for
+           externalTrafficPolicy: Cluster, the maps go to svc-<h> and the key is also in
+           @external-ips / @external-nodeports, which marks the packet for masquerade
+           first; for Local, to ext-<h>: the node-local endpoints only
+  ep-<h>   (one per endpoint, only for session affinity): `update @affinity-<h>`,
+           `dnat to ip:port`; svc-<h> first sends known clients to their endpoint,
+           then round-robins with `numgen inc mod N vmap {...}` over these chains
   filter input/forward/output: @no-endpoint-services / @no-endpoint-nodeports ->
            reject at once (TCP reset) instead of letting the client hang.
-  nat postrouting: masquerade packets carrying mark 0x4000.
+  nat postrouting: hairpin (a pod reaching itself through a service: source and
+           DNATed destination are the same endpoint, @hairpin-endpoints) gets mark
+           0x4000; masquerade packets carrying mark 0x4000.
 
 `Ruleset` is the desired state as data (chains, sets, map elements); `diff(old, new)`
 gives one `nft -f` transaction that turns old into new, touching only what changed.
@@ -38,6 +45,12 @@ MAPS = {
     "no-endpoint-services": "ipv4_addr . inet_proto . inet_service : verdict",
     "no-endpoint-nodeports": "inet_proto . inet_service : verdict",
 }
+# Sets whose elements are data like the maps' (elements value ""), declared with the table.
+STATIC_SETS = {
+    "hairpin-endpoints": "ipv4_addr . ipv4_addr",
+    "external-ips": "ipv4_addr . inet_proto . inet_service",
+    "external-nodeports": "inet_proto . inet_service",
+}
 
 BASE_CHAINS = {
     "nat-prerouting": ["type nat hook prerouting priority dstnat; policy accept;", "jump services"],
@@ -53,14 +66,17 @@ BASE_CHAINS = {
                       "ct state new jump nodeport-endpoints-check"],
 }
 
-HELPER_CHAINS = {
-    "services": ["ip daddr . meta l4proto . th dport vmap @service-ips",
+HELPER_CHAINS = {  # in order: a chain exists before any rule that jumps to it
+    "reject-chain": ["meta l4proto tcp reject with tcp reset", "reject"],
+    "mark-for-masquerade": [f"meta mark set meta mark | {MASQ_MARK}"],
+    "services": ["ip daddr . meta l4proto . th dport @external-ips jump mark-for-masquerade",
+                 "ip daddr . meta l4proto . th dport vmap @service-ips",
+                 "fib daddr type local meta l4proto . th dport @external-nodeports jump mark-for-masquerade",
                  "fib daddr type local meta l4proto . th dport vmap @service-nodeports"],
     "service-endpoints-check": ["ip daddr . meta l4proto . th dport vmap @no-endpoint-services"],
     "nodeport-endpoints-check": ["fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports"],
-    "reject-chain": ["meta l4proto tcp reject with tcp reset", "reject"],
-    "mark-for-masquerade": [f"meta mark set meta mark | {MASQ_MARK}"],
-    "masquerading": [f"meta mark & {MASQ_MARK} == 0 return",
+    "masquerading": [f"ct status dnat ip saddr . ip daddr @hairpin-endpoints meta mark set meta mark | {MASQ_MARK}",
+                     f"meta mark & {MASQ_MARK} == 0 return",
                      f"meta mark set meta mark ^ {MASQ_MARK}",
                      "masquerade fully-random"],
 }
@@ -73,11 +89,11 @@ def _h(*parts: object) -> str:
 @dataclass
 class Ruleset:
     """Desired per-service state: chains (name -> rules), dynamic sets (name ->
-    declaration), and map elements (map -> {key: verdict})."""
+    declaration), and map and static set elements (name -> {key: verdict or ""})."""
 
     chains: dict[str, list[str]] = field(default_factory=dict)
     sets: dict[str, str] = field(default_factory=dict)
-    elements: dict[str, dict[str, str]] = field(default_factory=lambda: {m: {} for m in MAPS})
+    elements: dict[str, dict[str, str]] = field(default_factory=lambda: {m: {} for m in [*MAPS, *STATIC_SETS]})
 
 
 def build(ports: list[ServicePort], node: str, cluster_cidr: str,
@@ -104,23 +120,23 @@ def build(ports: list[ServicePort], node: str, cluster_cidr: str,
 
 
 def _round_robin(rs: Ruleset, sp: ServicePort, eps: list[Endpoint], chain: str, prefix: list[str]) -> None:
+    """`chain` = prefix, then each new connection to the next of `eps` in turn (strict
+    round robin: one `numgen inc` counter per rule)."""
+    for e in eps:
+        rs.elements["hairpin-endpoints"][f"{e.ip} . {e.ip}"] = ""
+    if not sp.affinity_timeout:
+        dests = ", ".join(f"{i} : {e.ip} . {e.port}" for i, e in enumerate(eps))
+        rs.chains[chain] = [*prefix, f"meta l4proto {sp.protocol} dnat to numgen inc mod {len(eps)} map {{ {dests} }}"]
+        return
     rules = list(prefix)
     targets = []
     for e in eps:
         ep_chain = f"ep-{_h(sp.key, e.ip, e.port)}"
+        aff = f"affinity-{_h(sp.key, e.ip, e.port)}"
         targets.append(ep_chain)
-        if ep_chain not in rs.chains:
-            ep_rules = [f"ip saddr {e.ip} jump mark-for-masquerade"]
-            if sp.affinity_timeout:
-                aff = f"affinity-{_h(sp.key, e.ip, e.port)}"
-                rs.sets[aff] = (f"type ipv4_addr; flags dynamic,timeout; "
-                                f"timeout {sp.affinity_timeout}s;")
-                ep_rules.append(f"update @{aff} {{ ip saddr }}")
-            ep_rules.append(f"meta l4proto {sp.protocol} dnat to {e.ip}:{e.port}")
-            rs.chains[ep_chain] = ep_rules
-    if sp.affinity_timeout:
-        for e, t in zip(eps, targets):
-            rules.append(f"ip saddr @affinity-{_h(sp.key, e.ip, e.port)} goto {t}")
+        rs.sets[aff] = f"type ipv4_addr; flags dynamic,timeout; timeout {sp.affinity_timeout}s;"
+        rs.chains[ep_chain] = [f"update @{aff} {{ ip saddr }}", f"meta l4proto {sp.protocol} dnat to {e.ip}:{e.port}"]
+        rules.append(f"ip saddr @{aff} goto {ep_chain}")
     vmap = ", ".join(f"{i} : goto {t}" for i, t in enumerate(targets))
     rules.append(f"numgen inc mod {len(targets)} vmap {{ {vmap} }}")
     rs.chains[chain] = rules
@@ -148,26 +164,40 @@ def _add_service_port(rs: Ruleset, sp: ServicePort, node: str, cluster_cidr: str
             _round_robin(rs, sp, external, ext_chain, ["ip saddr 127.0.0.0/8 jump mark-for-masquerade"])
     else:
         external = internal
-        if external:
-            rs.chains[ext_chain] = ["jump mark-for-masquerade", f"goto {svc_chain}"]
+        ext_chain = svc_chain  # entered after @external-ips / @external-nodeports marked it
     for addr in external_addrs:
         k = f"{addr} . {proto} . {sp.port}"
         if external:
             rs.elements["service-ips"][k] = f"goto {ext_chain}"
+            if not sp.external_local:
+                rs.elements["external-ips"][k] = ""
         else:
             rs.elements["no-endpoint-services"][k] = "goto reject-chain"
     if sp.node_port:
         k = f"{proto} . {sp.node_port}"
         if external:
             rs.elements["service-nodeports"][k] = f"goto {ext_chain}"
+            if not sp.external_local:
+                rs.elements["external-nodeports"][k] = ""
         else:
             rs.elements["no-endpoint-nodeports"][k] = "goto reject-chain"
 
 
-def _chain_cmds(name: str, rules: list[str], table: str) -> list[str]:
-    cmds = [f"add chain {FAMILY} {table} {name}", f"flush chain {FAMILY} {table} {name}"]
+def _chain_cmds(name: str, rules: list[str], table: str, flush: bool = True) -> list[str]:
+    cmds = [f"add chain {FAMILY} {table} {name}"]
+    if flush:
+        cmds.append(f"flush chain {FAMILY} {table} {name}")
     cmds += [f"add rule {FAMILY} {table} {name} {r}" for r in rules]
     return cmds
+
+
+def _elements(verb: str, name: str, table: str, items: list[tuple[str, str]]) -> list[str]:
+    """One command for many elements of a map or set (nft parses one batch far faster
+    than one command per element)."""
+    if not items:
+        return []
+    body = ", ".join(f"{k} : {v}" if v and verb == "add" else k for k, v in items)
+    return [f"{verb} element {FAMILY} {table} {name} {{ {body} }}"]
 
 
 def full(rs: Ruleset, table: str = TABLE) -> str:
@@ -175,18 +205,19 @@ def full(rs: Ruleset, table: str = TABLE) -> str:
     cmds = [f"add table {FAMILY} {table}", f"delete table {FAMILY} {table}", f"add table {FAMILY} {table}"]
     for m, t in MAPS.items():
         cmds.append(f"add map {FAMILY} {table} {m} {{ type {t}; }}")
+    for m, t in STATIC_SETS.items():
+        cmds.append(f"add set {FAMILY} {table} {m} {{ type {t}; }}")
     for name, decl in sorted(rs.sets.items()):
         cmds.append(f"add set {FAMILY} {table} {name} {{ {decl} }}")
     for name, rules in HELPER_CHAINS.items():
-        cmds += _chain_cmds(name, rules, table)
+        cmds += _chain_cmds(name, rules, table, flush=False)
     for name, rules in _ordered(rs.chains):
-        cmds += _chain_cmds(name, rules, table)
+        cmds += _chain_cmds(name, rules, table, flush=False)
     for name, (hook, *rules) in BASE_CHAINS.items():
         cmds.append(f"add chain {FAMILY} {table} {name} {{ {hook} }}")
         cmds += [f"add rule {FAMILY} {table} {name} {r}" for r in rules]
     for m, elems in rs.elements.items():
-        for k, v in sorted(elems.items()):
-            cmds.append(f"add element {FAMILY} {table} {m} {{ {k} : {v} }}")
+        cmds += _elements("add", m, table, sorted(elems.items()))
     return "\n".join(cmds) + "\n"
 
 
@@ -208,16 +239,12 @@ def diff(old: Ruleset, new: Ruleset, table: str = TABLE) -> str:
     changed = {n: r for n, r in new.chains.items() if old.chains.get(n) != r}
     for name, rules in _ordered(changed):
         cmds += _chain_cmds(name, rules, table)
-    for m in MAPS:
+    for m in [*MAPS, *STATIC_SETS]:
         o, n = old.elements.get(m, {}), new.elements.get(m, {})
         if o == n:
             continue
-        for k, v in sorted(o.items()):
-            if n.get(k) != v:
-                cmds.append(f"delete element {FAMILY} {table} {m} {{ {k} }}")
-        for k, v in sorted(n.items()):
-            if o.get(k) != v:
-                cmds.append(f"add element {FAMILY} {table} {m} {{ {k} : {v} }}")
+        cmds += _elements("delete", m, table, [(k, v) for k, v in sorted(o.items()) if n.get(k) != v])
+        cmds += _elements("add", m, table, [(k, v) for k, v in sorted(n.items()) if o.get(k) != v])
     gone = [c for c, _ in reversed(_ordered({c: [] for c in old.chains.keys() - new.chains.keys()}))]
     cmds += [f"flush chain {FAMILY} {table} {c}" for c in gone]
     cmds += [f"delete chain {FAMILY} {table} {c}" for c in gone]
