@@ -104,7 +104,10 @@ def test_daemonset_statefulset_and_claims(server: K8pyServer) -> None:
                  "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
                      "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}))
     s.kubectl("rollout", "status", "statefulset/db", "--timeout=60s")
-    claims = {c["metadata"]["name"]: c for c in get(s, "pvc")["items"]}
+    def claims_bound() -> dict[str, Any] | None:  # the phase is written after the binding (a second write)
+        claims = {c["metadata"]["name"]: c for c in get(s, "pvc")["items"]}
+        return claims if all((c.get("status") or {}).get("phase") == "Bound" for c in claims.values()) else None
+    claims = wait_for(claims_bound, what="both claims Bound")
     for i in range(2):
         claim = claims[f"data-db-{i}"]
         assert claim["status"]["phase"] == "Bound" and claim["spec"]["storageClassName"] == "local-path"
