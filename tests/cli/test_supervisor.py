@@ -59,7 +59,7 @@ def stand_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 async def test_supervises_and_stops_the_api_server_last(stand_ins: Path, tmp_path: Path) -> None:
     out, err = io.StringIO(), io.BytesIO()
-    sup = Supervisor(ServerArgs(data_dir=str(tmp_path / "data"), port=0), out=out, err=err)
+    sup = Supervisor(ServerArgs(data_dir=str(tmp_path / "data"), port=0, no_agent=True), out=out, err=err)
     stop = asyncio.Event()
     task = asyncio.create_task(sup.run(stop))
     while err.getvalue().count(b"[kube-scheduler] kube-scheduler says hello") < 3 \

@@ -11,14 +11,12 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from e2e_harness import K8pyServer, wait_for
-
-COMPONENTS = ("kube-apiserver", "kube-scheduler", "kube-controller-manager")
+from helpers.procs import component_pids
 
 
 @pytest.fixture(scope="module")
@@ -34,22 +32,8 @@ def sup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8pyServer]:
 
 
 def children(server: K8pyServer) -> dict[str, int]:
-    """The server's child processes by component: {"kube-scheduler": pid, ...}."""
     assert server.proc is not None
-    out: dict[str, int] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == server.proc.pid:
-            for name in COMPONENTS:
-                if name.encode() in argv:
-                    out[name] = int(d.name)
-    return out
+    return component_pids(server.proc.pid)
 
 
 def kill9(server: K8pyServer, name: str) -> int:

@@ -232,11 +232,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--service-lb-pool, 127.0.100.254)")
     p.add_argument("--ingress-http-port", type=int, default=80, help="ingress HTTP port (default 80)")
     p.add_argument("--ingress-https-port", type=int, default=443, help="ingress HTTPS port (default 443)")
-    p.add_argument("--components", choices=("inprocess", "processes"), default="inprocess",
-                   help="inprocess (default): the whole control plane in this process; processes: this "
-                        "process supervises kube-apiserver (with the store and the embedded node), "
-                        "kube-scheduler and kube-controller-manager as processes of their own, restarting "
-                        "a crashed one with backoff")
+    p.add_argument("--components", choices=("processes", "inprocess"), default="processes",
+                   help="processes (default): this process supervises kube-apiserver (with the store and "
+                        "the embedded node), kube-scheduler and kube-controller-manager as processes of their "
+                        "own, restarting a crashed one with backoff; inprocess: the whole control plane in "
+                        "this process")
     p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
                    help="RBAC (default: system:masters, then Roles and bindings) or AlwaysAllow")
 

@@ -36,6 +36,8 @@ from k8py.cli.server import ServerArgs, args_from
 if TYPE_CHECKING:
     import argparse
 
+    from k8py.cli.mirrorpods import Static
+
 log = logging.getLogger("k8py.supervisor")
 
 BACKOFF_BASE = 0.5  # seconds before the first restart
@@ -111,12 +113,57 @@ class Supervisor:
             self.args.port = int(self.url.rsplit(":", 1)[1])
             self.children[APISERVER].env["K8PY_SERVER_CONFIG"] = self.args.to_json()
         others = [asyncio.create_task(self._keep(self._child(n)), name=f"k8py-supervise-{n}") for n in CONTROLLERS]
+        mirrors = self._mirror_pods()
         await stop.wait()
         self.stopping.set()
+        if mirrors is not None:
+            mirrors.cancel()
+            await asyncio.gather(mirrors, return_exceptions=True)
         await self._stop([self.children[n] for n in CONTROLLERS], others)
         self._controllers_stopped = True
         await self._stop([self.children[APISERVER]], [api])
         return 0
+
+    def _mirror_pods(self) -> asyncio.Task[None] | None:
+        """With the embedded node, its kube-system mirror pods (`cli.mirrorpods`), written as admin."""
+        if self.args.no_agent or self.args.nodes is not None:
+            return None
+        from k8py.apiserver.certs import CA_CERT, Pki
+        from k8py.cli.mirrorpods import MirrorPods
+        from k8py.client.client import Client
+        from k8py.client.rest import RestTransport
+        from k8py.kubelet.node import default_node_name
+
+        pki = Pki(dir=self.args.data_path / "pki", agent_token="")
+        node = os.environ.get("K8PY_AGENT_NODE_NAME") or default_node_name()
+
+        async def run() -> None:
+            try:
+                client = Client(RestTransport(self.url, ca_file=str(pki.dir / CA_CERT),
+                                              cert_file=str(pki.admin_cert), key_file=str(pki.admin_key)))
+            except OSError as e:
+                log.warning("no mirror pods: %s", e)
+                return
+            try:
+                await MirrorPods(client, node, self.statics).run()
+            finally:
+                await client.close()
+        return asyncio.create_task(run(), name="k8py-mirror-pods")
+
+    def statics(self) -> list[Static]:
+        """What the mirror pods show: each child, and the node's DNS and proxy in the API server's."""
+        from k8py.cli.mirrorpods import Static
+
+        out = []
+        for c in self.children.values():
+            if c.proc is None:
+                continue
+            running = c.proc.returncode is None
+            out.append(Static(c.name, c.proc.pid, c.restarts, c.started_at, running=running))
+            if c.name == APISERVER:
+                out += [Static(n, c.proc.pid, c.restarts, c.started_at, "node", running) for n in ("kube-dns",
+                                                                                                  "kube-proxy")]
+        return out
 
     async def _stop(self, children: list[Child], keepers: list[asyncio.Task[int]]) -> None:
         for child in children:
