@@ -68,7 +68,7 @@ async def test_supervises_and_stops_the_api_server_last(stand_ins: Path, tmp_pat
     stop.set()
     assert await task == 0
     assert out.getvalue() == "k8py: ready at https://127.0.0.1:12345 (store sqlite)\n"
-    assert sup.url == "https://127.0.0.1:12345" and sup.args.port == 12345  # restarts keep the port
+    assert sup.args.port and sup.url == f"https://127.0.0.1:{sup.args.port}"  # chosen first: restarts keep it
     assert sup.children["kube-scheduler"].exits[:2] == [3, 3]
     assert b"[supervisor] kube-scheduler exited with code 3; restarting" in err.getvalue()
     stopped = stand_ins.read_text().split()

@@ -1,5 +1,6 @@
 """kube-system lists the supervised control plane and the node's DNS and proxy as mirror
-pods (as kubeadm's static pods), on a cluster with its embedded node agent."""
+pods (as kubeadm's static pods), on a cluster with its embedded node agent, which runs in
+a process of its own."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def test_kube_system_shows_the_control_plane(agent_cluster: Any) -> None:
     names = [f"{part}-{node}" for part in PARTS]
     pods = wait_for(lambda: (p := mirror_pods(c)) and all(n in p and running(p[n]) for n in names) and p,
                     timeout=60, what="five Running mirror pods")
+    assert c.proc is not None
+    pids = component_pids(c.proc.pid)
+    assert sorted(pids) == ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"]
+    assert pods[f"kube-proxy-{node}"]["status"]["containerStatuses"][0]["containerID"] == f"k8py://{pids['kubelet']}"
     sched = pods[f"kube-scheduler-{node}"]
     assert "kubernetes.io/config.mirror" in sched["metadata"]["annotations"] and sched["spec"]["nodeName"] == node
     assert sched["status"]["containerStatuses"][0]["restartCount"] == 0
@@ -35,7 +40,6 @@ def test_kube_system_shows_the_control_plane(agent_cluster: Any) -> None:
     c.kubectl("delete", "pod", "-n", "kube-system", f"kube-scheduler-{node}", "--wait=false")
     wait_for(lambda: (p := mirror_pods(c).get(f"kube-scheduler-{node}")) and running(p)
              and p["metadata"]["uid"] != sched["metadata"]["uid"], timeout=60, what="a new mirror pod")
-    assert c.proc is not None
     os.kill(component_pids(c.proc.pid)["kube-scheduler"], signal.SIGKILL)
     wait_for(lambda: (p := mirror_pods(c).get(f"kube-scheduler-{node}")) and running(p)
              and p["status"]["containerStatuses"][0]["restartCount"] == 1, timeout=60, what="restartCount 1")

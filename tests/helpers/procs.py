@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COMPONENTS = ("kube-apiserver", "kube-scheduler", "kube-controller-manager")
+COMPONENTS = ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet")
 
 
 def component_pids(server_pid: int) -> dict[str, int]:

@@ -90,6 +90,7 @@ class ServerArgs:
     flannel_backend: str = "host-gw"  # the node hosts' pod routes between nodes: host-gw or vxlan
     components: str = "inprocess"  # or "processes": `cli.supervisor` runs the control plane as processes
     control_plane: bool = True  # False: the scheduler and controller manager run in processes of their own
+    node_in_process: bool = True  # False: the embedded node's agent, proxy and DNS run in `k8py kubelet`
 
     def to_json(self) -> str:
         """These arguments for a supervised process (`k8py kube-apiserver` and the others)."""
@@ -150,7 +151,8 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
         comps += [("proxy", run_proxy), ("routes", run_routes)]
     elif not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
-        comps += node_components()
+        if args.node_in_process:  # else `k8py kubelet` runs them (`cli.nodeprocess`)
+            comps += node_components()
         from k8py.ingress.run import run as run_ingress  # on the embedded node: its nginx reaches the pods
         comps.append(("ingress", run_ingress))
     return comps
@@ -468,7 +470,7 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
     from k8py.component import ClusterContext
 
     options = cluster_options(args, api.config.cluster_domain)
-    node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
+    node = _host_node(args) if args.nodes is not None else None if args.no_agent else embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
                           server_url=url, credentials=pki, node=node, local_streams=node_proxy,
                           node_client=_node_client(api, node) if args.nodes is None else None,
@@ -527,7 +529,7 @@ def _host_node(args: ServerArgs) -> LocalNode:
                      missing=tuple(missing_requirements()))
 
 
-def _embedded_node(args: ServerArgs) -> LocalNode:
+def embedded_node(args: ServerArgs) -> LocalNode:
     """The embedded agent's node: K8PY_AGENT_* over the flags (so that test clusters on one
     host do not collide), and what this host lacks to run containers."""
     from k8py.component import LocalNode
@@ -592,7 +594,7 @@ def main_apiserver() -> int:
     from k8py.store.errors import EtcdTLSError
 
     args = ServerArgs.from_json(os.environ["K8PY_SERVER_CONFIG"])
-    args.control_plane, args.components = False, "inprocess"
+    args.control_plane, args.node_in_process, args.components = False, False, "inprocess"
     try:
         return asyncio.run(serve(args, signals=(signal.SIGTERM,)))
     except (OSError, ValueError, NodeHostError, EtcdTLSError) as e:
