@@ -22,7 +22,10 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING
+
+log = logging.getLogger("k8py.kubelet")
 
 if TYPE_CHECKING:
     from k8py.cli.server import ServerArgs
@@ -62,11 +65,14 @@ async def run(args: ServerArgs, url: str) -> None:
         print("k8py: kubelet idle: missing " + ", ".join(node.missing), flush=True)
     pki_dir = args.data_path / "pki"
     await files_exist(pki_dir / "ca.crt", pki_dir / "ca.key")  # the API server makes them on its first start
+    log.info("kubelet: imports done, PKI there at %.3fs", time.process_time())
     tls = credentials(args, node)
     pki = tls.serving_cert.parent
     client = Client(RestTransport(url, ca_file=str(tls.ca_cert), cert_file=str(pki / "node.crt"),
                                   key_file=str(pki / "node.key")))
     await api_answers(client)
+    log.info("kubelet: API answered (%.3fs CPU)", time.process_time())
+    print("k8py: kubelet connected", flush=True)  # the supervisor starts the controllers now
     ctx = ClusterContext(clock=RealClock(), client=lambda: client, options=cluster_options(args), server_url=url,
                          credentials=TokenCredentials("", tls.ca_cert), node=node, node_tls=tls)
     try:

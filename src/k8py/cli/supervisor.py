@@ -49,6 +49,8 @@ HEALTHY_AFTER = 60.0  # a child that ran this long restarts after BACKOFF_BASE a
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL on the way out
 NODE_WAIT = 15.0  # at most this long after the API server, the ready line waits for the kubelet's endpoint
 KUBELET_IDLE = b"k8py: kubelet idle"  # the kubelet's line when this host runs no node components
+KUBELET_CONNECTED = b"k8py: kubelet connected"  # the kubelet's line once the API answered it
+CONTROLLERS_WAIT = 3.0  # at most this long after the API server is ready, the controllers wait for the kubelet
 APISERVER = "kube-apiserver"
 CONTROLLERS = ("kube-scheduler", "kube-controller-manager")
 KUBELET = "kubelet"  # the embedded node's agent, proxy and DNS (`cli.nodeprocess`)
@@ -124,6 +126,10 @@ class Supervisor:
         self.api_ready = asyncio.Event()  # the API server printed its ready line
         self.node_up = asyncio.Event()  # the kubelet's endpoint answers (or it never will)
         self._ready_line = ""
+        self.kubelet_connected = asyncio.Event()  # the kubelet reached the API, or runs nothing
+        controllers = asyncio.Event()
+        self.go: dict[str, asyncio.Event | None] = {APISERVER: None, KUBELET: self.api_ready,
+                                                    **{n: controllers for n in CONTROLLERS}}
         self.url = ""
         self.children: dict[str, Child] = {}
         self._controllers_stopped = False
@@ -138,15 +144,22 @@ class Supervisor:
         return child
 
     async def run(self, stop: asyncio.Event) -> int:
-        """Run until `stop` is set; returns the exit code. Every child starts at once (their
-        imports overlap the API server's start; the others wait for it to answer)."""
+        """Run until `stop` is set; returns the exit code. The API server first, the kubelet
+        once it is ready, the scheduler and the controller manager once the kubelet reached
+        the API (or said it runs nothing, or CONTROLLERS_WAIT passed): on a small machine,
+        processes importing at once slow each other down, and the way to a Ready node goes
+        through the API server and then the kubelet (not later: the node may wait for its
+        podCIDR from the controller manager's node IPAM)."""
         self._prepare()
         names = [APISERVER, *([KUBELET] if self.embedded_node else []), *CONTROLLERS]
-        keepers = [asyncio.create_task(self._keep(self._child(n)), name=f"k8py-supervise-{n}") for n in names]
+        keepers = [asyncio.create_task(self._keep(self._child(n), self.go[n]),
+                                       name=f"k8py-supervise-{n}") for n in names]
         api, others = keepers[0], keepers[1:]
         ready = asyncio.create_task(self._announce())
+        gate = asyncio.create_task(self._open_controllers())
         await asyncio.wait([api, ready, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
+        gate.cancel()
         mirrors = self._mirror_pods() if self.ready.is_set() and not api.done() else None
         if not api.done():
             await stop.wait()
@@ -233,8 +246,14 @@ class Supervisor:
                 child.proc.kill()
         await asyncio.gather(*keepers, return_exceptions=True)
 
-    async def _keep(self, child: Child) -> int:
-        """Run `child`, restarting it with backoff, until stopping; returns its last exit code."""
+    async def _keep(self, child: Child, after: asyncio.Event | None = None) -> int:
+        """Run `child` (once `after` is set), restarting it with backoff, until stopping;
+        returns its last exit code."""
+        if after is not None:
+            await asyncio.wait([asyncio.create_task(after.wait()), asyncio.create_task(self.stopping.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+            if self.stopping.is_set():
+                return 0
         delay = BACKOFF_BASE
         while True:
             t0 = time.monotonic()
@@ -272,8 +291,21 @@ class Supervisor:
                 continue
             if stdout and name == KUBELET and line.startswith(KUBELET_IDLE):
                 self.node_up.set()
+                self.kubelet_connected.set()
+            if stdout and name == KUBELET and line.startswith(KUBELET_CONNECTED):
+                self.kubelet_connected.set()
+                continue
             self.err.write(b"[" + name.encode() + b"] " + line)
             self.err.flush()
+
+    async def _open_controllers(self) -> None:
+        await self.api_ready.wait()
+        if self.embedded_node:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.kubelet_connected.wait(), CONTROLLERS_WAIT)
+        event = self.go[CONTROLLERS[0]]
+        assert event is not None
+        event.set()
 
     async def _announce(self) -> None:
         """Print the ready line once the API server is ready and, with the embedded node, its
@@ -281,7 +313,7 @@ class Supervisor:
         when it ran in the same process), or NODE_WAIT passed."""
         await self.api_ready.wait()
         if self.embedded_node:
-            probe = asyncio.create_task(self._probe_kubelet())
+            probe = asyncio.create_task(self._probe_kubelet())  # once the kubelet reached the API
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.node_up.wait(), NODE_WAIT)
             probe.cancel()
@@ -292,6 +324,7 @@ class Supervisor:
     async def _probe_kubelet(self) -> None:
         """Set `node_up` once the Node's status names the kubelet's endpoint (its InternalIP
         and this start's port), which the API server's node proxy dials."""
+        await self.kubelet_connected.wait()  # not before: its imports would slow the kubelet's start
         client = self._admin()
         while client is not None and not self.node_up.is_set():
             try:
