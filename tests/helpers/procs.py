@@ -15,7 +15,7 @@ def component_pids(server_pid: int) -> dict[str, int]:
             continue
         try:
             ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            argv = (d / "cmdline").read_bytes().split(b"\0")
+            argv = (d / "cmdline").read_bytes().replace(b"\0", b" ").split()  # argv, or its setproctitle title
         except (OSError, IndexError, ValueError):
             continue
         if ppid == server_pid:

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "secrets":
         from k8py.cli import secrets
         return secrets.main(args)
+    if args.cmd in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet"):
+        from k8py.cli.proctitle import name_process
+        name_process(args.cmd)
     if args.cmd == "kube-apiserver":
         from k8py.cli import server
         return server.main_apiserver()

@@ -15,8 +15,9 @@ server comes back on the port it first bound, so the others reconnect to the sam
 an API server that exits before it was ever ready ends the supervisor with its exit code
 (bad flags, a busy port). SIGINT/SIGTERM stop the node, the scheduler and the controller
 manager (SIGTERM, SIGKILL after STOP_GRACE) before the API server and its store. The children
-ignore SIGINT (a terminal's Ctrl-C reaches the whole process group: the order is kept
-here) and get SIGTERM if this process dies (PR_SET_PDEATHSIG).
+run in sessions of their own, so that what is sent to this process's group (a terminal's
+Ctrl-C, `timeout`) reaches this process only and the order is kept here; they get SIGKILL
+if this process dies (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -108,10 +109,11 @@ class Child:
 
 
 def _child_setup() -> None:
-    """In the child, before exec: ignore SIGINT, and die with the supervisor."""
+    """In the child (a session of its own), before exec: ignore SIGINT, and be killed with
+    the supervisor (kill -9 of `k8py server` stays a kill -9 of the whole control plane)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class Supervisor:
@@ -273,7 +275,7 @@ class Supervisor:
         child.env["K8PY_SERVER_URL"] = self.url
         proc = await asyncio.create_subprocess_exec(*child.argv, env=child.env, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                    preexec_fn=_child_setup)
+                                                    start_new_session=True, preexec_fn=_child_setup)
         child.proc, child.started_at = proc, time.time()
         if self.stopping.is_set() and (child.name != APISERVER or self._controllers_stopped):
             proc.send_signal(signal.SIGTERM)  # started while stopping: `_stop` may have passed it by
