@@ -75,18 +75,40 @@ class Server:
                 buf += os.read(self.proc.stdout.fileno(), 4096)
         return time.monotonic() - t0
 
-    def cpu_s(self) -> float:
-        """User + system CPU seconds the server process has used (from /proc)."""
+    def pids(self) -> list[int]:
+        """The server process and its children (`k8py server` supervises the control plane's
+        processes: kube-apiserver, kube-scheduler, kube-controller-manager)."""
         assert self.proc
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out = [self.proc.pid]
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return out
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server's processes have used (from /proc)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_mib(self) -> float:
-        assert self.proc
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """The resident memory of the server's processes together."""
+        total = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += sum(int(line.split()[1]) for line in lines if line.startswith("VmRSS:"))
+        return total / 1024
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

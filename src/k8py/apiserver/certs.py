@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from k8py.api.wellknown import GROUP_MASTERS, GROUP_NODES, NODE_USER_PREFIX
+from k8py.api.wellknown import (
+    GROUP_MASTERS,
+    GROUP_NODES,
+    NODE_USER_PREFIX,
+    USER_KUBE_CONTROLLER_MANAGER,
+    USER_KUBE_SCHEDULER,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +47,9 @@ KUBELET_CLIENT_KEY = "apiserver-kubelet-client.key"
 KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 CA_HASH = "ca-cert-hash"  # sha256:<hex> of the CA's public key, for `k8py agent --ca-cert-hash`
 SANS_FILE = "apiserver.sans"  # the names the current serving cert was made for
+# Client certificates of the control-plane components run as processes of their own
+# (`k8py server --components processes`): CN = the component's user, as kubeadm makes them.
+COMPONENT_USERS = {"kube-scheduler": USER_KUBE_SCHEDULER, "kube-controller-manager": USER_KUBE_CONTROLLER_MANAGER}
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,10 @@ class Pki:
     @property
     def kubelet_client_key(self) -> Path:
         return self.dir / KUBELET_CLIENT_KEY
+
+    def component_cert(self, component: str) -> tuple[Path, Path]:
+        """The client certificate and key of a control-plane component (COMPONENT_USERS)."""
+        return self.dir / f"{component}.crt", self.dir / f"{component}.key"
 
     def kubelet_client_ssl_context(self) -> ssl.SSLContext:
         """TLS of the API server dialing a kubelet: verifies the kubelet's serving certificate
@@ -141,6 +154,9 @@ def ensure_pki(data_dir: str | Path, sans: list[str] | None = None) -> Pki:
     if not ca_ok or not (d / KUBELET_CLIENT_CERT).exists() or not (d / KUBELET_CLIENT_KEY).exists():
         _gen_leaf(d, KUBELET_CLIENT_CERT, KUBELET_CLIENT_KEY, cn=KUBELET_CLIENT_CN, org=GROUP_MASTERS, sans=[],
                   server=False)
+    for component, user in COMPONENT_USERS.items():
+        if not ca_ok or not (d / f"{component}.crt").exists() or not (d / f"{component}.key").exists():
+            _gen_leaf(d, f"{component}.crt", f"{component}.key", cn=user, org=None, sans=[], server=False)
     if not ca_ok or not (d / CA_HASH).exists():
         _write(d / CA_HASH, ca_cert_hash((d / CA_CERT).read_bytes()).encode())
     tok = d / AGENT_TOKEN

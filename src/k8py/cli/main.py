@@ -1,4 +1,6 @@
-"""`k8py` command line: server, agent, node, image, secrets, reset, version.
+"""`k8py` command line: server, agent, node, image, secrets, reset, version (and the
+processes `k8py server --components processes` starts: kube-apiserver, kube-scheduler,
+kube-controller-manager, kubelet).
 
 Every command lives in `k8py.cli` (`server.py`, `agent.py`, `node.py`, `image.py`, `secrets.py`, `reset.py`).
 Subcommand modules import their components only when chosen, so `k8py version` and
@@ -25,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_arguments(sub.add_parser("node", help="add, stop, start or remove a node host of `server --nodes`"))
     image.add_image_commands(sub)
     secrets.add_arguments(sub.add_parser("secrets", help="Secrets at rest: rotate the encryption key"))
+    for component in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet"):
+        p = sub.add_parser(component, help=f"{component} in a process of its own (started by "
+                                           "`k8py server --components processes`)")
+        p.add_argument("--data-dir", default="", help="the server's data dir (shown in ps; the settings come "
+                                                      "from the supervisor)")
     return parser
 
 
@@ -33,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "version":
         print(f"k8py {__version__} (Kubernetes API {KUBERNETES_VERSION})")
         return 0
+    if args.cmd == "server" and args.components == "processes":
+        from k8py.cli import supervisor
+        return supervisor.main(args)
     if args.cmd == "server":
         from k8py.cli import server
         return server.main(args)
@@ -48,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "secrets":
         from k8py.cli import secrets
         return secrets.main(args)
+    if args.cmd in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet"):
+        from k8py.cli.proctitle import name_process
+        name_process(args.cmd)
+    if args.cmd == "kube-apiserver":
+        from k8py.cli import server
+        return server.main_apiserver()
+    if args.cmd in ("kube-scheduler", "kube-controller-manager"):
+        from k8py.cli import controlplane
+        return controlplane.main(args.cmd)
+    if args.cmd == "kubelet":
+        from k8py.cli import nodeprocess
+        return nodeprocess.main()
     if args.cmd == "image":
         from k8py.cli import image
         return image.run_image_command(args)

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from k8py.client.client import Client
     from k8py.client.leaderelection import LeaderElectionConfig
     from k8py.clock import RealClock
-    from k8py.component import ClusterContext, Component, LocalNode
+    from k8py.component import ClusterContext, ClusterOptions, Component, LocalNode
     from k8py.nodehost.layout import HostNetwork
     from k8py.store import Store
     from k8py.store.etcd import EtcdTLS
@@ -95,6 +95,20 @@ class ServerArgs:
     flannel_backend: str = "host-gw"  # the node hosts' pod routes between nodes: host-gw or vxlan
     kube_api_qps: float = 0.0  # the scheduler's and each controller's client; 0 = Kubernetes' default, < 0 = none
     kube_api_burst: int = 0
+    components: str = "inprocess"  # or "processes": `cli.supervisor` runs the control plane as processes
+    control_plane: bool = True  # False: the scheduler and controller manager run in processes of their own
+    node_in_process: bool = True  # False: the embedded node's agent, proxy and DNS run in `k8py kubelet`
+
+    def to_json(self) -> str:
+        """These arguments for a supervised process (`k8py kube-apiserver` and the others)."""
+        import dataclasses
+        import json
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerArgs:
+        import json
+        return cls(**json.loads(text))
 
     def leader_election(self) -> LeaderElectionConfig:
         from k8py.client.leaderelection import LeaderElectionConfig
@@ -133,6 +147,8 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
     # Each as its own user, holding its bootstrap roles (controllerpolicy: the controllers' roles).
     comps: list[tuple[str, Component]] = [("scheduler", as_user(USER_KUBE_SCHEDULER, scheduler)),
                                           ("controller-manager", as_user(USER_KUBE_CONTROLLER_MANAGER, controllers))]
+    if not args.control_plane:  # `k8py kube-scheduler` and `k8py kube-controller-manager` run them
+        comps = []
     if args.simulated_nodes > 0:
         from k8py.simnode.run import run as run_simulated
         comps.append(("simulated-nodes", run_simulated))
@@ -142,7 +158,8 @@ def _builtin_components(args: ServerArgs) -> list[tuple[str, Component]]:
         comps += [("proxy", run_proxy), ("routes", run_routes)]
     elif not args.no_agent:  # the embedded node: real containers when root + Linux + runc, else says what is missing
         from k8py.cli.agent import node_components
-        comps += node_components()
+        if args.node_in_process:  # else `k8py kubelet` runs them (`cli.nodeprocess`)
+            comps += node_components()
         from k8py.ingress.run import run as run_ingress  # on the embedded node: its nginx reaches the pods
         comps.append(("ingress", run_ingress))
     return comps
@@ -230,6 +247,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--service-lb-pool, 127.0.100.254)")
     p.add_argument("--ingress-http-port", type=int, default=80, help="ingress HTTP port (default 80)")
     p.add_argument("--ingress-https-port", type=int, default=443, help="ingress HTTPS port (default 443)")
+    p.add_argument("--components", choices=("processes", "inprocess"), default="processes",
+                   help="processes (default): this process supervises kube-apiserver (with the store and "
+                        "the embedded node), kube-scheduler and kube-controller-manager as processes of their "
+                        "own, restarting a crashed one with backoff; inprocess: the whole control plane in "
+                        "this process")
     p.add_argument("--authorization-mode", choices=("RBAC", "AlwaysAllow"), default="RBAC",
                    help="RBAC (default: system:masters, then Roles and bindings) or AlwaysAllow")
     p.add_argument("--kube-api-qps", type=float, default=0.0,
@@ -268,6 +290,7 @@ def args_from(ns: argparse.Namespace) -> ServerArgs:
                       ingress_http_port=getattr(ns, "ingress_http_port", 80),
                       ingress_https_port=getattr(ns, "ingress_https_port", 443),
                       authorization_mode=getattr(ns, "authorization_mode", "RBAC"),
+                      components=getattr(ns, "components", "inprocess"),
                       nodes=getattr(ns, "nodes", None), node_network=getattr(ns, "node_network", "10.41.0.0/24"),
                       etcd_cafile=getattr(ns, "etcd_cafile", None), etcd_certfile=getattr(ns, "etcd_certfile", None),
                       etcd_keyfile=getattr(ns, "etcd_keyfile", None),
@@ -281,13 +304,14 @@ def _store_kind(url: str | None) -> str:
     return url.split(":", 1)[0].split("+", 1)[0]
 
 
-async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None) -> int:
-    """Start the control plane and its components, run until `stop` is set (SIGINT and
-    SIGTERM set it), then stop everything in reverse order. Returns the exit code."""
+async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None,
+                signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> int:
+    """Start the control plane and its components, run until `stop` is set (`signals` set
+    it), then stop everything in reverse order. Returns the exit code."""
     from k8py.clock import RealClock
 
     stop = stop or asyncio.Event()
-    _stop_on_signals(stop)
+    _stop_on_signals(stop, signals)
     clock = RealClock()
     if args.leader_elect:
         args.leader_election()  # bad timings: a one-line error before anything starts
@@ -344,9 +368,9 @@ async def start_node_hosts(args: ServerArgs, front: HttpFront, port: int) -> Ser
     return await ServedNodeHosts.start(cluster, front)
 
 
-def _stop_on_signals(stop: asyncio.Event) -> None:
+def _stop_on_signals(stop: asyncio.Event, signals: tuple[int, ...]) -> None:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in signals:
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
@@ -488,23 +512,30 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
     and the embedded node (unless --no-agent)."""
     from k8py.apiserver.inprocess import InProcessTransport
     from k8py.client.client import Client
-    from k8py.component import ClusterContext, ClusterOptions
+    from k8py.component import ClusterContext
 
-    root = os.environ.get("K8PY_AGENT_ROOT")  # local-path volumes live where the embedded agent keeps its storage
-    options = ClusterOptions(service_cidr=args.service_cidr, cluster_cidr=args.cluster_cidr,
-                             cluster_dns=args.cluster_dns, cluster_domain=api.config.cluster_domain,
-                             service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
-                             node_monitor_grace_period=args.node_monitor_grace_period,
-                             local_storage_dir=f"{root}/storage" if root else "",
-                             simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity),
-                             ingress_dir=str(args.data_path / "ingress"), ingress_address=args.ingress_address,
-                             ingress_http_port=args.ingress_http_port, ingress_https_port=args.ingress_https_port,
-                             kube_api_qps=args.kube_api_qps, kube_api_burst=args.kube_api_burst)
-    node = _host_node(args) if args.nodes is not None else None if args.no_agent else _embedded_node(args)
+    options = cluster_options(args, api.config.cluster_domain)
+    node = _host_node(args) if args.nodes is not None else None if args.no_agent else embedded_node(args)
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
                           server_url=url, credentials=pki, node=node, local_streams=node_proxy,
                           node_client=_node_client(api, node) if args.nodes is None else None,
                           client_as=lambda user, groups: Client(InProcessTransport(api, user=user, groups=groups)))
+
+
+def cluster_options(args: ServerArgs, cluster_domain: str = "cluster.local") -> ClusterOptions:
+    """The flags as the settings components read."""
+    from k8py.component import ClusterOptions
+
+    root = os.environ.get("K8PY_AGENT_ROOT")  # local-path volumes live where the embedded agent keeps its storage
+    return ClusterOptions(service_cidr=args.service_cidr, cluster_cidr=args.cluster_cidr,
+                          cluster_dns=args.cluster_dns, cluster_domain=cluster_domain,
+                          service_lb_pool=args.service_lb_pool, pod_eviction_timeout=args.pod_eviction_timeout,
+                          node_monitor_grace_period=args.node_monitor_grace_period,
+                          local_storage_dir=f"{root}/storage" if root else "",
+                          simulated_nodes=args.simulated_nodes, node_capacity=dict(args.node_capacity),
+                          ingress_dir=str(args.data_path / "ingress"), ingress_address=args.ingress_address,
+                          ingress_http_port=args.ingress_http_port, ingress_https_port=args.ingress_https_port,
+                          kube_api_qps=args.kube_api_qps, kube_api_burst=args.kube_api_burst)
 
 
 def _node_client(api: ApiServer, node: LocalNode | None) -> Callable[[], Client] | None:
@@ -544,7 +575,7 @@ def _host_node(args: ServerArgs) -> LocalNode:
                      missing=tuple(missing_requirements()))
 
 
-def _embedded_node(args: ServerArgs) -> LocalNode:
+def embedded_node(args: ServerArgs) -> LocalNode:
     """The embedded agent's node: K8PY_AGENT_* over the flags (so that test clusters on one
     host do not collide), and what this host lacks to run containers."""
     from k8py.component import LocalNode
@@ -603,3 +634,21 @@ def main(ns: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl-C before serve() took over SIGINT: nothing to stop yet
         return 130
+
+
+def main_apiserver() -> int:
+    """`k8py kube-apiserver`, started by the supervisor: the server's arguments come in
+    K8PY_SERVER_CONFIG; the scheduler and controller manager run elsewhere; SIGINT (a
+    terminal's Ctrl-C, which the supervisor handles) is ignored, SIGTERM stops."""
+    logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from k8py.nodehost.errors import NodeHostError
+    from k8py.store.errors import EtcdTLSError
+
+    args = ServerArgs.from_json(os.environ["K8PY_SERVER_CONFIG"])
+    args.control_plane, args.node_in_process, args.components = False, False, "inprocess"
+    try:
+        return asyncio.run(serve(args, signals=(signal.SIGTERM,)))
+    except (OSError, ValueError, NodeHostError, EtcdTLSError) as e:
+        print(f"k8py: cannot start: {e}", file=sys.stderr)
+        return 1

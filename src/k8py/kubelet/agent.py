@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from k8py.api.types import Obj
-from k8py.api.wellknown import ANNOTATION_NODE_TTL
+from k8py.api.wellknown import ANNOTATION_MIRROR_POD, ANNOTATION_NODE_TTL
 from k8py.client.client import Client
 from k8py.client.errors import ApiError
 from k8py.client.events import EventRecorder
@@ -234,6 +234,8 @@ class NodeAgent:
     def _on_pod(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName") != self.node_name:
             return
+        if ANNOTATION_MIRROR_POD in (pod["metadata"].get("annotations") or {}):
+            return  # a static pod's mirror: what it shows runs elsewhere (`cli.mirrorpods`)
         uid = str(pod["metadata"].get("uid"))
         w = self.workers.get(uid)
         if w is None:
