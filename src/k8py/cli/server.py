@@ -315,7 +315,7 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None,
     clock = RealClock()
     if args.leader_elect:
         args.leader_election()  # bad timings: a one-line error before anything starts
-    await _join(args)
+    await join_cluster(args)
     _phase("imports")
     store = await _start_store(args)
     api = await _start_api(args, store, clock)
@@ -334,9 +334,11 @@ async def serve(args: ServerArgs, *, stop: asyncio.Event | None = None,
     return 0
 
 
-async def _join(args: ServerArgs) -> None:
+async def join_cluster(args: ServerArgs) -> None:
     """The data dir (0700), with the cluster's CA and keys when this server joins one: fetched
-    over HTTPS with the join token (before the data dir is made) or copied from --join-data-dir."""
+    over HTTPS with the join token (before the data dir is made) or copied from --join-data-dir.
+    Safe to run twice (a joined data dir fetches nothing); the supervisor runs it before its
+    children, so a bad join is one line of its own."""
     from k8py.cli import join
 
     copy_enc = args.encryption_provider_config is None

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from k8py.cli.server import ServerArgs, args_from
+from k8py.cli.server import ServerArgs, args_from, join_cluster
 
 if TYPE_CHECKING:
     import argparse
@@ -356,7 +356,15 @@ async def supervise(args: ServerArgs, stop: asyncio.Event | None = None) -> int:
 def main(ns: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("K8PY_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from k8py.nodehost.errors import NodeHostError
+    from k8py.store.errors import EtcdTLSError
+
+    args = args_from(ns)
     try:
-        return asyncio.run(supervise(args_from(ns)))
+        asyncio.run(join_cluster(args))  # the data dir, and the cluster's keys on a --join
+        return asyncio.run(supervise(args))
+    except (OSError, ValueError, NodeHostError, EtcdTLSError) as e:
+        print(f"k8py: cannot start: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # Ctrl-C before the supervisor took over SIGINT
         return 130
