@@ -123,6 +123,8 @@ class ClusterContext:
     # The node components' client (agent, proxy, DNS), as system:node:<name> in system:nodes (None: `client`).
     node_client: Callable[[], Client] | None = None
     node_tls: NodeTLS | None = None  # the agent's own HTTPS endpoint's TLS (None: it serves none)
+    # The NetworkPolicy enforcer's client, as system:k8py:network-policy-agent:<node> (None: `client`).
+    policy_client: Callable[[], Client] | None = None
     # A client acting as (user, groups), for components with their own identity (in-process only).
     client_as: Callable[[str, tuple[str, ...]], Client] | None = None
 

@@ -123,3 +123,21 @@ async def test_stats_summary_only_for_the_api_server(kubelet: Any, api: ApiServe
     assert api.metrics.source == proxy.stats_summary
     assert await proxy.stats_summary("n1") == {"node": {"nodeName": "n1"}, "pods": []}
     assert streams.served == ["stats"]
+
+
+def test_the_node_credentials_carry_a_policy_agent_identity_apart(tmp_path: Path) -> None:
+    """The node's NetworkPolicy enforcer gets a certificate of its own (it may read every pod);
+    the node's own stays system:node:<name> in system:nodes (confined to its pods)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    pki = certs.ensure_pki(tmp_path / "data")
+    d = certs.mint_node_credentials(pki.dir, "n1", ["127.0.0.1"]).write(tmp_path / "n1")
+
+    def subject(name: str) -> tuple[str, str]:
+        s = x509.load_pem_x509_certificate((d / name).read_bytes()).subject
+        return (s.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+                s.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
+    assert subject("node.crt") == ("system:node:n1", "system:nodes")
+    assert subject("netpol.crt") == ("system:k8py:network-policy-agent:n1", "system:k8py:network-policy-agents")
+    assert oct((d / "netpol.key").stat().st_mode & 0o777) == "0o600"

@@ -50,6 +50,10 @@ GROUP_MASTERS = "system:masters"  # may do anything
 GROUP_AUTHENTICATED = "system:authenticated"  # every authenticated user
 NODE_USER_PREFIX = "system:node:"  # a node's user is system:node:<node name>
 GROUP_NODES = "system:nodes"  # every node
+# The NetworkPolicy enforcer of each node: an identity of its own (as a CNI's policy agent runs
+# with its own account), so that the node itself stays confined to its own pods.
+POLICY_AGENT_USER_PREFIX = "system:k8py:network-policy-agent:"  # + node name
+GROUP_POLICY_AGENTS = "system:k8py:network-policy-agents"
 USER_KUBE_SCHEDULER = "system:kube-scheduler"  # the scheduler's user (bootstrap roles bind it)
 USER_KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"  # the controller manager's user
 GROUP_BOOTSTRAPPERS = "system:bootstrappers"  # a joining node before it has its certificate

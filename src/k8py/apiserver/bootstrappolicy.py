@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from k8py.api.types import Obj
+from k8py.api.wellknown import GROUP_POLICY_AGENTS
 
 GROUP = "rbac.authorization.k8s.io"
 AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
@@ -160,10 +161,12 @@ def _component_roles() -> list[Obj]:
         ]),
         cluster_role("system:auth-delegator", reviews),
         # k8py's NetworkPolicy enforcer on every node (as a CNI's policy agent, e.g. Calico's node):
-        # every pod, namespace and policy, read only; bound to the nodes (the enforcer runs as its node)
+        # every pod, namespace and policy, read only; bound to the enforcers' own group, never to the
+        # nodes (a node may list only its own pods)
         cluster_role("system:k8py:network-policy-agent", [
             rule([""], ["pods", "namespaces"], ["list", "watch"]),
             rule(["networking.k8s.io"], ["networkpolicies"], ["list", "watch"]),
+            rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),  # kube-dns's, as pod peers
         ]),
     ]
 
@@ -202,5 +205,5 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:kube-controller-manager", [("User", "system:kube-controller-manager")]),
         cluster_role_binding("system:kube-dns", [("ServiceAccount", "kube-system/kube-dns")]),
         cluster_role_binding("system:node-proxier", [("User", "system:kube-proxy")]),
-        cluster_role_binding("system:k8py:network-policy-agent", [("Group", "system:nodes")]),
+        cluster_role_binding("system:k8py:network-policy-agent", [("Group", GROUP_POLICY_AGENTS)]),
     ]

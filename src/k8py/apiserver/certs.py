@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING
 from k8py.api.wellknown import (
     GROUP_MASTERS,
     GROUP_NODES,
+    GROUP_POLICY_AGENTS,
     NODE_USER_PREFIX,
+    POLICY_AGENT_USER_PREFIX,
     USER_KUBE_CONTROLLER_MANAGER,
     USER_KUBE_SCHEDULER,
 )
@@ -227,6 +229,8 @@ class NodeCredentials:
     client_key: bytes
     serving_cert: bytes
     serving_key: bytes
+    policy_cert: bytes = b""  # the node's NetworkPolicy enforcer (system:k8py:network-policy-agent:<node>)
+    policy_key: bytes = b""
 
     def write(self, dir_: str | Path) -> Path:
         """Write them under dir_ (keys 0600); returns dir_."""
@@ -237,6 +241,8 @@ class NodeCredentials:
         _write(d / "node.key", self.client_key, private=True)
         _write(d / "kubelet.crt", self.serving_cert)
         _write(d / "kubelet.key", self.serving_key, private=True)
+        _write(d / "netpol.crt", self.policy_cert)
+        _write(d / "netpol.key", self.policy_key, private=True)
         return d
 
 
@@ -260,14 +266,18 @@ def mint_node_credentials(pki_dir: str | Path, node_name: str, addresses: list[s
         NodeCredentials:
     """A node's credentials signed by the CA in `pki_dir` (the data dir's pki): a client
     certificate for `system:node:<node_name>` in `system:nodes` and a kubelet serving
-    certificate for `node_name`, `addresses` and 127.0.0.1."""
+    certificate for `node_name`, `addresses` and 127.0.0.1; and the client certificate of the
+    node's NetworkPolicy enforcer (`system:k8py:network-policy-agent:<node_name>`)."""
     d = Path(pki_dir)
     client_cert, client_key = _sign_leaf(d, cn=node_user(node_name), org=GROUP_NODES, sans=[], server=False)
     sans = [node_name, *[a for a in addresses if a and a != node_name]]
     if "127.0.0.1" not in sans:
         sans.append("127.0.0.1")
     serving_cert, serving_key = _sign_leaf(d, cn=node_name, org=None, sans=sans, server=True)
-    return NodeCredentials((d / CA_CERT).read_bytes(), client_cert, client_key, serving_cert, serving_key)
+    policy_cert, policy_key = _sign_leaf(d, cn=POLICY_AGENT_USER_PREFIX + node_name, org=GROUP_POLICY_AGENTS,
+                                         sans=[], server=False)
+    return NodeCredentials((d / CA_CERT).read_bytes(), client_cert, client_key, serving_cert, serving_key,
+                           policy_cert, policy_key)
 
 
 def _sign_leaf(d: Path, *, cn: str, org: str | None, sans: list[str], server: bool) -> tuple[bytes, bytes]:

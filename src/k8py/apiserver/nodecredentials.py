@@ -9,7 +9,9 @@ kube-apiserver-client-kubelet signer, approved automatically for system:bootstra
 the same trust (a bootstrapper may become any node), fewer round trips; the private keys
 are made by the server and sent once over the verified TLS connection. Body:
 `{"nodeName": "n1", "addresses": ["10.0.0.5"]}`; answer: the PEMs as strings (caCert,
-clientCert, clientKey, servingCert, servingKey). Bad input is a 400/422 Status naming the field.
+clientCert, clientKey, servingCert, servingKey, and policyCert/policyKey: the identity of the
+node's NetworkPolicy enforcer, which may read every pod where the node may not). Bad input
+is a 400/422 Status naming the field.
 """
 
 from __future__ import annotations
@@ -66,5 +68,6 @@ def handler(pki_dir: Path) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
         c = await asyncio.to_thread(certs.mint_node_credentials, pki_dir, name, addresses)
         return ApiResponse(200, {"nodeName": name, "user": certs.node_user(name), "caCert": c.ca_cert.decode(),
                                  "clientCert": c.client_cert.decode(), "clientKey": c.client_key.decode(),
-                                 "servingCert": c.serving_cert.decode(), "servingKey": c.serving_key.decode()})
+                                 "servingCert": c.serving_cert.decode(), "servingKey": c.serving_key.decode(),
+                                 "policyCert": c.policy_cert.decode(), "policyKey": c.policy_key.decode()})
     return node_credentials

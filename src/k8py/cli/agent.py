@@ -131,8 +131,6 @@ def cluster_dns(service_cidr: str) -> str:
 
 async def _run(ns: argparse.Namespace, token: str) -> None:
     from k8py.client.balancer import ServerBalancer
-    from k8py.client.client import Client
-    from k8py.client.rest import RestTransport
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, ClusterOptions, TokenCredentials
 
@@ -144,12 +142,12 @@ async def _run(ns: argparse.Namespace, token: str) -> None:
     balancer = ServerBalancer(ns.server)  # every request goes through it: it fails over between the servers
     url = await balancer.start()
     client: Client | None = None
+    policy: Client | None = None
     try:
         tls = await _bootstrap(ns, url, token, node)
-        pki = tls.serving_cert.parent
-        client = Client(RestTransport(url, ca_file=str(tls.ca_cert), cert_file=str(pki / "node.crt"),
-                                      key_file=str(pki / "node.key"), server_hostname=API_SERVER_NAME))
-        ctx = ClusterContext(clock=RealClock(), client=lambda: client,
+        client = cert_client(url, tls, "node", API_SERVER_NAME)
+        policy = cert_client(url, tls, "netpol", API_SERVER_NAME)
+        ctx = ClusterContext(clock=RealClock(), client=lambda: client, policy_client=lambda: policy,
                              options=ClusterOptions(cluster_cidr=node.cluster_cidr, service_cidr=node.service_cidr,
                                                     cluster_dns=cluster_dns(node.service_cidr)),
                              server_url=url, credentials=TokenCredentials("", tls.ca_cert), node=node,
@@ -159,9 +157,21 @@ async def _run(ns: argparse.Namespace, token: str) -> None:
             for name, run in node_components():
                 tg.create_task(run(ctx), name=f"k8py-{name}")
     finally:
-        if client is not None:
-            await client.close()
+        for c in (client, policy):
+            if c is not None:
+                await c.close()
         await balancer.close()
+
+
+def cert_client(url: str, tls: NodeTLS, name: str, server_hostname: str | None = None) -> Client:
+    """A client of the API with the certificate `<name>.crt` beside the node's serving one
+    (node: the node itself; netpol: its NetworkPolicy enforcer)."""
+    from k8py.client.client import Client
+    from k8py.client.rest import RestTransport
+
+    pki = tls.serving_cert.parent
+    return Client(RestTransport(url, ca_file=str(tls.ca_cert), cert_file=str(pki / f"{name}.crt"),
+                                key_file=str(pki / f"{name}.key"), server_hostname=server_hostname))
 
 
 async def _learn_servers(client: Client, balancer: ServerBalancer, period: float = 10.0) -> None:
@@ -200,7 +210,8 @@ async def _bootstrap(ns: argparse.Namespace, url: str, token: str, node: LocalNo
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o700)
     for name, field in (("ca.crt", "caCert"), ("node.crt", "clientCert"), ("node.key", "clientKey"),
-                        ("kubelet.crt", "servingCert"), ("kubelet.key", "servingKey")):
+                        ("kubelet.crt", "servingCert"), ("kubelet.key", "servingKey"),
+                        ("netpol.crt", "policyCert"), ("netpol.key", "policyKey")):
         fd = os.open(d / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(body[field])

@@ -49,11 +49,9 @@ def credentials(args: ServerArgs, node: LocalNode) -> NodeTLS:
 
 async def run(args: ServerArgs, url: str) -> None:
     """Run the node's components until cancelled (SIGTERM cancels)."""
-    from k8py.cli.agent import node_components
+    from k8py.cli.agent import cert_client, node_components
     from k8py.cli.controlplane import api_answers, files_exist
     from k8py.cli.server import cluster_options, embedded_node
-    from k8py.client.client import Client
-    from k8py.client.rest import RestTransport
     from k8py.clock import RealClock
     from k8py.component import ClusterContext, TokenCredentials
 
@@ -67,13 +65,12 @@ async def run(args: ServerArgs, url: str) -> None:
     await files_exist(pki_dir / "ca.crt", pki_dir / "ca.key")  # the API server makes them on its first start
     log.info("kubelet: imports done, PKI there at %.3fs", time.process_time())
     tls = credentials(args, node)
-    pki = tls.serving_cert.parent
-    client = Client(RestTransport(url, ca_file=str(tls.ca_cert), cert_file=str(pki / "node.crt"),
-                                  key_file=str(pki / "node.key")))
+    client, policy = cert_client(url, tls, "node"), cert_client(url, tls, "netpol")
     await api_answers(client)
     log.info("kubelet: API answered (%.3fs CPU)", time.process_time())
     print("k8py: kubelet connected", flush=True)  # the supervisor starts the controllers now
-    ctx = ClusterContext(clock=RealClock(), client=lambda: client, options=cluster_options(args), server_url=url,
+    ctx = ClusterContext(clock=RealClock(), client=lambda: client, policy_client=lambda: policy,
+                         options=cluster_options(args), server_url=url,
                          credentials=TokenCredentials("", tls.ca_cert), node=node, node_tls=tls)
     try:
         async with asyncio.TaskGroup() as tg:
@@ -83,6 +80,7 @@ async def run(args: ServerArgs, url: str) -> None:
         await asyncio.Event().wait()  # each said why it does not run (no root, no runc ...): idle, as in process
     finally:
         await client.close()
+        await policy.close()
 
 
 def main() -> int:

@@ -521,6 +521,7 @@ def _context(args: ServerArgs, api: ApiServer, clock: RealClock, pki: Pki, url: 
     return ClusterContext(clock=clock, client=lambda: Client(InProcessTransport(api)), options=options,
                           server_url=url, credentials=pki, node=node, local_streams=node_proxy,
                           node_client=_node_client(api, node) if args.nodes is None else None,
+                          policy_client=_policy_client(api, node) if args.nodes is None else None,
                           client_as=lambda user, groups: Client(InProcessTransport(api, user=user, groups=groups)))
 
 
@@ -550,6 +551,19 @@ def _node_client(api: ApiServer, node: LocalNode | None) -> Callable[[], Client]
     if node is None:
         return None
     user, groups = NODE_USER_PREFIX + node.name, (GROUP_NODES, GROUP_AUTHENTICATED)
+    return lambda: Client(InProcessTransport(api, user=user, groups=groups))
+
+
+def _policy_client(api: ApiServer, node: LocalNode | None) -> Callable[[], Client] | None:
+    """Clients acting as the embedded node's NetworkPolicy enforcer (its own identity, as
+    `k8py agent`'s netpol certificate)."""
+    from k8py.api.wellknown import GROUP_AUTHENTICATED, GROUP_POLICY_AGENTS, POLICY_AGENT_USER_PREFIX
+    from k8py.apiserver.inprocess import InProcessTransport
+    from k8py.client.client import Client
+
+    if node is None:
+        return None
+    user, groups = POLICY_AGENT_USER_PREFIX + node.name, (GROUP_POLICY_AGENTS, GROUP_AUTHENTICATED)
     return lambda: Client(InProcessTransport(api, user=user, groups=groups))
 
 

@@ -60,7 +60,7 @@ async def run(ctx: ClusterContext) -> None:
     table = table_name(node.ident)
     ensure_bridge_netfilter()
     try:
-        client = (ctx.node_client or ctx.client)()  # as the node (system:node:NAME), as in `k8py agent`
+        client = (ctx.policy_client or ctx.client)()  # as the node's policy agent (it reads every pod)
         await NetpolController(client, node.name, table, clock=ctx.clock).run()
     finally:
         delete_table(table)
