@@ -34,7 +34,8 @@ def _load_script(name: str):  # type: ignore[no-untyped-def]
 
 @_dataclass(frozen=True)
 class LocalRegistry:
-    """A docker-registry on loopback holding k8py's test images under library/<name>."""
+    """A docker-registry on loopback holding k8py's test images under library/<name>
+    (and registry.k8s.io's hpa-example under hpa-example)."""
 
     addr: str  # "127.0.0.1:PORT"
     data: _Path
@@ -58,9 +59,9 @@ class LocalRegistry:
 
 @_pytest.fixture(scope="session")
 def local_registry() -> _Iterator[LocalRegistry]:
-    """Build (cached under /var/cache/k8py/images) and push busybox, stress, nginx and
-    mysql to a private registry on a random loopback port; stopped at session end.
-    The first build on a machine takes about a minute; later sessions a few seconds."""
+    """Build (cached under /var/cache/k8py/images) and push busybox, stress, nginx,
+    mysql, tcpdump and hpa-example to a private registry on a random loopback port;
+    stopped at session end. The first build on a machine takes about a minute; later sessions a few seconds."""
     if _os.geteuid() != 0:
         _pytest.skip("local_registry needs root (debootstrap, chroot, overlay mounts)")
     if not _Path("/usr/bin/docker-registry").exists() or not _shutil.which("debootstrap"):

@@ -7,6 +7,9 @@ through a registry mirror):
   stress   latest               busybox + a static memory/CPU hog (also polinux/stress)
   nginx    latest 1.14.2 1.16.1 Debian minbase + nginx-light, logs to stdout/stderr
   mysql    latest 8 5.6         Debian minbase + MariaDB with an official-style entrypoint
+  hpa-example latest            Debian minbase + apache2 + mod_php serving a CPU-bound index.php
+                                (the HorizontalPodAutoscaler walkthrough's php-apache), pushed as
+                                hpa-example:latest so that registry.k8s.io/hpa-example resolves
 
 Invariants: everything is cached under --cache (default /var/cache/k8py/images), keyed by
 a hash of the recipe (the build inputs), so a second run only pushes (and pushing skips
@@ -42,8 +45,12 @@ TAGS: dict[str, list[str]] = {
     "nginx": ["latest", "1.14.2", "1.16.1"],
     "mysql": ["latest", "8", "5.6"],
     "tcpdump": ["latest"],
+    "hpa-example": ["latest"],
 }
 EXTRA_REPOS: dict[str, list[str]] = {"stress": ["polinux/stress"]}
+# Images of other registries than docker.io: pushed under their own repository path, which a
+# registry mirror maps (registry.k8s.io/hpa-example -> <mirror>/v2/hpa-example/...).
+NOT_LIBRARY: dict[str, str] = {"hpa-example": "registry.k8s.io"}
 
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -181,6 +188,28 @@ innodb_log_file_size = 48M
 performance_schema = ON
 [client]
 socket = /run/mysqld/mysqld.sock
+"""
+
+# The HPA walkthrough's page: each request does a million square roots (CPU-bound, ~10 ms of
+# one core), then answers "OK!". Written for k8py.
+HPA_INDEX_PHP = """\
+<?php
+// k8py hpa-example: spend CPU on every request, so that load shows up as CPU use.
+$acc = 0.0001;
+for ($n = 0; $n < 1000000; $n++) {
+    $acc += sqrt($acc);
+}
+echo "OK!";
+"""
+
+# Runs apache2 in the foreground as PID 1 with Debian's environment (envvars).
+HPA_FOREGROUND = """\
+#!/bin/sh
+set -e
+. /etc/apache2/envvars
+mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR"
+rm -f "$APACHE_PID_FILE"
+exec apache2 -DFOREGROUND "$@"
 """
 
 
@@ -497,6 +526,46 @@ cat > /usr/local/bin/docker-entrypoint.sh <<'EOF_ENTRY'
 chmod 755 /usr/local/bin/docker-entrypoint.sh
 """
 
+HPA_INSTALL = f"""
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends apache2 libapache2-mod-php >/dev/null
+rm -f /var/www/html/index.html
+cat > /var/www/html/index.php <<'EOF'
+{HPA_INDEX_PHP}EOF
+printf 'ServerName localhost\\n' > /etc/apache2/conf-available/servername.conf
+a2enconf -q servername
+ln -sf /dev/stdout /var/log/apache2/access.log
+ln -sf /dev/stderr /var/log/apache2/error.log
+ln -sf /dev/stdout /var/log/apache2/other_vhosts_access.log
+cat > /usr/local/bin/apache2-foreground <<'EOF'
+{HPA_FOREGROUND}EOF
+chmod 755 /usr/local/bin/apache2-foreground
+"""
+
+# Debian minbase + one layer each: the install script and the image config.
+OVERLAY_IMAGES: dict[str, tuple[str, dict]] = {
+    "nginx": (NGINX_INSTALL, {
+        "Env": [PATH_ENV, "NGINX_VERSION=1.22.1"], "Cmd": ["nginx", "-g", "daemon off;"],
+        "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT", "WorkingDir": "/"}),
+    "mysql": (MYSQL_INSTALL, {
+        "Env": [PATH_ENV], "Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["mysqld"],
+        "ExposedPorts": {"3306/tcp": {}}, "Volumes": {"/var/lib/mysql": {}}, "WorkingDir": "/"}),
+    "tcpdump": (TCPDUMP_INSTALL, {  # the course's packet-capture DaemonSet
+        "Env": [PATH_ENV], "Entrypoint": ["tcpdump"], "Cmd": ["-i", "any", "-n"], "WorkingDir": "/"}),
+    "hpa-example": (HPA_INSTALL, {  # apache's graceful stop is SIGWINCH
+        "Env": [PATH_ENV], "Cmd": ["apache2-foreground"], "ExposedPorts": {"80/tcp": {}},
+        "StopSignal": "SIGWINCH", "WorkingDir": "/var/www/html"}),
+}
+
+
+def repo_path(name: str) -> str:
+    """The repository an image is pushed to: library/<name> for docker.io's, else <name>."""
+    return name if name in NOT_LIBRARY else f"library/{name}"
+
+
+def public_repo(name: str) -> str:
+    return f"{NOT_LIBRARY.get(name, 'docker.io')}/{repo_path(name)}"
+
 
 # ---------------------------------------------------------------- registry push
 
@@ -542,7 +611,7 @@ def build_all(cache: Path, only: list[str]) -> dict[str, dict]:
     layer_cache = cache / "layers"
     layer_cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict] = {}
-    need_base = bool({"nginx", "mysql", "busybox", "stress", "tcpdump"} & set(only))
+    need_base = bool({"busybox", "stress", *OVERLAY_IMAGES} & set(only))
     base = build_base(cache, mirror) if need_base else None
     if {"busybox", "stress"} & set(only):
         assert base is not None
@@ -556,32 +625,19 @@ def build_all(cache: Path, only: list[str]) -> dict[str, dict]:
             st_layer = make_layer(st, blobs, layer_cache / f"{st.parent.name}.json")
             out["stress"] = make_image(blobs, [bb_layer, st_layer],
                                        {"Env": [PATH_ENV], "Entrypoint": ["/usr/bin/stress"], "Cmd": ["--help"]})
-    if {"nginx", "mysql", "tcpdump"} & set(only):
+    overlays = [name for name in OVERLAY_IMAGES if name in only]
+    if overlays:
         assert base is not None
         base_layer = make_layer(base, blobs, layer_cache / f"{base.parent.name}.json")
-        if "nginx" in only:
-            key = key_of("nginx", mirror, NGINX_INSTALL)
-            up = build_overlay_layer("nginx", cache, base, NGINX_INSTALL, key)
-            layer = make_layer(up, blobs, layer_cache / f"nginx-{key}.json")
-            out["nginx"] = make_image(blobs, [base_layer, layer], {
-                "Env": [PATH_ENV, "NGINX_VERSION=1.22.1"], "Cmd": ["nginx", "-g", "daemon off;"],
-                "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT", "WorkingDir": "/"})
-        if "mysql" in only:
-            key = key_of("mysql", mirror, MYSQL_INSTALL)
-            up = build_overlay_layer("mysql", cache, base, MYSQL_INSTALL, key)
-            layer = make_layer(up, blobs, layer_cache / f"mysql-{key}.json")
-            out["mysql"] = make_image(blobs, [base_layer, layer], {
-                "Env": [PATH_ENV], "Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["mysqld"],
-                "ExposedPorts": {"3306/tcp": {}}, "Volumes": {"/var/lib/mysql": {}}, "WorkingDir": "/"})
-        if "tcpdump" in only:  # the course's packet-capture DaemonSet
-            key = key_of("tcpdump", mirror, TCPDUMP_INSTALL)
-            up = build_overlay_layer("tcpdump", cache, base, TCPDUMP_INSTALL, key)
-            layer = make_layer(up, blobs, layer_cache / f"tcpdump-{key}.json")
-            out["tcpdump"] = make_image(blobs, [base_layer, layer], {
-                "Env": [PATH_ENV], "Entrypoint": ["tcpdump"], "Cmd": ["-i", "any", "-n"], "WorkingDir": "/"})
+        for name in overlays:
+            install, cfg = OVERLAY_IMAGES[name]
+            key = key_of(name, mirror, install)
+            up = build_overlay_layer(name, cache, base, install, key)
+            layer = make_layer(up, blobs, layer_cache / f"{name}-{key}.json")
+            out[name] = make_image(blobs, [base_layer, layer], cfg)
     # an OCI image layout index for `k8py image load` and inspection
     index = {"schemaVersion": 2, "manifests": [
-        dict(desc, annotations={"org.opencontainers.image.ref.name": f"docker.io/library/{name}:{tag}"})
+        dict(desc, annotations={"org.opencontainers.image.ref.name": f"{public_repo(name)}:{tag}"})
         for name, desc in out.items() for tag in TAGS[name]]}
     (cache / "oci" / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     (cache / "oci" / "index.json").write_text(json.dumps(index, indent=1))
@@ -609,8 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.push:
         t0 = time.monotonic()
         for name, desc in out.items():
-            for repo in [f"library/{name}"] + EXTRA_REPOS.get(name, []):
-                push(args.push, repo, TAGS[name] if repo.startswith("library/") else ["latest"], blobs, desc)
+            own = repo_path(name)
+            for repo in [own] + EXTRA_REPOS.get(name, []):
+                push(args.push, repo, TAGS[name] if repo == own else ["latest"], blobs, desc)
         log(f"pushed to {args.push} in {time.monotonic() - t0:.1f}s")
     for name, desc in out.items():
         m = json.loads(blobs.path(desc["digest"]).read_bytes())
