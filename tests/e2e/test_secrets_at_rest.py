@@ -103,7 +103,9 @@ def test_a_wrong_key_or_a_broken_config_fails_clearly(tmp_path: Path) -> None:
         out = subprocess.run([*K8PY, "server", "--no-agent", "--data-dir", str(data), "--port", "0",
                               "--encryption-provider-config", str(broken)], capture_output=True, text=True,
                              timeout=60, env=s.env())
-        assert out.returncode == 1 and out.stderr.startswith("k8py: cannot start: encryption provider config")
+        # (supervised: the API server process says it, its line prefixed with its name)
+        assert out.returncode == 1 and out.stderr.removeprefix("[kube-apiserver] ").startswith(
+            "k8py: cannot start: encryption provider config"), out.stderr
         assert "secretbox: Unsupported value" in out.stderr and "Traceback" not in out.stderr
     finally:
         s.stop()
