@@ -344,6 +344,9 @@ class RuncRuntime:
     def _status(self, cid: str) -> ContainerStatus:
         rec = self._load_shared(cid)
         cfg = rec["config"]
+        # liveness before the exit record: the shim writes exit.json and then exits, so a shim
+        # seen dead here has left its record for the read below (the other order saw neither)
+        alive = bool(rec["started_at"]) and (_alive(rec.get("pid", 0)) or _alive(self._shim_pid(cid)))
         ex = self._exit_info(cid)
         st = ContainerStatus(
             id=cid, name=cfg["name"], sandbox_id=rec["sandbox_id"], image=cfg["image"], image_id=rec["image_id"],
@@ -366,7 +369,7 @@ class RuncRuntime:
                 st.reason = "Error"
             st.message = self._termination_message(cid, cfg)
         elif rec["started_at"]:
-            if _alive(st.pid) or _alive(self._shim_pid(cid)):  # the shim writes exit.json soon
+            if alive:  # the shim writes exit.json soon
                 st.state = ContainerState.RUNNING
             else:
                 st.state = ContainerState.UNKNOWN
