@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any
 
 from dnslib import DNSRecord
@@ -117,8 +118,11 @@ async def test_worker_processes_answer_on_the_same_port_and_follow_a_change() ->
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def until_async(fn: Any, want: Any, what: str) -> None:
-    for _ in range(60):
+async def until_async(fn: Any, want: Any, what: str, timeout: float = 60.0) -> None:
+    """Poll until fn() == want; bounded by a deadline, not a count (worker processes start
+    in seconds on a loaded machine: 60 polls of a fast condition were 4 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if await fn() == want:
             return
         await asyncio.sleep(0.05)  # polling a condition: the workers are still starting
