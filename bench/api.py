@@ -127,8 +127,14 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
 
 
-async def paced(n: int, rate: float, clients: list[Client], op: Callable[[Client, int], Awaitable[Any]]) -> list[float]:
-    """Issue op(i) for i < n at `rate`/s, spread over the clients; latencies in seconds."""
+ACHIEVED: dict[str, float] = {}  # the rate each paced load reached (closed loop: below --rate when latency grows)
+
+
+async def paced(n: int, rate: float, clients: list[Client], op: Callable[[Client, int], Awaitable[Any]],
+                name: str = "") -> list[float]:
+    """Issue op(i) for i < n at `rate`/s, spread over the clients; latencies in seconds. Each
+    client waits for its answer before its next request, so the rate reached (kept in
+    ACHIEVED[name]) falls below `rate` when clients x 1/latency does."""
     lat: list[float] = []
     t0 = time.monotonic()
     nxt = 0
@@ -146,6 +152,8 @@ async def paced(n: int, rate: float, clients: list[Client], op: Callable[[Client
             lat.append(time.monotonic() - s)
 
     await asyncio.gather(*(worker(c) for c in clients))
+    if name:
+        ACHIEVED[name] = n / max(time.monotonic() - t0, 1e-9)
     return lat
 
 
@@ -154,10 +162,11 @@ async def load(kubeconfig: Path, n: int, rate: float, nclients: int) -> dict[str
     out: dict[str, list[float]] = {}
     try:
         out["create"] = await paced(n, rate, clients, lambda c, i: c.create(
-            "configmaps", {"metadata": {"name": f"b-{i}", "labels": {"bench": "1"}}, "data": {"i": str(i)}}, NS))
-        out["get"] = await paced(n, rate, clients, lambda c, i: c.get("configmaps", f"b-{i}", NS))
+            "configmaps", {"metadata": {"name": f"b-{i}", "labels": {"bench": "1"}}, "data": {"i": str(i)}}, NS),
+            "create")
+        out["get"] = await paced(n, rate, clients, lambda c, i: c.get("configmaps", f"b-{i}", NS), "get")
         out["patch"] = await paced(n, rate, clients, lambda c, i: c.patch(
-            "configmaps", f"b-{i}", {"data": {"p": str(i)}}, NS))
+            "configmaps", f"b-{i}", {"data": {"p": str(i)}}, NS), "patch")
         lst: list[float] = []
         for _ in range(30):
             s = time.monotonic()
@@ -236,11 +245,13 @@ def bench_store(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1.0)
         idle = srv.rss_mib()
         cpu0 = srv.cpu_s()
+        ACHIEVED.clear()
         res = asyncio.run(load(srv.data / "kubeconfig", args.n, args.rate, args.clients))
         cpu = srv.cpu_s() - cpu0
         loaded = srv.rss_mib()
         srv.stop()
-        return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res, "cpu": cpu}
+        return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res, "cpu": cpu,
+                "achieved": dict(ACHIEVED)}
     finally:
         if etcd:
             etcd.terminate()
@@ -370,6 +381,8 @@ def main() -> None:
     def mean(op: str) -> Callable[[dict[str, Any]], str]:
         return lambda r: f"{statistics.fmean(r['lat'][op]) * 1000:.1f} ms" if r["lat"][op] else "n/a"
 
+    row("rate reached: create / get / patch", lambda r: " / ".join(
+        f"{r['achieved'].get(op, 0):.0f}/s" for op in ("create", "get", "patch")))
     for op in results[stores[0]]["lat"]:
         row(f"{op} p50 / p99", p50_p99(op))
     for op in results[stores[0]]["lat"]:

@@ -7,6 +7,10 @@ carries metadata.resourceVersion: compare-and-swap) inside `retry_on_conflict`.
 With a rate limiter (`client.ratelimit`), each request and each watch start takes a
 token first; `with_rate_limiter` gives a client sharing the transport with a limiter
 of its own (one per controller, as kube-controller-manager builds its clients).
+A request the server turned away for load (429 with `retryAfterSeconds`: its max
+in-flight limit) is sent again after that delay, up to MAX_RETRIES times, as client-go
+does with Retry-After; a 429 with causes (an eviction refused by a disruption budget)
+is an answer, returned at once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,19 @@ from k8py.client.ratelimit import TokenBucket
 from k8py.client.transport import Transport
 
 T = TypeVar("T")
+MAX_RETRIES = 10  # client-go's default for answers carrying Retry-After
+
+
+def retry_after(status: int, data: Any) -> float | None:
+    """Seconds to wait before sending the request again, or None: only a 429 Status that
+    carries retryAfterSeconds and no causes (the server shed load; nothing was done)."""
+    if status != 429 or not isinstance(data, dict):
+        return None
+    details = data.get("details") or {}
+    seconds = details.get("retryAfterSeconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or details.get("causes"):
+        return None
+    return float(min(max(seconds, 1), 60))
 
 
 def _res(resource: str | resources.Resource) -> resources.Resource:
@@ -30,9 +47,11 @@ def _res(resource: str | resources.Resource) -> resources.Resource:
 
 
 class Client:
-    def __init__(self, transport: Transport, rate_limiter: TokenBucket | None = None) -> None:
+    def __init__(self, transport: Transport, rate_limiter: TokenBucket | None = None, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.transport = transport
         self.rate_limiter = rate_limiter
+        self.sleep = sleep  # the wait before a retry (a fake clock's in tests)
 
     def with_rate_limiter(self, rate_limiter: TokenBucket | None) -> Client:
         """This client (same class, same transport) with this limiter (None: unlimited)."""
@@ -51,9 +70,14 @@ class Client:
 
     async def _call(self, method: str, path: str, *, query: dict[str, str] | None = None,
                     body: Any = None, content_type: str = "application/json") -> Any:
-        await self._throttle()
-        status, data = await self.transport.request(method, path, query=query, body=body,
-                                                    content_type=content_type)
+        for attempt in range(MAX_RETRIES + 1):
+            await self._throttle()
+            status, data = await self.transport.request(method, path, query=query, body=body,
+                                                        content_type=content_type)
+            wait = retry_after(status, data) if attempt < MAX_RETRIES else None
+            if wait is None:
+                break
+            await self.sleep(wait)
         if status >= 400:
             raise ApiError(status, data)
         return data
