@@ -174,11 +174,23 @@ def test_exec_over_the_v4_protocol(shell_pod: Any) -> None:
 def test_exec_with_a_tty_follows_resizes(shell_pod: Any) -> None:
     ws = stream(shell_pod.connect_get_namespaced_pod_exec, "sh-target", "default", command=["sh"],
                 stdin=True, stdout=True, stderr=False, tty=True, _preload_content=False)
-    try:
+    out: list[str] = []
+
+    def seen(text: str) -> bool:
+        ws.update(timeout=0.5)
+        out.append(ws.read_stdout() if ws.peek_stdout() else "")
+        return text in "".join(out)
+
+    def resized() -> bool:  # a resize is applied beside stdin, not in order with it (as in Kubernetes)
         ws.write_channel(4, json.dumps({"Width": 101, "Height": 33}))  # resize, a text frame
-        ws.write_stdin("stty size; exit\n")
+        ws.write_stdin("stty size\n")
+        return seen("33 101")
+
+    try:
+        wait_for(lambda: seen("# "), 30, "the shell's prompt")
+        wait_for(resized, 30, "stty to report the new size")
+        ws.write_stdin("exit\n")
         ws.run_forever(timeout=30)
-        assert "33 101" in ws.read_stdout()
         assert ws.peek_channel(3) == '{"metadata":{},"status":"Success"}' and ws.returncode == 0
     finally:
         ws.close()
