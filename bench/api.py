@@ -127,14 +127,10 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
 
 
-ACHIEVED: dict[str, float] = {}  # the rate each paced load reached (closed loop: below --rate when latency grows)
-
-
-async def paced(n: int, rate: float, clients: list[Client], op: Callable[[Client, int], Awaitable[Any]],
-                name: str = "") -> list[float]:
+async def paced(n: int, rate: float, clients: list[Client], op: Callable[[Client, int], Awaitable[Any]]) -> list[float]:
     """Issue op(i) for i < n at `rate`/s, spread over the clients; latencies in seconds. Each
-    client waits for its answer before its next request, so the rate reached (kept in
-    ACHIEVED[name]) falls below `rate` when clients x 1/latency does."""
+    client waits for its answer before its next request, so the rate reached falls below
+    `rate` when clients x 1/latency does (`load` reports it)."""
     lat: list[float] = []
     t0 = time.monotonic()
     nxt = 0
@@ -152,21 +148,24 @@ async def paced(n: int, rate: float, clients: list[Client], op: Callable[[Client
             lat.append(time.monotonic() - s)
 
     await asyncio.gather(*(worker(c) for c in clients))
-    if name:
-        ACHIEVED[name] = n / max(time.monotonic() - t0, 1e-9)
     return lat
 
 
-async def load(kubeconfig: Path, n: int, rate: float, nclients: int) -> dict[str, list[float]]:
+async def load(kubeconfig: Path, n: int, rate: float, nclients: int,
+               reached: dict[str, float]) -> dict[str, list[float]]:
+    """Latencies per operation; the rate each paced operation reached goes to `reached`."""
     clients = [Client(RestTransport.from_kubeconfig(kubeconfig)) for _ in range(nclients)]
     out: dict[str, list[float]] = {}
     try:
-        out["create"] = await paced(n, rate, clients, lambda c, i: c.create(
-            "configmaps", {"metadata": {"name": f"b-{i}", "labels": {"bench": "1"}}, "data": {"i": str(i)}}, NS),
-            "create")
-        out["get"] = await paced(n, rate, clients, lambda c, i: c.get("configmaps", f"b-{i}", NS), "get")
-        out["patch"] = await paced(n, rate, clients, lambda c, i: c.patch(
-            "configmaps", f"b-{i}", {"data": {"p": str(i)}}, NS), "patch")
+        ops: dict[str, Callable[[Client, int], Awaitable[Any]]] = {
+            "create": lambda c, i: c.create("configmaps", {"metadata": {"name": f"b-{i}", "labels": {"bench": "1"}},
+                                                           "data": {"i": str(i)}}, NS),
+            "get": lambda c, i: c.get("configmaps", f"b-{i}", NS),
+            "patch": lambda c, i: c.patch("configmaps", f"b-{i}", {"data": {"p": str(i)}}, NS)}
+        for name, op in ops.items():
+            t0 = time.monotonic()
+            out[name] = await paced(n, rate, clients, op)
+            reached[name] = n / max(time.monotonic() - t0, 1e-9)
         lst: list[float] = []
         for _ in range(30):
             s = time.monotonic()
@@ -245,13 +244,13 @@ def bench_store(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1.0)
         idle = srv.rss_mib()
         cpu0 = srv.cpu_s()
-        ACHIEVED.clear()
-        res = asyncio.run(load(srv.data / "kubeconfig", args.n, args.rate, args.clients))
+        reached: dict[str, float] = {}
+        res = asyncio.run(load(srv.data / "kubeconfig", args.n, args.rate, args.clients, reached))
         cpu = srv.cpu_s() - cpu0
         loaded = srv.rss_mib()
         srv.stop()
         return {"cold": cold, "warm": warm, "idle": idle, "loaded": loaded, "lat": res, "cpu": cpu,
-                "achieved": dict(ACHIEVED)}
+                "achieved": reached}
     finally:
         if etcd:
             etcd.terminate()

@@ -10,6 +10,8 @@ import pytest
 
 from k8py.client.client import MAX_RETRIES, Client
 from k8py.client.errors import ApiError
+from k8py.client.ratelimit import TokenBucket
+from k8py.clock import FakeClock
 
 SHED = {"kind": "Status", "status": "Failure", "reason": "TooManyRequests", "code": 429,
         "message": "Too many requests, please try again later.", "details": {"retryAfterSeconds": 1}}
@@ -48,13 +50,15 @@ class ScriptedTransport:
 ])
 async def test_retry_after(answers: list[tuple[int, Any]], sent: int, slept: list[float],
                            error: int | None) -> None:
+    clock = FakeClock()
     waits: list[float] = []
 
-    async def fake_sleep(s: float) -> None:
+    async def fake_sleep(s: float) -> None:  # returns at once, the wait recorded
         waits.append(s)
 
+    clock.sleep = fake_sleep  # type: ignore[method-assign]
     t = ScriptedTransport(answers)
-    c = Client(t, sleep=fake_sleep)  # type: ignore[arg-type]
+    c = Client(t, clock=clock)  # type: ignore[arg-type]
     if error is None:
         assert await c.get("configmaps", "a", "default") == OK
     else:
@@ -62,5 +66,5 @@ async def test_retry_after(answers: list[tuple[int, Any]], sent: int, slept: lis
             await c.get("configmaps", "a", "default")
         assert e.value.status == error
     assert (t.sent, waits) == (sent, slept)
-    # a clone with a rate limiter keeps the same sleep
-    assert c.with_rate_limiter(None).sleep is fake_sleep
+    # a clone with a limiter of its own (one per controller) keeps the clock
+    assert c.with_rate_limiter(TokenBucket(10, 10, clock)).clock is clock

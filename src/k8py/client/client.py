@@ -25,6 +25,7 @@ from k8py.api.types import Obj
 from k8py.client.errors import ApiError
 from k8py.client.ratelimit import TokenBucket
 from k8py.client.transport import Transport
+from k8py.clock import Clock, RealClock
 
 T = TypeVar("T")
 MAX_RETRIES = 10  # client-go's default for answers carrying Retry-After
@@ -48,10 +49,10 @@ def _res(resource: str | resources.Resource) -> resources.Resource:
 
 class Client:
     def __init__(self, transport: Transport, rate_limiter: TokenBucket | None = None, *,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 clock: Clock | None = None) -> None:
         self.transport = transport
         self.rate_limiter = rate_limiter
-        self.sleep = sleep  # the wait before a retry (a fake clock's in tests)
+        self.clock: Clock = clock or RealClock()  # waits before a retry
 
     def with_rate_limiter(self, rate_limiter: TokenBucket | None) -> Client:
         """This client (same class, same transport) with this limiter (None: unlimited)."""
@@ -77,7 +78,7 @@ class Client:
             wait = retry_after(status, data) if attempt < MAX_RETRIES else None
             if wait is None:
                 break
-            await self.sleep(wait)
+            await self.clock.sleep(wait)
         if status >= 400:
             raise ApiError(status, data)
         return data

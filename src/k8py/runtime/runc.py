@@ -344,10 +344,12 @@ class RuncRuntime:
     def _status(self, cid: str) -> ContainerStatus:
         rec = self._load_shared(cid)
         cfg = rec["config"]
-        # liveness before the exit record: the shim writes exit.json and then exits, so a shim
-        # seen dead here has left its record for the read below (the other order saw neither)
-        alive = bool(rec["started_at"]) and (_alive(rec.get("pid", 0)) or _alive(self._shim_pid(cid)))
         ex = self._exit_info(cid)
+        alive = False
+        if ex is None and rec["started_at"]:
+            alive = _alive(rec.get("pid", 0)) or _alive(self._shim_pid(cid))
+            if not alive:  # the shim writes exit.json, then exits: gone now, its record is there
+                ex = self._exit_info(cid)
         st = ContainerStatus(
             id=cid, name=cfg["name"], sandbox_id=rec["sandbox_id"], image=cfg["image"], image_id=rec["image_id"],
             state=ContainerState.CREATED, created_at=rec["created_at"], started_at=rec["started_at"],
